@@ -1,0 +1,142 @@
+"""The alarm engine: evaluates a batch against every rule without mutating its state.
+
+``evaluate`` returns an :class:`Evaluation` (flags for the batch, episode changes and the state
+after it); the caller stores the batch and the changes in one transaction and only then calls
+``commit``. A failed write can therefore be retried with the engine unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from alarms.episodes import EpisodeChange, episode_changes
+from alarms.rules.latch import group_starts, latch, previous_state
+from alarms.rules.thresholds import ThresholdRule, threshold_rules
+from ingest.batch import ReadingBatch
+from minewatch.codes import ReadingFlag
+from minewatch.registry import PointRegistry
+
+_NEVER = np.iinfo(np.int64).min
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    flags: npt.NDArray[np.int16]  # per row of the evaluated batch, in its original order
+    changes: list[EpisodeChange]
+    active: dict[str, npt.NDArray[np.bool_]]
+    last_time_us: npt.NDArray[np.int64]
+
+
+@dataclass
+class AlarmEngine:
+    """Per-point alarm state, indexed by point id; one engine owns the points of its mines."""
+
+    registry: PointRegistry
+    rules: tuple[ThresholdRule, ...] = ()
+    active: dict[str, npt.NDArray[np.bool_]] = field(default_factory=dict)
+    last_time_us: npt.NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
+
+    def __post_init__(self) -> None:
+        self.use_registry(self.registry)
+
+    def use_registry(self, registry: PointRegistry) -> None:
+        """Take new point metadata (thresholds may have changed); keep the state."""
+        self.registry = registry
+        self.rules = threshold_rules(registry)
+        size = registry.size
+        for rule in self.rules:
+            self.active[rule.name] = _grown(self.active.get(rule.name), size, False)
+        self.last_time_us = _grown(self.last_time_us, size, _NEVER)
+
+    def restore(
+        self, open_episodes: list[tuple[int, str]], last_times: list[tuple[int, int]]
+    ) -> None:
+        """Rebuild state from the database: open episodes and each point's latest reading."""
+        for point_id, rule in open_episodes:
+            if rule in self.active and point_id < len(self.active[rule]):
+                self.active[rule][point_id] = True
+        for point_id, time_us in last_times:
+            if point_id < len(self.last_time_us):
+                self.last_time_us[point_id] = time_us
+
+    def evaluate(self, batch: ReadingBatch) -> Evaluation:
+        order = np.lexsort((batch.time_us, batch.point_id))
+        pid = batch.point_id[order]
+        t = batch.time_us[order]
+        starts = group_starts(pid)
+        late = _late_rows(t, starts, self.last_time_us[pid])
+        live = ~late
+        flags = batch.flags.copy()
+        flags[order[late]] |= ReadingFlag.LATE
+
+        pid_live = pid[live]
+        t_live = t[live]
+        v_live = batch.value[order][live]
+        s_live = batch.status[order][live]
+        starts_live = group_starts(pid_live)
+        changes: list[EpisodeChange] = []
+        active: dict[str, npt.NDArray[np.bool_]] = {}
+        for rule in self.rules:
+            set_rows, clear_rows = rule.masks(pid_live, v_live, s_live)
+            initial = self.active[rule.name][pid_live]
+            state = latch(starts_live, set_rows, clear_rows, initial)
+            before = previous_state(starts_live, state, initial)
+            changes.extend(
+                episode_changes(
+                    rule.name,
+                    rule.abnormal_type.value,
+                    pid_live,
+                    t_live,
+                    v_live,
+                    starts_live,
+                    state,
+                    before,
+                    rule.set_level,
+                )
+            )
+            after = self.active[rule.name].copy()
+            last_row = _last_rows(starts_live)
+            after[pid_live[last_row]] = state[last_row]
+            active[rule.name] = after
+        last_time = self.last_time_us.copy()
+        if len(pid_live):
+            np.maximum.at(last_time, pid_live, t_live)
+        return Evaluation(flags, changes, active, last_time)
+
+    def commit(self, evaluation: Evaluation) -> None:
+        """Adopt the state after a batch, once the batch and its changes are durable."""
+        self.active = evaluation.active
+        self.last_time_us = evaluation.last_time_us
+
+
+def _grown(array: np.ndarray | None, size: int, fill: object) -> np.ndarray:
+    dtype = np.bool_ if isinstance(fill, bool) else np.int64
+    out = np.full(size, fill, dtype=dtype)
+    if array is not None:
+        keep = min(len(array), size)
+        out[:keep] = array[:keep]
+    return out
+
+
+def _last_rows(starts: np.ndarray) -> np.ndarray:
+    n = len(starts)
+    if n == 0:
+        return np.empty(0, np.intp)
+    is_last = np.ones(n, bool)
+    is_last[:-1] = starts[1:] != starts[:-1]
+    return np.flatnonzero(is_last)
+
+
+def _late_rows(t: np.ndarray, starts: np.ndarray, last_before: np.ndarray) -> np.ndarray:
+    """Rows not after their point's last evaluated reading, or repeating the previous row's time.
+
+    Rows are sorted by (point, time), so within the batch times only grow per point.
+    """
+    n = len(t)
+    idx = np.arange(n)
+    repeat = np.zeros(n, bool)
+    repeat[1:] = (t[1:] == t[:-1]) & (starts[1:] != idx[1:])
+    return repeat | (t <= last_before)

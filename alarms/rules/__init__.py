@@ -1,0 +1,1 @@
+"""One module per alarm rule family; each is a function from columns (and state) to columns."""

@@ -1,0 +1,120 @@
+"""Persistence of alarm episodes and their live notification (PostgreSQL NOTIFY).
+
+Changes are written in the caller's transaction, together with the readings that caused them;
+``pg_notify`` is transactional, so listeners hear of an alarm only once it is committed.
+"""
+
+from __future__ import annotations
+
+import orjson
+import psycopg
+
+from alarms.episodes import EpisodeChange
+from minewatch.registry import PointRegistry
+from minewatch.timeutil import us_to_datetime
+
+ALARM_CHANNEL = "minewatch_alarms"
+
+_INSERT = """
+INSERT INTO alarms (mine_code, point_id, rule, abnormal_type, state, started_at, ended_at,
+                    threshold, start_value, max_value, max_at, min_value, min_at,
+                    value_sum, value_count)
+SELECT p.mine_code, p.id, %(rule)s, %(abnormal_type)s,
+       CASE WHEN %(ended_at)s::timestamptz IS NULL THEN 'raised' ELSE 'cleared' END,
+       %(started_at)s, %(ended_at)s, %(threshold)s, %(start_value)s, %(max_value)s,
+       %(max_at)s, %(min_value)s, %(min_at)s, %(value_sum)s, %(count)s
+FROM points p WHERE p.id = %(point_id)s
+"""
+
+_UPDATE = """
+UPDATE alarms SET
+    value_count = value_count + %(count)s,
+    value_sum = value_sum + %(value_sum)s,
+    max_at = CASE WHEN %(max_value)s > max_value THEN %(max_at)s ELSE max_at END,
+    max_value = greatest(max_value, %(max_value)s),
+    min_at = CASE WHEN %(min_value)s < min_value THEN %(min_at)s ELSE min_at END,
+    min_value = least(min_value, %(min_value)s),
+    ended_at = %(ended_at)s,
+    state = CASE WHEN %(ended_at)s::timestamptz IS NOT NULL
+                  AND state IN ('raised', 'acknowledged') THEN 'cleared' ELSE state END,
+    updated_at = now()
+WHERE point_id = %(point_id)s AND rule = %(rule)s AND ended_at IS NULL
+"""
+
+_NOTIFY = "SELECT pg_notify(%s, %s)"
+
+
+def _params(change: EpisodeChange) -> dict[str, object]:
+    return {
+        "point_id": change.point_id,
+        "rule": change.rule,
+        "abnormal_type": change.abnormal_type,
+        "started_at": us_to_datetime(change.started_at_us) if change.opened else None,
+        "ended_at": us_to_datetime(change.ended_at_us) if change.ended_at_us else None,
+        "threshold": change.threshold,
+        "start_value": change.start_value,
+        "max_value": change.max_value,
+        "max_at": us_to_datetime(change.max_at_us),
+        "min_value": change.min_value,
+        "min_at": us_to_datetime(change.min_at_us),
+        "value_sum": change.value_sum,
+        "count": change.count,
+    }
+
+
+def _events(change: EpisodeChange, registry: PointRegistry) -> list[bytes]:
+    base = {
+        "mine": registry.mine_code[change.point_id],
+        "point_id": change.point_id,
+        "point": registry.code[change.point_id],
+        "rule": change.rule,
+        "abnormal_type": change.abnormal_type,
+    }
+    events = []
+    if change.opened:
+        events.append(
+            {
+                **base,
+                "event": "raised",
+                "time": us_to_datetime(change.started_at_us or 0),
+                "value": change.start_value,
+                "threshold": change.threshold,
+            }
+        )
+    if change.ended_at_us is not None:
+        events.append({**base, "event": "cleared", "time": us_to_datetime(change.ended_at_us)})
+    return [orjson.dumps(e) for e in events]
+
+
+async def write_changes(
+    cur: psycopg.AsyncCursor, changes: list[EpisodeChange], registry: PointRegistry
+) -> None:
+    """Store episode changes and queue their notifications, in the cursor's transaction."""
+    if not changes:
+        return
+    inserts = [_params(c) for c in changes if c.opened]
+    updates = [_params(c) for c in changes if not c.opened]
+    # Updates first: an episode that ends and a new one that opens for the same point in one
+    # batch must free the one-open-episode index before the insert.
+    if updates:
+        await cur.executemany(_UPDATE, updates)
+    if inserts:
+        await cur.executemany(_INSERT, inserts)
+    notes = [(ALARM_CHANNEL, e.decode()) for c in changes for e in _events(c, registry)]
+    if notes:
+        await cur.executemany(_NOTIFY, notes)
+
+
+async def load_engine_state(
+    conn: psycopg.AsyncConnection,
+) -> tuple[list[tuple[int, str]], list[tuple[int, int]]]:
+    """(open episodes, last reading time per point) to rebuild the engine after a restart."""
+    cur = await conn.execute("SELECT point_id, rule FROM alarms WHERE ended_at IS NULL")
+    open_episodes = [(int(r[0]), str(r[1])) for r in await cur.fetchall()]
+    cur = await conn.execute(
+        "SELECT p.id, (EXTRACT(EPOCH FROM last.time) * 1000000)::bigint FROM points p "
+        "CROSS JOIN LATERAL (SELECT time FROM readings r WHERE r.point_id = p.id "
+        "AND r.flags & 1 = 0 ORDER BY time DESC LIMIT 1) last"
+    )
+    last_times = [(int(r[0]), int(r[1])) for r in await cur.fetchall()]
+    return open_episodes, last_times

@@ -1,0 +1,106 @@
+"""The API's SQL, one function per query, named parameters only."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+
+from minewatch.codes import SENSOR_TYPES
+
+
+async def list_mines(conn: AsyncConnection) -> list[dict[str, object]]:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT m.code, m.name, m.gas_class, m.approved_capacity_t, count(p.id)::int AS points "
+        "FROM mines m LEFT JOIN points p ON p.mine_code = m.code GROUP BY m.code ORDER BY m.code"
+    )
+    return await cur.fetchall()
+
+
+async def list_points(conn: AsyncConnection, mine_code: str) -> list[dict[str, object]]:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT id, mine_code, code, substation_code, sensor_type, value_type, unit, location, "
+        "tag, range_low, range_high, alarm_high, alarm_high_clear, poweroff_high, restore_high, "
+        "relations FROM points WHERE mine_code = %(mine)s ORDER BY code",
+        {"mine": mine_code},
+    )
+    rows = await cur.fetchall()
+    for row in rows:
+        row["sensor_name"] = SENSOR_TYPES.get(str(row["sensor_type"]), "")
+    return rows
+
+
+async def mine_exists(conn: AsyncConnection, mine_code: str) -> bool:
+    cur = await conn.execute("SELECT 1 FROM mines WHERE code = %(mine)s", {"mine": mine_code})
+    return await cur.fetchone() is not None
+
+
+async def point_exists(conn: AsyncConnection, point_id: int) -> bool:
+    cur = await conn.execute("SELECT 1 FROM points WHERE id = %(id)s", {"id": point_id})
+    return await cur.fetchone() is not None
+
+
+async def reading_buckets(
+    conn: AsyncConnection, point_id: int, start: dt.datetime, end: dt.datetime,
+    bucket: dt.timedelta,
+) -> list[dict[str, object]]:  # fmt: skip
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT time_bucket(%(bucket)s, time) AS time, avg(value) AS avg, min(value) AS min, "
+        "max(value) AS max, last(value, time) AS last, count(*)::int AS count, "
+        "bit_or(status)::int AS status_any "
+        "FROM readings WHERE point_id = %(point)s AND time >= %(start)s AND time < %(end)s "
+        "GROUP BY 1 ORDER BY 1",
+        {"bucket": bucket, "point": point_id, "start": start, "end": end},
+    )
+    return await cur.fetchall()
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmFilter:
+    mine: str | None = None
+    point_id: int | None = None
+    rule: str | None = None
+    active: bool | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    min_duration_s: float | None = None
+    limit: int = 100
+
+
+_ALARM_SELECT = """
+SELECT a.id, a.mine_code, a.point_id, p.code AS point_code, p.location, a.rule,
+       a.abnormal_type, a.classification, a.state, a.started_at, a.ended_at,
+       EXTRACT(EPOCH FROM (a.ended_at - a.started_at))::float8 AS duration_s,
+       a.threshold, a.start_value, a.max_value, a.max_at, a.min_value, a.min_at,
+       a.value_sum / a.value_count AS mean_value, a.acknowledged_at, a.cause, a.measures,
+       a.handled_by, a.disposed_at
+FROM alarms a JOIN points p ON p.id = a.point_id
+WHERE (%(mine)s::text IS NULL OR a.mine_code = %(mine)s)
+  AND (%(point_id)s::int IS NULL OR a.point_id = %(point_id)s)
+  AND (%(rule)s::text IS NULL OR a.rule = %(rule)s)
+  AND (%(active)s::bool IS NULL OR (a.ended_at IS NULL) = %(active)s)
+  AND (%(since)s::timestamptz IS NULL OR a.started_at >= %(since)s)
+  AND (%(until)s::timestamptz IS NULL OR a.started_at < %(until)s)
+  AND (%(min_duration_s)s::float8 IS NULL
+       OR coalesce(a.ended_at, now()) - a.started_at >= make_interval(secs => %(min_duration_s)s))
+ORDER BY a.started_at DESC, a.id DESC
+LIMIT %(limit)s
+"""
+
+
+async def list_alarms(conn: AsyncConnection, where: AlarmFilter) -> list[dict[str, object]]:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        _ALARM_SELECT,
+        {
+            "mine": where.mine, "point_id": where.point_id, "rule": where.rule,
+            "active": where.active, "since": where.since, "until": where.until,
+            "min_duration_s": where.min_duration_s, "limit": where.limit,
+        },
+    )  # fmt: skip
+    return await cur.fetchall()

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Idempotent set-up of a Debian 12 machine for minewatch: system packages, TimescaleDB
+# (Apache-2 edition, built from Debian trixie's source package against bookworm's
+# PostgreSQL 15, see docs/operations.md), and a virtual environment with the project.
+# Every step is skipped when its result is already there, so this is cheap to re-run.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PG_MAJOR=${PG_MAJOR:-15}
+PG_CONFIG=/usr/lib/postgresql/$PG_MAJOR/bin/pg_config
+VENV=${MINEWATCH_VENV:-$ROOT/.venv}
+PYTHON=${PYTHON:-python3}
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+
+log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*"; }
+
+need_packages=()
+for pkg in postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR cmake mosquitto mosquitto-clients \
+           dpkg-dev build-essential xz-utils python3-venv; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_packages+=("$pkg")
+done
+if [ ${#need_packages[@]} -gt 0 ]; then
+  log "installing system packages: ${need_packages[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_packages[@]}"
+fi
+
+PKGLIBDIR=$($PG_CONFIG --pkglibdir)
+if ! ls "$PKGLIBDIR"/timescaledb*.so >/dev/null 2>&1; then
+  log "building TimescaleDB (Apache-2 edition) from Debian trixie's source package"
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  mkdir -p "$work/lists/partial" "$work/archives/partial"
+  # A private apt configuration: the machine's own sources stay untouched.
+  echo "deb-src http://deb.debian.org/debian trixie main" > "$work/sources.list"
+  apt_opts=(-o "Dir::Etc::sourcelist=$work/sources.list" -o "Dir::Etc::sourceparts=/nonexistent"
+            -o "Dir::State::Lists=$work/lists" -o "Dir::Cache::archives=$work/archives"
+            -o "APT::Sandbox::User=root")
+  $SUDO apt-get "${apt_opts[@]}" update -qq
+  (cd "$work" && $SUDO apt-get "${apt_opts[@]}" source --download-only -qq timescaledb)
+  tarball=$(ls "$work"/timescaledb_*.orig.tar.* | head -n 1)
+  mkdir -p "$work/src"
+  tar -xf "$tarball" -C "$work/src" --strip-components=1
+  (cd "$work/src" && ./bootstrap -DAPACHE_ONLY=1 -DREGRESS_CHECKS=OFF -DTAP_CHECKS=OFF \
+      -DWARNINGS_AS_ERRORS=OFF -DPG_CONFIG="$PG_CONFIG" >"$work/bootstrap.log" 2>&1 \
+    || { cat "$work/bootstrap.log"; exit 1; })
+  $SUDO make -C "$work/src/build" -j"$(nproc)" install >"$work/build.log" 2>&1 \
+    || { tail -n 50 "$work/build.log"; exit 1; }
+  log "TimescaleDB installed into $PKGLIBDIR"
+fi
+
+stamp="$VENV/.minewatch-installed"
+want=$(cat "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating virtual environment $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  log "installing minewatch and its dependencies into $VENV"
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  "$VENV/bin/python" -m pip install -q -e "$ROOT[dev]"
+  echo "$want" > "$stamp"
+fi
+log "ready: $VENV/bin/minewatch"

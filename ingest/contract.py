@@ -1,0 +1,193 @@
+"""The minewatch MQTT JSON contract, version 1 (docs/feeds.md), as a pure parser.
+
+Bytes and a topic in, a parsed message or a :class:`Rejection` out; no I/O, so it is tested
+exhaustively without a broker. Readings are columnar in the payload and stay columnar here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+from pydantic import ValidationError
+
+from ingest.quarantine import QuarantineReason, Rejection
+from minewatch.metadata import MineDefinition
+from minewatch.timeutil import datetime_to_us
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyMessage:
+    """One substation's readings of one or more polling cycles, point codes not yet resolved."""
+
+    source: str  # "<mine>/<substation>": the unit of sequence numbering
+    mine: str
+    substation: str
+    boot: int  # publisher start (epoch ms): a restarted publisher starts a new sequence
+    seq: int
+    time_us: npt.NDArray[np.int64]
+    codes: list[str]
+    value: npt.NDArray[np.float64]
+    value_ok: npt.NDArray[np.bool_]  # False where the JSON value was not a number
+    status: npt.NDArray[np.int64]
+    raw_values: list[object]  # kept to quarantine single readings verbatim
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+
+@dataclass(frozen=True, slots=True)
+class MetaMessage:
+    source: str
+    definition: MineDefinition
+
+
+ParsedMessage = SafetyMessage | MetaMessage | Rejection
+
+
+class _Refused(Exception):
+    def __init__(self, reason: QuarantineReason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def parse_message(topic: str, payload: bytes, max_bytes: int) -> ParsedMessage:
+    """Parse one MQTT message of the contract; never raises on bad input."""
+    parts = topic.split("/")
+    source = "/".join(parts[2:]) if len(parts) > 2 else topic
+    try:
+        if len(payload) > max_bytes:
+            raise _Refused(
+                QuarantineReason.PAYLOAD_TOO_LARGE, f"{len(payload)} bytes > {max_bytes}"
+            )
+        match parts:
+            case ["minewatch", "v1", mine, "safety", substation]:
+                may_hold_bools = b"true" in payload or b"false" in payload
+                return _parse_safety(mine, substation, _load_object(payload), may_hold_bools)
+            case ["minewatch", "v1", mine, "meta"]:
+                return _parse_meta(mine, source, _load_object(payload))
+        raise _Refused(QuarantineReason.UNKNOWN_TOPIC, f"topic {topic!r} is not in the contract")
+    except _Refused as refused:
+        return Rejection(source, refused.reason, refused.detail, payload[: max_bytes + 1])
+
+
+def _load_object(payload: bytes) -> dict[str, object]:
+    try:
+        payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _Refused(QuarantineReason.INVALID_UTF8, str(exc)) from None
+    try:
+        document = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise _Refused(QuarantineReason.MALFORMED_JSON, str(exc)) from None
+    if not isinstance(document, dict):
+        raise _Refused(QuarantineReason.SCHEMA_VIOLATION, "payload is not a JSON object")
+    if document.get("v") != 1:
+        raise _Refused(
+            QuarantineReason.UNSUPPORTED_VERSION, f"contract version {document.get('v')!r}"
+        )
+    return document
+
+
+def _field(document: dict[str, object], name: str, kind: type | tuple[type, ...]) -> object:
+    value = document.get(name)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise _Refused(QuarantineReason.SCHEMA_VIOLATION, f"field {name!r} missing or not {kind}")
+    return value
+
+
+def _parse_time_us(text: str) -> int:
+    try:
+        stamp = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise _Refused(QuarantineReason.SCHEMA_VIOLATION, f"ts {text!r} is not ISO 8601") from None
+    if stamp.tzinfo is None:
+        raise _Refused(QuarantineReason.SCHEMA_VIOLATION, f"ts {text!r} has no UTC offset")
+    return datetime_to_us(stamp)
+
+
+def _numbers(
+    values: list[object], may_hold_bools: bool
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """Values as float64 plus a mask of which were JSON numbers (not strings, null, bools).
+
+    The fast path lets numpy type the whole list at once; numpy would turn ``true`` into 1, so
+    a payload that contains a JSON boolean anywhere takes the per-element path instead.
+    """
+    array = np.asarray(values) if values else np.empty(0, np.float64)
+    if array.dtype.kind in "if" and array.ndim == 1 and not may_hold_bools:
+        return array.astype(np.float64, copy=False), np.ones(len(values), bool)
+    ok = np.fromiter(
+        (type(v) is int or type(v) is float for v in values), dtype=bool, count=len(values)
+    )
+    out = np.zeros(len(values), np.float64)
+    if ok.any():
+        out[ok] = np.asarray([v for v, good in zip(values, ok, strict=True) if good], np.float64)
+    return out, ok
+
+
+def _parse_safety(
+    mine: str, substation: str, document: dict[str, object], may_hold_bools: bool
+) -> SafetyMessage:
+    if document.get("mine") != mine or document.get("substation") != substation:
+        raise _Refused(
+            QuarantineReason.TOPIC_MISMATCH,
+            f"payload mine/substation {document.get('mine')!r}/{document.get('substation')!r} "
+            f"differ from the topic's {mine}/{substation}",
+        )
+    boot = _field(document, "boot", int)
+    seq = _field(document, "seq", int)
+    time_us = _parse_time_us(str(_field(document, "ts", str)))
+    codes = _field(document, "points", list)
+    raw_values = _field(document, "values", list)
+    status_list = _field(document, "status", list)
+    assert isinstance(codes, list) and isinstance(raw_values, list)
+    assert isinstance(status_list, list)
+    n = len(codes)
+    if len(raw_values) != n or len(status_list) != n:
+        raise _Refused(
+            QuarantineReason.SCHEMA_VIOLATION,
+            f"points/values/status lengths differ: {n}/{len(raw_values)}/{len(status_list)}",
+        )
+    if n and np.asarray(codes).dtype.kind != "U":
+        raise _Refused(QuarantineReason.SCHEMA_VIOLATION, "points must all be strings")
+    status = np.asarray(status_list) if n else np.empty(0, np.int64)
+    if status.dtype.kind != "i":
+        raise _Refused(QuarantineReason.SCHEMA_VIOLATION, "status must all be integers")
+    times = np.full(n, time_us, np.int64)
+    offsets = document.get("offsets_ms")
+    if offsets is not None:
+        offset_array = np.asarray(offsets) if isinstance(offsets, list) else None
+        if offset_array is None or len(offset_array) != n or (n and offset_array.dtype.kind != "i"):
+            raise _Refused(QuarantineReason.SCHEMA_VIOLATION, "offsets_ms must be n integers")
+        times = times + offset_array.astype(np.int64) * 1000
+    value, value_ok = _numbers(raw_values, may_hold_bools)
+    return SafetyMessage(
+        source=f"{mine}/{substation}",
+        mine=mine,
+        substation=substation,
+        boot=int(boot),  # type: ignore[call-overload]
+        seq=int(seq),  # type: ignore[call-overload]
+        time_us=times,
+        codes=codes,
+        value=value,
+        value_ok=value_ok,
+        status=status.astype(np.int64, copy=False),
+        raw_values=raw_values,
+    )
+
+
+def _parse_meta(mine: str, source: str, document: dict[str, object]) -> MetaMessage:
+    try:
+        definition = MineDefinition.model_validate(document)
+    except ValidationError as exc:
+        raise _Refused(QuarantineReason.INVALID_METADATA, str(exc)[:2000]) from None
+    if definition.mine.code != mine:
+        raise _Refused(
+            QuarantineReason.TOPIC_MISMATCH, f"definition of {definition.mine.code} on {mine}"
+        )
+    return MetaMessage(source, definition)

@@ -1,0 +1,124 @@
+"""The gateway: source -> parse -> validate -> store + evaluate -> acknowledge.
+
+Two tasks with one owner each, joined by a bounded queue:
+- *receive* pulls deliveries from the broker and parses them (CPU work, no database);
+- *write* validates, deduplicates and accumulates them, and flushes a write batch when it is
+  large enough or old enough.
+The broker's in-flight window (messages not yet acknowledged) bounds what the gateway holds;
+the queue bound is the second line. Cancelling the gateway flushes what was accumulated,
+so what was acknowledged is durable and what was not is redelivered: nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from ingest.contract import MetaMessage, SafetyMessage
+from ingest.metrics import GatewayMetrics
+from ingest.quarantine import QuarantineReason, Rejection
+from ingest.sources.mqtt_json import Delivery, MqttJsonSource
+from ingest.validate import TimeLimits, validate
+from ingest.writer import BatchWriter, PendingWrite
+from minewatch.settings import GatewaySettings
+from minewatch.timeutil import now_us
+
+log = logging.getLogger(__name__)
+
+
+class Gateway:
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        database_url: str,
+        mqtt_url: str,
+        metrics: GatewayMetrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics or GatewayMetrics()
+        self.source = MqttJsonSource(
+            mqtt_url, settings.client_id, settings.topics, settings.max_message_bytes
+        )
+        self._writer = BatchWriter(database_url, self.metrics, settings.registry_refresh_s)
+        self._limits = TimeLimits(
+            int(settings.max_future_skew_s * 1e6), int(settings.max_past_age_s * 1e6)
+        )
+        self.ready = asyncio.Event()
+
+    async def run(self) -> None:
+        """Run until cancelled."""
+        queue: asyncio.Queue[Delivery] = asyncio.Queue(maxsize=self.settings.max_inflight_messages)
+        async with self._writer, asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._receive(self.source.deliveries(), queue), name="receive")
+            tasks.create_task(self._write(queue), name="write")
+            await self.source.connected.wait()
+            self.ready.set()
+
+    async def _receive(
+        self, deliveries: AsyncIterator[Delivery], queue: asyncio.Queue[Delivery]
+    ) -> None:
+        async for delivery in deliveries:
+            await queue.put(delivery)  # blocks when the writer falls behind: backpressure
+            self.metrics.pending.set(queue.qsize())
+
+    async def _write(self, queue: asyncio.Queue[Delivery]) -> None:
+        loop = asyncio.get_running_loop()
+        max_delay = self.settings.batch_max_delay_ms / 1000
+        pending = PendingWrite()
+        try:
+            while True:
+                timeout = None
+                if pending.first_received_at is not None:
+                    timeout = max(0.0, pending.first_received_at + max_delay - loop.time())
+                try:
+                    delivery = await asyncio.wait_for(queue.get(), timeout)
+                except TimeoutError:
+                    pending = await self._flush(pending)
+                    continue
+                pending = await self._accept(delivery, pending)
+                if pending.readings >= self.settings.batch_max_readings:
+                    pending = await self._flush(pending)
+        except asyncio.CancelledError:
+            # Make durable (and acknowledge) what was accumulated; the rest is redelivered.
+            await asyncio.shield(self._flush(pending))
+            raise
+
+    async def _flush(self, pending: PendingWrite) -> PendingWrite:
+        await self._writer.flush(pending)
+        await self._writer.maybe_refresh_registry()
+        return PendingWrite()
+
+    async def _accept(self, delivery: Delivery, pending: PendingWrite) -> PendingWrite:
+        message = delivery.message
+        match message:
+            case Rejection():
+                self.metrics.messages.labels("rejected").inc()
+                pending.rejections.append(message)
+            case MetaMessage():
+                self.metrics.messages.labels("meta").inc()
+                pending = await self._flush(pending)  # definitions apply in arrival order
+                try:
+                    await self._writer.apply_definition(message.definition)
+                except Exception as error:  # a permanent database refusal of the definition
+                    log.error("mine definition refused: %s", error)
+                    pending.rejections.append(
+                        Rejection(message.source, QuarantineReason.INVALID_METADATA, str(error),
+                                  message.definition.model_dump_json().encode())
+                    )  # fmt: skip
+            case SafetyMessage():
+                self.metrics.messages.labels("safety").inc()
+                self.metrics.readings_in.labels(message.mine).inc(len(message))
+                if not self._writer.accepts(pending, message):
+                    self.metrics.duplicates.inc()
+                else:
+                    batch, rejections = validate(
+                        message, self._writer.registry, now_us(), self._limits
+                    )
+                    pending.batches.append(batch)
+                    pending.messages.append(message)
+                    pending.rejections.extend(rejections)
+                    pending.readings += len(batch)
+        pending.acks.append(delivery.ack)
+        pending.note_received(delivery.received_at)
+        return pending

@@ -1,0 +1,46 @@
+"""Prometheus metrics of one gateway, in its own registry (no process-wide globals)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class GatewayMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.messages = Counter(
+            "minewatch_messages_total", "Messages received", ["kind"], registry=r
+        )
+        self.readings_in = Counter(
+            "minewatch_readings_in_total", "Readings received", ["mine"], registry=r
+        )
+        self.readings_stored = Counter(
+            "minewatch_readings_stored_total", "Readings committed to the database", registry=r
+        )
+        self.quarantined = Counter(
+            "minewatch_quarantined_total",
+            "Messages or readings quarantined",
+            ["reason"],
+            registry=r,
+        )
+        self.duplicates = Counter(
+            "minewatch_duplicate_messages_total",
+            "Redelivered messages not stored again",
+            registry=r,
+        )
+        self.sequence_gaps = Counter(
+            "minewatch_sequence_gaps_total", "Messages missing in a source's sequence", registry=r
+        )
+        self.flushes = Histogram(
+            "minewatch_flush_seconds", "Duration of one database write transaction", registry=r
+        )
+        self.write_retries = Counter(
+            "minewatch_write_retries_total", "Database writes retried", registry=r
+        )
+        self.pending = Gauge(
+            "minewatch_pending_messages", "Messages received and not yet durable", registry=r
+        )
+        self.lag = Gauge(
+            "minewatch_lag_seconds", "Receive-to-commit delay of the last write", registry=r
+        )

@@ -1,0 +1,37 @@
+"""Why input was refused: one enum of reasons, and the record kept for each refusal."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class QuarantineReason(enum.StrEnum):
+    # whole message
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    INVALID_UTF8 = "invalid_utf8"
+    MALFORMED_JSON = "malformed_json"
+    SCHEMA_VIOLATION = "schema_violation"
+    UNSUPPORTED_VERSION = "unsupported_version"
+    TOPIC_MISMATCH = "topic_mismatch"
+    UNKNOWN_TOPIC = "unknown_topic"
+    INVALID_METADATA = "invalid_metadata"
+    DATABASE_REJECTED = "database_rejected"
+    # single reading
+    UNKNOWN_POINT = "unknown_point"
+    WRONG_TYPE = "wrong_type"
+    NOT_FINITE = "not_finite"
+    OUT_OF_RANGE = "out_of_range"
+    INVALID_STATUS = "invalid_status"
+    TIME_IN_FUTURE = "time_in_future"
+    TIME_TOO_OLD = "time_too_old"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Input kept aside: where it came from, why, and the exact bytes (or the one reading)."""
+
+    source: str
+    reason: QuarantineReason
+    detail: str
+    payload: bytes

@@ -1,0 +1,1 @@
+"""One module per source protocol; each turns what it receives into parsed messages."""

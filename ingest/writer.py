@@ -1,0 +1,241 @@
+"""The pipeline's storage stage: one transaction per write batch, retried until it is durable.
+
+A write batch holds the readings of many messages, the rejections, the new sequence watermarks
+and the alarm changes the batch causes; all are committed together, then the messages are
+acknowledged. The writer owns the database connection, the point registry, the watermarks
+and the alarm engine: one owner, no locks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+import orjson
+import psycopg
+
+from alarms.engine import AlarmEngine
+from alarms.store import load_engine_state, write_changes
+from ingest.backoff import Backoff
+from ingest.batch import ReadingBatch
+from ingest.contract import SafetyMessage
+from ingest.metrics import GatewayMetrics
+from ingest.pgcopy import COPY_READINGS_SQL, encode_readings
+from ingest.quarantine import QuarantineReason, Rejection
+from ingest.sources.mqtt_json import Ack
+from minewatch.metadata import MineDefinition, upsert_mine_async
+from minewatch.registry import PointRegistry, load_registry_async
+
+log = logging.getLogger(__name__)
+
+Watermark = tuple[int, int]  # (boot, seq)
+
+_TRANSIENT_SQLSTATE_CLASSES = ("08", "40", "53", "55", "57", "58")
+
+_INSERT_QUARANTINE = (
+    "INSERT INTO quarantine (source, reason, detail, payload) VALUES (%s, %s, %s, %s)"
+)
+_UPSERT_WATERMARK = (
+    "INSERT INTO source_watermarks (source, boot, seq) VALUES (%s, %s, %s) "
+    "ON CONFLICT (source) DO UPDATE SET boot = EXCLUDED.boot, seq = EXCLUDED.seq, "
+    "updated_at = now() WHERE (EXCLUDED.boot, EXCLUDED.seq) > "
+    "(source_watermarks.boot, source_watermarks.seq)"
+)
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether retrying the same write can succeed (connection, deadlock, resources...)."""
+    if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError | OSError):
+        return True
+    sqlstate = getattr(error, "sqlstate", None) or ""
+    return sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES
+
+
+@dataclass
+class PendingWrite:
+    """What accumulates between two flushes."""
+
+    batches: list[ReadingBatch] = field(default_factory=list)
+    messages: list[SafetyMessage] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    watermarks: dict[str, Watermark] = field(default_factory=dict)
+    acks: list[Ack] = field(default_factory=list)
+    readings: int = 0
+    first_received_at: float | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.acks)
+
+    def note_received(self, at: float) -> None:
+        if self.first_received_at is None:
+            self.first_received_at = at
+
+
+class BatchWriter:
+    def __init__(self, database_url: str, metrics: GatewayMetrics, refresh_s: float) -> None:
+        self._url = database_url
+        self._metrics = metrics
+        self._refresh_s = refresh_s
+        self._conn: psycopg.AsyncConnection | None = None
+        self._loaded_at = 0.0
+        self.registry: PointRegistry = PointRegistry.empty()
+        self.engine = AlarmEngine(self.registry)
+        self.watermarks: dict[str, Watermark] = {}
+
+    async def __aenter__(self) -> BatchWriter:
+        conn = await self._connection()
+        self.registry = await load_registry_async(conn)
+        self._loaded_at = time.monotonic()
+        self.engine = AlarmEngine(self.registry)
+        self.engine.restore(*await load_engine_state(conn))
+        cur = await conn.execute("SELECT source, boot, seq FROM source_watermarks")
+        self.watermarks = {str(s): (int(b), int(q)) for s, b, q in await cur.fetchall()}
+        await conn.rollback()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    async def _connection(self) -> psycopg.AsyncConnection:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = await psycopg.AsyncConnection.connect(self._url)
+        return self._conn
+
+    # -- the dedup decision belongs to the writer: it knows what is durable -----------------
+
+    def accepts(self, pending: PendingWrite, message: SafetyMessage) -> bool:
+        """Whether ``message`` is new for its source (not a redelivery); notes sequence gaps."""
+        mark = (message.boot, message.seq)
+        current = pending.watermarks.get(message.source) or self.watermarks.get(message.source)
+        if current is not None and mark <= current:
+            return False
+        if current is not None and message.boot == current[0] and message.seq > current[1] + 1:
+            self._metrics.sequence_gaps.inc(message.seq - current[1] - 1)
+            log.warning(
+                "source %s: %d message(s) missing before seq %d",
+                message.source, message.seq - current[1] - 1, message.seq,
+            )  # fmt: skip
+        pending.watermarks[message.source] = mark
+        return True
+
+    async def maybe_refresh_registry(self) -> None:
+        if time.monotonic() - self._loaded_at >= self._refresh_s:
+            await self.refresh_registry()
+
+    async def refresh_registry(self) -> None:
+        conn = await self._connection()
+        self.registry = await load_registry_async(conn)
+        await conn.rollback()
+        self._loaded_at = time.monotonic()
+        self.engine.use_registry(self.registry)
+
+    async def apply_definition(self, definition: MineDefinition) -> None:
+        await self._retrying(lambda conn: self._apply_definition(conn, definition))
+        await self.refresh_registry()
+
+    async def _apply_definition(
+        self, conn: psycopg.AsyncConnection, definition: MineDefinition
+    ) -> None:
+        async with conn.transaction():
+            await upsert_mine_async(conn, definition)
+
+    # -- flushing ---------------------------------------------------------------------------
+
+    async def flush(self, pending: PendingWrite) -> None:
+        """Make ``pending`` durable (retrying transient failures forever), then acknowledge it."""
+        if not pending:
+            return
+        started = time.monotonic()
+        batch = ReadingBatch.concat(pending.batches)
+        try:
+            evaluation = await self._retrying(lambda conn: self._write(conn, pending, batch))
+        except psycopg.Error as error:  # permanent: keep the data aside, never drop it
+            log.error("write refused by the database (%s); quarantining the batch", error)
+            refusal = str(error)
+            await self._retrying(lambda conn: self._quarantine_all(conn, pending, refusal))
+            evaluation = None
+        if evaluation is not None:
+            self.engine.commit(evaluation)
+            self._metrics.readings_stored.inc(len(batch))
+        self.watermarks.update(pending.watermarks)
+        for rejection in pending.rejections:
+            self._metrics.quarantined.labels(rejection.reason.value).inc()
+        for ack in pending.acks:
+            ack()
+        done = time.monotonic()
+        self._metrics.flushes.observe(done - started)
+        if pending.first_received_at is not None:
+            self._metrics.lag.set(asyncio.get_running_loop().time() - pending.first_received_at)
+
+    async def _retrying(self, attempt):  # type: ignore[no-untyped-def]
+        backoff = Backoff()
+        while True:
+            conn = None
+            try:
+                conn = await self._connection()
+                return await attempt(conn)
+            except Exception as error:
+                if not is_transient(error):
+                    if conn is not None and not conn.closed:
+                        await conn.rollback()
+                    raise
+                self._metrics.write_retries.inc()
+                delay = backoff.next_delay()
+                log.warning("database write failed (%s); retrying in %.1fs", error, delay)
+                if conn is not None:
+                    await conn.close()
+                await asyncio.sleep(delay)
+
+    async def _write(
+        self, conn: psycopg.AsyncConnection, pending: PendingWrite, batch: ReadingBatch
+    ):  # type: ignore[no-untyped-def]
+        evaluation = self.engine.evaluate(batch)
+        stored = batch.with_flags(evaluation.flags)
+        async with conn.transaction(), conn.cursor() as cur:
+            if len(stored):
+                async with cur.copy(COPY_READINGS_SQL) as copy:
+                    await copy.write(encode_readings(stored))
+            await self._write_rejections(cur, pending.rejections)
+            await self._write_watermarks(cur, pending.watermarks)
+            await write_changes(cur, evaluation.changes, self.registry)
+        return evaluation
+
+    async def _write_rejections(
+        self, cur: psycopg.AsyncCursor, rejections: list[Rejection]
+    ) -> None:
+        if rejections:
+            await cur.executemany(
+                _INSERT_QUARANTINE,
+                [(r.source, r.reason.value, r.detail, r.payload) for r in rejections],
+            )
+
+    async def _write_watermarks(
+        self, cur: psycopg.AsyncCursor, watermarks: dict[str, Watermark]
+    ) -> None:
+        if watermarks:
+            await cur.executemany(
+                _UPSERT_WATERMARK, [(s, b, q) for s, (b, q) in watermarks.items()]
+            )
+
+    async def _quarantine_all(
+        self, conn: psycopg.AsyncConnection, pending: PendingWrite, refusal: str
+    ) -> None:
+        refused = [
+            Rejection(
+                m.source, QuarantineReason.DATABASE_REJECTED, refusal[:2000],
+                orjson.dumps({
+                    "mine": m.mine, "substation": m.substation, "boot": m.boot, "seq": m.seq,
+                    "time_us": m.time_us.tolist(), "points": m.codes, "values": m.raw_values,
+                    "status": m.status.tolist(),
+                }),
+            )
+            for m in pending.messages
+        ]  # fmt: skip
+        pending.rejections.extend(refused)
+        async with conn.transaction(), conn.cursor() as cur:
+            await self._write_rejections(cur, pending.rejections)
+            await self._write_watermarks(cur, pending.watermarks)

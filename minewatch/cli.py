@@ -1,0 +1,241 @@
+"""The ``minewatch`` command: the composition root where settings become running parts."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+from rich.logging import RichHandler
+
+from minewatch.settings import Settings
+
+console = Console(stderr=True)
+log = logging.getLogger("minewatch")
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(name)s: %(message)s",
+        handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=True)],
+    )
+
+
+def _run(coro_factory: Callable[[], object]) -> int:
+    """Run a coroutine until it ends or Ctrl-C; Ctrl-C cancels it cleanly (it drains)."""
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(coro_factory())  # type: ignore[arg-type]
+    return 0
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from minewatch.db import migrate
+    from minewatch.embedded import stack_for
+
+    with stack_for(settings) as stack:
+        applied = migrate(stack.database_url)
+    console.print(f"applied: {', '.join(applied) or 'nothing (schema is current)'}")
+    return 0
+
+
+def cmd_stack(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the embedded stack for other commands in other terminals."""
+    import time
+
+    from minewatch.db import migrate
+    from minewatch.embedded import published_stack, stack_for
+
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    with stack_for(settings) as stack, published_stack(settings, stack):
+        migrate(stack.database_url)
+        console.print(f"database: {stack.database_url}\nbroker:   {stack.mqtt_url}")
+        console.print("Ctrl-C stops the stack.")
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                time.sleep(3600)
+    return 0
+
+
+def cmd_mine_load(settings: Settings, args: argparse.Namespace) -> int:
+    import psycopg
+
+    from minewatch.db import migrate
+    from minewatch.embedded import stack_for
+    from minewatch.metadata import MineDefinition, upsert_mine
+
+    path = Path(args.file)
+    if path.suffix == ".toml":
+        from simulators.config import load_mine_config
+        from simulators.model import SimulatedMine
+
+        definition = SimulatedMine(load_mine_config(path)).definition
+    else:
+        definition = MineDefinition.model_validate_json(path.read_bytes())
+    with stack_for(settings) as stack:
+        migrate(stack.database_url)
+        with psycopg.connect(stack.database_url) as conn:
+            upsert_mine(conn, definition)
+    console.print(f"loaded mine {definition.mine.code}: {len(definition.points)} points")
+    return 0
+
+
+def cmd_gateway(settings: Settings, args: argparse.Namespace) -> int:
+    from ingest.gateway import Gateway
+    from minewatch.db import migrate
+    from minewatch.embedded import stack_for
+
+    with stack_for(settings) as stack:
+        migrate(stack.database_url)
+        gateway = Gateway(settings.gateway, stack.database_url, stack.mqtt_url)
+        console.print(f"gateway: {stack.mqtt_url} -> {stack.database_url}")
+        return _run(gateway.run)
+
+
+def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
+    from api import create_app
+    from api.server import serve
+    from minewatch.db import migrate
+    from minewatch.embedded import stack_for
+
+    with stack_for(settings) as stack:
+        migrate(stack.database_url)
+        app = create_app(stack.database_url)
+        console.print(f"API on http://{settings.api.host}:{settings.api.port}/docs")
+        return _run(lambda: serve(app, settings.api.host, settings.api.port))
+
+
+def _simulated_mine(config: str | None):  # type: ignore[no-untyped-def]
+    from simulators.config import example_mine_path, load_mine_config
+    from simulators.model import SimulatedMine
+
+    return SimulatedMine(load_mine_config(Path(config) if config else example_mine_path()))
+
+
+def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
+    from minewatch.embedded import stack_for
+    from simulators.mqtt_publisher import publish_mine
+
+    mine = _simulated_mine(args.config)
+    with stack_for(settings) as stack:
+        report = None
+
+        async def main() -> None:
+            nonlocal report
+            report = await publish_mine(
+                mine, stack.mqtt_url, cycles=args.cycles, realtime=not args.fast
+            )
+
+        _run(main)
+    if report is not None:
+        console.print(
+            f"published {report.cycles} cycles, {report.messages} messages, "
+            f"{report.readings} readings"
+        )
+        print(json.dumps([vars(g) for g in mine.ground_truth], ensure_ascii=False))
+    return 0
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    """Everything at once: embedded stack, gateway, API, simulator; alarms on the console."""
+    from minewatch.db import migrate
+    from minewatch.embedded import published_stack, stack_for
+
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    with stack_for(settings) as stack, published_stack(settings, stack):
+        migrate(stack.database_url)
+        return _run(lambda: _demo(settings, stack.database_url, stack.mqtt_url, args.config))
+
+
+async def _demo(settings: Settings, database_url: str, mqtt_url: str, config: str | None) -> None:
+    from api import create_app
+    from api.live import AlarmBroadcaster
+    from api.server import serve
+    from ingest.gateway import Gateway
+    from simulators.mqtt_publisher import publish_mine
+
+    mine = _simulated_mine(config)
+    gateway = Gateway(settings.gateway, database_url, mqtt_url)
+    base = f"http://{settings.api.host}:{settings.api.port}"
+    api_started = asyncio.Event()
+    async with asyncio.TaskGroup() as tasks, AlarmBroadcaster(database_url) as alarms:
+        tasks.create_task(gateway.run(), name="gateway")
+        tasks.create_task(
+            serve(create_app(database_url), settings.api.host, settings.api.port, api_started),
+            name="api",
+        )
+        await gateway.ready.wait()
+        await api_started.wait()
+        truth = mine.ground_truth[0] if mine.ground_truth else None
+        console.rule("[bold]minewatch demo")
+        console.print(f"mine {mine.definition.mine.code}: {len(mine.codes)} points, "
+                      f"database {database_url}, broker {mqtt_url}")  # fmt: skip
+        console.print(f"API docs:      {base}/docs")
+        console.print(f"active alarms: {base}/api/v1/dispatch/alarms/active")
+        console.print(f"live stream:   curl -N {base}/api/v1/dispatch/alarms/stream")
+        if truth is not None:
+            console.print(f"injected: {truth.kind} on {truth.point} at +{truth.start_s:.0f}s "
+                          f"(peak {truth.peak})")  # fmt: skip
+        console.print("Ctrl-C stops everything.")
+        tasks.create_task(publish_mine(mine, mqtt_url, cycles=None, realtime=True), name="sim")
+        async with alarms.subscribe() as queue:
+            while True:
+                event = await queue.get()
+                stamp = event.get("time")
+                console.print(
+                    f"[bold red]ALARM {event.get('event')}[/] {event.get('rule')} "
+                    f"point {event.get('point')} value {event.get('value', '')} at {stamp}"
+                )
+
+
+# -- argument parsing ----------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="minewatch", description="Coal-mine safety monitoring telemetry core."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+    sub.add_parser("stack", help="run the embedded database and broker").set_defaults(
+        func=cmd_stack
+    )
+    mine = sub.add_parser("mine", help="mine metadata").add_subparsers(dest="action", required=True)
+    load = mine.add_parser("load", help="load a mine definition (simulator TOML or JSON)")
+    load.add_argument("file")
+    load.set_defaults(func=cmd_mine_load)
+    sub.add_parser("gateway", help="run the ingest gateway").set_defaults(func=cmd_gateway)
+    sub.add_parser("api", help="run the HTTP API").set_defaults(func=cmd_api)
+    sim = sub.add_parser("simulate", help="publish a simulated mine over MQTT")
+    sim.add_argument("--config", help="mine TOML (default: the small example mine)")
+    sim.add_argument("--cycles", type=int, default=None, help="stop after N polling cycles")
+    sim.add_argument("--fast", action="store_true", help="do not pace cycles on the wall clock")
+    sim.set_defaults(func=cmd_simulate)
+    demo = sub.add_parser("demo", help="stack + gateway + API + simulator, alarms on the console")
+    demo.add_argument("--config", help="mine TOML (default: the small example mine)")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    settings = Settings()
+    try:
+        return int(args.func(settings, args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,281 @@
+"""The embedded default stack: a private PostgreSQL + TimescaleDB cluster and a private Mosquitto.
+
+Used when no ``MINEWATCH_DATABASE_URL`` / ``MINEWATCH_MQTT_URL`` is configured, and by the
+tests (one stack per test session), so nothing ever touches the machine's own services.
+Both servers run as child processes of the caller in the foreground: stopping the caller
+(Ctrl-C, end of the ``with`` block) stops them, and no daemon is left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from minewatch.settings import Settings
+
+
+class EmbeddedStackError(RuntimeError):
+    """A private server could not be prepared or started."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _service_user(name: str) -> pwd.struct_passwd | None:
+    """The system user to run a server as when we are root (servers refuse to run as root)."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam(name)
+    except KeyError as exc:
+        raise EmbeddedStackError(f"running as root needs the system user {name!r}") from exc
+
+
+def _prepare_dir(path: Path, owner: pwd.struct_passwd | None) -> None:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if owner is not None:
+        for item in [path, *path.rglob("*")]:
+            os.chown(item, owner.pw_uid, owner.pw_gid)
+        # The service user must be able to reach the directory through its parents.
+        probe = subprocess.run(
+            ["test", "-w", str(path)], user=owner.pw_uid, group=owner.pw_gid, check=False
+        )
+        if probe.returncode != 0:
+            raise EmbeddedStackError(
+                f"{path} is not reachable by user {owner.pw_name}: put var_dir on a path "
+                "whose parents are world-executable (e.g. under /tmp or /srv)"
+            )
+
+
+def _run_as(owner: pwd.struct_passwd | None) -> dict[str, object]:
+    if owner is None:
+        return {}
+    return {"user": owner.pw_uid, "group": owner.pw_gid, "extra_groups": []}
+
+
+def _wait_for_port(
+    port: int, process: subprocess.Popen[bytes], log_file: Path, timeout: float
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = log_file.read_text(errors="replace")[-3000:] if log_file.exists() else ""
+            raise EmbeddedStackError(f"server exited with {process.returncode}:\n{tail}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise EmbeddedStackError(f"server did not listen on port {port} within {timeout}s")
+
+
+def _stop(process: subprocess.Popen[bytes], sig: int, timeout: float = 30.0) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(sig)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@dataclass(frozen=True, slots=True)
+class PostgresServer:
+    host: str
+    port: int
+    data_dir: Path
+
+    def url(self, dbname: str = "minewatch") -> str:
+        return f"postgresql://postgres@{self.host}:{self.port}/{dbname}"
+
+
+@contextlib.contextmanager
+def embedded_postgres(
+    data_dir: Path, bin_dir: Path, port: int | None = None, database: str = "minewatch"
+) -> Iterator[PostgresServer]:
+    """Run a private PostgreSQL cluster with TimescaleDB preloaded; create ``database``."""
+    for tool in ("initdb", "postgres"):
+        if not (bin_dir / tool).exists():
+            raise EmbeddedStackError(f"{bin_dir / tool} not found: run deploy/setup.sh first")
+    owner = _service_user("postgres")
+    data_dir = data_dir.resolve()
+    _prepare_dir(data_dir, owner)
+    log_file = data_dir.parent / f"{data_dir.name}.log"
+    if not (data_dir / "PG_VERSION").exists():
+        subprocess.run(
+            [str(bin_dir / "initdb"), "-D", str(data_dir), "-A", "trust", "-U", "postgres",
+             "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
+            check=True, capture_output=True, **_run_as(owner),  # type: ignore[call-overload]
+        )  # fmt: skip
+    port = port or free_port()
+    with open(log_file, "ab") as log:
+        process = subprocess.Popen(
+            [str(bin_dir / "postgres"), "-D", str(data_dir), "-p", str(port),
+             "-k", str(data_dir), "-c", "listen_addresses=127.0.0.1",
+             "-c", "shared_preload_libraries=timescaledb", "-c", "timescaledb.telemetry_level=off",
+             "-c", "max_connections=200", "-c", "shared_buffers=256MB",
+             "-c", "synchronous_commit=on", "-c", "max_wal_size=2GB"],
+            stdout=log, stderr=subprocess.STDOUT, **_run_as(owner),  # type: ignore[call-overload]
+        )  # fmt: skip
+    try:
+        _wait_for_port(port, process, log_file, timeout=60)
+        server = PostgresServer("127.0.0.1", port, data_dir)
+        _create_database(server, database)
+        yield server
+    finally:
+        _stop(process, signal.SIGINT)  # SIGINT = PostgreSQL's "fast" shutdown
+
+
+def _create_database(server: PostgresServer, database: str) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
+                exists = conn.execute(
+                    "SELECT 1 FROM pg_database WHERE datname = %s", (database,)
+                ).fetchone()
+                if not exists:
+                    conn.execute(f'CREATE DATABASE "{database}"')
+                return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+@dataclass(frozen=True, slots=True)
+class MosquittoServer:
+    host: str
+    port: int
+    data_dir: Path
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+
+def mosquitto_config(port: int, data_dir: Path) -> str:
+    """A broker configuration fit for lossless ingestion (see docs/operations.md).
+
+    Mosquitto's defaults lose data: ``max_queued_messages`` 1000 drops QoS 1 messages for an
+    offline persistent session, and ``max_inflight_messages`` 20 caps throughput when
+    acknowledgements wait for the database commit.
+    """
+    return "\n".join([
+        f"listener {port} 127.0.0.1",
+        "allow_anonymous true",
+        "persistence true",
+        f"persistence_location {data_dir}/",
+        "autosave_interval 10",
+        "max_inflight_messages 1000",
+        "max_queued_messages 5000000",
+        "max_queued_bytes 0",
+        "message_size_limit 16777216",
+        "persistent_client_expiration 14d",
+        "log_dest stdout",
+        "log_type error",
+        "log_type warning",
+        "log_type notice",
+        "",
+    ])  # fmt: skip
+
+
+@contextlib.contextmanager
+def embedded_mosquitto(
+    data_dir: Path, binary: Path, port: int | None = None
+) -> Iterator[MosquittoServer]:
+    """Run a private Mosquitto broker with persistence and lossless queue limits."""
+    if not binary.exists() and shutil.which(str(binary)) is None:
+        raise EmbeddedStackError(f"{binary} not found: run deploy/setup.sh first")
+    owner = _service_user("mosquitto")
+    data_dir = data_dir.resolve()
+    _prepare_dir(data_dir, owner)
+    port = port or free_port()
+    conf = data_dir / "mosquitto.conf"
+    conf.write_text(mosquitto_config(port, data_dir))
+    if owner is not None:
+        os.chown(conf, owner.pw_uid, owner.pw_gid)
+    log_file = data_dir / "mosquitto.log"
+    with open(log_file, "ab") as log:
+        process = subprocess.Popen(
+            [str(binary), "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        _wait_for_port(port, process, log_file, timeout=30)
+        yield MosquittoServer("127.0.0.1", port, data_dir)
+    finally:
+        _stop(process, signal.SIGTERM)
+
+
+@dataclass(frozen=True, slots=True)
+class Stack:
+    """URLs of the database and the broker that a command should use."""
+
+    database_url: str
+    mqtt_url: str
+
+
+def _stack_file(settings: Settings) -> Path:
+    return settings.var_dir / "stack.json"
+
+
+def running_stack(settings: Settings) -> Stack | None:
+    """The embedded stack that ``minewatch stack`` runs for this var_dir, if it is up."""
+    path = _stack_file(settings)
+    try:
+        info = json.loads(path.read_text())
+        os.kill(int(info["pid"]), 0)
+    except (OSError, ValueError, KeyError):
+        return None
+    return Stack(str(info["database_url"]), str(info["mqtt_url"]))
+
+
+@contextlib.contextmanager
+def published_stack(settings: Settings, stack: Stack) -> Iterator[None]:
+    """Advertise ``stack`` to other minewatch commands using the same var_dir."""
+    path = _stack_file(settings)
+    path.write_text(json.dumps({"pid": os.getpid(), "database_url": stack.database_url,
+                                "mqtt_url": stack.mqtt_url}))  # fmt: skip
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def stack_for(settings: Settings) -> Iterator[Stack]:
+    """The configured servers; else the running embedded stack of ``var_dir``; else a new
+    embedded one, for what is not configured, living as long as the ``with`` block."""
+    shared = running_stack(settings)
+    if shared is not None and settings.database_url is None and settings.mqtt_url is None:
+        yield shared
+        return
+    with contextlib.ExitStack() as servers:
+        database_url = settings.database_url
+        if database_url is None:
+            pg = servers.enter_context(
+                embedded_postgres(settings.var_dir / "pg", settings.pg_bin_dir)
+            )
+            database_url = pg.url()
+        mqtt_url = settings.mqtt_url
+        if mqtt_url is None:
+            broker = servers.enter_context(
+                embedded_mosquitto(settings.var_dir / "mosquitto", settings.mosquitto_bin)
+            )
+            mqtt_url = broker.url
+        yield Stack(database_url, mqtt_url)

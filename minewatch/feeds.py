@@ -1,0 +1,31 @@
+"""Names of the MQTT feed contract (docs/feeds.md), shared by producers and the gateway."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+CONTRACT_VERSION = 1
+TOPIC_ROOT = f"minewatch/v{CONTRACT_VERSION}"
+
+
+def safety_topic(mine: str, substation: str) -> str:
+    """Readings of one substation (安全监控), batched per polling cycle."""
+    return f"{TOPIC_ROOT}/{mine}/safety/{substation}"
+
+
+def meta_topic(mine: str) -> str:
+    """The mine's definition (substations, points, thresholds), retained."""
+    return f"{TOPIC_ROOT}/{mine}/meta"
+
+
+def alarm_topic(mine: str) -> str:
+    """Alarm events published for control-room screens."""
+    return f"{TOPIC_ROOT}/{mine}/alarms"
+
+
+def broker_address(url: str) -> tuple[str, int]:
+    """(host, port) of an ``mqtt://host:port`` URL."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "tcp"):
+        raise ValueError(f"unsupported broker URL {url!r} (use mqtt://host:port)")
+    return parts.hostname or "127.0.0.1", parts.port or 1883

@@ -1,0 +1,176 @@
+"""Mine metadata: the definition of a mine, its substations and points (the CDDY content).
+
+The same model is published by simulators on ``minewatch/v1/<mine>/meta``, loaded from files by
+``minewatch mine load`` and written to the database by :func:`upsert_mine`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import orjson
+import psycopg
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from minewatch.codes import SENSOR_TYPES, RelationKind, ValueType, value_type_of
+
+MineCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{12}$")]
+SensorTypeCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}$")]
+
+
+class Relation(BaseModel):
+    """One 测点关联关系 entry, e.g. a D (断电) relation to the feed point it cuts."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: RelationKind
+    target: str = Field(min_length=1, description="Code of the related point.")
+    device: str = ""
+
+
+class PointDefinition(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    code: str = Field(min_length=1, max_length=64)
+    substation: str
+    sensor_type: SensorTypeCode
+    system_code: str = "01"
+    unit: str = ""
+    location: str = ""
+    tag: str = ""
+    range_low: float | None = None
+    range_high: float | None = None
+    alarm_high: float | None = None
+    alarm_high_clear: float | None = None
+    alarm_low: float | None = None
+    alarm_low_clear: float | None = None
+    poweroff_high: float | None = None
+    restore_high: float | None = None
+    poweroff_low: float | None = None
+    restore_low: float | None = None
+    desc_on: str = ""
+    desc_off: str = ""
+    x: float | None = None
+    y: float | None = None
+    z: float | None = None
+    relations: tuple[Relation, ...] = ()
+
+    @model_validator(mode="after")
+    def _check(self) -> PointDefinition:
+        if self.sensor_type not in SENSOR_TYPES:
+            raise ValueError(f"unknown sensor type {self.sensor_type}")
+        if (
+            self.range_low is not None
+            and self.range_high is not None
+            and self.range_low >= self.range_high
+        ):
+            raise ValueError(f"point {self.code}: range_low must be below range_high")
+        for high, clear, what in (
+            (self.alarm_high, self.alarm_high_clear, "alarm_high_clear"),
+            (self.poweroff_high, self.restore_high, "restore_high"),
+        ):
+            if high is not None and clear is not None and clear > high:
+                raise ValueError(f"point {self.code}: {what} must not exceed its set level")
+        return self
+
+    @property
+    def value_type(self) -> ValueType:
+        return value_type_of(self.sensor_type)
+
+
+class SubstationDefinition(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    code: str = Field(min_length=1, max_length=32)
+    location: str = ""
+
+
+class MineInfo(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    code: MineCode
+    name: str
+    gas_class: Literal["low", "high", "outburst"] | None = None
+    approved_capacity_t: float | None = Field(None, ge=0)
+
+
+class MineDefinition(BaseModel):
+    """Everything the platform needs to know about a mine before its readings arrive."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    v: Literal[1] = 1
+    mine: MineInfo
+    substations: tuple[SubstationDefinition, ...]
+    points: tuple[PointDefinition, ...]
+
+    @model_validator(mode="after")
+    def _check(self) -> MineDefinition:
+        stations = {s.code for s in self.substations}
+        codes: set[str] = set()
+        for point in self.points:
+            if point.substation not in stations:
+                raise ValueError(f"point {point.code}: unknown substation {point.substation}")
+            if point.code in codes:
+                raise ValueError(f"point {point.code} defined twice")
+            codes.add(point.code)
+        return self
+
+
+_POINT_COLUMNS = (
+    "system_code", "substation_code", "sensor_type", "value_type", "unit", "range_low",
+    "range_high", "alarm_high", "alarm_high_clear", "alarm_low", "alarm_low_clear",
+    "poweroff_high", "restore_high", "poweroff_low", "restore_low", "desc_on", "desc_off",
+    "location", "tag", "x", "y", "z", "relations",
+)  # fmt: skip
+
+_UPSERT_POINT = (
+    "INSERT INTO points (mine_code, code, " + ", ".join(_POINT_COLUMNS) + ") VALUES ("
+    "%(mine_code)s, %(code)s, " + ", ".join(f"%({c})s" for c in _POINT_COLUMNS) + ") "
+    "ON CONFLICT (mine_code, code) DO UPDATE SET "
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in _POINT_COLUMNS)
+    + ", updated_at = now()"
+)
+
+
+def _point_row(mine_code: str, point: PointDefinition) -> dict[str, object]:
+    row = point.model_dump(exclude={"substation", "relations"})
+    row.update(
+        mine_code=mine_code,
+        substation_code=point.substation,
+        value_type=point.value_type.value,
+        relations=orjson.dumps([r.model_dump(mode="json") for r in point.relations]).decode(),
+    )
+    return row
+
+
+_UPSERT_MINE = (
+    "INSERT INTO mines (code, name, gas_class, approved_capacity_t) "
+    "VALUES (%(code)s, %(name)s, %(gas_class)s, %(approved_capacity_t)s) "
+    "ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, gas_class = EXCLUDED.gas_class, "
+    "approved_capacity_t = EXCLUDED.approved_capacity_t, updated_at = now()"
+)
+_UPSERT_SUBSTATION = (
+    "INSERT INTO substations (mine_code, code, location) VALUES (%s, %s, %s) "
+    "ON CONFLICT (mine_code, code) DO UPDATE SET location = EXCLUDED.location, updated_at = now()"
+)
+
+
+def _upsert_statements(definition: MineDefinition) -> list[tuple[str, list[object]]]:
+    """The statements (each with its parameter rows) that store ``definition``."""
+    mine = definition.mine
+    return [
+        (_UPSERT_MINE, [mine.model_dump()]),
+        (_UPSERT_SUBSTATION, [(mine.code, s.code, s.location) for s in definition.substations]),
+        (_UPSERT_POINT, [_point_row(mine.code, p) for p in definition.points]),
+    ]
+
+
+def upsert_mine(conn: psycopg.Connection, definition: MineDefinition) -> None:
+    """Insert or update a mine with its substations and points (in the caller's transaction)."""
+    with conn.cursor() as cur:
+        for sql, rows in _upsert_statements(definition):
+            cur.executemany(sql, rows)  # type: ignore[arg-type]
+
+
+async def upsert_mine_async(conn: psycopg.AsyncConnection, definition: MineDefinition) -> None:
+    """:func:`upsert_mine` on an async connection."""
+    async with conn.cursor() as cur:
+        for sql, rows in _upsert_statements(definition):
+            await cur.executemany(sql, rows)  # type: ignore[arg-type]

@@ -1,0 +1,70 @@
+"""Configuration through environment variables (``MINEWATCH_*``) and pydantic-settings.
+
+One :class:`Settings` object is built at the edge (the CLI, a test fixture) and passed down
+explicitly; nothing reads the environment anywhere else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class GatewaySettings(BaseModel):
+    """How the gateway batches, bounds and validates what it receives."""
+
+    topics: list[str] = Field(
+        default_factory=lambda: ["minewatch/v1/+/meta", "minewatch/v1/+/safety/+"],
+        description="MQTT topic filters to subscribe to (QoS 1).",
+    )
+    client_id: str = Field(
+        "minewatch-gateway",
+        description="MQTT client identifier; fixed so that the broker keeps the session.",
+    )
+    max_inflight_messages: int = Field(
+        1000,
+        ge=1,
+        description="Messages received but not yet durable (and so not acknowledged): "
+        "the backpressure bound.",
+    )
+    batch_max_readings: int = Field(20_000, ge=1, description="Flush a write batch at this size.")
+    batch_max_delay_ms: int = Field(100, ge=1, description="Flush a write batch after this delay.")
+    max_message_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    max_future_skew_s: float = Field(
+        300.0, description="Readings stamped further in the future are quarantined."
+    )
+    max_past_age_s: float = Field(
+        30 * 86400.0, description="Readings older than this are quarantined."
+    )
+    registry_refresh_s: float = Field(
+        30.0, description="How often the point registry is reloaded from the database."
+    )
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+
+class Settings(BaseSettings):
+    """All of minewatch's configuration.
+
+    ``database_url`` and ``mqtt_url`` left unset mean: start the embedded stack (a private
+    PostgreSQL + TimescaleDB cluster and a private Mosquitto under ``var_dir``).
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="MINEWATCH_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    database_url: str | None = Field(None, description="postgresql:// URL of TimescaleDB.")
+    mqtt_url: str | None = Field(None, description="mqtt://host:port of the broker.")
+    var_dir: Path = Field(Path("var"), description="Where the embedded stack keeps its data.")
+    pg_bin_dir: Path = Field(
+        Path("/usr/lib/postgresql/15/bin"), description="PostgreSQL server binaries."
+    )
+    mosquitto_bin: Path = Field(Path("/usr/sbin/mosquitto"))
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)

@@ -1,0 +1,1 @@
+"""Simulated mines that speak minewatch's feeds, with labelled ground truth."""

@@ -1,0 +1,8 @@
+import pytest
+
+pytest_plugins = ["tests.fix_stack"]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
