@@ -110,6 +110,20 @@ def _parse_time_us(text: str) -> int:
     return datetime_to_us(stamp)
 
 
+def _column(items: list[object]) -> np.ndarray:
+    """A JSON list as a numpy array; ragged or nested input becomes a 1-D object array, which
+    no caller accepts (they check the dtype kind), instead of an exception."""
+    try:
+        array = np.asarray(items)
+    except (ValueError, TypeError, OverflowError):
+        array = np.empty(len(items), dtype=object)
+        for i, item in enumerate(items):
+            array[i] = item
+    if array.ndim != 1:
+        array = np.empty(len(items), dtype=object)
+    return array
+
+
 def _numbers(
     values: list[object], may_hold_bools: bool
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
@@ -118,8 +132,8 @@ def _numbers(
     The fast path lets numpy type the whole list at once; numpy would turn ``true`` into 1, so
     a payload that contains a JSON boolean anywhere takes the per-element path instead.
     """
-    array = np.asarray(values) if values else np.empty(0, np.float64)
-    if array.dtype.kind in "if" and array.ndim == 1 and not may_hold_bools:
+    array = _column(values) if values else np.empty(0, np.float64)
+    if array.dtype.kind in "if" and not may_hold_bools:
         return array.astype(np.float64, copy=False), np.ones(len(values), bool)
     ok = np.fromiter(
         (type(v) is int or type(v) is float for v in values), dtype=bool, count=len(values)
@@ -153,15 +167,15 @@ def _parse_safety(
             QuarantineReason.SCHEMA_VIOLATION,
             f"points/values/status lengths differ: {n}/{len(raw_values)}/{len(status_list)}",
         )
-    if n and np.asarray(codes).dtype.kind != "U":
+    if n and _column(codes).dtype.kind != "U":
         raise _Refused(QuarantineReason.SCHEMA_VIOLATION, "points must all be strings")
-    status = np.asarray(status_list) if n else np.empty(0, np.int64)
+    status = _column(status_list) if n else np.empty(0, np.int64)
     if status.dtype.kind != "i":
         raise _Refused(QuarantineReason.SCHEMA_VIOLATION, "status must all be integers")
     times = np.full(n, time_us, np.int64)
     offsets = document.get("offsets_ms")
     if offsets is not None:
-        offset_array = np.asarray(offsets) if isinstance(offsets, list) else None
+        offset_array = _column(offsets) if isinstance(offsets, list) else None
         if offset_array is None or len(offset_array) != n or (n and offset_array.dtype.kind != "i"):
             raise _Refused(QuarantineReason.SCHEMA_VIOLATION, "offsets_ms must be n integers")
         times = times + offset_array.astype(np.int64) * 1000

@@ -9,6 +9,7 @@ Both servers run as child processes of the caller in the foreground: stopping th
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import pwd
@@ -16,14 +17,17 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 
 from minewatch.settings import Settings
+
+_PR_SET_PDEATHSIG = 1
 
 
 class EmbeddedStackError(RuntimeError):
@@ -63,10 +67,30 @@ def _prepare_dir(path: Path, owner: pwd.struct_passwd | None) -> None:
             )
 
 
-def _run_as(owner: pwd.struct_passwd | None) -> dict[str, object]:
-    if owner is None:
-        return {}
-    return {"user": owner.pw_uid, "group": owner.pw_gid, "extra_groups": []}
+def _die_with_parent(sig: int) -> Callable[[], None]:
+    """A ``preexec_fn`` asking Linux to send ``sig`` to the server when its parent dies.
+
+    Servers run in their own session so that a Ctrl-C in the terminal reaches only minewatch,
+    which drains its work and then stops them in order; this signal covers the case where
+    minewatch itself is killed (``kill -9``), so no server is ever left behind.
+    """
+
+    def preexec() -> None:
+        if sys.platform.startswith("linux"):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, sig)
+
+    return preexec
+
+
+def _run_as(owner: pwd.struct_passwd | None, stop_signal: int) -> dict[str, object]:
+    # preexec_fn runs after the switch of user, which would otherwise clear the death signal.
+    options: dict[str, object] = {
+        "start_new_session": True,
+        "preexec_fn": _die_with_parent(stop_signal),
+    }
+    if owner is not None:
+        options.update(user=owner.pw_uid, group=owner.pw_gid, extra_groups=[])
+    return options
 
 
 def _wait_for_port(
@@ -120,7 +144,7 @@ def embedded_postgres(
         subprocess.run(
             [str(bin_dir / "initdb"), "-D", str(data_dir), "-A", "trust", "-U", "postgres",
              "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
-            check=True, capture_output=True, **_run_as(owner),  # type: ignore[call-overload]
+            check=True, capture_output=True, **_run_as(owner, signal.SIGINT),  # type: ignore[call-overload]
         )  # fmt: skip
     port = port or free_port()
     with open(log_file, "ab") as log:
@@ -130,7 +154,7 @@ def embedded_postgres(
              "-c", "shared_preload_libraries=timescaledb", "-c", "timescaledb.telemetry_level=off",
              "-c", "max_connections=200", "-c", "shared_buffers=256MB",
              "-c", "synchronous_commit=on", "-c", "max_wal_size=2GB"],
-            stdout=log, stderr=subprocess.STDOUT, **_run_as(owner),  # type: ignore[call-overload]
+            stdout=log, stderr=subprocess.STDOUT, **_run_as(owner, signal.SIGINT),  # type: ignore[call-overload]
         )  # fmt: skip
     try:
         _wait_for_port(port, process, log_file, timeout=60)
@@ -212,8 +236,11 @@ def embedded_mosquitto(
         os.chown(conf, owner.pw_uid, owner.pw_gid)
     log_file = data_dir / "mosquitto.log"
     with open(log_file, "ab") as log:
-        process = subprocess.Popen(
-            [str(binary), "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT
+        process = subprocess.Popen(  # type: ignore[call-overload]
+            [str(binary), "-c", str(conf)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            **_run_as(owner, signal.SIGTERM),  # as its user: its own setuid would clear the signal
         )
     try:
         _wait_for_port(port, process, log_file, timeout=30)

@@ -23,7 +23,7 @@ async def readings(
     start: Annotated[dt.datetime, Query(description="Inclusive, ISO 8601 with offset.")],
     end: Annotated[dt.datetime, Query(description="Exclusive, ISO 8601 with offset.")],
     bucket: Annotated[
-        dt.timedelta, Query(description="Bucket width, e.g. PT1M or 60 (seconds).")
+        dt.timedelta, Query(description="Bucket width, ISO 8601 duration, e.g. PT1M or PT15M.")
     ] = dt.timedelta(minutes=1),
 ) -> list[dict[str, object]]:  # fmt: skip
     """A point's readings aggregated per time bucket (TimescaleDB ``time_bucket``)."""

@@ -1,0 +1,96 @@
+"""Test helpers that run real components (gateway, API server) for the length of a block."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import psycopg
+
+from api import create_app
+from api.server import serve
+from ingest.gateway import Gateway
+from minewatch.embedded import free_port
+from minewatch.settings import GatewaySettings
+
+
+async def _until_set(event: asyncio.Event, task: asyncio.Task[None], limit_s: float) -> None:
+    waiter = asyncio.create_task(event.wait())
+    done, _ = await asyncio.wait({waiter, task}, timeout=limit_s, return_when="FIRST_COMPLETED")
+    waiter.cancel()
+    if task in done:
+        task.result()  # re-raises the component's error
+        raise AssertionError("component stopped before it was ready")
+    if waiter not in done:
+        raise TimeoutError(f"component not ready within {limit_s}s")
+
+
+@contextlib.asynccontextmanager
+async def running_gateway(
+    database_url: str, mqtt_url: str, client_id: str, **settings: object
+) -> AsyncIterator[Gateway]:
+    config = GatewaySettings(client_id=client_id, batch_max_delay_ms=20, **settings)  # type: ignore[arg-type]
+    gateway = Gateway(config, database_url, mqtt_url)
+    task = asyncio.create_task(gateway.run(), name="gateway")
+    try:
+        await _until_set(gateway.ready, task, 20)
+        yield gateway
+        assert not task.done(), "the gateway stopped"
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@contextlib.asynccontextmanager
+async def running_api(database_url: str) -> AsyncIterator[str]:
+    """Serve the API on a free port over real HTTP; yields its base URL."""
+    port = free_port()
+    started = asyncio.Event()
+    task = asyncio.create_task(serve(create_app(database_url), "127.0.0.1", port, started))
+    try:
+        await _until_set(started, task, 20)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def scalar(database_url: str, sql: str, params: tuple[object, ...] = ()) -> object:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(sql, params).fetchone()  # type: ignore[arg-type]
+    return None if row is None else row[0]
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]] | Callable[[], bool], limit_s: float = 20.0
+) -> None:
+    """Wait until ``check()`` is true; fail after ``limit_s`` seconds."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {limit_s}s")
+        await asyncio.sleep(0.05)
+
+
+def processes_mentioning(text: str) -> list[str]:
+    """Command lines of running processes that contain ``text`` (e.g. a private data dir)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if text in cmdline:
+                found.append(f"{proc.name}: {cmdline}")
+    return found

@@ -1,0 +1,121 @@
+"""The gateway against a real broker and database: bad input is quarantined with its reason
+while the gateway keeps running, and redelivered messages are not stored twice."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import aiomqtt
+import orjson
+import psycopg
+import pytest
+
+from minewatch.feeds import broker_address, meta_topic, safety_topic
+from minewatch.metadata import MineDefinition, upsert_mine
+from simulators.config import example_mine_path, load_mine_config
+from simulators.model import SimulatedMine
+from tests.helpers import eventually, running_gateway, scalar
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def definition(database_url: str) -> MineDefinition:
+    definition = SimulatedMine(load_mine_config(example_mine_path("small"))).definition
+    with psycopg.connect(database_url) as conn:
+        upsert_mine(conn, definition)
+    return definition
+
+
+def _message(definition: MineDefinition, seq: int, **overrides: object) -> dict[str, object]:
+    points = [p.code for p in definition.points if p.substation == "001"]
+    message: dict[str, object] = {
+        "v": 1, "mine": definition.mine.code, "substation": "001", "boot": 1, "seq": seq,
+        "ts": dt.datetime.now(dt.UTC).isoformat(), "points": points,
+        "values": [0.25] * len(points), "status": [0] * len(points),
+    }  # fmt: skip
+    message.update(overrides)
+    return message
+
+
+async def _publish(mqtt_url: str, items: list[tuple[str, bytes]]) -> None:
+    host, port = broker_address(mqtt_url)
+    async with aiomqtt.Client(host, port) as client:
+        for topic, payload in items:
+            await client.publish(topic, payload, qos=1)
+
+
+async def test_malformed_messages_are_quarantined_with_reasons_and_the_gateway_keeps_running(
+    database_url: str, mqtt_url: str, unique_id: str, definition: MineDefinition
+) -> None:
+    mine = definition.mine.code
+    topic = safety_topic(mine, "001")
+    good = _message(definition, 1)
+    n = len(good["points"])  # type: ignore[arg-type]
+    wrong_type = _message(definition, 2, values=["0.3"] + [0.3] * (n - 1))
+    unknown = _message(definition, 3, points=["NOT-A-POINT", *good["points"][1:]])  # type: ignore[index]
+    topics = [f"minewatch/v1/{mine}/#"]
+    async with running_gateway(database_url, mqtt_url, f"gw-{unique_id}", topics=topics):
+        await _publish(mqtt_url, [
+            (topic, b"{not json"),
+            (topic, b"\xff\xfe invalid utf-8"),
+            (topic, orjson.dumps(wrong_type)),
+            (topic, orjson.dumps(unknown)),
+            (topic, orjson.dumps({**good, "values": [0.1]})),  # lengths differ
+            (topic, orjson.dumps({**good, "mine": "999999999999"})),  # topic mismatch
+            (meta_topic(mine), orjson.dumps({"v": 1, "mine": {"code": mine}})),  # bad definition
+            (topic, orjson.dumps({**good, "seq": 4})),
+        ])  # fmt: skip
+
+        def settled() -> bool:
+            return scalar(database_url, "SELECT count(*) FROM quarantine") == 7
+
+        await eventually(settled)
+        await eventually(lambda: scalar(database_url, "SELECT count(*) FROM readings") == 3 * n - 2)
+
+    with psycopg.connect(database_url) as conn:
+        reasons = sorted(r for (r,) in conn.execute("SELECT reason FROM quarantine"))
+        kept = conn.execute(
+            "SELECT payload FROM quarantine WHERE reason = 'malformed_json'"
+        ).fetchone()
+    assert reasons == sorted([
+        "malformed_json", "invalid_utf8", "wrong_type", "unknown_point", "schema_violation",
+        "topic_mismatch", "invalid_metadata",
+    ])  # fmt: skip
+    assert kept is not None and bytes(kept[0]) == b"{not json"  # the exact bytes are kept
+
+
+async def test_a_redelivered_message_is_stored_once(
+    database_url: str, mqtt_url: str, unique_id: str, definition: MineDefinition
+) -> None:
+    mine = definition.mine.code
+    topic = safety_topic(mine, "001")
+    first = orjson.dumps(_message(definition, 7))
+    second = orjson.dumps(_message(definition, 8))
+    n = len(_message(definition, 0)["points"])  # type: ignore[arg-type]
+    async with running_gateway(
+        database_url, mqtt_url, f"gw-{unique_id}", topics=[f"minewatch/v1/{mine}/#"]
+    ) as gateway:
+        await _publish(mqtt_url, [(topic, first), (topic, first), (topic, second), (topic, first)])
+        await eventually(lambda: gateway.metrics.duplicates._value.get() == 2)
+        await eventually(lambda: scalar(database_url, "SELECT count(*) FROM readings") == 2 * n)
+    assert scalar(database_url, "SELECT seq FROM source_watermarks") == 8
+    assert scalar(database_url, "SELECT count(*) FROM quarantine") == 0
+
+
+async def test_unacknowledged_messages_are_redelivered_to_a_restarted_gateway(
+    database_url: str, mqtt_url: str, unique_id: str, definition: MineDefinition
+) -> None:
+    """Messages published while the gateway is down wait in its persistent session."""
+    mine = definition.mine.code
+    topic = safety_topic(mine, "001")
+    n = len(_message(definition, 0)["points"])  # type: ignore[arg-type]
+    client_id = f"gw-{unique_id}"
+    topics = [f"minewatch/v1/{mine}/#"]
+    async with running_gateway(database_url, mqtt_url, client_id, topics=topics):
+        await _publish(mqtt_url, [(topic, orjson.dumps(_message(definition, 1)))])
+        await eventually(lambda: scalar(database_url, "SELECT count(*) FROM readings") == n)
+    await _publish(mqtt_url, [(topic, orjson.dumps(_message(definition, s))) for s in range(2, 52)])
+    async with running_gateway(database_url, mqtt_url, client_id, topics=topics):
+        await eventually(lambda: scalar(database_url, "SELECT count(*) FROM readings") == 51 * n)
+    assert scalar(database_url, "SELECT seq FROM source_watermarks") == 51
