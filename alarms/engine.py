@@ -63,19 +63,17 @@ class AlarmEngine:
                 self.last_time_us[point_id] = time_us
 
     def evaluate(self, batch: ReadingBatch) -> Evaluation:
-        order = np.lexsort((batch.time_us, batch.point_id))
-        pid = batch.point_id[order]
-        t = batch.time_us[order]
-        starts = group_starts(pid)
-        late = _late_rows(t, starts, self.last_time_us[pid])
-        live = ~late
+        late = late_rows(batch.point_id, batch.time_us, self.last_time_us)
         flags = batch.flags.copy()
-        flags[order[late]] |= ReadingFlag.LATE
-
-        pid_live = pid[live]
-        t_live = t[live]
-        v_live = batch.value[order][live]
-        s_live = batch.status[order][live]
+        flags[late] |= ReadingFlag.LATE
+        live_rows = np.flatnonzero(~late)
+        # Live rows of a point arrive in time order (that is what "not late" means), so
+        # sorting them by (point, time) keeps their arrival order.
+        order = live_rows[np.lexsort((batch.time_us[live_rows], batch.point_id[live_rows]))]
+        pid_live = batch.point_id[order]
+        t_live = batch.time_us[order]
+        v_live = batch.value[order]
+        s_live = batch.status[order]
         starts_live = group_starts(pid_live)
         changes: list[EpisodeChange] = []
         active: dict[str, npt.NDArray[np.bool_]] = {}
@@ -130,13 +128,35 @@ def _last_rows(starts: np.ndarray) -> np.ndarray:
     return np.flatnonzero(is_last)
 
 
-def _late_rows(t: np.ndarray, starts: np.ndarray, last_before: np.ndarray) -> np.ndarray:
-    """Rows not after their point's last evaluated reading, or repeating the previous row's time.
+def late_rows(
+    point_id: npt.NDArray[np.int32],
+    time_us: npt.NDArray[np.int64],
+    last_time_us: npt.NDArray[np.int64],
+) -> npt.NDArray[np.bool_]:
+    """Rows (in arrival order) not later than an earlier reading of their point: one already
+    evaluated (``last_time_us``) or one that arrived before them in this batch.
 
-    Rows are sorted by (point, time), so within the batch times only grow per point.
+    Event time decides the alarm state, so a backfilled reading must not replay history as if
+    it were live. Per point, a running maximum of the times seen so far in arrival order: the
+    points are grouped by a stable sort, and each group's dense time ranks are shifted by the
+    group number times n, so one ``np.maximum.accumulate`` never carries across groups.
     """
-    n = len(t)
-    idx = np.arange(n)
-    repeat = np.zeros(n, bool)
-    repeat[1:] = (t[1:] == t[:-1]) & (starts[1:] != idx[1:])
-    return repeat | (t <= last_before)
+    n = len(time_us)
+    late = np.zeros(n, bool)
+    if n == 0:
+        return late
+    order = np.argsort(point_id, kind="stable")
+    pid = point_id[order]
+    t = time_us[order]
+    is_start = np.ones(n, bool)
+    is_start[1:] = pid[1:] != pid[:-1]
+    group = np.cumsum(is_start) - 1
+    _, rank = np.unique(t, return_inverse=True)
+    key = rank.astype(np.int64) + group.astype(np.int64) * n
+    running = np.maximum.accumulate(key)
+    before = np.empty(n, np.int64)
+    before[0] = -1
+    before[1:] = running[:-1]
+    before[is_start] = -1
+    late[order] = (key <= before) | (t <= last_time_us[pid])
+    return late

@@ -16,7 +16,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from ingest.contract import MetaMessage, SafetyMessage
-from ingest.metrics import GatewayMetrics
+from ingest.metrics import GatewayMetrics, metrics_endpoint
 from ingest.quarantine import QuarantineReason, Rejection
 from ingest.sources.mqtt_json import Delivery, MqttJsonSource
 from ingest.validate import TimeLimits, validate
@@ -49,6 +49,13 @@ class Gateway:
     async def run(self) -> None:
         """Run until cancelled."""
         queue: asyncio.Queue[Delivery] = asyncio.Queue(maxsize=self.settings.max_inflight_messages)
+        endpoint = metrics_endpoint(
+            self.metrics.registry, self.settings.metrics_host, self.settings.metrics_port
+        )
+        with endpoint:
+            await self._run(queue)
+
+    async def _run(self, queue: asyncio.Queue[Delivery]) -> None:
         async with self._writer, asyncio.TaskGroup() as tasks:
             tasks.create_task(self._receive(self.source.deliveries(), queue), name="receive")
             tasks.create_task(self._write(queue), name="write")

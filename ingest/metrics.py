@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import contextlib
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 
 class GatewayMetrics:
@@ -44,3 +47,18 @@ class GatewayMetrics:
         self.lag = Gauge(
             "minewatch_lag_seconds", "Receive-to-commit delay of the last write", registry=r
         )
+
+
+@contextlib.contextmanager
+def metrics_endpoint(registry: CollectorRegistry, host: str, port: int | None) -> Iterator[None]:
+    """Serve ``registry`` on http://host:port/metrics for the block (nothing when port is None)."""
+    if port is None:
+        yield
+        return
+    server, thread = start_http_server(port, host, registry)
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

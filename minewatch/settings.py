@@ -41,6 +41,10 @@ class GatewaySettings(BaseModel):
     registry_refresh_s: float = Field(
         30.0, description="How often the point registry is reloaded from the database."
     )
+    metrics_host: str = Field("127.0.0.1", description="Where /metrics (Prometheus) listens.")
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="Port of /metrics; unset: no metrics endpoint."
+    )
 
 
 class ApiSettings(BaseModel):

@@ -119,3 +119,79 @@ async def test_unacknowledged_messages_are_redelivered_to_a_restarted_gateway(
     async with running_gateway(database_url, mqtt_url, client_id, topics=topics):
         await eventually(lambda: scalar(database_url, "SELECT count(*) FROM readings") == 51 * n)
     assert scalar(database_url, "SELECT seq FROM source_watermarks") == 51
+
+
+async def test_late_readings_are_stored_flagged_and_do_not_touch_the_live_alarm_state(
+    database_url: str, mqtt_url: str, unique_id: str, definition: MineDefinition
+) -> None:
+    mine = definition.mine.code
+    topic = safety_topic(mine, "001")
+    now = dt.datetime.now(dt.UTC)
+    n = len(_message(definition, 0)["points"])  # type: ignore[arg-type]
+    live = _message(definition, 1, ts=now.isoformat())
+    backfill = _message(  # a substation uploading what it buffered during a cable break
+        definition, 2, ts=(now - dt.timedelta(minutes=5)).isoformat(), values=[3.0] * n
+    )
+    async with running_gateway(
+        database_url, mqtt_url, f"gw-{unique_id}", topics=[f"minewatch/v1/{mine}/#"]
+    ):
+        await _publish(mqtt_url, [(topic, orjson.dumps(live)), (topic, orjson.dumps(backfill))])
+        await eventually(lambda: scalar(database_url, "SELECT count(*) FROM readings") == 2 * n)
+    assert scalar(database_url, "SELECT count(*) FROM readings WHERE flags & 1 = 1") == n
+    assert scalar(database_url, "SELECT count(*) FROM alarms") == 0  # 3 %CH4, but history
+
+
+def _other_mine(code: str) -> SimulatedMine:
+    config = load_mine_config(example_mine_path("small"))
+    return SimulatedMine(
+        config.model_copy(update={"mine": config.mine.model_copy(update={"code": code})})
+    )
+
+
+async def test_two_gateways_split_the_mines_between_them(
+    database_url: str, mqtt_url: str, unique_id: str
+) -> None:
+    from simulators.mqtt_publisher import publish_mine
+
+    mines = [_other_mine("141024010011"), _other_mine("141024010012")]
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    async with (
+        running_gateway(database_url, mqtt_url, f"a-{unique_id}",
+                        topics=["minewatch/v1/141024010011/#"]) as first,
+        running_gateway(database_url, mqtt_url, f"b-{unique_id}",
+                        topics=["minewatch/v1/141024010012/#"]) as second,
+    ):  # fmt: skip
+        reports = [
+            await publish_mine(
+                m, mqtt_url, cycles=30, realtime=False, start=start, client_id=f"sim{i}-{unique_id}"
+            )
+            for i, m in enumerate(mines)
+        ]
+        total = sum(r.readings for r in reports)
+        await eventually(lambda: scalar(database_url, "SELECT count(*) FROM readings") == total)
+        stored = [g.metrics.readings_stored._value.get() for g in (first, second)]
+    assert stored == [r.readings for r in reports]  # each process took exactly its own mine
+    assert scalar(database_url, "SELECT count(DISTINCT (point_id, time)) FROM readings") == total
+
+
+async def test_metrics_are_served_for_prometheus(
+    database_url: str, mqtt_url: str, unique_id: str, definition: MineDefinition
+) -> None:
+    import httpx
+
+    from minewatch.embedded import free_port
+
+    port = free_port()
+    mine = definition.mine.code
+    async with running_gateway(
+        database_url, mqtt_url, f"gw-{unique_id}", topics=[f"minewatch/v1/{mine}/#"],
+        metrics_port=port,
+    ):  # fmt: skip
+        await _publish(
+            mqtt_url, [(safety_topic(mine, "001"), orjson.dumps(_message(definition, 1)))]
+        )
+        await eventually(lambda: scalar(database_url, "SELECT count(*) FROM readings") == 8)
+        async with httpx.AsyncClient() as client:
+            text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+    assert "minewatch_readings_stored_total 8.0" in text
+    assert f'minewatch_readings_in_total{{mine="{mine}"}} 8.0' in text
