@@ -32,7 +32,7 @@ async def _until_set(event: asyncio.Event, task: asyncio.Task[None], limit_s: fl
 async def running_gateway(
     database_url: str, mqtt_url: str, client_id: str, **settings: object
 ) -> AsyncIterator[Gateway]:
-    config = GatewaySettings(client_id=client_id, batch_max_delay_ms=20, **settings)  # type: ignore[arg-type]
+    config = GatewaySettings(**{"client_id": client_id, "batch_max_delay_ms": 20, **settings})  # type: ignore[arg-type]
     gateway = Gateway(config, database_url, mqtt_url)
     task = asyncio.create_task(gateway.run(), name="gateway")
     try:
