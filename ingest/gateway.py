@@ -70,21 +70,31 @@ class Gateway:
             self.metrics.pending.set(queue.qsize())
 
     async def _write(self, queue: asyncio.Queue[Delivery]) -> None:
+        """Accumulate deliveries into write batches; flush at size or after the delay.
+
+        Whatever is already queued is taken without waiting, so a backlog (after a restart, or
+        when the database was slow) is written in full-size batches, not one message at a time.
+        """
         loop = asyncio.get_running_loop()
         max_delay = self.settings.batch_max_delay_ms / 1000
+        max_readings = self.settings.batch_max_readings
         pending = PendingWrite()
+        deadline = 0.0
         try:
             while True:
-                timeout = None
-                if pending.first_received_at is not None:
-                    timeout = max(0.0, pending.first_received_at + max_delay - loop.time())
-                try:
-                    delivery = await asyncio.wait_for(queue.get(), timeout)
-                except TimeoutError:
-                    pending = await self._flush(pending)
-                    continue
+                if not pending:
+                    delivery = await queue.get()
+                    deadline = loop.time() + max_delay
+                else:
+                    try:
+                        delivery = await asyncio.wait_for(queue.get(), deadline - loop.time())
+                    except TimeoutError:
+                        pending = await self._flush(pending)
+                        continue
                 pending = await self._accept(delivery, pending)
-                if pending.readings >= self.settings.batch_max_readings:
+                while pending.readings < max_readings and not queue.empty():
+                    pending = await self._accept(queue.get_nowait(), pending)
+                if pending.readings >= max_readings or loop.time() >= deadline:
                     pending = await self._flush(pending)
         except asyncio.CancelledError:
             # Make durable (and acknowledge) what was accumulated; the rest is redelivered.
@@ -120,7 +130,7 @@ class Gateway:
                     self.metrics.duplicates.inc()
                 else:
                     batch, rejections = validate(
-                        message, self._writer.registry, now_us(), self._limits
+                        message, self._writer.points, now_us(), self._limits
                     )
                     pending.batches.append(batch)
                     pending.messages.append(message)

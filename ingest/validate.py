@@ -18,6 +18,29 @@ from minewatch.codes import STATUS_MASK, PointStatus
 from minewatch.registry import PointRegistry
 
 
+class PointResolver:
+    """Point codes -> ids for one registry snapshot.
+
+    A substation sends the same list of points every cycle, so each distinct list is resolved
+    once and remembered (bounded); a new registry snapshot gets a new resolver.
+    """
+
+    MAX_LISTS = 50_000
+
+    def __init__(self, registry: PointRegistry) -> None:
+        self.registry = registry
+        self._lists: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}
+
+    def resolve(self, mine: str, codes: list[str]) -> np.ndarray:
+        key = (mine, tuple(codes))
+        ids = self._lists.get(key)
+        if ids is None:
+            if len(self._lists) >= self.MAX_LISTS:
+                self._lists.clear()
+            ids = self._lists[key] = self.registry.lookup(mine, codes)
+        return ids
+
+
 @dataclass(frozen=True, slots=True)
 class TimeLimits:
     """Readings outside [now - max_past_age, now + max_future_skew] are refused."""
@@ -27,9 +50,10 @@ class TimeLimits:
 
 
 def validate(
-    message: SafetyMessage, registry: PointRegistry, now_us: int, limits: TimeLimits
+    message: SafetyMessage, points: PointResolver, now_us: int, limits: TimeLimits
 ) -> tuple[ReadingBatch, list[Rejection]]:
-    point_id = registry.lookup(message.mine, message.codes)
+    registry = points.registry
+    point_id = points.resolve(message.mine, message.codes)
     known = point_id >= 0
     safe_id = np.where(known, point_id, 0)
     value = message.value

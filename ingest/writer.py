@@ -25,6 +25,7 @@ from ingest.metrics import GatewayMetrics
 from ingest.pgcopy import COPY_READINGS_SQL, encode_readings
 from ingest.quarantine import QuarantineReason, Rejection
 from ingest.sources.mqtt_json import Ack
+from ingest.validate import PointResolver
 from minewatch.metadata import MineDefinition, upsert_mine_async
 from minewatch.registry import PointRegistry, load_registry_async
 
@@ -81,12 +82,14 @@ class BatchWriter:
         self._conn: psycopg.AsyncConnection | None = None
         self._loaded_at = 0.0
         self.registry: PointRegistry = PointRegistry.empty()
+        self.points = PointResolver(self.registry)
         self.engine = AlarmEngine(self.registry)
         self.watermarks: dict[str, Watermark] = {}
 
     async def __aenter__(self) -> BatchWriter:
         conn = await self._connection()
         self.registry = await load_registry_async(conn)
+        self.points = PointResolver(self.registry)
         self._loaded_at = time.monotonic()
         self.engine = AlarmEngine(self.registry)
         self.engine.restore(*await load_engine_state(conn))
@@ -129,6 +132,7 @@ class BatchWriter:
     async def refresh_registry(self) -> None:
         conn = await self._connection()
         self.registry = await load_registry_async(conn)
+        self.points = PointResolver(self.registry)
         await conn.rollback()
         self._loaded_at = time.monotonic()
         self.engine.use_registry(self.registry)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from ingest.contract import MetaMessage, SafetyMessage, parse_message
 from ingest.quarantine import QuarantineReason, Rejection
-from ingest.validate import TimeLimits, validate
+from ingest.validate import PointResolver, TimeLimits, validate
 from minewatch.codes import PointStatus
 from minewatch.registry import _COLUMNS, PointRegistry
 from minewatch.timeutil import datetime_to_us
@@ -103,7 +103,7 @@ def _registry() -> PointRegistry:
 def _validate(message: object, now: str = "2026-11-29T00:00:30Z") -> tuple[object, list[Rejection]]:
     assert isinstance(message, SafetyMessage)
     limits = TimeLimits(max_future_skew_us=300_000_000, max_past_age_us=86_400_000_000)
-    return validate(message, _registry(), datetime_to_us(pd.Timestamp(now)), limits)
+    return validate(message, PointResolver(_registry()), datetime_to_us(pd.Timestamp(now)), limits)
 
 
 def test_validation_keeps_good_rows_and_refuses_each_bad_row_with_its_reason() -> None:
