@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
 from api.live import AlarmBroadcaster
-from api.routers import catalog, dispatch, inspection
+from api.routers import catalog, dispatch, inspection, personnel, production, video
 from minewatch import __version__
 
 
@@ -35,6 +35,9 @@ def create_app(database_url: str) -> FastAPI:
     app.include_router(catalog.router)
     app.include_router(dispatch.router)
     app.include_router(inspection.router)
+    app.include_router(personnel.router)
+    app.include_router(production.router)
+    app.include_router(video.router)
 
     @app.get("/health", tags=["operations"])
     async def health() -> dict[str, str]:

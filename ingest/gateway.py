@@ -15,7 +15,9 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 
+from ingest.batching import batch_loop
 from ingest.contract import MetaMessage, SafetyMessage
+from ingest.feeds import FeedPipeline, FeedSettings
 from ingest.metrics import GatewayMetrics, metrics_endpoint
 from ingest.quarantine import QuarantineReason, Rejection
 from ingest.sources.mqtt_json import Delivery, MqttJsonSource
@@ -34,6 +36,7 @@ class Gateway:
         database_url: str,
         mqtt_url: str,
         metrics: GatewayMetrics | None = None,
+        feeds: FeedSettings | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics or GatewayMetrics()
@@ -41,6 +44,11 @@ class Gateway:
             mqtt_url, settings.client_id, settings.topics, settings.max_message_bytes
         )
         self._writer = BatchWriter(database_url, self.metrics, settings.registry_refresh_s)
+        # Personnel and video travel on their own topics, tables and MQTT session.
+        feeds = feeds or FeedSettings()
+        if feeds.client_id is None:
+            feeds = feeds.model_copy(update={"client_id": f"{settings.client_id}-feeds"})
+        self.feeds = FeedPipeline(feeds, database_url, mqtt_url)
         self._limits = TimeLimits(
             int(settings.max_future_skew_s * 1e6), int(settings.max_past_age_s * 1e6)
         )
@@ -59,7 +67,9 @@ class Gateway:
         async with self._writer, asyncio.TaskGroup() as tasks:
             tasks.create_task(self._receive(self.source.deliveries(), queue), name="receive")
             tasks.create_task(self._write(queue), name="write")
+            tasks.create_task(self.feeds.run(), name="feeds")
             await self.source.connected.wait()
+            await self.feeds.ready.wait()
             self.ready.set()
 
     async def _receive(
@@ -70,36 +80,15 @@ class Gateway:
             self.metrics.pending.set(queue.qsize())
 
     async def _write(self, queue: asyncio.Queue[Delivery]) -> None:
-        """Accumulate deliveries into write batches; flush at size or after the delay.
-
-        Whatever is already queued is taken without waiting, so a backlog (after a restart, or
-        when the database was slow) is written in full-size batches, not one message at a time.
-        """
-        loop = asyncio.get_running_loop()
-        max_delay = self.settings.batch_max_delay_ms / 1000
         max_readings = self.settings.batch_max_readings
-        pending = PendingWrite()
-        deadline = 0.0
-        try:
-            while True:
-                if not pending:
-                    delivery = await queue.get()
-                    deadline = loop.time() + max_delay
-                else:
-                    try:
-                        delivery = await asyncio.wait_for(queue.get(), deadline - loop.time())
-                    except TimeoutError:
-                        pending = await self._flush(pending)
-                        continue
-                pending = await self._accept(delivery, pending)
-                while pending.readings < max_readings and not queue.empty():
-                    pending = await self._accept(queue.get_nowait(), pending)
-                if pending.readings >= max_readings or loop.time() >= deadline:
-                    pending = await self._flush(pending)
-        except asyncio.CancelledError:
-            # Make durable (and acknowledge) what was accumulated; the rest is redelivered.
-            await asyncio.shield(self._flush(pending))
-            raise
+        await batch_loop(
+            queue,
+            empty=PendingWrite,
+            accept=self._accept,
+            flush=self._flush,
+            is_full=lambda pending: pending.readings >= max_readings,
+            max_delay_s=self.settings.batch_max_delay_ms / 1000,
+        )
 
     async def _flush(self, pending: PendingWrite) -> PendingWrite:
         await self._writer.flush(pending)

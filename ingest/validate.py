@@ -58,7 +58,11 @@ def validate(
     safe_id = np.where(known, point_id, 0)
     value = message.value
     status = message.status
-    over_range_flagged = (status & PointStatus.OVER_RANGE) != 0
+    # A value the device itself marks abnormal (over range, substation or sensor fault) is kept:
+    # it is evidence for the fault classification, not bad input.
+    flagged_abnormal = (
+        status & (PointStatus.OVER_RANGE | PointStatus.SUBSTATION_FAULT | PointStatus.SENSOR_FAULT)
+    ) != 0
     with np.errstate(invalid="ignore"):
         low = registry.range_low[safe_id] if registry.size else np.full(len(value), np.nan)
         high = registry.range_high[safe_id] if registry.size else np.full(len(value), np.nan)
@@ -71,8 +75,8 @@ def validate(
         (QuarantineReason.NOT_FINITE, ~np.isfinite(value), "value is NaN or infinite"),
         (QuarantineReason.INVALID_STATUS, (status < 0) | (status > STATUS_MASK),
          "status is not a combination of the 8 defined bits"),
-        (QuarantineReason.OUT_OF_RANGE, outside & ~over_range_flagged,
-         "value outside the sensor's range and not flagged over-range"),
+        (QuarantineReason.OUT_OF_RANGE, outside & ~flagged_abnormal,
+         "value outside the sensor's range and not flagged over-range or faulty"),
         (QuarantineReason.TIME_IN_FUTURE, message.time_us > now_us + limits.max_future_skew_us,
          "timestamp too far in the future"),
         (QuarantineReason.TIME_TOO_OLD, message.time_us < now_us - limits.max_past_age_us,

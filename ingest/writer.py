@@ -24,6 +24,7 @@ from ingest.contract import SafetyMessage
 from ingest.metrics import GatewayMetrics
 from ingest.pgcopy import COPY_READINGS_SQL, encode_readings
 from ingest.quarantine import QuarantineReason, Rejection
+from ingest.retry import is_transient
 from ingest.sources.mqtt_json import Ack
 from ingest.validate import PointResolver
 from minewatch.metadata import MineDefinition, upsert_mine_async
@@ -32,8 +33,6 @@ from minewatch.registry import PointRegistry, load_registry_async
 log = logging.getLogger(__name__)
 
 Watermark = tuple[int, int]  # (boot, seq)
-
-_TRANSIENT_SQLSTATE_CLASSES = ("08", "40", "53", "55", "57", "58")
 
 _INSERT_QUARANTINE = (
     "INSERT INTO quarantine (source, reason, detail, payload) VALUES (%s, %s, %s, %s)"
@@ -44,14 +43,6 @@ _UPSERT_WATERMARK = (
     "updated_at = now() WHERE (EXCLUDED.boot, EXCLUDED.seq) > "
     "(source_watermarks.boot, source_watermarks.seq)"
 )
-
-
-def is_transient(error: BaseException) -> bool:
-    """Whether retrying the same write can succeed (connection, deadlock, resources...)."""
-    if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError | OSError):
-        return True
-    sqlstate = getattr(error, "sqlstate", None) or ""
-    return sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES
 
 
 @dataclass

@@ -96,7 +96,9 @@ def cmd_gateway(settings: Settings, args: argparse.Namespace) -> int:
 
     with stack_for(settings) as stack:
         migrate(stack.database_url)
-        gateway = Gateway(settings.gateway, stack.database_url, stack.mqtt_url)
+        gateway = Gateway(
+            settings.gateway, stack.database_url, stack.mqtt_url, feeds=settings.feeds
+        )
         console.print(f"gateway: {stack.mqtt_url} -> {stack.database_url}")
         return _run(gateway.run)
 
@@ -164,7 +166,7 @@ async def _demo(settings: Settings, database_url: str, mqtt_url: str, config: st
     from simulators.mqtt_publisher import publish_mine
 
     mine = _simulated_mine(config)
-    gateway = Gateway(settings.gateway, database_url, mqtt_url)
+    gateway = Gateway(settings.gateway, database_url, mqtt_url, feeds=settings.feeds)
     base = f"http://{settings.api.host}:{settings.api.port}"
     api_started = asyncio.Event()
     async with asyncio.TaskGroup() as tasks, AlarmBroadcaster(database_url) as alarms:

@@ -54,6 +54,16 @@ class PointDefinition(BaseModel):
     z: float | None = None
     relations: tuple[Relation, ...] = ()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_empty_range(cls, data: object) -> object:
+        """Switch points are often defined with a 0/0 range: that means "no range"."""
+        if isinstance(data, dict):
+            low, high = data.get("range_low"), data.get("range_high")
+            if low is not None and low == high:
+                data = {**data, "range_low": None, "range_high": None}
+        return data
+
     @model_validator(mode="after")
     def _check(self) -> PointDefinition:
         if self.sensor_type not in SENSOR_TYPES:
@@ -70,6 +80,12 @@ class PointDefinition(BaseModel):
         ):
             if high is not None and clear is not None and clear > high:
                 raise ValueError(f"point {self.code}: {what} must not exceed its set level")
+        for low, clear, what in (
+            (self.alarm_low, self.alarm_low_clear, "alarm_low_clear"),
+            (self.poweroff_low, self.restore_low, "restore_low"),
+        ):
+            if low is not None and clear is not None and clear < low:
+                raise ValueError(f"point {self.code}: {what} must not be below its set level")
         return self
 
     @property

@@ -47,6 +47,40 @@ class GatewaySettings(BaseModel):
     )
 
 
+class FeedSettings(BaseModel):
+    """How the feed pipeline subscribes, batches, validates and times cameras out."""
+
+    topics: list[str] = Field(
+        default_factory=lambda: [
+            "minewatch/v1/+/personnel",
+            "minewatch/v1/+/personnel/meta",
+            "minewatch/v1/+/video",
+            "minewatch/v1/+/video/meta",
+        ],
+        description="MQTT topic filters to subscribe to (QoS 1).",
+    )
+    client_id: str | None = Field(
+        None,
+        description="MQTT client identifier, fixed so that the broker keeps the session; "
+        "unset: the gateway's client id + '-feeds' (it must differ from the gateway's).",
+    )
+    max_inflight_messages: int = Field(1000, ge=1, description="Received, not yet durable.")
+    batch_max_rows: int = Field(20_000, ge=1, description="Flush a write batch at this size.")
+    batch_max_delay_ms: int = Field(100, ge=1, description="Flush a write batch after this delay.")
+    max_message_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    max_future_skew_s: float = Field(300.0, description="Rows stamped later are quarantined.")
+    max_past_age_s: float = Field(30 * 86400.0, description="Rows older are quarantined.")
+    heartbeat_timeout_s: float = Field(
+        90.0,
+        gt=0,
+        description="A camera with no heartbeat for this long is offline (per camera: "
+        "video/meta heartbeat_timeout_s).",
+    )
+    watchdog_interval_s: float = Field(
+        5.0, gt=0, description="How often the clock-driven camera timeout sweep runs."
+    )
+
+
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
@@ -71,4 +105,5 @@ class Settings(BaseSettings):
     )
     mosquitto_bin: Path = Field(Path("/usr/sbin/mosquitto"))
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    feeds: FeedSettings = Field(default_factory=FeedSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)

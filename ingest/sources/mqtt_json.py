@@ -11,11 +11,12 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import aiomqtt
 
 from ingest.backoff import Backoff
-from ingest.contract import ParsedMessage, parse_message
+from ingest.contract import parse_message
 from minewatch.feeds import broker_address
 
 log = logging.getLogger(__name__)
@@ -23,11 +24,17 @@ log = logging.getLogger(__name__)
 Ack = Callable[[], None]
 
 
+M = TypeVar("M")
+
+#: Turns (topic, payload, max bytes) into a parsed message or a rejection; never raises.
+Parser = Callable[[str, bytes, int], M]
+
+
 @dataclass(frozen=True, slots=True)
-class Delivery:
+class Delivery(Generic[M]):
     """A parsed message and the way to acknowledge it once it is durable."""
 
-    message: ParsedMessage
+    message: M
     ack: Ack
     received_at: float
 
@@ -49,10 +56,22 @@ class _ManualAck:
         return ack
 
 
-class MqttJsonSource:
-    """Yields :class:`Delivery` objects forever, reconnecting with backoff."""
+class MqttJsonSource(Generic[M]):
+    """Yields :class:`Delivery` objects forever, reconnecting with backoff.
 
-    def __init__(self, url: str, client_id: str, topics: list[str], max_message_bytes: int) -> None:
+    ``parse`` is the feed's sans-IO parser (the safety contract by default); every MQTT feed of
+    minewatch shares this one source and so this one acknowledgement discipline.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        client_id: str,
+        topics: list[str],
+        max_message_bytes: int,
+        parse: Parser[M] = parse_message,  # type: ignore[assignment]
+    ) -> None:
+        self._parse = parse
         self._host, self._port = broker_address(url)
         self._client_id = client_id
         self._topics = topics
@@ -63,7 +82,7 @@ class MqttJsonSource:
     def _generation_now(self) -> int:
         return self._generation
 
-    async def deliveries(self) -> AsyncIterator[Delivery]:
+    async def deliveries(self) -> AsyncIterator[Delivery[M]]:
         backoff = Backoff()
         loop = asyncio.get_running_loop()
         while True:
@@ -87,7 +106,7 @@ class MqttJsonSource:
                     async for message in client.messages:
                         payload = message.payload
                         data = payload if isinstance(payload, bytes) else str(payload).encode()
-                        parsed = parse_message(message.topic.value, data, self._max_bytes)
+                        parsed = self._parse(message.topic.value, data, self._max_bytes)
                         yield Delivery(
                             parsed,
                             manual.ack_function(

@@ -30,7 +30,7 @@ sub-folders of ``inbox/`` are ignored.
 file is moved. It is a cache of ``done/``: on start, files in ``done/`` missing from it (a crash
 between the move and the append) are hashed and added, so duplicate detection by name and by
 content survives restarts without a database. Files are taken in the order of their name's
-time, so that a CDSS file's sequence number (its time) only grows per mine.
+time.
 
 The judging is pure (:func:`judge`: bytes, age, clock and what was accepted before in; a
 verdict out); :class:`Inbox` is the thin file-system adapter around it. :func:`cdss_messages`
@@ -361,8 +361,10 @@ class Inbox:
 def cdss_messages(parsed: ParsedFile) -> list[SafetyMessage]:
     """The readings of a CDSS file as one :class:`SafetyMessage` (none if it has no records).
 
-    ``source`` is ``<mine>/files/CDSS`` with ``boot`` 0 and ``seq`` the name's time as the
-    integer yyyyMMddHHmmss, so the gateway recognises a redelivered file (same seq) as such.
+    ``source`` is the file itself (``<mine>/files/<name without .txt>``) with ``boot`` 0 and
+    ``seq`` 1: a redelivered file (after a crash between the commit and the move to done/) is
+    recognised exactly, while a file older than one already stored (a mine uploading what it
+    buffered) is still new. A high-water mark per mine would drop such files.
     An empty 测点值 gives ``value_ok`` False (quarantined as not a number).
     """
     if parsed.file_type != FileType.CDSS:
@@ -374,11 +376,11 @@ def cdss_messages(parsed: ParsedFile) -> list[SafetyMessage]:
     value_ok = np.array([r.value is not None for r in records], dtype=bool)
     return [
         SafetyMessage(
-            source=f"{mine}/files/CDSS",
+            source=f"{mine}/files/{str(parsed.name).removesuffix('.txt')}",
             mine=mine,
             substation="files",
             boot=0,
-            seq=parsed.name.seq,
+            seq=1,
             time_us=np.array([datetime_to_us(r.data_time) for r in records], dtype=np.int64),
             codes=[r.point_code for r in records],
             value=np.array(

@@ -258,11 +258,11 @@ def test_a_cdss_file_becomes_one_safety_message() -> None:
     assert isinstance(parsed, ParsedFile)
     (message,) = cdss_messages(parsed)
     assert (message.source, message.mine, message.substation) == (
-        f"{MINE}/files/CDSS",
+        f"{MINE}/files/{MINE}_CDSS_20260923101300",  # each file its own source: see the docstring
         MINE,
         "files",
     )
-    assert (message.boot, message.seq) == (0, 20260923101300)
+    assert (message.boot, message.seq) == (0, 1)
     assert message.codes == ["0101A00", "0101A01", "0101A02"]
     assert message.time_us.tolist() == [datetime_to_us(upload)] * 3
     assert message.time_us[0] == datetime_to_us(dt.datetime(2026, 9, 23, 2, 13, tzinfo=dt.UTC))

@@ -1,0 +1,147 @@
+"""Personnel and camera metadata with history: a full definition in, versions out.
+
+Each definition message is complete (like an RYXX/RYQY/RYJZ file): an entry that differs from
+the current version closes it at the message's ``ts`` and opens a new one; an entry that is
+absent is retired at ``ts``; an equal entry changes nothing, so a retained definition received
+again is a no-op. A definition not newer than the last one applied for the mine is ignored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+import psycopg
+
+from ingest.feeds.contract import PersonnelMeta, VideoMeta
+from minewatch.timeutil import us_to_datetime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class VersionedTable:
+    """A metadata table with (mine_code, <key>, valid_from, valid_to) and attribute columns.
+    Names are constants of this module, never input."""
+
+    name: str
+    key: str
+    attributes: tuple[str, ...]
+
+
+PEOPLE = VersionedTable(
+    "personnel_people", "card_code", ("name", "job", "title", "team", "is_leader", "is_special")
+)
+AREAS = VersionedTable("personnel_areas", "area_code", ("name", "area_type", "approved_count"))
+STATIONS = VersionedTable(
+    "personnel_stations", "station_code", ("area_code", "name", "x", "y", "z")
+)
+CAMERAS = VersionedTable(
+    "video_cameras", "camera_code",
+    ("name", "area_code", "location", "stream_url", "heartbeat_timeout_s"),
+)  # fmt: skip
+
+Row = tuple[object, ...]
+
+
+async def apply_versions(
+    cur: psycopg.AsyncCursor, table: VersionedTable, mine: str, rows: dict[str, Row],
+    at: dt.datetime,
+) -> int:  # fmt: skip
+    """Make ``rows`` (key -> attributes) the current versions as of ``at``; returns how many
+    versions were opened, replaced or retired."""
+    columns = ", ".join(table.attributes)
+    await cur.execute(
+        f"SELECT {table.key}, valid_from, {columns} FROM {table.name} "
+        "WHERE mine_code = %s AND valid_to IS NULL",
+        (mine,),
+    )
+    current = {str(r[0]): (r[1], tuple(r[2:])) for r in await cur.fetchall()}
+    close = (
+        f"UPDATE {table.name} SET valid_to = %s WHERE mine_code = %s AND {table.key} = %s "
+        "AND valid_to IS NULL"
+    )
+    drop = (
+        f"DELETE FROM {table.name} WHERE mine_code = %s AND {table.key} = %s AND valid_to IS NULL"
+    )
+    placeholders = ", ".join(["%s"] * (len(table.attributes) + 3))
+    insert = (
+        f"INSERT INTO {table.name} (mine_code, {table.key}, valid_from, {columns}) "
+        f"VALUES ({placeholders})"
+    )
+    changes = 0
+    for key, (valid_from, attributes) in current.items():
+        if key in rows and rows[key] == attributes:
+            continue
+        changes += 1
+        if valid_from >= at:  # replaced at the very time it began: no zero-length version
+            await cur.execute(drop, (mine, key))
+        else:
+            await cur.execute(close, (at, mine, key))
+        if key in rows:
+            await cur.execute(insert, (mine, key, at, *rows[key]))
+    new = [(mine, key, at, *attributes) for key, attributes in rows.items() if key not in current]
+    if new:
+        await cur.executemany(insert, new)
+    return changes + len(new)
+
+
+async def _ensure_mine(cur: psycopg.AsyncCursor, mine: str, name: str | None) -> None:
+    await cur.execute(
+        "INSERT INTO mines (code, name) VALUES (%s, %s) ON CONFLICT (code) DO NOTHING",
+        (mine, name or mine),
+    )
+
+
+async def _newer(cur: psycopg.AsyncCursor, state_table: str, mine: str, at: dt.datetime) -> bool:
+    """Whether ``at`` is after the last definition applied for ``mine`` (and note it)."""
+    await cur.execute(
+        f"INSERT INTO {state_table} (mine_code, meta_at) VALUES (%s, %s) "
+        "ON CONFLICT (mine_code) DO UPDATE SET meta_at = EXCLUDED.meta_at "
+        f"WHERE {state_table}.meta_at IS NULL OR {state_table}.meta_at < EXCLUDED.meta_at "
+        "RETURNING mine_code",
+        (mine, at),
+    )
+    return await cur.fetchone() is not None
+
+
+async def apply_personnel_meta(conn: psycopg.AsyncConnection, meta: PersonnelMeta) -> int:
+    """Store a personnel definition (one transaction); returns the number of version changes."""
+    doc = meta.document
+    at = us_to_datetime(meta.time_us)
+    async with conn.transaction(), conn.cursor() as cur:
+        await _ensure_mine(cur, meta.mine, doc.mine_name)
+        if not await _newer(cur, "personnel_feed_state", meta.mine, at):
+            log.info("personnel definition of %s at %s is not newer: ignored", meta.mine, at)
+            return 0
+        people = {p.card: (p.name, p.job, p.title, p.team, p.leader, p.special) for p in doc.people}
+        areas = {a.code: (a.name, a.type, a.approved) for a in doc.areas}
+        stations = {s.code: (s.area, s.name, s.x, s.y, s.z) for s in doc.stations}
+        changes = await apply_versions(cur, PEOPLE, meta.mine, people, at)
+        changes += await apply_versions(cur, AREAS, meta.mine, areas, at)
+        changes += await apply_versions(cur, STATIONS, meta.mine, stations, at)
+    return changes
+
+
+async def apply_video_meta(conn: psycopg.AsyncConnection, meta: VideoMeta) -> int:
+    doc = meta.document
+    at = us_to_datetime(meta.time_us)
+    async with conn.transaction(), conn.cursor() as cur:
+        await _ensure_mine(cur, meta.mine, doc.mine_name)
+        if not await _newer(cur, "video_feed_state", meta.mine, at):
+            log.info("camera definition of %s at %s is not newer: ignored", meta.mine, at)
+            return 0
+        cameras = {
+            c.code: (c.name, c.area, c.location, c.stream_url, c.heartbeat_timeout_s)
+            for c in doc.cameras
+        }
+        return await apply_versions(cur, CAMERAS, meta.mine, cameras, at)
+
+
+async def load_camera_timeouts(conn: psycopg.AsyncConnection) -> dict[tuple[str, str], float]:
+    cur = await conn.execute(
+        "SELECT mine_code, camera_code, heartbeat_timeout_s FROM video_cameras "
+        "WHERE valid_to IS NULL AND heartbeat_timeout_s IS NOT NULL"
+    )
+    return {(str(m), str(c)): float(t) for m, c, t in await cur.fetchall()}

@@ -1,0 +1,76 @@
+"""National TXT files (RYSS, JZSS) as feed batches: a parsed file from
+:func:`minewatch.national.parse_file` becomes the same :class:`FeedBatch` an MQTT message of
+the personnel contract becomes, so the feed writer stores both the same way. Pure.
+
+A file is a message of the source ``<mine>/personnel/national-<type>`` (e.g.
+``national-ryss``) whose sequence number is the upload time in seconds (boot 0): a file
+delivered twice is dropped as a duplicate, an RYSS file with a newer time but the same list
+changes nothing (snapshot diff).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ingest.feeds.contract import NO_TIME, FeedBatch
+from minewatch.national import FileType, JzssRecord, ParsedFile, RyssRecord
+from minewatch.timeutil import datetime_to_us
+
+NATIONAL_SYSTEM = "national"
+
+
+def _objects(values: list[object]) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def _times(values: list[object]) -> np.ndarray:
+    return np.array(
+        [NO_TIME if v is None else datetime_to_us(v) for v in values],  # type: ignore[arg-type]
+        dtype=np.int64,
+    ).reshape(len(values))
+
+
+def _batch(parsed: ParsedFile, kind: str, columns: dict[str, np.ndarray]) -> FeedBatch:
+    stamp = datetime_to_us(parsed.header.upload_time)
+    columns.setdefault("time_us", np.full(len(next(iter(columns.values()))), stamp, np.int64))
+    return FeedBatch(
+        kind,  # type: ignore[arg-type]
+        f"{parsed.mine_code}/personnel/{NATIONAL_SYSTEM}-{parsed.file_type.lower()}",
+        parsed.mine_code, 0,
+        stamp // 1_000_000, stamp, columns, str(parsed.name).encode(),
+    )  # fmt: skip
+
+
+def ryss_batch(parsed: ParsedFile) -> FeedBatch:
+    """A parsed RYSS file (人员实时, the full list) as a ``snapshot`` batch."""
+    if parsed.file_type != FileType.RYSS:
+        raise ValueError(f"not an RYSS file: {parsed.name}")
+    records = [r for r in parsed.records if isinstance(r, RyssRecord)]
+    return _batch(parsed, "snapshot", {
+        "cards": _objects([r.card_code for r in records]),
+        "stations": _objects([r.station_code for r in records]),
+        "areas": _objects([r.area_code for r in records]),
+        "in_mine": np.array([int(r.shaft_flag) for r in records], np.int16),
+        "distance_m": np.array(
+            [np.nan if r.distance_m is None else float(r.distance_m) for r in records]
+        ),
+        "mine_entered_at": _times([r.in_time for r in records]),
+        "mine_left_at": _times([r.out_time for r in records]),
+        "area_since": _times([r.area_time for r in records]),
+        "station_since": _times([r.station_time for r in records]),
+    })  # fmt: skip
+
+
+def jzss_batch(parsed: ParsedFile) -> FeedBatch:
+    """A parsed JZSS file (基站实时状态) as a ``station_status`` batch (rows at their 数据时间)."""
+    if parsed.file_type != FileType.JZSS:
+        raise ValueError(f"not a JZSS file: {parsed.name}")
+    records = [r for r in parsed.records if isinstance(r, JzssRecord)]
+    return _batch(parsed, "station_status", {
+        "stations": _objects([r.station_code for r in records]),
+        "run_state": np.array([int(r.run_state) for r in records], np.int16),
+        "power_state": np.array([int(r.power_state) for r in records], np.int16),
+        "time_us": _times([r.data_time for r in records]),
+    })  # fmt: skip

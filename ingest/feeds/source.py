@@ -1,0 +1,16 @@
+"""MQTT source of the personnel/video feeds: the shared :class:`MqttJsonSource` (QoS 1,
+persistent session, acknowledged only once durable, reconnect with backoff) with the feeds'
+own parser."""
+
+from __future__ import annotations
+
+from ingest.feeds.contract import FeedMessage, parse_feed_message
+from ingest.sources.mqtt_json import Delivery, MqttJsonSource
+
+FeedDelivery = Delivery[FeedMessage]
+
+
+def feed_source(
+    url: str, client_id: str, topics: list[str], max_message_bytes: int
+) -> MqttJsonSource[FeedMessage]:
+    return MqttJsonSource(url, client_id, topics, max_message_bytes, parse_feed_message)
