@@ -36,7 +36,7 @@ from ingest.batch import ReadingBatch
 from ingest.pgcopy import COPY_READINGS_SQL, encode_readings
 from minewatch.db import migrate
 from minewatch.embedded import free_port, stack_for
-from minewatch.feeds import broker_address, meta_topic, safety_topic
+from minewatch.feeds import broker_address, meta_topic, safety_subscriptions, safety_topic
 from minewatch.metadata import (
     MineDefinition,
     MineInfo,
@@ -171,7 +171,7 @@ def start_gateway(
         "MINEWATCH_DATABASE_URL": url,
         "MINEWATCH_MQTT_URL": mqtt_url,
         "MINEWATCH_GATEWAY__CLIENT_ID": client_id,
-        "MINEWATCH_GATEWAY__TOPICS": json.dumps([f"minewatch/v1/{MINE}/#"]),
+        "MINEWATCH_GATEWAY__TOPICS": json.dumps(safety_subscriptions(MINE)),
         "MINEWATCH_GATEWAY__METRICS_PORT": str(metrics_port),
     }
     return subprocess.Popen(

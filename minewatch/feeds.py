@@ -18,6 +18,11 @@ def meta_topic(mine: str) -> str:
     return f"{TOPIC_ROOT}/{mine}/meta"
 
 
+def safety_subscriptions(mine: str) -> list[str]:
+    """The topic filters of one mine's safety feed (what a gateway serving that mine takes)."""
+    return [meta_topic(mine), f"{TOPIC_ROOT}/{mine}/safety/+"]
+
+
 def alarm_topic(mine: str) -> str:
     """Alarm events published for control-room screens."""
     return f"{TOPIC_ROOT}/{mine}/alarms"

@@ -9,6 +9,7 @@ import httpx
 import orjson
 import pytest
 
+from minewatch.feeds import safety_subscriptions
 from simulators.config import example_mine_path, load_mine_config
 from simulators.model import SimulatedMine
 from simulators.mqtt_publisher import publish_mine
@@ -38,7 +39,7 @@ async def test_injected_methane_exceedance_reaches_the_api_and_the_stream(
     start = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(seconds=CYCLES)
     events: list[dict[str, object]] = []
     connected = asyncio.Event()
-    topics = [f"minewatch/v1/{code}/#"]
+    topics = safety_subscriptions(code)
     async with (
         running_gateway(database_url, mqtt_url, f"gw-{unique_id}", topics=topics),
         running_api(database_url) as base,

@@ -20,7 +20,7 @@ import pytest
 
 from minewatch.db import migrate
 from minewatch.embedded import embedded_mosquitto, embedded_postgres, free_port
-from minewatch.feeds import broker_address, meta_topic
+from minewatch.feeds import broker_address, meta_topic, safety_subscriptions
 from minewatch.settings import Settings
 from simulators.config import example_mine_path, load_mine_config
 from simulators.model import SimulatedMine
@@ -83,7 +83,7 @@ def _gateway_process(
         "MINEWATCH_DATABASE_URL": database_url,
         "MINEWATCH_MQTT_URL": mqtt_url,
         "MINEWATCH_GATEWAY__CLIENT_ID": client_id,
-        "MINEWATCH_GATEWAY__TOPICS": json.dumps([f"minewatch/v1/{mine}/#"]),
+        "MINEWATCH_GATEWAY__TOPICS": json.dumps(safety_subscriptions(mine)),
         "MINEWATCH_GATEWAY__BATCH_MAX_DELAY_MS": "20",
     }
     return subprocess.Popen(
@@ -152,7 +152,7 @@ async def test_postgresql_restart_during_ingest(
         url = pg.url()
         migrate(url)
         async with running_gateway(
-            url, mqtt_url, f"gw-{unique_id}", topics=[f"minewatch/v1/{code}/#"]
+            url, mqtt_url, f"gw-{unique_id}", topics=safety_subscriptions(code)
         ) as gw:
             publisher = asyncio.create_task(_publish_paced(mine, mqtt_url, range(CYCLES), 0.01))
             await eventually(lambda: (scalar(url, "SELECT count(*) FROM readings") or 0) > 2000)
@@ -179,7 +179,7 @@ async def test_broker_restart_during_ingest(
     server = broker.__enter__()
     try:
         async with running_gateway(
-            database_url, server.url, f"gw-{unique_id}", topics=[f"minewatch/v1/{code}/#"],
+            database_url, server.url, f"gw-{unique_id}", topics=safety_subscriptions(code),
             batch_max_delay_ms=200,
         ):  # fmt: skip
             first = await _publish_paced(mine, server.url, range(CYCLES // 2), 0.0)

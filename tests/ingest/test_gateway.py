@@ -10,7 +10,7 @@ import orjson
 import psycopg
 import pytest
 
-from minewatch.feeds import broker_address, meta_topic, safety_topic
+from minewatch.feeds import broker_address, meta_topic, safety_subscriptions, safety_topic
 from minewatch.metadata import MineDefinition, upsert_mine
 from simulators.config import example_mine_path, load_mine_config
 from simulators.model import SimulatedMine
@@ -54,7 +54,7 @@ async def test_malformed_messages_are_quarantined_with_reasons_and_the_gateway_k
     n = len(good["points"])  # type: ignore[arg-type]
     wrong_type = _message(definition, 2, values=["0.3"] + [0.3] * (n - 1))
     unknown = _message(definition, 3, points=["NOT-A-POINT", *good["points"][1:]])  # type: ignore[index]
-    topics = [f"minewatch/v1/{mine}/#"]
+    topics = safety_subscriptions(mine)
     async with running_gateway(database_url, mqtt_url, f"gw-{unique_id}", topics=topics):
         await _publish(mqtt_url, [
             (topic, b"{not json"),
@@ -94,7 +94,7 @@ async def test_a_redelivered_message_is_stored_once(
     second = orjson.dumps(_message(definition, 8))
     n = len(_message(definition, 0)["points"])  # type: ignore[arg-type]
     async with running_gateway(
-        database_url, mqtt_url, f"gw-{unique_id}", topics=[f"minewatch/v1/{mine}/#"]
+        database_url, mqtt_url, f"gw-{unique_id}", topics=safety_subscriptions(mine)
     ) as gateway:
         await _publish(mqtt_url, [(topic, first), (topic, first), (topic, second), (topic, first)])
         await eventually(lambda: gateway.metrics.duplicates._value.get() == 2)
@@ -111,7 +111,7 @@ async def test_unacknowledged_messages_are_redelivered_to_a_restarted_gateway(
     topic = safety_topic(mine, "001")
     n = len(_message(definition, 0)["points"])  # type: ignore[arg-type]
     client_id = f"gw-{unique_id}"
-    topics = [f"minewatch/v1/{mine}/#"]
+    topics = safety_subscriptions(mine)
     async with running_gateway(database_url, mqtt_url, client_id, topics=topics):
         await _publish(mqtt_url, [(topic, orjson.dumps(_message(definition, 1)))])
         await eventually(lambda: scalar(database_url, "SELECT count(*) FROM readings") == n)
@@ -133,7 +133,7 @@ async def test_late_readings_are_stored_flagged_and_do_not_touch_the_live_alarm_
         definition, 2, ts=(now - dt.timedelta(minutes=5)).isoformat(), values=[3.0] * n
     )
     async with running_gateway(
-        database_url, mqtt_url, f"gw-{unique_id}", topics=[f"minewatch/v1/{mine}/#"]
+        database_url, mqtt_url, f"gw-{unique_id}", topics=safety_subscriptions(mine)
     ):
         await _publish(mqtt_url, [(topic, orjson.dumps(live)), (topic, orjson.dumps(backfill))])
         await eventually(lambda: scalar(database_url, "SELECT count(*) FROM readings") == 2 * n)
@@ -157,9 +157,9 @@ async def test_two_gateways_split_the_mines_between_them(
     start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
     async with (
         running_gateway(database_url, mqtt_url, f"a-{unique_id}",
-                        topics=["minewatch/v1/141024010011/#"]) as first,
+                        topics=safety_subscriptions("141024010011")) as first,
         running_gateway(database_url, mqtt_url, f"b-{unique_id}",
-                        topics=["minewatch/v1/141024010012/#"]) as second,
+                        topics=safety_subscriptions("141024010012")) as second,
     ):  # fmt: skip
         reports = [
             await publish_mine(
@@ -184,7 +184,7 @@ async def test_metrics_are_served_for_prometheus(
     port = free_port()
     mine = definition.mine.code
     async with running_gateway(
-        database_url, mqtt_url, f"gw-{unique_id}", topics=[f"minewatch/v1/{mine}/#"],
+        database_url, mqtt_url, f"gw-{unique_id}", topics=safety_subscriptions(mine),
         metrics_port=port,
     ):  # fmt: skip
         await _publish(
