@@ -2,32 +2,106 @@
 
 ``evaluate`` returns an :class:`Evaluation` (flags for the batch, episode changes and the state
 after it); the caller stores the batch and the changes in one transaction and only then calls
-``commit``. A failed write can therefore be retried with the engine unchanged.
+``commit``. A failed write can therefore be retried with the engine unchanged. ``tick(now)``
+does the same for the clock-driven rule (data interruption). Evaluations must be committed in
+the order they were made, one at a time (the gateway's writer owns the engine).
+
+Rule families, one module each under :mod:`alarms.rules`: thresholds (gas alarms with
+hysteresis, on-delay, confirmation and pre-warnings), calibration, faults (maintenance),
+feed (馈电异常) and interruption. Every episode carries a classification
+(:class:`alarms.codes.Classification`). Rows are evaluated in event time, sorted by
+(point, time); a row not after its point's last evaluated reading is late: flagged, stored,
+not evaluated.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
 
-from alarms.episodes import EpisodeChange, episode_changes
-from alarms.rules.latch import group_starts, latch, previous_state
+from alarms.codes import RULES, Classification
+from alarms.episodes import EpisodeChange, changes_from_runs, closed_record
+from alarms.rules import faults, feed, interruption
+from alarms.rules.calibration import undeclared_calibration
+from alarms.rules.context import BatchContext
+from alarms.rules.params import PointParams, RuleDefaults
+from alarms.rules.runs import NEVER, Rows, RunOutcome, RunState, RunTable, evaluate_runs
 from alarms.rules.thresholds import ThresholdRule, threshold_rules
 from ingest.batch import ReadingBatch
 from minewatch.codes import ReadingFlag
 from minewatch.registry import PointRegistry
 
-_NEVER = np.iinfo(np.int64).min
+_NEVER = NEVER
+_UPPER_GAS = ("upper_alarm", "power_off")  # their one-reading runs are interference spikes
+_RECLASSIFIED = (*_UPPER_GAS, "upper_prewarn")  # may turn out an undeclared calibration
+_FAULT_CLASS = {
+    "disconnection": Classification.DISCONNECTION,
+    "over_range": Classification.OVER_RANGE,
+    "substation_fault": Classification.SUBSTATION_FAULT,
+    "negative_drift": Classification.NEGATIVE_DRIFT,
+    "flatline": Classification.FLATLINE,
+}
+#: Every rule with a latch state (all but the clock-driven data interruption).
+RUN_RULES = (
+    "upper_alarm", "power_off", "upper_prewarn", "lower_alarm", "lower_prewarn",
+    "calibration", *faults.FAULT_RULES, "feed_abnormal",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class EngineState:
+    """Everything the engine knows per point id; replaced as a whole on commit."""
+
+    last_time_us: npt.NDArray[np.int64]  # latest evaluated reading (event time)
+    last_value: npt.NDArray[np.float64]  # latest valid reading (NaN: none yet)
+    runs: dict[str, RunState]
+    repeats: npt.NDArray[np.int64]  # identical consecutive readings (flat-line)
+    interruption: interruption.InterruptionState
+
+    @classmethod
+    def empty(cls, size: int) -> EngineState:
+        return cls(
+            np.full(size, _NEVER, np.int64),
+            np.full(size, np.nan),
+            {rule: RunState.empty(size) for rule in RUN_RULES},
+            np.zeros(size, np.int64),
+            interruption.InterruptionState.empty(size),
+        )
+
+    def grown(self, size: int) -> EngineState:
+        def grow(array: np.ndarray, fill: object) -> np.ndarray:
+            out = np.full(size, fill, dtype=array.dtype)
+            keep = min(size, len(array))
+            out[:keep] = array[:keep]
+            return out
+
+        return EngineState(
+            grow(self.last_time_us, _NEVER),
+            grow(self.last_value, np.nan),
+            {rule: self.runs.get(rule, RunState.empty(0)).grown(size) for rule in RUN_RULES},
+            grow(self.repeats, 0),
+            self.interruption.grown(size),
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class Evaluation:
     flags: npt.NDArray[np.int16]  # per row of the evaluated batch, in its original order
     changes: list[EpisodeChange]
-    active: dict[str, npt.NDArray[np.bool_]]
-    last_time_us: npt.NDArray[np.int64]
+    state: EngineState
+
+    @property
+    def active(self) -> dict[str, npt.NDArray[np.bool_]]:
+        """Open episodes per rule after the batch (indexed by point id)."""
+        out = {rule: s.active for rule, s in self.state.runs.items()}
+        out[interruption.RULE] = self.state.interruption.active
+        return out
+
+    @property
+    def last_time_us(self) -> npt.NDArray[np.int64]:
+        return self.state.last_time_us
 
 
 @dataclass
@@ -35,9 +109,9 @@ class AlarmEngine:
     """Per-point alarm state, indexed by point id; one engine owns the points of its mines."""
 
     registry: PointRegistry
+    defaults: RuleDefaults = field(default_factory=RuleDefaults)
+    state: EngineState = field(default_factory=lambda: EngineState.empty(0))
     rules: tuple[ThresholdRule, ...] = ()
-    active: dict[str, npt.NDArray[np.bool_]] = field(default_factory=dict)
-    last_time_us: npt.NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
 
     def __post_init__(self) -> None:
         self.use_registry(self.registry)
@@ -46,86 +120,223 @@ class AlarmEngine:
         """Take new point metadata (thresholds may have changed); keep the state."""
         self.registry = registry
         self.rules = threshold_rules(registry)
-        size = registry.size
-        for rule in self.rules:
-            self.active[rule.name] = _grown(self.active.get(rule.name), size, False)
-        self.last_time_us = _grown(self.last_time_us, size, _NEVER)
+        self.params = PointParams.of(registry, self.defaults)
+        self.pairs = feed.FeedPairs.of(registry)
+        self.state = self.state.grown(registry.size)
+
+    @property
+    def active(self) -> dict[str, npt.NDArray[np.bool_]]:
+        return Evaluation(np.empty(0, np.int16), [], self.state).active
+
+    @property
+    def last_time_us(self) -> npt.NDArray[np.int64]:
+        return self.state.last_time_us
 
     def restore(
-        self, open_episodes: list[tuple[int, str]], last_times: list[tuple[int, int]]
+        self,
+        open_episodes: list[tuple[int, str]] | list[tuple[int, str, int]],
+        last_times: list[tuple[int, int]] | list[tuple[int, int, float]],
     ) -> None:
-        """Rebuild state from the database: open episodes and each point's latest reading."""
-        for point_id, rule in open_episodes:
-            if rule in self.active and point_id < len(self.active[rule]):
-                self.active[rule][point_id] = True
-        for point_id, time_us in last_times:
-            if point_id < len(self.last_time_us):
-                self.last_time_us[point_id] = time_us
+        """Rebuild state from the database: open episodes and each point's latest reading.
 
-    def evaluate(self, batch: ReadingBatch) -> Evaluation:
-        late = late_rows(batch.point_id, batch.time_us, self.last_time_us)
-        flags = batch.flags.copy()
-        flags[late] |= ReadingFlag.LATE
-        live_rows = np.flatnonzero(~late)
-        # Live rows of a point arrive in time order (that is what "not late" means), so
-        # sorting them by (point, time) keeps their arrival order.
-        order = live_rows[np.lexsort((batch.time_us[live_rows], batch.point_id[live_rows]))]
-        pid_live = batch.point_id[order]
-        t_live = batch.time_us[order]
-        v_live = batch.value[order]
-        s_live = batch.status[order]
-        starts_live = group_starts(pid_live)
-        changes: list[EpisodeChange] = []
-        active: dict[str, npt.NDArray[np.bool_]] = {}
-        for rule in self.rules:
-            set_rows, clear_rows = rule.masks(pid_live, v_live, s_live)
-            initial = self.active[rule.name][pid_live]
-            state = latch(starts_live, set_rows, clear_rows, initial)
-            before = previous_state(starts_live, state, initial)
-            changes.extend(
-                episode_changes(
-                    rule.name,
-                    rule.abnormal_type.value,
-                    pid_live,
-                    t_live,
-                    v_live,
-                    starts_live,
-                    state,
-                    before,
-                    rule.set_level,
-                )
-            )
-            after = self.active[rule.name].copy()
-            last_row = _last_rows(starts_live)
-            after[pid_live[last_row]] = state[last_row]
-            active[rule.name] = after
-        last_time = self.last_time_us.copy()
-        if len(pid_live):
-            np.maximum.at(last_time, pid_live, t_live)
-        return Evaluation(flags, changes, active, last_time)
+        Episode tuples are (point id, rule[, started_at_us]); reading tuples are
+        (point id, time_us[, value]).
+        """
+        size = self.registry.size
+        for item in open_episodes:
+            point_id, rule = int(item[0]), str(item[1])
+            started = int(item[2]) if len(item) > 2 else _NEVER  # type: ignore[misc]
+            if not 0 <= point_id < size:
+                continue
+            if rule in self.state.runs:
+                self.state.runs[rule].restore_open(point_id, started)
+            elif rule == interruption.RULE:
+                self.state.interruption.active[point_id] = True
+                self.state.interruption.start_us[point_id] = started
+        for item in last_times:
+            point_id = int(item[0])
+            if 0 <= point_id < size:
+                self.state.last_time_us[point_id] = int(item[1])
+                if len(item) > 2:
+                    self.state.last_value[point_id] = float(item[2])  # type: ignore[misc]
 
     def commit(self, evaluation: Evaluation) -> None:
         """Adopt the state after a batch, once the batch and its changes are durable."""
-        self.active = evaluation.active
-        self.last_time_us = evaluation.last_time_us
+        self.state = evaluation.state
+
+    def tick(self, now_us: int) -> Evaluation:
+        """Clock-driven rules at ``now_us`` (wall clock, microseconds): data interruption.
+
+        Like ``evaluate``: store the changes, then ``commit`` the evaluation.
+        """
+        st = self.state
+        changes, after = interruption.tick(
+            now_us, st.interruption, self.registry.known, st.last_time_us, st.last_value,
+            self.params,
+        )  # fmt: skip
+        state = st if after is st.interruption else replace(st, interruption=after)
+        return Evaluation(np.empty(0, np.int16), changes, state)
+
+    def evaluate(self, batch: ReadingBatch) -> Evaluation:
+        st = self.state
+        late = late_rows(batch.point_id, batch.time_us, st.last_time_us)
+        flags = batch.flags.copy()
+        flags[late] |= ReadingFlag.LATE
+        # Live rows of a point arrive in time order (that is what "not late" means), so
+        # sorting them by (point, time) keeps their arrival order.
+        live = np.flatnonzero(~late)
+        order = live[_sort_order(batch.take(live))]
+        pid, t = batch.point_id[order], batch.time_us[order]
+        value, status = batch.value[order], batch.status[order]
+        rows = Rows.of(pid, t, value, status)
+        if not len(rows):
+            return Evaluation(flags, [], st)
+
+        ctx = BatchContext.of(rows, self.registry, self.params, st.last_value)
+        runs: dict[str, RunState] = dict(st.runs)
+        changes: list[EpisodeChange] = []
+        outcomes: dict[str, RunOutcome] = {}
+        for rule in self.rules:
+            outcome = rule.evaluate(ctx, st.runs[rule.name], self.params, self._confirm)
+            outcomes[rule.name] = outcome
+            runs[rule.name] = outcome.state
+            final = None
+            if rule.name in _RECLASSIFIED:
+                final = np.where(
+                    undeclared_calibration(
+                        outcome.runs, rule.set_level, self.params.calibration_gas, self.defaults
+                    ),
+                    Classification.CALIBRATION_UNDECLARED.value,
+                    None,
+                )
+            changes += changes_from_runs(
+                rule.name,
+                rule.abnormal_type,
+                outcome.runs,
+                rule.set_level,
+                Classification.EXCEEDANCE.value,
+                final,
+            )
+        changes += self._spikes(rows, [outcomes[name].runs for name in _UPPER_GAS])
+
+        calibration = self._calibration(ctx, st.runs["calibration"])
+        runs["calibration"] = calibration.state
+        labels = np.where(
+            ctx.declared[np.maximum(calibration.runs.head_row, 0)],
+            Classification.CALIBRATION_DECLARED.value,
+            Classification.CALIBRATION_FLAGGED.value,
+        )
+        changes += changes_from_runs(
+            "calibration",
+            RULES["calibration"][0],
+            calibration.runs,
+            self.registry.alarm_high,
+            labels.astype(object),
+        )
+
+        fault_outcomes, repeats = faults.evaluate_faults(ctx, st.runs, st.repeats, self.params)
+        for name, outcome in fault_outcomes.items():
+            runs[name] = outcome.state
+            changes += changes_from_runs(
+                name, RULES[name][0], outcome.runs, None, _FAULT_CLASS[name].value
+            )
+
+        feed_outcome = feed.evaluate_feed(
+            rows, ctx.valid, outcomes["power_off"], st.runs["power_off"], self.pairs,
+            st.last_value, st.runs["feed_abnormal"], self.params,
+        )  # fmt: skip
+        if feed_outcome is not None:
+            runs["feed_abnormal"] = feed_outcome.state
+            changes += self._feed_changes(feed_outcome.runs)
+
+        gap_changes, gaps = interruption.on_readings(
+            rows, st.interruption, st.last_time_us, self.params
+        )
+        changes += gap_changes
+
+        last_time = st.last_time_us.copy()
+        last_time[rows.pid[rows.last_rows]] = rows.t[rows.last_rows]
+        last_value = st.last_value.copy()
+        has_valid = ctx.last_valid_row >= 0
+        last_value[rows.pid[rows.last_rows][has_valid]] = rows.v[ctx.last_valid_row[has_valid]]
+        state = EngineState(last_time, last_value, runs, repeats, gaps)
+        return Evaluation(flags, changes, state)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    @property
+    def _confirm(self) -> int:
+        return max(1, self.defaults.confirm_samples)
+
+    def _calibration(self, ctx: BatchContext, state: RunState) -> RunOutcome:
+        """Excursions to the alarm level while calibrating (flagged or declared)."""
+        pid, v = ctx.rows.pid, ctx.rows.v
+        level = self.registry.alarm_high[pid]
+        clear_level = np.where(
+            np.isnan(self.registry.alarm_high_clear), self.registry.alarm_high,
+            self.registry.alarm_high_clear,
+        )[pid]  # fmt: skip
+        calibrating = ctx.valid & ctx.calibrating
+        with np.errstate(invalid="ignore"):
+            cand = calibrating & (v >= level)
+            clear = ctx.valid & (~ctx.calibrating | (v < clear_level))
+        need = np.ones(len(state.raw), np.int64)
+        return evaluate_runs(ctx.rows, cand, clear, state, need=need)
+
+    def _spikes(self, rows: Rows, tables: list[RunTable]) -> list[EpisodeChange]:
+        """Interference: a run of one valid reading that returned at the next one."""
+        seen: set[tuple[int, int]] = set()
+        out: list[EpisodeChange] = []
+        rule = "interference"
+        for table in tables:
+            if not len(table):
+                continue
+            spike = table.ended & ~table.opened & ~table.was_active & (table.cum_eligible == 1)
+            for k in np.flatnonzero(spike).tolist():
+                key = (int(table.point[k]), int(table.start_us[k]))
+                if key in seen:
+                    continue
+                seen.add(key)
+                threshold = float(self.registry.alarm_high[key[0]])
+                out.append(
+                    closed_record(
+                        key[0],
+                        rule,
+                        RULES[rule][0],
+                        Classification.INTERFERENCE.value,
+                        key[1],
+                        int(table.end_us[k]),
+                        float(table.start_value[k]),
+                        threshold if np.isfinite(threshold) else None,
+                    )
+                )
+        return out
+
+    def _feed_changes(self, table: RunTable) -> list[EpisodeChange]:
+        first_feed: dict[int, int] = {}
+        for source, target in zip(
+            self.pairs.source.tolist(), self.pairs.feed.tolist(), strict=True
+        ):
+            first_feed.setdefault(source, target)
+        rule = "feed_abnormal"
+        return changes_from_runs(
+            rule,
+            RULES[rule][0],
+            table,
+            self.registry.poweroff_high,
+            Classification.POWER_OFF_FAILURE.value,
+            related=first_feed,
+        )
 
 
-def _grown(array: np.ndarray | None, size: int, fill: object) -> np.ndarray:
-    dtype = np.bool_ if isinstance(fill, bool) else np.int64
-    out = np.full(size, fill, dtype=dtype)
-    if array is not None:
-        keep = min(len(array), size)
-        out[:keep] = array[:keep]
-    return out
-
-
-def _last_rows(starts: np.ndarray) -> np.ndarray:
-    n = len(starts)
-    if n == 0:
-        return np.empty(0, np.intp)
-    is_last = np.ones(n, bool)
-    is_last[:-1] = starts[1:] != starts[:-1]
-    return np.flatnonzero(is_last)
+def _sort_order(batch: ReadingBatch) -> npt.NDArray[np.intp]:
+    """Row order by (point, time); a stable sort by point suffices when time never decreases."""
+    t, pid = batch.time_us, batch.point_id
+    if len(t) < 2 or bool((t[1:] >= t[:-1]).all()):
+        if len(pid) and int(pid.max()) < 2**15:  # numpy radix-sorts 16-bit keys: O(n)
+            return np.argsort(pid.astype(np.int16), kind="stable")
+        return np.argsort(pid, kind="stable")
+    return np.lexsort((t, pid))
 
 
 def late_rows(
@@ -137,9 +348,10 @@ def late_rows(
     evaluated (``last_time_us``) or one that arrived before them in this batch.
 
     Event time decides the alarm state, so a backfilled reading must not replay history as if
-    it were live. Per point, a running maximum of the times seen so far in arrival order: the
-    points are grouped by a stable sort, and each group's dense time ranks are shifted by the
-    group number times n, so one ``np.maximum.accumulate`` never carries across groups.
+    it were live, whether it arrives in a later batch or in the same one. Per point, a running
+    maximum of the times seen so far in arrival order: points are grouped by a stable sort, and
+    each group's dense time ranks are shifted by the group number times n, so one
+    ``np.maximum.accumulate`` never carries across groups.
     """
     n = len(time_us)
     late = np.zeros(n, bool)

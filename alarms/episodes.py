@@ -1,8 +1,9 @@
 """Alarm episodes: one record per alarm from raise to clear, with the YCBJ statistics.
 
 An evaluation yields :class:`EpisodeChange` records: an episode opened in the batch (insert),
-or more readings / the end of an episode opened earlier (update). Statistics are computed per
-run of active rows, grouped with numpy; runs are few (alarms are rare), readings many.
+or more readings / the end of an episode opened earlier (update). Statistics come from the
+runs of :mod:`alarms.rules.runs`, computed per run with numpy; this module only turns the few
+runs that open, continue or end an episode into records.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from alarms.rules.runs import RunTable
+
 
 @dataclass(frozen=True, slots=True)
 class EpisodeChange:
@@ -19,105 +22,100 @@ class EpisodeChange:
     rule: str
     abnormal_type: str
     opened: bool  # True: the episode starts in this batch (insert); False: it continues
-    started_at_us: int | None  # set when opened
+    started_at_us: int | None  # set when opened: event time of the excursion's first reading
     threshold: float | None  # set level that was crossed, when opened
     start_value: float | None
     ended_at_us: int | None  # set when the episode ends in this batch
-    count: int  # readings of the episode in this batch (0 for an end-only change)
+    count: int  # readings of the episode added by this change
     value_sum: float
     max_value: float
     max_at_us: int
     min_value: float
     min_at_us: int
+    classification: str | None = None  # set on open, and on end when it changes
+    raised_at_us: int | None = None  # when the engine raised it (confirmation), when opened
+    related_point_id: int | None = None  # e.g. the feed point of a 馈电异常
 
 
-def episode_changes(
+def changes_from_runs(
     rule: str,
     abnormal_type: str,
-    point_id: npt.NDArray[np.int32],
-    time_us: npt.NDArray[np.int64],
-    value: npt.NDArray[np.float64],
-    group_start: npt.NDArray[np.intp],
-    state: npt.NDArray[np.bool_],
-    before: npt.NDArray[np.bool_],
-    set_level: npt.NDArray[np.float64],
+    runs: RunTable,
+    threshold: npt.NDArray[np.float64] | None,
+    classification: str | npt.NDArray[np.object_],
+    final_classification: npt.NDArray[np.object_] | None = None,
+    related: dict[int, int] | None = None,
 ) -> list[EpisodeChange]:
-    """Changes for one rule over rows sorted by (point, time)."""
-    n = len(state)
-    if n == 0 or not (state.any() or before.any()):
+    """Records for the runs that open, continue or end an episode.
+
+    ``classification`` is given when an episode opens (one value, or one per run);
+    ``final_classification`` (per run, None = keep) replaces it when the episode ends, e.g. an
+    exceedance recognised afterwards as an undeclared calibration. ``related`` maps a point to
+    a related point (the feed of a 馈电异常).
+    """
+    if not len(runs):
         return []
-    idx = np.arange(n)
-    run_start = state & ~before  # raise, or first row of a group continuing an open episode
-    run_start |= state & (group_start == idx)
-    run_first = np.flatnonzero(run_start)
-    changes: list[EpisodeChange] = []
-    if len(run_first):
-        run_id = np.cumsum(run_start) - 1
-        rows = np.flatnonzero(state)
-        ids = run_id[rows]
-        last = _last_per_run(ids, rows, len(run_first))
-        values = value[rows]
-        counts = np.bincount(ids, minlength=len(run_first))
-        sums = np.bincount(ids, weights=values, minlength=len(run_first))
-        argmax = _arg_extreme(ids, values, len(run_first), np.argmax)
-        argmin = _arg_extreme(ids, values, len(run_first), np.argmin)
-        for k, first in enumerate(run_first.tolist()):
-            end = int(last[k]) + 1
-            ended = end < n and group_start[end] == group_start[first]
-            opened = not before[first]
-            pid = int(point_id[first])
-            changes.append(
-                EpisodeChange(
-                    point_id=pid,
-                    rule=rule,
-                    abnormal_type=abnormal_type,
-                    opened=opened,
-                    started_at_us=int(time_us[first]) if opened else None,
-                    threshold=float(set_level[pid]) if opened else None,
-                    start_value=float(value[first]) if opened else None,
-                    ended_at_us=int(time_us[end]) if ended else None,
-                    count=int(counts[k]),
-                    value_sum=float(sums[k]),
-                    max_value=float(value[rows[argmax[k]]]),
-                    max_at_us=int(time_us[rows[argmax[k]]]),
-                    min_value=float(value[rows[argmin[k]]]),
-                    min_at_us=int(time_us[rows[argmin[k]]]),
-                )
-            )
-    # Episodes open before the batch that end on the group's very first row.
-    for row in np.flatnonzero(before & ~state & (group_start == idx)).tolist():
-        changes.append(
+    live = runs.opened | runs.was_active
+    touched = live & (runs.opened | runs.ended | (runs.db_count > 0))
+    out: list[EpisodeChange] = []
+    for k in np.flatnonzero(touched).tolist():
+        opened = bool(runs.opened[k])
+        ended = bool(runs.ended[k])
+        pid = int(runs.point[k])
+        final = final_classification[k] if final_classification is not None else None
+        at_open = classification if isinstance(classification, str) else classification[k]
+        label = final if ended and final is not None else (at_open if opened else None)
+        level = float(threshold[pid]) if opened and threshold is not None else None
+        out.append(
             EpisodeChange(
-                point_id=int(point_id[row]),
+                point_id=pid,
                 rule=rule,
                 abnormal_type=abnormal_type,
-                opened=False,
-                started_at_us=None,
-                threshold=None,
-                start_value=None,
-                ended_at_us=int(time_us[row]),
-                count=0,
-                value_sum=0.0,
-                max_value=float("-inf"),
-                max_at_us=0,
-                min_value=float("inf"),
-                min_at_us=0,
+                opened=opened,
+                started_at_us=int(runs.start_us[k]) if opened else None,
+                threshold=level if level is None or np.isfinite(level) else None,
+                start_value=float(runs.start_value[k]) if opened else None,
+                ended_at_us=int(runs.end_us[k]) if ended else None,
+                count=int(runs.db_count[k]),
+                value_sum=float(runs.db_total[k]),
+                max_value=float(runs.db_max[k]),
+                max_at_us=int(runs.db_max_at[k]),
+                min_value=float(runs.db_min[k]),
+                min_at_us=int(runs.db_min_at[k]),
+                classification=label,
+                raised_at_us=int(runs.raised_at_us[k]) if opened else None,
+                related_point_id=related.get(pid) if related and opened else None,
             )
         )
-    return changes
-
-
-def _last_per_run(ids: np.ndarray, rows: np.ndarray, runs: int) -> np.ndarray:
-    last = np.full(runs, -1, np.int64)
-    np.maximum.at(last, ids, rows)
-    return last
-
-
-def _arg_extreme(ids: np.ndarray, values: np.ndarray, runs: int, pick: object) -> np.ndarray:
-    """Position (within ``values``) of each run's maximum or minimum, first occurrence."""
-    order = np.lexsort((-values if pick is np.argmax else values, ids))
-    first_of_run = np.ones(len(order), bool)
-    first_of_run[1:] = ids[order][1:] != ids[order][:-1]
-    out = np.empty(runs, np.int64)
-    out[ids[order][first_of_run]] = order[first_of_run]
     return out
+
+
+def closed_record(
+    point_id: int,
+    rule: str,
+    abnormal_type: str,
+    classification: str,
+    start_us: int,
+    end_us: int,
+    value: float,
+    threshold: float | None = None,
+) -> EpisodeChange:
+    """A record opened and ended at once (a spike, an interruption found to be a delay)."""
+    return EpisodeChange(
+        point_id=point_id,
+        rule=rule,
+        abnormal_type=abnormal_type,
+        opened=True,
+        started_at_us=start_us,
+        threshold=threshold,
+        start_value=value,
+        ended_at_us=end_us,
+        count=1,
+        value_sum=value,
+        max_value=value,
+        max_at_us=start_us,
+        min_value=value,
+        min_at_us=start_us,
+        classification=classification,
+        raised_at_us=end_us,
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import orjson
 import psycopg
 
+from alarms.codes import category_of
 from alarms.episodes import EpisodeChange
 from minewatch.registry import PointRegistry
 from minewatch.timeutil import us_to_datetime
@@ -16,13 +17,14 @@ from minewatch.timeutil import us_to_datetime
 ALARM_CHANNEL = "minewatch_alarms"
 
 _INSERT = """
-INSERT INTO alarms (mine_code, point_id, rule, abnormal_type, state, started_at, ended_at,
-                    threshold, start_value, max_value, max_at, min_value, min_at,
-                    value_sum, value_count)
+INSERT INTO alarms (mine_code, point_id, rule, abnormal_type, classification, state, started_at,
+                    ended_at, raised_at, threshold, start_value, max_value, max_at, min_value,
+                    min_at, value_sum, value_count)
 SELECT p.mine_code, p.id, %(rule)s, %(abnormal_type)s,
+       coalesce(%(classification)s::text, 'exceedance'),
        CASE WHEN %(ended_at)s::timestamptz IS NULL THEN 'raised' ELSE 'cleared' END,
-       %(started_at)s, %(ended_at)s, %(threshold)s, %(start_value)s, %(max_value)s,
-       %(max_at)s, %(min_value)s, %(min_at)s, %(value_sum)s, %(count)s
+       %(started_at)s, %(ended_at)s, %(raised_at)s, %(threshold)s, %(start_value)s,
+       %(max_value)s, %(max_at)s, %(min_value)s, %(min_at)s, %(value_sum)s, %(count)s
 FROM points p WHERE p.id = %(point_id)s
 """
 
@@ -35,6 +37,7 @@ UPDATE alarms SET
     min_at = CASE WHEN %(min_value)s < min_value THEN %(min_at)s ELSE min_at END,
     min_value = least(min_value, %(min_value)s),
     ended_at = %(ended_at)s,
+    classification = coalesce(%(classification)s::text, classification),
     state = CASE WHEN %(ended_at)s::timestamptz IS NOT NULL
                   AND state IN ('raised', 'acknowledged') THEN 'cleared' ELSE state END,
     updated_at = now()
@@ -59,6 +62,8 @@ def _params(change: EpisodeChange) -> dict[str, object]:
         "min_at": us_to_datetime(change.min_at_us),
         "value_sum": change.value_sum,
         "count": change.count,
+        "classification": change.classification,
+        "raised_at": us_to_datetime(change.raised_at_us) if change.raised_at_us else None,
     }
 
 
@@ -69,7 +74,12 @@ def _events(change: EpisodeChange, registry: PointRegistry) -> list[bytes]:
         "point": registry.code[change.point_id],
         "rule": change.rule,
         "abnormal_type": change.abnormal_type,
+        "category": category_of(change.rule).value,
     }
+    if change.classification is not None:
+        base["classification"] = change.classification
+    if change.related_point_id is not None:
+        base["related_point"] = registry.code[change.related_point_id]
     events = []
     if change.opened:
         events.append(
@@ -79,6 +89,7 @@ def _events(change: EpisodeChange, registry: PointRegistry) -> list[bytes]:
                 "time": us_to_datetime(change.started_at_us or 0),
                 "value": change.start_value,
                 "threshold": change.threshold,
+                "raised_at": us_to_datetime(change.raised_at_us or change.started_at_us or 0),
             }
         )
     if change.ended_at_us is not None:
@@ -107,14 +118,20 @@ async def write_changes(
 
 async def load_engine_state(
     conn: psycopg.AsyncConnection,
-) -> tuple[list[tuple[int, str]], list[tuple[int, int]]]:
-    """(open episodes, last reading time per point) to rebuild the engine after a restart."""
-    cur = await conn.execute("SELECT point_id, rule FROM alarms WHERE ended_at IS NULL")
-    open_episodes = [(int(r[0]), str(r[1])) for r in await cur.fetchall()]
+) -> tuple[list[tuple[int, str, int]], list[tuple[int, int, float]]]:
+    """(open episodes, latest reading per point) to rebuild the engine after a restart.
+
+    Episodes are (point id, rule, started_at in us); readings (point id, time in us, value).
+    """
     cur = await conn.execute(
-        "SELECT p.id, (EXTRACT(EPOCH FROM last.time) * 1000000)::bigint FROM points p "
-        "CROSS JOIN LATERAL (SELECT time FROM readings r WHERE r.point_id = p.id "
-        "AND r.flags & 1 = 0 ORDER BY time DESC LIMIT 1) last"
+        "SELECT point_id, rule, (EXTRACT(EPOCH FROM started_at) * 1000000)::bigint "
+        "FROM alarms WHERE ended_at IS NULL"
     )
-    last_times = [(int(r[0]), int(r[1])) for r in await cur.fetchall()]
+    open_episodes = [(int(r[0]), str(r[1]), int(r[2])) for r in await cur.fetchall()]
+    cur = await conn.execute(
+        "SELECT p.id, (EXTRACT(EPOCH FROM last.time) * 1000000)::bigint, last.value "
+        "FROM points p CROSS JOIN LATERAL (SELECT time, value FROM readings r "
+        "WHERE r.point_id = p.id AND r.flags & 1 = 0 ORDER BY time DESC LIMIT 1) last"
+    )
+    last_times = [(int(r[0]), int(r[1]), float(r[2])) for r in await cur.fetchall()]
     return open_episodes, last_times

@@ -29,15 +29,30 @@ async def batch_loop(
     flush: Callable[[P], Awaitable[P]],
     is_full: Callable[[P], bool],
     max_delay_s: float,
+    tick: Callable[[], Awaitable[None]] | None = None,
+    tick_s: float = 5.0,
 ) -> None:
-    """Run until cancelled. ``flush`` makes a batch durable and returns an empty one."""
+    """Run until cancelled. ``flush`` makes a batch durable and returns an empty one.
+
+    ``tick`` (if given) runs every ``tick_s`` between batches, also when nothing arrives: the
+    clock-driven checks (a silent source is a data interruption) must not wait for the next
+    message, and running them here keeps them in the one task that owns the state.
+    """
     loop = asyncio.get_running_loop()
     pending = empty()
     deadline = 0.0
+    next_tick = loop.time() + tick_s
     try:
         while True:
+            if tick is not None and not pending and loop.time() >= next_tick:
+                await tick()
+                next_tick = loop.time() + tick_s
             if not pending:
-                delivery = await queue.get()
+                try:
+                    wait = None if tick is None else max(0.0, next_tick - loop.time())
+                    delivery = await asyncio.wait_for(queue.get(), wait)
+                except TimeoutError:
+                    continue
                 deadline = loop.time() + max_delay_s
             else:
                 try:

@@ -88,6 +88,8 @@ class Gateway:
             flush=self._flush,
             is_full=lambda pending: pending.readings >= max_readings,
             max_delay_s=self.settings.batch_max_delay_ms / 1000,
+            tick=self._writer.tick if self.settings.tick_s else None,
+            tick_s=self.settings.tick_s or 0.0,
         )
 
     async def _flush(self, pending: PendingWrite) -> PendingWrite:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import orjson
 import psycopg
 
-from alarms.engine import AlarmEngine
+from alarms.engine import AlarmEngine, Evaluation
 from alarms.store import load_engine_state, write_changes
 from ingest.backoff import Backoff
 from ingest.batch import ReadingBatch
@@ -29,6 +29,7 @@ from ingest.sources.mqtt_json import Ack
 from ingest.validate import PointResolver
 from minewatch.metadata import MineDefinition, upsert_mine_async
 from minewatch.registry import PointRegistry, load_registry_async
+from minewatch.timeutil import now_us
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,19 @@ class BatchWriter:
     ) -> None:
         async with conn.transaction():
             await upsert_mine_async(conn, definition)
+
+    # -- the clock ----------------------------------------------------------------------------
+
+    async def tick(self) -> None:
+        """Clock-driven alarm checks (data interruption), stored like a batch's changes."""
+        evaluation = self.engine.tick(now_us())
+        if evaluation.changes:
+            await self._retrying(lambda conn: self._write_tick(conn, evaluation))
+        self.engine.commit(evaluation)
+
+    async def _write_tick(self, conn: psycopg.AsyncConnection, evaluation: Evaluation) -> None:
+        async with conn.transaction(), conn.cursor() as cur:
+            await write_changes(cur, evaluation.changes, self.registry)
 
     # -- flushing ---------------------------------------------------------------------------
 

@@ -49,6 +49,17 @@ class PointDefinition(BaseModel):
     restore_low: float | None = None
     desc_on: str = ""
     desc_off: str = ""
+    # Alarm-rule settings per point (migration 0003); None: the engine's default.
+    on_delay_s: float | None = Field(None, ge=0)
+    prewarn_high: float | None = None
+    prewarn_high_clear: float | None = None
+    prewarn_low: float | None = None
+    prewarn_low_clear: float | None = None
+    poll_cycle_s: float | None = Field(None, gt=0, le=30)
+    interruption_cycles: int | None = Field(None, ge=1)
+    control_time_s: float | None = Field(None, ge=0)
+    flatline_samples: int | None = Field(None, ge=0)
+    calibration_gas: float | None = Field(None, gt=0)
     x: float | None = None
     y: float | None = None
     z: float | None = None
@@ -133,7 +144,9 @@ _POINT_COLUMNS = (
     "system_code", "substation_code", "sensor_type", "value_type", "unit", "range_low",
     "range_high", "alarm_high", "alarm_high_clear", "alarm_low", "alarm_low_clear",
     "poweroff_high", "restore_high", "poweroff_low", "restore_low", "desc_on", "desc_off",
-    "location", "tag", "x", "y", "z", "relations",
+    "location", "tag", "x", "y", "z", "relations", "on_delay_s", "prewarn_high",
+    "prewarn_high_clear", "prewarn_low", "prewarn_low_clear", "poll_cycle_s",
+    "interruption_cycles", "control_time_s", "flatline_samples", "calibration_gas",
 )  # fmt: skip
 
 _UPSERT_POINT = (

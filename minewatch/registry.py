@@ -7,7 +7,7 @@ whole batch is one fancy-indexing operation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -18,10 +18,49 @@ _COLUMNS = (
     "id", "mine_code", "code", "sensor_type", "value_type", "range_low", "range_high",
     "alarm_high", "alarm_high_clear", "alarm_low", "alarm_low_clear", "poweroff_high",
     "restore_high", "poweroff_low", "restore_low",
+    # alarm rule settings (migration 0003); NULL = the alarm engine's default
+    "on_delay_s", "prewarn_high", "prewarn_high_clear", "prewarn_low", "prewarn_low_clear",
+    "poll_cycle_s", "interruption_cycles", "control_time_s", "flatline_samples",
+    "calibration_gas", "relations",
 )  # fmt: skip
+_OBJECT_COLUMNS = ("id", "mine_code", "code", "sensor_type", "value_type", "relations")
 _QUERY = "SELECT " + ", ".join(_COLUMNS) + " FROM points ORDER BY id"
+_CALIBRATIONS_QUERY = (
+    "SELECT point_id, (EXTRACT(EPOCH FROM started_at) * 1000000)::bigint, "
+    "(EXTRACT(EPOCH FROM ended_at) * 1000000)::bigint FROM calibrations "
+    "ORDER BY point_id, started_at"
+)
 
 FloatArray = npt.NDArray[np.float64]
+TimeArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class CalibrationWindows:
+    """Declared calibration windows (table ``calibrations``), sorted by (point, start).
+
+    A reading of ``point_id[k]`` at ``start_us[k] <= t < end_us[k]`` is declared test gas.
+    """
+
+    point_id: npt.NDArray[np.int32]
+    start_us: TimeArray
+    end_us: TimeArray
+
+    @classmethod
+    def empty(cls) -> CalibrationWindows:
+        return cls(np.empty(0, np.int32), np.empty(0, np.int64), np.empty(0, np.int64))
+
+    @classmethod
+    def from_rows(cls, rows: list[tuple[int, int, int]]) -> CalibrationWindows:
+        if not rows:
+            return cls.empty()
+        array = np.array(rows, np.int64).reshape(-1, 3)
+        order = np.lexsort((array[:, 1], array[:, 0]))
+        array = array[order]
+        return cls(array[:, 0].astype(np.int32), array[:, 1].copy(), array[:, 2].copy())
+
+    def __len__(self) -> int:
+        return len(self.point_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +84,19 @@ class PointRegistry:
     restore_high: FloatArray
     poweroff_low: FloatArray
     restore_low: FloatArray
+    # Alarm rule settings (migration 0003): NaN = the engine's default.
+    on_delay_s: FloatArray
+    prewarn_high: FloatArray
+    prewarn_high_clear: FloatArray
+    prewarn_low: FloatArray
+    prewarn_low_clear: FloatArray
+    poll_cycle_s: FloatArray
+    interruption_cycles: FloatArray
+    control_time_s: FloatArray
+    flatline_samples: FloatArray
+    calibration_gas: FloatArray
+    relations: npt.NDArray[np.object_]  # list of {"kind", "target", "device"} per point, or None
+    calibrations: CalibrationWindows = field(default_factory=CalibrationWindows.empty)
 
     @property
     def size(self) -> int:
@@ -65,7 +117,11 @@ class PointRegistry:
         return cls.from_frame(_frame([]))
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame) -> PointRegistry:
+    def from_frame(
+        cls, frame: pd.DataFrame, calibrations: CalibrationWindows | None = None
+    ) -> PointRegistry:
+        """Columns missing from ``frame`` (older callers) are unset: NaN or None."""
+        frame = frame.reindex(columns=[*frame.columns, *(c for c in _COLUMNS if c not in frame)])
         size = int(frame["id"].max()) + 1 if len(frame) else 0
         ids = frame["id"].to_numpy(np.int64)
 
@@ -84,7 +140,7 @@ class PointRegistry:
         floats = {
             name: column(name, np.float64, np.nan)
             for name in _COLUMNS
-            if name not in ("id", "mine_code", "code", "sensor_type", "value_type")
+            if name not in _OBJECT_COLUMNS
         }
         return cls(
             codes_by_mine=codes_by_mine,
@@ -94,6 +150,8 @@ class PointRegistry:
             code=column("code", object, None),
             sensor_type=column("sensor_type", object, None),
             value_type=column("value_type", object, None),
+            relations=column("relations", object, None),
+            calibrations=CalibrationWindows.empty() if calibrations is None else calibrations,
             **floats,
         )
 
@@ -103,9 +161,12 @@ def _frame(rows: list[tuple[object, ...]]) -> pd.DataFrame:
 
 
 def load_registry(conn: psycopg.Connection) -> PointRegistry:
-    return PointRegistry.from_frame(_frame(conn.execute(_QUERY).fetchall()))
+    calibrations = CalibrationWindows.from_rows(conn.execute(_CALIBRATIONS_QUERY).fetchall())
+    return PointRegistry.from_frame(_frame(conn.execute(_QUERY).fetchall()), calibrations)
 
 
 async def load_registry_async(conn: psycopg.AsyncConnection) -> PointRegistry:
+    cur = await conn.execute(_CALIBRATIONS_QUERY)
+    calibrations = CalibrationWindows.from_rows(await cur.fetchall())
     cur = await conn.execute(_QUERY)
-    return PointRegistry.from_frame(_frame(await cur.fetchall()))
+    return PointRegistry.from_frame(_frame(await cur.fetchall()), calibrations)

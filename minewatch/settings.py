@@ -41,6 +41,12 @@ class GatewaySettings(BaseModel):
     registry_refresh_s: float = Field(
         30.0, description="How often the point registry is reloaded from the database."
     )
+    tick_s: float | None = Field(
+        5.0,
+        gt=0,
+        description="How often clock-driven alarm checks (data interruption) run; unset: never "
+        "(replaying recorded traces, whose event time is not the wall clock).",
+    )
     metrics_host: str = Field("127.0.0.1", description="Where /metrics (Prometheus) listens.")
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="Port of /metrics; unset: no metrics endpoint."

@@ -195,3 +195,38 @@ async def test_metrics_are_served_for_prometheus(
             text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
     assert "minewatch_readings_stored_total 8.0" in text
     assert f'minewatch_readings_in_total{{mine="{mine}"}} 8.0' in text
+
+
+async def test_a_silent_substation_becomes_a_data_interruption_on_the_clock(
+    database_url: str, mqtt_url: str, unique_id: str, definition: MineDefinition
+) -> None:
+    """No message is needed to notice that messages stopped: the gateway's clock ticks."""
+    fast = definition.model_copy(
+        update={
+            "points": tuple(
+                p.model_copy(update={"poll_cycle_s": 0.5, "interruption_cycles": 2})
+                for p in definition.points
+            )
+        }
+    )
+    with psycopg.connect(database_url) as conn:
+        upsert_mine(conn, fast)
+    mine = definition.mine.code
+    n = len(_message(definition, 0)["points"])  # type: ignore[arg-type]
+    async with running_gateway(
+        database_url, mqtt_url, f"gw-{unique_id}", topics=safety_subscriptions(mine), tick_s=0.2
+    ):
+        await _publish(
+            mqtt_url, [(safety_topic(mine, "001"), orjson.dumps(_message(definition, 1)))]
+        )
+        await eventually(
+            lambda: (
+                scalar(
+                    database_url,
+                    "SELECT count(*) FROM alarms WHERE classification = 'data_interruption'",
+                )
+                == n
+            ),
+            limit_s=15,
+        )
+    assert scalar(database_url, "SELECT count(*) FROM alarms WHERE ended_at IS NULL") == n

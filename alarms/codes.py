@@ -1,0 +1,71 @@
+"""The alarm engine's vocabulary: rule names, their abnormal types and episode classifications.
+
+Gas rules use the YCBJ 异常类型 (minewatch.codes.AbnormalType). Maintenance conditions that
+the national code table does not name get minewatch codes starting with ``M``; an exporter
+to the national platform maps or omits them.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from minewatch.codes import AbnormalType
+
+
+class MaintenanceType(enum.StrEnum):
+    """Abnormal types of minewatch's own maintenance records (not in the YCBJ table)."""
+
+    NEGATIVE_DRIFT = "M01"  # 负漂
+    FLATLINE = "M02"  # 数据恒定 (stuck sensor)
+    DATA_INTERRUPTION = "M03"  # 数据中断 (传感器无数据上传)
+    SUBSTATION_FAULT = "M04"  # 分站故障 (status bit 16)
+    INTERFERENCE = "M05"  # 干扰尖峰 (single-sample spike)
+
+
+class Classification(enum.StrEnum):
+    """What an excursion was (``alarms.classification``; the CHECK list of migration 0003)."""
+
+    EXCEEDANCE = "exceedance"
+    CALIBRATION_FLAGGED = "calibration_flagged"
+    CALIBRATION_DECLARED = "calibration_declared"
+    CALIBRATION_UNDECLARED = "calibration_undeclared"
+    INTERFERENCE = "interference"
+    DISCONNECTION = "disconnection"
+    NEGATIVE_DRIFT = "negative_drift"
+    FLATLINE = "flatline"
+    OVER_RANGE = "over_range"
+    SUBSTATION_FAULT = "substation_fault"
+    DATA_INTERRUPTION = "data_interruption"
+    DELIVERY_DELAY = "delivery_delay"
+    POWER_OFF_FAILURE = "power_off_failure"
+
+
+class Category(enum.StrEnum):
+    """Who an episode is for: dispatchers (gas), maintenance staff, or the record only."""
+
+    GAS = "gas"
+    MAINTENANCE = "maintenance"
+    RECORD = "record"
+
+
+#: rule name -> (abnormal type, category). Rule names are the ``alarms.rule`` values.
+RULES: dict[str, tuple[str, Category]] = {
+    "upper_alarm": (AbnormalType.OVER_LIMIT.value, Category.GAS),
+    "lower_alarm": (AbnormalType.OVER_LIMIT.value, Category.GAS),
+    "power_off": (AbnormalType.POWER_OFF.value, Category.GAS),
+    "upper_prewarn": (AbnormalType.UPPER_PREWARNING.value, Category.GAS),
+    "lower_prewarn": (AbnormalType.LOWER_PREWARNING.value, Category.GAS),
+    "feed_abnormal": (AbnormalType.FEED_ABNORMAL.value, Category.GAS),
+    "calibration": (AbnormalType.CALIBRATION.value, Category.RECORD),
+    "interference": (MaintenanceType.INTERFERENCE.value, Category.RECORD),
+    "disconnection": (AbnormalType.SENSOR_DISCONNECTED.value, Category.MAINTENANCE),
+    "over_range": (AbnormalType.OVER_RANGE.value, Category.MAINTENANCE),
+    "substation_fault": (MaintenanceType.SUBSTATION_FAULT.value, Category.MAINTENANCE),
+    "negative_drift": (MaintenanceType.NEGATIVE_DRIFT.value, Category.MAINTENANCE),
+    "flatline": (MaintenanceType.FLATLINE.value, Category.MAINTENANCE),
+    "data_interruption": (MaintenanceType.DATA_INTERRUPTION.value, Category.MAINTENANCE),
+}
+
+
+def category_of(rule: str) -> Category:
+    return RULES[rule][1] if rule in RULES else Category.GAS

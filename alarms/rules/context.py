@@ -1,0 +1,88 @@
+"""What every rule family needs to know about a batch's rows, computed once per evaluation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from alarms.rules.calibration import declared_mask
+from alarms.rules.params import PointParams
+from alarms.rules.runs import Rows
+from minewatch.codes import PointStatus
+from minewatch.registry import PointRegistry
+
+BoolArray = npt.NDArray[np.bool_]
+
+#: Status bits after which the value says nothing about the gas: hold every value rule.
+UNRELIABLE = (
+    PointStatus.SENSOR_FAULT
+    | PointStatus.SUBSTATION_FAULT
+    | PointStatus.NOT_POLLED
+    | PointStatus.PAUSED
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchContext:
+    rows: Rows
+    valid: BoolArray  # no fault/not-polled/paused bit: the value is a measurement
+    flagged: BoolArray  # status bit 4 (标校)
+    declared: BoolArray  # inside a declared calibration window
+    gas_ok: BoolArray  # valid and not calibration: may set or clear a gas rule
+    drift: BoolArray  # valid analog reading below the point's range bottom (负漂)
+    prev_value: npt.NDArray[np.float64]  # previous valid reading of the point (NaN: none)
+    last_valid_row: npt.NDArray[np.intp]  # per ``rows.last_rows``: the point's last valid row
+
+    @property
+    def calibrating(self) -> BoolArray:
+        return self.flagged | self.declared
+
+    @classmethod
+    def of(
+        cls,
+        rows: Rows,
+        registry: PointRegistry,
+        params: PointParams,
+        last_value: npt.NDArray[np.float64],
+    ) -> BatchContext:
+        pid, v, s = rows.pid, rows.v, rows.s
+        valid = (s & UNRELIABLE) == 0
+        flagged = (s & PointStatus.CALIBRATION) != 0
+        declared = declared_mask(rows, registry.calibrations)
+        with np.errstate(invalid="ignore"):
+            drift = valid & (v < params.drift_floor[pid])
+        prev, last_valid = _previous_valid(rows, valid, last_value)
+        return cls(
+            rows=rows,
+            valid=valid,
+            flagged=flagged,
+            declared=declared,
+            gas_ok=valid & ~flagged & ~declared,
+            drift=drift,
+            prev_value=prev,
+            last_valid_row=last_valid,
+        )
+
+
+def _previous_valid(
+    rows: Rows, valid: BoolArray, last_value: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.intp]]:
+    """Per row, the value of the point's previous valid row (before the batch: the state);
+    per point present, its last valid row in the batch (-1: none)."""
+    n = len(rows)
+    if valid.all():  # the common case: every reading is a measurement
+        values = np.empty(n)
+        values[1:] = rows.v[:-1]
+        first = np.flatnonzero(rows.first)
+        values[first] = last_value[rows.pid[first]]
+        return values, rows.last_rows.copy()
+    latest = np.maximum.accumulate(np.where(valid, np.arange(n), -1)) if n else np.arange(0)
+    prev = np.full(n, -1)
+    prev[1:] = latest[:-1]
+    in_group = prev >= rows.gs
+    values = np.where(in_group, rows.v[np.maximum(prev, 0)], last_value[rows.pid])
+    last = latest[rows.last_rows] if n else np.arange(0)
+    last_valid = np.where(last >= rows.gs[rows.last_rows], last, -1) if n else last
+    return values, last_valid

@@ -1,0 +1,87 @@
+"""Fault states as maintenance episodes, never gas alarms.
+
+* status bits: 128 传感器故障/断线 -> ``disconnection`` (YCBJ 004; the simulator and the
+  platforms mark a disconnected sensor with bit 128, its value at the range bottom), 8 超量程
+  -> ``over_range`` (YCBJ 008), 16 分站故障 -> ``substation_fault`` (M04). Raised at the first
+  flagged reading, cleared at the first reading without the bit.
+* ``negative_drift`` (负漂, M01): ``drift_samples`` consecutive valid analog readings below the
+  range bottom (or below 0 where a negative lower alarm, the platforms' -0.01, marks a drift
+  detector); cleared by a reading at or above it.
+* ``flatline`` (stuck sensor, M02): ``flatline_samples`` identical consecutive valid readings of
+  an analog point (zero variance over the window), counted across batches; raised at the
+  N-th identical reading, cleared by the first different one.
+
+A fault reading holds the gas rules (see :mod:`alarms.rules.context`), except over-range: a
+methane sensor pinned at its top is still above every gas level, and recall comes first.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from alarms.rules.context import BatchContext
+from alarms.rules.params import PointParams
+from alarms.rules.runs import BoolArray, Rows, RunOutcome, RunState, evaluate_runs, quiet
+from minewatch.codes import PointStatus
+
+STATUS_RULES: tuple[tuple[str, PointStatus], ...] = (
+    ("disconnection", PointStatus.SENSOR_FAULT),
+    ("over_range", PointStatus.OVER_RANGE),
+    ("substation_fault", PointStatus.SUBSTATION_FAULT),
+)
+
+
+def evaluate_faults(
+    ctx: BatchContext,
+    states: dict[str, RunState],
+    repeats: npt.NDArray[np.int64],
+    params: PointParams,
+) -> tuple[dict[str, RunOutcome], npt.NDArray[np.int64]]:
+    """Outcomes per fault rule, and the identical-reading counts per point after the batch."""
+    rows = ctx.rows
+    size = len(params.analog)
+    one = np.ones(size, np.int64)
+    out: dict[str, RunOutcome] = {}
+    any_status = bool(rows.s.any())
+    for name, bit in STATUS_RULES:
+        if not any_status and not states[name].raw.any():
+            out[name] = quiet(states[name], len(rows))
+            continue
+        flagged = (rows.s & bit) != 0
+        out[name] = evaluate_runs(rows, flagged, ~flagged, states[name], need=one)
+
+    drift_need = np.full(size, params.defaults.drift_samples, np.int64)
+    with np.errstate(invalid="ignore"):
+        above = ctx.valid & (rows.v >= params.drift_floor[rows.pid])
+    out["negative_drift"] = evaluate_runs(
+        rows, ctx.drift, above, states["negative_drift"], need=drift_need
+    )
+
+    window = params.flatline_samples
+    checked = ctx.valid & (window[rows.pid] > 0)
+    same = checked & (rows.v == ctx.prev_value)
+    changed = checked & ~same
+    count = _repeats(rows, same, changed, repeats)
+    stuck = same & (count >= window[rows.pid] - 1)
+    out["flatline"] = evaluate_runs(rows, stuck, changed, states["flatline"], need=one)
+    after = repeats.copy()
+    if len(rows):
+        after[rows.pid[rows.last_rows]] = count[rows.last_rows]
+    return out, after
+
+
+def _repeats(
+    rows: Rows, same: BoolArray, changed: BoolArray, carried: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """Per row: identical consecutive readings so far (0 at a change), carried over batches."""
+    n = len(rows)
+    idx = np.arange(n)
+    cs = np.cumsum(same)
+    reset = np.maximum.accumulate(np.where(changed, idx, -1)) if n else idx
+    since_reset = reset >= rows.gs
+    base = np.where(since_reset, cs[np.maximum(reset, 0)], cs[rows.gs] - same[rows.gs])
+    return cs - base + np.where(since_reset, 0, carried[rows.pid])
+
+
+FAULT_RULES = (*(name for name, _ in STATUS_RULES), "negative_drift", "flatline")

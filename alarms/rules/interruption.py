@@ -1,0 +1,144 @@
+"""Data interruption (数据中断, M03): no reading of a point for N polling cycles.
+
+Driven by a clock passed in (``AlarmEngine.tick(now_us)``), not by the next message: a silent
+point cannot announce its own silence. A point opens an episode when ``now`` is more than
+``interruption_cycles x poll_cycle_s`` after its last evaluated reading; the episode starts
+when the first reading was due (last + one cycle) and ends at the event time of the next
+reading. If that reading shows the gap was short after all (the readings were only delivered
+late, e.g. a spool replayed after a network outage), the episode is reclassified
+``delivery_delay``. Points that never reported are not checked (nothing to miss yet).
+
+``tick`` compares event time with ``now``: the caller must not tick while replaying history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+import numpy.typing as npt
+
+from alarms.codes import RULES, Classification
+from alarms.episodes import EpisodeChange
+from alarms.rules.params import PointParams
+from alarms.rules.runs import NEVER, Rows
+
+RULE = "data_interruption"
+
+
+@dataclass(frozen=True, slots=True)
+class InterruptionState:
+    active: npt.NDArray[np.bool_]
+    start_us: npt.NDArray[np.int64]
+
+    @classmethod
+    def empty(cls, size: int) -> InterruptionState:
+        return cls(np.zeros(size, bool), np.full(size, NEVER, np.int64))
+
+    def grown(self, size: int) -> InterruptionState:
+        out = InterruptionState.empty(size)
+        keep = min(size, len(self.active))
+        for f in fields(self):
+            getattr(out, f.name)[:keep] = getattr(self, f.name)[:keep]
+        return out
+
+    def copy(self) -> InterruptionState:
+        return InterruptionState(self.active.copy(), self.start_us.copy())
+
+
+def tick(
+    now_us: int,
+    state: InterruptionState,
+    known: npt.NDArray[np.bool_],
+    last_time_us: npt.NDArray[np.int64],
+    last_value: npt.NDArray[np.float64],
+    params: PointParams,
+) -> tuple[list[EpisodeChange], InterruptionState]:
+    """Episodes opened by the silence of points at ``now_us``, and the state after."""
+    size = len(state.active)
+    seen = known[:size] & (last_time_us[:size] != NEVER)
+    with np.errstate(over="ignore"):
+        silent = seen & ~state.active & (now_us - last_time_us > params.interruption_us)
+    points = np.flatnonzero(silent)
+    if not len(points):
+        return [], state
+    after = state.copy()
+    start = last_time_us[points] + params.poll_cycle_us[points]
+    after.active[points] = True
+    after.start_us[points] = start
+    abnormal = RULES[RULE][0]
+    changes = [
+        EpisodeChange(
+            point_id=p,
+            rule=RULE,
+            abnormal_type=abnormal,
+            opened=True,
+            started_at_us=s,
+            threshold=None,
+            start_value=value,
+            ended_at_us=None,
+            count=1,  # the last reading before the silence: keeps mean/max/min defined
+            value_sum=value,
+            max_value=value,
+            max_at_us=last,
+            min_value=value,
+            min_at_us=last,
+            classification=Classification.DATA_INTERRUPTION.value,
+            raised_at_us=now_us,
+        )
+        for p, s, value, last in zip(
+            points.tolist(),
+            start.tolist(),
+            np.nan_to_num(last_value[points]).tolist(),
+            last_time_us[points].tolist(),
+            strict=True,
+        )
+    ]
+    return changes, after
+
+
+def on_readings(
+    rows: Rows,
+    state: InterruptionState,
+    last_time_us: npt.NDArray[np.int64],
+    params: PointParams,
+) -> tuple[list[EpisodeChange], InterruptionState]:
+    """End the interruptions of points that report again (at their first reading)."""
+    if not len(rows):
+        return [], state
+    first = np.flatnonzero(rows.first)
+    pts = rows.pid[first]
+    ending = state.active[pts]
+    if not ending.any():
+        return [], state
+    after = state.copy()
+    rows_end = first[ending]
+    pts_end = pts[ending]
+    after.active[pts_end] = False
+    after.start_us[pts_end] = NEVER
+    gap = rows.t[rows_end] - last_time_us[pts_end]
+    late_only = gap <= params.interruption_us[pts_end]
+    abnormal = RULES[RULE][0]
+    changes = [
+        EpisodeChange(
+            point_id=p,
+            rule=RULE,
+            abnormal_type=abnormal,
+            opened=False,
+            started_at_us=None,
+            threshold=None,
+            start_value=None,
+            ended_at_us=t,
+            count=0,
+            value_sum=0.0,
+            max_value=float("-inf"),
+            max_at_us=0,
+            min_value=float("inf"),
+            min_at_us=0,
+            classification=Classification.DELIVERY_DELAY.value if late else None,
+        )
+        for p, t, late in zip(
+            pts_end.tolist(), rows.t[rows_end].tolist(), late_only.tolist(), strict=True
+        )
+    ]
+    return changes, after

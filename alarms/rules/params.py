@@ -1,0 +1,91 @@
+"""Per-point rule settings: the point's own value (registry, migration 0003) or a default.
+
+Defaults are engine-wide and explicit (``RuleDefaults``); per-point values always win. Arrays
+are indexed by point id, like the registry's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from minewatch.codes import ValueType
+from minewatch.registry import PointRegistry
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+_US = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class RuleDefaults:
+    """Engine-wide defaults for settings a point leaves NULL."""
+
+    poll_cycle_s: float = 30.0  # AQ 6201-2019 4.7.4: maximum polling cycle
+    interruption_cycles: int = 3  # silent cycles before 数据中断
+    flatline_samples: int = 900  # identical analog samples before "stuck" ([I], long window)
+    drift_samples: int = 3  # consecutive readings below the range bottom = persistent 负漂
+    confirm_samples: int = 2  # a step excursion needs this many readings before it raises
+    #: 标准气样 levels tried when a point has no calibration_gas ([M]: 1-2 %CH4 is common;
+    #: a test must reach the alarm and power-off levels, so 1.5 and 2.0 by default).
+    standard_gas: tuple[float, ...] = (1.5, 2.0)
+    standard_gas_tolerance: float = 0.05  # absolute, in the point's unit
+    calibration_max_s: float = 600.0  # an undeclared calibration returns within minutes
+    calibration_min_samples: int = 3  # a plateau, not a blip
+
+
+@dataclass(frozen=True, slots=True)
+class PointParams:
+    """Effective settings per point id (NaN levels = rule off for that point)."""
+
+    on_delay_us: IntArray
+    poll_cycle_us: IntArray
+    interruption_us: IntArray  # silence that opens a data interruption
+    control_time_us: IntArray
+    flatline_samples: IntArray  # 0 = off
+    analog: npt.NDArray[np.bool_]
+    drift_floor: FloatArray  # readings below it are negative drift; NaN = no check
+    calibration_gas: FloatArray  # NaN = try the default standard levels
+    defaults: RuleDefaults
+
+    @classmethod
+    def of(cls, registry: PointRegistry, defaults: RuleDefaults) -> PointParams:
+        def seconds(values: FloatArray, default: float) -> IntArray:
+            return np.round(np.where(np.isnan(values), default, values) * _US).astype(np.int64)
+
+        poll = seconds(registry.poll_cycle_s, defaults.poll_cycle_s)
+        cycles = np.where(
+            np.isnan(registry.interruption_cycles),
+            defaults.interruption_cycles,
+            registry.interruption_cycles,
+        )
+        control = np.where(
+            np.isnan(registry.control_time_s),
+            poll,
+            np.round(np.nan_to_num(registry.control_time_s) * _US).astype(np.int64),
+        ).astype(np.int64)
+        flat = np.where(
+            np.isnan(registry.flatline_samples),
+            defaults.flatline_samples,
+            registry.flatline_samples,
+        ).astype(np.int64)
+        analog = registry.value_type == ValueType.ANALOG.value
+        # 负漂: below the range bottom; a negative lower alarm (the platforms' -0.01 trick)
+        # marks a drift detector on a point whose range bottom is not recorded.
+        low = registry.range_low
+        drift_trick = np.nan_to_num(registry.alarm_low, nan=0.0) < 0
+        floor = np.where(np.isfinite(low), low, np.where(drift_trick, 0.0, np.nan))
+        return cls(
+            on_delay_us=seconds(registry.on_delay_s, 0.0),
+            poll_cycle_us=poll,
+            interruption_us=np.round(poll * cycles).astype(np.int64),
+            control_time_us=control,
+            flatline_samples=np.where(analog, flat, 0).astype(np.int64),
+            analog=analog.astype(bool),
+            drift_floor=np.where(analog, floor, np.nan),
+            calibration_gas=registry.calibration_gas,
+            defaults=defaults,
+        )
