@@ -13,20 +13,55 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import tomllib
 from collections.abc import AsyncIterator
+from typing import Any
 
 from ingest.batching import batch_loop
 from ingest.contract import MetaMessage, SafetyMessage
 from ingest.feeds import FeedPipeline, FeedSettings
+from ingest.feeds.contract import FeedBatch
 from ingest.metrics import GatewayMetrics, metrics_endpoint
+from ingest.modbus_map import ModbusMap
 from ingest.quarantine import QuarantineReason, Rejection
+from ingest.sources.base import Source
+from ingest.sources.files import NationalFileSource
+from ingest.sources.modbus import ModbusPollerConfig, ModbusSource
 from ingest.sources.mqtt_json import Delivery, MqttJsonSource
+from ingest.sources.sparkplug import SparkplugSource
 from ingest.validate import TimeLimits, validate
 from ingest.writer import BatchWriter, PendingWrite
 from minewatch.settings import GatewaySettings
 from minewatch.timeutil import now_us
 
 log = logging.getLogger(__name__)
+
+
+def configured_sources(settings: GatewaySettings, mqtt_url: str) -> list[Source]:
+    """The safety-feed sources the settings ask for (MQTT JSON unless its topics are empty)."""
+    sources: list[Source] = []
+    if settings.topics:
+        sources.append(
+            MqttJsonSource(
+                mqtt_url, settings.client_id, settings.topics, settings.max_message_bytes
+            )
+        )
+    if settings.sparkplug_groups:
+        sources.append(
+            SparkplugSource(
+                mqtt_url, f"{settings.client_id}-sparkplug", settings.sparkplug_groups,
+                settings.max_message_bytes,
+            )
+        )  # fmt: skip
+    if settings.modbus_map_file is not None:
+        with open(settings.modbus_map_file, "rb") as handle:
+            register_map = ModbusMap.model_validate(tomllib.load(handle))
+        cycle = settings.modbus_cycle_s
+        config = ModbusPollerConfig(cycle_s=cycle, timeout_s=min(cycle * 0.8, 5.0))
+        sources.append(ModbusSource(register_map, config))
+    if settings.files_root is not None:
+        sources.append(NationalFileSource(settings.files_root, scan_s=settings.files_scan_s))
+    return sources
 
 
 class Gateway:
@@ -37,12 +72,11 @@ class Gateway:
         mqtt_url: str,
         metrics: GatewayMetrics | None = None,
         feeds: FeedSettings | None = None,
+        sources: list[Source] | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics or GatewayMetrics()
-        self.source = MqttJsonSource(
-            mqtt_url, settings.client_id, settings.topics, settings.max_message_bytes
-        )
+        self.sources = configured_sources(settings, mqtt_url) if sources is None else sources
         self._writer = BatchWriter(database_url, self.metrics, settings.registry_refresh_s)
         # Personnel and video travel on their own topics, tables and MQTT session.
         feeds = feeds or FeedSettings()
@@ -56,30 +90,36 @@ class Gateway:
 
     async def run(self) -> None:
         """Run until cancelled."""
-        queue: asyncio.Queue[Delivery] = asyncio.Queue(maxsize=self.settings.max_inflight_messages)
+        queue: asyncio.Queue[Delivery[Any]] = asyncio.Queue(
+            maxsize=self.settings.max_inflight_messages
+        )
         endpoint = metrics_endpoint(
             self.metrics.registry, self.settings.metrics_host, self.settings.metrics_port
         )
         with endpoint:
             await self._run(queue)
 
-    async def _run(self, queue: asyncio.Queue[Delivery]) -> None:
+    async def _run(self, queue: asyncio.Queue[Delivery[Any]]) -> None:
         async with self._writer, asyncio.TaskGroup() as tasks:
-            tasks.create_task(self._receive(self.source.deliveries(), queue), name="receive")
+            for i, source in enumerate(self.sources):
+                tasks.create_task(self._receive(source.deliveries(), queue), name=f"receive-{i}")
             tasks.create_task(self._write(queue), name="write")
             tasks.create_task(self.feeds.run(), name="feeds")
-            await self.source.connected.wait()
+            for source in self.sources:
+                await source.connected.wait()
             await self.feeds.ready.wait()
             self.ready.set()
 
     async def _receive(
-        self, deliveries: AsyncIterator[Delivery], queue: asyncio.Queue[Delivery]
+        self, deliveries: AsyncIterator[Delivery[Any]], queue: asyncio.Queue[Delivery[Any]]
     ) -> None:
         async for delivery in deliveries:
-            await queue.put(delivery)  # blocks when the writer falls behind: backpressure
+            # Personnel batches (from the file inbox) belong to the feed pipeline.
+            target = self.feeds.queue if isinstance(delivery.message, FeedBatch) else queue
+            await target.put(delivery)  # blocks when the writer falls behind: backpressure
             self.metrics.pending.set(queue.qsize())
 
-    async def _write(self, queue: asyncio.Queue[Delivery]) -> None:
+    async def _write(self, queue: asyncio.Queue[Delivery[Any]]) -> None:
         max_readings = self.settings.batch_max_readings
         await batch_loop(
             queue,

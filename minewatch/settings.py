@@ -41,6 +41,20 @@ class GatewaySettings(BaseModel):
     registry_refresh_s: float = Field(
         30.0, description="How often the point registry is reloaded from the database."
     )
+    sparkplug_groups: list[str] = Field(
+        default_factory=list,
+        description="Sparkplug B group ids (12-digit mine codes) to take from spBv1.0/<group>/...; "
+        "empty: no Sparkplug source.",
+    )
+    modbus_map_file: Path | None = Field(
+        None, description="TOML register map (docs/modbus.md); unset: no Modbus polling."
+    )
+    modbus_cycle_s: float = Field(5.0, gt=0, le=30, description="Modbus polling cycle.")
+    files_root: Path | None = Field(
+        None,
+        description="National TXT drop folder (inbox/, done/, rejected/ under it); unset: none.",
+    )
+    files_scan_s: float = Field(5.0, gt=0, description="How often the drop folder is scanned.")
     tick_s: float | None = Field(
         5.0,
         gt=0,

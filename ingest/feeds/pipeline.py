@@ -43,11 +43,13 @@ class FeedPipeline:
             int(settings.max_future_skew_s * 1e6), int(settings.max_past_age_s * 1e6)
         )
         self.ready = asyncio.Event()
+        # Other sources (the national file inbox) hand personnel batches in here.
+        self.queue: asyncio.Queue[FeedDelivery] = asyncio.Queue(settings.max_inflight_messages)
         self.flushed = 0  # write batches committed (tests wait on it)
 
     async def run(self) -> None:
         """Run until cancelled."""
-        queue: asyncio.Queue[FeedDelivery] = asyncio.Queue(self.settings.max_inflight_messages)
+        queue = self.queue
         async with self.writer, asyncio.TaskGroup() as tasks:
             tasks.create_task(self._receive(self.source.deliveries(), queue), name="feeds-receive")
             tasks.create_task(self._write(queue), name="feeds-write")

@@ -33,6 +33,8 @@ from pymodbus.exceptions import ModbusException
 from ingest.backoff import Backoff
 from ingest.contract import SafetyMessage
 from ingest.modbus_map import ModbusMap, RegisterKind, RegisterPlan, compile_plan
+from ingest.sources.base import no_ack
+from ingest.sources.mqtt_json import Delivery
 from minewatch.codes import PointStatus
 
 log = logging.getLogger(__name__)
@@ -311,3 +313,20 @@ def _classify(exc: BaseException) -> _DeviceFault:
     if isinstance(exc, ValueError):  # an answer of the wrong length: resynchronise
         return _DeviceFault(f"malformed answer: {exc}", reconnect=True)
     return _DeviceFault(f"{type(exc).__name__}: {exc}", reconnect=True)
+
+
+class ModbusSource:
+    """The poller as a gateway source. Devices keep no history, so a reading exists only once
+    polled: its acknowledgement is a no-op, and the write path's retries hold it in memory
+    until it is durable (a disk spool for database outages is future work: docs/ingest.md)."""
+
+    def __init__(self, register_map: ModbusMap, config: ModbusPollerConfig | None = None) -> None:
+        self._poller = ModbusPoller(register_map, config)
+        self.connected = asyncio.Event()
+
+    async def deliveries(self) -> AsyncIterator[Delivery[SafetyMessage]]:
+        loop = asyncio.get_running_loop()
+        async with self._poller as poller:
+            self.connected.set()
+            async for message in poller:
+                yield Delivery(message, no_ack, loop.time())

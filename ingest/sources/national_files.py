@@ -297,6 +297,11 @@ class Inbox:
         self._taken_digests.pop(accepted.sha256, None)
         return target
 
+    def set_aside(self, accepted: AcceptedFile, reason: str) -> Path:
+        """Move an accepted file to ``rejected/`` with ``reason`` (e.g. a type not ingested)."""
+        self.release(accepted)
+        return self._move_aside(accepted.path, reason)
+
     def release(self, accepted: AcceptedFile) -> None:
         """Give a taken file back (its processing failed): the next scan judges it again."""
         self._taken.pop(accepted.path.name, None)

@@ -1,0 +1,100 @@
+"""The gateway's other sources, each through the whole write path into TimescaleDB: a real
+Modbus TCP peer (simulated substations served by pymodbus) and the national TXT drop folder."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from ingest.gateway import Gateway
+from ingest.sources.base import Source
+from ingest.sources.files import NationalFileSource
+from ingest.sources.modbus import ModbusPollerConfig, ModbusSource
+from minewatch.metadata import MineDefinition, upsert_mine
+from minewatch.national import CdssRecord, FileType, Header, encode_file
+from minewatch.settings import GatewaySettings
+from simulators.config import example_mine_path, load_mine_config
+from simulators.modbus_server import ModbusMineServer
+from simulators.model import SimulatedMine
+from tests.helpers import eventually, scalar
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def mine(database_url: str) -> SimulatedMine:
+    mine = SimulatedMine(load_mine_config(example_mine_path("small")))
+    with psycopg.connect(database_url) as conn:
+        upsert_mine(conn, mine.definition)
+    return mine
+
+
+@contextlib.asynccontextmanager
+async def gateway_with(
+    database_url: str, mqtt_url: str, client_id: str, source: Source
+) -> AsyncIterator[Gateway]:
+    settings = GatewaySettings(client_id=client_id, topics=[], batch_max_delay_ms=20)
+    gateway = Gateway(settings, database_url, mqtt_url, sources=[source])
+    task = asyncio.create_task(gateway.run())
+    try:
+        await asyncio.wait_for(gateway.ready.wait(), 20)
+        yield gateway
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_modbus_devices_are_polled_into_the_database(
+    database_url: str, mqtt_url: str, unique_id: str, mine: SimulatedMine
+) -> None:
+    async with ModbusMineServer(mine) as server:
+        served = dict(zip(mine.codes, server.cycle.value.tolist(), strict=True))  # type: ignore[union-attr]
+        source = ModbusSource(server.register_map, ModbusPollerConfig(cycle_s=0.2, timeout_s=0.15))
+        async with gateway_with(database_url, mqtt_url, f"gw-{unique_id}", source):
+            await eventually(
+                lambda: (
+                    (scalar(database_url, "SELECT count(*) FROM readings") or 0)
+                    >= 3 * len(mine.codes)
+                )
+            )
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT p.code, r.value, r.status FROM readings r JOIN points p ON p.id = r.point_id"
+        ).fetchall()
+    assert {(code, value) for code, value, _ in rows} == set(served.items())
+    assert {status for _, _, status in rows} == {0}
+    assert scalar(database_url, "SELECT count(*) FROM quarantine") == 0
+
+
+def _cdss_file(definition: MineDefinition, upload: dt.datetime) -> tuple[str, bytes]:
+    points = [p for p in definition.points if p.substation == "001"]
+    records = [
+        CdssRecord(p.code, "", p.location, Decimal("0.42"), p.unit, 0, upload) for p in points
+    ]
+    return encode_file(Header(FileType.CDSS, definition.mine.code, "", upload), records)
+
+
+async def test_cdss_files_in_the_drop_folder_are_stored_then_moved_to_done(
+    database_url: str, mqtt_url: str, unique_id: str, mine: SimulatedMine, tmp_path: Path
+) -> None:
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    (tmp_path / "inbox").mkdir()
+    files = [_cdss_file(mine.definition, now - dt.timedelta(minutes=m)) for m in (2, 1)]
+    for name, data in files:
+        (tmp_path / "inbox" / name).write_bytes(data)
+    n = len([p for p in mine.definition.points if p.substation == "001"])
+    source = NationalFileSource(tmp_path, scan_s=0.1)
+    async with gateway_with(database_url, mqtt_url, f"gw-{unique_id}", source):
+        await eventually(lambda: scalar(database_url, "SELECT count(*) FROM readings") == 2 * n)
+        await eventually(lambda: sorted(p.name for p in (tmp_path / "done").glob("*.txt"))
+                         == sorted(name for name, _ in files))  # fmt: skip
+    assert list((tmp_path / "inbox").iterdir()) == []
+    assert scalar(database_url, "SELECT count(DISTINCT value) FROM readings") == 1
