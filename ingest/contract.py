@@ -167,7 +167,7 @@ def _parse_safety(
             QuarantineReason.SCHEMA_VIOLATION,
             f"points/values/status lengths differ: {n}/{len(raw_values)}/{len(status_list)}",
         )
-    if n and _column(codes).dtype.kind != "U":
+    if n and set(map(type, codes)) != {str}:
         raise _Refused(QuarantineReason.SCHEMA_VIOLATION, "points must all be strings")
     status = _column(status_list) if n else np.empty(0, np.int64)
     if status.dtype.kind != "i":

@@ -29,10 +29,9 @@ from ingest.sources.files import NationalFileSource
 from ingest.sources.modbus import ModbusPollerConfig, ModbusSource
 from ingest.sources.mqtt_json import Delivery, MqttJsonSource
 from ingest.sources.sparkplug import SparkplugSource
-from ingest.validate import TimeLimits, validate
+from ingest.validate import TimeLimits
 from ingest.writer import BatchWriter, PendingWrite
 from minewatch.settings import GatewaySettings
-from minewatch.timeutil import now_us
 
 log = logging.getLogger(__name__)
 
@@ -77,15 +76,15 @@ class Gateway:
         self.settings = settings
         self.metrics = metrics or GatewayMetrics()
         self.sources = configured_sources(settings, mqtt_url) if sources is None else sources
-        self._writer = BatchWriter(database_url, self.metrics, settings.registry_refresh_s)
+        limits = TimeLimits(
+            int(settings.max_future_skew_s * 1e6), int(settings.max_past_age_s * 1e6)
+        )
+        self._writer = BatchWriter(database_url, self.metrics, settings.registry_refresh_s, limits)
         # Personnel and video travel on their own topics, tables and MQTT session.
         feeds = feeds or FeedSettings()
         if feeds.client_id is None:
             feeds = feeds.model_copy(update={"client_id": f"{settings.client_id}-feeds"})
         self.feeds = FeedPipeline(feeds, database_url, mqtt_url)
-        self._limits = TimeLimits(
-            int(settings.max_future_skew_s * 1e6), int(settings.max_past_age_s * 1e6)
-        )
         self.ready = asyncio.Event()
 
     async def run(self) -> None:
@@ -159,14 +158,9 @@ class Gateway:
                 self.metrics.readings_in.labels(message.mine).inc(len(message))
                 if not self._writer.accepts(pending, message):
                     self.metrics.duplicates.inc()
-                else:
-                    batch, rejections = validate(
-                        message, self._writer.points, now_us(), self._limits
-                    )
-                    pending.batches.append(batch)
+                else:  # validated with the whole write batch, at flush
                     pending.messages.append(message)
-                    pending.rejections.extend(rejections)
-                    pending.readings += len(batch)
+                    pending.readings += len(message)
         pending.acks.append(delivery.ack)
         pending.note_received(delivery.received_at)
         return pending

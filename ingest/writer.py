@@ -26,7 +26,7 @@ from ingest.pgcopy import COPY_READINGS_SQL, encode_readings
 from ingest.quarantine import QuarantineReason, Rejection
 from ingest.retry import is_transient
 from ingest.sources.mqtt_json import Ack
-from ingest.validate import PointResolver
+from ingest.validate import PointResolver, TimeLimits, validate_messages
 from minewatch.metadata import MineDefinition, upsert_mine_async
 from minewatch.registry import PointRegistry, load_registry_async
 from minewatch.timeutil import now_us
@@ -50,7 +50,6 @@ _UPSERT_WATERMARK = (
 class PendingWrite:
     """What accumulates between two flushes."""
 
-    batches: list[ReadingBatch] = field(default_factory=list)
     messages: list[SafetyMessage] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     watermarks: dict[str, Watermark] = field(default_factory=dict)
@@ -67,8 +66,11 @@ class PendingWrite:
 
 
 class BatchWriter:
-    def __init__(self, database_url: str, metrics: GatewayMetrics, refresh_s: float) -> None:
+    def __init__(
+        self, database_url: str, metrics: GatewayMetrics, refresh_s: float, limits: TimeLimits
+    ) -> None:
         self._url = database_url
+        self._limits = limits
         self._metrics = metrics
         self._refresh_s = refresh_s
         self._conn: psycopg.AsyncConnection | None = None
@@ -159,7 +161,8 @@ class BatchWriter:
         if not pending:
             return
         started = time.monotonic()
-        batch = ReadingBatch.concat(pending.batches)
+        batch, refused = validate_messages(pending.messages, self.points, now_us(), self._limits)
+        pending.rejections.extend(refused)
         try:
             evaluation = await self._retrying(lambda conn: self._write(conn, pending, batch))
         except psycopg.Error as error:  # permanent: keep the data aside, never drop it

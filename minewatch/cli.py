@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import sys
@@ -128,6 +129,13 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     from simulators.mqtt_publisher import publish_mine
 
     mine = _simulated_mine(args.config)
+    if args.record:
+        from simulators.trace import record
+
+        cycles = round(args.hours * 3600 / mine.config.simulation.cycle_s)
+        record(mine, Path(args.record), cycles)
+        console.print(f"recorded {cycles} cycles of {len(mine.codes)} points to {args.record}")
+        return 0
     with stack_for(settings) as stack:
         report = None
 
@@ -143,7 +151,8 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
             f"published {report.cycles} cycles, {report.messages} messages, "
             f"{report.readings} readings"
         )
-        print(json.dumps([vars(g) for g in mine.ground_truth], ensure_ascii=False))
+        truth = [dataclasses.asdict(g) for g in mine.ground_truth]
+        print(json.dumps(truth, ensure_ascii=False))
     return 0
 
 
@@ -222,6 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--config", help="mine TOML (default: the small example mine)")
     sim.add_argument("--cycles", type=int, default=None, help="stop after N polling cycles")
     sim.add_argument("--fast", action="store_true", help="do not pace cycles on the wall clock")
+    sim.add_argument("--record", metavar="TRACE", help="write a trace (no broker) instead")
+    sim.add_argument("--hours", type=float, default=1.0, help="simulated hours to --record")
     sim.set_defaults(func=cmd_simulate)
     demo = sub.add_parser("demo", help="stack + gateway + API + simulator, alarms on the console")
     demo.add_argument("--config", help="mine TOML (default: the small example mine)")

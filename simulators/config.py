@@ -1,14 +1,54 @@
-"""The simulator's mine description: a TOML file validated with pydantic (docs/simulator.md)."""
+"""The simulator's mine description: a TOML file validated with pydantic (docs/simulator.md).
+
+A mine is its identity (code, gas class, approved capacity), its substations with the sensors
+placed on them (each sensor made from a template that carries the thresholds and behaviour),
+the working faces and headings whose production cycle drives methane emission, the roadways
+that carry air (and gas) from one sensor to the next with a transport delay, and a schedule of
+injected scenarios (explicit, or drawn at random at a chosen rate from the seed).
+
+Points are referred to as ``"<substation>/<template>"``; ``"005/CO#2"`` is the second point
+made from template ``CO`` on substation 005.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from minewatch.codes import METHANE_SENSOR_TYPES, SENSOR_TYPES
 from minewatch.metadata import MineInfo
+
+ScenarioKind = Literal[
+    "methane_exceedance",  # real gas above the alarm / power-off level
+    "methane_accumulation",  # slow rise (poor ventilation, goaf gas)
+    "outburst",  # fast rise to a high level, exponential decay
+    "over_range",  # gas above the sensor's range: status bit 8
+    "power_off_failure",  # gas above the power-off level, the feed stays 1 (馈电异常)
+    "fan_stop",  # a local fan stops: gas accumulates downstream, 风电闭锁 cuts power
+    "calibration",  # standard gas, declared in advance: status bit 4 + a declaration record
+    "undeclared_calibration",  # the same test gas, not declared, no status bit
+    "disconnection",  # 断线: status 128 and the range bottom, or no readings
+    "negative_drift",  # 负漂: the zero drifts below the range bottom
+    "stuck",  # flat line: the same reading over and over
+    "interference",  # single-sample spikes (electromagnetic interference)
+    "substation_comm_loss",  # 分站通信中断: no messages from a substation, or status 16
+    "vehicle_co",  # 胶轮车 exhaust: a short CO rise moving along a roadway
+]
+SCENARIO_KINDS: tuple[str, ...] = get_args(ScenarioKind)
+
+#: Kinds that change the air itself (carried downstream); the others act on a sensor.
+ATMOSPHERE_KINDS = frozenset(
+    {"methane_exceedance", "methane_accumulation", "outburst", "over_range",
+     "power_off_failure", "fan_stop"}
+)  # fmt: skip
+METHANE_KINDS = ATMOSPHERE_KINDS - {"fan_stop"} | {"calibration", "undeclared_calibration"}
+
+FAN_SENSOR_TYPES = frozenset({"1001", "1010"})
+CO_SENSOR_TYPE = "0004"
 
 
 class SensorTemplate(BaseModel):
@@ -28,14 +68,36 @@ class SensorTemplate(BaseModel):
     alarm_low_clear: float | None = None
     desc_on: str = ""
     desc_off: str = ""
-    baseline: float = 0.0
-    noise: float = 0.0
-    resolution: float = 0.01
+    baseline: float = Field(0.0, description="Typical reading while coal is being cut.")
+    noise: float = Field(0.0, ge=0, description="Measurement noise (std, AR(1) in time).")
+    resolution: float = Field(0.01, gt=0)
+    production_share: float = Field(
+        0.0, ge=0, le=1, description="Part of the local level that follows the production cycle."
+    )
+    variability: float = Field(
+        0.0, ge=0, lt=1, description="Slow relative fluctuation of the local level (std)."
+    )
     cuts_power_of: str | None = Field(
         None,
         description="Template name of the feed sensor on the same substation that this "
         "point's power-off threshold cuts (a D relation).",
     )
+
+    @model_validator(mode="after")
+    def _check(self) -> SensorTemplate:
+        if self.sensor_type not in SENSOR_TYPES:
+            raise ValueError(f"unknown sensor type {self.sensor_type}")
+        if self.range is not None and self.range[0] >= self.range[1]:
+            raise ValueError("range must be (low, high) with low < high")
+        return self
+
+    @property
+    def is_methane(self) -> bool:
+        return self.sensor_type in METHANE_SENSOR_TYPES
+
+    @property
+    def is_analog(self) -> bool:
+        return self.sensor_type.startswith("0")
 
 
 class SubstationConfig(BaseModel):
@@ -45,16 +107,105 @@ class SubstationConfig(BaseModel):
     sensors: list[str] = Field(description="Template names, one point each.")
 
 
-class ScenarioConfig(BaseModel):
-    """An injected event, labelled as ground truth."""
+class WorkingConfig(BaseModel):
+    """A working face (采煤工作面) or heading (掘进工作面): its points follow its production."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    kind: Literal["methane_exceedance"]
-    substation: str
-    sensor: str = Field(description="Template name of the point on that substation.")
+    name: str
+    kind: Literal["longwall", "heading"]
+    substations: list[str] = Field(min_length=1)
+
+
+class RoadwayConfig(BaseModel):
+    """Points along one airway, in the direction of the air.
+
+    Each methane point carries ``share`` of the methane level of the previous methane point
+    on the roadway, ``delays_s`` later (cumulative from the first point), smeared over
+    ``dispersion`` x that delay. Other points (wind, fans, CO, temperature) are placed on the
+    roadway for fan stops and vehicle passages; their levels are not carried.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: str
+    kind: Literal["face", "heading", "return", "intake", "belt", "transport"] = "return"
+    points: list[str] = Field(min_length=2)
+    delays_s: list[float]
+    share: float = Field(0.5, ge=0, le=1)
+    dispersion: float = Field(0.2, ge=0, le=2)
+    air_speed_m_s: float = Field(1.5, gt=0, description="Positions = delays x air speed.")
+
+    @model_validator(mode="after")
+    def _check(self) -> RoadwayConfig:
+        if len(self.delays_s) != len(self.points):
+            raise ValueError(f"roadway {self.name}: one delay per point")
+        if self.delays_s[0] != 0 or any(
+            b < a for a, b in zip(self.delays_s, self.delays_s[1:], strict=False)
+        ):
+            raise ValueError(f"roadway {self.name}: delays start at 0 and never decrease")
+        return self
+
+
+class ScenarioConfig(BaseModel):
+    """An injected event, labelled as ground truth (fields per kind in docs/simulator.md)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: ScenarioKind
+    substation: str | None = None
+    sensor: str | None = Field(None, description="Template name (optionally #n) on it.")
+    roadway: str | None = Field(None, description="vehicle_co: the roadway driven along.")
     start_s: float = Field(ge=0)
     duration_s: float = Field(gt=0)
-    peak: float
+    peak: float | None = Field(None, description="Level reached (kind-specific, see docs).")
+    mode: Literal["status", "silent"] = "status"
+    count: int = Field(3, ge=1, description="interference: number of spikes.")
+    speed_m_s: float = Field(4.0, gt=0, description="vehicle_co: vehicle speed.")
+    against_air: bool = Field(False, description="vehicle_co: drives against the airflow.")
+    declared_lead_s: float = Field(3600.0, ge=0, description="calibration: declared before.")
+    tau_s: float = Field(300.0, gt=0, description="fan_stop: gas accumulation time constant.")
+
+    @model_validator(mode="after")
+    def _check(self) -> ScenarioConfig:
+        if self.kind == "vehicle_co":
+            if self.roadway is None:
+                raise ValueError("vehicle_co needs a roadway")
+        elif self.substation is None:
+            raise ValueError(f"{self.kind} needs a substation")
+        elif self.kind != "substation_comm_loss" and self.sensor is None:
+            raise ValueError(f"{self.kind} needs a sensor")
+        if self.peak is None and self.kind not in (
+            "disconnection", "stuck", "substation_comm_loss"
+        ):  # fmt: skip
+            raise ValueError(f"{self.kind} needs a peak")
+        return self
+
+    @property
+    def end_s(self) -> float:
+        return self.start_s + self.duration_s
+
+
+class RandomScenarios(BaseModel):
+    """Scenarios drawn from the seed: Poisson arrivals at ``rate_per_hour`` over the mine."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    rate_per_hour: float = Field(0.0, ge=0)
+    horizon_s: float = Field(86400.0, gt=0, description="Scenarios are drawn up to here.")
+    start_after_s: float = Field(60.0, ge=0)
+    kinds: list[ScenarioKind] = Field(default_factory=lambda: list(SCENARIO_KINDS))
+
+
+class ProductionConfig(BaseModel):
+    """三八制: three 8-hour shifts; cutting shifts and a maintenance (检修) shift."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    shift_hours: float = Field(8.0, gt=0)
+    first_shift_start_h: float = Field(0.0, ge=0, lt=24, description="Clock hour of shift 0.")
+    cutting_shifts: list[int] = Field(default_factory=lambda: [1, 2])
+    maintenance_level: float = Field(0.5, ge=0, le=1, description="Emission without cutting.")
+    handover_s: float = Field(1800.0, ge=0, description="No cutting at shift start and end.")
+    ramp_s: float = Field(600.0, gt=0)
+    shearer_pass_s: float = Field(2400.0, gt=0, description="Longwall: one shearer pass.")
+    heading_cycle_s: float = Field(1200.0, gt=0, description="Heading: cut-and-bolt cycle.")
+    amplitude: float = Field(0.25, ge=0, le=1, description="Emission swing over a pass.")
 
 
 class SimulationConfig(BaseModel):
@@ -62,30 +213,105 @@ class SimulationConfig(BaseModel):
     seed: int = 1
     cycle_s: float = Field(1.0, gt=0, le=30, description="Polling cycle (AQ 6201: <= 30 s).")
     ar_coefficient: float = Field(0.9, ge=0, lt=1, description="Noise persistence per cycle.")
+    start: AwareDatetime = Field(
+        dt.datetime(2024, 3, 1, 8, tzinfo=dt.timezone(dt.timedelta(hours=8))),
+        description="Clock time of offset 0: places the shifts; trace timestamps.",
+    )
+    variability_tau_s: float = Field(600.0, gt=0)
+    report_alarm_bits: bool = Field(
+        False, description="Set status bits 1 (报警) and 2 (断电) as a substation would."
+    )
 
 
 class MineConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     mine: MineInfo
     simulation: SimulationConfig = Field(default_factory=SimulationConfig)
+    production: ProductionConfig = Field(default_factory=ProductionConfig)
     templates: dict[str, SensorTemplate]
     substations: list[SubstationConfig]
+    workings: list[WorkingConfig] = Field(default_factory=list)
+    roadways: list[RoadwayConfig] = Field(default_factory=list)
     scenarios: list[ScenarioConfig] = Field(default_factory=list)
+    random_scenarios: RandomScenarios = Field(default_factory=RandomScenarios)
+    _refs: dict[str, int] = PrivateAttr(default_factory=dict)
+    _refs_of: object = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _check(self) -> MineConfig:
         stations = {s.code: s for s in self.substations}
+        if len(stations) != len(self.substations):
+            raise ValueError("substation codes must be unique")
         for station in self.substations:
             for name in station.sensors:
                 if name not in self.templates:
                     raise ValueError(f"substation {station.code}: unknown template {name!r}")
+        for working in self.workings:
+            for code in working.substations:
+                if code not in stations:
+                    raise ValueError(f"working {working.name}: unknown substation {code}")
+        roadways = {r.name for r in self.roadways}
+        if len(roadways) != len(self.roadways):
+            raise ValueError("roadway names must be unique")
+        for roadway in self.roadways:
+            for ref in roadway.points:
+                self.resolve(ref)
         for scenario in self.scenarios:
-            station = stations.get(scenario.substation)
-            if station is None or scenario.sensor not in station.sensors:
-                raise ValueError(
-                    f"scenario on {scenario.substation}/{scenario.sensor}: no such point"
-                )
+            self._check_scenario(scenario, roadways)
         return self
+
+    def _check_scenario(self, scenario: ScenarioConfig, roadways: set[str]) -> None:
+        where = f"scenario {scenario.kind} at {scenario.start_s}s"
+        if scenario.kind == "vehicle_co":
+            if scenario.roadway not in roadways:
+                raise ValueError(f"{where}: no roadway {scenario.roadway!r}")
+            return
+        if scenario.kind == "substation_comm_loss":
+            if scenario.substation not in {s.code for s in self.substations}:
+                raise ValueError(f"{where}: no substation {scenario.substation}")
+            return
+        try:
+            self.resolve(f"{scenario.substation}/{scenario.sensor}")
+        except ValueError:
+            raise ValueError(
+                f"scenario on {scenario.substation}/{scenario.sensor}: no such point"
+            ) from None
+        template = self.templates[(scenario.sensor or "").split("#")[0]]
+        if scenario.kind in METHANE_KINDS and not template.is_methane:
+            raise ValueError(f"{where}: {scenario.sensor} is not a methane sensor")
+        if scenario.kind == "fan_stop" and template.sensor_type not in FAN_SENSOR_TYPES:
+            raise ValueError(f"{where}: {scenario.sensor} is not a fan")
+        if scenario.kind == "power_off_failure" and template.cuts_power_of is None:
+            raise ValueError(f"{where}: {scenario.sensor} cuts no feed (no D relation)")
+        if scenario.kind in ("disconnection", "stuck", "negative_drift", "interference") and (
+            not template.is_analog
+        ):
+            raise ValueError(f"{where}: {scenario.sensor} is not an analog sensor")
+        high = template.range[1] if template.range else None
+        if scenario.kind == "over_range" and (high is None or (scenario.peak or 0) <= high):
+            raise ValueError(f"{where}: peak must be above the range {template.range}")
+        peak = scenario.peak
+        if scenario.kind == "methane_exceedance" and high is not None and (peak or 0) > high:
+            raise ValueError(f"{where}: peak above the range: use over_range or outburst")
+
+    def resolve(self, ref: str) -> int:
+        """Point index of ``"<substation>/<template>[#n]"`` (n counts from 1)."""
+        if self._refs_of is not self.substations:  # built once per substation list
+            refs: dict[str, int] = {}
+            index = 0
+            for s in self.substations:
+                seen: dict[str, int] = {}
+                for sensor in s.sensors:
+                    seen[sensor] = seen.get(sensor, 0) + 1
+                    refs[f"{s.code}/{sensor}#{seen[sensor]}"] = index
+                    index += 1
+            self._refs = refs
+            self._refs_of = self.substations
+        name = ref if "#" in ref else f"{ref}#1"
+        try:
+            return self._refs[name]
+        except KeyError:
+            raise ValueError(f"no point {ref!r}") from None
 
 
 def load_mine_config(path: Path) -> MineConfig:

@@ -1,49 +1,92 @@
 """A simulated mine: point definitions from the config, readings per polling cycle, ground truth.
 
-Values for all points of a cycle are computed at once with numpy: a baseline, AR(1) noise
-rounded to the sensor's resolution, injected scenarios on top, and the power-off logic that
-drops a feed sensor when its methane point crosses the power-off level.
+Readings are computed in blocks of ``BLOCK_CYCLES`` cycles x all points with numpy, in two
+layers (docs/simulator.md):
+
+1. **Air**: each point's local level (baseline x production cycle x slow variability), the
+   excess of air scenarios (exceedance, accumulation, outburst, over-range, fan stop) and the
+   airflow network that carries methane downstream with a transport delay.
+2. **Sensor**: AR(1) measurement noise, sensor scenarios (calibration gas, drift, spikes,
+   disconnection, stuck), the resolution, the range, feed sensors cut by the power-off latch
+   of their methane points (and by a stopped fan), substation communication loss, status bits.
+
+Blocks have a fixed size and every random stream is consumed block by block, so the same
+config and seed give the same readings however the caller reads them (``next_cycle`` or
+``next_block``).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from minewatch.codes import ValueType, value_type_of
+from minewatch.codes import FEED_SENSOR_TYPES, PointStatus, ValueType, value_type_of
 from minewatch.metadata import (
     MineDefinition,
     PointDefinition,
     Relation,
     SubstationDefinition,
 )
-from simulators.config import MineConfig, ScenarioConfig
+from simulators import physics
+from simulators.config import ATMOSPHERE_KINDS, MineConfig, SensorTemplate
+from simulators.scenarios import (
+    CalibrationDeclaration,
+    GroundTruth,
+    Injected,
+    MineLayout,
+    draw_random,
+    excess_at,
+    labels,
+    resolve,
+)
+
+__all__ = ["BLOCK_CYCLES", "Block", "CalibrationDeclaration", "Cycle", "GroundTruth",
+           "SimulatedMine"]  # fmt: skip
+
+BLOCK_CYCLES = 600
+FAN_STOP_WIND = 0.05  # share of the airflow left in a heading whose local fan stopped
 
 _KIND_LETTER = {ValueType.ANALOG: "A", ValueType.SWITCH: "D", ValueType.CUMULATIVE: "L",
                 ValueType.MULTISTATE: "S"}  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class GroundTruth:
-    """One labelled event: what happened where, from when to when (simulated seconds)."""
-
-    kind: str
-    point: str
-    start_s: float
-    end_s: float
-    peak: float
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True, slots=True)
 class Cycle:
-    """The readings of one polling cycle, all points, in point order."""
+    """The readings of one polling cycle, all points, in point order.
+
+    ``present`` is False for readings that were never sent (a silent disconnection or
+    substation): their ``value``/``status`` hold the last value with status 16 or 128 so that
+    consumers that must send every point still can.
+    """
 
     index: int
     offset_s: float
     value: npt.NDArray[np.float64]
     status: npt.NDArray[np.int64]
+    present: BoolArray | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """Consecutive cycles: ``value``/``status``/``present`` are (cycles x points)."""
+
+    first: int
+    offset_s: FloatArray
+    value: FloatArray
+    status: npt.NDArray[np.int16]
+    present: BoolArray
+
+    def __len__(self) -> int:
+        return len(self.offset_s)
+
+    def cycle(self, row: int) -> Cycle:
+        return Cycle(self.first + row, float(self.offset_s[row]), self.value[row].copy(),
+                     self.status[row].astype(np.int64), self.present[row].copy())  # fmt: skip
 
 
 class SimulatedMine:
@@ -51,74 +94,341 @@ class SimulatedMine:
         self.config = config
         self.definition = _definition(config)
         points = self.definition.points
+        n = len(points)
         self.codes = [p.code for p in points]
         self.substation_of = np.array([p.substation for p in points], dtype=object)
         templates = [config.templates[name] for name in _template_names(config)]
-        self._baseline = np.array([t.baseline for t in templates], np.float64)
-        self._noise = np.array([t.noise for t in templates], np.float64)
+        self._layout = _layout(config, self.codes, templates)
+        layout = self._layout
+        self._edges = layout.edges
         self._resolution = np.array([t.resolution for t in templates], np.float64)
-        self._low = np.array([t.range[0] if t.range else -np.inf for t in templates])
-        self._high = np.array([t.range[1] if t.range else np.inf for t in templates])
-        self._rng = np.random.default_rng(config.simulation.seed)
-        self._ar = np.zeros(len(points))
-        self._cut_pairs = _cut_pairs(config, self.codes)
-        self._poweroff = np.array(
-            [p.poweroff_high if p.poweroff_high is not None else np.inf for p in points]
-        )
+        self._noise = np.array([t.noise for t in templates], np.float64)
+        self._local = physics.local_baseline(layout.baseline, self._edges)
+        self._prod_share = np.array([t.production_share for t in templates], np.float64)
+        self._variability = np.array([t.variability for t in templates], np.float64)
+        self._switch = np.array([not t.is_analog for t in templates], bool)
+        self._feed_points = np.array(sorted(set(layout.feed_of.values())), np.int64)
+        self._cut_points = np.array(sorted(layout.feed_of), np.int64)
+        feed_col = {int(f): j for j, f in enumerate(self._feed_points.tolist())}
+        self._cut_matrix = np.zeros((len(self._cut_points), len(self._feed_points)))
+        for i, p in enumerate(self._cut_points.tolist()):
+            self._cut_matrix[i, feed_col[layout.feed_of[p]]] = 1.0
         self._restore = np.array(
-            [p.restore_high if p.restore_high is not None else np.inf for p in points]
+            [p.restore_high if p.restore_high is not None else -np.inf for p in points]
         )
-        self._cut = np.zeros(len(points), bool)  # power currently cut by this methane point
-        self.scenarios = [(s, self.point_index(s.substation, s.sensor)) for s in config.scenarios]
+        self._alarm_high = np.where(np.isfinite(layout.alarm), layout.alarm, np.inf)
+        self._unit, self._heading, self._phase = _workings(config, n)
+
+        seeds = np.random.SeedSequence(config.simulation.seed).spawn(2)
+        self._noise_rng = np.random.default_rng(seeds[0])
+        self._var_rng = np.random.default_rng(seeds[1])
+        self._noisy = np.flatnonzero(self._noise > 0)
+        self._varying = np.flatnonzero(self._variability > 0)
+        self._noise_state = np.zeros(len(self._noisy))
+        self._var_state = np.zeros(len(self._varying))
+        self._var_phi = math.exp(-config.simulation.cycle_s / config.simulation.variability_tau_s)
+
+        scenarios = [*config.scenarios, *draw_random(config, layout)]
+        self.scenarios = [resolve(config, layout, s) for s in scenarios]
+        _check_overlaps(self.scenarios, self.codes)
+        truth, declarations = labels(config, layout, self.scenarios)
+        self._ground_truth = truth
+        self.calibration_declarations = declarations
+        cycle_s = config.simulation.cycle_s
+        self._over_windows = [
+            (self.codes.index(g.point), g.start_s - cycle_s, g.end_s + cycle_s)
+            for g in truth
+            if g.kind == "over_range"
+        ]
+
+        self._history = self._warm_up()
+        self._latch = np.zeros(len(self._cut_points), bool)
+        self._last = layout.baseline.copy()
         self._cycle = 0
+        self._block: Block | None = None
+        self._row = 0
+
+    # ---- public API -------------------------------------------------------------------
 
     def point_index(self, substation: str, template: str) -> int:
         """Index of the first point made from ``template`` on ``substation``."""
-        for i, (station, name) in enumerate(_substation_templates(self.config)):
-            if station == substation and name == template:
-                return i
-        raise KeyError(f"{substation}/{template}")
+        try:
+            return self.config.resolve(f"{substation}/{template}")
+        except ValueError:
+            raise KeyError(f"{substation}/{template}") from None
 
     @property
     def ground_truth(self) -> list[GroundTruth]:
-        return [
-            GroundTruth(s.kind, self.codes[i], s.start_s, s.start_s + s.duration_s, s.peak)
-            for s, i in self.scenarios
-        ]
+        """Labels: one per injected scenario (in schedule order), then derived ones."""
+        return list(self._ground_truth)
+
+    @property
+    def start_us(self) -> int:
+        """Epoch microseconds of offset 0 (``simulation.start``)."""
+        return round(self.config.simulation.start.timestamp() * 1_000_000)
 
     def next_cycle(self) -> Cycle:
+        block = self.next_block(1)
+        return block.cycle(0)
+
+    def next_block(self, max_cycles: int = BLOCK_CYCLES) -> Block:
+        """The next cycles (at most ``max_cycles``, at most up to the end of a block)."""
+        if self._block is None or self._row >= len(self._block):
+            self._block = self._generate(self._cycle, BLOCK_CYCLES)
+            self._row = 0
+        block, a = self._block, self._row
+        b = min(len(block), a + max(1, max_cycles))
+        self._row = b
+        self._cycle += b - a
+        return Block(block.first + a, block.offset_s[a:b], block.value[a:b],
+                     block.status[a:b], block.present[a:b])  # fmt: skip
+
+    # ---- the engine -------------------------------------------------------------------
+
+    def _local_levels(self, t: FloatArray, variability: bool) -> FloatArray:
+        """Air level emitted at each point (cycles x points), before the network."""
+        start = self.config.simulation.start
+        day_s = start.hour * 3600 + start.minute * 60 + start.second
+        g = np.ones((len(t), len(self._unit)))
+        has = self._unit >= 0
+        if has.any():
+            factor = physics.production_factor(
+                self.config.production, day_s + t, self._heading, self._phase
+            )
+            g[:, has] = factor[:, self._unit[has]]
+        share = self._prod_share
+        level = self._local * (1.0 - share + share * g)
+        if variability and len(self._varying):
+            shocks = self._var_rng.standard_normal((len(t), len(self._varying)))
+            slow = physics.ar1(shocks, self._var_state, self._var_phi)
+            level[:, self._varying] *= 1.0 + self._variability[self._varying] * slow
+        return level
+
+    def _warm_up(self) -> FloatArray:
+        """Noise-free levels before offset 0, so that downstream points start settled."""
+        edges = self._edges
+        depth = _depth(edges)
+        history = edges.history
+        count = history * (depth + 1)
+        t = (np.arange(count) - count) * self.config.simulation.cycle_s
+        full = self._local_levels(t, variability=False)
+        physics.propagate(full, 0, edges)
+        return full[-history:].copy()
+
+    def _generate(self, first: int, count: int) -> Block:
         cycle_s = self.config.simulation.cycle_s
-        offset = self._cycle * cycle_s
-        phi = self.config.simulation.ar_coefficient
-        shock = self._rng.standard_normal(len(self._ar))
-        self._ar = phi * self._ar + np.sqrt(1 - phi * phi) * shock
-        value = self._baseline + self._noise * self._ar
-        for scenario, i in self.scenarios:
-            value[i] += _scenario_excess(scenario, offset, self._baseline[i])
-        value = np.round(value / self._resolution) * self._resolution
-        value = np.clip(value, np.maximum(self._low, 0.0), self._high)
-        self._apply_power_cuts(value)
-        status = np.zeros(len(value), np.int64)
-        self._cycle += 1
-        return Cycle(self._cycle - 1, offset, np.round(value, 6), status)
+        layout = self._layout
+        t = (first + np.arange(count)) * cycle_s
+        t_end = t[-1] + cycle_s
+        active = [s for s in self.scenarios if s.start_s < t_end and s.end_s > t[0]]
 
-    def _apply_power_cuts(self, value: npt.NDArray[np.float64]) -> None:
-        """Methane at the power-off level cuts the related feed; below restore, power returns."""
-        self._cut = np.where(
-            value >= self._poweroff, True, np.where(value < self._restore, False, self._cut)
+        # 1. the air
+        level = self._local_levels(t, variability=True)
+        for item in active:
+            if item.kind in ATMOSPHERE_KINDS or item.kind == "vehicle_co":
+                for p, series in excess_at(item, t):
+                    level[:, p] += series
+            if item.kind == "fan_stop":
+                rows = _rows(t, item.start_s, item.config.end_s)
+                level[rows, item.winds] *= FAN_STOP_WIND
+        full = np.vstack([self._history, level])
+        physics.propagate(full, len(self._history), self._edges)
+        self._history = full[-len(self._history) :].copy()
+        air = np.maximum(full[len(self._history) :], 0.0)
+
+        # 2. the sensors
+        value = air.copy()
+        if len(self._noisy):
+            shocks = self._noise_rng.standard_normal((count, len(self._noisy)))
+            noise = physics.ar1(shocks, self._noise_state, self.config.simulation.ar_coefficient)
+            value[:, self._noisy] += self._noise[self._noisy] * noise
+        status = np.zeros(value.shape, np.int16)
+        present = np.ones(value.shape, bool)
+        free_low = np.zeros(value.shape, bool)
+        free_high = np.zeros(value.shape, bool)
+        for p, a, b in self._over_windows:
+            free_high[_rows(t, a, b), p] = True
+        for item in active:
+            self._sensor_effect(item, t, value, air, status, present, free_low)
+        res = self._resolution
+        value = np.round(np.round(value / res) * res, 6)
+        low = np.where(free_low, -np.inf, layout.range_low)
+        high = np.where(free_high, np.inf, layout.range_high)
+        value = np.clip(value, low, high)
+        for item in active:
+            if item.kind == "stuck":
+                rows = _rows(t, item.start_s, item.end_s)
+                if rows.start >= rows.stop:
+                    continue
+                if item.hold is None:
+                    item.hold = value[rows.start, [item.point]].copy()
+                value[rows, item.point] = item.hold[0]
+
+        # 3. switches: fans, and feeds cut by methane (D relations) or a stopped fan
+        self._switches(active, t, value, status)
+
+        # 4. the substations' link to the centre, and the status word
+        for item in active:
+            if item.kind != "substation_comm_loss":
+                continue
+            rows = _rows(t, item.start_s, item.end_s)
+            if rows.start >= rows.stop:
+                continue
+            if item.hold is None:
+                before = value[rows.start - 1] if rows.start > 0 else self._last
+                item.hold = before[item.points].copy()
+            value[rows, item.points] = item.hold[None, :]
+            status[rows, item.points] |= PointStatus.SUBSTATION_FAULT
+            if item.config.mode == "silent":
+                present[rows, item.points] = False
+        with np.errstate(invalid="ignore"):
+            status[value > layout.range_high] |= PointStatus.OVER_RANGE
+            if self.config.simulation.report_alarm_bits:
+                status[(value >= self._alarm_high) & ~self._switch] |= PointStatus.ALARM
+        self._last = value[-1].copy()
+        return Block(first, t, value, status, present)
+
+    def _sensor_effect(
+        self,
+        item: Injected,
+        t: FloatArray,
+        value: FloatArray,
+        air: FloatArray,
+        status: npt.NDArray[np.int16],
+        present: BoolArray,
+        free_low: BoolArray,
+    ) -> None:
+        c, p = item.config, item.point
+        rows = _rows(t, c.start_s, c.end_s)
+        x = (t[rows] - c.start_s) / c.duration_s
+        match item.kind:
+            case "calibration" | "undeclared_calibration":
+                weight = np.where(x < 0.05, x / 0.05, np.where(x < 0.85, 1.0, (1 - x) / 0.15))
+                gas = c.peak or 0.0
+                target = np.where(x < 0.2, 0.0, np.minimum(1.0, (x - 0.2) / 0.1) * gas)
+                jitter = value[rows, p] - air[rows, p]
+                value[rows, p] = (1 - weight) * value[rows, p] + weight * (target + 0.25 * jitter)
+                if item.kind == "calibration":
+                    status[rows, p] |= PointStatus.CALIBRATION
+            case "negative_drift":
+                offset = ((c.peak or 0.0) - self._layout.baseline[p]) * np.minimum(1.0, x / 0.3)
+                value[rows, p] += offset
+                free_low[rows, p] = True
+            case "interference":
+                k = np.round(item.spike_s / self.config.simulation.cycle_s).astype(np.int64)
+                k -= round(t[0] / self.config.simulation.cycle_s)
+                inside = (k >= 0) & (k < len(t))
+                value[k[inside], p] = item.spike_level[inside]
+            case "disconnection":
+                bottom = self._layout.range_low[p]
+                value[rows, p] = bottom if np.isfinite(bottom) else 0.0
+                status[rows, p] |= PointStatus.SENSOR_FAULT
+                if c.mode == "silent":
+                    present[rows, p] = False
+
+    def _switches(
+        self,
+        active: list[Injected],
+        t: FloatArray,
+        value: FloatArray,
+        status: npt.NDArray[np.int16],
+    ) -> None:
+        layout = self._layout
+        for item in active:
+            if item.kind == "fan_stop":
+                value[_rows(t, item.start_s, item.config.end_s), item.point] = 0.0
+        if not len(self._feed_points):
+            return
+        cuts = self._cut_points
+        latch = physics.hysteresis(
+            value[:, cuts], layout.poweroff[cuts], self._restore[cuts], self._latch
         )
-        for methane, feed in self._cut_pairs:
-            if self._cut[methane]:
-                value[feed] = 0.0
+        self._latch = latch[-1].copy()
+        effective = latch.copy()
+        for item in active:
+            if item.kind == "power_off_failure":
+                column = int(np.searchsorted(cuts, item.point))
+                effective[_rows(t, item.start_s, item.end_s), column] = False
+        cut = (effective.astype(np.float64) @ self._cut_matrix) > 0
+        feed_col = {int(f): j for j, f in enumerate(self._feed_points.tolist())}
+        for item in active:
+            if item.kind == "fan_stop" and len(item.feeds):
+                rows = _rows(t, item.start_s, item.config.end_s)
+                cut[rows, [feed_col[int(f)] for f in item.feeds]] = True
+        feeds = self._feed_points
+        value[:, feeds] = np.where(cut, 0.0, layout.baseline[feeds])
+        if self.config.simulation.report_alarm_bits:
+            status[:, cuts] |= np.where(latch, int(PointStatus.POWER_OFF), 0).astype(np.int16)
 
 
-def _scenario_excess(scenario: ScenarioConfig, offset: float, baseline: float) -> float:
-    """Trapezoid: 20% ramp up, 60% hold at the peak, 20% ramp down."""
-    x = (offset - scenario.start_s) / scenario.duration_s
-    if x < 0 or x >= 1:
-        return 0.0
-    shape = min(1.0, x / 0.2, (1 - x) / 0.2)
-    return (scenario.peak - baseline) * shape
+def _rows(t: FloatArray, start_s: float, end_s: float) -> slice:
+    """Rows of the block whose time lies in [start, end)."""
+    return slice(int(np.searchsorted(t, start_s)), int(np.searchsorted(t, end_s)))
+
+
+def _depth(edges: physics.Edges) -> int:
+    depth: dict[int, int] = {}
+    for s, d in zip(edges.src.tolist(), edges.dst.tolist(), strict=True):
+        depth[d] = max(depth.get(d, 0), depth.get(s, 0) + 1)
+    return max(depth.values(), default=0)
+
+
+def _check_overlaps(scenarios: list[Injected], codes: list[str]) -> None:
+    seen: dict[int, list[tuple[float, float]]] = {}
+    for item in scenarios:
+        if item.point < 0:
+            continue
+        for a, b in seen.get(item.point, []):
+            if a < item.end_s and item.start_s < b:
+                raise ValueError(f"two scenarios overlap on point {codes[item.point]}")
+        seen.setdefault(item.point, []).append((item.start_s, item.end_s))
+
+
+def _workings(config: MineConfig, n: int) -> tuple[npt.NDArray[np.int64], BoolArray, FloatArray]:
+    """Per point: its working (-1: none); per working: heading or not, and its phase (s)."""
+    unit_of_station = {
+        code: i for i, working in enumerate(config.workings) for code in working.substations
+    }
+    unit = np.array(
+        [unit_of_station.get(s, -1) for s, _ in _substation_templates(config)], np.int64
+    )
+    heading = np.array([w.kind == "heading" for w in config.workings], bool)
+    rng = np.random.default_rng([config.simulation.seed, 0xFACE])
+    period = np.where(heading, config.production.heading_cycle_s, config.production.shearer_pass_s)
+    phase = rng.uniform(0.0, 1.0, len(config.workings)) * period
+    assert len(unit) == n
+    return unit, heading, phase
+
+
+def _layout(config: MineConfig, codes: list[str], templates: list[SensorTemplate]) -> MineLayout:
+    pairs = _substation_templates(config)
+    refs = []
+    counts: dict[tuple[str, str], int] = {}
+    for station, name in pairs:
+        counts[(station, name)] = counts.get((station, name), 0) + 1
+        nth = counts[(station, name)]
+        refs.append(f"{station}/{name}" + (f"#{nth}" if nth > 1 else ""))
+    methane = np.array([t.is_methane for t in templates], bool)
+
+    def arr(values: list[float | None], default: float) -> FloatArray:
+        return np.array([default if v is None else v for v in values], np.float64)
+
+    return MineLayout(
+        codes=codes,
+        refs=refs,
+        station=[s for s, _ in pairs],
+        baseline=np.array([t.baseline for t in templates], np.float64),
+        range_low=arr([t.range[0] if t.range else None for t in templates], -np.inf),
+        range_high=arr([t.range[1] if t.range else None for t in templates], np.inf),
+        alarm=arr([t.alarm_high for t in templates], np.inf),
+        poweroff=arr([t.poweroff_high for t in templates], np.inf),
+        methane=methane,
+        analog=np.array([t.is_analog for t in templates], bool),
+        sensor_type=[t.sensor_type for t in templates],
+        feed_of=dict(_cut_pairs(config)),
+        edges=physics.build_edges(config, methane),
+        roadways={r.name: [config.resolve(ref) for ref in r.points] for r in config.roadways},
+    )
 
 
 def _substation_templates(config: MineConfig) -> list[tuple[str, str]]:
@@ -140,36 +450,39 @@ def _point_codes(config: MineConfig) -> list[str]:
     return codes
 
 
-def _cut_pairs(config: MineConfig, codes: list[str]) -> list[tuple[int, int]]:
+def _cut_pairs(config: MineConfig) -> list[tuple[int, int]]:
+    """(methane point, feed point) pairs: the D relations of ``cuts_power_of``."""
     pairs = []
-    pairs_by_station = _substation_templates(config)
-    for i, (station, name) in enumerate(pairs_by_station):
+    by_station = _substation_templates(config)
+    first: dict[tuple[str, str], int] = {}
+    for j, key in enumerate(by_station):
+        first.setdefault(key, j)
+    for i, (station, name) in enumerate(by_station):
         target = config.templates[name].cuts_power_of
         if target is None:
             continue
-        for j, (other_station, other_name) in enumerate(pairs_by_station):
-            if other_station == station and other_name == target:
-                pairs.append((i, j))
-                break
+        j = first.get((station, target))
+        if j is not None and config.templates[target].sensor_type in FEED_SENSOR_TYPES:
+            pairs.append((i, j))
     return pairs
 
 
 def _definition(config: MineConfig) -> MineDefinition:
     codes = _point_codes(config)
     by_station = _substation_templates(config)
-    cut = dict(_cut_pairs(config, codes))
+    cut = dict(_cut_pairs(config))
+    locations = {s.code: s.location for s in config.substations}
     points = []
     for i, (station, name) in enumerate(by_station):
         t = config.templates[name]
         relations = (Relation(kind="D", target=codes[cut[i]]),) if i in cut else ()
-        location = next(s.location for s in config.substations if s.code == station)
         points.append(
             PointDefinition(
                 code=codes[i],
                 substation=station,
                 sensor_type=t.sensor_type,
                 unit=t.unit,
-                location=f"{location}{t.location}",
+                location=f"{locations[station]}{t.location}",
                 tag=t.tag,
                 range_low=t.range[0] if t.range else None,
                 range_high=t.range[1] if t.range else None,

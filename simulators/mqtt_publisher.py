@@ -35,7 +35,12 @@ def cycle_messages(
     mine_code = mine.definition.mine.code
     out = []
     for station in mine.definition.substations:
-        rows = np.flatnonzero(mine.substation_of == station.code)
+        in_station = mine.substation_of == station.code
+        if cycle.present is not None:  # silent scenarios: readings never sent
+            in_station &= cycle.present
+        rows = np.flatnonzero(in_station)
+        if not len(rows):
+            continue
         seqs[station.code] = seqs.get(station.code, 0) + 1
         payload = {
             "v": 1,

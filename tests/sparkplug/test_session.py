@@ -17,6 +17,7 @@ from ingest.sparkplug import (
     InterruptionCause,
     SparkplugHost,
 )
+from ingest.validate import TimeLimits
 from ingest.writer import BatchWriter, PendingWrite
 from tests.sparkplug.builders import EDGE, MINE, T0, M, encode, nbirth, ndeath, topic
 
@@ -347,7 +348,8 @@ def test_the_numbering_lets_the_gateway_drop_redeliveries_and_nothing_else(
     (same bytes and seq, answered as an empty message with the first numbering) refused, and no
     false sequence gaps across wraps, devices and rebirths."""
     metrics = GatewayMetrics()
-    writer = BatchWriter("postgresql://unused", metrics, 30.0)
+    limits = TimeLimits(300_000_000, 86_400_000_000)
+    writer = BatchWriter("postgresql://unused", metrics, 30.0, limits)
     pending = PendingWrite()
     accepted: list[SafetyMessage] = []
     duplicates = 0
