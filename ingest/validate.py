@@ -22,16 +22,20 @@ class PointResolver:
     """Point codes -> ids for one registry snapshot.
 
     A substation sends the same list of points every cycle, so each distinct list is resolved
-    once and remembered (bounded); a new registry snapshot gets a new resolver.
+    once and remembered (bounded); a new registry snapshot gets a new resolver. Long lists
+    (replayed traces) change every time and are resolved without being remembered.
     """
 
     MAX_LISTS = 50_000
+    MAX_REMEMBERED_LENGTH = 512
 
     def __init__(self, registry: PointRegistry) -> None:
         self.registry = registry
         self._lists: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}
 
     def resolve(self, mine: str, codes: list[str]) -> np.ndarray:
+        if len(codes) > self.MAX_REMEMBERED_LENGTH:
+            return self.registry.lookup(mine, codes)
         key = (mine, tuple(codes))
         ids = self._lists.get(key)
         if ids is None:
