@@ -198,9 +198,12 @@ async def test_metrics_are_served_for_prometheus(
 
 
 async def test_a_silent_substation_becomes_a_data_interruption_on_the_clock(
-    database_url: str, mqtt_url: str, unique_id: str, definition: MineDefinition
+    database_url: str, mqtt_url: str, unique_id: str
 ) -> None:
     """No message is needed to notice that messages stopped: the gateway's clock ticks."""
+    # A mine of its own: no retained definition of the shared example mine may replace these
+    # fast polling settings while the test runs.
+    definition = _other_mine("141024010021").definition
     fast = definition.model_copy(
         update={
             "points": tuple(
