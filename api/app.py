@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
-from api.live import AlarmBroadcaster
+from alarms.live import AlarmBroadcaster
 from api.routers import catalog, dispatch, inspection, personnel, production, video
 from minewatch import __version__
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from psycopg_pool import AsyncConnectionPool
 
-from api.live import AlarmBroadcaster
+from alarms.live import AlarmBroadcaster
 
 
 def get_pool(request: Request) -> AsyncConnectionPool:

@@ -17,6 +17,8 @@ import tomllib
 from collections.abc import AsyncIterator
 from typing import Any
 
+from alarms.live import AlarmBroadcaster
+from alarms.mqtt_publisher import publish_alarms
 from ingest.batching import batch_loop
 from ingest.contract import MetaMessage, SafetyMessage
 from ingest.feeds import FeedPipeline, FeedSettings
@@ -74,6 +76,8 @@ class Gateway:
         sources: list[Source] | None = None,
     ) -> None:
         self.settings = settings
+        self._database_url = database_url
+        self._mqtt_url = mqtt_url
         self.metrics = metrics or GatewayMetrics()
         self.sources = configured_sources(settings, mqtt_url) if sources is None else sources
         limits = TimeLimits(
@@ -104,6 +108,8 @@ class Gateway:
                 tasks.create_task(self._receive(source.deliveries(), queue), name=f"receive-{i}")
             tasks.create_task(self._write(queue), name="write")
             tasks.create_task(self.feeds.run(), name="feeds")
+            if self.settings.publish_alarms:
+                tasks.create_task(self._publish_alarms(), name="alarm-publisher")
             for source in self.sources:
                 await source.connected.wait()
             await self.feeds.ready.wait()
@@ -117,6 +123,10 @@ class Gateway:
             target = self.feeds.queue if isinstance(delivery.message, FeedBatch) else queue
             await target.put(delivery)  # blocks when the writer falls behind: backpressure
             self.metrics.pending.set(queue.qsize())
+
+    async def _publish_alarms(self) -> None:
+        async with AlarmBroadcaster(self._database_url) as broadcaster:
+            await publish_alarms(broadcaster, self._mqtt_url, f"{self.settings.client_id}-alarms")
 
     async def _write(self, queue: asyncio.Queue[Delivery[Any]]) -> None:
         max_readings = self.settings.batch_max_readings

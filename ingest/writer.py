@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import orjson
 import psycopg
 
+from alarms import lifecycle
 from alarms.engine import AlarmEngine, Evaluation
 from alarms.store import load_engine_state, write_changes
 from ingest.backoff import Backoff
@@ -144,11 +145,16 @@ class BatchWriter:
     # -- the clock ----------------------------------------------------------------------------
 
     async def tick(self) -> None:
-        """Clock-driven alarm checks (data interruption), stored like a batch's changes."""
+        """Clock-driven alarm checks: data interruption (stored like a batch's changes) and
+        escalation of alarms left unacknowledged past their grade's deadline."""
         evaluation = self.engine.tick(now_us())
         if evaluation.changes:
             await self._retrying(lambda conn: self._write_tick(conn, evaluation))
         self.engine.commit(evaluation)
+        escalated = await self._retrying(lifecycle.escalate_due)
+        for row in escalated:
+            log.warning("alarm %s (%s, %s) escalated: not acknowledged in time",
+                        row["id"], row["rule"], row["grade"])  # fmt: skip
 
     async def _write_tick(self, conn: psycopg.AsyncConnection, evaluation: Evaluation) -> None:
         async with conn.transaction(), conn.cursor() as cur:

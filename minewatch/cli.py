@@ -218,8 +218,8 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _demo(settings: Settings, database_url: str, mqtt_url: str, config: str | None) -> None:
+    from alarms.live import AlarmBroadcaster
     from api import create_app
-    from api.live import AlarmBroadcaster
     from api.server import serve
     from ingest.gateway import Gateway
     from simulators.mqtt_publisher import publish_mine

@@ -55,6 +55,9 @@ class GatewaySettings(BaseModel):
         description="National TXT drop folder (inbox/, done/, rejected/ under it); unset: none.",
     )
     files_scan_s: float = Field(5.0, gt=0, description="How often the drop folder is scanned.")
+    publish_alarms: bool = Field(
+        True, description="Forward alarm events to minewatch/v1/<mine>/alarms (QoS 1)."
+    )
     tick_s: float | None = Field(
         5.0,
         gt=0,

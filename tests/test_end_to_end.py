@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
+import aiomqtt
 import httpx
 import orjson
 import pytest
 
-from minewatch.feeds import safety_subscriptions
+from minewatch.feeds import alarm_topic, broker_address, safety_subscriptions
 from simulators.config import example_mine_path, load_mine_config
 from simulators.model import SimulatedMine
 from simulators.mqtt_publisher import publish_mine
@@ -30,6 +31,17 @@ async def _collect_sse(url: str, events: list[dict[str, object]], connected: asy
                 events.append(orjson.loads(line.removeprefix("data: ")))
 
 
+async def _collect_mqtt(
+    mqtt_url: str, topic: str, events: list[dict[str, object]], subscribed: asyncio.Event
+) -> None:
+    host, port = broker_address(mqtt_url)
+    async with aiomqtt.Client(host, port) as client:
+        await client.subscribe(topic, qos=1)
+        subscribed.set()
+        async for message in client.messages:
+            events.append(orjson.loads(message.payload))  # type: ignore[arg-type]
+
+
 async def test_injected_methane_exceedance_reaches_the_api_and_the_stream(
     database_url: str, mqtt_url: str, unique_id: str
 ) -> None:
@@ -47,7 +59,13 @@ async def test_injected_methane_exceedance_reaches_the_api_and_the_stream(
         stream = asyncio.create_task(
             _collect_sse(f"{base}/api/v1/dispatch/alarms/stream?mine={code}", events, connected)
         )
+        screen_events: list[dict[str, object]] = []
+        subscribed = asyncio.Event()
+        screen = asyncio.create_task(
+            _collect_mqtt(mqtt_url, alarm_topic(code), screen_events, subscribed)
+        )
         await asyncio.wait_for(connected.wait(), 10)
+        await asyncio.wait_for(subscribed.wait(), 10)
         report = await publish_mine(
             mine, mqtt_url, cycles=CYCLES, realtime=False, start=start, client_id=f"sim-{unique_id}"
         )
@@ -58,7 +76,9 @@ async def test_injected_methane_exceedance_reaches_the_api_and_the_stream(
 
         await eventually(all_stored)
         await eventually(lambda: len(events) >= 4, limit_s=10)
+        await eventually(lambda: len(screen_events) >= 4, limit_s=10)
         stream.cancel()
+        screen.cancel()
 
         async with httpx.AsyncClient(base_url=base) as client:
             alarms = (await client.get("/api/v1/alarms", params={"mine": code})).json()
@@ -103,3 +123,5 @@ async def test_injected_methane_exceedance_reaches_the_api_and_the_stream(
         ("upper_alarm", "cleared"), ("upper_alarm", "raised"),
     ]  # fmt: skip
     assert all(e["point"] == truth.point and e["mine"] == code for e in events)
+    # ... and control-room screens got the same events on MQTT.
+    assert sorted((e["rule"], e["event"]) for e in screen_events) == seen

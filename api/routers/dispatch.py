@@ -3,18 +3,97 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import datetime as dt
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import orjson
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
 from fastapi.responses import StreamingResponse
+from psycopg import AsyncConnection
+from pydantic import BaseModel, Field
 
+from alarms import lifecycle
+from alarms.lifecycle import LifecycleError
+from alarms.live import AlarmBroadcaster
 from api import repository
 from api.deps import BroadcasterDep, PoolDep
-from api.live import AlarmBroadcaster
 from api.models import Alarm
 
 router = APIRouter(prefix="/api/v1/dispatch", tags=["dispatch"])
+
+
+class Acknowledge(BaseModel):
+    by: str = Field(min_length=1, max_length=100, description="Who acknowledges (录入人).")
+
+
+class Shelve(BaseModel):
+    by: str = Field(min_length=1, max_length=100)
+    reason: str = Field(min_length=1, max_length=500)
+    minutes: float = Field(gt=0, le=24 * 60, description="Expiry: at most one day.")
+
+
+class Dispose(BaseModel):
+    """The disposal record (报警处置): YCBJ 异常原因, 处理措施, 录入人."""
+
+    cause: str = Field(min_length=1, max_length=2000)
+    measures: str = Field(min_length=1, max_length=2000)
+    by: str = Field(min_length=1, max_length=100)
+
+
+class LifecycleState(BaseModel):
+    id: int
+    mine_code: str
+    rule: str
+    state: str
+    grade: str | None
+    acknowledged_at: dt.datetime | None
+    acknowledged_by: str | None
+    shelved_until: dt.datetime | None
+    shelved_reason: str | None
+    disposed_at: dt.datetime | None
+    cause: str | None
+    measures: str | None
+    handled_by: str | None
+    ended_at: dt.datetime | None
+
+
+async def _transition(
+    pool: PoolDep, step: Callable[[AsyncConnection], Awaitable[dict[str, object]]]
+) -> dict[str, object]:
+    async with pool.connection() as conn:
+        try:
+            return await step(conn)
+        except LifecycleError as error:
+            raise HTTPException(404 if error.missing else 409, str(error)) from None
+
+
+@router.post("/alarms/{alarm_id}/acknowledge", response_model=LifecycleState)
+async def acknowledge(alarm_id: int, body: Acknowledge, pool: PoolDep) -> dict[str, object]:
+    """A dispatcher saw the alarm (once; 409 if already acknowledged or disposed)."""
+    return await _transition(pool, lambda c: lifecycle.acknowledge(c, alarm_id, body.by))
+
+
+@router.post("/alarms/{alarm_id}/shelve", response_model=LifecycleState)
+async def shelve(alarm_id: int, body: Shelve, pool: PoolDep) -> dict[str, object]:
+    """Hide the alarm from the live view until the expiry, with a reason (e.g. known repair)."""
+    until = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=body.minutes)
+    return await _transition(
+        pool, lambda c: lifecycle.shelve(c, alarm_id, body.by, body.reason, until)
+    )
+
+
+@router.post("/alarms/{alarm_id}/unshelve", response_model=LifecycleState)
+async def unshelve(alarm_id: int, pool: PoolDep) -> dict[str, object]:
+    return await _transition(pool, lambda c: lifecycle.unshelve(c, alarm_id))
+
+
+@router.post("/alarms/{alarm_id}/dispose", response_model=LifecycleState)
+async def dispose(alarm_id: int, body: Dispose, pool: PoolDep) -> dict[str, object]:
+    """Record cause, measures and handler: the alarm is closed for the record (处置)."""
+    return await _transition(
+        pool, lambda c: lifecycle.dispose(c, alarm_id, body.cause, body.measures, body.by)
+    )
+
 
 KEEPALIVE_S = 15.0
 
