@@ -28,9 +28,16 @@ import time
 
 import pysparkplug as spb
 
+_SAYING = threading.Lock()
+
 
 def say(event: str, **fields: object) -> None:
-    print(json.dumps({"event": event, **fields}), flush=True)
+    """One JSON line per event. Called from the main thread and from paho's: one write under a
+    lock, or two lines can interleave (print writes the text and the newline separately)."""
+    line = json.dumps({"event": event, **fields}) + "\n"
+    with _SAYING:
+        sys.stdout.write(line)
+        sys.stdout.flush()
 
 
 def main() -> None:

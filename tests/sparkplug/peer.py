@@ -67,9 +67,11 @@ class EdgeNode:
     async def _read(self) -> None:
         assert self.process.stdout is not None
         async for raw in self.process.stdout:
-            with contextlib.suppress(ValueError):
+            try:
                 self.lines.append(json.loads(raw))
-                self._changed.set()
+            except ValueError:  # never silently: a garbled line would hide an event
+                self.lines.append({"event": "unreadable", "raw": raw.decode(errors="replace")})
+            self._changed.set()
 
     def count(self, event: str) -> int:
         return sum(1 for line in self.lines if line.get("event") == event)
