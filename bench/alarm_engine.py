@@ -20,12 +20,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-# Import from the repository, not from bench/ (whose other scripts would shadow packages).
-sys.path[0] = str(Path(__file__).resolve().parents[1])
+# Run as a script: import from the repository, not from bench/ (whose other scripts would
+# shadow packages). Imported as ``bench.alarm_engine`` (by alarms.evaluate): leave sys.path.
+if not __package__:
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from alarms.engine import AlarmEngine  # noqa: E402
-from ingest.batch import ReadingBatch  # noqa: E402
-from minewatch.registry import PointRegistry  # noqa: E402
+from alarms.engine import AlarmEngine
+from ingest.batch import ReadingBatch
+from minewatch.registry import PointRegistry
 
 ALARM, ALARM_CLEAR, POWER_OFF, RESTORE = 1.0, 0.9, 1.5, 1.0
 T0 = 1_780_000_000_000_000
@@ -91,50 +93,69 @@ def run_engine(values: np.ndarray, cycles: int) -> tuple[float, dict[str, int]]:
 def run_python(values: np.ndarray) -> tuple[float, dict[str, int]]:
     """The same two rules, one reading at a time, state in per-point lists."""
     samples, points = values.shape
-    rows = values.tolist()
-    times = [T0 + k * 1_000_000 for k in range(samples)]
-    rules = (("upper_alarm", ALARM, ALARM_CLEAR, float("nan")), ("power_off", POWER_OFF,
-             RESTORE, ALARM))  # fmt: skip
+    times = np.repeat(T0 + np.arange(samples, dtype=np.int64) * 1_000_000, points)
+    pids = np.tile(np.arange(points), samples)
+    levels = {
+        "upper_alarm": ([ALARM] * points, [ALARM_CLEAR] * points, [float("nan")] * points),
+        "power_off": ([POWER_OFF] * points, [RESTORE] * points, [ALARM] * points),
+    }
+    return threshold_loop(times.tolist(), pids.tolist(), values.ravel().tolist(), levels)
+
+
+#: rule -> (set level, clear level, ramp level) per point index; NaN set level = rule off.
+Levels = dict[str, tuple[list[float], list[float], list[float]]]
+
+
+def threshold_loop(
+    times: list[int], points: list[int], values: list[float], levels: Levels
+) -> tuple[float, dict[str, int]]:
+    """Upper threshold rules with hysteresis and confirmation, one reading at a time.
+
+    Readings in time order (``points`` index the per-point ``levels`` lists), state in
+    per-point lists: the straightforward implementation the engine is measured against
+    (``alarms.evaluate`` runs it on a recorded trace). Returns (seconds, episodes opened).
+    """
+    size = len(next(iter(levels.values()))[0]) if levels else 0
+    rules = [(name, *lv) for name, lv in levels.items()]
     opened = {name: 0 for name, *_ in rules}
     state = {
-        name: {"on": [False] * points, "active": [False] * points, "n": [0] * points,
-               "need": [2] * points, "start": [0] * points, "stats": [None] * points}
+        name: {"on": [False] * size, "active": [False] * size, "n": [0] * size,
+               "need": [2] * size, "start": [0] * size, "stats": [None] * size}
         for name, *_ in rules
     }  # fmt: skip
     episodes: list[tuple[object, ...]] = []
-    prev = [float("nan")] * points
+    prev = [float("nan")] * size
     started = time.perf_counter()
-    for t, row in zip(times, rows, strict=True):
-        for p, v in enumerate(row):
-            for name, level, clear, ramp in rules:
-                s = state[name]
-                if not s["on"][p]:
-                    if v >= level:
-                        s["on"][p] = True
-                        s["n"][p] = 1
-                        s["start"][p] = t
-                        s["need"][p] = 1 if prev[p] >= ramp else 2
-                        s["stats"][p] = [v, v, t, v, t, 1]  # sum, max, max_at, min, min_at, n
-                    else:
-                        continue
-                elif v < clear:
-                    if s["active"][p]:
-                        episodes.append((p, name, s["start"][p], t, *s["stats"][p]))
-                    s["on"][p] = s["active"][p] = False
-                    continue
+    for t, p, v in zip(times, points, values, strict=True):
+        for name, set_levels, clear_levels, ramp_levels in rules:
+            s = state[name]
+            if not s["on"][p]:
+                if v >= set_levels[p]:
+                    s["on"][p] = True
+                    s["n"][p] = 1
+                    s["start"][p] = t
+                    s["need"][p] = 1 if prev[p] >= ramp_levels[p] else 2
+                    s["stats"][p] = [v, v, t, v, t, 1]  # sum, max, max_at, min, min_at, n
                 else:
-                    s["n"][p] += 1
-                    st = s["stats"][p]
-                    st[0] += v
-                    st[5] += 1
-                    if v > st[1]:
-                        st[1], st[2] = v, t
-                    if v < st[3]:
-                        st[3], st[4] = v, t
-                if not s["active"][p] and s["n"][p] >= s["need"][p]:
-                    s["active"][p] = True
-                    opened[name] += 1
-            prev[p] = v
+                    continue
+            elif v < clear_levels[p]:
+                if s["active"][p]:
+                    episodes.append((p, name, s["start"][p], t, *s["stats"][p]))
+                s["on"][p] = s["active"][p] = False
+                continue
+            else:
+                s["n"][p] += 1
+                st = s["stats"][p]
+                st[0] += v
+                st[5] += 1
+                if v > st[1]:
+                    st[1], st[2] = v, t
+                if v < st[3]:
+                    st[3], st[4] = v, t
+            if not s["active"][p] and s["n"][p] >= s["need"][p]:
+                s["active"][p] = True
+                opened[name] += 1
+        prev[p] = v
     return time.perf_counter() - started, opened
 
 

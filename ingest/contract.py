@@ -205,3 +205,28 @@ def _parse_meta(mine: str, source: str, document: dict[str, object]) -> MetaMess
             QuarantineReason.TOPIC_MISMATCH, f"definition of {definition.mine.code} on {mine}"
         )
     return MetaMessage(source, definition)
+
+
+def message_to_bytes(message: SafetyMessage) -> bytes:
+    """A message as bytes for the spool (what is read back equals what was written)."""
+    return orjson.dumps(
+        {
+            "source": message.source, "mine": message.mine, "substation": message.substation,
+            "boot": message.boot, "seq": message.seq, "time_us": message.time_us,
+            "codes": message.codes, "value": np.where(message.value_ok, message.value, 0.0),
+            "value_ok": message.value_ok, "status": message.status,
+            "raw_values": message.raw_values,
+        },
+        option=orjson.OPT_SERIALIZE_NUMPY,
+    )  # fmt: skip
+
+
+def message_from_bytes(data: bytes) -> SafetyMessage:
+    doc = orjson.loads(data)
+    value_ok = np.array(doc["value_ok"], dtype=bool)
+    return SafetyMessage(
+        source=doc["source"], mine=doc["mine"], substation=doc["substation"], boot=doc["boot"],
+        seq=doc["seq"], time_us=np.array(doc["time_us"], dtype=np.int64), codes=doc["codes"],
+        value=np.array(doc["value"], dtype=np.float64), value_ok=value_ok,
+        status=np.array(doc["status"], dtype=np.int64), raw_values=doc["raw_values"],
+    )  # fmt: skip

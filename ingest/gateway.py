@@ -59,7 +59,7 @@ def configured_sources(settings: GatewaySettings, mqtt_url: str) -> list[Source]
             register_map = ModbusMap.model_validate(tomllib.load(handle))
         cycle = settings.modbus_cycle_s
         config = ModbusPollerConfig(cycle_s=cycle, timeout_s=min(cycle * 0.8, 5.0))
-        sources.append(ModbusSource(register_map, config))
+        sources.append(ModbusSource(register_map, config, settings.modbus_spool_dir))
     if settings.files_root is not None:
         sources.append(NationalFileSource(settings.files_root, scan_s=settings.files_scan_s))
     return sources

@@ -258,6 +258,25 @@ async def _demo(settings: Settings, database_url: str, mqtt_url: str, config: st
                 )
 
 
+def cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
+    """Replay a trace through the alarm engine and score it against its labels (no database)."""
+    from rich.progress import Progress
+
+    from alarms.evaluate import run_evaluate
+    from alarms.evaluate_report import render
+    from simulators.trace import Trace
+
+    total = int(Trace(args.trace).manifest.get("readings", 0)) or None
+    with Progress(console=console) as progress:
+        task = progress.add_task(f"evaluating {args.trace.name}", total=total)
+        report = run_evaluate(
+            args.trace, batch_cycles=args.batch_cycles, json_out=args.json,
+            progress=lambda n: progress.update(task, completed=n),
+        )  # fmt: skip
+    render(report, Console())
+    return 0
+
+
 # -- argument parsing ----------------------------------------------------------------------------
 
 
@@ -292,6 +311,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="stack + gateway + API + simulator, alarms on the console")
     demo.add_argument("--config", help="mine TOML (default: the small example mine)")
     demo.set_defaults(func=cmd_demo)
+    evaluate = sub.add_parser("evaluate", help="score the alarm engine on a recorded trace")
+    evaluate.add_argument("trace", type=Path, help="trace directory (minewatch simulate --record)")
+    evaluate.add_argument(
+        "--batch-cycles", type=int, default=1,
+        help="polling cycles per engine batch (default 1: as the gateway)",
+    )  # fmt: skip
+    evaluate.add_argument("--json", type=Path, help="also write every figure to this file")
+    evaluate.set_defaults(func=cmd_evaluate)
     return parser
 
 

@@ -50,6 +50,10 @@ class GatewaySettings(BaseModel):
         None, description="TOML register map (docs/modbus.md); unset: no Modbus polling."
     )
     modbus_cycle_s: float = Field(5.0, gt=0, le=30, description="Modbus polling cycle.")
+    modbus_spool_dir: Path = Field(
+        Path("var/spool/modbus"),
+        description="Durable spool of polled readings not yet in the database (ingest/spool.py).",
+    )
     files_root: Path | None = Field(
         None,
         description="National TXT drop folder (inbox/, done/, rejected/ under it); unset: none.",

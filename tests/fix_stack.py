@@ -82,3 +82,12 @@ def mqtt_url(mqtt_server: MosquittoServer) -> str:
 def unique_id(request: pytest.FixtureRequest) -> str:
     """A name unique to this test, for client ids and topics on the shared broker."""
     return f"{request.node.name[:40]}-{os.getpid()}-{next(_counter)}"
+
+
+@pytest.fixture
+def private_dir() -> Iterator[Path]:
+    """A directory for servers private to one test (which it may stop and start at will)."""
+    path = Path(tempfile.mkdtemp(prefix="minewatch-private-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

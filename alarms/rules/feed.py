@@ -67,9 +67,13 @@ def evaluate_feed(
     """Runs of ``feed_abnormal`` per source point, or None when no related point reported."""
     if not len(pairs) or not len(rows):
         return None
-    present = np.zeros(len(last_value), bool)
-    present[rows.pid] = True
-    involved = present[pairs.source] | present[pairs.feed] | state.raw[pairs.source]
+    # Only a source whose cut is on (before the batch or at one of its rows) can open or hold
+    # a run, and only an open run can end: the other pairs have nothing to do. Skipping them
+    # keeps a one-cycle batch (the live gateway's) from looping over every D relation.
+    cutting = cut_before.raw.copy()
+    if cut.on is not None:
+        cutting[rows.pid[cut.on]] = True
+    involved = cutting[pairs.source] | state.raw[pairs.source]
     if not involved.any():
         return None
     chunks: list[tuple[IntArray, IntArray, npt.NDArray[np.float64], npt.NDArray[np.bool_]]] = []

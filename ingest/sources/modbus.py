@@ -18,11 +18,14 @@ messages keep coming at the cycle's pace. A Modbus exception response (the devic
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import math
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 
 import numpy as np
@@ -31,10 +34,11 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
 from ingest.backoff import Backoff
-from ingest.contract import SafetyMessage
+from ingest.contract import SafetyMessage, message_from_bytes, message_to_bytes
 from ingest.modbus_map import ModbusMap, RegisterKind, RegisterPlan, compile_plan
 from ingest.sources.base import no_ack
 from ingest.sources.mqtt_json import Delivery
+from ingest.spool import Spool, SpoolFull
 from minewatch.codes import PointStatus
 
 log = logging.getLogger(__name__)
@@ -316,17 +320,62 @@ def _classify(exc: BaseException) -> _DeviceFault:
 
 
 class ModbusSource:
-    """The poller as a gateway source. Devices keep no history, so a reading exists only once
-    polled: its acknowledgement is a no-op, and the write path's retries hold it in memory
-    until it is durable (a disk spool for database outages is future work: docs/ingest.md)."""
+    """The poller as a gateway source.
 
-    def __init__(self, register_map: ModbusMap, config: ModbusPollerConfig | None = None) -> None:
+    Devices keep no history, so every polled message is first appended to a durable spool
+    (``ingest/spool.py``) by a task that never waits for the database; the pipeline reads the
+    spool in order and acknowledges each record once it is stored. Polling therefore goes on
+    through a database outage, and a gateway crash loses nothing that was polled. Without a
+    spool directory the messages go straight to the pipeline (tests, throwaway runs).
+    """
+
+    def __init__(
+        self,
+        register_map: ModbusMap,
+        config: ModbusPollerConfig | None = None,
+        spool_dir: Path | None = None,
+    ) -> None:
         self._poller = ModbusPoller(register_map, config)
+        self._spool_dir = spool_dir
         self.connected = asyncio.Event()
 
     async def deliveries(self) -> AsyncIterator[Delivery[SafetyMessage]]:
         loop = asyncio.get_running_loop()
         async with self._poller as poller:
+            if self._spool_dir is None:
+                self.connected.set()
+                async for message in poller:
+                    yield Delivery(message, no_ack, loop.time())
+                return
+            spool = Spool(self._spool_dir)
+            writer = asyncio.create_task(_spool_polls(poller, spool), name="modbus-spool")
             self.connected.set()
-            async for message in poller:
-                yield Delivery(message, no_ack, loop.time())
+            try:
+                while True:
+                    reading = asyncio.ensure_future(spool.next())
+                    await asyncio.wait({reading, writer}, return_when=asyncio.FIRST_COMPLETED)
+                    if not reading.done():
+                        reading.cancel()
+                        writer.result()  # the writer failed: raise its error here
+                        raise ModbusPollerError("the spool writer stopped")
+                    record, payload = reading.result()
+                    ack = functools.partial(spool.ack, record)
+                    yield Delivery(message_from_bytes(payload), ack, loop.time())
+            finally:
+                writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await writer
+                spool.close()
+
+
+async def _spool_polls(poller: ModbusPoller, spool: Spool) -> None:
+    """Poller -> spool, never waiting for the pipeline; a full spool pauses polling."""
+    async for message in poller:
+        data = message_to_bytes(message)
+        while True:
+            try:
+                spool.append(data)
+                break
+            except SpoolFull:
+                log.error("spool %s is full: polling paused", spool.directory)
+                await asyncio.sleep(1.0)

@@ -11,8 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiomqtt
@@ -30,13 +28,6 @@ from tests.helpers import eventually, running_gateway, scalar
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 CYCLES = 240
-
-
-@pytest.fixture
-def private_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="minewatch-fault-"))
-    path.chmod(0o755)
-    yield path
 
 
 async def _publish_definition(mine: SimulatedMine, mqtt_url: str) -> None:

@@ -98,3 +98,47 @@ async def test_cdss_files_in_the_drop_folder_are_stored_then_moved_to_done(
                          == sorted(name for name, _ in files))  # fmt: skip
     assert list((tmp_path / "inbox").iterdir()) == []
     assert scalar(database_url, "SELECT count(DISTINCT value) FROM readings") == 1
+
+
+@pytest.mark.slow
+async def test_modbus_polling_goes_on_through_a_database_outage_via_the_spool(
+    mqtt_url: str, unique_id: str, tmp_path: Path, private_dir: Path
+) -> None:
+    """Devices keep no history: what is polled while PostgreSQL is down waits in the spool."""
+    from minewatch.db import migrate
+    from minewatch.embedded import embedded_postgres, free_port
+    from minewatch.settings import Settings
+
+    private = private_dir
+    bin_dir, port = Settings().pg_bin_dir, free_port()
+    mine = SimulatedMine(load_mine_config(example_mine_path("small")))
+    with contextlib.ExitStack() as servers:
+        url = servers.enter_context(embedded_postgres(private / "pg", bin_dir, port)).url()
+        migrate(url)
+        with psycopg.connect(url) as conn:
+            upsert_mine(conn, mine.definition)
+        async with ModbusMineServer(mine) as server:
+            config = ModbusPollerConfig(cycle_s=0.2, timeout_s=0.15)
+            source = ModbusSource(server.register_map, config, spool_dir=tmp_path / "spool")
+            async with gateway_with(url, mqtt_url, f"gw-{unique_id}", source):
+                await eventually(lambda: (scalar(url, "SELECT count(*) FROM readings") or 0) > 0)
+                servers.close()  # the database goes away for a while
+                await asyncio.sleep(2.0)
+                servers.enter_context(embedded_postgres(private / "pg", bin_dir, port))
+                await asyncio.sleep(1.0)
+                polled_until = dt.datetime.now(dt.UTC)
+                caught_up = polled_until - dt.timedelta(seconds=0.5)
+                await eventually(
+                    lambda: scalar(url, "SELECT max(time) FROM readings") >= caught_up,
+                    limit_s=30,
+                )
+            gaps = scalar(
+                url,
+                "SELECT max(gap) FROM (SELECT extract(epoch FROM time - lag(time) OVER "
+                "(PARTITION BY point_id ORDER BY time)) AS gap FROM readings) g",
+            )
+            duplicates = scalar(
+                url, "SELECT count(*) - count(DISTINCT (point_id, time)) FROM readings"
+            )
+    assert duplicates == 0
+    assert gaps is not None and float(gaps) < 1.0  # no hole where the database was down

@@ -1,0 +1,458 @@
+"""``minewatch evaluate TRACE``: replay a recorded trace through the alarm engine and measure it.
+
+Pure (no database, no broker): the registry is built from the trace's ``mine.json`` (point ids
+1..n in trace order) and ``calibrations.json`` (the declared windows, as the gateway would
+load them from the ``calibrations`` table). The readings go through :class:`AlarmEngine` in
+batches of ``batch_cycles`` polling cycles (default 1: what the live gateway sees), with
+``engine.tick`` at each batch's last event time, so data interruptions are found in event
+time, never on the wall clock. (With batches of N cycles, a silence is seen at the end of a
+batch, and a silence shorter than a batch is not seen by the clock at all: that is the
+replay path's behaviour.)
+
+In the same pass over the readings:
+
+* the episodes (start, raise time, end, rule, classification, point, max) are assembled from
+  the engine's :class:`EpisodeChange` records, as the store would hold them;
+* a **naive threshold baseline** runs on the same readings: an alarm whenever
+  ``value >= alarm_high`` (raised at the first such reading, cleared at the first reading
+  below it; no hysteresis, no confirmation, no status bits, no calibration awareness);
+* for every label that needs it, the moment its condition became true in the data: the
+  first reading at or above the point's level inside the labelled window;
+* the engine's time is measured (evaluate + commit + tick only), and the first
+  ``python_cycles`` cycles are kept to time the per-reading pure-Python loop of
+  ``bench/alarm_engine.py`` on the same readings.
+
+The scoring is in :mod:`alarms.evaluate_score` (class mapping, precision/recall/latency,
+ISA-18.2 / EEMUA 191 measures); the tables in :mod:`alarms.evaluate_report`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from alarms.engine import AlarmEngine
+from alarms.episodes import EpisodeChange
+from alarms.evaluate_score import Episode, LabelFacts, score
+from alarms.rules.context import UNRELIABLE
+from ingest.batch import ReadingBatch
+from minewatch.codes import PointStatus
+from minewatch.metadata import MineDefinition
+from minewatch.registry import CalibrationWindows, PointRegistry
+from simulators.trace import ReadingChunk, Trace
+
+#: Cycles at the trace's start on which the pure-Python loop is timed, with the engine's time
+#: on the same cycles: ten minutes at 1 s. The loop holds its readings as Python lists (about
+#: 100 bytes a reading), so a day of a large mine would not fit in memory.
+PYTHON_CYCLES = 600
+_PARAMS = (
+    "sensor_type",
+    "range_low",
+    "range_high",
+    "alarm_high",
+    "alarm_high_clear",
+    "alarm_low",
+    "alarm_low_clear",
+    "poweroff_high",
+    "restore_high",
+    "poweroff_low",
+    "restore_low",
+    "on_delay_s",
+    "prewarn_high",
+    "prewarn_high_clear",
+    "prewarn_low",
+    "prewarn_low_clear",
+    "poll_cycle_s",
+    "interruption_cycles",
+    "control_time_s",
+    "flatline_samples",
+    "calibration_gas",
+)
+
+
+def registry_of(trace: Trace) -> PointRegistry:
+    """The registry the gateway would load for the trace's mine: ids 1..n in trace order."""
+    return registry_from_definition(
+        trace.definition,
+        [
+            (
+                c.point,
+                trace.start_us + round(c.start_s * 1e6),
+                trace.start_us + round(c.end_s * 1e6),
+            )
+            for c in trace.calibrations
+        ],
+    )
+
+
+def registry_from_definition(
+    definition: MineDefinition,
+    calibrations: Sequence[tuple[str, int, int]] = (),
+) -> PointRegistry:
+    """A registry from a mine definition (point i gets id i + 1) and declared calibration
+    windows ``(point code, start_us, end_us)``."""
+    mine = definition.mine.code
+    rows = [
+        {name: getattr(p, name) for name in _PARAMS}
+        | {
+            "id": i,
+            "mine_code": mine,
+            "code": p.code,
+            "value_type": p.value_type.value,
+            "relations": [r.model_dump(mode="json") for r in p.relations],
+        }
+        for i, p in enumerate(definition.points, start=1)
+    ]
+    ids = {p.code: i for i, p in enumerate(definition.points, start=1)}
+    windows = CalibrationWindows.from_rows(
+        [(ids[code], start, end) for code, start, end in calibrations if code in ids]
+    )
+    return PointRegistry.from_frame(pd.DataFrame(rows), windows)
+
+
+# -- episodes ------------------------------------------------------------------------------------
+
+
+@dataclass
+class EpisodeLog:
+    """Episodes assembled from the engine's changes (updates before inserts, as the store)."""
+
+    episodes: list[Episode] = field(default_factory=list)
+    _open: dict[tuple[int, str], Episode] = field(default_factory=dict)
+
+    def apply(self, changes: list[EpisodeChange]) -> None:
+        for c in sorted(changes, key=lambda c: c.opened):
+            key = (c.point_id - 1, c.rule)
+            if c.opened:
+                assert c.started_at_us is not None
+                episode = Episode(
+                    point=key[0],
+                    rule=c.rule,
+                    classification=c.classification,
+                    start_us=c.started_at_us,
+                    raised_us=c.raised_at_us if c.raised_at_us is not None else c.started_at_us,
+                    end_us=c.ended_at_us,
+                    max_value=c.max_value,
+                    threshold=c.threshold,
+                    related=None if c.related_point_id is None else c.related_point_id - 1,
+                )
+                self.episodes.append(episode)
+                if c.ended_at_us is None:
+                    self._open[key] = episode
+                continue
+            found = self._open.get(key)
+            if found is None:  # an update of an episode opened before the replay: none here
+                continue
+            if c.classification is not None:
+                found.classification = c.classification
+            if c.count:
+                found.max_value = max(found.max_value, c.max_value)
+            if c.ended_at_us is not None:
+                found.end_us = c.ended_at_us
+                del self._open[key]
+
+
+# -- the naive baseline and the label conditions --------------------------------------------------
+
+
+@dataclass
+class Baseline:
+    """``value >= alarm_high`` per reading: raise on the first, clear on the first below."""
+
+    level: npt.NDArray[np.float64]  # per point index; NaN: no alarm level
+    above: npt.NDArray[np.bool_] = field(init=False)
+    raises: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]] = field(default_factory=list)
+    clears: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.above = np.zeros(len(self.level), bool)
+
+    def feed(
+        self,
+        p: npt.NDArray[np.int32],
+        t: npt.NDArray[np.int64],
+        v: npt.NDArray[np.float64],
+        first: npt.NDArray[np.bool_],
+        last: npt.NDArray[np.intp],
+    ) -> None:
+        """Rows sorted by (point, time); ``first``: a point's first row, ``last``: last rows."""
+        with np.errstate(invalid="ignore"):
+            above = v >= self.level[p]
+        before = np.empty(len(above), bool)
+        before[1:] = above[:-1]
+        before[first] = self.above[p[first]]
+        up = np.flatnonzero(above & ~before)
+        down = np.flatnonzero(~above & before)
+        self.raises.append((p[up].astype(np.int64), t[up]))
+        self.clears.append((p[down].astype(np.int64), t[down]))
+        self.above[p[last]] = above[last]
+
+    def episodes(self) -> list[Episode]:
+        def merged(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+            p = np.concatenate([a for a, _ in parts]) if parts else np.empty(0, np.int64)
+            t = np.concatenate([b for _, b in parts]) if parts else np.empty(0, np.int64)
+            order = np.lexsort((t, p))
+            return p[order], t[order]
+
+        rp, rt = merged(self.raises)
+        cp, ct = merged(self.clears)
+        out: list[Episode] = []
+        for point in np.unique(rp).tolist():
+            starts = rt[np.searchsorted(rp, point) : np.searchsorted(rp, point, "right")]
+            ends = ct[np.searchsorted(cp, point) : np.searchsorted(cp, point, "right")].tolist()
+            level = float(self.level[point])
+            for k, start in enumerate(starts.tolist()):
+                end = ends[k] if k < len(ends) else None
+                out.append(
+                    Episode(point, "baseline", "exceedance", start, start, end, math.nan, level)
+                )
+        return out
+
+
+@dataclass
+class ConditionFinder:
+    """Per label: the first valid reading at or above its level inside its window."""
+
+    point: npt.NDArray[np.int64]
+    level: npt.NDArray[np.float64]
+    start_us: npt.NDArray[np.int64]
+    end_us: npt.NDArray[np.int64]
+    first_us: npt.NDArray[np.int64] = field(init=False)
+    count: npt.NDArray[np.int64] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.first_us = np.full(len(self.point), -1, np.int64)
+        self.count = np.zeros(len(self.point), np.int64)
+
+    def feed(
+        self,
+        p: npt.NDArray[np.int32],
+        t: npt.NDArray[np.int64],
+        v: npt.NDArray[np.float64],
+        ok: npt.NDArray[np.bool_],
+    ) -> None:
+        if not len(t):
+            return
+        lo_t, hi_t = int(t.min()), int(t.max())
+        live = np.flatnonzero(
+            (self.start_us <= hi_t) & (self.end_us > lo_t) & np.isfinite(self.level)
+        )
+        for k in live.tolist():
+            a, b = np.searchsorted(p, [self.point[k], self.point[k] + 1]).tolist()
+            tt, vv = t[a:b], v[a:b]
+            hit = ok[a:b] & (tt >= self.start_us[k]) & (tt < self.end_us[k]) & (vv >= self.level[k])
+            n = int(np.count_nonzero(hit))
+            if n and self.first_us[k] < 0:
+                self.first_us[k] = int(tt[hit][0])
+            self.count[k] += n
+
+
+# -- the replay ------------------------------------------------------------------------------
+
+
+@dataclass
+class Replay:
+    """What one pass over a trace produced."""
+
+    episodes: list[Episode]
+    baseline: list[Episode]
+    conditions: LabelFacts
+    readings: int
+    cycles: int
+    engine_s: float
+    engine_prefix_s: float
+    prefix_cycles: int
+    prefix_readings: int
+    python_s: float | None
+    python_opened: dict[str, int] | None
+    engine_opened_prefix: dict[str, int]
+
+
+def _cycles(trace: Trace) -> Iterator[ReadingChunk]:
+    """The readings one polling cycle (one event time) at a time."""
+    for chunk in trace.chunks():
+        t = chunk.time_us
+        if not len(t):
+            continue
+        bounds = np.concatenate(([0], np.flatnonzero(t[1:] != t[:-1]) + 1, [len(t)])).tolist()
+        for a, b in itertools.pairwise(bounds):
+            yield ReadingChunk(t[a:b], chunk.point[a:b], chunk.value[a:b], chunk.status[a:b])
+
+
+def _batches(trace: Trace, cycles: int) -> Iterator[tuple[ReadingChunk, int]]:
+    """Batches of ``cycles`` polling cycles (the last may be shorter), with their cycle count."""
+    pending: list[ReadingChunk] = []
+    for cycle in _cycles(trace):
+        pending.append(cycle)
+        if len(pending) == cycles:
+            yield _concat(pending), len(pending)
+            pending = []
+    if pending:
+        yield _concat(pending), len(pending)
+
+
+def _concat(parts: list[ReadingChunk]) -> ReadingChunk:
+    if len(parts) == 1:
+        return parts[0]
+    return ReadingChunk(
+        *(
+            np.concatenate([getattr(c, f.name) for c in parts])
+            for f in dataclasses.fields(ReadingChunk)
+        )
+    )
+
+
+def replay(
+    trace: Trace,
+    *,
+    batch_cycles: int = 1,
+    python_cycles: int = PYTHON_CYCLES,
+    progress: Callable[[int], None] | None = None,
+) -> Replay:
+    """Run the trace through the engine, the baseline and the label conditions (one pass)."""
+    if batch_cycles < 1:
+        raise ValueError("batch_cycles must be at least 1")
+    registry = registry_of(trace)
+    engine = AlarmEngine(registry)
+    log = EpisodeLog()
+    n = len(trace.codes)
+    baseline = Baseline(registry.alarm_high[1 : n + 1].copy())
+    facts = LabelFacts.of(trace, registry)
+    finder = ConditionFinder(facts.point, facts.level, facts.start_us, facts.end_us)
+    engine_s = prefix_s = 0.0
+    readings = cycles = 0
+    prefix: list[ReadingChunk] = []
+    prefix_cycles = 0
+    opened_prefix: dict[str, int] = {}
+    for chunk, k in _batches(trace, batch_cycles):
+        in_prefix = cycles < python_cycles
+        cycles += k
+        readings += len(chunk)
+        zeros = np.zeros(len(chunk), np.int16)
+        batch = ReadingBatch(chunk.time_us, chunk.point + 1, chunk.value, chunk.status, zeros)
+        began = time.perf_counter()
+        evaluation = engine.evaluate(batch)
+        engine.commit(evaluation)
+        ticked = engine.tick(int(chunk.time_us[-1]))
+        engine.commit(ticked)
+        took = time.perf_counter() - began
+        engine_s += took
+        log.apply(evaluation.changes)
+        log.apply(ticked.changes)
+        if in_prefix:
+            prefix_s += took
+            prefix.append(chunk)
+            prefix_cycles += k
+            for change in evaluation.changes:
+                if change.opened:
+                    opened_prefix[change.rule] = opened_prefix.get(change.rule, 0) + 1
+        _side_passes(chunk, baseline, finder)
+        if progress is not None:
+            progress(readings)
+    facts = facts.with_conditions(finder.first_us, finder.count)
+    python_s, python_opened, prefix_readings = None, None, sum(len(c) for c in prefix)
+    loop = _python_loop()
+    if loop is not None and prefix:
+        python_s, python_opened = _time_python(loop, _concat(prefix), registry, n)
+    return Replay(
+        episodes=log.episodes,
+        baseline=baseline.episodes(),
+        conditions=facts,
+        readings=readings,
+        cycles=cycles,
+        engine_s=engine_s,
+        engine_prefix_s=prefix_s,
+        prefix_cycles=prefix_cycles,
+        prefix_readings=prefix_readings,
+        python_s=python_s,
+        python_opened=python_opened,
+        engine_opened_prefix=opened_prefix,
+    )
+
+
+def _side_passes(chunk: ReadingChunk, baseline: Baseline, finder: ConditionFinder) -> None:
+    """The baseline and the label conditions on one batch, sorted by (point, time)."""
+    order = np.argsort(chunk.point, kind="stable")  # time order kept within a point
+    p, t, v, s = chunk.point[order], chunk.time_us[order], chunk.value[order], chunk.status[order]
+    first = np.ones(len(p), bool)
+    first[1:] = p[1:] != p[:-1]
+    last = np.flatnonzero(np.append(first[1:], True))
+    baseline.feed(p, t, v, first, last)
+    calibrating = (s & PointStatus.CALIBRATION) != 0
+    finder.feed(p, t, v, ((s & UNRELIABLE) == 0) & ~calibrating)
+
+
+def _python_loop() -> Callable[..., tuple[float, dict[str, int]]] | None:
+    """bench/alarm_engine.py's per-reading loop (only in a source checkout)."""
+    try:
+        from bench.alarm_engine import threshold_loop
+    except ImportError:
+        return None
+    return threshold_loop
+
+
+def _time_python(
+    loop: Callable[..., tuple[float, dict[str, int]]],
+    chunk: ReadingChunk,
+    registry: PointRegistry,
+    n: int,
+) -> tuple[float, dict[str, int]]:
+    r = registry
+
+    def per_point(a: npt.NDArray[np.float64]) -> list[float]:
+        return a[1 : n + 1].tolist()
+
+    def clear(c: npt.NDArray[np.float64], s: npt.NDArray[np.float64]) -> list[float]:
+        return per_point(np.where(np.isnan(c), s, c))
+
+    with np.errstate(invalid="ignore"):
+        ramp = np.where(r.alarm_high < r.poweroff_high, r.alarm_high, np.nan)
+    levels = {
+        "upper_alarm": (
+            per_point(r.alarm_high),
+            clear(r.alarm_high_clear, r.alarm_high),
+            [math.nan] * n,
+        ),
+        "power_off": (
+            per_point(r.poweroff_high),
+            clear(r.restore_high, r.poweroff_high),
+            per_point(ramp),
+        ),
+    }
+    return loop(chunk.time_us.tolist(), chunk.point.tolist(), chunk.value.tolist(), levels)
+
+
+# -- the command body ---------------------------------------------------------------------------
+
+
+def run_evaluate(
+    trace_path: Path | str,
+    *,
+    batch_cycles: int = 1,
+    json_out: Path | str | None = None,
+    python_cycles: int = PYTHON_CYCLES,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, object]:
+    """Evaluate the engine on a trace; the results as a JSON-able dict (also written to
+    ``json_out`` when given). See :func:`alarms.evaluate_score.score` for the keys."""
+    trace = Trace(Path(trace_path))
+    began = time.perf_counter()
+    result = replay(
+        trace, batch_cycles=batch_cycles, python_cycles=python_cycles, progress=progress
+    )
+    report = score(trace, result, batch_cycles=batch_cycles)
+    report["run"] = {"wall_s": round(time.perf_counter() - began, 1)}
+    if json_out is not None:
+        text = json.dumps(report, ensure_ascii=False, indent=1, sort_keys=False)
+        Path(json_out).write_text(text + "\n", encoding="utf-8")
+    return report

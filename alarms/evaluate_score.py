@@ -1,0 +1,625 @@
+"""Scoring a replay against the trace's ground truth (used by :mod:`alarms.evaluate`).
+
+Scenario classes: ground-truth kinds -> what the engine must produce
+-------------------------------------------------------------------
+
+(class: labels -> engine rule -> classification; ``CLASSES`` below is the same table.)
+
+* gas_exceedance: every ``methane_exceedance`` label, roots and derived ones (downstream of
+  an event, and those an accumulation, outburst, over-range, power-off failure or fan stop
+  causes) -> ``upper_alarm`` -> ``exceedance`` on the label's point. Latency from the first
+  reading >= ``alarm_high`` inside the window.
+* power_off_failure: ``power_off_failure`` -> ``feed_abnormal`` -> ``power_off_failure`` on
+  the methane point. Latency from the first reading >= ``poweroff_high`` (the cut command),
+  so it includes the point's control time (default: one polling cycle of the definition).
+* methane_accumulation, outburst: the root labels -> ``upper_alarm`` -> ``exceedance`` on
+  the root point (their alarm-level parts are also gas_exceedance labels).
+* over_range: ``over_range`` (roots and derived) -> ``over_range``.
+* fan_stop: the label is on the fan (1001); minewatch has no fan-state rule, so it counts as
+  found by its effects: ``lower_alarm`` (wind) or ``upper_alarm`` on the fan's substation.
+* declared_calibration: ``calibration`` -> ``calibration`` -> ``calibration_declared``.
+* undeclared_calibration: ``undeclared_calibration`` -> ``upper_alarm`` / ``power_off``,
+  reclassified ``calibration_undeclared`` when the excursion ends.
+* interference: each spike label -> ``interference`` record.
+* disconnection (mode status) -> ``disconnection``; disconnection_silent (mode silent) ->
+  ``data_interruption`` (or ``delivery_delay``).
+* negative_drift -> ``negative_drift``; stuck -> ``flatline``.
+* substation_fault: ``substation_comm_loss`` mode status -> ``substation_fault`` on every
+  point of the substation; substation_silent: mode silent -> ``data_interruption`` on every
+  point of the substation.
+* vehicle_co: ``vehicle_co`` -> ``upper_alarm`` -> ``exceedance`` on the CO point.
+
+A label is detected by an episode of its rule and classification on its point (or on the
+points of its substation) whose span overlaps the label's window widened by ``SLACK_S`` on
+both sides: labels are computed from the noise-free level, so noise and the production cycle
+move the measured crossing by a few cycles. Classes with a level (gas, power-off failure,
+vehicle CO) only count labels whose readings reached the level inside the window at least once
+("reached"); the others are reported as ``not_reached`` (the sensor never showed the condition:
+no detector could alarm on it).
+
+Gas alarms: episodes of ``upper_alarm``, ``power_off`` or ``upper_prewarn`` on methane points.
+A *real gas alarm* is one classified ``exceedance``; it is correct when it overlaps (with the
+slack) a real-gas label on its point (methane_exceedance, methane_accumulation, outburst,
+over_range, power_off_failure). Precision = correct / real gas alarms; the others are false
+alarms, also given per methane sensor per day.
+
+What a dispatcher sees (ISA-18.2 / EEMUA 191 measures): every episode except the record-only
+rules (declared or flagged calibrations, interference spikes), counted when raised: episodes
+reclassified later (undeclared calibration, delivery delay) were shown when they were raised.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from alarms.codes import Category, category_of
+from minewatch.codes import METHANE_SENSOR_TYPES
+from minewatch.registry import PointRegistry
+
+if TYPE_CHECKING:
+    from alarms.evaluate import Replay
+    from simulators.trace import Trace
+
+SLACK_S = 60.0
+FLOOD = 10  # more than this many alarms in 10 minutes
+WINDOW_S = 600.0
+CHATTER = 3  # raises of one point and rule ...
+CHATTER_S = 60.0  # ... within this many seconds
+GAS_RULES = ("upper_alarm", "power_off", "upper_prewarn")
+REAL_GAS_KINDS = frozenset(
+    {"methane_exceedance", "methane_accumulation", "outburst", "over_range", "power_off_failure"}
+)
+EXCEEDANCE = "exceedance"
+AT_LIMIT = 0.015  # %CH4: one display step (0.01) above the level, with rounding
+
+
+@dataclass(slots=True)
+class Episode:
+    """One alarm episode as the store holds it; ``point`` is the index in the trace's codes."""
+
+    point: int
+    rule: str
+    classification: str | None
+    start_us: int
+    raised_us: int
+    end_us: int | None  # None: still open at the end of the trace
+    max_value: float
+    threshold: float | None
+    related: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClassSpec:
+    name: str
+    kind: str
+    rules: tuple[str, ...]
+    classifications: tuple[str, ...]
+    detail: str | None = None  # label detail filter (status / silent)
+    level: str | None = None  # registry level the condition is measured against
+    substation: bool = False  # the label stands for every point of its substation
+    every_point: bool = False  # detected only when every point of it has an episode
+
+
+CLASSES: tuple[ClassSpec, ...] = (
+    ClassSpec(
+        "gas_exceedance", "methane_exceedance", ("upper_alarm",), (EXCEEDANCE,), level="alarm_high"
+    ),
+    ClassSpec(
+        "power_off_failure",
+        "power_off_failure",
+        ("feed_abnormal",),
+        ("power_off_failure",),
+        level="poweroff_high",
+    ),
+    ClassSpec(
+        "methane_accumulation",
+        "methane_accumulation",
+        ("upper_alarm",),
+        (EXCEEDANCE,),
+        level="alarm_high",
+    ),
+    ClassSpec("outburst", "outburst", ("upper_alarm",), (EXCEEDANCE,), level="alarm_high"),
+    ClassSpec("over_range", "over_range", ("over_range",), ("over_range",)),
+    ClassSpec(
+        "fan_stop", "fan_stop", ("lower_alarm", "upper_alarm"), (EXCEEDANCE,), substation=True
+    ),
+    ClassSpec("declared_calibration", "calibration", ("calibration",), ("calibration_declared",)),
+    ClassSpec(
+        "undeclared_calibration",
+        "undeclared_calibration",
+        ("upper_alarm", "power_off"),
+        ("calibration_undeclared",),
+    ),
+    ClassSpec("interference", "interference", ("interference",), ("interference",)),
+    ClassSpec(
+        "disconnection", "disconnection", ("disconnection",), ("disconnection",), detail="status"
+    ),
+    ClassSpec(
+        "disconnection_silent",
+        "disconnection",
+        ("data_interruption",),
+        ("data_interruption", "delivery_delay"),
+        detail="silent",
+    ),
+    ClassSpec("negative_drift", "negative_drift", ("negative_drift",), ("negative_drift",)),
+    ClassSpec("stuck", "stuck", ("flatline",), ("flatline",)),
+    ClassSpec(
+        "substation_fault",
+        "substation_comm_loss",
+        ("substation_fault",),
+        ("substation_fault",),
+        detail="status",
+        substation=True,
+        every_point=True,
+    ),
+    ClassSpec(
+        "substation_silent",
+        "substation_comm_loss",
+        ("data_interruption",),
+        ("data_interruption", "delivery_delay"),
+        detail="silent",
+        substation=True,
+        every_point=True,
+    ),
+    ClassSpec("vehicle_co", "vehicle_co", ("upper_alarm",), (EXCEEDANCE,), level="alarm_high"),
+)
+#: Rules whose episodes are only explained by labels of these kinds (precision per rule).
+RULE_KINDS: dict[str, frozenset[str]] = {
+    "over_range": frozenset({"over_range", "outburst"}),
+    "disconnection": frozenset({"disconnection"}),
+    "data_interruption": frozenset({"disconnection", "substation_comm_loss"}),
+    "negative_drift": frozenset({"negative_drift"}),
+    "flatline": frozenset({"stuck"}),
+    "substation_fault": frozenset({"substation_comm_loss"}),
+    "feed_abnormal": frozenset({"power_off_failure"}),
+    "lower_alarm": frozenset({"fan_stop"}),
+    "calibration": frozenset({"calibration"}),
+    "interference": frozenset({"interference"}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LabelFacts:
+    """The trace's labels as arrays, with the measured condition time per label."""
+
+    kind: list[str]
+    detail: list[str]
+    substation: list[str]
+    point: npt.NDArray[np.int64]  # index in the trace's codes; -1: substation-wide
+    level: npt.NDArray[np.float64]  # NaN: no level condition
+    start_us: npt.NDArray[np.int64]
+    end_us: npt.NDArray[np.int64]
+    first_us: npt.NDArray[np.int64]  # first reading at/above the level in the window; -1: none
+    count: npt.NDArray[np.int64]  # readings at/above the level in the window
+
+    @classmethod
+    def of(cls, trace: Trace, registry: PointRegistry) -> LabelFacts:
+        index = {code: i for i, code in enumerate(trace.codes)}
+        levels = {spec.kind: spec.level for spec in CLASSES if spec.level}
+        labels = trace.ground_truth
+        point = np.array([index.get(g.point, -1) for g in labels], np.int64)
+        level = np.full(len(labels), np.nan)
+        for k, g in enumerate(labels):
+            name = levels.get(g.kind)
+            if name and point[k] >= 0:
+                level[k] = float(getattr(registry, name)[point[k] + 1])
+        start = trace.start_us
+        n = len(labels)
+        return cls(
+            kind=[g.kind for g in labels],
+            detail=[g.detail for g in labels],
+            substation=[g.substation for g in labels],
+            point=point,
+            level=level,
+            start_us=np.array([start + round(g.start_s * 1e6) for g in labels], np.int64),
+            end_us=np.array([start + round(g.end_s * 1e6) for g in labels], np.int64),
+            first_us=np.full(n, -1, np.int64),
+            count=np.zeros(n, np.int64),
+        )
+
+    def with_conditions(
+        self, first_us: npt.NDArray[np.int64], count: npt.NDArray[np.int64]
+    ) -> LabelFacts:
+        return replace(self, first_us=first_us, count=count)
+
+    def __len__(self) -> int:
+        return len(self.kind)
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def _overlaps(e: Episode, start: int, end: int, slack: int, horizon: int) -> bool:
+    end_e = e.end_us if e.end_us is not None else horizon
+    return e.start_us < end + slack and end_e > start - slack
+
+
+def _stats(values: list[float]) -> dict[str, float | int | None]:
+    if not values:
+        return {"n": 0, "median": None, "max": None}
+    return {"n": len(values), "median": float(np.median(values)), "max": float(max(values))}
+
+
+def _ratio(a: int, b: int) -> float | None:
+    return a / b if b else None
+
+
+def alarm_measures(
+    episodes: list[Episode], start_us: int, end_us: int, codes: list[str]
+) -> dict[str, object]:
+    """ISA-18.2 / EEMUA 191 measures of the alarms ``episodes`` (counted at their raise)."""
+    raised = np.sort(np.array([e.raised_us for e in episodes], np.int64))
+    window = round(WINDOW_S * 1e6)
+    bins = max(1, math.ceil((end_us - start_us) / window))
+    counts = np.bincount(((raised - start_us) // window).clip(0, bins - 1), minlength=bins)
+    sliding = 0
+    if len(raised):
+        sliding = int(
+            (np.searchsorted(raised, raised + window, "left") - np.arange(len(raised))).max()
+        )
+    by_actor: dict[tuple[int, str], list[int]] = {}
+    for e in episodes:
+        by_actor.setdefault((e.point, e.rule), []).append(e.raised_us)
+    chattering = []
+    gap = round(CHATTER_S * 1e6)
+    for key, times in by_actor.items():
+        t = np.sort(np.array(times, np.int64))
+        if len(t) >= CHATTER and bool((t[CHATTER - 1 :] - t[: 1 - CHATTER] <= gap).any()):
+            chattering.append(key)
+    top = sorted(by_actor.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:10]
+    total = len(raised)
+    return {
+        "alarms": total,
+        "per_10min_mean": total / bins,
+        "per_10min_peak": int(counts.max()) if len(counts) else 0,
+        "per_10min_peak_sliding": sliding,
+        "floods": int((counts > FLOOD).sum()),
+        "flood_share": float((counts > FLOOD).mean()),
+        "windows": bins,
+        "chattering": len(chattering),
+        "chattering_alarms": sum(len(by_actor[k]) for k in chattering),
+        "bad_actors": [
+            {
+                "point": codes[p],
+                "rule": rule,
+                "alarms": len(times),
+                "share": len(times) / total if total else 0.0,
+            }
+            for (p, rule), times in top
+        ],
+    }
+
+
+# -- scoring -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Ctx:
+    facts: LabelFacts
+    stations: dict[str, list[int]]  # substation code -> point indices
+    slack: int
+    horizon: int
+
+    def points(self, k: int, *, substation: bool = False) -> list[int]:
+        """The points label ``k`` stands for: its own, or every point of its substation."""
+        if substation or self.facts.point[k] < 0:
+            return self.stations.get(self.facts.substation[k], [])
+        return [int(self.facts.point[k])]
+
+
+def _by_point(episodes: list[Episode]) -> dict[int, list[Episode]]:
+    out: dict[int, list[Episode]] = {}
+    for e in episodes:
+        out.setdefault(e.point, []).append(e)
+    return out
+
+
+def _score_class(
+    spec: ClassSpec, ctx: _Ctx, episodes: dict[int, list[Episode]], cycle_us: int
+) -> dict[str, object]:
+    f = ctx.facts
+    ks = [
+        k
+        for k in range(len(f))
+        if f.kind[k] == spec.kind and (spec.detail is None or f.detail[k] == spec.detail)
+    ]
+    counted = detected = not_reached = 0
+    latencies: list[float] = []
+    missed: list[dict[str, object]] = []
+    for k in ks:
+        if spec.level is not None and f.first_us[k] < 0:
+            not_reached += 1
+            continue
+        counted += 1
+        points = ctx.points(k, substation=spec.substation)
+        hits: dict[int, list[Episode]] = {}
+        for p in points:
+            for e in episodes.get(p, []):
+                if (
+                    e.rule in spec.rules
+                    and e.classification in spec.classifications
+                    and _overlaps(e, int(f.start_us[k]), int(f.end_us[k]), ctx.slack, ctx.horizon)
+                ):
+                    hits.setdefault(p, []).append(e)
+        ok = len(hits) == len(points) if spec.every_point else bool(hits)
+        if not ok:
+            missed.append(
+                {
+                    "label": k,
+                    "points": len(points),
+                    "with_episode": len(hits),
+                    "start_us": int(f.start_us[k]),
+                }
+            )
+            continue
+        detected += 1
+        if spec.level is not None:
+            first = min((e for found in hits.values() for e in found), key=lambda e: e.raised_us)
+            became_true = min(int(f.first_us[k]), first.start_us)
+            latencies.append((first.raised_us - became_true) / 1e6)
+    return {
+        "labels": len(ks),
+        "counted": counted,
+        "not_reached": not_reached,
+        "detected": detected,
+        "recall": _ratio(detected, counted),
+        "latency_s": _stats(latencies),
+        "missed": missed[:20],
+        "rule": "/".join(spec.rules),
+        "classification": "/".join(spec.classifications),
+    }
+
+
+def _gas(
+    ctx: _Ctx, episodes: list[Episode], methane: set[int], trace: Trace, days: float
+) -> dict[str, object]:
+    """Gas alarm figures of ``episodes`` (the engine's, or the baseline's)."""
+    f = ctx.facts
+    gas = [e for e in episodes if e.rule in (*GAS_RULES, "baseline") and e.point in methane]
+    real_labels: dict[int, list[int]] = {}
+    spikes: dict[int, list[int]] = {}
+    undeclared: dict[int, list[int]] = {}
+    for k in range(len(f)):
+        p = int(f.point[k])
+        if p < 0:
+            continue
+        if f.kind[k] in REAL_GAS_KINDS:
+            real_labels.setdefault(p, []).append(k)
+        elif f.kind[k] == "interference":
+            spikes.setdefault(p, []).append(k)
+        elif f.kind[k] == "undeclared_calibration":
+            undeclared.setdefault(p, []).append(k)
+    index = {code: i for i, code in enumerate(trace.codes)}
+    declared: dict[int, list[tuple[int, int]]] = {}
+    for c in trace.calibrations:
+        declared.setdefault(index[c.point], []).append(
+            (trace.start_us + round(c.start_s * 1e6), trace.start_us + round(c.end_s * 1e6))
+        )
+
+    def hit(e: Episode, ks: list[int], slack: int) -> bool:
+        return any(
+            _overlaps(e, int(f.start_us[k]), int(f.end_us[k]), slack, ctx.horizon) for k in ks
+        )
+
+    real = [e for e in gas if e.classification == EXCEEDANCE]
+    correct = [e for e in real if hit(e, real_labels.get(e.point, []), ctx.slack)]
+    false = [e for e in real if e not in correct]
+    not_real = [e for e in gas if not hit(e, real_labels.get(e.point, []), ctx.slack)]
+    from_cal = [
+        e
+        for e in not_real
+        if any(_overlaps(e, a, b, 0, ctx.horizon) for a, b in declared.get(e.point, []))
+    ]
+    from_spikes = [e for e in not_real if hit(e, spikes.get(e.point, []), 0)]
+    from_undeclared = [e for e in not_real if hit(e, undeclared.get(e.point, []), 0)]
+    codes = trace.codes
+    return {
+        "methane_points": len(methane),
+        "sensor_days": len(methane) * days,
+        "alarms": len(gas),
+        "real_alarms": len(real),
+        "correct": len(correct),
+        "precision": _ratio(len(correct), len(real)),
+        "false_alarms": len(false),
+        "false_per_sensor_day": len(false) / (len(methane) * days) if methane and days else None,
+        "from_declared_calibrations": len(from_cal),
+        "from_spikes": len(from_spikes),
+        "undeclared_calibration_raised": len(from_undeclared),
+        "undeclared_calibration_reclassified": sum(
+            e.classification == "calibration_undeclared" for e in from_undeclared
+        ),
+        # false alarms whose highest reading is within AT_LIMIT of the level: gas at the
+        # limit where the noise-free labels stay just below it (downstream of an event)
+        "false_at_limit": (
+            sum(e.threshold is not None and e.max_value <= e.threshold + AT_LIMIT for e in false)
+            if all(math.isfinite(e.max_value) for e in false)
+            else None  # the baseline keeps no maxima
+        ),
+        "false_examples": [
+            {
+                "point": codes[e.point],
+                "rule": e.rule,
+                "start_us": e.start_us,
+                "end_us": e.end_us,
+                "max": e.max_value,
+            }
+            for e in false[:10]
+        ],
+    }
+
+
+def _rule_precision(ctx: _Ctx, episodes: list[Episode]) -> dict[str, dict[str, object]]:
+    f = ctx.facts
+    out: dict[str, dict[str, object]] = {}
+    for rule, kinds in RULE_KINDS.items():
+        mine = [e for e in episodes if e.rule == rule]
+        labels = [k for k in range(len(f)) if f.kind[k] in kinds]
+        ok = 0
+        for e in mine:
+            for k in labels:
+                where = ctx.points(k, substation=f.kind[k] == "fan_stop")
+                if e.point in where and _overlaps(
+                    e, int(f.start_us[k]), int(f.end_us[k]), ctx.slack, ctx.horizon
+                ):
+                    ok += 1
+                    break
+        out[rule] = {"episodes": len(mine), "explained": ok, "precision": _ratio(ok, len(mine))}
+    return out
+
+
+def score(trace: Trace, result: Replay, *, batch_cycles: int) -> dict[str, object]:
+    """Every figure of ``minewatch evaluate`` as a JSON-able dict."""
+    definition = trace.definition
+    codes = trace.codes
+    cycle_us = int(trace.manifest["cycle_us"])
+    start = trace.start_us + int(trace.manifest.get("first_cycle", 0)) * cycle_us
+    end = start + result.cycles * cycle_us
+    days = (end - start) / 86_400e6
+    stations: dict[str, list[int]] = {}
+    for i, p in enumerate(definition.points):
+        stations.setdefault(p.substation, []).append(i)
+    methane = {
+        i
+        for i, p in enumerate(definition.points)
+        if p.sensor_type in METHANE_SENSOR_TYPES and p.alarm_high is not None
+    }
+    ctx = _Ctx(result.conditions, stations, round(SLACK_S * 1e6), end)
+    by_point = _by_point(result.episodes)
+    classes = {spec.name: _score_class(spec, ctx, by_point, cycle_us) for spec in CLASSES}
+    shown = [e for e in result.episodes if category_of(e.rule) is not Category.RECORD]
+    isa = alarm_measures(shown, start, end, codes)
+    base_isa = alarm_measures(result.baseline, start, end, codes)
+    upper = sum(e.rule == "upper_alarm" for e in shown)
+    base_n = len(result.baseline)
+    counts: dict[str, int] = {}
+    for e in result.episodes:
+        key = f"{e.rule}/{e.classification}"
+        counts[key] = counts.get(key, 0) + 1
+    on_delay = max((p.on_delay_s or 0.0) for p in definition.points) if definition.points else 0.0
+    gas = _gas(ctx, result.episodes, methane, trace, days)
+    base_gas = _gas(ctx, result.baseline, methane, trace, days)
+    engine_rate = result.readings / result.engine_s if result.engine_s else None
+    prefix_rate = (
+        result.prefix_readings / result.engine_prefix_s if result.engine_prefix_s else None
+    )
+    python_rate = result.prefix_readings / result.python_s if result.python_s else None
+    reduction = 1 - isa["alarms"] / base_n if base_n else None  # type: ignore[operator]
+    labels: dict[str, int] = {}
+    for kind in result.conditions.kind:
+        labels[kind] = labels.get(kind, 0) + 1
+    gas_latency = classes["gas_exceedance"]["latency_s"]
+    cycle_s = cycle_us / 1e6
+    report: dict[str, object] = {
+        "trace": {
+            "path": str(trace.path),
+            "mine": definition.mine.code,
+            "points": len(codes),
+            "methane_points": len(methane),
+            "cycle_s": cycle_s,
+            "cycles": result.cycles,
+            "hours": result.cycles * cycle_s / 3600,
+            "readings": result.readings,
+            "labels": labels,
+        },
+        "batch_cycles": batch_cycles,
+        "slack_s": SLACK_S,
+        "episodes": dict(sorted(counts.items())),
+        "classes": classes,
+        "gas": gas,
+        "rules": _rule_precision(ctx, result.episodes),
+        "dispatcher": isa,
+        "baseline": {"gas": base_gas, "dispatcher": base_isa},
+        "reduction": {
+            "minewatch_alarms": isa["alarms"],
+            "minewatch_upper_alarms": upper,
+            "baseline_alarms": base_n,
+            "all_shown": reduction,
+            "like_for_like": 1 - upper / base_n if base_n else None,
+        },
+        "throughput": {
+            "engine_readings_per_s": engine_rate,
+            "engine_s": result.engine_s,
+            "prefix_cycles": result.prefix_cycles,
+            "prefix_readings": result.prefix_readings,
+            "engine_prefix_readings_per_s": prefix_rate,
+            "python_readings_per_s": python_rate,
+            "python_s": result.python_s,
+            "ratio_prefix": (prefix_rate / python_rate if prefix_rate and python_rate else None),
+            "ratio_whole_trace": (
+                engine_rate / python_rate if engine_rate and python_rate else None
+            ),
+            "python_opened": result.python_opened,
+            "engine_opened_prefix": result.engine_opened_prefix,
+        },
+    }
+    report["targets"] = _targets(
+        classes, gas, reduction, gas_latency, on_delay, cycle_s, report["throughput"]
+    )  # type: ignore[arg-type]
+    return report
+
+
+def _targets(
+    classes: dict[str, dict[str, object]],
+    gas: dict[str, object],
+    reduction: float | None,
+    latency: object,
+    on_delay: float,
+    cycle_s: float,
+    throughput: dict[str, object],
+) -> list[dict[str, object]]:
+    def row(name: str, target: str, value: object, met: bool | None) -> dict[str, object]:
+        return {"name": name, "target": target, "value": value, "met": met}
+
+    def recall(name: str) -> object:
+        return classes[name]["recall"]
+
+    median = latency["median"] if isinstance(latency, dict) else None
+    ratio = throughput.get("ratio_prefix")
+    precision = gas["precision"]
+    return [
+        row(
+            "recall, real gas exceedances",
+            "1.0",
+            recall("gas_exceedance"),
+            recall("gas_exceedance") == 1.0,
+        ),
+        row(
+            "recall, power-off failures",
+            "1.0",
+            recall("power_off_failure"),
+            recall("power_off_failure") == 1.0,
+        ),
+        row(
+            "precision, gas alarms",
+            ">= 0.99",
+            precision,
+            None if precision is None else precision >= 0.99,
+        ),  # type: ignore[operator]
+        row(
+            "gas alarms from declared calibrations",
+            "0",
+            gas["from_declared_calibrations"],
+            gas["from_declared_calibrations"] == 0,
+        ),
+        row(
+            "gas alarms from single-sample spikes", "0", gas["from_spikes"], gas["from_spikes"] == 0
+        ),
+        row(
+            "fewer alarms than the naive baseline",
+            ">= 90 %",
+            reduction,
+            None if reduction is None else reduction >= 0.9,
+        ),
+        row(
+            "median detection latency (s)",
+            f"<= on-delay {on_delay:g} s + 1 cycle",
+            median,
+            None if median is None else median <= on_delay + cycle_s + 1e-9,
+        ),
+        row("engine vs pure-Python loop", ">= 50x", ratio, None if ratio is None else ratio >= 50),  # type: ignore[operator]
+    ]
