@@ -214,6 +214,8 @@ class BatchWriter:
         evaluation = self.engine.evaluate(batch)
         stored = batch.with_flags(evaluation.flags)
         async with conn.transaction(), conn.cursor() as cur:
+            if await self._committed_before(cur, pending.watermarks):
+                return evaluation
             if len(stored):
                 async with cur.copy(COPY_READINGS_SQL) as copy:
                     await copy.write(encode_readings(stored))
@@ -221,6 +223,25 @@ class BatchWriter:
             await self._write_watermarks(cur, pending.watermarks)
             await write_changes(cur, evaluation.changes, self.registry)
         return evaluation
+
+    async def _committed_before(
+        self, cur: psycopg.AsyncCursor, watermarks: dict[str, Watermark]
+    ) -> bool:
+        """Whether an earlier attempt of this very write committed after all.
+
+        A connection lost during COMMIT leaves the outcome unknown, and the retry must not store
+        the batch twice. The batch's watermarks commit together with its data, so if the
+        database already holds them, the earlier attempt went through. The rows are locked, so
+        no other writer can move them while this transaction decides.
+        """
+        if not watermarks:
+            return False
+        await cur.execute(
+            "SELECT source, boot, seq FROM source_watermarks WHERE source = ANY(%s) FOR UPDATE",
+            (list(watermarks),),
+        )
+        stored = {str(s): (int(b), int(q)) for s, b, q in await cur.fetchall()}
+        return any(stored.get(source, (-1, -1)) >= mark for source, mark in watermarks.items())
 
     async def _write_rejections(
         self, cur: psycopg.AsyncCursor, rejections: list[Rejection]

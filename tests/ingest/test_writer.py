@@ -1,0 +1,50 @@
+"""The write path's own guarantees, without a broker."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import orjson
+import psycopg
+import pytest
+
+from ingest.contract import SafetyMessage, parse_message
+from ingest.metrics import GatewayMetrics
+from ingest.validate import TimeLimits, validate_messages
+from ingest.writer import BatchWriter, PendingWrite
+from minewatch.feeds import safety_topic
+from minewatch.metadata import upsert_mine
+from minewatch.timeutil import now_us
+from simulators.config import example_mine_path, load_mine_config
+from simulators.model import SimulatedMine
+from tests.helpers import scalar
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_retrying_a_write_whose_commit_did_go_through_stores_nothing_twice(
+    database_url: str,
+) -> None:
+    """A connection lost during COMMIT leaves the outcome unknown: the retry must find out."""
+    definition = SimulatedMine(load_mine_config(example_mine_path("small"))).definition
+    with psycopg.connect(database_url) as conn:
+        upsert_mine(conn, definition)
+    mine = definition.mine.code
+    points = [p.code for p in definition.points if p.substation == "001"]
+    payload = {
+        "v": 1, "mine": mine, "substation": "001", "boot": 1, "seq": 1,
+        "ts": dt.datetime.now(dt.UTC).isoformat(), "points": points,
+        "values": [0.3] * len(points), "status": [0] * len(points),
+    }  # fmt: skip
+    message = parse_message(safety_topic(mine, "001"), orjson.dumps(payload), 1 << 20)
+    assert isinstance(message, SafetyMessage)
+    limits = TimeLimits(300_000_000, 86_400_000_000)
+    async with BatchWriter(database_url, GatewayMetrics(), 30.0, limits) as writer:
+        pending = PendingWrite(messages=[message], acks=[lambda: None], readings=len(points))
+        assert writer.accepts(PendingWrite(), message)
+        pending.watermarks[message.source] = (1, 1)
+        await writer.flush(pending)
+        # The same write again, as a retry after an ambiguous COMMIT would send it:
+        batch, _ = validate_messages([message], writer.points, now_us(), limits)
+        await writer._retrying(lambda conn: writer._write(conn, pending, batch))
+    assert scalar(database_url, "SELECT count(*) FROM readings") == len(points)
