@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import datetime as dt
 import json
 import logging
 import sys
@@ -128,6 +129,16 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     from minewatch.embedded import stack_for
     from simulators.mqtt_publisher import publish_mine
 
+    if args.files:
+        from simulators.national_files import write_drop_folder
+
+        written = write_drop_folder(
+            args.config, Path(args.files), minutes=args.minutes, start=args.start,
+            realtime=not args.fast,
+        )  # fmt: skip
+        counts = ", ".join(f"{n} {t}" for t, n in written.counts.items())
+        console.print(f"wrote {len(written.files)} files to {args.files}: {counts}")
+        return 0
     mine = _simulated_mine(args.config)
     if args.record:
         from simulators.trace import record
@@ -302,6 +313,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--fast", action="store_true", help="do not pace cycles on the wall clock")
     sim.add_argument("--record", metavar="TRACE", help="write a trace (no broker) instead")
     sim.add_argument("--hours", type=float, default=1.0, help="simulated hours to --record")
+    sim.add_argument("--files", metavar="DIR", help="write national TXT files into DIR instead")
+    sim.add_argument("--minutes", type=float, default=60.0, help="simulated minutes to --files")
+    sim.add_argument(
+        "--start", type=dt.datetime.fromisoformat, help="--files start, ISO with offset (now)"
+    )
     sim.set_defaults(func=cmd_simulate)
     replay = sub.add_parser("replay", help="feed a recorded trace through the pipeline")
     replay.add_argument("trace", help="trace directory (minewatch simulate --record)")
