@@ -125,7 +125,7 @@ async def load_engine_state(
     """
     cur = await conn.execute(
         "SELECT point_id, rule, (EXTRACT(EPOCH FROM started_at) * 1000000)::bigint "
-        "FROM alarms WHERE ended_at IS NULL"
+        "FROM alarms WHERE ended_at IS NULL AND point_id IS NOT NULL"  # people/areas: not ours
     )
     open_episodes = [(int(r[0]), str(r[1]), int(r[2])) for r in await cur.fetchall()]
     cur = await conn.execute(

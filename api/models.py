@@ -46,11 +46,17 @@ class ReadingBucket(BaseModel):
 
 
 class Alarm(BaseModel):
+    """An alarm episode. Point alarms (gas, faults) have ``point_id``/``point_code``; personnel
+    and output alarms (docs/alarms.md) have none and name their subject instead."""
+
     id: int
     mine_code: str
-    point_id: int
-    point_code: str
+    point_id: int | None
+    point_code: str | None
     location: str
+    subject_kind: str = "point"  # point / person / area / mine
+    subject_code: str | None = None  # point code, card code, area code or mine code
+    subject_name: str | None = None  # person's, area's or mine's name
     rule: str
     abnormal_type: str
     classification: str

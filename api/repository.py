@@ -70,16 +70,31 @@ class AlarmFilter:
     until: dt.datetime | None = None
     min_duration_s: float | None = None
     limit: int = 100
+    subject_kind: str | None = None  # point / person / area / mine
+    subject_code: str | None = None  # card, area or mine code (a point's code for points)
 
 
+# Every alarm, whatever its subject: a point (point_id), a person (card), an area or the mine.
+# subject_code is the point's code for point alarms; subject_name the person's, area's or
+# mine's name (current definition).
 _ALARM_SELECT = """
-SELECT a.id, a.mine_code, a.point_id, p.code AS point_code, p.location, a.rule,
-       a.abnormal_type, a.classification, a.state, a.started_at, a.ended_at,
+SELECT a.id, a.mine_code, a.point_id, p.code AS point_code,
+       coalesce(p.location, pa.name, '') AS location, a.subject_kind,
+       coalesce(a.subject_code, p.code) AS subject_code,
+       CASE a.subject_kind WHEN 'person' THEN pe.name WHEN 'area' THEN pa.name
+                           WHEN 'mine' THEN m.name END AS subject_name,
+       a.rule, a.abnormal_type, a.classification, a.state, a.started_at, a.ended_at,
        EXTRACT(EPOCH FROM (a.ended_at - a.started_at))::float8 AS duration_s,
        a.threshold, a.start_value, a.max_value, a.max_at, a.min_value, a.min_at,
        a.value_sum / a.value_count AS mean_value, a.acknowledged_at, a.cause, a.measures,
        a.handled_by, a.disposed_at
-FROM alarms a JOIN points p ON p.id = a.point_id
+FROM alarms a
+LEFT JOIN points p ON p.id = a.point_id
+LEFT JOIN personnel_people pe ON a.subject_kind = 'person' AND pe.mine_code = a.mine_code
+     AND pe.card_code = a.subject_code AND pe.valid_to IS NULL
+LEFT JOIN personnel_areas pa ON a.subject_kind = 'area' AND pa.mine_code = a.mine_code
+     AND pa.area_code = a.subject_code AND pa.valid_to IS NULL
+LEFT JOIN mines m ON a.subject_kind = 'mine' AND m.code = a.mine_code
 WHERE (%(mine)s::text IS NULL OR a.mine_code = %(mine)s)
   AND (%(point_id)s::int IS NULL OR a.point_id = %(point_id)s)
   AND (%(rule)s::text IS NULL OR a.rule = %(rule)s)
@@ -88,6 +103,8 @@ WHERE (%(mine)s::text IS NULL OR a.mine_code = %(mine)s)
   AND (%(until)s::timestamptz IS NULL OR a.started_at < %(until)s)
   AND (%(min_duration_s)s::float8 IS NULL
        OR coalesce(a.ended_at, now()) - a.started_at >= make_interval(secs => %(min_duration_s)s))
+  AND (%(subject_kind)s::text IS NULL OR a.subject_kind = %(subject_kind)s)
+  AND (%(subject_code)s::text IS NULL OR coalesce(a.subject_code, p.code) = %(subject_code)s)
 ORDER BY a.started_at DESC, a.id DESC
 LIMIT %(limit)s
 """
@@ -101,6 +118,7 @@ async def list_alarms(conn: AsyncConnection, where: AlarmFilter) -> list[dict[st
             "mine": where.mine, "point_id": where.point_id, "rule": where.rule,
             "active": where.active, "since": where.since, "until": where.until,
             "min_duration_s": where.min_duration_s, "limit": where.limit,
+            "subject_kind": where.subject_kind, "subject_code": where.subject_code,
         },
     )  # fmt: skip
     return await cur.fetchall()

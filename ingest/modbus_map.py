@@ -304,9 +304,10 @@ def float32_to_decimal(single: npt.NDArray[np.float32]) -> npt.NDArray[np.float6
     infinities and subnormals are widened unchanged.
     """
     single = np.asarray(single, np.float32)
-    wide = single.astype(np.float64)
-    out = wide.copy()
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        # a signalling NaN from a device's registers warns when widened: it is data, kept as NaN
+        wide = single.astype(np.float64)
+        out = wide.copy()
         pending = np.isfinite(wide) & (np.abs(single) >= np.finfo(np.float32).tiny)
         exponent = np.floor(np.log10(np.abs(np.where(pending, wide, 1.0)))).astype(np.int64)
         for digits in (6, 7, 8, 9):

@@ -19,13 +19,18 @@ import psycopg
 from alarms import lifecycle
 from alarms.engine import AlarmEngine, Evaluation
 from alarms.store import load_engine_state, write_changes
-from ingest.backoff import Backoff
 from ingest.batch import ReadingBatch
 from ingest.contract import SafetyMessage
+from ingest.durable import (
+    DurableWriter,
+    Watermark,
+    committed_before,
+    write_rejections,
+    write_watermarks,
+)
 from ingest.metrics import GatewayMetrics
 from ingest.pgcopy import COPY_READINGS_SQL, encode_readings
 from ingest.quarantine import QuarantineReason, Rejection
-from ingest.retry import is_transient
 from ingest.sources.mqtt_json import Ack
 from ingest.validate import PointResolver, TimeLimits, validate_messages
 from minewatch.metadata import MineDefinition, upsert_mine_async
@@ -33,18 +38,6 @@ from minewatch.registry import PointRegistry, load_registry_async
 from minewatch.timeutil import now_us
 
 log = logging.getLogger(__name__)
-
-Watermark = tuple[int, int]  # (boot, seq)
-
-_INSERT_QUARANTINE = (
-    "INSERT INTO quarantine (source, reason, detail, payload) VALUES (%s, %s, %s, %s)"
-)
-_UPSERT_WATERMARK = (
-    "INSERT INTO source_watermarks (source, boot, seq) VALUES (%s, %s, %s) "
-    "ON CONFLICT (source) DO UPDATE SET boot = EXCLUDED.boot, seq = EXCLUDED.seq, "
-    "updated_at = now() WHERE (EXCLUDED.boot, EXCLUDED.seq) > "
-    "(source_watermarks.boot, source_watermarks.seq)"
-)
 
 
 @dataclass
@@ -66,20 +59,18 @@ class PendingWrite:
             self.first_received_at = at
 
 
-class BatchWriter:
+class BatchWriter(DurableWriter):
     def __init__(
         self, database_url: str, metrics: GatewayMetrics, refresh_s: float, limits: TimeLimits
     ) -> None:
-        self._url = database_url
+        super().__init__(database_url, on_retry=metrics.write_retries.inc)
         self._limits = limits
         self._metrics = metrics
         self._refresh_s = refresh_s
-        self._conn: psycopg.AsyncConnection | None = None
         self._loaded_at = 0.0
         self.registry: PointRegistry = PointRegistry.empty()
         self.points = PointResolver(self.registry)
         self.engine = AlarmEngine(self.registry)
-        self.watermarks: dict[str, Watermark] = {}
 
     async def __aenter__(self) -> BatchWriter:
         conn = await self._connection()
@@ -88,37 +79,21 @@ class BatchWriter:
         self._loaded_at = time.monotonic()
         self.engine = AlarmEngine(self.registry)
         self.engine.restore(*await load_engine_state(conn))
-        cur = await conn.execute("SELECT source, boot, seq FROM source_watermarks")
-        self.watermarks = {str(s): (int(b), int(q)) for s, b, q in await cur.fetchall()}
+        await self._load_watermarks(conn)
         await conn.rollback()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._conn is not None:
-            await self._conn.close()
-            self._conn = None
-
-    async def _connection(self) -> psycopg.AsyncConnection:
-        if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = await psycopg.AsyncConnection.connect(self._url)
-        return self._conn
+        await self._close()
 
     # -- the dedup decision belongs to the writer: it knows what is durable -----------------
 
     def accepts(self, pending: PendingWrite, message: SafetyMessage) -> bool:
-        """Whether ``message`` is new for its source (not a redelivery); notes sequence gaps."""
-        mark = (message.boot, message.seq)
-        current = pending.watermarks.get(message.source) or self.watermarks.get(message.source)
-        if current is not None and mark <= current:
-            return False
-        if current is not None and message.boot == current[0] and message.seq > current[1] + 1:
-            self._metrics.sequence_gaps.inc(message.seq - current[1] - 1)
-            log.warning(
-                "source %s: %d message(s) missing before seq %d",
-                message.source, message.seq - current[1] - 1, message.seq,
-            )  # fmt: skip
-        pending.watermarks[message.source] = mark
-        return True
+        """Whether ``message`` is new for its source (not a redelivery); counts gaps."""
+        missing = self.is_new(pending.watermarks, message.source, (message.boot, message.seq))
+        if missing:
+            self._metrics.sequence_gaps.inc(missing)
+        return missing is not None
 
     async def maybe_refresh_registry(self) -> None:
         if time.monotonic() - self._loaded_at >= self._refresh_s:
@@ -189,76 +164,21 @@ class BatchWriter:
         if pending.first_received_at is not None:
             self._metrics.lag.set(asyncio.get_running_loop().time() - pending.first_received_at)
 
-    async def _retrying(self, attempt):  # type: ignore[no-untyped-def]
-        backoff = Backoff()
-        while True:
-            conn = None
-            try:
-                conn = await self._connection()
-                return await attempt(conn)
-            except Exception as error:
-                if not is_transient(error):
-                    if conn is not None and not conn.closed:
-                        await conn.rollback()
-                    raise
-                self._metrics.write_retries.inc()
-                delay = backoff.next_delay()
-                log.warning("database write failed (%s); retrying in %.1fs", error, delay)
-                if conn is not None:
-                    await conn.close()
-                await asyncio.sleep(delay)
-
     async def _write(
         self, conn: psycopg.AsyncConnection, pending: PendingWrite, batch: ReadingBatch
     ):  # type: ignore[no-untyped-def]
         evaluation = self.engine.evaluate(batch)
         stored = batch.with_flags(evaluation.flags)
         async with conn.transaction(), conn.cursor() as cur:
-            if await self._committed_before(cur, pending.watermarks):
+            if await committed_before(cur, pending.watermarks):
                 return evaluation
             if len(stored):
                 async with cur.copy(COPY_READINGS_SQL) as copy:
                     await copy.write(encode_readings(stored))
-            await self._write_rejections(cur, pending.rejections)
-            await self._write_watermarks(cur, pending.watermarks)
+            await write_rejections(cur, pending.rejections)
+            await write_watermarks(cur, pending.watermarks)
             await write_changes(cur, evaluation.changes, self.registry)
         return evaluation
-
-    async def _committed_before(
-        self, cur: psycopg.AsyncCursor, watermarks: dict[str, Watermark]
-    ) -> bool:
-        """Whether an earlier attempt of this very write committed after all.
-
-        A connection lost during COMMIT leaves the outcome unknown, and the retry must not store
-        the batch twice. The batch's watermarks commit together with its data, so if the
-        database already holds them, the earlier attempt went through. The rows are locked, so
-        no other writer can move them while this transaction decides.
-        """
-        if not watermarks:
-            return False
-        await cur.execute(
-            "SELECT source, boot, seq FROM source_watermarks WHERE source = ANY(%s) FOR UPDATE",
-            (list(watermarks),),
-        )
-        stored = {str(s): (int(b), int(q)) for s, b, q in await cur.fetchall()}
-        return any(stored.get(source, (-1, -1)) >= mark for source, mark in watermarks.items())
-
-    async def _write_rejections(
-        self, cur: psycopg.AsyncCursor, rejections: list[Rejection]
-    ) -> None:
-        if rejections:
-            await cur.executemany(
-                _INSERT_QUARANTINE,
-                [(r.source, r.reason.value, r.detail, r.payload) for r in rejections],
-            )
-
-    async def _write_watermarks(
-        self, cur: psycopg.AsyncCursor, watermarks: dict[str, Watermark]
-    ) -> None:
-        if watermarks:
-            await cur.executemany(
-                _UPSERT_WATERMARK, [(s, b, q) for s, (b, q) in watermarks.items()]
-            )
 
     async def _quarantine_all(
         self, conn: psycopg.AsyncConnection, pending: PendingWrite, refusal: str
@@ -276,5 +196,5 @@ class BatchWriter:
         ]  # fmt: skip
         pending.rejections.extend(refused)
         async with conn.transaction(), conn.cursor() as cur:
-            await self._write_rejections(cur, pending.rejections)
-            await self._write_watermarks(cur, pending.watermarks)
+            await write_rejections(cur, pending.rejections)
+            await write_watermarks(cur, pending.watermarks)

@@ -49,6 +49,16 @@ DEFAULT_AREAS = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class SosEvent:
+    """A labelled scenario: the card of ``person`` calls for help (求救) from ``at_us`` for
+    ``duration_s``, if the person is underground then (the card reports it while it does)."""
+
+    person: int
+    at_us: int
+    duration_s: int
+
+
 @dataclass(frozen=True)
 class PersonnelSimConfig:
     mine_code: str = "141024010001"
@@ -61,6 +71,7 @@ class PersonnelSimConfig:
     seed: int = 1
     system: str = "rydw"
     areas: tuple[AreaSpec, ...] = DEFAULT_AREAS
+    sos: tuple[SosEvent, ...] = ()  # with any, messages carry the ``sos`` column
 
     def __post_init__(self) -> None:
         if 60 % self.cycle_s:
@@ -128,6 +139,7 @@ class PersonnelSimulator:
         self._roadway = kinds.index("other")
         self._faces = [i for i, k in enumerate(kinds) if k == "key"]
         self.people = self._make_people()
+        self.card_index = {p.card: p.index for p in self.people}
         self._plan = cache(self._make_plan)
 
     # -- metadata ---------------------------------------------------------------------------
@@ -298,6 +310,48 @@ class PersonnelSimulator:
         leaders = {p.card for p in self.people if p.leader}
         return bool(leaders & set(self.places(t)))
 
+    def calling(self, card: str, t: int) -> bool:
+        """Whether the card reports 求救 at ``t`` (only meaningful while it is underground)."""
+        return any(
+            self.people[e.person].card == card and e.at_us <= t < e.at_us + e.duration_s * US
+            for e in self.config.sos
+        )
+
+    def sos_truth(self) -> list[tuple[str, int, int]]:
+        """Ground truth of the SOS scenarios as alarm episodes (card, start, end): from the
+        first positioning cycle at or after the call to the first cycle that reports it
+        stopped, or to the exit if the person leaves first. Calls made while the person is
+        not underground are not reported, so they are not episodes."""
+        out = []
+        for e in self.config.sos:
+            p = self.people[e.person]
+            for q, plan in self.plans_around(e.at_us):
+                first = -(-e.at_us // self.cycle_us) * self.cycle_us
+                if q != p or not plan.entry <= e.at_us < plan.exit or first >= plan.exit:
+                    continue
+                stop = -(-(e.at_us + e.duration_s * US) // self.cycle_us) * self.cycle_us
+                out.append((p.card, first, min(stop, plan.exit)))
+        return sorted(out)
+
+    def random_sos(self, start: dt.datetime, end: dt.datetime, n: int, seed: int = 7
+                   ) -> tuple[SosEvent, ...]:  # fmt: skip
+        """``n`` calls at random cycle instants in [start, end), each by someone underground
+        then (at most one per person), lasting 1-20 minutes."""
+        rng = np.random.default_rng(seed)
+        cycles = self.cycles(start, end)
+        events: list[SosEvent] = []
+        used: set[int] = set()
+        while len(events) < n:
+            t = cycles[int(rng.integers(0, len(cycles)))]
+            here = sorted(self.places(t))
+            choices = [self.card_index[c] for c in here if self.card_index[c] not in used]
+            if not choices:
+                continue
+            person = choices[int(rng.integers(0, len(choices)))]
+            used.add(person)
+            events.append(SosEvent(person, t, int(rng.integers(1, 21)) * 60))
+        return tuple(events)
+
     def cycles(self, start: dt.datetime, end: dt.datetime) -> list[int]:
         """Cycle instants (µs) in [start, end)."""
         t0 = -(-int(start.timestamp() * US) // self.cycle_us) * self.cycle_us
@@ -325,6 +379,8 @@ class PersonnelSimulator:
             mine_entered_at=[_iso(p.entered_at) for p in here] + [_iso(x.entry) for _, x in gone],
             offsets_ms=[0] * len(here) + [(plan.exit - t) // 1000 for _, plan in gone],
         )
+        if self.config.sos:
+            doc["sos"] = [self.calling(p.card, t) for p in here] + [False] * len(gone)
         return orjson.dumps(doc)
 
     def snapshot_message(
@@ -347,6 +403,8 @@ class PersonnelSimulator:
             station_since=[_iso(p.station_since) for p in here] + [_iso(x.exit) for _, x in gone],
             distance_m=[p.distance_m for p in here] + [0.0] * len(gone),
         )
+        if self.config.sos:
+            doc["sos"] = [self.calling(p.card, t) for p in here] + [False] * len(gone)
         return orjson.dumps(doc)
 
     def station_status_message(self, t: int, boot: int, seq: int) -> bytes:

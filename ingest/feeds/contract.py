@@ -4,6 +4,8 @@ Topic and bytes in, a :class:`FeedBatch`, a metadata message or a :class:`Reject
 I/O. Topics (``minewatch/v1/<mine>/...``):
 
 - ``personnel`` — kinds ``positions``, ``snapshot`` (RYSS), ``station_status`` (JZSS);
+  positions and snapshots may carry ``sos`` (求救: true while the card calls for help, false
+  once it stopped, null or absent: not reported);
 - ``personnel/meta`` (retained) — people, areas and stations (RYXX, RYQY, RYJZ);
 - ``video`` — kinds ``heartbeats``, ``events``;
 - ``video/meta`` (retained) — cameras.
@@ -18,6 +20,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import numpy.typing as npt
@@ -91,11 +94,39 @@ class Camera(_Meta):
     heartbeat_timeout_s: float | None = Field(None, gt=0)
 
 
+class PersonnelLimits(_Meta):
+    """The mine's limits for the personnel alarms (docs/alarms.md); a null switches a rule
+    off. Sent with a definition, they replace the stored ones; absent, those stay."""
+
+    max_underground_h: float | None = Field(None, gt=0, description="超时: hours per descent")
+    max_underground_people: int | None = Field(None, ge=0, description="核定下井人数")
+    shift_starts: tuple[int, ...] | None = Field(None, min_length=1, description="local hours")
+    timezone: str | None = Field(None, description="IANA name; unset: unchanged")
+
+    @field_validator("shift_starts")
+    @classmethod
+    def _hours(cls, value: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        if value is not None and not all(0 <= h <= 23 for h in value):
+            raise ValueError("shift starts are local hours 0-23")
+        return None if value is None else tuple(sorted(set(value)))
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+
 class PersonnelMetaDocument(_Meta):
     v: Literal[1]
     mine: str
     mine_name: str | None = None
     ts: dt.datetime
+    limits: PersonnelLimits | None = None
     people: tuple[Person, ...] = ()
     areas: tuple[Area, ...] = ()
     stations: tuple[Station, ...] = ()
@@ -223,6 +254,18 @@ def _bools(items: list[object], nullable: bool) -> np.ndarray:
     return np.asarray(items, dtype=bool).reshape(len(items))
 
 
+#: An absent flag in an int8 flag column (``sos``): the message says nothing about it.
+FLAG_UNKNOWN = -1
+
+
+def _flags(items: list[object], nullable: bool) -> np.ndarray:
+    if not all(type(i) is bool or (nullable and i is None) for i in items):
+        raise _schema("expected booleans" + (" or null" * nullable))
+    return np.array([FLAG_UNKNOWN if i is None else int(i) for i in items], dtype=np.int8).reshape(
+        len(items)
+    )
+
+
 def _times(items: list[object], nullable: bool) -> np.ndarray:
     out = np.full(len(items), NO_TIME, np.int64)
     for i, item in enumerate(items):
@@ -246,14 +289,14 @@ _SPECS: dict[tuple[str, str], tuple[str, _Spec]] = {
         "cards": (_strings, True, False), "stations": (_strings, True, False),
         "areas": (_strings, True, False), "in_mine": (_IN_MINE, True, False),
         "distance_m": (_DISTANCE, False, True), "mine_entered_at": (_times, False, True),
-        "offsets_ms": (_offsets, False, False),
+        "sos": (_flags, False, True), "offsets_ms": (_offsets, False, False),
     }),
     ("personnel", "snapshot"): ("cards", {
         "cards": (_strings, True, False), "stations": (_strings, True, False),
         "areas": (_strings, True, False), "in_mine": (_IN_MINE, True, False),
         "distance_m": (_DISTANCE, False, True), "mine_entered_at": (_times, False, True),
         "mine_left_at": (_times, False, True), "area_since": (_times, False, True),
-        "station_since": (_times, False, True),
+        "station_since": (_times, False, True), "sos": (_flags, False, True),
     }),
     ("personnel", "station_status"): ("stations", {
         "stations": (_strings, True, False), "run_state": (_ints(STATION_STATES), True, False),
@@ -407,6 +450,8 @@ def _filler(name: str, n: int) -> np.ndarray | None:
         return np.zeros(n, np.int64)
     if name in ("distance_m", "confidence"):
         return np.full(n, np.nan)
+    if name == "sos":
+        return np.full(n, FLAG_UNKNOWN, np.int8)
     if name.endswith("_at") or name.endswith("_since"):
         return np.full(n, NO_TIME, np.int64)
     out = np.empty(n, dtype=object)

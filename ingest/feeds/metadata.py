@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from ingest.feeds.contract import PersonnelMeta, VideoMeta
+from ingest.feeds.contract import PersonnelLimits, PersonnelMeta, VideoMeta
 from minewatch.timeutil import us_to_datetime
 
 log = logging.getLogger(__name__)
@@ -118,10 +118,26 @@ async def apply_personnel_meta(conn: psycopg.AsyncConnection, meta: PersonnelMet
         people = {p.card: (p.name, p.job, p.title, p.team, p.leader, p.special) for p in doc.people}
         areas = {a.code: (a.name, a.type, a.approved) for a in doc.areas}
         stations = {s.code: (s.area, s.name, s.x, s.y, s.z) for s in doc.stations}
+        if doc.limits is not None:
+            await _apply_limits(cur, meta.mine, doc.limits)
         changes = await apply_versions(cur, PEOPLE, meta.mine, people, at)
         changes += await apply_versions(cur, AREAS, meta.mine, areas, at)
         changes += await apply_versions(cur, STATIONS, meta.mine, stations, at)
     return changes
+
+
+async def _apply_limits(cur: psycopg.AsyncCursor, mine: str, limits: PersonnelLimits) -> None:
+    """The mine's personnel limits (current values only: the alarms record what they were)."""
+    await cur.execute(
+        "UPDATE mines SET max_underground_h = %(hours)s, max_underground_people = %(people)s, "
+        "shift_starts = %(shifts)s, timezone = coalesce(%(tz)s, timezone), updated_at = now() "
+        "WHERE code = %(mine)s",
+        {
+            "mine": mine, "hours": limits.max_underground_h,
+            "people": limits.max_underground_people, "tz": limits.timezone,
+            "shifts": None if limits.shift_starts is None else list(limits.shift_starts),
+        },
+    )  # fmt: skip
 
 
 async def apply_video_meta(conn: psycopg.AsyncConnection, meta: VideoMeta) -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ingest.feeds.contract import NO_TIME, FeedBatch
-from minewatch.national import FileType, JzssRecord, ParsedFile, RyssRecord
+from minewatch.national import FileType, JzssRecord, ParsedFile, RyqjRecord, RyssRecord
 from minewatch.timeutil import datetime_to_us
 
 NATIONAL_SYSTEM = "national"
@@ -73,4 +73,28 @@ def jzss_batch(parsed: ParsedFile) -> FeedBatch:
         "run_state": np.array([int(r.run_state) for r in records], np.int16),
         "power_state": np.array([int(r.power_state) for r in records], np.int16),
         "time_us": _times([r.data_time for r in records]),
+    })  # fmt: skip
+
+
+def ryqj_batch(parsed: ParsedFile) -> FeedBatch:
+    """A parsed RYQJ file (求救) as a ``positions`` batch with the ``sos`` column: each call is
+    a position with ``sos`` true at its 求救开始时间 and, if it ended, one with ``sos`` false at
+    its 求救结束时间 (the card underground, in_mine 1)."""
+    if parsed.file_type != FileType.RYQJ:
+        raise ValueError(f"not an RYQJ file: {parsed.name}")
+    rows: list[tuple[RyqjRecord, object, bool]] = []
+    for r in parsed.records:
+        if isinstance(r, RyqjRecord):
+            rows.append((r, r.sos_start, True))
+            if r.sos_end is not None:
+                rows.append((r, r.sos_end, False))
+    return _batch(parsed, "positions", {
+        "cards": _objects([r.card_code for r, _, _ in rows]),
+        "stations": _objects([r.station_code for r, _, _ in rows]),
+        "areas": _objects([r.area_code for r, _, _ in rows]),
+        "in_mine": np.ones(len(rows), np.int16),
+        "distance_m": np.full(len(rows), np.nan),
+        "mine_entered_at": _times([r.in_time for r, _, _ in rows]),
+        "sos": np.array([int(c) for _, _, c in rows], np.int8).reshape(len(rows)),
+        "time_us": _times([t for _, t, _ in rows]),
     })  # fmt: skip

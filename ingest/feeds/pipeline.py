@@ -1,7 +1,8 @@
 """The feed pipeline: source -> parse -> dedup + screen -> store -> acknowledge, plus the
-camera watchdog. Same shape as :class:`ingest.gateway.Gateway` (receive and write tasks joined
-by a bounded queue, flush on size or age, flush what was accumulated when cancelled), so the
-gateway can run it as one more task in its TaskGroup.
+camera watchdog and, every ``watchdog_interval_s``, the clock-driven alarm checks. Same shape
+as :class:`ingest.gateway.Gateway` (receive and write tasks joined by a bounded queue, flush on
+size or age, flush what was accumulated when cancelled), so the gateway can run it as one more
+task in its TaskGroup.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class FeedPipeline:
         # Other sources (the national file inbox) hand personnel batches in here.
         self.queue: asyncio.Queue[FeedDelivery] = asyncio.Queue(settings.max_inflight_messages)
         self.flushed = 0  # write batches committed (tests wait on it)
+        self.ticks = 0  # clock-driven alarm checks done
 
     async def run(self) -> None:
         """Run until cancelled."""
@@ -72,7 +74,15 @@ class FeedPipeline:
             flush=self._flush,
             is_full=lambda pending: pending.rows >= max_rows,
             max_delay_s=self.settings.batch_max_delay_ms / 1000,
+            tick=self._tick,
+            tick_s=self.settings.watchdog_interval_s,
         )
+
+    async def _tick(self) -> None:
+        """Clock-driven alarms (overtime while nobody reports, output over capacity), in the
+        writer's task: the alarm state has one owner."""
+        await self.writer.tick(self._clock())
+        self.ticks += 1
 
     async def _flush(self, pending: FeedPending) -> FeedPending:
         if pending:

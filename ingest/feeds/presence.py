@@ -239,6 +239,10 @@ class Update:
         assert left is not None
         self._position(key, left_at, left, OUT_OF_MINE)
 
+    def changed_of(self, mine: str) -> dict[str, Presence]:
+        """The cards of ``mine`` whose presence this update changed (card -> presence)."""
+        return {k[1]: p for k, p in self.changed.items() if k[0] == mine}
+
     def _all_underground(self, mine: str) -> list[tuple[Key, Presence]]:
         keys = {k for k in self._base.state if k[0] == mine} | {
             k for k in self.changed if k[0] == mine

@@ -2,24 +2,32 @@
 
 A write batch holds the rows of many messages (positions, snapshots, station states,
 heartbeats, analytic events), the transitions they cause (trips, area stays, presence, camera
-status), the rejections and the new sequence watermarks; all commit together, then the
-messages are acknowledged. The writer owns its connection, the watermarks and the presence
-tracker: one owner, no locks.
+status), the personnel alarms they raise or clear (ingest/feeds/alarms.py), the rejections
+and the new sequence watermarks; all commit together, then the messages are acknowledged.
+The writer owns its connection, the watermarks, the presence tracker and the alarm state: one
+owner, no locks.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import groupby
-from typing import TypeVar
 
 import numpy as np
 import psycopg
 
-from ingest.backoff import Backoff
+from alarms.rules.personnel import AlarmUpdate
+from alarms.subject_store import write_subject_changes
+from ingest.durable import (
+    DurableWriter,
+    Watermark,
+    committed_before,
+    write_rejections,
+    write_watermarks,
+)
+from ingest.feeds.alarms import FeedAlarms
 from ingest.feeds.contract import NO_TIME, FeedBatch, PersonnelMeta, VideoMeta
 from ingest.feeds.metadata import apply_personnel_meta, apply_video_meta, load_camera_timeouts
 from ingest.feeds.presence import (
@@ -35,24 +43,12 @@ from ingest.feeds.presence import (
     Update,
 )
 from ingest.quarantine import QuarantineReason, Rejection
-from ingest.retry import is_transient
 from ingest.sources.mqtt_json import Ack
 from minewatch.timeutil import datetime_to_us, us_to_datetime
 
 log = logging.getLogger(__name__)
 
-Watermark = tuple[int, int]
-T = TypeVar("T")
 
-_INSERT_QUARANTINE = (
-    "INSERT INTO quarantine (source, reason, detail, payload) VALUES (%s, %s, %s, %s)"
-)
-_UPSERT_WATERMARK = (
-    "INSERT INTO source_watermarks (source, boot, seq) VALUES (%s, %s, %s) "
-    "ON CONFLICT (source) DO UPDATE SET boot = EXCLUDED.boot, seq = EXCLUDED.seq, "
-    "updated_at = now() WHERE (EXCLUDED.boot, EXCLUDED.seq) > "
-    "(source_watermarks.boot, source_watermarks.seq)"
-)
 _COPY_POSITIONS = (
     "COPY personnel_positions (time, mine_code, card_code, station_code, area_code, distance_m, "
     "in_mine) FROM STDIN"
@@ -170,8 +166,12 @@ def snapshot_rows(batch: FeedBatch) -> list[SnapshotRow]:
     ]  # fmt: skip
 
 
-def apply_batches(tracker: PresenceTracker, batches: list[FeedBatch]) -> Update:
-    """The presence changes that the personnel batches cause, in arrival order (pure)."""
+def apply_batches(
+    tracker: PresenceTracker, batches: list[FeedBatch],
+    after: Callable[[FeedBatch, Update], None] | None = None,
+) -> Update:  # fmt: skip
+    """The presence changes that the personnel batches cause, in arrival order (pure);
+    ``after`` sees the state each batch left (the alarm rules run there)."""
     update = tracker.begin()
     for batch in batches:
         c = batch.columns
@@ -184,61 +184,49 @@ def apply_batches(tracker: PresenceTracker, batches: list[FeedBatch]) -> Update:
                 )  # fmt: skip
         elif batch.kind == "snapshot":
             update.snapshot(batch.mine, batch.time_us, snapshot_rows(batch))
+        if after is not None:
+            after(batch, update)
     return update
 
 
-class FeedWriter:
+class FeedWriter(DurableWriter):
     def __init__(self, database_url: str, default_timeout_s: float) -> None:
-        self._url = database_url
-        self._conn: psycopg.AsyncConnection | None = None
+        super().__init__(database_url)
         self._default_timeout_s = default_timeout_s
         self.tracker = PresenceTracker()
-        self.watermarks: dict[str, Watermark] = {}
+        self.alarms = FeedAlarms()
         self.timeouts: dict[tuple[str, str], float] = {}
         self.duplicates = 0
         self.sequence_gaps = 0
 
     async def __aenter__(self) -> FeedWriter:
         conn = await self._connection()
-        cur = await conn.execute(
-            "SELECT source, boot, seq FROM source_watermarks "
-            "WHERE source LIKE %s OR source LIKE %s",
-            ("%/personnel/%", "%/video/%"),
-        )
-        self.watermarks = {str(s): (int(b), int(q)) for s, b, q in await cur.fetchall()}
+        await self._load_watermarks(conn)
         self.tracker = await load_tracker(conn)
+        await self.alarms.load(conn)
         self.timeouts = await load_camera_timeouts(conn)
         await conn.rollback()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._conn is not None:
-            await self._conn.close()
-            self._conn = None
-
-    async def _connection(self) -> psycopg.AsyncConnection:
-        if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = await psycopg.AsyncConnection.connect(self._url)
-        return self._conn
+        await self._close()
 
     def accepts(self, pending: FeedPending, batch: FeedBatch) -> bool:
-        """Whether ``batch`` is new for its source (not a redelivery); notes sequence gaps."""
-        mark = (batch.boot, batch.seq)
-        current = pending.watermarks.get(batch.source) or self.watermarks.get(batch.source)
-        if current is not None and mark <= current:
+        """Whether ``batch`` is new for its source (not a redelivery); counts gaps."""
+        missing = self.is_new(pending.watermarks, batch.source, (batch.boot, batch.seq))
+        if missing is None:
             self.duplicates += 1
             return False
-        if current is not None and batch.boot == current[0] and batch.seq > current[1] + 1:
-            self.sequence_gaps += batch.seq - current[1] - 1
-            log.warning("source %s: %d message(s) missing before seq %d",
-                        batch.source, batch.seq - current[1] - 1, batch.seq)  # fmt: skip
-        pending.watermarks[batch.source] = mark
+        self.sequence_gaps += missing
         return True
 
     async def apply_meta(self, meta: PersonnelMeta | VideoMeta) -> None:
         """Store a definition; a permanent refusal raises (the caller quarantines it)."""
         if isinstance(meta, PersonnelMeta):
             await self._retrying(lambda conn: apply_personnel_meta(conn, meta))
+            conn = await self._connection()
+            await self.alarms.reload(conn)  # limits, areas and leaders the rules use
+            await conn.rollback()
         else:
             await self._retrying(lambda conn: apply_video_meta(conn, meta))
             conn = await self._connection()
@@ -253,11 +241,18 @@ class FeedWriter:
         if not pending:
             return
         update: Update | None = None
+        alarms: AlarmUpdate | None = None
 
         async def attempt(conn: psycopg.AsyncConnection) -> None:
-            nonlocal update
-            update = apply_batches(self.tracker, pending.batches)  # fresh per attempt
-            await self._write(conn, pending, update, now_us)
+            nonlocal update, alarms
+            alarms = self.alarms.begin()  # fresh per attempt, like the presence update
+            evaluate = alarms
+
+            def after(batch: FeedBatch, presence: Update) -> None:
+                self.alarms.after_batch(self.tracker, presence, batch, evaluate)
+
+            update = apply_batches(self.tracker, pending.batches, after)
+            await self._write(conn, pending, update, now_us, alarms)
 
         try:
             await self._retrying(attempt)
@@ -269,38 +264,30 @@ class FeedWriter:
                 for b in pending.batches
             )
             await self._retrying(lambda conn: self._write_bookkeeping(conn, pending))
-            update = None
+            update = alarms = None
         if update is not None:
             self.tracker.commit(update)
+        if alarms is not None:
+            self.alarms.commit(alarms)
         self.watermarks.update(pending.watermarks)
         for ack in pending.acks:
             ack()
 
-    async def _retrying(self, attempt: Callable[[psycopg.AsyncConnection], Awaitable[T]]) -> T:
-        backoff = Backoff()
-        while True:
-            conn = None
-            try:
-                conn = await self._connection()
-                return await attempt(conn)
-            except Exception as error:
-                if not is_transient(error):
-                    if conn is not None and not conn.closed:
-                        await conn.rollback()
-                    raise
-                delay = backoff.next_delay()
-                log.warning("feed database write failed (%s); retrying in %.1fs", error, delay)
-                if conn is not None:
-                    await conn.close()
-                await asyncio.sleep(delay)
+    async def tick(self, now_us: int) -> None:
+        """Clock-driven alarm checks (overtime, output over capacity), stored and committed."""
+        alarms = await self._retrying(lambda conn: self.alarms.tick(conn, self.tracker, now_us))
+        self.alarms.commit(alarms)
 
     async def _write(
-        self, conn: psycopg.AsyncConnection, pending: FeedPending, update: Update, now_us: int
-    ) -> None:
+        self, conn: psycopg.AsyncConnection, pending: FeedPending, update: Update, now_us: int,
+        alarms: AlarmUpdate,
+    ) -> None:  # fmt: skip
         by_kind: dict[str, list[FeedBatch]] = {}
         for batch in pending.batches:
             by_kind.setdefault(batch.kind, []).append(batch)
         async with conn.transaction(), conn.cursor() as cur:
+            if await committed_before(cur, pending.watermarks):
+                return  # an earlier attempt committed after all (the COMMIT's reply was lost)
             if update.positions:
                 async with cur.copy(_COPY_POSITIONS) as copy:
                     for p in update.positions:
@@ -321,6 +308,7 @@ class FeedWriter:
             for sql, kind, names in _COPIES:
                 await _copy_rows(cur, sql, by_kind.get(kind, []), names)
             await self._write_camera_status(cur, by_kind.get("heartbeats", []), now_us)
+            await write_subject_changes(cur, alarms.changes)
             await _write_bookkeeping_rows(cur, pending)
 
     async def _write_camera_status(
@@ -353,15 +341,8 @@ class FeedWriter:
 
 
 async def _write_bookkeeping_rows(cur: psycopg.AsyncCursor, pending: FeedPending) -> None:
-    if pending.rejections:
-        await cur.executemany(
-            _INSERT_QUARANTINE,
-            [(r.source, r.reason.value, r.detail, r.payload) for r in pending.rejections],
-        )
-    if pending.watermarks:
-        await cur.executemany(
-            _UPSERT_WATERMARK, [(s, b, q) for s, (b, q) in pending.watermarks.items()]
-        )
+    await write_rejections(cur, pending.rejections)
+    await write_watermarks(cur, pending.watermarks)
 
 
 async def _copy_rows(

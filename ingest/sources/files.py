@@ -7,7 +7,7 @@ per-file sequence makes the second reading a recognised duplicate.
 
 - CDSS -> readings (:class:`~ingest.contract.SafetyMessage`);
 - CDDY (or FZDY) -> the mine's definition (:class:`~ingest.contract.MetaMessage`);
-- RYSS, JZSS -> personnel feed batches, which the gateway hands to the feed pipeline;
+- RYSS, JZSS, RYQJ (SOS) -> personnel feed batches, which the gateway hands to the feed pipeline;
 - other types are moved to ``rejected/`` with the reason that this version does not ingest them.
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.contract import MetaMessage
-from ingest.feeds.national import jzss_batch, ryss_batch
+from ingest.feeds.national import jzss_batch, ryqj_batch, ryss_batch
 from ingest.sources.mqtt_json import Delivery
 from ingest.sources.national_files import (
     AcceptedFile,
@@ -53,6 +53,8 @@ def file_message(accepted: AcceptedFile) -> object | None:
             return ryss_batch(parsed)
         case FileType.JZSS:
             return jzss_batch(parsed)
+        case FileType.RYQJ:
+            return ryqj_batch(parsed)
     return None
 
 

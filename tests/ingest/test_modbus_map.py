@@ -345,3 +345,12 @@ def test_default_register_map_gives_each_substation_a_device_and_3_registers_per
         rows = [mine.codes.index(code) for code in plan.codes]
         decoded = plan.decode(plan.encode(cycle.value[rows], cycle.status[rows]))
         assert decoded.value.tolist() == cycle.value[rows].tolist()
+
+
+def test_a_signalling_nan_from_the_registers_is_kept_without_a_warning() -> None:
+    """Found by hypothesis: a device's NaN bit pattern may be a signalling NaN."""
+    from ingest.modbus_map import float32_to_decimal
+
+    signalling = np.array([0x7F800001], dtype=np.uint32).view(np.float32)
+    out = float32_to_decimal(np.array([0.0, signalling[0], 0.7], dtype=np.float32))
+    assert out[0] == 0.0 and np.isnan(out[1]) and out[2] == 0.7

@@ -1,0 +1,127 @@
+"""What every writer of the pipeline shares: one owned connection, retries of transient
+errors, and the per-source ``(boot, seq)`` watermarks that make redelivery harmless.
+
+The safety writer (ingest/writer.py) and the personnel/video writer (ingest/feeds/writer.py)
+both derive from :class:`DurableWriter`; the watermark rules live here once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import psycopg
+
+from ingest.backoff import Backoff
+from ingest.quarantine import Rejection
+from ingest.retry import is_transient
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Watermark = tuple[int, int]  # (boot, seq)
+
+_UPSERT_WATERMARK = (
+    "INSERT INTO source_watermarks (source, boot, seq) VALUES (%s, %s, %s) "
+    "ON CONFLICT (source) DO UPDATE SET boot = EXCLUDED.boot, seq = EXCLUDED.seq, "
+    "updated_at = now() WHERE (EXCLUDED.boot, EXCLUDED.seq) > "
+    "(source_watermarks.boot, source_watermarks.seq)"
+)
+
+
+class DurableWriter:
+    """Owns one database connection and the committed watermarks of its sources."""
+
+    def __init__(self, database_url: str, on_retry: Callable[[], None] = lambda: None) -> None:
+        self._url = database_url
+        self._on_retry = on_retry
+        self._conn: psycopg.AsyncConnection | None = None
+        self.watermarks: dict[str, Watermark] = {}
+
+    async def _connection(self) -> psycopg.AsyncConnection:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = await psycopg.AsyncConnection.connect(self._url)
+        return self._conn
+
+    async def _load_watermarks(self, conn: psycopg.AsyncConnection, like: str = "%") -> None:
+        cur = await conn.execute(
+            "SELECT source, boot, seq FROM source_watermarks WHERE source LIKE %s", (like,)
+        )
+        self.watermarks = {str(s): (int(b), int(q)) for s, b, q in await cur.fetchall()}
+
+    async def _close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    async def _retrying(self, attempt: Callable[[psycopg.AsyncConnection], Awaitable[T]]) -> T:
+        """Run ``attempt`` until it succeeds; transient errors wait with backoff, permanent
+        ones are raised (the caller sets the data aside)."""
+        backoff = Backoff()
+        while True:
+            conn = None
+            try:
+                conn = await self._connection()
+                return await attempt(conn)
+            except Exception as error:
+                if not is_transient(error):
+                    if conn is not None and not conn.closed:
+                        await conn.rollback()
+                    raise
+                self._on_retry()
+                delay = backoff.next_delay()
+                log.warning("database write failed (%s); retrying in %.1fs", error, delay)
+                if conn is not None:
+                    await conn.close()
+                await asyncio.sleep(delay)
+
+    def is_new(self, pending: dict[str, Watermark], source: str, mark: Watermark) -> int | None:
+        """None if ``mark`` is a redelivery for ``source``; else the number of messages missing
+        before it (0: none). Notes the mark in ``pending`` when it is new."""
+        current = pending.get(source) or self.watermarks.get(source)
+        if current is not None and mark <= current:
+            return None
+        missing = 0
+        if current is not None and mark[0] == current[0] and mark[1] > current[1] + 1:
+            missing = mark[1] - current[1] - 1
+            log.warning("source %s: %d message(s) missing before seq %d", source, missing, mark[1])
+        pending[source] = mark
+        return missing
+
+
+_INSERT_QUARANTINE = (
+    "INSERT INTO quarantine (source, reason, detail, payload) VALUES (%s, %s, %s, %s)"
+)
+
+
+async def write_rejections(cur: psycopg.AsyncCursor, rejections: list[Rejection]) -> None:
+    if rejections:
+        await cur.executemany(
+            _INSERT_QUARANTINE,
+            [(r.source, r.reason.value, r.detail, r.payload) for r in rejections],
+        )
+
+
+async def write_watermarks(cur: psycopg.AsyncCursor, marks: dict[str, Watermark]) -> None:
+    if marks:
+        await cur.executemany(_UPSERT_WATERMARK, [(s, b, q) for s, (b, q) in marks.items()])
+
+
+async def committed_before(cur: psycopg.AsyncCursor, marks: dict[str, Watermark]) -> bool:
+    """Whether an earlier attempt of this very write committed after all.
+
+    A connection lost during COMMIT leaves the outcome unknown, and the retry must not store the
+    batch twice. The batch's watermarks commit together with its data, so if the database
+    already holds them, the earlier attempt went through. The rows are locked, so no other
+    writer can move them while this transaction decides.
+    """
+    if not marks:
+        return False
+    await cur.execute(
+        "SELECT source, boot, seq FROM source_watermarks WHERE source = ANY(%s) FOR UPDATE",
+        (list(marks),),
+    )
+    stored = {str(s): (int(b), int(q)) for s, b, q in await cur.fetchall()}
+    return any(stored.get(source, (-1, -1)) >= mark for source, mark in marks.items())
