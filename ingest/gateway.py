@@ -22,7 +22,7 @@ from alarms.mqtt_publisher import publish_alarms
 from ingest.batching import batch_loop
 from ingest.contract import MetaMessage, SafetyMessage
 from ingest.feeds import FeedPipeline, FeedSettings
-from ingest.feeds.contract import FeedBatch
+from ingest.feeds.contract import FeedBatch, PersonnelMeta
 from ingest.metrics import GatewayMetrics, metrics_endpoint
 from ingest.modbus_map import ModbusMap
 from ingest.quarantine import QuarantineReason, Rejection
@@ -119,8 +119,9 @@ class Gateway:
         self, deliveries: AsyncIterator[Delivery[Any]], queue: asyncio.Queue[Delivery[Any]]
     ) -> None:
         async for delivery in deliveries:
-            # Personnel batches (from the file inbox) belong to the feed pipeline.
-            target = self.feeds.queue if isinstance(delivery.message, FeedBatch) else queue
+            # Personnel batches and definitions (from the file inbox) go to the feed pipeline.
+            feed = isinstance(delivery.message, FeedBatch | PersonnelMeta)
+            target = self.feeds.queue if feed else queue
             await target.put(delivery)  # blocks when the writer falls behind: backpressure
             self.metrics.pending.set(queue.qsize())
 

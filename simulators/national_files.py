@@ -73,8 +73,10 @@ PERSONNEL_TYPES = frozenset({FileType.RYXX, FileType.RYQY, FileType.RYJZ, FileTy
 ALL_TYPES = SAFETY_TYPES | PERSONNEL_TYPES
 #: The types the gateway's drop-folder source ingests today (ingest/sources/files.py); the
 #: others are moved to ``rejected/`` there as "not ingested yet".
-INGESTED_TYPES = frozenset({FileType.CDDY, FileType.FZDY, FileType.CDSS, FileType.RYSS,
-                            FileType.JZSS})  # fmt: skip
+INGESTED_TYPES = frozenset({
+    FileType.CDDY, FileType.FZDY, FileType.CDSS, FileType.RYSS, FileType.JZSS, FileType.RYXX,
+    FileType.RYQY, FileType.RYJZ,
+})  # fmt: skip
 
 #: Ground-truth label kind -> the 异常类型 a mine's own system reports for it (YCBJ).
 #: ``power_off_failure`` is reported on its feed point (the label's ``related``).

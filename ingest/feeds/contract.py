@@ -130,6 +130,12 @@ class PersonnelMetaDocument(_Meta):
     people: tuple[Person, ...] = ()
     areas: tuple[Area, ...] = ()
     stations: tuple[Station, ...] = ()
+    complete_for: tuple[Literal["people", "areas", "stations"], ...] = Field(
+        ("people", "areas", "stations"),
+        min_length=1,
+        description="The parts this document lists in full (absent entries of these parts are "
+        "retired); the national files carry one part each (RYXX, RYQY, RYJZ).",
+    )
 
 
 class VideoMetaDocument(_Meta):

@@ -107,23 +107,43 @@ async def _newer(cur: psycopg.AsyncCursor, state_table: str, mine: str, at: dt.d
 
 
 async def apply_personnel_meta(conn: psycopg.AsyncConnection, meta: PersonnelMeta) -> int:
-    """Store a personnel definition (one transaction); returns the number of version changes."""
+    """Store a personnel definition (one transaction); returns the number of version changes.
+
+    Only the parts the document is complete for are applied, each only if the document is newer
+    than the last definition of that part (the retained message received again is a no-op).
+    """
     doc = meta.document
     at = us_to_datetime(meta.time_us)
+    entries = {
+        "people": (PEOPLE, {p.card: (p.name, p.job, p.title, p.team, p.leader, p.special)
+                            for p in doc.people}),
+        "areas": (AREAS, {a.code: (a.name, a.type, a.approved) for a in doc.areas}),
+        "stations": (STATIONS, {s.code: (s.area, s.name, s.x, s.y, s.z) for s in doc.stations}),
+    }  # fmt: skip
+    changes = 0
     async with conn.transaction(), conn.cursor() as cur:
         await _ensure_mine(cur, meta.mine, doc.mine_name)
-        if not await _newer(cur, "personnel_feed_state", meta.mine, at):
+        parts = [part for part in doc.complete_for if await _newer_part(cur, meta.mine, part, at)]
+        if not parts:
             log.info("personnel definition of %s at %s is not newer: ignored", meta.mine, at)
             return 0
-        people = {p.card: (p.name, p.job, p.title, p.team, p.leader, p.special) for p in doc.people}
-        areas = {a.code: (a.name, a.type, a.approved) for a in doc.areas}
-        stations = {s.code: (s.area, s.name, s.x, s.y, s.z) for s in doc.stations}
         if doc.limits is not None:
             await _apply_limits(cur, meta.mine, doc.limits)
-        changes = await apply_versions(cur, PEOPLE, meta.mine, people, at)
-        changes += await apply_versions(cur, AREAS, meta.mine, areas, at)
-        changes += await apply_versions(cur, STATIONS, meta.mine, stations, at)
+        for part in parts:
+            table, rows = entries[part]
+            changes += await apply_versions(cur, table, meta.mine, rows, at)
     return changes
+
+
+async def _newer_part(cur: psycopg.AsyncCursor, mine: str, part: str, at: dt.datetime) -> bool:
+    """Whether ``at`` is after the last definition of ``part`` applied for ``mine`` (noted)."""
+    await cur.execute(
+        "INSERT INTO personnel_meta_parts (mine_code, part, applied_at) VALUES (%s, %s, %s) "
+        "ON CONFLICT (mine_code, part) DO UPDATE SET applied_at = EXCLUDED.applied_at "
+        "WHERE personnel_meta_parts.applied_at < EXCLUDED.applied_at RETURNING part",
+        (mine, part, at),
+    )
+    return await cur.fetchone() is not None
 
 
 async def _apply_limits(cur: psycopg.AsyncCursor, mine: str, limits: PersonnelLimits) -> None:

@@ -10,11 +10,33 @@ changes nothing (snapshot diff).
 
 from __future__ import annotations
 
-import numpy as np
+import logging
 
-from ingest.feeds.contract import NO_TIME, FeedBatch
-from minewatch.national import FileType, JzssRecord, ParsedFile, RyqjRecord, RyssRecord
+import numpy as np
+from pydantic import ValidationError
+
+from ingest.feeds.contract import (
+    NO_TIME,
+    Area,
+    FeedBatch,
+    Person,
+    PersonnelMeta,
+    PersonnelMetaDocument,
+    Station,
+)
+from minewatch.national import (
+    FileType,
+    JzssRecord,
+    ParsedFile,
+    RyjzRecord,
+    RyqjRecord,
+    RyqyRecord,
+    RyssRecord,
+    RyxxRecord,
+)
 from minewatch.timeutil import datetime_to_us
+
+log = logging.getLogger(__name__)
 
 NATIONAL_SYSTEM = "national"
 
@@ -98,3 +120,52 @@ def ryqj_batch(parsed: ParsedFile) -> FeedBatch:
         "sos": np.array([int(c) for _, _, c in rows], np.int8).reshape(len(rows)),
         "time_us": _times([t for _, t, _ in rows]),
     })  # fmt: skip
+
+
+_PARTS = {FileType.RYXX: "people", FileType.RYQY: "areas", FileType.RYJZ: "stations"}
+
+
+def definition_part(parsed: ParsedFile) -> PersonnelMeta:
+    """A parsed RYXX (people), RYQY (areas) or RYJZ (stations) file as a personnel definition
+    complete for that one part. Entries the contract refuses are left out and logged."""
+    part = _PARTS.get(parsed.file_type)
+    if part is None:
+        raise ValueError(f"not a personnel definition file: {parsed.name}")
+    entries: list[Person | Area | Station] = []
+    for record in parsed.records:
+        try:
+            entries.append(_entry(record))
+        except (ValidationError, ValueError) as error:
+            log.warning("%s: entry left out: %s", parsed.name, str(error).splitlines()[0])
+    mine = parsed.mine_code
+    document = PersonnelMetaDocument(
+        v=1, mine=mine, mine_name=parsed.header.mine_name or None, ts=parsed.header.upload_time,
+        complete_for=(part,), **{part: tuple(entries)},
+    )  # fmt: skip
+    source = f"{mine}/personnel/{NATIONAL_SYSTEM}-{parsed.file_type.lower()}"
+    return PersonnelMeta(source, mine, datetime_to_us(parsed.header.upload_time), document)
+
+
+def _entry(record: object) -> Person | Area | Station:
+    match record:
+        case RyxxRecord():
+            return Person(
+                card=record.card_code, name=record.name, job=record.job,
+                title=record.position, team=record.team, leader=record.is_leader,
+                special=record.is_special_worker,
+            )  # fmt: skip
+        case RyqyRecord():
+            return Area(
+                code=record.area_code, name=record.area_name, type=record.area_type,
+                approved=record.rated_headcount,
+            )  # fmt: skip
+        case RyjzRecord():
+            return Station(
+                code=record.station_code, area=record.station_code[:16], name=record.name,
+                x=_float(record.x), y=_float(record.y), z=_float(record.z),
+            )  # fmt: skip
+    raise ValueError(f"unexpected record {type(record).__name__}")
+
+
+def _float(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]

@@ -7,7 +7,8 @@ per-file sequence makes the second reading a recognised duplicate.
 
 - CDSS -> readings (:class:`~ingest.contract.SafetyMessage`);
 - CDDY (or FZDY) -> the mine's definition (:class:`~ingest.contract.MetaMessage`);
-- RYSS, JZSS, RYQJ (SOS) -> personnel feed batches, which the gateway hands to the feed pipeline;
+- RYSS, JZSS, RYQJ (SOS) -> personnel feed batches, and RYXX, RYQY, RYJZ -> personnel
+  definitions (people, areas, stations), which the gateway hands to the feed pipeline;
 - other types are moved to ``rejected/`` with the reason that this version does not ingest them.
 """
 
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.contract import MetaMessage
-from ingest.feeds.national import jzss_batch, ryqj_batch, ryss_batch
+from ingest.feeds.national import definition_part, jzss_batch, ryqj_batch, ryss_batch
 from ingest.sources.mqtt_json import Delivery
 from ingest.sources.national_files import (
     AcceptedFile,
@@ -55,6 +56,8 @@ def file_message(accepted: AcceptedFile) -> object | None:
             return jzss_batch(parsed)
         case FileType.RYQJ:
             return ryqj_batch(parsed)
+        case FileType.RYXX | FileType.RYQY | FileType.RYJZ:
+            return definition_part(parsed)
     return None
 
 

@@ -481,3 +481,16 @@ async def test_the_gateway_ingests_the_drop_folder_unchanged(
         assert {c: (s, a) for c, s, a in now_down} == presence
     assert scalar(database_url, "SELECT count(*) FROM quarantine") == 0
     assert any(end is not None for _, _, end in trips)  # people came up in between
+    # RYXX, RYQY and RYJZ became the personnel definitions, one part each.
+    for table, code, file_type in (
+        ("personnel_people", "card_code", FileType.RYXX),
+        ("personnel_areas", "area_code", FileType.RYQY),
+        ("personnel_stations", "station_code", FileType.RYJZ),
+    ):
+        (defined,) = _of(files, file_type)
+        stored_codes = scalar(
+            database_url,
+            f"SELECT array_agg({code} ORDER BY {code}) FROM {table} WHERE valid_to IS NULL",
+        )
+        expected = sorted(getattr(r, code) for r in defined.records)
+        assert stored_codes == expected
