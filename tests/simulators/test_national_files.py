@@ -494,3 +494,43 @@ async def test_the_gateway_ingests_the_drop_folder_unchanged(
         )
         expected = sorted(getattr(r, code) for r in defined.records)
         assert stored_codes == expected
+
+
+async def test_ryss_files_give_the_simulators_headcounts_at_every_minute(
+    database_url: str, mqtt_url: str, unique_id: str, tmp_path: Path
+) -> None:
+    """The file path of issue 6's acceptance: RYSS snapshots (here every minute) through the
+    drop folder give, per area and for the mine, the simulator's own head-counts."""
+    import httpx
+
+    from tests.personnel.stack import running_feed_api
+
+    start = _recent_0715()
+    config = load_mine_config(example_mine_path("small"))
+    personnel = personnel_for(config)
+    types = frozenset({FileType.RYXX, FileType.RYQY, FileType.RYJZ, FileType.RYSS})
+    writer = NationalFileWriter(
+        tmp_path / "inbox", start, mine=mine_starting_at(config, start), personnel=personnel,
+        options=DropFolderOptions(personnel_s=60, types=types, fsync=False),
+    )  # fmt: skip
+    report = writer.run(30 * 60)
+
+    def all_done() -> bool:
+        return {p.name for p in (tmp_path / "done").glob("*.txt")} == set(report.files)
+
+    async with _gateway(database_url, mqtt_url, f"gw-{unique_id}", tmp_path):
+        await eventually(all_done)
+    end = start + dt.timedelta(minutes=30)
+    window = {"start": start.isoformat(), "end": end.isoformat(), "step": "PT1M"}
+    mine = config.mine.code
+    async with (
+        running_feed_api(database_url) as base,
+        httpx.AsyncClient(base_url=f"{base}/api/v1/personnel/mines/{mine}") as api,
+    ):
+        series = (await api.get("/headcount/series", params=window)).json()
+    assert len(series) == 30
+    assert min(point["total"] for point in series) > 0  # people underground all along
+    for point in series:
+        t = int(dt.datetime.fromisoformat(point["time"]).timestamp() * US)
+        assert point["areas"] == personnel.headcounts(t), point["time"]
+        assert point["total"] == len(personnel.places(t)), point["time"]
