@@ -13,6 +13,7 @@ import psycopg
 from api import create_app
 from api.server import serve
 from ingest.gateway import Gateway
+from ingest.sources.base import Source
 from minewatch.embedded import free_port
 from minewatch.settings import GatewaySettings
 
@@ -30,10 +31,18 @@ async def _until_set(event: asyncio.Event, task: asyncio.Task[None], limit_s: fl
 
 @contextlib.asynccontextmanager
 async def running_gateway(
-    database_url: str, mqtt_url: str, client_id: str, **settings: object
+    database_url: str,
+    mqtt_url: str,
+    client_id: str,
+    sources: list[Source] | None = None,
+    **settings: object,
 ) -> AsyncIterator[Gateway]:
+    """A gateway for the block: the configured sources, or ``sources`` (then no MQTT JSON
+    subscription unless ``topics`` is given)."""
+    if sources is not None:
+        settings.setdefault("topics", [])
     config = GatewaySettings(**{"client_id": client_id, "batch_max_delay_ms": 20, **settings})  # type: ignore[arg-type]
-    gateway = Gateway(config, database_url, mqtt_url)
+    gateway = Gateway(config, database_url, mqtt_url, sources=sources)
     task = asyncio.create_task(gateway.run(), name="gateway")
     try:
         await _until_set(gateway.ready, task, 20)

@@ -6,24 +6,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from ingest.gateway import Gateway
-from ingest.sources.base import Source
 from ingest.sources.files import NationalFileSource
 from ingest.sources.modbus import ModbusPollerConfig, ModbusSource
 from minewatch.metadata import MineDefinition, upsert_mine
 from minewatch.national import CdssRecord, FileType, Header, encode_file
-from minewatch.settings import GatewaySettings
 from simulators.config import example_mine_path, load_mine_config
 from simulators.modbus_server import ModbusMineServer
 from simulators.model import SimulatedMine
-from tests.helpers import eventually, scalar
+from tests.helpers import eventually, running_gateway, scalar
 
 pytestmark = pytest.mark.anyio
 
@@ -36,29 +32,13 @@ def mine(database_url: str) -> SimulatedMine:
     return mine
 
 
-@contextlib.asynccontextmanager
-async def gateway_with(
-    database_url: str, mqtt_url: str, client_id: str, source: Source
-) -> AsyncIterator[Gateway]:
-    settings = GatewaySettings(client_id=client_id, topics=[], batch_max_delay_ms=20)
-    gateway = Gateway(settings, database_url, mqtt_url, sources=[source])
-    task = asyncio.create_task(gateway.run())
-    try:
-        await asyncio.wait_for(gateway.ready.wait(), 20)
-        yield gateway
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
 async def test_modbus_devices_are_polled_into_the_database(
     database_url: str, mqtt_url: str, unique_id: str, mine: SimulatedMine
 ) -> None:
     async with ModbusMineServer(mine) as server:
         served = dict(zip(mine.codes, server.cycle.value.tolist(), strict=True))  # type: ignore[union-attr]
         source = ModbusSource(server.register_map, ModbusPollerConfig(cycle_s=0.2, timeout_s=0.15))
-        async with gateway_with(database_url, mqtt_url, f"gw-{unique_id}", source):
+        async with running_gateway(database_url, mqtt_url, f"gw-{unique_id}", [source]):
             await eventually(
                 lambda: (
                     (scalar(database_url, "SELECT count(*) FROM readings") or 0)
@@ -92,7 +72,7 @@ async def test_cdss_files_in_the_drop_folder_are_stored_then_moved_to_done(
         (tmp_path / "inbox" / name).write_bytes(data)
     n = len([p for p in mine.definition.points if p.substation == "001"])
     source = NationalFileSource(tmp_path, scan_s=0.1)
-    async with gateway_with(database_url, mqtt_url, f"gw-{unique_id}", source):
+    async with running_gateway(database_url, mqtt_url, f"gw-{unique_id}", [source]):
         await eventually(lambda: scalar(database_url, "SELECT count(*) FROM readings") == 2 * n)
         await eventually(lambda: sorted(p.name for p in (tmp_path / "done").glob("*.txt"))
                          == sorted(name for name, _ in files))  # fmt: skip
@@ -120,7 +100,7 @@ async def test_modbus_polling_goes_on_through_a_database_outage_via_the_spool(
         async with ModbusMineServer(mine) as server:
             config = ModbusPollerConfig(cycle_s=0.2, timeout_s=0.15)
             source = ModbusSource(server.register_map, config, spool_dir=tmp_path / "spool")
-            async with gateway_with(url, mqtt_url, f"gw-{unique_id}", source):
+            async with running_gateway(url, mqtt_url, f"gw-{unique_id}", [source]):
                 await eventually(lambda: (scalar(url, "SELECT count(*) FROM readings") or 0) > 0)
                 servers.close()  # the database goes away for a while
                 await asyncio.sleep(2.0)

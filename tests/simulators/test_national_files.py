@@ -4,19 +4,16 @@ ingested by the gateway's drop-folder source into TimescaleDB unchanged."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import os
 import threading
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
 import psycopg
 import pytest
 
-from ingest.gateway import Gateway
 from ingest.sources.files import NationalFileSource
 from ingest.sources.national_files import InboxConfig, definition_update
 from minewatch.codes import AbnormalType
@@ -38,7 +35,6 @@ from minewatch.national import (
     encode_file,
     parse_file,
 )
-from minewatch.settings import GatewaySettings
 from simulators import national_files
 from simulators.config import MineConfig, example_mine_path, load_mine_config
 from simulators.national_files import (
@@ -53,7 +49,7 @@ from simulators.national_files import (
     write_drop_folder,
 )
 from simulators.personnel import US, PersonnelSimulator
-from tests.helpers import eventually, scalar
+from tests.helpers import eventually, running_gateway, scalar
 
 pytestmark = pytest.mark.anyio
 
@@ -364,21 +360,11 @@ def test_realtime_on_the_real_clock(tmp_path: Path) -> None:
 # -- end to end: the gateway ingests what the writer wrote -----------------------------------
 
 
-@contextlib.asynccontextmanager
-async def _gateway(
+def _gateway(
     database_url: str, mqtt_url: str, client_id: str, root: Path
-) -> AsyncIterator[Gateway]:
+) -> contextlib.AbstractAsyncContextManager[Gateway]:
     source = NationalFileSource(root, InboxConfig(max_age_s=2 * 86_400), scan_s=0.1)
-    settings = GatewaySettings(client_id=client_id, topics=[], batch_max_delay_ms=20)
-    gateway = Gateway(settings, database_url, mqtt_url, sources=[source])
-    task = asyncio.create_task(gateway.run())
-    try:
-        await asyncio.wait_for(gateway.ready.wait(), 20)
-        yield gateway
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    return running_gateway(database_url, mqtt_url, client_id, [source])
 
 
 def _recent_0715() -> dt.datetime:
