@@ -14,6 +14,7 @@ import numpy as np
 import psycopg
 import pytest
 
+from ingest.gateway import Gateway
 from ingest.sources.files import NationalFileSource
 from ingest.sources.national_files import InboxConfig, definition_update
 from minewatch.codes import AbnormalType
