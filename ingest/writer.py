@@ -157,7 +157,8 @@ class BatchWriter(DurableWriter):
         self.watermarks.update(pending.watermarks)
         for rejection in pending.rejections:
             self._metrics.quarantined.labels(rejection.reason.value).inc()
-        for ack in pending.acks:
+        acks, pending.acks = pending.acks, []  # a pending write is flushed once, whoever
+        for ack in acks:  # holds it (a cancelled caller may hand the same one in again)
             ack()
         done = time.monotonic()
         self._metrics.flushes.observe(done - started)

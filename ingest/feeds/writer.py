@@ -270,7 +270,8 @@ class FeedWriter(DurableWriter):
         if alarms is not None:
             self.alarms.commit(alarms)
         self.watermarks.update(pending.watermarks)
-        for ack in pending.acks:
+        acks, pending.acks = pending.acks, []  # a pending write is flushed once, whoever
+        for ack in acks:  # holds it (a cancelled caller may hand the same one in again)
             ack()
 
     async def tick(self, now_us: int) -> None:

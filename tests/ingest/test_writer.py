@@ -48,3 +48,17 @@ async def test_retrying_a_write_whose_commit_did_go_through_stores_nothing_twice
         batch, _ = validate_messages([message], writer.points, now_us(), limits)
         await writer._retrying(lambda conn: writer._write(conn, pending, batch))
     assert scalar(database_url, "SELECT count(*) FROM readings") == len(points)
+
+
+async def test_a_pending_write_is_acknowledged_once_even_if_flushed_twice(
+    database_url: str,
+) -> None:
+    """A caller cancelled while it held a pending write already flushed hands it in again on its
+    way out; a second acknowledgement would move a drop-folder file that is gone already."""
+    acks: list[int] = []
+    limits = TimeLimits(300_000_000, 86_400_000_000)
+    async with BatchWriter(database_url, GatewayMetrics(), 30.0, limits) as writer:
+        pending = PendingWrite(acks=[lambda: acks.append(1)])
+        await writer.flush(pending)
+        await writer.flush(pending)
+    assert acks == [1]
