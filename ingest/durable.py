@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import psycopg
@@ -29,6 +30,23 @@ _UPSERT_WATERMARK = (
     "updated_at = now() WHERE (EXCLUDED.boot, EXCLUDED.seq) > "
     "(source_watermarks.boot, source_watermarks.seq)"
 )
+
+
+@dataclass
+class Pending:
+    """What every write batch accumulates between two flushes, besides its data."""
+
+    rejections: list[Rejection] = field(default_factory=list)
+    watermarks: dict[str, Watermark] = field(default_factory=dict)
+    acks: list[Callable[[], None]] = field(default_factory=list)
+    first_received_at: float | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.acks)
+
+    def note_received(self, at: float) -> None:
+        if self.first_received_at is None:
+            self.first_received_at = at
 
 
 class DurableWriter:

@@ -23,7 +23,7 @@ from ingest.batch import ReadingBatch
 from ingest.contract import SafetyMessage
 from ingest.durable import (
     DurableWriter,
-    Watermark,
+    Pending,
     committed_before,
     write_rejections,
     write_watermarks,
@@ -31,7 +31,6 @@ from ingest.durable import (
 from ingest.metrics import GatewayMetrics
 from ingest.pgcopy import COPY_READINGS_SQL, encode_readings
 from ingest.quarantine import QuarantineReason, Rejection
-from ingest.sources.mqtt_json import Ack
 from ingest.validate import PointResolver, TimeLimits, validate_messages
 from minewatch.metadata import MineDefinition, upsert_mine_async
 from minewatch.registry import PointRegistry, load_registry_async
@@ -41,22 +40,11 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class PendingWrite:
-    """What accumulates between two flushes."""
+class PendingWrite(Pending):
+    """The safety feed's write batch: messages to validate and store together."""
 
     messages: list[SafetyMessage] = field(default_factory=list)
-    rejections: list[Rejection] = field(default_factory=list)
-    watermarks: dict[str, Watermark] = field(default_factory=dict)
-    acks: list[Ack] = field(default_factory=list)
     readings: int = 0
-    first_received_at: float | None = None
-
-    def __bool__(self) -> bool:
-        return bool(self.acks)
-
-    def note_received(self, at: float) -> None:
-        if self.first_received_at is None:
-            self.first_received_at = at
 
 
 class BatchWriter(DurableWriter):

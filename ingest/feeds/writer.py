@@ -22,7 +22,7 @@ from alarms.rules.personnel import AlarmUpdate
 from alarms.subject_store import write_subject_changes
 from ingest.durable import (
     DurableWriter,
-    Watermark,
+    Pending,
     committed_before,
     write_rejections,
     write_watermarks,
@@ -43,7 +43,6 @@ from ingest.feeds.presence import (
     Update,
 )
 from ingest.quarantine import QuarantineReason, Rejection
-from ingest.sources.mqtt_json import Ack
 from minewatch.timeutil import datetime_to_us, us_to_datetime
 
 log = logging.getLogger(__name__)
@@ -119,22 +118,11 @@ WHERE NOT EXISTS (SELECT 1 FROM old WHERE old.online = up.online)
 
 
 @dataclass
-class FeedPending:
-    """What accumulates between two flushes."""
+class FeedPending(Pending):
+    """The personnel/video write batch."""
 
     batches: list[FeedBatch] = field(default_factory=list)
-    rejections: list[Rejection] = field(default_factory=list)
-    watermarks: dict[str, Watermark] = field(default_factory=dict)
-    acks: list[Ack] = field(default_factory=list)
     rows: int = 0
-    first_received_at: float | None = None
-
-    def __bool__(self) -> bool:
-        return bool(self.acks)
-
-    def note_received(self, at: float) -> None:
-        if self.first_received_at is None:
-            self.first_received_at = at
 
 
 def _opt_time(value: int) -> int | None:
