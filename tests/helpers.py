@@ -30,6 +30,22 @@ async def _until_set(event: asyncio.Event, task: asyncio.Task[None], limit_s: fl
 
 
 @contextlib.asynccontextmanager
+async def running_task(
+    work: Awaitable[None], ready: asyncio.Event, name: str
+) -> AsyncIterator[asyncio.Task[None]]:
+    """Run ``work`` for the block once ``ready`` is set; it must still run at the end."""
+    task = asyncio.create_task(work, name=name)  # type: ignore[arg-type]
+    try:
+        await _until_set(ready, task, 20)
+        yield task
+        assert not task.done(), f"{name} stopped"
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@contextlib.asynccontextmanager
 async def running_gateway(
     database_url: str,
     mqtt_url: str,
@@ -43,15 +59,8 @@ async def running_gateway(
         settings.setdefault("topics", [])
     config = GatewaySettings(**{"client_id": client_id, "batch_max_delay_ms": 20, **settings})  # type: ignore[arg-type]
     gateway = Gateway(config, database_url, mqtt_url, sources=sources)
-    task = asyncio.create_task(gateway.run(), name="gateway")
-    try:
-        await _until_set(gateway.ready, task, 20)
+    async with running_task(gateway.run(), gateway.ready, "the gateway"):
         yield gateway
-        assert not task.done(), "the gateway stopped"
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 @contextlib.asynccontextmanager
@@ -59,14 +68,9 @@ async def running_api(database_url: str) -> AsyncIterator[str]:
     """Serve the API on a free port over real HTTP; yields its base URL."""
     port = free_port()
     started = asyncio.Event()
-    task = asyncio.create_task(serve(create_app(database_url), "127.0.0.1", port, started))
-    try:
-        await _until_set(started, task, 20)
+    work = serve(create_app(database_url), "127.0.0.1", port, started)
+    async with running_task(work, started, "the API"):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def scalar(database_url: str, sql: str, params: tuple[object, ...] = ()) -> object:
