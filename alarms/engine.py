@@ -179,13 +179,9 @@ class AlarmEngine:
 
     def evaluate(self, batch: ReadingBatch) -> Evaluation:
         st = self.state
-        late = late_rows(batch.point_id, batch.time_us, st.last_time_us)
+        late, order = live_order(batch.point_id, batch.time_us, st.last_time_us)
         flags = batch.flags.copy()
         flags[late] |= ReadingFlag.LATE
-        # Live rows of a point arrive in time order (that is what "not late" means), so
-        # sorting them by (point, time) keeps their arrival order.
-        live = np.flatnonzero(~late)
-        order = live[_sort_order(batch.take(live))]
         pid, t = batch.point_id[order], batch.time_us[order]
         value, status = batch.value[order], batch.status[order]
         rows = Rows.of(pid, t, value, status)
@@ -329,14 +325,38 @@ class AlarmEngine:
         )
 
 
-def _sort_order(batch: ReadingBatch) -> npt.NDArray[np.intp]:
-    """Row order by (point, time); a stable sort by point suffices when time never decreases."""
-    t, pid = batch.time_us, batch.point_id
-    if len(t) < 2 or bool((t[1:] >= t[:-1]).all()):
-        if len(pid) and int(pid.max()) < 2**15:  # numpy radix-sorts 16-bit keys: O(n)
-            return np.argsort(pid.astype(np.int16), kind="stable")
-        return np.argsort(pid, kind="stable")
-    return np.lexsort((t, pid))
+def live_order(
+    point_id: npt.NDArray[np.int32],
+    time_us: npt.NDArray[np.int64],
+    last_time_us: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.intp]]:
+    """(late mask in arrival order, the live rows' indices sorted by (point, time)).
+
+    Live rows of a point arrive in time order (that is what "not late" means), so a stable
+    sort by point keeps each point's rows in time order. The common case, a batch whose event
+    times never decrease (cycles arrive in order), needs that one sort: a row is late when its
+    time is not after the point's last evaluated reading or equals the previous row's time
+    of its point. Otherwise :func:`late_rows` finds the late rows in the general way.
+    """
+    n = len(time_us)
+    if n < 2 or not bool((time_us[1:] >= time_us[:-1]).all()):
+        late = late_rows(point_id, time_us, last_time_us)
+        live = np.flatnonzero(~late)
+        return late, live[_point_order(point_id[live])]
+    order = _point_order(point_id)
+    pid, t = point_id[order], time_us[order]
+    late_sorted = t <= last_time_us[pid]
+    late_sorted[1:] |= (pid[1:] == pid[:-1]) & (t[1:] == t[:-1])
+    late = np.zeros(n, bool)
+    late[order] = late_sorted
+    return late, order[~late_sorted]
+
+
+def _point_order(point_id: npt.NDArray[np.int32]) -> npt.NDArray[np.intp]:
+    """A stable sort by point id; numpy radix-sorts 16-bit keys in O(n)."""
+    if len(point_id) and 0 <= int(point_id.min()) and int(point_id.max()) < 2**15:
+        return np.argsort(point_id.astype(np.int16), kind="stable")
+    return np.argsort(point_id, kind="stable")
 
 
 def late_rows(

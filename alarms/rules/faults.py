@@ -43,20 +43,23 @@ def evaluate_faults(
     size = len(params.analog)
     one = np.ones(size, np.int64)
     out: dict[str, RunOutcome] = {}
-    any_status = bool(rows.s.any())
+    bits_seen = int(np.bitwise_or.reduce(rows.s[rows.s != 0])) if len(rows) else 0
     for name, bit in STATUS_RULES:
-        if not any_status and not states[name].raw.any():
+        if not bits_seen & bit and not states[name].raw.any():  # nothing sets, nothing open
             out[name] = quiet(states[name], len(rows))
             continue
         flagged = (rows.s & bit) != 0
         out[name] = evaluate_runs(rows, flagged, ~flagged, states[name], need=one)
 
-    drift_need = np.full(size, params.defaults.drift_samples, np.int64)
-    with np.errstate(invalid="ignore"):
-        above = ctx.valid & (rows.v >= params.drift_floor[rows.pid])
-    out["negative_drift"] = evaluate_runs(
-        rows, ctx.drift, above, states["negative_drift"], need=drift_need
-    )
+    if ctx.drift.any() or states["negative_drift"].raw.any():
+        drift_need = np.full(size, params.defaults.drift_samples, np.int64)
+        with np.errstate(invalid="ignore"):
+            above = ctx.valid & (rows.v >= params.drift_floor[rows.pid])
+        out["negative_drift"] = evaluate_runs(
+            rows, ctx.drift, above, states["negative_drift"], need=drift_need
+        )
+    else:
+        out["negative_drift"] = quiet(states["negative_drift"], len(rows))
 
     window = params.flatline_samples
     checked = ctx.valid & (window[rows.pid] > 0)
@@ -74,14 +77,19 @@ def evaluate_faults(
 def _repeats(
     rows: Rows, same: BoolArray, changed: BoolArray, carried: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.int64]:
-    """Per row: identical consecutive readings so far (0 at a change), carried over batches."""
+    """Per row: identical consecutive readings so far (0 at a change), carried over batches.
+
+    Rows that are neither ``same`` nor ``changed`` (not checked) hold the count.
+    """
     n = len(rows)
     idx = np.arange(n)
+    last_change = np.maximum.accumulate(np.where(changed, idx, -1)) if n else idx
+    since_change = last_change >= rows.gs
+    if bool((same | changed).all()):  # every row checked: the distance to the last change
+        return np.where(since_change, idx - last_change, idx - rows.gs + 1 + carried[rows.pid])
     cs = np.cumsum(same)
-    reset = np.maximum.accumulate(np.where(changed, idx, -1)) if n else idx
-    since_reset = reset >= rows.gs
-    base = np.where(since_reset, cs[np.maximum(reset, 0)], cs[rows.gs] - same[rows.gs])
-    return cs - base + np.where(since_reset, 0, carried[rows.pid])
+    base = np.where(since_change, cs[np.maximum(last_change, 0)], cs[rows.gs] - same[rows.gs])
+    return cs - base + np.where(since_change, 0, carried[rows.pid])
 
 
 FAULT_RULES = (*(name for name, _ in STATUS_RULES), "negative_drift", "flatline")

@@ -162,8 +162,16 @@ class RunTable:
 
     @classmethod
     def empty(cls) -> RunTable:
-        i, f, b = np.empty(0, np.int64), np.empty(0), np.empty(0, bool)
-        return cls(i, i, i, f, b, b, i, b, i, i, i, f, f, i, f, i, i, i, f, f, i, f, i, i)
+        """The table without runs (one shared instance: its arrays have no element to change)."""
+        return _EMPTY_TABLE
+
+
+def _empty_table() -> RunTable:
+    i, f, b = np.empty(0, np.int64), np.empty(0), np.empty(0, bool)
+    return RunTable(i, i, i, f, b, b, i, b, i, i, i, f, f, i, f, i, i, i, f, f, i, f, i, i)
+
+
+_EMPTY_TABLE = _empty_table()
 
 
 @dataclass(frozen=True, slots=True)
