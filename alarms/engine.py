@@ -354,7 +354,7 @@ def live_order(
 
 def _point_order(point_id: npt.NDArray[np.int32]) -> npt.NDArray[np.intp]:
     """A stable sort by point id; numpy radix-sorts 16-bit keys in O(n)."""
-    if len(point_id) and 0 <= int(point_id.min()) and int(point_id.max()) < 2**15:
+    if len(point_id) and int(point_id.min()) >= 0 and int(point_id.max()) < 2**15:
         return np.argsort(point_id.astype(np.int16), kind="stable")
     return np.argsort(point_id, kind="stable")
 
