@@ -40,8 +40,11 @@ no detector could alarm on it).
 Gas alarms: episodes of ``upper_alarm``, ``power_off`` or ``upper_prewarn`` on methane points.
 A *real gas alarm* is one classified ``exceedance``; it is correct when it overlaps (with the
 slack) a real-gas label on its point (methane_exceedance, methane_accumulation, outburst,
-over_range, power_off_failure). Precision = correct / real gas alarms; the others are false
-alarms, also given per methane sensor per day.
+over_range, power_off_failure) or a ``methane_near_limit`` label: gas from a labelled event
+that brings a downstream point to its limit within the sensor's accuracy (the sensor may read
+the limit, and AQ 6201 then requires the alarm; these labels are not counted for recall, and
+``correct_near_limit`` says how many alarms only they explain). Precision = correct / real
+gas alarms; the others are false alarms, also given per methane sensor per day.
 
 What a dispatcher sees (ISA-18.2 / EEMUA 191 measures): every episode except the record-only
 rules (declared or flagged calibrations, interference spikes), counted when raised: episodes
@@ -74,6 +77,10 @@ GAS_RULES = ("upper_alarm", "power_off", "upper_prewarn")
 REAL_GAS_KINDS = frozenset(
     {"methane_exceedance", "methane_accumulation", "outburst", "over_range", "power_off_failure"}
 )
+#: Gas at the limit within the sensor's accuracy, downstream of a labelled event (the
+#: simulator's ``methane_near_limit``): an alarm there is required by AQ 6201 if the readings
+#: reach the level, so it is a correct alarm; the label is not required for recall.
+NEAR_LIMIT_KIND = "methane_near_limit"
 EXCEEDANCE = "exceedance"
 AT_LIMIT = 0.015  # %CH4: one display step (0.01) above the level, with rounding
 
@@ -382,6 +389,7 @@ def _gas(
     f = ctx.facts
     gas = [e for e in episodes if e.rule in (*GAS_RULES, "baseline") and e.point in methane]
     real_labels: dict[int, list[int]] = {}
+    near_limit: dict[int, list[int]] = {}
     spikes: dict[int, list[int]] = {}
     undeclared: dict[int, list[int]] = {}
     for k in range(len(f)):
@@ -390,6 +398,8 @@ def _gas(
             continue
         if f.kind[k] in REAL_GAS_KINDS:
             real_labels.setdefault(p, []).append(k)
+        elif f.kind[k] == NEAR_LIMIT_KIND:
+            near_limit.setdefault(p, []).append(k)
         elif f.kind[k] == "interference":
             spikes.setdefault(p, []).append(k)
         elif f.kind[k] == "undeclared_calibration":
@@ -407,9 +417,16 @@ def _gas(
         )
 
     real = [e for e in gas if e.classification == EXCEEDANCE]
-    correct = [e for e in real if hit(e, real_labels.get(e.point, []), ctx.slack)]
+
+    def justified(e: Episode) -> bool:
+        return hit(e, real_labels.get(e.point, []), ctx.slack) or hit(
+            e, near_limit.get(e.point, []), ctx.slack
+        )
+
+    correct = [e for e in real if justified(e)]
+    at_limit = [e for e in correct if not hit(e, real_labels.get(e.point, []), ctx.slack)]
     false = [e for e in real if e not in correct]
-    not_real = [e for e in gas if not hit(e, real_labels.get(e.point, []), ctx.slack)]
+    not_real = [e for e in gas if not justified(e)]
     from_cal = [
         e
         for e in not_real
@@ -424,6 +441,7 @@ def _gas(
         "alarms": len(gas),
         "real_alarms": len(real),
         "correct": len(correct),
+        "correct_near_limit": len(at_limit),  # explained by a methane_near_limit label only
         "precision": _ratio(len(correct), len(real)),
         "false_alarms": len(false),
         "false_per_sensor_day": len(false) / (len(methane) * days) if methane and days else None,
