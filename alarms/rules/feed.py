@@ -7,6 +7,13 @@ on (``value >= poweroff_high`` until ``value < restore_high``: the raw latch of 
 still reads 1 (有电) ``control_time_s`` (default: one polling cycle) after the cut began, P
 opens a ``feed_abnormal`` episode; it ends when F reads 0 or the cut ends.
 
+The symmetric case of the domain reference (§5, [I]), power restored while the methane is
+still at or above the restore level (复电 while CH4 >= 复电门限), is the same condition: the cut
+holds until the value falls below ``restore_high``, so a feed back on before that is a
+failure at once (the cut began more than the control time before). A feed that stays off
+after the restore is not an alarm: a cut device is often locked out (闭锁) and restarted by
+hand later, and nothing about the gas is wrong.
+
 P's and F's readings come in separately; the engine merges them in event time per P: at every
 reading of either, P's cut state and F's value are the latest at or before that time (before
 the batch: the engine's state). The loop is over the few points with D relations present in

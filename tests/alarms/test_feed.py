@@ -57,3 +57,23 @@ def test_relations_to_unknown_or_non_feed_points_are_ignored() -> None:
     )
     rec.feed(series(1, [1.6] * 5, step_s=2), series(2, [1] * 5, step_s=2))
     assert rec.of("feed_abnormal") == []
+
+
+def test_power_restored_while_methane_is_still_above_the_restore_level_is_a_failure() -> None:
+    """The symmetric case of the domain reference (§5, [I]): 复电 while CH4 >= 复电门限."""
+    rec = recorder(CUTTING, FEED)
+    methane = [0.3, 1.6, 1.7, 1.4, 1.2, 1.1, 0.8, 0.3]  # cut at t=2; restore level 1.0 at t=12
+    feed = [1, 1, 0, 0, 1, 1, 1, 1]  # cut in time (t=4), power back at t=8: too early
+    rec.feed(series(1, methane, step_s=2), series(2, feed, step_s=2))
+    (failure,) = rec.of("feed_abnormal")
+    assert (failure.started_s, failure.ended_s) == (8.0, 12.0)
+    assert failure.classification == "power_off_failure"
+
+
+def test_a_feed_left_off_after_the_restore_raises_nothing() -> None:
+    """Restore commanded, the feed stays off: equipment restarted by hand later (闭锁), not gas."""
+    rec = recorder(CUTTING, FEED)
+    methane = [0.3, 1.6, 1.7, 0.8, 0.3, 0.3, 0.3, 0.3]
+    feed = [1, 1, 0, 0, 0, 0, 0, 0]
+    rec.feed(series(1, methane, step_s=2), series(2, feed, step_s=2))
+    assert rec.of("feed_abnormal") == []
