@@ -21,6 +21,13 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, m
 
 from minewatch.codes import METHANE_SENSOR_TYPES, SENSOR_TYPES
 from minewatch.metadata import MineInfo
+from simulators.feed_config import (
+    FeedScenarioConfig,
+    OutputConfig,
+    PersonnelConfig,
+    RandomFeedScenarios,
+    VideoConfig,
+)
 
 ScenarioKind = Literal[
     "methane_exceedance",  # real gas above the alarm / power-off level
@@ -76,6 +83,12 @@ class SensorTemplate(BaseModel):
     )
     variability: float = Field(
         0.0, ge=0, lt=1, description="Slow relative fluctuation of the local level (std)."
+    )
+    accuracy: float | None = Field(
+        None,
+        gt=0,
+        description="Stated error (absolute) near the alarm level; None: AQ 6203 for methane "
+        "(±0.10 up to 1 %, ±10 % of the reading up to 3 %, ±0.30 above).",
     )
     cuts_power_of: str | None = Field(
         None,
@@ -191,6 +204,18 @@ class RandomScenarios(BaseModel):
     horizon_s: float = Field(86400.0, gt=0, description="Scenarios are drawn up to here.")
     start_after_s: float = Field(60.0, ge=0)
     kinds: list[ScenarioKind] = Field(default_factory=lambda: list(SCENARIO_KINDS))
+    per_day: dict[ScenarioKind, float] = Field(
+        default_factory=dict,
+        description="Expected events per day by kind; when given, replaces rate_per_hour "
+        "and kinds (one Poisson process per kind).",
+    )
+    flicker_share: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="per_day: share of disconnections that are flickers "
+        "(5-60 s, status mode) rather than 30 s-30 min outages.",
+    )
 
 
 class ProductionConfig(BaseModel):
@@ -234,6 +259,11 @@ class MineConfig(BaseModel):
     roadways: list[RoadwayConfig] = Field(default_factory=list)
     scenarios: list[ScenarioConfig] = Field(default_factory=list)
     random_scenarios: RandomScenarios = Field(default_factory=RandomScenarios)
+    personnel: PersonnelConfig = Field(default_factory=PersonnelConfig)
+    video: VideoConfig = Field(default_factory=VideoConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    feed_scenarios: list[FeedScenarioConfig] = Field(default_factory=list)
+    random_feed_scenarios: RandomFeedScenarios = Field(default_factory=RandomFeedScenarios)
     _refs: dict[str, int] = PrivateAttr(default_factory=dict)
     _refs_of: object = PrivateAttr(default=None)
 
@@ -258,6 +288,10 @@ class MineConfig(BaseModel):
                 self.resolve(ref)
         for scenario in self.scenarios:
             self._check_scenario(scenario, roadways)
+        names = {w.name for w in self.workings}
+        for feed in self.feed_scenarios:
+            if feed.working is not None and feed.working not in names:
+                raise ValueError(f"feed scenario {feed.kind}: no working {feed.working!r}")
         return self
 
     def _check_scenario(self, scenario: ScenarioConfig, roadways: set[str]) -> None:

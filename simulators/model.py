@@ -40,6 +40,7 @@ from simulators.scenarios import (
     draw_random,
     excess_at,
     labels,
+    methane_accuracy,
     resolve,
 )
 
@@ -132,7 +133,10 @@ class SimulatedMine:
         self.scenarios = [resolve(config, layout, s) for s in scenarios]
         _check_overlaps(self.scenarios, self.codes)
         truth, declarations = labels(config, layout, self.scenarios)
-        self._ground_truth = truth
+        self._ground_truth = [g for g in truth if g.required]
+        #: ``methane_near_limit`` labels (``required`` False): kept apart from the labels a
+        #: detector must find; their ``cause`` indexes ``ground_truth`` like derived labels.
+        self.near_limit = [g for g in truth if not g.required]
         self.calibration_declarations = declarations
         cycle_s = config.simulation.cycle_s
         self._over_windows = [
@@ -421,6 +425,7 @@ def _layout(config: MineConfig, codes: list[str], templates: list[SensorTemplate
         range_low=arr([t.range[0] if t.range else None for t in templates], -np.inf),
         range_high=arr([t.range[1] if t.range else None for t in templates], np.inf),
         alarm=arr([t.alarm_high for t in templates], np.inf),
+        accuracy=np.array([_accuracy(t) for t in templates], np.float64),
         poweroff=arr([t.poweroff_high for t in templates], np.inf),
         methane=methane,
         analog=np.array([t.is_analog for t in templates], bool),
@@ -429,6 +434,14 @@ def _layout(config: MineConfig, codes: list[str], templates: list[SensorTemplate
         edges=physics.build_edges(config, methane),
         roadways={r.name: [config.resolve(ref) for ref in r.points] for r in config.roadways},
     )
+
+
+def _accuracy(template: SensorTemplate) -> float:
+    if template.accuracy is not None:
+        return template.accuracy
+    if template.is_methane and template.alarm_high is not None:
+        return methane_accuracy(template.alarm_high)
+    return math.nan
 
 
 def _substation_templates(config: MineConfig) -> list[tuple[str, str]]:

@@ -59,6 +59,31 @@ class SosEvent:
     duration_s: int
 
 
+@dataclass(frozen=True, slots=True)
+class TripEdit:
+    """A labelled scenario's change to one person's trip of shift occurrence ``shift``:
+    ``exit_us`` moves the exit (later: stays on, overtime; earlier: a leader who surfaces
+    early; at or before the entry: does not go down), ``detour`` = (start µs, end µs, station
+    index) sends the person to that station over [start, end) and back."""
+
+    person: int
+    shift: int
+    exit_us: int | None = None
+    detour: tuple[int, int, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """A trip of an extra card (visitors and support crews, ``PersonnelSimConfig.visitors``)
+    counted with shift occurrence ``shift``: ``stages`` as in :class:`Plan`."""
+
+    visitor: int  # 0 .. visitors - 1
+    shift: int
+    entry: int
+    exit: int
+    stages: tuple[tuple[int, int], ...]
+
+
 @dataclass(frozen=True)
 class PersonnelSimConfig:
     mine_code: str = "141024010001"
@@ -72,6 +97,9 @@ class PersonnelSimConfig:
     system: str = "rydw"
     areas: tuple[AreaSpec, ...] = DEFAULT_AREAS
     sos: tuple[SosEvent, ...] = ()  # with any, messages carry the ``sos`` column
+    visitors: int = 0  # extra cards (visits), after the leaders
+    visits: tuple[Visit, ...] = ()
+    edits: tuple[TripEdit, ...] = ()
 
     def __post_init__(self) -> None:
         if 60 % self.cycle_s:
@@ -90,6 +118,7 @@ class Person:
     special: bool
     shift: int  # 0, 1, 2: which shift of the day
     work_area: int  # index into areas (leaders: -1, they tour)
+    visitor: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +169,11 @@ class PersonnelSimulator:
         self._faces = [i for i, k in enumerate(kinds) if k == "key"]
         self.people = self._make_people()
         self.card_index = {p.card: p.index for p in self.people}
+        self._edits = {(e.person, e.shift): e for e in c.edits}
+        self._visits: dict[tuple[int, int], Visit] = {}
+        first_visitor = len(self.people) - c.visitors
+        for v in c.visits:
+            self._visits[(first_visitor + v.visitor, v.shift)] = v
         self._plan = cache(self._make_plan)
 
     # -- metadata ---------------------------------------------------------------------------
@@ -171,6 +205,10 @@ class PersonnelSimulator:
                     n, f"{c.mine_code}{n + 1:05d}", f"矿领导{k + 1}", "管理", True, False, k % 3, -1
                 )
             )
+        for k in range(c.visitors):
+            n = len(people)
+            people.append(Person(n, f"{c.mine_code}{n + 1:05d}", f"支援{k + 1:03d}", "支援工",
+                                 False, False, -1, self._roadway, visitor=True))  # fmt: skip
         return people
 
     def meta_document(self, ts: dt.datetime) -> dict[str, object]:
@@ -210,15 +248,49 @@ class PersonnelSimulator:
 
     def _make_plan(self, person: int, k: int) -> Plan | None:
         p = self.people[person]
+        if p.visitor:
+            v = self._visits.get((person, k))
+            return None if v is None else Plan(v.entry, v.exit, v.stages)
         if self.shift_of_day(k) != p.shift:
             return None
+        plan = self._base_plan(person, k)
+        edit = self._edits.get((person, k))
+        if plan is None or edit is None:
+            return plan
+        if edit.detour is not None:
+            start, end, station = edit.detour
+            back = [s for t, s in plan.stages if t <= end][-1]
+            stages = [x for x in plan.stages if x[0] < start]
+            stages += [(start, station), (end, back)] + [x for x in plan.stages if x[0] > end]
+            plan = Plan(plan.entry, plan.exit, tuple(stages))
+        if edit.exit_us is not None:
+            plan = self._move_exit(plan, edit.exit_us)
+        return plan
+
+    def _move_exit(self, plan: Plan, exit_: int) -> Plan | None:
+        """The trip ending at ``exit_`` instead: later, the walk out (the last two stages)
+        moves with it; earlier, the stages after the walk out are dropped."""
+        if exit_ <= plan.entry:
+            return None
+        delta = exit_ - plan.exit
+        if delta >= 0:
+            stages = list(plan.stages[:-2]) + [(t + delta, s) for t, s in plan.stages[-2:]]
+            return Plan(plan.entry, exit_, tuple(stages))
+        shaft = self._stations_of[self._shaft][0]
+        out = self._grid(max(plan.entry, exit_ - 5 * MINUTE))
+        stages = [x for x in plan.stages if x[0] < out] + [(out, shaft)]
+        return Plan(plan.entry, exit_, tuple(stages))
+
+    def _base_plan(self, person: int, k: int) -> Plan | None:
+        p = self.people[person]
         if p.leader:
             # Rotating duty: on each occurrence of its shift, one leader of that shift goes down.
             same = [q.index for q in self.people if q.leader and q.shift == p.shift]
             day = k // 3
             if same[day % len(same)] != person:
                 return None
-            workers = [self._plan(q.index, k) for q in self.people if not q.leader]
+            workers = [self._plan(q.index, k) for q in self.people
+                       if not q.leader and not q.visitor]  # fmt: skip
             plans = [w for w in workers if w is not None]
             entry, exit_ = min(w.entry for w in plans), max(w.exit for w in plans)
             route = [self._shaft, self._roadway, *self._faces, self._roadway, self._shaft]

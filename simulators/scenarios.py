@@ -38,7 +38,8 @@ class GroundTruth:
     ``peak`` is the expected extreme of the noise-free level (methane: %CH4); None where a
     kind has none. ``point`` is empty for a substation-wide event (then see ``substation``).
     ``related``: the feed point of a power-off failure, the roadway of a vehicle. ``cause``:
-    the id (index in the list) of the root label a derived label comes from.
+    the id (index in the list) of the root label a derived label comes from. ``required``:
+    False for ``methane_near_limit`` labels (a detector may alarm there, it need not).
     """
 
     kind: str
@@ -50,6 +51,16 @@ class GroundTruth:
     related: str = ""
     detail: str = ""
     cause: int | None = None
+    required: bool = True
+
+
+#: The stated error of a catalytic methane sensor (AQ 6203, domain reference §3) at ``level``.
+def methane_accuracy(level: float) -> float:
+    if level <= 1.0:
+        return 0.10
+    if level <= 3.0:
+        return 0.10 * level
+    return 0.30
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +166,7 @@ class MineLayout:
     range_low: FloatArray
     range_high: FloatArray
     alarm: FloatArray  # alarm_high or inf
+    accuracy: FloatArray  # stated sensor error at the alarm level (NaN: none)
     poweroff: FloatArray  # poweroff_high or inf
     methane: npt.NDArray[np.bool_]
     analog: npt.NDArray[np.bool_]
@@ -241,13 +253,18 @@ def draw_random(config: MineConfig, layout: MineLayout) -> list[ScenarioConfig]:
     overlap is dropped.
     """
     spec = config.random_scenarios
-    if spec.rate_per_hour <= 0:
+    candidates = _candidates(config, layout)
+    if spec.per_day:
+        kinds = [k for k, r in spec.per_day.items() if r > 0 and candidates.get(k)]
+        rate_per_hour = sum(spec.per_day[k] for k in kinds) / 24.0
+        weights = np.array([spec.per_day[k] for k in kinds]) / (rate_per_hour * 24.0)
+    else:
+        kinds = [k for k in spec.kinds if candidates.get(k)]
+        rate_per_hour = spec.rate_per_hour
+        weights = None
+    if rate_per_hour <= 0 or not kinds:
         return []
     rng = np.random.default_rng([config.simulation.seed, 0x5CE7])
-    candidates = _candidates(config, layout)
-    kinds = [k for k in spec.kinds if candidates.get(k)]
-    if not kinds:
-        return []
     busy: dict[str, list[tuple[float, float]]] = {}
     for s in config.scenarios:
         for key in _keys(config, layout, s):
@@ -255,12 +272,17 @@ def draw_random(config: MineConfig, layout: MineLayout) -> list[ScenarioConfig]:
     out: list[ScenarioConfig] = []
     t = spec.start_after_s
     while True:
-        t += rng.exponential(3600.0 / spec.rate_per_hour)
+        t += rng.exponential(3600.0 / rate_per_hour)
         if t >= spec.horizon_s:
             return out
-        kind = kinds[rng.integers(len(kinds))]
+        if weights is None:
+            kind = kinds[rng.integers(len(kinds))]
+            flicker = False
+        else:  # one Poisson process per kind = one process at the sum, kinds by weight
+            kind = kinds[int(rng.choice(len(kinds), p=weights))]
+            flicker = kind == "disconnection" and bool(rng.random() < spec.flicker_share)
         target = candidates[kind][rng.integers(len(candidates[kind]))]
-        scenario = _random_scenario(config, layout, kind, target, round(t, 1), rng)
+        scenario = _random_scenario(config, layout, kind, target, round(t, 1), rng, flicker)
         keys = _keys(config, layout, scenario)
         window = (scenario.start_s - 600, scenario.end_s + 600)
         if any(a < window[1] and window[0] < b for k in keys for a, b in busy.get(k, [])):
@@ -326,6 +348,7 @@ def _random_scenario(
     target: str,
     start_s: float,
     rng: np.random.Generator,
+    flicker: bool = False,
 ) -> ScenarioConfig:
     cycle_s = config.simulation.cycle_s
     fields: dict[str, object] = {"kind": kind, "start_s": start_s}
@@ -363,13 +386,15 @@ def _random_scenario(
         "interference": lambda: (rng.uniform(60, 600),
                                  rng.uniform(max(alarm, 1.5), min(high, 4.0))),
     }  # fmt: skip
+    if flicker:  # 闪断: a connector that makes and breaks contact, seconds at a time
+        draws["disconnection"] = lambda: (rng.uniform(5, 60), None)
     duration, peak = draws[kind]()
     fields |= {"duration_s": round(float(duration), 1)}
     if peak is not None:
         fields["peak"] = round(float(min(peak, high)) if kind not in ("over_range", "outburst")
                                else float(peak), 2)  # fmt: skip
     if kind in ("disconnection",):
-        fields["mode"] = ("status", "silent")[rng.integers(2)]
+        fields["mode"] = "status" if flicker else ("status", "silent")[rng.integers(2)]
     if kind == "interference":
         fields["count"] = int(rng.integers(1, 6))
     return ScenarioConfig.model_validate(fields)
@@ -384,6 +409,7 @@ def labels(
     """Root labels in scenario order, then derived labels; and the calibration declarations."""
     roots: list[GroundTruth] = []
     derived: list[GroundTruth] = []
+    near: list[GroundTruth] = []
     declarations: list[CalibrationDeclaration] = []
     for item in injected:
         c = item.config
@@ -411,14 +437,15 @@ def labels(
             related = layout.codes[int(item.feeds[0])]
         if item.kind in ATMOSPHERE_KINDS:
             peak, more = _air_labels(config, layout, item, root_id)
-            derived.extend(more)
+            derived.extend(g for g in more if g.required)
+            near.extend(g for g in more if not g.required)
         if item.kind == "calibration":
             declarations.append(
                 CalibrationDeclaration(code, c.start_s, c.end_s, c.start_s - c.declared_lead_s)
             )
         roots.append(GroundTruth(item.kind, code, c.start_s, c.end_s, peak, station, related,
                                  detail))  # fmt: skip
-    return roots + derived, declarations
+    return roots + derived + near, declarations
 
 
 def _air_labels(
@@ -467,7 +494,28 @@ def _air_labels(
                 out.append(GroundTruth(kind, layout.codes[p], float(t[a]), float(t[b - 1]) +
                                        cycle_s, round(float(column[a:b].max()), 4),
                                        layout.station[p], cause=root_id))  # fmt: skip
+        if p != point and layout.methane[p] and np.isfinite(layout.accuracy[p]):
+            out.extend(_near_limit(layout, p, t, column, cycle_s, root_id))
     return peak, out
+
+
+def _near_limit(
+    layout: MineLayout, p: int, t: FloatArray, column: FloatArray, cycle_s: float, root_id: int
+) -> list[GroundTruth]:
+    """``methane_near_limit`` labels: runs where the expected level is within the sensor's
+    stated accuracy of the alarm level without reaching it (a real sensor may read the limit
+    there). ``related`` holds the alarm level, ``detail`` the accuracy used."""
+    limit, accuracy = float(layout.alarm[p]), float(layout.accuracy[p])
+    out = []
+    for a, b in _runs(column >= limit - accuracy):
+        top = float(column[a:b].max())
+        if top >= limit:
+            continue
+        out.append(GroundTruth("methane_near_limit", layout.codes[p], float(t[a]),
+                               float(t[b - 1]) + cycle_s, round(top, 4), layout.station[p],
+                               related=f"{limit:g}", detail=f"accuracy={accuracy:g}",
+                               cause=root_id, required=False))  # fmt: skip
+    return out
 
 
 def _runs(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:

@@ -34,8 +34,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from minewatch.metadata import MineDefinition
+from simulators import feed_tables
 from simulators.config import MineConfig, example_mine_path, load_mine_config
+from simulators.feeds import FeedLabel, MineFeeds
 from simulators.model import BLOCK_CYCLES, CalibrationDeclaration, GroundTruth, SimulatedMine
+from simulators.personnel import CST
 
 FORMAT = "minewatch-trace"
 VERSION = 1
@@ -122,6 +125,13 @@ def record(mine: SimulatedMine, path: Path, cycles: int) -> dict[str, object]:
         for c in mine.calibration_declarations
     ]  # fmt: skip
     _dump(path / "ground_truth.json", truth)
+    _dump(path / "near_limit.json", [
+        dataclasses.asdict(g)
+        | {"start_us": start_us + round(g.start_s * 1e6), "end_us": start_us + round(g.end_s * 1e6)}
+        for g in mine.near_limit
+    ])  # fmt: skip
+    t0 = start_us + (first or 0) * cycle_us
+    feed_files = _record_feeds(mine, path, t0, t0 + done * cycle_us)
     _dump(path / "calibrations.json", calibrations)
     _dump(path / "mine.json", mine.definition.model_dump(mode="json"))
     _dump(path / "config.json", mine.config.model_dump(mode="json"))
@@ -142,10 +152,61 @@ def record(mine: SimulatedMine, path: Path, cycles: int) -> dict[str, object]:
             "config": "config.json",
             "ground_truth": "ground_truth.json",
             "calibrations": "calibrations.json",
+            "near_limit": "near_limit.json",
+            **feed_files,
         },
     }
     _dump(path / "manifest.json", manifest)
     return manifest
+
+
+FEED_FILES = {
+    "positions": "personnel_positions.parquet",
+    "heartbeats": "video_heartbeats.parquet",
+    "events": "video_events.parquet",
+    "output": "output.parquet",
+    "feeds": "feeds.json",
+    "feed_ground_truth": "feed_ground_truth.json",
+}
+
+
+def _record_feeds(mine: SimulatedMine, path: Path, t0: int, t1: int) -> dict[str, str]:
+    """The personnel, video and output feeds of the same mine over [t0, t1), their
+    definitions and their labels (docs/simulator.md, "Traces")."""
+    feeds = MineFeeds(mine.config, mine.ground_truth)
+    tables = {
+        "positions": feed_tables.positions(feeds, t0, t1),
+        "heartbeats": feed_tables.heartbeats(feeds, t0, t1),
+        "events": feed_tables.events(feeds, t0, t1),
+        "output": feed_tables.output(feeds, t1),
+    }
+    for name, table in tables.items():
+        pq.write_table(table, path / FEED_FILES[name], compression="zstd", compression_level=3,
+                       row_group_size=1 << 20)  # fmt: skip
+    ts = mine.config.simulation.start.astimezone(CST)
+    personnel = feeds.personnel.meta_document(ts) | {"limits": feeds.limits_document()}
+    cameras = [
+        {"code": code, "name": f"{n + 1}号摄像机", "area": feeds.camera_area[n],
+         "location": feeds.camera_working[n] or "主井井口",
+         "heartbeat_timeout_s": mine.config.video.heartbeat_timeout_s}
+        for n, code in enumerate(feeds.camera_codes)
+    ]  # fmt: skip
+    output_point = {"code": feeds.output_point, "substation": "OUT", "sensor_type": "3001",
+                    "unit": "t", "location": "主斜井皮带秤", "range_low": 0.0,
+                    "range_high": mine.config.output.wrap_at_t}  # fmt: skip
+    _dump(path / FEED_FILES["feeds"], {
+        "personnel": personnel, "cameras": cameras, "output_point": output_point,
+        "approved_capacity_t": mine.config.mine.approved_capacity_t,
+        "output_month_share": mine.config.output.month_share,
+        "rows": {k: t.num_rows for k, t in tables.items()},
+    })  # fmt: skip
+    start_us = mine.start_us
+    _dump(path / FEED_FILES["feed_ground_truth"], [
+        dataclasses.asdict(g)
+        | {"start_us": start_us + round(g.start_s * 1e6), "end_us": start_us + round(g.end_s * 1e6)}
+        for g in feeds.labels
+    ])  # fmt: skip
+    return dict(FEED_FILES)
 
 
 class Trace:
@@ -177,14 +238,31 @@ class Trace:
             CalibrationDeclaration(**{k: v for k, v in c.items() if k in cal_fields})
             for c in json.loads((self.path / files["calibrations"]).read_text("utf-8"))
         ]
+        self.near_limit = self._labels(files.get("near_limit"), GroundTruth)
+        self.feed_labels = self._labels(files.get("feed_ground_truth"), FeedLabel)
+        self.feeds = (
+            json.loads((self.path / files["feeds"]).read_text("utf-8")) if "feeds" in files else {}
+        )
         config = self.path / files.get("config", "config.json")
         self.config = (
             MineConfig.model_validate_json(config.read_bytes()) if config.exists() else None
         )
 
+    def _labels(self, name: str | None, cls: type) -> list:  # type: ignore[type-arg]
+        if name is None:  # a trace written before these files existed
+            return []
+        fields = {f.name for f in dataclasses.fields(cls)}
+        raw = json.loads((self.path / name).read_text("utf-8"))
+        return [cls(**{k: v for k, v in item.items() if k in fields}) for item in raw]
+
     @property
     def start_us(self) -> int:
         return int(self.manifest["start_us"])
+
+    def feed_table(self, name: str) -> pa.Table | None:
+        """``positions``, ``heartbeats``, ``events`` or ``output`` (None in older traces)."""
+        file = self.manifest["files"].get(name)
+        return None if file is None else pq.read_table(self.path / file)
 
     def chunks(self) -> Iterator[ReadingChunk]:
         """The readings in time order, one chunk per row group."""

@@ -40,5 +40,23 @@ def test_the_shipped_large_mine_is_the_generators_2000_point_mine() -> None:
     large = load_mine_config(example_mine_path("large"))
     points = sum(len(s.sensors) for s in large.substations)
     assert 1900 <= points <= 2100
-    regenerated = generate_mine("141024900001", 2000, showcase=True, rate_per_hour=1.0)
+    regenerated = generate_mine("141024900001", 2000, showcase=True, realistic=True)
     assert large == regenerated
+
+
+def test_a_realistic_day_of_the_large_mine_has_the_documented_mix() -> None:
+    """docs/simulator.md "A realistic day": ~34 calibrations (513 sensors / 15 days), most
+    declared; at least 20 real exceedances at the alarm level and 20 at the power-off level."""
+    mine = SimulatedMine(load_mine_config(example_mine_path("large")))
+    kinds = [s.kind for s in mine.scenarios]
+    calibrations = kinds.count("calibration") + kinds.count("undeclared_calibration")
+    assert 25 <= calibrations <= 50 and kinds.count("calibration") > 3 * kinds.count(
+        "undeclared_calibration"
+    )
+    layout = mine._layout
+    gas = [s for s in mine.scenarios if s.kind == "methane_exceedance"]
+    cut = sum(1 for s in gas if (s.config.peak or 0) >= layout.poweroff[s.point])
+    assert cut >= 20 and len(gas) - cut >= 20
+    assert kinds.count("interference") >= 10 and kinds.count("vehicle_co") >= 30
+    assert sum(1 for s in mine.scenarios if s.kind == "disconnection"
+               and s.config.duration_s <= 60) >= 10  # fmt: skip

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulators.config import example_mine_path, load_mine_config
+from simulators.config import MineConfig, example_mine_path, load_mine_config
 from simulators.model import SimulatedMine
 from simulators.trace import FORMAT, VERSION, Trace, TraceError, record
 from tests.simulators.helpers import run, showcase_mine
@@ -25,8 +25,34 @@ def test_the_same_config_and_seed_give_byte_identical_traces(tmp_path: Path) -> 
     record(showcase_mine(), tmp_path / "b", CYCLES)
     first, second = _files(tmp_path / "a"), _files(tmp_path / "b")
     assert set(first) == {"manifest.json", "mine.json", "config.json", "ground_truth.json",
-                          "calibrations.json", "readings.parquet"}  # fmt: skip
+                          "calibrations.json", "readings.parquet", "near_limit.json",
+                          "personnel_positions.parquet", "video_heartbeats.parquet",
+                          "video_events.parquet", "output.parquet", "feeds.json",
+                          "feed_ground_truth.json"}  # fmt: skip
     assert first == second
+
+
+def test_a_trace_holds_the_feeds_and_their_labels(tmp_path: Path) -> None:
+    data = showcase_mine().config.model_dump(mode="json")
+    data["feed_scenarios"] = [{"kind": "sos", "start_s": 60, "duration_s": 120}]
+    mine = SimulatedMine(MineConfig.model_validate(data))
+    manifest = record(mine, tmp_path / "t", 600)
+    trace = Trace(tmp_path / "t")
+    assert [g.kind for g in trace.feed_labels] == ["sos"]
+    positions = trace.feed_table("positions")
+    assert positions is not None and positions.num_rows > 0
+    times = positions.column("time_us").to_numpy()
+    assert times.min() >= trace.start_us and times.max() < trace.start_us + 600 * 1_000_000
+    assert positions.filter(positions["sos"]).num_rows == 120 // 30
+    beats = trace.feed_table("heartbeats")
+    assert beats is not None and beats.num_rows == 20 * len(trace.feeds["cameras"])
+    out = trace.feed_table("output")
+    assert (
+        out is not None
+        and out.column("point").to_pylist()[0] == trace.feeds["output_point"]["code"]
+    )
+    assert manifest["files"]["positions"] == "personnel_positions.parquet"  # type: ignore[index]
+    assert trace.near_limit == mine.near_limit
 
 
 def test_another_seed_gives_another_trace(tmp_path: Path) -> None:
