@@ -208,7 +208,7 @@ class LabelFacts:
     def of(cls, trace: Trace, registry: PointRegistry) -> LabelFacts:
         index = {code: i for i, code in enumerate(trace.codes)}
         levels = {spec.kind: spec.level for spec in CLASSES if spec.level}
-        labels = trace.ground_truth
+        labels = [*trace.ground_truth, *getattr(trace, "near_limit", [])]  # near_limit: optional
         point = np.array([index.get(g.point, -1) for g in labels], np.int64)
         level = np.full(len(labels), np.nan)
         for k, g in enumerate(labels):
