@@ -246,6 +246,18 @@ class SimulationConfig(BaseModel):
     report_alarm_bits: bool = Field(
         False, description="Set status bits 1 (报警) and 2 (断电) as a substation would."
     )
+    interruption_after_s: float = Field(
+        30.0,
+        gt=0,
+        description="Silence after which the mine's definitions say a point's data is "
+        "interrupted (数据中断): written into every point as interruption_cycles.",
+    )
+    control_time_s: float = Field(
+        2.0,
+        gt=0,
+        description="Time a feed may take to drop after a cut (CH4 断电: 2 s), written into "
+        "every point's definition (馈电异常 after it).",
+    )
 
 
 class MineConfig(BaseModel):

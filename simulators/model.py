@@ -485,6 +485,7 @@ def _definition(config: MineConfig) -> MineDefinition:
     by_station = _substation_templates(config)
     cut = dict(_cut_pairs(config))
     locations = {s.code: s.location for s in config.substations}
+    sim = config.simulation
     points = []
     for i, (station, name) in enumerate(by_station):
         t = config.templates[name]
@@ -508,6 +509,9 @@ def _definition(config: MineConfig) -> MineDefinition:
                 desc_on=t.desc_on,
                 desc_off=t.desc_off,
                 relations=relations,
+                poll_cycle_s=sim.cycle_s,
+                interruption_cycles=math.ceil(sim.interruption_after_s / sim.cycle_s),
+                control_time_s=sim.control_time_s,
             )
         )
     return MineDefinition(
