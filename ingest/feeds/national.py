@@ -5,7 +5,8 @@ the personnel contract becomes, so the feed writer stores both the same way. Pur
 A file is a message of the source ``<mine>/personnel/national-<type>`` (e.g.
 ``national-ryss``) whose sequence number is the upload time in seconds (boot 0): a file
 delivered twice is dropped as a duplicate, an RYSS file with a newer time but the same list
-changes nothing (snapshot diff).
+changes nothing (snapshot diff). Such a sequence is a clock, not a count: a jump in it is not
+a missing message (:func:`is_time_sequenced`; the feed writer counts no gaps for it).
 """
 
 from __future__ import annotations
@@ -41,6 +42,21 @@ log = logging.getLogger(__name__)
 NATIONAL_SYSTEM = "national"
 
 
+def file_source(mine: str, file_type: str) -> str:
+    """The feed source of a mine's national files of one type."""
+    return f"{mine}/personnel/{NATIONAL_SYSTEM}-{file_type.lower()}"
+
+
+def is_time_sequenced(source: str) -> bool:
+    """Whether ``source`` numbers its messages by their time in seconds (the national files)
+    rather than one by one, so that a jump in its sequence is no sign of loss.
+
+    The format fixes no cadence (vendors send RYSS/JZSS every 1 to 5 minutes, RYQJ when a call
+    happens; domain reference §7.3), so a missing file cannot be told from a slower sender.
+    """
+    return source.rpartition("/")[2].startswith(f"{NATIONAL_SYSTEM}-")
+
+
 def _objects(values: list[object]) -> np.ndarray:
     out = np.empty(len(values), dtype=object)
     out[:] = values
@@ -59,7 +75,7 @@ def _batch(parsed: ParsedFile, kind: str, columns: dict[str, np.ndarray]) -> Fee
     columns.setdefault("time_us", np.full(len(next(iter(columns.values()))), stamp, np.int64))
     return FeedBatch(
         kind,  # type: ignore[arg-type]
-        f"{parsed.mine_code}/personnel/{NATIONAL_SYSTEM}-{parsed.file_type.lower()}",
+        file_source(parsed.mine_code, parsed.file_type),
         parsed.mine_code, 0,
         stamp // 1_000_000, stamp, columns, str(parsed.name).encode(),
     )  # fmt: skip
@@ -142,7 +158,7 @@ def definition_part(parsed: ParsedFile) -> PersonnelMeta:
         v=1, mine=mine, mine_name=parsed.header.mine_name or None, ts=parsed.header.upload_time,
         complete_for=(part,), **{part: tuple(entries)},
     )  # fmt: skip
-    source = f"{mine}/personnel/{NATIONAL_SYSTEM}-{parsed.file_type.lower()}"
+    source = file_source(mine, parsed.file_type)
     return PersonnelMeta(source, mine, datetime_to_us(parsed.header.upload_time), document)
 
 

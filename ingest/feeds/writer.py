@@ -30,6 +30,7 @@ from ingest.durable import (
 from ingest.feeds.alarms import FeedAlarms
 from ingest.feeds.contract import NO_TIME, FeedBatch, PersonnelMeta, VideoMeta
 from ingest.feeds.metadata import apply_personnel_meta, apply_video_meta, load_camera_timeouts
+from ingest.feeds.national import is_time_sequenced
 from ingest.feeds.presence import (
     Presence,
     PresenceTracker,
@@ -200,8 +201,17 @@ class FeedWriter(DurableWriter):
         await self._close()
 
     def accepts(self, pending: FeedPending, batch: FeedBatch) -> bool:
-        """Whether ``batch`` is new for its source (not a redelivery); counts gaps."""
-        missing = self.is_new(pending.watermarks, batch.source, (batch.boot, batch.seq))
+        """Whether ``batch`` is new for its source (not a redelivery); counts gaps, except for
+        sources numbered by time (national files: a jump there is the time between files)."""
+        mark = (batch.boot, batch.seq)
+        if is_time_sequenced(batch.source):
+            current = pending.watermarks.get(batch.source) or self.watermarks.get(batch.source)
+            if current is not None and mark <= current:
+                self.duplicates += 1
+                return False
+            pending.watermarks[batch.source] = mark
+            return True
+        missing = self.is_new(pending.watermarks, batch.source, mark)
         if missing is None:
             self.duplicates += 1
             return False

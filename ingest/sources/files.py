@@ -1,15 +1,20 @@
 """The national TXT drop folder as a gateway source.
 
 Every few seconds the inbox is scanned (``ingest/sources/national_files.py`` judges the files);
-each accepted file becomes one delivery, acknowledged by moving the file to ``done/`` once its
-content is durable: a crash before that leaves the file in ``inbox/`` to be read again, and the
-per-file sequence makes the second reading a recognised duplicate.
+each accepted file becomes one delivery or more, acknowledged together by moving the file to
+``done/`` once every one of them is durable: a crash before that leaves the file in ``inbox/``
+to be read again, and each part recognises the second reading (per-file sequence, watermark or
+keyed upsert).
 
 - CDSS -> readings (:class:`~ingest.contract.SafetyMessage`);
 - CDDY (or FZDY) -> the mine's definition (:class:`~ingest.contract.MetaMessage`);
-- RYSS, JZSS, RYQJ (SOS) -> personnel feed batches, and RYXX, RYQY, RYJZ -> personnel
-  definitions (people, areas, stations), which the gateway hands to the feed pipeline;
-- other types are moved to ``rejected/`` with the reason that this version does not ingest them.
+- RYSS, JZSS -> personnel feed batches, and RYXX, RYQY, RYJZ -> personnel definitions
+  (people, areas, stations), which the gateway hands to the feed pipeline;
+- FZSS, YCBJ, TJSJ, RYCS, RYCY, RYXZ -> report rows (:class:`NationalReport`), which the
+  gateway hands to its report sink (ingest/report_store.py);
+- RYQJ -> both: the SOS positions for minewatch's own SOS alarm, and the mine's SOS records.
+
+A file with nothing to store (no records) moves to ``done/`` at once.
 """
 
 from __future__ import annotations
@@ -24,41 +29,48 @@ from typing import Any
 from ingest.contract import MetaMessage
 from ingest.feeds.national import definition_part, jzss_batch, ryqj_batch, ryss_batch
 from ingest.sources.mqtt_json import Delivery
-from ingest.sources.national_files import (
-    AcceptedFile,
-    Inbox,
-    InboxConfig,
-    cdss_messages,
-    definition_update,
-)
+from ingest.sources.national_files import AcceptedFile, Inbox, InboxConfig
+from ingest.sources.national_reports import REPORT_TABLES, national_report
+from ingest.sources.national_safety import cdss_messages, definition_update
 from minewatch.national import FileType
 
 log = logging.getLogger(__name__)
 
 
-def file_message(accepted: AcceptedFile) -> object | None:
-    """What one accepted file becomes; None for a type that is not ingested."""
+def file_messages(accepted: AcceptedFile) -> list[object]:
+    """What one accepted file becomes: every message that must be durable before the file
+    moves to ``done/`` (none for a file without records)."""
     parsed = accepted.parsed
+    if not parsed.records and parsed.file_type not in _STORED_EVEN_EMPTY:
+        return []
     match parsed.file_type:
         case FileType.CDSS:
-            messages = cdss_messages(parsed)
-            return messages[0] if messages else None
+            return list(cdss_messages(parsed))
         case FileType.CDDY | FileType.FZDY:
             cddy = parsed if parsed.file_type == FileType.CDDY else None
             fzdy = parsed if parsed.file_type == FileType.FZDY else None
             update = definition_update(cddy, fzdy)
             for problem in update.problems:
                 log.warning("%s: point left out: %s", accepted.path.name, problem)
-            return MetaMessage(f"{parsed.mine_code}/files/{parsed.file_type}", update.definition)
+            return [MetaMessage(f"{parsed.mine_code}/files/{parsed.file_type}", update.definition)]
         case FileType.RYSS:
-            return ryss_batch(parsed)
+            return [ryss_batch(parsed)]
         case FileType.JZSS:
-            return jzss_batch(parsed)
+            return [jzss_batch(parsed)]
         case FileType.RYQJ:
-            return ryqj_batch(parsed)
+            return [ryqj_batch(parsed), national_report(parsed)]
         case FileType.RYXX | FileType.RYQY | FileType.RYJZ:
-            return definition_part(parsed)
-    return None
+            return [definition_part(parsed)]
+    if parsed.file_type in REPORT_TABLES:
+        return [national_report(parsed)]
+    raise AssertionError(f"no ingestion for {parsed.file_type}")  # every FileType is handled
+
+
+#: Types whose empty file still says something: a definition complete with no entries (an
+#: RYSS file without people, i.e. nobody underground, is a snapshot too).
+_STORED_EVEN_EMPTY = frozenset({
+    FileType.CDDY, FileType.FZDY, FileType.RYXX, FileType.RYQY, FileType.RYJZ, FileType.RYSS,
+})  # fmt: skip
 
 
 class NationalFileSource:
@@ -84,18 +96,24 @@ class NationalFileSource:
             for rejected in result.rejected:
                 log.warning("file refused: %s", rejected)
             for accepted in result.accepted:
-                message = file_message(accepted)
-                if message is None:
-                    inbox.set_aside(
-                        accepted, f"{accepted.parsed.file_type} files are not ingested yet\n"
-                    )
+                messages = file_messages(accepted)
+                if not messages:
+                    inbox.commit(accepted)
                     continue
-                yield Delivery(message, _committer(inbox, accepted), loop.time())
+                ack = _committer(inbox, accepted, len(messages))
+                for message in messages:
+                    yield Delivery(message, ack, loop.time())
             await asyncio.sleep(self._scan_s)
 
 
-def _committer(inbox: Inbox, accepted: AcceptedFile) -> Callable[[], None]:
+def _committer(inbox: Inbox, accepted: AcceptedFile, parts: int) -> Callable[[], None]:
+    """One acknowledgement per part: the file moves to ``done/`` with the last one. (The
+    parts are acknowledged by tasks of one event loop, so no lock is needed.)"""
+    remaining = [parts]
+
     def commit() -> None:
-        inbox.commit(accepted)
+        remaining[0] -= 1
+        if remaining[0] == 0:
+            inbox.commit(accepted)
 
     return commit

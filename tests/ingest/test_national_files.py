@@ -18,10 +18,9 @@ from ingest.sources.national_files import (
     InboxReason,
     Refuse,
     Wait,
-    cdss_messages,
-    definition_update,
     judge,
 )
+from ingest.sources.national_safety import cdss_messages, definition_update
 from minewatch.codes import RelationKind, SystemCode, ValueType
 from minewatch.metadata import Relation as MetaRelation
 from minewatch.national import (
