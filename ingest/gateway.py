@@ -26,10 +26,12 @@ from ingest.feeds.contract import FeedBatch, PersonnelMeta
 from ingest.metrics import GatewayMetrics, metrics_endpoint
 from ingest.modbus_map import ModbusMap
 from ingest.quarantine import QuarantineReason, Rejection
+from ingest.report_store import ReportSink
 from ingest.sources.base import Source
 from ingest.sources.files import NationalFileSource
 from ingest.sources.modbus import ModbusPollerConfig, ModbusSource
 from ingest.sources.mqtt_json import Delivery, MqttJsonSource
+from ingest.sources.national_reports import NationalReport
 from ingest.sources.sparkplug import SparkplugSource
 from ingest.validate import TimeLimits
 from ingest.writer import BatchWriter, PendingWrite
@@ -38,8 +40,11 @@ from minewatch.settings import GatewaySettings
 log = logging.getLogger(__name__)
 
 
-def configured_sources(settings: GatewaySettings, mqtt_url: str) -> list[Source]:
-    """The safety-feed sources the settings ask for (MQTT JSON unless its topics are empty)."""
+def configured_sources(
+    settings: GatewaySettings, mqtt_url: str, database_url: str | None = None
+) -> list[Source]:
+    """The safety-feed sources the settings ask for (MQTT JSON unless its topics are empty).
+    ``database_url`` lets the Sparkplug source keep its births across restarts."""
     sources: list[Source] = []
     if settings.topics:
         sources.append(
@@ -51,7 +56,8 @@ def configured_sources(settings: GatewaySettings, mqtt_url: str) -> list[Source]
         sources.append(
             SparkplugSource(
                 mqtt_url, f"{settings.client_id}-sparkplug", settings.sparkplug_groups,
-                settings.max_message_bytes,
+                settings.max_message_bytes, host_id=settings.sparkplug_host_id,
+                database_url=database_url,
             )
         )  # fmt: skip
     if settings.modbus_map_file is not None:
@@ -79,7 +85,9 @@ class Gateway:
         self._database_url = database_url
         self._mqtt_url = mqtt_url
         self.metrics = metrics or GatewayMetrics()
-        self.sources = configured_sources(settings, mqtt_url) if sources is None else sources
+        if sources is None:
+            sources = configured_sources(settings, mqtt_url, database_url)
+        self.sources = sources
         limits = TimeLimits(
             int(settings.max_future_skew_s * 1e6), int(settings.max_past_age_s * 1e6)
         )
@@ -89,6 +97,8 @@ class Gateway:
         if feeds.client_id is None:
             feeds = feeds.model_copy(update={"client_id": f"{settings.client_id}-feeds"})
         self.feeds = FeedPipeline(feeds, database_url, mqtt_url)
+        # What the national files report besides readings and definitions (FZSS, YCBJ...).
+        self.reports = ReportSink(database_url)
         self.ready = asyncio.Event()
 
     async def run(self) -> None:
@@ -108,6 +118,7 @@ class Gateway:
                 tasks.create_task(self._receive(source.deliveries(), queue), name=f"receive-{i}")
             tasks.create_task(self._write(queue), name="write")
             tasks.create_task(self.feeds.run(), name="feeds")
+            tasks.create_task(self.reports.run(), name="national-reports")
             if self.settings.publish_alarms:
                 tasks.create_task(self._publish_alarms(), name="alarm-publisher")
             for source in self.sources:
@@ -122,6 +133,8 @@ class Gateway:
             # Personnel batches and definitions (from the file inbox) go to the feed pipeline.
             feed = isinstance(delivery.message, FeedBatch | PersonnelMeta)
             target = self.feeds.queue if feed else queue
+            if isinstance(delivery.message, NationalReport):  # from the file inbox too
+                target = self.reports.queue
             await target.put(delivery)  # blocks when the writer falls behind: backpressure
             self.metrics.pending.set(queue.qsize())
 

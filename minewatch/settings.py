@@ -46,6 +46,13 @@ class GatewaySettings(BaseModel):
         description="Sparkplug B group ids (12-digit mine codes) to take from spBv1.0/<group>/...; "
         "empty: no Sparkplug source.",
     )
+    sparkplug_host_id: str | None = Field(
+        None,
+        pattern=r"^[^/+#]+$",
+        description="Sparkplug Host ID: the gateway's Primary Host STATE is published on "
+        "spBv1.0/STATE/<host id> (edge nodes configured with this id wait for it); unset: the "
+        "client id + '-sparkplug'. Each gateway on a broker needs its own.",
+    )
     modbus_map_file: Path | None = Field(
         None, description="TOML register map (docs/modbus.md); unset: no Modbus polling."
     )

@@ -1,8 +1,10 @@
 """MQTT source for Sparkplug B edge nodes: the same deliveries as the JSON contract's source.
 
 A thin adapter around :class:`ingest.sparkplug.SparkplugHost` (the sans-IO session): it
-subscribes at QoS 1 to ``spBv1.0/<mine>/+/#`` for the configured mines with a persistent
-session, hands every message to the host, yields its readings and refusals as
+connects as a Sparkplug 3.0 Primary Host Application (its STATE Will, then subscriptions to
+``spBv1.0/<mine>/+/#`` for the configured mines and to its own STATE topic, then its STATE
+birth), hands every message to the host, stores the births the host reports
+(:class:`ingest.sparkplug.store.BirthStore`), yields readings and refusals as
 :class:`~ingest.sources.mqtt_json.Delivery` objects (acknowledged once durable, like
 :class:`~ingest.sources.mqtt_json.MqttJsonSource`), passes interruption events to ``on_event``
 and publishes the rebirth requests (NCMD) the host asks for. See docs/sparkplug.md.
@@ -27,11 +29,24 @@ from ingest.sparkplug import (
     SparkplugHost,
     subscription,
 )
+from ingest.sparkplug.host_state import (
+    STATE_QOS,
+    STATE_RETAIN,
+    HostState,
+    must_answer,
+    parse_state,
+)
+from ingest.sparkplug.nodes import HostOutput
+from ingest.sparkplug.store import BirthStore
+from ingest.sparkplug.topic import state_topic, valid_host_id
 from minewatch.feeds import broker_address
 
 __all__ = ["SourceEvent", "SparkplugHost", "SparkplugSource"]
 
 log = logging.getLogger(__name__)
+
+#: How long a clean shutdown waits for the broker to take the offline STATE.
+_OFFLINE_TIMEOUT_S = 3.0
 
 
 def _log_event(event: SourceEvent) -> None:
@@ -47,7 +62,11 @@ def _no_ack() -> None:
 
 
 class SparkplugSource:
-    """Yields :class:`Delivery` objects forever, reconnecting with backoff."""
+    """Yields :class:`Delivery` objects forever, reconnecting with backoff.
+
+    ``host_id`` is the Sparkplug Host ID of the STATE topic (default: ``client_id``);
+    ``database_url`` enables stored births (unset: a restarted gateway knows no births).
+    """
 
     def __init__(
         self,
@@ -56,6 +75,8 @@ class SparkplugSource:
         groups: list[str],
         max_message_bytes: int,
         *,
+        host_id: str | None = None,
+        database_url: str | None = None,
         on_event: Callable[[SourceEvent], None] = _log_event,
         rebirth_retry_s: float = 10.0,
         clock: Callable[[], float] = time.time,
@@ -63,6 +84,11 @@ class SparkplugSource:
         self._host_name, self._port = broker_address(url)
         self._client_id = client_id
         self._groups = groups
+        self.host_id = client_id if host_id is None else host_id
+        if not valid_host_id(self.host_id):
+            raise ValueError(f"Sparkplug host id {self.host_id!r} is not one topic level")
+        self.state_topic = state_topic(self.host_id)
+        self._database_url = database_url
         self._on_event = on_event
         self._clock = clock
         self.host = SparkplugHost(
@@ -70,6 +96,7 @@ class SparkplugSource:
         )
         self._client: aiomqtt.Client | None = None
         self._generation = 0
+        self._birth_ms = 0  # the timestamp of the current connection's Will and STATE birth
         self.connected = asyncio.Event()
 
     def _generation_now(self) -> int:
@@ -86,18 +113,41 @@ class SparkplugSource:
         log.info("asked %s/%s to rebirth: %s", request.group, request.edge_node, request.reason)
 
     async def deliveries(self) -> AsyncIterator[Delivery]:
+        async with contextlib.AsyncExitStack() as stack:
+            store = None
+            if self._database_url is not None:
+                store = await stack.enter_async_context(BirthStore(self._database_url))
+                alive = self.host.restore(await store.load(self._groups))
+                log.info("restored %d living sparkplug source(s) from stored births", alive)
+            async for delivery in self._connections(store):
+                yield delivery
+
+    async def _connections(self, store: BirthStore | None) -> AsyncIterator[Delivery]:
         backoff = Backoff()
         while True:
+            # Sparkplug 3.0 §4.2.3: the Will is the offline STATE stamped with the CONNECT's
+            # time, and the birth after subscribing carries that same timestamp.
+            self._birth_ms = self._now_ms()
+            will = aiomqtt.Will(
+                self.state_topic,
+                HostState(False, self._birth_ms).payload(),
+                qos=STATE_QOS,
+                retain=STATE_RETAIN,
+            )
             client = aiomqtt.Client(
                 self._host_name,
                 self._port,
                 identifier=self._client_id,
-                clean_session=False,
+                clean_session=False,  # see docs/sparkplug.md: a deliberate deviation
                 keepalive=30,
+                will=will,
             )
             manual = _ManualAck(client)  # before connecting, or queued messages are auto-acked
             try:
-                async with client, contextlib.aclosing(self._session(client, manual)) as session:
+                async with (
+                    client,
+                    contextlib.aclosing(self._session(client, manual, store)) as session,
+                ):
                     backoff.reset()
                     async for delivery in session:
                         yield delivery
@@ -107,34 +157,77 @@ class SparkplugSource:
                 log.warning("broker connection lost (%s); reconnecting in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
 
-    async def _session(self, client: aiomqtt.Client, manual: _ManualAck) -> AsyncIterator[Delivery]:
-        """One connection: subscribe, then turn every message into deliveries and commands."""
+    async def _session(
+        self, client: aiomqtt.Client, manual: _ManualAck, store: BirthStore | None
+    ) -> AsyncIterator[Delivery]:
+        """One connection: subscribe, announce, then turn every message into deliveries."""
         loop = asyncio.get_running_loop()
         self._generation += 1
         generation = self._generation
-        for group in self._groups:
-            await client.subscribe(subscription(group), qos=1)
+        # §5.3: subscribe to the namespace and to our own STATE topic, then publish the birth.
+        filters = [(subscription(group), 1) for group in self._groups]
+        await client.subscribe([*filters, (self.state_topic, STATE_QOS)])
+        await self._publish_state(client, HostState(True, self._birth_ms))
         self._client = client
         self.connected.set()
-        log.info("sparkplug host connected to %s:%s as %s",
-                 self._host_name, self._port, self._client_id)  # fmt: skip
+        log.info("sparkplug host %r online at %s:%s as %s",
+                 self.host_id, self._host_name, self._port, self._client_id)  # fmt: skip
         try:
             async for message in client.messages:
                 payload = message.payload
                 data = payload if isinstance(payload, bytes) else str(payload).encode()
-                output = self.host.receive(message.topic.value, data, self._now_ms())
-                for event in output.events:
-                    self._on_event(event)
-                for request in output.commands:
-                    await self.request_rebirth(request)
                 ack = manual.ack_function(
                     message.mid, message.qos, generation, self._generation_now
                 )
+                topic = message.topic.value
+                if topic == self.state_topic:
+                    await self._own_state(client, data, retained=message.retain)
+                    ack()
+                    continue
+                output = self.host.receive(topic, data, self._now_ms())
+                await self._act(output, store)
                 if not output.messages:
                     ack()  # commands, stale deaths, host states: nothing to make durable
                     continue
                 last = len(output.messages) - 1
                 for index, item in enumerate(output.messages):
                     yield Delivery(item, ack if index == last else _no_ack, loop.time())
+        except (asyncio.CancelledError, GeneratorExit):
+            await self._announce_offline(client)  # a clean stop: say so before DISCONNECT
+            raise
         finally:
             self._client = None
+
+    async def _act(self, output: HostOutput, store: BirthStore | None) -> None:
+        """Events, rebirth requests and births of one message, before its readings go on."""
+        for event in output.events:
+            self._on_event(event)
+        for request in output.commands:
+            await self.request_rebirth(request)
+        if store is not None and output.births:
+            try:
+                await store.save(output.births)
+            except Exception:  # a permanent refusal: data still flows, a restart maps less
+                log.exception("could not store sparkplug births of %s",
+                              [b.source for b in output.births])  # fmt: skip
+
+    async def _publish_state(self, client: aiomqtt.Client, state: HostState) -> None:
+        await client.publish(self.state_topic, state.payload(), qos=STATE_QOS, retain=STATE_RETAIN)
+
+    async def _own_state(self, client: aiomqtt.Client, data: bytes, *, retained: bool) -> None:
+        """§5.3: an offline STATE of ours while we are connected is answered at once."""
+        if must_answer(parse_state(data), retained=retained, birth_ms=self._birth_ms):
+            # Also the offline of our own previous connection, queued in the persistent
+            # session: answering it costs one message, guessing wrong would leave us offline.
+            log.info("offline STATE seen on %s while online: publishing online again",
+                     self.state_topic)  # fmt: skip
+            await self._publish_state(client, HostState(True, self._now_ms()))
+
+    async def _announce_offline(self, client: aiomqtt.Client) -> None:
+        """§4.2.3: before a clean DISCONNECT, the offline STATE stamped with the time of it."""
+        stamp = max(self._now_ms(), self._birth_ms)
+        try:
+            async with asyncio.timeout(_OFFLINE_TIMEOUT_S):
+                await self._publish_state(client, HostState(False, stamp))
+        except (aiomqtt.MqttError, TimeoutError) as exc:
+            log.warning("could not publish the offline STATE (%s); the Will will say it", exc)

@@ -1,7 +1,10 @@
 """Sparkplug B for minewatch: the payload schema and decoder, the topic namespace, and the host
-session that turns edge-node messages into readings (docs/sparkplug.md). No I/O here; the MQTT
-adapter is :mod:`ingest.sources.sparkplug`."""
+session that turns edge-node messages into readings (docs/sparkplug.md), the records of births
+kept across gateway restarts and the Primary Host STATE messages. No I/O here except
+:mod:`ingest.sparkplug.store` (the births repository); the MQTT adapter is
+:mod:`ingest.sources.sparkplug`."""
 
+from ingest.sparkplug.births import BirthRecord, MetricDefinition, StoredBirth
 from ingest.sparkplug.events import (
     DataInterruption,
     DataResumed,
@@ -9,6 +12,8 @@ from ingest.sparkplug.events import (
     RebirthRequest,
     SourceEvent,
 )
+from ingest.sparkplug.host_state import HostState, parse_state
+from ingest.sparkplug.nodes import HostOutput
 from ingest.sparkplug.payload import (
     DataType,
     SparkplugMetric,
@@ -17,25 +22,37 @@ from ingest.sparkplug.payload import (
     encode_rebirth_request,
     metric_number,
 )
-from ingest.sparkplug.session import HostOutput, SparkplugHost
-from ingest.sparkplug.topic import MessageType, SparkplugTopic, parse_topic, subscription
+from ingest.sparkplug.session import SparkplugHost
+from ingest.sparkplug.topic import (
+    MessageType,
+    SparkplugTopic,
+    parse_topic,
+    state_topic,
+    subscription,
+)
 
 __all__ = [
+    "BirthRecord",
     "DataInterruption",
     "DataResumed",
     "DataType",
     "HostOutput",
+    "HostState",
     "InterruptionCause",
     "MessageType",
+    "MetricDefinition",
     "RebirthRequest",
     "SourceEvent",
     "SparkplugHost",
     "SparkplugMetric",
     "SparkplugPayload",
     "SparkplugTopic",
+    "StoredBirth",
     "decode_payload",
     "encode_rebirth_request",
     "metric_number",
+    "parse_state",
     "parse_topic",
+    "state_topic",
     "subscription",
 ]

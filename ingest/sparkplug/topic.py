@@ -68,3 +68,13 @@ def subscription(group: str) -> str:
 
 def node_command_topic(group: str, edge_node: str) -> str:
     return f"{NAMESPACE}/{group}/{MessageType.NCMD}/{edge_node}"
+
+
+def state_topic(host_id: str) -> str:
+    """The Primary Host Application's STATE topic (specification 3.0, §4.2.3)."""
+    return f"{NAMESPACE}/{MessageType.STATE}/{host_id}"
+
+
+def valid_host_id(host_id: str) -> bool:
+    """A host id is one topic level: not empty, no ``/``, ``+`` or ``#``."""
+    return bool(host_id) and not any(c in host_id for c in "/+#")

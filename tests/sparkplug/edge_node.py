@@ -6,7 +6,7 @@ tests check minewatch against an implementation written by someone else.
 
     python edge_node.py --broker 127.0.0.1:1883 --group 141024010001 --edge 001 \
         --plan '{"metrics": [...], "data": [...]}' [--by-alias] [--skip-seq-before N]
-        [--die-after N] [--linger S]
+        [--die-after N] [--linger S] [--wait-for PATH]
 
 ``plan``: ``metrics`` is a list of ``{"name", "datatype" (a pysparkplug DataType name),
 "alias" (optional), "value", "t_ms"}`` born in the NBIRTH; ``data`` a list of
@@ -15,6 +15,7 @@ thing it does (``birth``, ``data``, ``skip``, ``rebirth_request``, ``dying``, ``
 On an NCMD ``Node Control/Rebirth = true`` it rebirths the way pysparkplug can: disconnect
 and connect again (a new NBIRTH with the next bdSeq). ``--die-after N`` ends the process
 without an MQTT DISCONNECT after N NDATA messages, so the broker publishes its will (NDEATH).
+``--wait-for PATH`` holds the data after the birth until PATH exists (``waiting`` is printed).
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ def main() -> None:
         default=10.0,
         help="seconds to stay connected after the data, answering rebirths",
     )
+    parser.add_argument("--wait-for", default=None, metavar="PATH",
+                        help="after the birth, send the data only once PATH exists")  # fmt: skip
     args = parser.parse_args()
     host, port = args.broker.rsplit(":", 1)
     plan = json.loads(args.plan)
@@ -93,6 +96,10 @@ def main() -> None:
     node.connect(host, port=int(port), blocking=False)
     time.sleep(0.3)  # the NBIRTH goes out from paho's thread once connected
     say("birth")
+    if args.wait_for is not None:
+        say("waiting")
+        while not os.path.exists(args.wait_for):
+            time.sleep(0.05)
 
     ndata_topic = spb.Topic(
         message_type=spb.MessageType.NDATA, group_id=args.group, edge_node_id=args.edge

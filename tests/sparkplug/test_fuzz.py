@@ -150,10 +150,14 @@ def test_the_session_never_raises_and_accounts_for_every_metric(
         again = (name, data) in seen
         seen.add((name, data))
         whole = [m for m in out.messages if isinstance(m, Rejection) and m.payload == data]
-        readings = [m for m in out.messages if isinstance(m, SafetyMessage)]
+        messages = [m for m in out.messages if isinstance(m, SafetyMessage)]
+        faults = [m for m in messages if len(m) and (m.status == 16).all()]
+        readings = [m for m in messages if not (len(m) and (m.status == 16).all())]
         single = [m for m in out.messages if isinstance(m, Rejection) and m.payload != data]
-        for message in readings:
+        for message in messages:
             _storable(message)
+        for fault in faults:  # an interruption (death, seq gap) as substation-fault readings
+            assert out.events and fault.value_ok.all() and (fault.value == 0.0).all()
         for refused in out.messages:
             if isinstance(refused, Rejection):
                 assert isinstance(refused.reason, QuarantineReason) and refused.detail

@@ -140,8 +140,9 @@ async def test_a_seq_gap_is_an_interruption_and_the_edge_node_answers_the_rebirt
     ):
         await node.wait_for("rebirth_request")
         await node.wait_for("birth", times=2)
-        await eventually(lambda: len(got.readings) == 6, limit_s=10)
-        events = list(got.events)  # leaving the block kills the node: its will comes next
+        await eventually(lambda: len(got.readings) == 7, limit_s=10)
+        # leaving the block kills the node: its will (and its fault readings) come next
+        events, readings = list(got.events), list(got.readings)
     assert node.count("skip") == 1 and node.count("rebirth_request") == 1
     (gap,) = events
     assert isinstance(gap, DataInterruption)
@@ -149,8 +150,12 @@ async def test_a_seq_gap_is_an_interruption_and_the_edge_node_answers_the_rebirt
         InterruptionCause.SEQUENCE_GAP, 1, f"{mine}/sparkplug/{EDGE}",
     )  # fmt: skip
     assert (gap.last_data_us, gap.resumed_us) == ((t0_ms + 2000) * 1000, (t0_ms + 3000) * 1000)
-    first, *data, rebirth = got.readings
-    assert [m.seq for m in data] == [1, 2, 3, 4]  # the data after the gap is kept
+    first, *data, rebirth = readings
+    assert [m.seq for m in data] == [1, 2, 3, 4, 5]  # the data after the gap is kept
+    fault = data[2]  # the hole: substation-fault readings just after the last data
+    assert (fault.status == 16).all() and fault.codes == ["CH4", "FEED", "TEMP"]
+    assert (fault.time_us == (t0_ms + 2000) * 1000 + 1).all()
+    assert not (data[3].status & 16).any()
     assert (rebirth.seq, rebirth.codes) == (0, ["CH4", "FEED", "TEMP"])
     assert rebirth.boot > first.boot
     assert rebirth.value.tolist() == [0.34, 0.0, -8.0]  # the node's current values
@@ -171,15 +176,19 @@ async def test_the_death_of_the_edge_node_is_seen_and_a_new_birth_resumes_it(
         assert isinstance(death, DataInterruption)
         assert death.cause is InterruptionCause.NODE_DEATH
         assert death.last_data_us == (t0_ms + 2000) * 1000
-        assert [m.seq for m in got.readings] == [0, 1, 2]
+        await eventually(lambda: len(got.readings) == 4, limit_s=10)
+        assert [m.seq for m in got.readings] == [0, 1, 2, 3]
+        fault = got.readings[3]  # every point of the node: 分站故障, dated when seen
+        assert (fault.status == 16).all() and fault.codes == ["CH4", "FEED", "TEMP"]
+        assert (fault.time_us == death.detected_us).all()
         async with edge_node(
             peer_python, mqtt_url, mine, EDGE, _plan(t0_ms + 5000, 1), "--linger", "0"
         ) as node:
             await node.wait_for("done")
-            await eventually(lambda: len(got.readings) == 5, limit_s=10)
+            await eventually(lambda: len(got.readings) == 6, limit_s=10)
     resumed = got.events[1]
-    assert isinstance(resumed, DataResumed) and resumed.boot == got.readings[3].boot
-    assert got.readings[3].boot > got.readings[0].boot
+    assert isinstance(resumed, DataResumed) and resumed.boot == got.readings[4].boot
+    assert got.readings[4].boot > got.readings[0].boot
 
 
 async def test_data_before_a_birth_is_refused_and_a_rebirth_is_requested_on_the_broker(

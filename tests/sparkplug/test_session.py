@@ -171,7 +171,12 @@ def test_a_seq_gap_interrupts_the_source_requests_a_rebirth_and_keeps_the_data(
     )
     assert (gap.last_data_us, gap.resumed_us) == ((T0 + 1000) * 1000, (T0 + 4000) * 1000)
     assert len(out.commands) == 1
-    assert only_reading(out).value.tolist() == [0.2]
+    fault, data = readings(out)  # the hole as substation-fault readings, then the data
+    assert (fault.seq, data.seq) == (2, 3)
+    assert fault.codes == ["CH4", "FEED", "TEMP"]
+    assert (fault.status == 16).all() and fault.value_ok.all() and (fault.value == 0.0).all()
+    assert (fault.time_us == (T0 + 1000) * 1000 + 1).all()  # just after the last data
+    assert data.value.tolist() == [0.2]
     # the edge node answers with a new NBIRTH (same bdSeq): a new boot, seq from 0, no event
     rebirth = host.receive(topic("NBIRTH"), nbirth(BIRTH, timestamp=T0 + 5000), clock())
     assert (only_reading(rebirth).boot, only_reading(rebirth).seq) == (T0 + 5000, 0)
@@ -207,7 +212,14 @@ def test_a_death_with_the_birth_bdseq_interrupts_node_and_devices_until_the_next
         (f"{NODE_SOURCE}/d1", InterruptionCause.NODE_DEATH),
     ]
     assert not host.is_online(MINE, EDGE) and not host.is_online(MINE, EDGE, "d1")
-    assert death.messages == [] and death.commands == []
+    assert death.commands == []
+    node_fault, device_fault = readings(death)  # every point of node and device: 分站故障
+    assert (node_fault.source, node_fault.codes) == (NODE_SOURCE, ["CH4", "FEED", "TEMP"])
+    assert (device_fault.source, device_fault.codes) == (f"{NODE_SOURCE}/d1", ["X"])
+    for fault in (node_fault, device_fault):
+        assert (fault.status == 16).all() and (fault.value == 0.0).all() and fault.value_ok.all()
+        assert (fault.time_us == clock.ms * 1000).all()  # dated when the death was seen
+    assert (node_fault.boot, node_fault.seq) == (T0, 1)  # numbered after the birth
     late = host.receive(topic("NDATA"), ndata(2, [], T0 + 2), clock())
     assert [r.reason for r in refusals(late)] == [QuarantineReason.NO_BIRTH]
     again = born(host, clock, bd=4, timestamp=T0 + 9000)
