@@ -76,3 +76,99 @@ class Alarm(BaseModel):
     measures: str | None
     handled_by: str | None
     disposed_at: dt.datetime | None
+
+
+class ReconciledPointAlarm(BaseModel):
+    """A YCBJ record of the mine and the computed alarm it matches."""
+
+    point_code: str
+    abnormal_type: str
+    reported_start: dt.datetime
+    reported_end: dt.datetime | None
+    reported_max: float | None
+    reported_disposed: bool  # 异常原因 and 处理措施 filled in
+    source_file: str
+    alarm_id: int
+    rule: str
+    classification: str
+    computed_start: dt.datetime
+    computed_end: dt.datetime | None
+    computed_max: float
+    computed_disposed: bool
+
+
+class ReportedPointAlarm(BaseModel):
+    point_code: str
+    abnormal_type: str
+    started_at: dt.datetime
+    ended_at: dt.datetime | None
+    max_value: float | None
+    disposed: bool
+    source_file: str
+
+
+class ComputedPointAlarm(BaseModel):
+    alarm_id: int
+    point_code: str
+    abnormal_type: str
+    rule: str
+    classification: str
+    started_at: dt.datetime
+    ended_at: dt.datetime | None
+    max_value: float
+    disposed: bool
+
+
+class ReconciledPersonnelAlarm(BaseModel):
+    rule: str
+    subject_kind: str
+    subject_code: str
+    file_type: str
+    source_file: str
+    reported_start: dt.datetime
+    reported_end: dt.datetime | None
+    alarm_id: int
+    computed_start: dt.datetime
+    computed_end: dt.datetime | None
+
+
+class ReportedPersonnelAlarm(BaseModel):
+    rule: str
+    subject_kind: str
+    subject_code: str
+    file_type: str
+    source_file: str
+    started_at: dt.datetime
+    ended_at: dt.datetime | None
+
+
+class ComputedPersonnelAlarm(BaseModel):
+    alarm_id: int
+    rule: str
+    subject_kind: str
+    subject_code: str
+    started_at: dt.datetime
+    ended_at: dt.datetime | None
+
+
+class PointAlarmReconciliation(BaseModel):
+    matched: list[ReconciledPointAlarm]
+    reported_only: list[ReportedPointAlarm]
+    computed_only: list[ComputedPointAlarm]  # the mine did not report these (瞒报?)
+
+
+class PersonnelAlarmReconciliation(BaseModel):
+    matched: list[ReconciledPersonnelAlarm]
+    reported_only: list[ReportedPersonnelAlarm]
+    computed_only: list[ComputedPersonnelAlarm]
+
+
+class Reconciliation(BaseModel):
+    """What the mine reported in its national files against what minewatch computed."""
+
+    mine: str
+    start: dt.datetime
+    end: dt.datetime
+    tolerance_s: float
+    point_alarms: PointAlarmReconciliation
+    personnel_alarms: PersonnelAlarmReconciliation

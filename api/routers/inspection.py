@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
-from api import repository
+from api import reconciliation_repository, repository
 from api.deps import PoolDep
-from api.models import Alarm, ReadingBucket
+from api.models import Alarm, ReadingBucket, Reconciliation
 
 router = APIRouter(prefix="/api/v1", tags=["inspection"])
 
@@ -57,3 +57,31 @@ async def alarms(
     )
     async with pool.connection() as conn:
         return await repository.list_alarms(conn, where)
+
+
+@router.get("/mines/{mine}/reconciliation", response_model=Reconciliation)
+async def reconciliation(
+    mine: str,
+    pool: PoolDep,
+    start: Annotated[dt.datetime, Query(description="Inclusive, ISO 8601 with offset.")],
+    end: Annotated[dt.datetime, Query(description="Exclusive, ISO 8601 with offset.")],
+    tolerance_s: Annotated[
+        float, Query(ge=0, le=3600, description="Slack when matching two episodes' spans.")
+    ] = 60.0,
+    limit: Annotated[int, Query(ge=1, le=10_000, description="Rows per list at most.")] = 1000,
+) -> dict[str, object]:
+    """The mine's own alarm records (YCBJ, RYCS/RYCY/RYXZ/RYQJ files) against minewatch's
+    computed alarms over episodes starting in [start, end): matched, reported only, computed
+    only (not reported by the mine)."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise HTTPException(422, "start and end need a UTC offset")
+    if end <= start:
+        raise HTTPException(422, "end must be after start")
+    window = reconciliation_repository.Window(
+        mine, start, end, dt.timedelta(seconds=tolerance_s), limit
+    )
+    async with pool.connection() as conn:
+        if not await repository.mine_exists(conn, mine):
+            raise HTTPException(404, f"mine {mine} is not known")
+        lists = await reconciliation_repository.reconcile(conn, window)
+    return {"mine": mine, "start": start, "end": end, "tolerance_s": tolerance_s, **lists}
