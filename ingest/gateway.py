@@ -12,9 +12,10 @@ so what was acknowledged is durable and what was not is redelivered: nothing is 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import tomllib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from alarms.live import AlarmBroadcaster
@@ -127,16 +128,22 @@ class Gateway:
             self.ready.set()
 
     async def _receive(
-        self, deliveries: AsyncIterator[Delivery[Any]], queue: asyncio.Queue[Delivery[Any]]
+        self, deliveries: AsyncGenerator[Delivery[Any], None], queue: asyncio.Queue[Delivery[Any]]
     ) -> None:
-        async for delivery in deliveries:
-            # Personnel batches and definitions (from the file inbox) go to the feed pipeline.
-            feed = isinstance(delivery.message, FeedBatch | PersonnelMeta)
-            target = self.feeds.queue if feed else queue
-            if isinstance(delivery.message, NationalReport):  # from the file inbox too
-                target = self.reports.queue
-            await target.put(delivery)  # blocks when the writer falls behind: backpressure
-            self.metrics.pending.set(queue.qsize())
+        # Closing the source's generator here, when this task is cancelled, runs its cleanup
+        # (e.g. Sparkplug's offline STATE) now rather than whenever Python finalises it.
+        async with contextlib.aclosing(deliveries) as stream:
+            async for delivery in stream:
+                await self._route(delivery, queue)
+
+    async def _route(self, delivery: Delivery[Any], queue: asyncio.Queue[Delivery[Any]]) -> None:
+        # Personnel batches and definitions (from the file inbox) go to the feed pipeline.
+        feed = isinstance(delivery.message, FeedBatch | PersonnelMeta)
+        target = self.feeds.queue if feed else queue
+        if isinstance(delivery.message, NationalReport):  # from the file inbox too
+            target = self.reports.queue
+        await target.put(delivery)  # blocks when the writer falls behind: backpressure
+        self.metrics.pending.set(queue.qsize())
 
     async def _publish_alarms(self) -> None:
         async with AlarmBroadcaster(self._database_url) as broadcaster:
