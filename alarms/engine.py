@@ -27,7 +27,15 @@ from alarms.rules import faults, feed, interruption
 from alarms.rules.calibration import undeclared_calibration
 from alarms.rules.context import BatchContext
 from alarms.rules.params import PointParams, RuleDefaults
-from alarms.rules.runs import NEVER, Rows, RunOutcome, RunState, RunTable, evaluate_runs
+from alarms.rules.runs import (
+    NEVER,
+    Rows,
+    RunOutcome,
+    RunState,
+    RunTable,
+    evaluate_runs,
+    quiet,
+)
 from alarms.rules.thresholds import ThresholdRule, threshold_rules
 from ingest.batch import ReadingBatch
 from minewatch.codes import ReadingFlag
@@ -213,7 +221,8 @@ class AlarmEngine:
                 Classification.EXCEEDANCE.value,
                 final,
             )
-        changes += self._spikes(rows, [outcomes[name].runs for name in _UPPER_GAS])
+        levels = {rule.name: rule.set_level for rule in self.rules}
+        changes += self._spikes([(outcomes[n].runs, levels[n]) for n in _UPPER_GAS])
 
         calibration = self._calibration(ctx, st.runs["calibration"])
         runs["calibration"] = calibration.state
@@ -266,25 +275,30 @@ class AlarmEngine:
 
     def _calibration(self, ctx: BatchContext, state: RunState) -> RunOutcome:
         """Excursions to the alarm level while calibrating (flagged or declared)."""
+        calibrating = ctx.valid & ctx.calibrating
+        if not state.raw.any() and not calibrating.any():  # nothing open, nothing starts
+            return quiet(state, len(ctx.rows))
         pid, v = ctx.rows.pid, ctx.rows.v
         level = self.registry.alarm_high[pid]
         clear_level = np.where(
             np.isnan(self.registry.alarm_high_clear), self.registry.alarm_high,
             self.registry.alarm_high_clear,
         )[pid]  # fmt: skip
-        calibrating = ctx.valid & ctx.calibrating
         with np.errstate(invalid="ignore"):
             cand = calibrating & (v >= level)
             clear = ctx.valid & (~ctx.calibrating | (v < clear_level))
         need = np.ones(len(state.raw), np.int64)
         return evaluate_runs(ctx.rows, cand, clear, state, need=need)
 
-    def _spikes(self, rows: Rows, tables: list[RunTable]) -> list[EpisodeChange]:
-        """Interference: a run of one valid reading that returned at the next one."""
+    def _spikes(
+        self, tables: list[tuple[RunTable, npt.NDArray[np.float64]]]
+    ) -> list[EpisodeChange]:
+        """Interference: a run of one valid reading that returned at the next one; its
+        threshold is the level of the rule the reading crossed (per point id in ``tables``)."""
         seen: set[tuple[int, int]] = set()
         out: list[EpisodeChange] = []
         rule = "interference"
-        for table in tables:
+        for table, set_level in tables:
             if not len(table):
                 continue
             spike = table.ended & ~table.opened & ~table.was_active & (table.cum_eligible == 1)
@@ -293,7 +307,7 @@ class AlarmEngine:
                 if key in seen:
                     continue
                 seen.add(key)
-                threshold = float(self.registry.alarm_high[key[0]])
+                threshold = float(set_level[key[0]])
                 out.append(
                     closed_record(
                         key[0],

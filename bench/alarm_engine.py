@@ -1,13 +1,14 @@
-"""Micro-benchmark: readings/s through AlarmEngine.evaluate vs a per-reading Python loop.
+"""Benchmark: readings/s through AlarmEngine against the per-reading reference, same run.
 
-Both run the threshold rules (upper alarm and power-off, hysteresis, confirmation by a second
-reading unless the previous one was at the ramp level, episode statistics) on the same data:
-2,000 methane points x 3,600 one-second samples, laid out as the gateway receives them (each
-polling cycle, all points). The engine evaluates every other rule family as well
-(pre-warnings, calibration, faults, flat-line, drift, feed, interruption). The episode counts
-of both are compared, so the two implementations are checked against each other too.
+The engine (numpy, every rule family) and :mod:`alarms.reference` (the same rules in pure
+Python, one reading at a time) evaluate the same batches, with the clock (``tick``) at each
+batch's last event time, as ``minewatch evaluate`` does. The data: methane points (AR(1) noise,
+excursions, interference spikes, disconnections, test gas flagged, declared and undeclared,
+over-range, substation faults, negative drift, stuck sensors, silences), a few oxygen points
+(lower alarm and pre-warning) and feed points on D relations (馈电异常). The episodes of both
+are counted per rule and must be equal: the benchmark is a correctness check too.
 
-    .venv/bin/python bench/alarm_engine.py [--points 2000] [--samples 3600] [--batch 60]
+    .venv/bin/python bench/alarm_engine.py [--points 2000] [--samples 1200] [--batch 60]
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -26,11 +29,16 @@ if not __package__:
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from alarms.engine import AlarmEngine
+from alarms.reference import Episode, EpisodeLog, ReferenceEngine
 from ingest.batch import ReadingBatch
-from minewatch.registry import PointRegistry
+from minewatch.registry import CalibrationWindows, PointRegistry
 
 ALARM, ALARM_CLEAR, POWER_OFF, RESTORE = 1.0, 0.9, 1.5, 1.0
+PREWARN, PREWARN_CLEAR = 0.8, 0.75
 T0 = 1_780_000_000_000_000
+S = 1_000_000
+MINE = "141024010001"
+DISCONNECTED, OVER_RANGE, SUBSTATION_FAULT, CALIBRATION = 128, 8, 16, 4
 
 
 def make_data(points: int, samples: int, seed: int = 1) -> np.ndarray:
@@ -53,53 +61,166 @@ def make_data(points: int, samples: int, seed: int = 1) -> np.ndarray:
     return np.round(np.clip(values, 0.0, 4.0), 2)
 
 
-def registry(points: int) -> PointRegistry:
-    frame = pd.DataFrame({
-        "id": np.arange(1, points + 1), "mine_code": "141024010001",
-        "code": [f"P{i}" for i in range(1, points + 1)], "sensor_type": "0001",
-        "value_type": "MN", "range_low": 0.0, "range_high": 4.0, "alarm_high": ALARM,
-        "alarm_high_clear": ALARM_CLEAR, "poweroff_high": POWER_OFF, "restore_high": RESTORE,
-    })  # fmt: skip
-    return PointRegistry.from_frame(frame)
+class Workload:
+    """Points 1..n (methane, then oxygen, then feed points), values[sample, point - 1] (NaN: no
+    reading) and status bits, and the declared calibration windows."""
+
+    def __init__(self, points: int, samples: int, seed: int = 1) -> None:
+        self.samples = samples
+        self.methane = points
+        self.oxygen = max(1, points // 50)
+        self.feeds = max(1, points // 100)
+        rng = np.random.default_rng(seed + 1)
+        oxygen = 20.5 + 0.05 * rng.standard_normal((samples, self.oxygen))
+        for p in range(self.oxygen):
+            for _ in range(3):  # dips to the pre-warning and alarm levels
+                start, length = rng.integers(samples), int(rng.integers(10, 200))
+                oxygen[start : start + length, p] -= rng.uniform(1.5, 3.2)
+        feed = np.ones((samples, self.feeds))
+        for p in range(self.feeds):
+            for _ in range(2):  # the feed cut: the switch reads 0
+                start = rng.integers(samples)
+                feed[start : start + int(rng.integers(30, 300)), p] = 0.0
+        methane = make_data(points, samples, seed)
+        self.values = np.hstack([methane, np.round(oxygen, 2), feed])
+        self.status = np.zeros(self.values.shape, np.int16)
+        self.windows: list[tuple[int, int, int]] = []
+        self._events(rng)
+        # D relations from methane points spread over the mine to the feed points
+        self.sources = np.linspace(1, points, self.feeds, dtype=np.int64).tolist()
+
+    def _events(self, rng: np.random.Generator) -> None:
+        """Faults, test gas and silences on the methane points, ``points // 20`` of each."""
+        v, s = self.values, self.status
+
+        def stretch(low: int, high: int) -> tuple[slice, int]:
+            length = int(rng.integers(low, high))
+            start = int(rng.integers(0, max(1, self.samples - length)))
+            return slice(start, start + length), int(rng.integers(self.methane))
+
+        for _ in range(max(1, self.methane // 20)):
+            rows, p = stretch(5, 60)
+            v[rows, p], s[rows, p] = 0.0, DISCONNECTED
+            rows, p = stretch(3, 20)
+            v[rows, p], s[rows, p] = 4.0, OVER_RANGE
+            rows, p = stretch(5, 30)
+            s[rows, p] |= SUBSTATION_FAULT
+            rows, p = stretch(20, 120)  # test gas with the calibration bit
+            v[rows, p], s[rows, p] = 2.0, CALIBRATION
+            rows, p = stretch(5, 60)  # test gas, neither flagged nor declared
+            v[rows, p] = 2.0
+            rows, p = stretch(3, 30)  # below the range bottom
+            v[rows, p] = -0.02
+            rows, p = stretch(70, 200)  # a stuck sensor
+            v[rows, p] = v[rows.start, p]
+            rows, p = stretch(5, 100)  # silence: no readings
+            v[rows, p] = np.nan
+            rows, p = stretch(20, 120)  # declared (报备) test gas
+            v[rows, p] = 1.5
+            start, end = T0 + rows.start * S, T0 + rows.stop * S
+            self.windows.append((p + 1, start, end))
+
+    def registry(self) -> PointRegistry:
+        m, o, f = self.methane, self.oxygen, self.feeds
+        n = m + o + f
+        kind = np.array(["methane"] * m + ["oxygen"] * o + ["feed"] * f)
+
+        def per_kind(methane: object, oxygen: object, feed: object) -> list[object]:
+            return [{"methane": methane, "oxygen": oxygen, "feed": feed}[k] for k in kind]
+
+        nan = np.nan
+        relations: list[object] = [None] * n
+        for i, source in enumerate(self.sources):
+            relations[source - 1] = [{"kind": "D", "target": f"F{i + 1}"}]
+        codes = [f"P{i}" for i in range(1, m + o + 1)] + [f"F{i}" for i in range(1, f + 1)]
+        frame = pd.DataFrame({
+            "id": np.arange(1, n + 1), "mine_code": MINE, "code": codes,
+            "sensor_type": per_kind("0001", "0012", "1011"),
+            "value_type": per_kind("MN", "MN", "KG"),
+            "range_low": per_kind(0.0, 0.0, nan), "range_high": per_kind(4.0, 25.0, nan),
+            "alarm_high": per_kind(ALARM, nan, nan),
+            "alarm_high_clear": per_kind(ALARM_CLEAR, nan, nan),
+            "poweroff_high": per_kind(POWER_OFF, nan, nan),
+            "restore_high": per_kind(RESTORE, nan, nan),
+            "prewarn_high": per_kind(PREWARN, nan, nan),
+            "prewarn_high_clear": per_kind(PREWARN_CLEAR, nan, nan),
+            "alarm_low": per_kind(nan, 18.0, nan), "alarm_low_clear": per_kind(nan, 18.5, nan),
+            "prewarn_low": per_kind(nan, 19.0, nan),
+            "prewarn_low_clear": per_kind(nan, 19.5, nan),
+            "poll_cycle_s": 1.0, "flatline_samples": per_kind(60.0, 60.0, nan),
+            "relations": relations,
+        })  # fmt: skip
+        return PointRegistry.from_frame(frame, CalibrationWindows.from_rows(self.windows))
+
+    def batches(self, cycles: int) -> list[tuple[ReadingBatch, int]]:
+        """Batches of ``cycles`` polling cycles (each cycle all points, as the gateway gets
+        them), each with the clock at its last event time."""
+        n = self.values.shape[1]
+        out = []
+        for k in range(0, self.samples, cycles):
+            block = self.values[k : k + cycles].ravel()
+            keep = ~np.isnan(block)
+            rows = len(block) // n
+            times = T0 + (k + np.repeat(np.arange(rows), n)) * S
+            pid = np.tile(np.arange(1, n + 1, dtype=np.int32), rows)
+            status = self.status[k : k + cycles].ravel()
+            batch = ReadingBatch(
+                times[keep].astype(np.int64), pid[keep], block[keep], status[keep],
+                np.zeros(int(keep.sum()), np.int16),
+            )  # fmt: skip
+            out.append((batch, int(times[-1])))
+        return out
 
 
-def batches(values: np.ndarray, cycles: int) -> list[ReadingBatch]:
-    samples, points = values.shape
-    pid = np.tile(np.arange(1, points + 1, dtype=np.int32), cycles)
-    out = []
-    for k in range(0, samples, cycles):
-        block = values[k : k + cycles]
-        n = block.size
-        times = T0 + (k + np.repeat(np.arange(len(block)), points)) * 1_000_000
-        zeros = np.zeros(n, np.int16)
-        out.append(ReadingBatch(times.astype(np.int64), pid[:n], block.ravel(), zeros, zeros))
+def run_engine(
+    registry: PointRegistry, work: list[tuple[ReadingBatch, int]]
+) -> tuple[float, list[Episode]]:
+    """Seconds in evaluate + commit + tick, and the episodes assembled from the changes."""
+    engine = AlarmEngine(registry)
+    changes = []
+    started = time.perf_counter()
+    for batch, now in work:
+        evaluation = engine.evaluate(batch)
+        engine.commit(evaluation)
+        changes.append(evaluation.changes)
+        evaluation = engine.tick(now)
+        engine.commit(evaluation)
+        changes.append(evaluation.changes)
+    seconds = time.perf_counter() - started
+    log = EpisodeLog()
+    for batch_changes in changes:
+        log.apply(batch_changes)
+    return seconds, log.episodes
+
+
+def run_reference(
+    registry: PointRegistry, work: list[tuple[ReadingBatch, int]]
+) -> tuple[float, list[Episode]]:
+    """Seconds through the per-reading reference (building it included), and its episodes."""
+    started = time.perf_counter()
+    reference = ReferenceEngine(registry)
+    for batch, now in work:
+        reference.evaluate(batch)
+        reference.tick(now)
+    return time.perf_counter() - started, reference.episodes()
+
+
+def count(episodes: list[Episode]) -> Counter[str]:
+    """Episodes per rule (and per classification where a rule has several)."""
+    out: Counter[str] = Counter(e.rule for e in episodes)
+    for e in episodes:
+        if e.rule in (
+            "upper_alarm",
+            "power_off",
+            "upper_prewarn",
+            "calibration",
+            "data_interruption",
+        ):
+            out[f"  {e.rule}: {e.classification}"] += 1
     return out
 
 
-def run_engine(values: np.ndarray, cycles: int) -> tuple[float, dict[str, int]]:
-    engine = AlarmEngine(registry(values.shape[1]))
-    work = batches(values, cycles)
-    opened: dict[str, int] = {}
-    started = time.perf_counter()
-    for batch in work:
-        evaluation = engine.evaluate(batch)
-        engine.commit(evaluation)
-        for change in evaluation.changes:
-            if change.opened:
-                opened[change.rule] = opened.get(change.rule, 0) + 1
-    return time.perf_counter() - started, opened
-
-
-def run_python(values: np.ndarray) -> tuple[float, dict[str, int]]:
-    """The same two rules, one reading at a time, state in per-point lists."""
-    samples, points = values.shape
-    times = np.repeat(T0 + np.arange(samples, dtype=np.int64) * 1_000_000, points)
-    pids = np.tile(np.arange(points), samples)
-    levels = {
-        "upper_alarm": ([ALARM] * points, [ALARM_CLEAR] * points, [float("nan")] * points),
-        "power_off": ([POWER_OFF] * points, [RESTORE] * points, [ALARM] * points),
-    }
-    return threshold_loop(times.tolist(), pids.tolist(), values.ravel().tolist(), levels)
+# -- the old two-rule loop, kept for ``minewatch evaluate`` (alarms/evaluate.py imports it) ----
 
 
 #: rule -> (set level, clear level, ramp level) per point index; NaN set level = rule off.
@@ -159,28 +280,46 @@ def threshold_loop(
     return time.perf_counter() - started, opened
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--points", type=int, default=2000)
-    parser.add_argument("--samples", type=int, default=3600)
+    parser.add_argument("--points", type=int, default=2000, help="methane points")
+    parser.add_argument("--samples", type=int, default=1200, help="polling cycles of 1 s")
     parser.add_argument("--batch", type=int, default=60, help="polling cycles per batch")
     args = parser.parse_args()
-    values = make_data(args.points, args.samples)
-    n = values.size
-    print(f"{args.points} points x {args.samples} samples = {n:,} readings")
-    results = {}
-    for label, cycles in ((f"engine, batches of {args.batch} cycles", args.batch),
-                          ("engine, one batch (replay)", args.samples)):  # fmt: skip
-        seconds, opened = run_engine(values, cycles)
-        results[label] = (seconds, opened)
-        print(f"{label:<38} {n / seconds / 1e6:8.2f} M readings/s  ({seconds:.2f} s)  {opened}")
-    py_seconds, py_opened = run_python(values)
-    print(f"{'pure Python, per reading':<38} {n / py_seconds / 1e6:8.2f} M readings/s  "
-          f"({py_seconds:.2f} s)  {py_opened}")  # fmt: skip
-    for label, (seconds, opened) in results.items():
-        same = all(opened.get(rule, 0) == count for rule, count in py_opened.items())
-        print(f"ratio ({label}): {py_seconds / seconds:.1f}x; same episodes: {same}")
+    work = Workload(args.points, args.samples)
+    registry = work.registry()
+    n = int(np.count_nonzero(~np.isnan(work.values)))
+    print(f"{args.points} methane + {work.oxygen} oxygen + {work.feeds} feed points x "
+          f"{args.samples} cycles = {n:,} readings")  # fmt: skip
+    counts: dict[tuple[str, str], Counter[str]] = {}
+    same = True
+    modes = (
+        ("batches", f"batches of {args.batch} cycles", args.batch),
+        ("replay", "one batch (replay)", args.samples),
+    )
+    runs: list[tuple[str, Callable[..., tuple[float, list[Episode]]]]] = [
+        ("engine", run_engine), ("reference", run_reference),
+    ]  # fmt: skip
+    for mode, label, cycles in modes:
+        plan = work.batches(cycles)
+        seconds = {}
+        for name, run in runs:
+            seconds[name], episodes = run(registry, plan)
+            counts[name, mode] = count(episodes)
+            rate = n / seconds[name] / 1e6
+            print(f"{name + ', ' + label:<40} {rate:8.3f} M readings/s  ({seconds[name]:.2f} s)")
+        agree = counts["engine", mode] == counts["reference", mode]
+        same &= agree
+        print(f"  ratio engine/reference: {seconds['reference'] / seconds['engine']:.1f}x; "
+              f"same episodes per rule: {agree}")  # fmt: skip
+    print()
+    rules = sorted(set().union(*counts.values()), key=lambda r: (r.strip().split(":")[0], r))
+    print(f"{'episodes':<42}" + "".join(f"{name:>11}" for name, _ in counts))
+    print(f"{'':<42}" + "".join(f"{mode:>11}" for _, mode in counts))
+    for rule in rules:
+        print(f"{rule:<42}" + "".join(f"{c[rule]:>11}" for c in counts.values()))
+    return 0 if same else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -118,6 +118,8 @@ def on_readings(
     after.start_us[pts_end] = NEVER
     gap = rows.t[rows_end] - last_time_us[pts_end]
     late_only = gap <= params.interruption_us[pts_end]
+    # a reading from before the first due time (delivered late) ends the episode at its start
+    ended = np.maximum(rows.t[rows_end], state.start_us[pts_end])
     abnormal = RULES[RULE][0]
     changes = [
         EpisodeChange(
@@ -137,8 +139,6 @@ def on_readings(
             min_at_us=0,
             classification=Classification.DELIVERY_DELAY.value if late else None,
         )
-        for p, t, late in zip(
-            pts_end.tolist(), rows.t[rows_end].tolist(), late_only.tolist(), strict=True
-        )
+        for p, t, late in zip(pts_end.tolist(), ended.tolist(), late_only.tolist(), strict=True)
     ]
     return changes, after

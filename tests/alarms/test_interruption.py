@@ -53,3 +53,13 @@ def test_restored_interruption_is_ended_by_the_next_reading() -> None:
     assert [(c.rule, c.opened, c.ended_at_us is not None) for c in changes] == [
         ("data_interruption", False, True)
     ]
+
+
+def test_a_late_reading_from_before_the_first_due_time_ends_the_episode_at_its_start() -> None:
+    rec = recorder({"poll_cycle_s": 1.0})
+    rec.feed(series(1, [0.3]))  # t=0; the next reading was due at t=1
+    rec.tick(4.0)
+    rec.feed(series(1, [0.3], start_s=0.5))  # delivered late, from before the due time
+    (gap,) = rec.episodes
+    assert gap.classification == "delivery_delay"
+    assert (gap.started_s, gap.ended_s) == (1.0, 1.0)  # never ends before it starts

@@ -179,3 +179,14 @@ def test_new_points_from_a_registry_refresh_keep_the_existing_state() -> None:
     engine.commit(engine.evaluate(series(1, [1.2, 1.3])))
     engine.use_registry(registry({"poweroff_high": None}, {"poweroff_high": None}))
     assert engine.active["upper_alarm"].tolist() == [False, True, False]
+
+
+def test_a_one_reading_power_off_jump_during_an_alarm_is_interference_at_the_power_off_level(
+) -> None:  # fmt: skip
+    rec = recorder({"alarm_high_clear": 0.9})
+    rec.feed(series(1, [0.3, 1.2, 1.3, 0.95, 3.0, 0.95, 0.3]))
+    (alarm,) = rec.of("upper_alarm")
+    assert (alarm.started_s, alarm.ended_s) == (1.0, 6.0)
+    assert rec.of("power_off") == []
+    (spike,) = rec.of("interference")
+    assert (spike.started_s, spike.ended_s, spike.threshold) == (4.0, 5.0, 1.5)

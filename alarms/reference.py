@@ -1,0 +1,485 @@
+"""The alarm rules one reading at a time, in pure Python: the engine's baseline and oracle.
+
+:class:`ReferenceEngine` implements the rule families of :class:`alarms.engine.AlarmEngine`
+(thresholds with hysteresis, on-delay, confirmation and the ramp exception; interference
+spikes; calibration, declared, flagged and undeclared; faults, negative drift and flat line;
+feed abnormal; data interruption) the way an engineer would write them without numpy: readings
+in arrival order, per-point state in small slotted objects. It is what the engine's throughput
+is measured against (``bench/alarm_engine.py``), and what its results are checked against
+(``tests/alarms/test_reference_differential.py``): both produce the same episodes.
+
+Where the engine's semantics are intricate, this module follows them on purpose:
+
+* a reading not after its point's latest evaluated reading is late: flagged, not evaluated;
+* the previous reading (ramp, flat line) is the point's previous *valid* reading;
+* a 馈电异常 merges the source's and the feed's readings of one batch in event time (at equal
+  times the source's first, each seeing the other's reading of that time); before the batch,
+  the state after the previous one. That is the only rule that needs the batch boundaries.
+
+Only the episodes are produced; :class:`EpisodeLog` folds the engine's ``EpisodeChange``
+records into the same :class:`Episode` values, so the two can be compared.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from alarms.codes import Classification
+from alarms.episodes import EpisodeChange
+from alarms.rules.context import UNRELIABLE
+from alarms.rules.feed import FeedPairs
+from alarms.rules.params import PointParams, RuleDefaults
+from ingest.batch import ReadingBatch
+from minewatch.codes import PointStatus
+from minewatch.registry import PointRegistry
+
+NAN = math.nan
+_CALIBRATION = int(PointStatus.CALIBRATION)
+_UNRELIABLE = int(UNRELIABLE)
+_STATUS_RULES = (
+    ("disconnection", int(PointStatus.SENSOR_FAULT), Classification.DISCONNECTION.value),
+    ("over_range", int(PointStatus.OVER_RANGE), Classification.OVER_RANGE.value),
+    ("substation_fault", int(PointStatus.SUBSTATION_FAULT), Classification.SUBSTATION_FAULT.value),
+)
+_SPIKE_RULES = ("upper_alarm", "power_off")  # a one-reading run of these is interference
+_RECLASSIFIED = ("upper_alarm", "power_off", "upper_prewarn")
+_EXCEEDANCE = Classification.EXCEEDANCE.value
+
+
+@dataclass(slots=True)
+class Episode:
+    """One alarm from start to end with its YCBJ statistics, as the store holds it."""
+
+    point: int
+    rule: str
+    classification: str | None
+    start_us: int
+    raised_us: int | None
+    start_value: float | None
+    threshold: float | None
+    related: int | None = None
+    end_us: int | None = None
+    count: int = 0
+    total: float = 0.0
+    vmax: float = -math.inf
+    vmax_at: int = 0
+    vmin: float = math.inf
+    vmin_at: int = 0
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.count if self.count else NAN
+
+
+class EpisodeLog:
+    """Episodes assembled from an engine's changes (updates before inserts, as the store)."""
+
+    def __init__(self) -> None:
+        self.episodes: list[Episode] = []
+        self._open: dict[tuple[int, str], Episode] = {}
+
+    def apply(self, changes: list[EpisodeChange]) -> None:
+        for c in [c for c in changes if not c.opened] + [c for c in changes if c.opened]:
+            key = (c.point_id, c.rule)
+            if c.opened:
+                if key in self._open:
+                    raise AssertionError(f"two open episodes of one rule: {c}")
+                assert c.started_at_us is not None
+                episode = Episode(
+                    c.point_id, c.rule, c.classification, c.started_at_us, c.raised_at_us,
+                    c.start_value, c.threshold, c.related_point_id,
+                )  # fmt: skip
+                self.episodes.append(episode)
+                self._open[key] = episode
+            else:
+                if key not in self._open:
+                    raise AssertionError(f"update of an episode that is not open: {c}")
+                episode = self._open[key]
+                if c.classification is not None:
+                    episode.classification = c.classification
+            episode.count += c.count
+            episode.total += c.value_sum
+            if c.max_value > episode.vmax:
+                episode.vmax, episode.vmax_at = c.max_value, c.max_at_us
+            if c.min_value < episode.vmin:
+                episode.vmin, episode.vmin_at = c.min_value, c.min_at_us
+            if c.ended_at_us is not None:
+                episode.end_us = c.ended_at_us
+                del self._open[key]
+
+
+class _Run:
+    """An excursion of one rule at one point: the raw latch is on; ``episode`` once raised."""
+
+    __slots__ = (
+        "count", "eligible", "episode", "label", "near", "need", "related", "start",
+        "start_value", "threshold", "total", "vmax", "vmax_at", "vmin", "vmin_at",
+    )  # fmt: skip
+
+    def __init__(
+        self, t: int, v: float, need: int, label: str, threshold: float, related: int | None
+    ) -> None:
+        self.start, self.start_value, self.need = t, v, need
+        self.label, self.threshold, self.related = label, threshold, related
+        self.eligible = self.count = self.near = 0
+        self.total = 0.0
+        self.vmax, self.vmax_at, self.vmin, self.vmin_at = -math.inf, 0, math.inf, 0
+        self.episode: Episode | None = None
+
+    def fill(self, episode: Episode) -> None:
+        episode.count, episode.total = self.count, self.total
+        episode.vmax, episode.vmax_at = self.vmax, self.vmax_at
+        episode.vmin, episode.vmin_at = self.vmin, self.vmin_at
+
+
+@dataclass(slots=True)
+class _Level:
+    """One threshold rule at one point (a rule whose set level is NaN is not listed)."""
+
+    rule: str
+    upper: bool
+    set: float
+    clear: float
+    ramp: float  # previous valid reading at or beyond it: no confirmation (NaN: never)
+
+
+class _Point:
+    """One point's settings and state."""
+
+    __slots__ = (
+        "alarm_clear", "alarm_high", "control_us", "drift_floor", "flat_window", "gas",
+        "interrupted", "interruption_us", "last_time", "last_value", "levels", "on_delay_us",
+        "poll_us", "poweroff_high", "repeats", "runs", "windows",
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        self.levels: list[_Level] = []
+        self.windows: list[tuple[int, int]] = []  # declared calibrations [start, end)
+        self.runs: dict[str, _Run] = {}
+        self.last_time: int | None = None  # latest evaluated reading
+        self.last_value = NAN  # latest valid reading
+        self.repeats = 0  # identical consecutive valid readings (flat line)
+        self.interrupted: Episode | None = None
+
+
+def _or(value: float, fallback: float) -> float:
+    return fallback if math.isnan(value) else value
+
+
+def _levels(r: dict[str, float]) -> list[_Level]:
+    """The threshold rules of a point from its registry row (see alarms/rules/thresholds.py)."""
+    ah, po, pw = r["alarm_high"], r["poweroff_high"], r["prewarn_high"]
+    al, pl = r["alarm_low"], r["prewarn_low"]
+    below_po = [x for x in (ah, pw) if x < po]
+    levels = [
+        _Level("upper_alarm", True, ah, _or(r["alarm_high_clear"], ah), pw if pw < ah else NAN),
+        _Level("power_off", True, po, _or(r["restore_high"], po), max(below_po, default=NAN)),
+        _Level("upper_prewarn", True, pw, _or(r["prewarn_high_clear"], pw), NAN),
+        _Level("lower_alarm", False, al, _or(r["alarm_low_clear"], al), pl if pl > al else NAN),
+        _Level("lower_prewarn", False, pl, _or(r["prewarn_low_clear"], pl), NAN),
+    ]
+    return [level for level in levels if not math.isnan(level.set)]
+
+
+class ReferenceEngine:
+    """The engine's rules, one reading at a time. Feed batches with :meth:`evaluate` and the
+    clock with :meth:`tick`, as the engine (there is no separate commit)."""
+
+    def __init__(self, registry: PointRegistry, defaults: RuleDefaults | None = None) -> None:
+        self.defaults = defaults or RuleDefaults()
+        self.confirm = max(1, self.defaults.confirm_samples)
+        self._episodes: list[Episode] = []
+        self._spikes_seen: set[tuple[int, int]] = set()
+        params = PointParams.of(registry, self.defaults)
+        columns = (
+            "alarm_high", "alarm_high_clear", "poweroff_high", "restore_high", "prewarn_high",
+            "prewarn_high_clear", "alarm_low", "alarm_low_clear", "prewarn_low",
+            "prewarn_low_clear",
+        )  # fmt: skip
+        levels = {name: getattr(registry, name).tolist() for name in columns}
+        self.points: list[_Point | None] = [None] * registry.size
+        for p in range(registry.size):
+            if not registry.known[p]:
+                continue
+            pt = self.points[p] = _Point()
+            pt.levels = _levels({name: values[p] for name, values in levels.items()})
+            pt.alarm_high = levels["alarm_high"][p]
+            pt.alarm_clear = _or(levels["alarm_high_clear"][p], pt.alarm_high)
+            pt.poweroff_high = levels["poweroff_high"][p]
+            pt.on_delay_us = int(params.on_delay_us[p])
+            pt.poll_us = int(params.poll_cycle_us[p])
+            pt.interruption_us = int(params.interruption_us[p])
+            pt.control_us = int(params.control_time_us[p])
+            pt.flat_window = int(params.flatline_samples[p])
+            pt.drift_floor = float(params.drift_floor[p])
+            pt.gas = float(params.calibration_gas[p])
+        windows = registry.calibrations
+        for p, start, end in zip(
+            windows.point_id.tolist(), windows.start_us.tolist(), windows.end_us.tolist(),
+            strict=True,
+        ):  # fmt: skip
+            self.points[p].windows.append((start, end))  # type: ignore[union-attr]
+        pairs = FeedPairs.of(registry)
+        self.feeds: dict[int, list[int]] = {}  # source -> its feed points (D relations)
+        for source, feed in zip(pairs.source.tolist(), pairs.feed.tolist(), strict=True):
+            self.feeds.setdefault(source, []).append(feed)
+        self._feed_points = {f for feeds in self.feeds.values() for f in feeds}
+
+    # -- input ------------------------------------------------------------------------------
+
+    def evaluate(self, batch: ReadingBatch) -> list[bool]:
+        """Every reading of the batch in arrival order; returns the late flag per reading."""
+        self._spikes_seen.clear()
+        before = {  # feed rule: the sources' and feeds' state before the batch
+            p: self._cut(self.points[p])  # type: ignore[arg-type]
+            for p in (*self.feeds, *self._feed_points)
+        }
+        source_rows: dict[int, list[tuple[int, bool, int | None, float, bool]]] = {}
+        feed_rows: dict[int, list[tuple[int, float]]] = {}
+        late: list[bool] = []
+        for t, p, v, s in zip(
+            batch.time_us.tolist(), batch.point_id.tolist(), batch.value.tolist(),
+            batch.status.tolist(), strict=True,
+        ):  # fmt: skip
+            pt = self.points[p]
+            if pt is None or (pt.last_time is not None and t <= pt.last_time):
+                late.append(pt is not None)
+                continue
+            late.append(False)
+            valid = not s & _UNRELIABLE
+            self._reading(pt, p, t, v, s, valid)
+            if p in self.feeds:
+                on, since, _ = self._cut(pt)
+                source_rows.setdefault(p, []).append((t, on, since, v, valid))
+            if valid and p in self._feed_points:
+                feed_rows.setdefault(p, []).append((t, v))
+        for p, feeds in self.feeds.items():
+            self._feed(p, feeds, before, source_rows.get(p, []), feed_rows)
+        return late
+
+    def tick(self, now_us: int) -> None:
+        """Data interruption: points silent for ``interruption_cycles`` polling cycles."""
+        for p, pt in enumerate(self.points):
+            if pt is None or pt.last_time is None or pt.interrupted is not None:
+                continue
+            if now_us - pt.last_time > pt.interruption_us:
+                value = 0.0 if math.isnan(pt.last_value) else pt.last_value
+                episode = Episode(
+                    p, "data_interruption", Classification.DATA_INTERRUPTION.value,
+                    pt.last_time + pt.poll_us, now_us, value, None, None, None,
+                    1, value, value, pt.last_time, value, pt.last_time,
+                )  # fmt: skip
+                self._episodes.append(episode)
+                pt.interrupted = episode
+
+    def episodes(self) -> list[Episode]:
+        """Every episode so far; the statistics of open ones are those up to now."""
+        for pt in self.points:
+            for run in pt.runs.values() if pt is not None else ():
+                if run.episode is not None:
+                    run.fill(run.episode)
+        return self._episodes
+
+    # -- one reading ------------------------------------------------------------------------
+
+    def _reading(self, pt: _Point, p: int, t: int, v: float, s: int, valid: bool) -> None:
+        runs = pt.runs
+        if pt.interrupted is not None:  # the point reports again
+            episode, pt.interrupted = pt.interrupted, None
+            episode.end_us = max(t, episode.start_us)  # a late reading from before it began
+            if t - pt.last_time <= pt.interruption_us:  # type: ignore[operator]
+                episode.classification = Classification.DELIVERY_DELAY.value
+        declared = bool(pt.windows) and any(a <= t < b for a, b in pt.windows)
+        calibrating = bool(s & _CALIBRATION) or declared
+        prev = pt.last_value
+        if valid and not calibrating:  # a measurement of the gas
+            drift = v < pt.drift_floor
+            for lv in pt.levels:
+                if lv.upper:
+                    cand, clear = v >= lv.set, v < lv.clear
+                elif drift:  # negative drift is a fault, not low gas: hold
+                    continue
+                else:
+                    cand, clear = v <= lv.set, v > lv.clear
+                if cand or lv.rule in runs:
+                    ramp = prev >= lv.ramp if lv.upper else prev <= lv.ramp
+                    need = 1 if ramp and pt.on_delay_us == 0 else self.confirm
+                    near = lv.upper and not clear and self._near_gas(pt, v)
+                    self._latch(pt, p, lv.rule, t, v, cand, clear, need=need,
+                                delay=pt.on_delay_us, near=near, threshold=lv.set)  # fmt: skip
+        if valid and (calibrating or "calibration" in runs):
+            cand = calibrating and v >= pt.alarm_high
+            clear = not calibrating or v < pt.alarm_clear
+            if cand or clear:  # readings between the levels hold and are not counted
+                label = Classification["CALIBRATION_" + ("DECLARED" if declared else "FLAGGED")]
+                self._latch(pt, p, "calibration", t, v, cand, clear, label=label.value,
+                            threshold=pt.alarm_high)  # fmt: skip
+        for rule, bit, label in _STATUS_RULES:
+            if s & bit or rule in runs:
+                self._latch(pt, p, rule, t, v, bool(s & bit), not s & bit, label=label)
+        if valid and not math.isnan(pt.drift_floor):
+            drift = v < pt.drift_floor
+            if drift or "negative_drift" in runs:
+                self._latch(pt, p, "negative_drift", t, v, drift, not drift,
+                            need=self.defaults.drift_samples,
+                            label=Classification.NEGATIVE_DRIFT.value)  # fmt: skip
+        if valid and pt.flat_window > 0:
+            same = v == prev
+            pt.repeats = pt.repeats + 1 if same else 0
+            stuck = same and pt.repeats >= pt.flat_window - 1
+            if stuck or "flatline" in runs:
+                self._latch(pt, p, "flatline", t, v, stuck, not same,
+                            label=Classification.FLATLINE.value)  # fmt: skip
+        pt.last_time = t
+        if valid:
+            pt.last_value = v
+
+    def _latch(
+        self,
+        pt: _Point,
+        p: int,
+        rule: str,
+        t: int,
+        v: float,
+        cand: bool,
+        clear: bool,
+        *,
+        need: int = 1,
+        delay: int = 0,
+        counted: bool = True,
+        near: bool = False,
+        label: str = _EXCEEDANCE,
+        threshold: float = NAN,
+        related: int | None = None,
+    ) -> None:
+        """One eligible reading of a latched rule: set wins over clear; otherwise hold."""
+        run = pt.runs.get(rule)
+        if cand:
+            if run is None:
+                run = pt.runs[rule] = _Run(t, v, need, label, threshold, related)
+        elif clear:
+            if run is not None:
+                del pt.runs[rule]
+                self._end(pt, p, rule, run, t)
+            return
+        elif run is None:
+            return
+        if counted:
+            run.count += 1
+            run.total += v
+            if v > run.vmax:
+                run.vmax, run.vmax_at = v, t
+            if v < run.vmin:
+                run.vmin, run.vmin_at = v, t
+            run.near += near
+        run.eligible += 1
+        if run.episode is None and run.eligible >= run.need and t - run.start >= delay:
+            threshold = None if math.isnan(run.threshold) else run.threshold
+            run.episode = Episode(
+                p, rule, run.label, run.start, t, run.start_value, threshold, run.related
+            )
+            self._episodes.append(run.episode)
+
+    def _end(self, pt: _Point, p: int, rule: str, run: _Run, t: int) -> None:
+        episode = run.episode
+        if episode is None:  # never raised: a one-reading jump is an interference spike
+            if (
+                rule in _SPIKE_RULES
+                and run.eligible == 1
+                and (p, run.start) not in self._spikes_seen
+            ):
+                self._spikes_seen.add((p, run.start))
+                v = run.start_value
+                threshold = None if math.isnan(run.threshold) else run.threshold
+                self._episodes.append(Episode(
+                    p, "interference", Classification.INTERFERENCE.value, run.start, t, v,
+                    threshold, None, t, 1, v, v, run.start, v, run.start,
+                ))  # fmt: skip
+            return
+        run.fill(episode)
+        episode.end_us = t
+        if rule in _RECLASSIFIED and self._undeclared_calibration(pt, run, t):
+            episode.classification = Classification.CALIBRATION_UNDECLARED.value
+
+    # -- calibration shape ------------------------------------------------------------------
+
+    def _near_gas(self, pt: _Point, v: float) -> bool:
+        """At the point's standard gas level (or, without one, at a default level)."""
+        tol = self.defaults.standard_gas_tolerance
+        if not math.isnan(pt.gas):
+            return abs(v - pt.gas) <= tol
+        return any(abs(v - level) <= tol for level in self.defaults.standard_gas)
+
+    def _undeclared_calibration(self, pt: _Point, run: _Run, end: int) -> bool:
+        """An excursion shaped like a test-gas calibration (alarms/rules/calibration.py)."""
+        d = self.defaults
+        return (
+            run.count >= d.calibration_min_samples
+            and end - run.start <= round(d.calibration_max_s * 1e6)
+            and self._near_gas(pt, run.vmax)
+            and run.vmax >= run.threshold + d.standard_gas_tolerance
+            and 2 * run.near >= run.count
+        )
+
+    # -- feed abnormal ----------------------------------------------------------------------
+
+    @staticmethod
+    def _cut(pt: _Point) -> tuple[bool, int | None, float]:
+        """(power-off latch on, since when, latest valid value) of a point."""
+        run = pt.runs.get("power_off")
+        return run is not None, None if run is None else run.start, pt.last_value
+
+    def _feed(
+        self,
+        p: int,
+        feeds: list[int],
+        before: dict[int, tuple[bool, int | None, float]],
+        rows: list[tuple[int, bool, int | None, float, bool]],
+        feed_rows: dict[int, list[tuple[int, float]]],
+    ) -> None:
+        """馈电异常 of source ``p`` over the batch: its readings and its feeds' in event time."""
+        pt = self.points[p]
+        assert pt is not None
+        cut0, since0, value0 = before[p]
+        if not (cut0 or "feed_abnormal" in pt.runs or any(row[1] for row in rows)):
+            return  # no cut and no episode: nothing can open or end
+        frows = [feed_rows.get(f, []) for f in feeds]
+        events = [(row[0], 0, k) for k, row in enumerate(rows)]
+        events += [(t, 1, 0) for fr in frows for t, _ in fr]
+        events.sort(key=lambda e: (e[0], e[1]))  # at equal times, the source's reading first
+        at = -1  # the source's latest reading at or before the event
+        seen = [-1] * len(feeds)  # each feed's latest valid reading at or before the event
+        for time, kind, _ in events:
+            while at + 1 < len(rows) and rows[at + 1][0] <= time:
+                at += 1
+            cut, since, value, valid = (cut0, since0, value0, False) if at < 0 else rows[at][1:]
+            feed_on = False
+            for j, fr in enumerate(frows):
+                while seen[j] + 1 < len(fr) and fr[seen[j] + 1][0] <= time:
+                    seen[j] += 1
+                fv = fr[seen[j]][1] if seen[j] >= 0 else before[feeds[j]][2]
+                feed_on = feed_on or fv >= 0.5
+            late = since is not None and time - since >= pt.control_us
+            self._latch(
+                pt, p, "feed_abnormal", time, value, cut and feed_on and late,
+                not cut or not feed_on, counted=kind == 0 and valid,
+                label=Classification.POWER_OFF_FAILURE.value, threshold=pt.poweroff_high,
+                related=feeds[0],
+            )  # fmt: skip
+
+
+def replay(
+    registry: PointRegistry,
+    steps: Iterable[ReadingBatch | int],
+    defaults: RuleDefaults | None = None,
+) -> list[Episode]:
+    """The episodes of a sequence of batches and ticks (an int is a tick at that time)."""
+    engine = ReferenceEngine(registry, defaults)
+    for step in steps:
+        if isinstance(step, ReadingBatch):
+            engine.evaluate(step)
+        else:
+            engine.tick(step)
+    return engine.episodes()
