@@ -286,6 +286,8 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=1200, help="polling cycles of 1 s")
     parser.add_argument("--batch", type=int, default=60, help="polling cycles per batch")
     args = parser.parse_args()
+    if args.samples <= 600 or args.points < 10:
+        parser.error("--samples must exceed 600 (excursions last up to 300 cycles), --points >= 10")
     work = Workload(args.points, args.samples)
     registry = work.registry()
     n = int(np.count_nonzero(~np.isnan(work.values)))
