@@ -19,8 +19,9 @@ In the same pass over the readings:
 * for every label that needs it, the moment its condition became true in the data: the
   first reading at or above the point's level inside the labelled window;
 * the engine's time is measured (evaluate + commit + tick only), and the first
-  ``python_cycles`` cycles are kept to time the per-reading pure-Python loop of
-  ``bench/alarm_engine.py`` on the same readings.
+  ``python_cycles`` cycles are kept to time :mod:`alarms.reference` (the same rule families,
+  one reading at a time in pure Python) on the same batches and ticks, and to compare the
+  episodes of both per rule.
 
 The scoring is in :mod:`alarms.evaluate_score` (class mapping, precision/recall/latency,
 ISA-18.2 / EEMUA 191 measures); the tables in :mod:`alarms.evaluate_report`.
@@ -44,6 +45,7 @@ import pandas as pd
 from alarms.engine import AlarmEngine
 from alarms.episodes import EpisodeChange
 from alarms.evaluate_score import Episode, LabelFacts, score
+from alarms.reference import ReferenceEngine
 from alarms.rules.context import UNRELIABLE
 from ingest.batch import ReadingBatch
 from minewatch.codes import PointStatus
@@ -51,9 +53,8 @@ from minewatch.metadata import MineDefinition
 from minewatch.registry import CalibrationWindows, PointRegistry
 from simulators.trace import ReadingChunk, Trace
 
-#: Cycles at the trace's start on which the pure-Python loop is timed, with the engine's time
-#: on the same cycles: ten minutes at 1 s. The loop holds its readings as Python lists (about
-#: 100 bytes a reading), so a day of a large mine would not fit in memory.
+#: Cycles at the trace's start on which the pure-Python reference is timed, with the engine's
+#: time on the same cycles: ten minutes at 1 s (the reference takes minutes for a day).
 PYTHON_CYCLES = 600
 _PARAMS = (
     "sensor_type",
@@ -331,9 +332,9 @@ def replay(
     finder = ConditionFinder(facts.point, facts.level, facts.start_us, facts.end_us)
     engine_s = prefix_s = 0.0
     readings = cycles = 0
-    prefix: list[ReadingChunk] = []
+    prefix: list[tuple[ReadingBatch, int]] = []
     prefix_cycles = 0
-    opened_prefix: dict[str, int] = {}
+    prefix_log = EpisodeLog()
     for chunk, k in _batches(trace, batch_cycles):
         in_prefix = cycles < python_cycles
         cycles += k
@@ -351,19 +352,16 @@ def replay(
         log.apply(ticked.changes)
         if in_prefix:
             prefix_s += took
-            prefix.append(chunk)
+            prefix.append((batch, int(chunk.time_us[-1])))
             prefix_cycles += k
-            for change in evaluation.changes:
-                if change.opened:
-                    opened_prefix[change.rule] = opened_prefix.get(change.rule, 0) + 1
+            prefix_log.apply(evaluation.changes)
+            prefix_log.apply(ticked.changes)
         _side_passes(chunk, baseline, finder)
         if progress is not None:
             progress(readings)
     facts = facts.with_conditions(finder.first_us, finder.count)
-    python_s, python_opened, prefix_readings = None, None, sum(len(c) for c in prefix)
-    loop = _python_loop()
-    if loop is not None and prefix:
-        python_s, python_opened = _time_python(loop, _concat(prefix), registry, n)
+    prefix_readings = sum(len(b) for b, _ in prefix)
+    python_s, python_opened = _time_reference(prefix, registry) if prefix else (None, None)
     return Replay(
         episodes=log.episodes,
         baseline=baseline.episodes(),
@@ -376,7 +374,7 @@ def replay(
         prefix_readings=prefix_readings,
         python_s=python_s,
         python_opened=python_opened,
-        engine_opened_prefix=opened_prefix,
+        engine_opened_prefix=_per_rule(prefix_log.episodes),
     )
 
 
@@ -392,44 +390,28 @@ def _side_passes(chunk: ReadingChunk, baseline: Baseline, finder: ConditionFinde
     finder.feed(p, t, v, ((s & UNRELIABLE) == 0) & ~calibrating)
 
 
-def _python_loop() -> Callable[..., tuple[float, dict[str, int]]] | None:
-    """bench/alarm_engine.py's per-reading loop (only in a source checkout)."""
-    try:
-        from bench.alarm_engine import threshold_loop
-    except ImportError:
-        return None
-    return threshold_loop
-
-
-def _time_python(
-    loop: Callable[..., tuple[float, dict[str, int]]],
-    chunk: ReadingChunk,
-    registry: PointRegistry,
-    n: int,
+def _time_reference(
+    batches: list[tuple[ReadingBatch, int]], registry: PointRegistry
 ) -> tuple[float, dict[str, int]]:
-    r = registry
+    """Seconds of :class:`alarms.reference.ReferenceEngine` (every rule family, one reading at a
+    time) over the same batches and ticks as the engine, and its episodes per rule."""
+    began = time.perf_counter()
+    reference = ReferenceEngine(registry)
+    for batch, now in batches:
+        reference.evaluate(batch)
+        reference.tick(now)
+    seconds = time.perf_counter() - began
+    per_rule: dict[str, int] = {}
+    for episode in reference.episodes():
+        per_rule[episode.rule] = per_rule.get(episode.rule, 0) + 1
+    return seconds, dict(sorted(per_rule.items()))
 
-    def per_point(a: npt.NDArray[np.float64]) -> list[float]:
-        return a[1 : n + 1].tolist()
 
-    def clear(c: npt.NDArray[np.float64], s: npt.NDArray[np.float64]) -> list[float]:
-        return per_point(np.where(np.isnan(c), s, c))
-
-    with np.errstate(invalid="ignore"):
-        ramp = np.where(r.alarm_high < r.poweroff_high, r.alarm_high, np.nan)
-    levels = {
-        "upper_alarm": (
-            per_point(r.alarm_high),
-            clear(r.alarm_high_clear, r.alarm_high),
-            [math.nan] * n,
-        ),
-        "power_off": (
-            per_point(r.poweroff_high),
-            clear(r.restore_high, r.poweroff_high),
-            per_point(ramp),
-        ),
-    }
-    return loop(chunk.time_us.tolist(), chunk.point.tolist(), chunk.value.tolist(), levels)
+def _per_rule(episodes: list[Episode]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for episode in episodes:
+        out[episode.rule] = out.get(episode.rule, 0) + 1
+    return dict(sorted(out.items()))
 
 
 # -- the command body ---------------------------------------------------------------------------
