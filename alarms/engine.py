@@ -67,6 +67,7 @@ class EngineState:
     runs: dict[str, RunState]
     repeats: npt.NDArray[np.int64]  # identical consecutive readings (flat-line)
     interruption: interruption.InterruptionState
+    last_zero_us: npt.NDArray[np.int64]  # latest zero-gas reading (undeclared calibration)
 
     @classmethod
     def empty(cls, size: int) -> EngineState:
@@ -76,6 +77,7 @@ class EngineState:
             {rule: RunState.empty(size) for rule in RUN_RULES},
             np.zeros(size, np.int64),
             interruption.InterruptionState.empty(size),
+            np.full(size, _NEVER, np.int64),
         )
 
     def grown(self, size: int) -> EngineState:
@@ -91,6 +93,7 @@ class EngineState:
             {rule: self.runs.get(rule, RunState.empty(0)).grown(size) for rule in RUN_RULES},
             grow(self.repeats, 0),
             self.interruption.grown(size),
+            grow(self.last_zero_us, _NEVER),
         )
 
 
@@ -205,14 +208,16 @@ class AlarmEngine:
             outcomes[rule.name] = outcome
             runs[rule.name] = outcome.state
             final = None
-            if rule.name in _RECLASSIFIED:
+            if rule.name in _RECLASSIFIED and len(outcome.runs):
+                zero = self._zero_before(ctx, outcome, st.runs[rule.name], st.last_zero_us)
                 final = np.where(
                     undeclared_calibration(
-                        outcome.runs, rule.set_level, self.params.calibration_gas, self.defaults
+                        outcome.runs, rule.set_level, self.params.calibration_gas,
+                        self.defaults, zero,
                     ),
                     Classification.CALIBRATION_UNDECLARED.value,
                     None,
-                )
+                )  # fmt: skip
             changes += changes_from_runs(
                 rule.name,
                 rule.abnormal_type,
@@ -264,10 +269,30 @@ class AlarmEngine:
         last_value = st.last_value.copy()
         has_valid = ctx.last_valid_row >= 0
         last_value[rows.pid[rows.last_rows][has_valid]] = rows.v[ctx.last_valid_row[has_valid]]
-        state = EngineState(last_time, last_value, runs, repeats, gaps)
+        state = EngineState(
+            last_time, last_value, runs, repeats, gaps, _last_zero(ctx, st.last_zero_us)
+        )
         return Evaluation(flags, changes, state)
 
     # -- helpers ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _zero_before(
+        ctx: BatchContext,
+        outcome: RunOutcome,
+        before: RunState,
+        last_zero_us: npt.NDArray[np.int64],
+    ) -> npt.NDArray[np.int64]:
+        """Per run of ``outcome``: the point's latest zero-gas reading before the run began;
+        kept in the rule's state for the runs still open (a run carried over keeps its own)."""
+        table = outcome.runs
+        heads = np.maximum(table.head_row, 0)
+        starts = ctx.zero_at(heads, last_zero_us[table.point]) if len(ctx.rows) else heads
+        carried = (table.head_row < 0) | (table.start_us < ctx.rows.t[heads])
+        zero = np.where(carried, before.zero_us[table.point], starts)
+        still_open = ~table.ended
+        outcome.state.zero_us[table.point[still_open]] = zero[still_open]
+        return zero
 
     @property
     def _confirm(self) -> int:
@@ -337,6 +362,17 @@ class AlarmEngine:
             Classification.POWER_OFF_FAILURE.value,
             related=first_feed,
         )
+
+
+def _last_zero(ctx: BatchContext, before: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Each point's latest zero-gas reading after the batch."""
+    if not len(ctx.zero_rows):
+        return before
+    last = ctx.rows.last_rows
+    points = ctx.rows.pid[last]
+    after = before.copy()
+    after[points] = ctx.zero_at(last, before[points])
+    return after
 
 
 def live_order(

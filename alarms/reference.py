@@ -115,7 +115,7 @@ class _Run:
 
     __slots__ = (
         "count", "eligible", "episode", "label", "near", "need", "related", "start",
-        "start_value", "threshold", "total", "vmax", "vmax_at", "vmin", "vmin_at",
+        "start_value", "threshold", "total", "vmax", "vmax_at", "vmin", "vmin_at", "zero",
     )  # fmt: skip
 
     def __init__(
@@ -127,6 +127,7 @@ class _Run:
         self.total = 0.0
         self.vmax, self.vmax_at, self.vmin, self.vmin_at = -math.inf, 0, math.inf, 0
         self.episode: Episode | None = None
+        self.zero: int | None = None  # the point's latest zero-gas reading before the run
 
     def fill(self, episode: Episode) -> None:
         episode.count, episode.total = self.count, self.total
@@ -150,8 +151,8 @@ class _Point:
 
     __slots__ = (
         "alarm_clear", "alarm_high", "control_us", "drift_floor", "flat_window", "gas",
-        "interrupted", "interruption_us", "last_time", "last_value", "levels", "on_delay_us",
-        "poll_us", "poweroff_high", "repeats", "runs", "windows",
+        "interrupted", "interruption_us", "last_time", "last_value", "last_zero", "levels",
+        "on_delay_us", "poll_us", "poweroff_high", "repeats", "runs", "windows",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -160,6 +161,7 @@ class _Point:
         self.runs: dict[str, _Run] = {}
         self.last_time: int | None = None  # latest evaluated reading
         self.last_value = NAN  # latest valid reading
+        self.last_zero: int | None = None  # latest valid reading at the zero-gas level
         self.repeats = 0  # identical consecutive valid readings (flat line)
         self.interrupted: Episode | None = None
 
@@ -335,6 +337,8 @@ class ReferenceEngine:
         pt.last_time = t
         if valid:
             pt.last_value = v
+            if v <= self.defaults.calibration_zero_level:
+                pt.last_zero = t
 
     def _latch(
         self,
@@ -359,6 +363,7 @@ class ReferenceEngine:
         if cand:
             if run is None:
                 run = pt.runs[rule] = _Run(t, v, need, label, threshold, related)
+                run.zero = pt.last_zero
         elif clear:
             if run is not None:
                 del pt.runs[rule]
@@ -421,6 +426,8 @@ class ReferenceEngine:
             and self._near_gas(pt, run.vmax)
             and run.vmax >= run.threshold + d.standard_gas_tolerance
             and 2 * run.near >= run.count
+            and run.zero is not None
+            and run.start - run.zero <= round(d.calibration_max_s * 1e6)
         )
 
     # -- feed abnormal ----------------------------------------------------------------------

@@ -7,7 +7,10 @@
 * **Undeclared** ([I]): an excursion with neither that *looks* like a calibration: it returns
   within ``calibration_max_s``, its maximum is at a standard-gas level (标准气样, per point or
   the default levels) clearly above the rule's level and without overshoot, at least half
-  its readings sit at a standard-gas level, and it has ``calibration_min_samples`` readings.
+  its readings sit at a standard-gas level, it has ``calibration_min_samples`` readings, and
+  the point read zero gas (``calibration_zero_level``: fresh air, the 调零 step a test begins
+  with) within ``calibration_max_s`` before it began. Real gas ramps up from the point's own
+  level; it can plateau near 1.5 % as a test does, but it does not start from zero.
   It cannot be recognised before it ends, so it raises like any exceedance (recall first) and
   the episode is reclassified ``calibration_undeclared`` when it clears.
 """
@@ -18,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from alarms.rules.params import RuleDefaults
-from alarms.rules.runs import UNKNOWN_HISTORY, Rows, RunTable
+from alarms.rules.runs import NEVER, UNKNOWN_HISTORY, Rows, RunTable
 from minewatch.registry import CalibrationWindows
 
 BoolArray = npt.NDArray[np.bool_]
@@ -66,12 +69,20 @@ def near_standard_gas(value: FloatArray, gas: FloatArray, defaults: RuleDefaults
 
 
 def undeclared_calibration(
-    runs: RunTable, set_level: FloatArray, gas: FloatArray, defaults: RuleDefaults
+    runs: RunTable,
+    set_level: FloatArray,
+    gas: FloatArray,
+    defaults: RuleDefaults,
+    zero_us: npt.NDArray[np.int64],
 ) -> BoolArray:
-    """Per run: an ended excursion with the shape of a calibration (see the module doc)."""
+    """Per run: an ended excursion with the shape of a calibration (see the module doc);
+    ``zero_us`` per run: the point's latest zero-gas reading before the run began."""
     if not len(runs):
         return np.zeros(0, bool)
-    duration_ok = (runs.end_us - runs.start_us) <= round(defaults.calibration_max_s * 1e6)
+    max_us = round(defaults.calibration_max_s * 1e6)
+    duration_ok = (runs.end_us - runs.start_us) <= max_us
+    with np.errstate(over="ignore"):
+        zeroed = (zero_us != NEVER) & (runs.start_us - zero_us <= max_us)
     peak_at_level = near_standard_gas(runs.cum_max, gas[runs.point], defaults)
     with np.errstate(invalid="ignore"):
         # gas hovering at the limit is not a test: the level must be clearly above it
@@ -79,4 +90,5 @@ def undeclared_calibration(
     plateau = (runs.cum_near >= 0) & (2 * runs.cum_near >= runs.cum_count)
     known = runs.cum_near > UNKNOWN_HISTORY // 2
     enough = runs.cum_count >= defaults.calibration_min_samples
-    return runs.ended & enough & duration_ok & peak_at_level & above_limit & plateau & known
+    shape = peak_at_level & above_limit & plateau & known
+    return runs.ended & enough & duration_ok & shape & zeroed

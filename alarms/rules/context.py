@@ -34,6 +34,7 @@ class BatchContext:
     drift: BoolArray  # valid analog reading below the point's range bottom (负漂)
     prev_value: npt.NDArray[np.float64]  # previous valid reading of the point (NaN: none)
     last_valid_row: npt.NDArray[np.intp]  # per ``rows.last_rows``: the point's last valid row
+    zero_rows: npt.NDArray[np.intp]  # valid readings at the zero-gas level (calibration's 调零)
 
     @property
     def calibrating(self) -> BoolArray:
@@ -63,7 +64,24 @@ class BatchContext:
             drift=drift,
             prev_value=prev,
             last_valid_row=last_valid,
+            zero_rows=_zero_rows(rows, valid, params.defaults.calibration_zero_level),
         )
+
+    def zero_at(
+        self, row: npt.NDArray[np.intp], before: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.int64]:
+        """Per row index: the time of its point's latest zero-gas reading at or before it (in
+        the batch, else ``before``, per row: the point's state)."""
+        pos = np.searchsorted(self.zero_rows, row, "right") - 1
+        found = np.maximum(pos, 0)
+        zero_row = self.zero_rows[found] if len(self.zero_rows) else np.zeros(len(row), np.intp)
+        in_group = (pos >= 0) & (zero_row >= self.rows.gs[row])
+        return np.where(in_group, self.rows.t[zero_row], before)
+
+
+def _zero_rows(rows: Rows, valid: BoolArray, level: float) -> npt.NDArray[np.intp]:
+    with np.errstate(invalid="ignore"):
+        return np.flatnonzero(valid & (rows.v <= level))
 
 
 def _previous_valid(

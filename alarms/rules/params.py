@@ -35,6 +35,10 @@ class RuleDefaults:
     standard_gas_tolerance: float = 0.05  # absolute, in the point's unit
     calibration_max_s: float = 600.0  # an undeclared calibration returns within minutes
     calibration_min_samples: int = 3  # a plateau, not a blip
+    #: A test starts with zero gas (fresh air, 调零) before the standard gas ([I], the usual
+    #: calibration procedure): a reading at or below this level within ``calibration_max_s``
+    #: before an excursion is that zero step. Without it an excursion is never reclassified.
+    calibration_zero_level: float = 0.03
 
 
 @dataclass(frozen=True, slots=True)

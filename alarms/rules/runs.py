@@ -85,6 +85,7 @@ class RunState:
     vmin: FloatArray
     vmin_at: IntArray
     near: IntArray  # readings at a standard-gas level (calibration shape)
+    zero_us: IntArray  # latest zero-gas reading before the run began (NEVER: none)
 
     @classmethod
     def empty(cls, size: int) -> RunState:
@@ -101,6 +102,7 @@ class RunState:
             vmin=np.full(size, np.inf),
             vmin_at=np.zeros(size, np.int64),
             near=np.zeros(size, np.int64),
+            zero_us=np.full(size, NEVER, np.int64),
         )
 
     def grown(self, size: int) -> RunState:

@@ -68,8 +68,8 @@ def test_a_long_plateau_at_the_gas_level_is_not_a_calibration() -> None:
 
 def test_point_calibration_gas_replaces_the_default_levels() -> None:
     rec = recorder({"calibration_gas": 2.5, "poweroff_high": None})
-    rec.feed(series(1, [0.3, 2.5, 2.5, 2.5, 2.5, 0.3]))
-    rec.feed(series(1, [0.3, 2.0, 2.0, 2.0, 2.0, 0.3], start_s=100))
+    rec.feed(series(1, [0.3, 0.0, 2.5, 2.5, 2.5, 2.5, 0.3]))
+    rec.feed(series(1, [0.3, 0.0, 2.0, 2.0, 2.0, 2.0, 0.3], start_s=100))
     assert [e.classification for e in rec.episodes] == ["calibration_undeclared", "exceedance"]
 
 
@@ -93,3 +93,20 @@ def test_spikes_never_raise_and_every_two_sample_excursion_does() -> None:
     gas = rec.of("upper_alarm")
     assert len(gas) == sum(truth)
     assert len(rec.of("interference")) == truth.count(False)
+
+
+def test_a_test_gas_shape_without_the_zero_gas_step_stays_an_exceedance() -> None:
+    """Real gas can plateau at a standard-gas level; it does not begin from fresh air."""
+    rec = recorder({})
+    no_zero = [0.3, 0.5, 1.2, 2.0, 2.0, 2.01, 1.99, 2.0, 2.0, 2.0, 1.1, 0.4, 0.3]
+    rec.feed(series(1, no_zero))
+    assert {e.classification for e in rec.episodes} == {"exceedance"}
+
+
+def test_the_zero_step_counts_across_batches_and_only_shortly_before() -> None:
+    rec = recorder({"poweroff_high": None})
+    rec.feed(series(1, [0.3, 0.0, 0.0]))  # zero gas at t=1, 2; the gas comes in the next batch
+    rec.feed(series(1, [1.2, 2.0, 2.0, 2.0, 0.3], start_s=3))
+    rec.feed(series(1, [0.0], start_s=100))  # zero again, but 20 minutes before the next one
+    rec.feed(series(1, [0.3, 2.0, 2.0, 2.0, 2.0, 0.3], start_s=1300))
+    assert [e.classification for e in rec.episodes] == ["calibration_undeclared", "exceedance"]

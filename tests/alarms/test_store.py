@@ -24,7 +24,7 @@ from tests.alarms.helpers import MINE, T0, S, series
 
 pytestmark = pytest.mark.anyio
 
-TEST_GAS = [0.3, 1.2, 2.0, 2.0, 2.01, 2.0]
+TEST_GAS = [0.0, 1.2, 2.0, 2.0, 2.01, 2.0]  # from zero gas (调零), as a test begins
 
 
 def _define(url: str) -> dict[str, int]:
