@@ -12,7 +12,12 @@ from the simulator"):
   substation's state) and, when a labelled event began or ended since the previous upload,
   YCBJ (one open record when it begins, one closed record with its statistics when it ends);
 - every ``personnel_s`` (default 5 minutes, as vendors do): RYSS (the full list of people
-  underground, plus those who came up since the previous RYSS, with 出井) and JZSS.
+  underground, plus those who came up since the previous RYSS, with 出井) and JZSS;
+- with the mine's feeds (a :class:`~simulators.feeds.MineFeeds`, whose positioning system
+  plays the personnel scenarios), on the ``alarm_s`` grid (default 30 s, the positioning
+  cycle) when a labelled personnel alarm began or ended since: RYCS (超时), RYCY (区域/矿井超员),
+  RYXZ (进入限制区域), RYQJ (求救), an open record when it begins and a closed one with its
+  end when it ends, as YCBJ.
 
 Every file is written under a hidden temporary name in the folder (``.<name>.tmp``, which the
 inbox ignores), flushed and then renamed to ``<mine>_<TYPE>_<yyyyMMddHHmmss>.txt``: a reader
@@ -31,7 +36,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -50,10 +55,14 @@ from minewatch.national import (
     JzssRecord,
     Record,
     Relation,
+    RycsRecord,
+    RycyRecord,
     RyjzRecord,
+    RyqjRecord,
     RyqyRecord,
     RyssRecord,
     RyxxRecord,
+    RyxzRecord,
     ShaftFlag,
     StationPowerState,
     StationRunState,
@@ -62,6 +71,7 @@ from minewatch.national import (
     encode_file,
 )
 from simulators.config import MineConfig, load_mine_config
+from simulators.feeds import FeedLabel, MineFeeds
 from simulators.model import Block, SimulatedMine
 from simulators.personnel import US, PersonnelSimConfig, PersonnelSimulator
 from simulators.scenarios import GroundTruth
@@ -70,13 +80,20 @@ SAFETY_TYPES = frozenset({FileType.CDDY, FileType.FZDY, FileType.CDSS, FileType.
                           FileType.YCBJ})  # fmt: skip
 PERSONNEL_TYPES = frozenset({FileType.RYXX, FileType.RYQY, FileType.RYJZ, FileType.RYSS,
                              FileType.JZSS})  # fmt: skip
-ALL_TYPES = SAFETY_TYPES | PERSONNEL_TYPES
-#: The types the gateway's drop-folder source ingests today (ingest/sources/files.py); the
-#: others are moved to ``rejected/`` there as "not ingested yet".
-INGESTED_TYPES = frozenset({
-    FileType.CDDY, FileType.FZDY, FileType.CDSS, FileType.RYSS, FileType.JZSS, FileType.RYXX,
-    FileType.RYQY, FileType.RYJZ,
-})  # fmt: skip
+#: Feed label kind -> the personnel alarm file a positioning system reports it in. Not
+#: reported: ``leader_absent`` (no national file type for 带班空岗), video and output labels.
+ALARM_FILES: dict[str, FileType] = {
+    "overtime": FileType.RYCS,  # 超时报警 (root and the derived leader who stays)
+    "area_overcrowding": FileType.RYCY,  # 区域超员
+    "mine_overcrowding": FileType.RYCY,  # 矿井超员
+    "restricted_area": FileType.RYXZ,  # 进入限制区域报警
+    "sos": FileType.RYQJ,  # 求救
+}
+ALARM_TYPES = frozenset(ALARM_FILES.values())
+ALL_TYPES = SAFETY_TYPES | PERSONNEL_TYPES | ALARM_TYPES
+#: The types the gateway's drop-folder source ingests (ingest/sources/files.py): every type
+#: the writer produces (FZSS, YCBJ and the personnel alarms go to the report tables).
+INGESTED_TYPES = ALL_TYPES
 
 #: Ground-truth label kind -> the 异常类型 a mine's own system reports for it (YCBJ).
 #: ``power_off_failure`` is reported on its feed point (the label's ``related``).
@@ -100,6 +117,7 @@ class DropFolderOptions:
 
     upload_s: int = 10  # CDSS, FZSS, YCBJ: a multiple of the mine's polling cycle
     personnel_s: int = 300  # RYSS, JZSS: every 5 minutes, as vendors send them
+    alarm_s: int = 30  # RYCS, RYCY, RYXZ, RYQJ: checked on this grid (the positioning cycle)
     types: frozenset[FileType] = ALL_TYPES
     system_model: str = "KJ-SIM"  # CDDY/RYXX header: 系统型号
     safety_system_name: str = "煤矿安全监控系统"
@@ -110,7 +128,7 @@ class DropFolderOptions:
     fsync: bool = True  # flush each file to disk before its rename
 
     def __post_init__(self) -> None:
-        for name in ("upload_s", "personnel_s"):
+        for name in ("upload_s", "personnel_s", "alarm_s"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a whole number of seconds >= 1, not {value!r}")
@@ -167,6 +185,16 @@ def personnel_for(config: MineConfig, **overrides: object) -> PersonnelSimulator
     """The personnel simulator of the same mine (code and name of ``config``)."""
     settings = {"mine_code": config.mine.code, "mine_name": config.mine.name, **overrides}
     return PersonnelSimulator(PersonnelSimConfig(**settings))  # type: ignore[arg-type]
+
+
+def feeds_starting_at(
+    config: MineConfig, start: dt.datetime, gas_labels: list[GroundTruth] | None = None
+) -> MineFeeds:
+    """The mine's personnel, video and output systems with their scenarios, offset 0 at
+    ``start`` (China time, as :func:`mine_starting_at`); ``gas_labels``: the mine's safety
+    ground truth (camera_offline scenarios are placed in gas labels)."""
+    simulation = config.simulation.model_copy(update={"start": start.astimezone(CHINA_TZ)})
+    return MineFeeds(config.model_copy(update={"simulation": simulation}), gas_labels)
 
 
 def to_time(start: dt.datetime, offset_s: float) -> dt.datetime:
@@ -363,9 +391,13 @@ class _PersonnelSide:
     def definitions(self) -> tuple[list[Record], list[Record], list[Record]]:
         sim, c = self.sim, self.sim.config
         title = {True: "带班矿领导", False: ""}
+
+        def team(shift: int) -> str:
+            return _TEAMS[shift] if shift >= 0 else "支援队"  # visitors (support crews): -1
+
         ryxx: list[Record] = [
             RyxxRecord(
-                p.card, p.name, p.job, title[p.leader], _TEAMS[p.shift], "", "", p.leader, p.special
+                p.card, p.name, p.job, title[p.leader], team(p.shift), "", "", p.leader, p.special
             )
             for p in sim.people
         ]
@@ -423,15 +455,109 @@ class _PersonnelSide:
         ]
 
 
+@dataclass
+class _Alarm:
+    """A labelled personnel situation as the alarm episode the positioning system reports."""
+
+    label: FeedLabel
+    file_type: FileType
+    opened: bool = False
+    closed: bool = False
+
+
+class _PersonnelAlarms:
+    """RYCS, RYCY, RYXZ and RYQJ records from the feed labels (start and end) and the
+    positioning system's state (who, where, how many)."""
+
+    def __init__(self, feeds: MineFeeds, start: dt.datetime) -> None:
+        self.feeds = feeds
+        self.sim = feeds.personnel
+        self.start = start
+        self.alarms = [_Alarm(g, ALARM_FILES[g.kind]) for g in feeds.labels
+                       if g.kind in ALARM_FILES]  # fmt: skip
+        self.names = {p.card: p.name for p in self.sim.people}
+        areas = zip(self.sim.area_codes, self.sim.config.areas, strict=True)
+        self.area_names = {code: a.name for code, a in areas}
+
+    def instants(self, seconds: float, every_s: int) -> set[int]:
+        """Offsets on the ``every_s`` grid at which an alarm is first seen open or closed."""
+        out = set()
+        for a in self.alarms:
+            for t in (a.label.start_s, a.label.end_s):
+                k = math.ceil(t / every_s - 1e-9) * every_s
+                if 0 <= k < seconds:
+                    out.add(k)
+        return out
+
+    def records(self, at: dt.datetime, offset_s: int) -> dict[FileType, list[Record]]:
+        """Alarms that began (open record) or ended (closed record) up to ``offset_s``."""
+        out: dict[FileType, list[Record]] = {}
+        for a in self.alarms:
+            if a.closed or a.label.start_s > offset_s:
+                continue
+            ended = a.label.end_s <= offset_s
+            if a.opened and not ended:
+                continue
+            a.opened, a.closed = True, ended
+            out.setdefault(a.file_type, []).append(self._record(a, at, ended))
+        return out
+
+    def _us(self, offset_s: float) -> int:
+        return self.feeds.start_us + round(offset_s * US)
+
+    def _at(self, t: int) -> dt.datetime:
+        return dt.datetime.fromtimestamp(t // US, CHINA_TZ)
+
+    def _record(self, a: _Alarm, at: dt.datetime, ended: bool) -> Record:
+        g = a.label
+        begin = to_time(self.start, g.start_s)
+        end = to_time(self.start, math.ceil(g.end_s - 1e-9)) if ended else None
+        if a.file_type == FileType.RYCY:
+            return self._rycy(g, at, begin, end)
+        # A person's alarm: where the card was when it began (RYXZ: the restricted area).
+        place = self.sim.places(self._us(g.start_s)).get(g.subject)
+        if place is None:
+            raise AssertionError(f"{g.kind} of {g.subject}: not underground at its start")
+        where = (
+            self._at(place.entered_at), place.area, self._at(place.area_since), place.station,
+            self._at(place.station_since),
+        )  # fmt: skip
+        name = self.names[g.subject]
+        if a.file_type == FileType.RYCS:
+            entered, *rest = where
+            return RycsRecord(g.subject, name, entered, begin, end, *rest, at)
+        record = RyxzRecord if a.file_type == FileType.RYXZ else RyqjRecord
+        return record(g.subject, name, begin, end, *where, at)
+
+    def _rycy(
+        self, g: FeedLabel, at: dt.datetime, begin: dt.datetime, end: dt.datetime | None
+    ) -> RycyRecord:
+        """当前总人数 and 区域人员集合 (cards joined by ``,``) at the record's time, taken
+        inside the alarm: at the last positioning instant of it once it has ended."""
+        cycle = self.sim.cycle_us
+        first = self._us(g.start_s)
+        last = (self._us(g.end_s) - 1) // cycle * cycle
+        t = min(max(int(at.timestamp()) * US, first), last)
+        places = self.sim.places(t).values()
+        area = g.subject if g.kind == "area_overcrowding" else ""
+        cards = sorted(p.card for p in places if not area or p.area == area)
+        return RycyRecord(
+            "区域超员" if area else "矿井超员", round(g.limit or 0), len(cards), area,
+            self.area_names.get(area, ""), begin, end, ",".join(cards), at,
+        )  # fmt: skip
+
+
 # -- the writer ------------------------------------------------------------------------------
 
 
 class NationalFileWriter:
     """Writes the national files of a simulated mine into ``folder`` (see the module doc).
 
-    ``start`` is the China-time instant of the first files (whole seconds); a ``mine`` must
-    have it as its ``simulation.start`` (:func:`mine_starting_at`). Call :meth:`run` once
-    per writer: the simulators' state moves on.
+    ``start`` is the China-time instant of the first files (whole seconds); a ``mine`` and
+    ``feeds`` must have it as their ``simulation.start`` (:func:`mine_starting_at`,
+    :func:`feeds_starting_at`). ``feeds`` gives the positioning system that plays the
+    personnel scenarios (instead of ``personnel``) and its labels, which become the alarm
+    files. Call :meth:`run` once per writer: the simulators' state moves on.
     """
 
     def __init__(
@@ -441,8 +567,15 @@ class NationalFileWriter:
         *,
         mine: SimulatedMine | None = None,
         personnel: PersonnelSimulator | None = None,
+        feeds: MineFeeds | None = None,
         options: DropFolderOptions | None = None,
     ) -> None:
+        if feeds is not None:
+            if personnel is not None and personnel is not feeds.personnel:
+                raise ValueError("give feeds or a personnel simulator, not both")
+            if feeds.config.simulation.start != start:
+                raise ValueError("the feeds' simulation.start must be the writer's start")
+            personnel = feeds.personnel
         if mine is None and personnel is None:
             raise ValueError("give a mine, a personnel simulator or both")
         if start.tzinfo is None or start.microsecond:
@@ -452,6 +585,7 @@ class NationalFileWriter:
         self.options = options or DropFolderOptions()
         self.safety: _SafetySide | None = None
         self.people: _PersonnelSide | None = None
+        self.alarms = _PersonnelAlarms(feeds, self.start) if feeds is not None else None
         if mine is not None:
             if mine.config.simulation.start != start:
                 raise ValueError("the mine's simulation.start must be the writer's start")
@@ -469,17 +603,24 @@ class NationalFileWriter:
             else (personnel.config.mine_code, personnel.config.mine_name)  # type: ignore[union-attr]
         )
         self.mine_code, self.mine_name = code_name
+        if feeds is not None and not self.options.rated_headcount:  # the RYXX header's <int>
+            self.options = replace(self.options, rated_headcount=str(feeds.max_people))
         self.report = WriteReport()
 
     # -- schedule --------------------------------------------------------------------------
 
     def instants(self, seconds: float) -> list[int]:
-        """Offsets (whole seconds) in [0, seconds) at which files are written."""
-        out: set[int] = set()
-        if self.safety is not None:
-            out.update(range(0, math.ceil(seconds), self.options.upload_s))
-        if self.people is not None:
-            out.update(range(0, math.ceil(seconds), self.options.personnel_s))
+        """Offsets (whole seconds) in [0, seconds) at which files are written: the start, the
+        cadences of the types written, and the instants an alarm is first seen open or
+        closed."""
+        o = self.options
+        out: set[int] = {0}
+        if self.safety is not None and o.types & {FileType.CDSS, FileType.FZSS, FileType.YCBJ}:
+            out.update(range(0, math.ceil(seconds), o.upload_s))
+        if self.people is not None and o.types & {FileType.RYSS, FileType.JZSS}:
+            out.update(range(0, math.ceil(seconds), o.personnel_s))
+        if self.alarms is not None and o.types & ALARM_TYPES:
+            out.update(self.alarms.instants(seconds, o.alarm_s))
         return sorted(s for s in out if s < seconds)
 
     def run(
@@ -504,7 +645,7 @@ class NationalFileWriter:
 
     def write_instant(self, offset: int) -> None:
         """The files of one instant (``offset`` seconds after the start), in a fixed order:
-        definitions (at 0), CDSS, FZSS, YCBJ, RYSS, JZSS."""
+        definitions (at 0), CDSS, FZSS, YCBJ, RYSS, JZSS, RYCS, RYCY, RYXZ, RYQJ."""
         o = self.options
         at = self.start + dt.timedelta(seconds=offset)
         t_us = int(at.timestamp()) * US
@@ -527,8 +668,15 @@ class NationalFileWriter:
             if events:
                 self._write(FileType.YCBJ, at, events)
         if people is not None and offset % o.personnel_s == 0:
-            self._write(FileType.RYSS, at, people.ryss(t_us))
-            self._write(FileType.JZSS, at, people.jzss(t_us))
+            if FileType.RYSS in o.types:
+                self._write(FileType.RYSS, at, people.ryss(t_us))
+            if FileType.JZSS in o.types:
+                self._write(FileType.JZSS, at, people.jzss(t_us))
+        if self.alarms is not None and offset % o.alarm_s == 0:
+            alarms = self.alarms.records(at, offset)
+            for file_type in (FileType.RYCS, FileType.RYCY, FileType.RYXZ, FileType.RYQJ):
+                if alarms.get(file_type):
+                    self._write(file_type, at, alarms[file_type])
 
     def _write(
         self, file_type: FileType, at: dt.datetime, records: Sequence[Record], system: str = ""
@@ -557,10 +705,12 @@ def write_drop_folder(
     realtime: bool = False,
     upload_s: int = 10,
     personnel_s: int = 300,
+    alarm_s: int = 30,
     types: Iterable[FileType] | None = None,
 ) -> WriteReport:
     """The CLI entry: the mine of ``config_path`` (None: the small example mine) and its
-    personnel system write ``minutes`` of national files into ``out_dir``.
+    personnel system (with the config's personnel scenarios and their alarm files) write
+    ``minutes`` of national files into ``out_dir``.
 
     ``start`` defaults to now (whole seconds); with ``realtime`` the files are paced on the
     wall clock, otherwise written as fast as possible with their simulated times.
@@ -575,9 +725,9 @@ def write_drop_folder(
     options = DropFolderOptions(
         upload_s=upload_s,
         personnel_s=personnel_s,
+        alarm_s=alarm_s,
         types=frozenset(types) if types is not None else ALL_TYPES,
     )
-    writer = NationalFileWriter(
-        Path(out_dir), start, mine=mine, personnel=personnel_for(config), options=options
-    )
+    feeds = MineFeeds(mine.config, mine.ground_truth)
+    writer = NationalFileWriter(Path(out_dir), start, mine=mine, feeds=feeds, options=options)
     return writer.run(minutes * 60, realtime=realtime)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from simulators.config import MineConfig, example_mine_path, load_mine_config
 from simulators.generator import generate_mine
 from simulators.model import SimulatedMine
 
@@ -42,3 +44,24 @@ def showcase_mine(rate_per_hour: float = 0.0) -> SimulatedMine:
     return SimulatedMine(
         generate_mine("141024900001", 80, showcase=True, rate_per_hour=rate_per_hour)
     )
+
+
+#: A day shift (8:00-16:00 from the small mine's start) with every personnel and video kind:
+#: the overtime worker and the shift's leader who stays with him give two overtime labels.
+FEED_DAY: list[dict[str, Any]] = [
+    {"kind": "area_overcrowding", "working": "1201综采工作面", "start_s": 3600,
+     "duration_s": 1200, "extra": 2},
+    {"kind": "restricted_area", "start_s": 6000, "duration_s": 600},
+    {"kind": "camera_offline", "working": "1201综采工作面", "start_s": 6120, "duration_s": 300},
+    {"kind": "mine_overcrowding", "start_s": 9000, "duration_s": 900},
+    {"kind": "sos", "start_s": 12000, "duration_s": 290, "person": 20},
+    {"kind": "overtime", "start_s": 20000, "duration_s": 3600},
+    {"kind": "leader_absent", "start_s": 30000, "duration_s": 60},
+]  # fmt: skip
+
+
+def feed_day_config() -> MineConfig:
+    """The small example mine with :data:`FEED_DAY` as its feed scenarios."""
+    data = load_mine_config(example_mine_path("small")).model_dump(mode="json")
+    data["feed_scenarios"] = FEED_DAY
+    return MineConfig.model_validate(data)
