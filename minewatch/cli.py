@@ -147,14 +147,32 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
         record(mine, Path(args.record), cycles)
         console.print(f"recorded {cycles} cycles of {len(mine.codes)} points to {args.record}")
         return 0
+    from simulators.live import publish_feeds
+    from simulators.national_files import feeds_starting_at, mine_starting_at
+
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    mine = mine_starting_at(mine.config, start)
+    # The other systems (personnel, video, output) with their scenarios, on the same clock;
+    # fast and endless would flood the broker, so --fast plays them only with --cycles.
+    feeds = None
+    end = None
+    if args.cycles is not None:
+        end = start + dt.timedelta(seconds=args.cycles * mine.config.simulation.cycle_s)
+    if not args.safety_only and (end is not None or not args.fast):
+        feeds = feeds_starting_at(mine.config, start, mine.ground_truth)
     with stack_for(settings) as stack:
         report = None
 
         async def main() -> None:
             nonlocal report
-            report = await publish_mine(
-                mine, stack.mqtt_url, cycles=args.cycles, realtime=not args.fast
+            safety = publish_mine(
+                mine, stack.mqtt_url, cycles=args.cycles, realtime=not args.fast, start=start
             )
+            if feeds is None:
+                report = await safety
+                return
+            other = publish_feeds(feeds, stack.mqtt_url, start, end, realtime=not args.fast)
+            report, _ = await asyncio.gather(safety, other)
 
         _run(main)
     if report is not None:
@@ -163,6 +181,8 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
             f"{report.readings} readings"
         )
         truth = [dataclasses.asdict(g) for g in mine.ground_truth]
+        if feeds is not None:
+            truth += [dataclasses.asdict(g) for g in feeds.labels]
         print(json.dumps(truth, ensure_ascii=False))
     return 0
 
@@ -311,6 +331,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--config", help="mine TOML (default: the small example mine)")
     sim.add_argument("--cycles", type=int, default=None, help="stop after N polling cycles")
     sim.add_argument("--fast", action="store_true", help="do not pace cycles on the wall clock")
+    sim.add_argument(
+        "--safety-only", action="store_true",
+        help="publish the safety-monitoring feed only (no personnel, video, output)",
+    )  # fmt: skip
     sim.add_argument("--record", metavar="TRACE", help="write a trace (no broker) instead")
     sim.add_argument("--hours", type=float, default=1.0, help="simulated hours to --record")
     sim.add_argument("--files", metavar="DIR", help="write national TXT files into DIR instead")
