@@ -263,13 +263,17 @@ def evaluate_runs(
 
 
 def hot_rows(rows: Rows, cand: BoolArray, state: RunState) -> BoolArray | None:
-    """Rows of the points with a run open or starting; None when there are none."""
-    started = rows.pid[cand]
-    open_points = state.raw[rows.pid] if state.raw.any() else None
-    if not len(started) and (open_points is None or not open_points.any()):
-        return None
+    """Rows of the points with a run open or starting; None when there are none.
+
+    Per point first (the registry is small), then one gather over the rows."""
+    starting = np.flatnonzero(cand)
+    if not len(starting):
+        if not state.raw.any():
+            return None
+        open_rows = state.raw[rows.pid]
+        return open_rows if open_rows.any() else None
     hot = state.raw.copy()
-    hot[started] = True
+    hot[rows.pid[starting]] = True
     return hot[rows.pid]
 
 
