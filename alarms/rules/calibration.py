@@ -44,8 +44,9 @@ def declared_mask(rows: Rows, windows: CalibrationWindows) -> BoolArray:
         windows.end_us[relevant].tolist(),
         strict=True,
     ):
-        lo = int(np.searchsorted(rows.pid, p, "left"))
-        hi = int(np.searchsorted(rows.pid, p, "right"))
+        # keys of the column's own dtype: a Python int would make numpy cast the whole column
+        key = np.array([p, p + 1], rows.pid.dtype)
+        lo, hi = np.searchsorted(rows.pid, key, "left").tolist()
         if lo == hi:
             continue
         t = rows.t[lo:hi]

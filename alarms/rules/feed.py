@@ -140,5 +140,6 @@ def evaluate_feed(
 
 
 def _slice(rows: Rows, point: int) -> tuple[int, int]:
-    lo, hi = np.searchsorted(rows.pid, [point, point + 1], "left").tolist()
+    key = np.array([point, point + 1], rows.pid.dtype)  # the column's dtype: no cast of it
+    lo, hi = np.searchsorted(rows.pid, key, "left").tolist()
     return int(lo), int(hi)
