@@ -72,6 +72,7 @@ class AlarmFilter:
     limit: int = 100
     subject_kind: str | None = None  # point / person / area / mine
     subject_code: str | None = None  # card, area or mine code (a point's code for points)
+    hide_shelved: bool = False  # leave out alarms shelved until a time still to come
 
 
 # Every alarm, whatever its subject: a point (point_id), a person (card), an area or the mine.
@@ -105,6 +106,7 @@ WHERE (%(mine)s::text IS NULL OR a.mine_code = %(mine)s)
        OR coalesce(a.ended_at, now()) - a.started_at >= make_interval(secs => %(min_duration_s)s))
   AND (%(subject_kind)s::text IS NULL OR a.subject_kind = %(subject_kind)s)
   AND (%(subject_code)s::text IS NULL OR coalesce(a.subject_code, p.code) = %(subject_code)s)
+  AND (NOT %(hide_shelved)s OR a.shelved_until IS NULL OR a.shelved_until <= now())
 ORDER BY a.started_at DESC, a.id DESC
 LIMIT %(limit)s
 """
@@ -119,6 +121,7 @@ async def list_alarms(conn: AsyncConnection, where: AlarmFilter) -> list[dict[st
             "active": where.active, "since": where.since, "until": where.until,
             "min_duration_s": where.min_duration_s, "limit": where.limit,
             "subject_kind": where.subject_kind, "subject_code": where.subject_code,
+            "hide_shelved": where.hide_shelved,
         },
     )  # fmt: skip
     return await cur.fetchall()

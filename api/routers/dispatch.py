@@ -100,12 +100,14 @@ KEEPALIVE_S = 15.0
 
 @router.get("/alarms/active", response_model=list[Alarm])
 async def active_alarms(
-    pool: PoolDep, mine: str | None = None, limit: int = 1000
+    pool: PoolDep, mine: str | None = None, limit: int = 1000, include_shelved: bool = False
 ) -> list[dict[str, object]]:
+    """Open alarms, newest first; shelved ones only with ``include_shelved`` (until expiry)."""
+    where = repository.AlarmFilter(
+        mine=mine, active=True, limit=limit, hide_shelved=not include_shelved
+    )
     async with pool.connection() as conn:
-        return await repository.list_alarms(
-            conn, repository.AlarmFilter(mine=mine, active=True, limit=limit)
-        )
+        return await repository.list_alarms(conn, where)
 
 
 async def _events(broadcaster: AlarmBroadcaster, mine: str | None) -> AsyncIterator[bytes]:

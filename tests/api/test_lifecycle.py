@@ -49,7 +49,15 @@ async def test_a_dispatcher_acknowledges_shelves_and_disposes_an_alarm(database_
             f"{path}/shelve", json={"by": "王", "reason": "sensor being replaced", "minutes": 30}
         )
         assert shelved.json()["shelved_reason"] == "sensor being replaced"
+
+        async def live_ids(**params: object) -> set[int]:
+            got = await client.get("/api/v1/dispatch/alarms/active", params=params)
+            return {a["id"] for a in got.json()}
+
+        assert alarm not in await live_ids()  # hidden from the live view while shelved
+        assert alarm in await live_ids(include_shelved=True)
         assert (await client.post(f"{path}/unshelve")).json()["shelved_until"] is None
+        assert alarm in await live_ids()
 
         missing = await client.post(f"{path}/dispose", json={"cause": "x", "by": "王"})
         assert missing.status_code == 422  # measures are required
