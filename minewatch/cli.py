@@ -14,20 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
-from rich.logging import RichHandler
 
+from minewatch.logs import setup_logging
 from minewatch.settings import Settings
 
 console = Console(stderr=True)
 log = logging.getLogger("minewatch")
-
-
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(name)s: %(message)s",
-        handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=True)],
-    )
 
 
 def _run(coro_factory: Callable[[], object]) -> int:
@@ -364,8 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _setup_logging(args.verbose)
     settings = Settings()
+    setup_logging(args.verbose, settings.log_format, console)
     try:
         return int(args.func(settings, args))
     except KeyboardInterrupt:

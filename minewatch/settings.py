@@ -7,6 +7,7 @@ explicitly; nothing reads the environment anywhere else.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -138,6 +139,9 @@ class Settings(BaseSettings):
         Path("/usr/lib/postgresql/15/bin"), description="PostgreSQL server binaries."
     )
     mosquitto_bin: Path = Field(Path("/usr/sbin/mosquitto"))
+    log_format: Literal["console", "json"] = Field(
+        "console", description="console (rich, for a terminal) or json (one object per line)."
+    )
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     feeds: FeedSettings = Field(default_factory=FeedSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
