@@ -22,6 +22,25 @@ class MaintenanceType(enum.StrEnum):
     INTERFERENCE = "M05"  # 干扰尖峰 (single-sample spike)
 
 
+class StateType(enum.StrEnum):
+    """Abnormal types of switch-state alarms (minewatch's own: YCBJ has no code for them; the
+    names are the regulator platforms' 报警类型)."""
+
+    FAN_STOP = "S01"  # 开停报警: 局部通风机 (1001) 停
+    MAIN_FAN_STOP = "S02"  # 主通风机停 (1010; 主通风机全停 when every main fan is)
+    DUCT_NO_WIND = "S03"  # 风筒报警: 风筒 (1003) 无风
+    SMOKE = "S04"  # 烟雾报警 (1008 有烟雾)
+    STATE = "S05"  # any other switch point in its configured alarm state
+
+
+class FusionType(enum.StrEnum):
+    """Abnormal types of fused alarms (alarms/rules/fusion.py; minewatch's own)."""
+
+    GAS_PEOPLE = "F01"  # gas alarm with people in the point's area
+    FAN_STOP_GAS_RISE = "F02"  # fan stopped, methane rising in its area
+    GAS_CAMERA_OFFLINE = "F03"  # gas alarm while the area's camera is offline
+
+
 class Classification(enum.StrEnum):
     """What an excursion was (``alarms.classification``; the CHECK list of migration 0003)."""
 
@@ -66,6 +85,16 @@ RULES: dict[str, tuple[str, Category]] = {
     "negative_drift": (MaintenanceType.NEGATIVE_DRIFT.value, Category.MAINTENANCE),
     "flatline": (MaintenanceType.FLATLINE.value, Category.MAINTENANCE),
     "data_interruption": (MaintenanceType.DATA_INTERRUPTION.value, Category.MAINTENANCE),
+    # switch states (alarms/rules/states.py)
+    "fan_stop": (StateType.FAN_STOP.value, Category.GAS),
+    "main_fan_stop": (StateType.MAIN_FAN_STOP.value, Category.GAS),
+    "duct_no_wind": (StateType.DUCT_NO_WIND.value, Category.GAS),
+    "smoke": (StateType.SMOKE.value, Category.GAS),
+    "state_alarm": (StateType.STATE.value, Category.GAS),
+    # fusion across systems (alarms/rules/fusion.py, alarms/fusion_store.py)
+    "gas_people": (FusionType.GAS_PEOPLE.value, Category.GAS),
+    "fan_stop_gas_rise": (FusionType.FAN_STOP_GAS_RISE.value, Category.GAS),
+    "gas_camera_offline": (FusionType.GAS_CAMERA_OFFLINE.value, Category.GAS),
 }
 # The personnel and output rules (alarms/rules/personnel.py, alarms/rules/output.py) carry
 # their own codes and categories; they are listed there, on subjects that are not points.

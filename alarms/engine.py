@@ -8,8 +8,8 @@ the order they were made, one at a time (the gateway's writer owns the engine).
 
 Rule families, one module each under :mod:`alarms.rules`: thresholds (gas alarms with
 hysteresis, on-delay, confirmation and pre-warnings), calibration, faults (maintenance),
-feed (馈电异常) and interruption. Every episode carries a classification
-(:class:`alarms.codes.Classification`). Rows are evaluated in event time, sorted by
+switch states (fan stop, smoke...), feed (馈电异常) and interruption. Every episode carries a
+classification (:class:`alarms.codes.Classification`). Rows are evaluated in event time, sorted by
 (point, time); a row not after its point's last evaluated reading is late: flagged, stored,
 not evaluated.
 """
@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from alarms.codes import RULES, Classification
 from alarms.episodes import EpisodeChange, changes_from_runs, closed_record
-from alarms.rules import faults, feed, interruption
+from alarms.rules import faults, feed, interruption, states
 from alarms.rules.calibration import undeclared_calibration
 from alarms.rules.context import BatchContext
 from alarms.rules.params import PointParams, RuleDefaults
@@ -54,7 +54,7 @@ _FAULT_CLASS = {
 #: Every rule with a latch state (all but the clock-driven data interruption).
 RUN_RULES = (
     "upper_alarm", "power_off", "upper_prewarn", "lower_alarm", "lower_prewarn",
-    "calibration", *faults.FAULT_RULES, "feed_abnormal",
+    "calibration", *faults.FAULT_RULES, "feed_abnormal", *states.RULE_NAMES,
 )  # fmt: skip
 
 
@@ -133,6 +133,7 @@ class AlarmEngine:
         self.rules = threshold_rules(registry)
         self.params = PointParams.of(registry, self.defaults)
         self.pairs = feed.FeedPairs.of(registry)
+        self.state_points = states.StatePoints.of(registry)
         self.state = self.state.grown(registry.size)
 
     @property
@@ -250,6 +251,15 @@ class AlarmEngine:
             changes += changes_from_runs(
                 name, RULES[name][0], outcome.runs, None, _FAULT_CLASS[name].value
             )
+
+        # Switch states (alarms/rules/states.py): the point reads its configured alarm state.
+        state_outcomes = states.evaluate_states(ctx, st.runs, self.state_points, self.params)
+        for name, outcome in state_outcomes.items():
+            runs[name] = outcome.state
+            changes += changes_from_runs(
+                name, RULES[name][0], outcome.runs, self.registry.alarm_state,
+                Classification.EXCEEDANCE.value,
+            )  # fmt: skip
 
         feed_outcome = feed.evaluate_feed(
             rows, ctx.valid, outcomes["power_off"], st.runs["power_off"], self.pairs,

@@ -88,9 +88,14 @@ SELECT a.id, a.mine_code, a.point_id, p.code AS point_code,
        EXTRACT(EPOCH FROM (a.ended_at - a.started_at))::float8 AS duration_s,
        a.threshold, a.start_value, a.max_value, a.max_at, a.min_value, a.min_at,
        a.value_sum / a.value_count AS mean_value, a.acknowledged_at, a.cause, a.measures,
-       a.handled_by, a.disposed_at
+       a.handled_by, a.disposed_at, a.grade,
+       fu.area_code AS fusion_area, fu.source_alarm_ids AS fused_alarm_ids,
+       fu.cards AS fusion_cards, fu.cameras AS fusion_cameras,
+       (SELECT array_agg(fp.code ORDER BY fp.code) FROM points fp WHERE fp.id = ANY(fu.points))
+           AS fusion_points
 FROM alarms a
 LEFT JOIN points p ON p.id = a.point_id
+LEFT JOIN alarm_fusions fu ON fu.alarm_id = a.id  -- fused alarms (migration 0010)
 LEFT JOIN personnel_people pe ON a.subject_kind = 'person' AND pe.mine_code = a.mine_code
      AND pe.card_code = a.subject_code AND pe.valid_to IS NULL
 LEFT JOIN personnel_areas pa ON a.subject_kind = 'area' AND pa.mine_code = a.mine_code

@@ -18,6 +18,7 @@ import tomllib
 from collections.abc import AsyncGenerator
 from typing import Any
 
+from alarms.fusion_store import FusionEvaluator
 from alarms.live import AlarmBroadcaster
 from alarms.mqtt_publisher import publish_alarms
 from ingest.batching import batch_loop
@@ -100,6 +101,8 @@ class Gateway:
         self.feeds = FeedPipeline(feeds, database_url, mqtt_url)
         # What the national files report besides readings and definitions (FZSS, YCBJ...).
         self.reports = ReportSink(database_url)
+        # Fused alarms (gas x people x cameras x fans), on the clock of the clock-driven checks.
+        self.fusion = FusionEvaluator(database_url, settings.tick_s) if settings.tick_s else None
         self.ready = asyncio.Event()
 
     async def run(self) -> None:
@@ -120,6 +123,8 @@ class Gateway:
             tasks.create_task(self._write(queue), name="write")
             tasks.create_task(self.feeds.run(), name="feeds")
             tasks.create_task(self.reports.run(), name="national-reports")
+            if self.fusion is not None:
+                tasks.create_task(self.fusion.run(), name="alarm-fusion")
             if self.settings.publish_alarms:
                 tasks.create_task(self._publish_alarms(), name="alarm-publisher")
             for source in self.sources:

@@ -60,6 +60,18 @@ class PointDefinition(BaseModel):
     control_time_s: float | None = Field(None, ge=0)
     flatline_samples: int | None = Field(None, ge=0)
     calibration_gas: float | None = Field(None, gt=0)
+    # Off-delay of the threshold rules (migration 0011, docs/alarms.md "Off-delay"): an alarm
+    # returns to normal only once clear this long (event time); None or 0: at the first clear.
+    off_delay_s: float | None = Field(None, ge=0)
+    # Switch-state alarm and personnel area (migration 0010, docs/alarms.md "Switch states").
+    alarm_state: Literal[0, 1] | None = Field(
+        None, description="Switch points: the value (0/1) that is abnormal; None: no alarm."
+    )
+    area_code: str | None = Field(
+        None,
+        pattern=r"^[0-9]{16}$",
+        description="The personnel-positioning area (RYQY 区域编码) the point sits in.",
+    )
     x: float | None = None
     y: float | None = None
     z: float | None = None
@@ -79,6 +91,8 @@ class PointDefinition(BaseModel):
     def _check(self) -> PointDefinition:
         if self.sensor_type not in SENSOR_TYPES:
             raise ValueError(f"unknown sensor type {self.sensor_type}")
+        if self.alarm_state is not None and self.value_type is not ValueType.SWITCH:
+            raise ValueError(f"point {self.code}: alarm_state is for switch (KG) points")
         if (
             self.range_low is not None
             and self.range_high is not None
@@ -136,6 +150,8 @@ class MineDefinition(BaseModel):
                 raise ValueError(f"point {point.code}: unknown substation {point.substation}")
             if point.code in codes:
                 raise ValueError(f"point {point.code} defined twice")
+            if point.area_code is not None and not point.area_code.startswith(self.mine.code):
+                raise ValueError(f"point {point.code}: area {point.area_code} of another mine")
             codes.add(point.code)
         return self
 
@@ -147,6 +163,7 @@ _POINT_COLUMNS = (
     "location", "tag", "x", "y", "z", "relations", "on_delay_s", "prewarn_high",
     "prewarn_high_clear", "prewarn_low", "prewarn_low_clear", "poll_cycle_s",
     "interruption_cycles", "control_time_s", "flatline_samples", "calibration_gas",
+    "alarm_state", "area_code", "off_delay_s",
 )  # fmt: skip
 
 _UPSERT_POINT = (

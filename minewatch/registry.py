@@ -22,8 +22,14 @@ _COLUMNS = (
     "on_delay_s", "prewarn_high", "prewarn_high_clear", "prewarn_low", "prewarn_low_clear",
     "poll_cycle_s", "interruption_cycles", "control_time_s", "flatline_samples",
     "calibration_gas", "relations",
+    # switch-state alarm and personnel area (migration 0010)
+    "alarm_state", "area_code",
+    # off-delay of the threshold rules (migration 0011); NULL = 0
+    "off_delay_s",
 )  # fmt: skip
-_OBJECT_COLUMNS = ("id", "mine_code", "code", "sensor_type", "value_type", "relations")
+_OBJECT_COLUMNS = (
+    "id", "mine_code", "code", "sensor_type", "value_type", "relations", "area_code",
+)  # fmt: skip
 _QUERY = "SELECT " + ", ".join(_COLUMNS) + " FROM points ORDER BY id"
 _CALIBRATIONS_QUERY = (
     "SELECT point_id, (EXTRACT(EPOCH FROM started_at) * 1000000)::bigint, "
@@ -95,7 +101,10 @@ class PointRegistry:
     control_time_s: FloatArray
     flatline_samples: FloatArray
     calibration_gas: FloatArray
+    off_delay_s: FloatArray  # migration 0011: NaN = no off-delay
     relations: npt.NDArray[np.object_]  # list of {"kind", "target", "device"} per point, or None
+    alarm_state: FloatArray  # switch points: the abnormal value (0/1); NaN = no state alarm
+    area_code: npt.NDArray[np.object_]  # personnel area (RYQY) of the point, or None
     calibrations: CalibrationWindows = field(default_factory=CalibrationWindows.empty)
 
     @property
@@ -151,6 +160,7 @@ class PointRegistry:
             sensor_type=column("sensor_type", object, None),
             value_type=column("value_type", object, None),
             relations=column("relations", object, None),
+            area_code=column("area_code", object, None),
             calibrations=CalibrationWindows.empty() if calibrations is None else calibrations,
             **floats,
         )

@@ -98,16 +98,46 @@ async def dispose(alarm_id: int, body: Dispose, pool: PoolDep) -> dict[str, obje
 KEEPALIVE_S = 15.0
 
 
-@router.get("/alarms/active", response_model=list[Alarm])
+class Fusion(BaseModel):
+    """What a fused alarm (docs/alarms.md, "Fusion across systems") brings together."""
+
+    area_code: str
+    fused_alarm_ids: list[int]  # the alarms it fuses: gas alarms, or the fan stop first
+    head_count: int | None  # gas_people: people in the area now
+    cards: list[str]  # gas_people: who they are
+    cameras_offline: list[str]  # gas_camera_offline
+    rising_points: list[str]  # fan_stop_gas_rise: methane points (codes) of the area
+
+
+class DispatchAlarm(Alarm):
+    grade: str | None = None  # red / orange / yellow / blue (alarm_grade_rules)
+    fusion: Fusion | None = None
+
+
+def _dispatch_row(row: dict[str, object]) -> dict[str, object]:
+    if row.get("fused_alarm_ids") is None:
+        return row
+    cards = list(row["fusion_cards"] or [])  # type: ignore[call-overload]
+    row["fusion"] = {
+        "area_code": row["fusion_area"], "fused_alarm_ids": row["fused_alarm_ids"],
+        "head_count": len(cards) if row["rule"] == "gas_people" else None, "cards": cards,
+        "cameras_offline": row["fusion_cameras"] or [],
+        "rising_points": row["fusion_points"] or [],
+    }  # fmt: skip
+    return row
+
+
+@router.get("/alarms/active", response_model=list[DispatchAlarm])
 async def active_alarms(
     pool: PoolDep, mine: str | None = None, limit: int = 1000, include_shelved: bool = False
 ) -> list[dict[str, object]]:
-    """Open alarms, newest first; shelved ones only with ``include_shelved`` (until expiry)."""
+    """Open alarms, newest first; shelved ones only with ``include_shelved`` (until expiry).
+    Each with its grade; fused alarms with what they fuse (``fusion``)."""
     where = repository.AlarmFilter(
         mine=mine, active=True, limit=limit, hide_shelved=not include_shelved
     )
     async with pool.connection() as conn:
-        return await repository.list_alarms(conn, where)
+        return [_dispatch_row(r) for r in await repository.list_alarms(conn, where)]
 
 
 async def _events(broadcaster: AlarmBroadcaster, mine: str | None) -> AsyncIterator[bytes]:

@@ -1,0 +1,304 @@
+"""Fusion across systems: alarms that only exist when two systems are read together.
+
+Pure logic on columnar inputs (pandas frames, built from the database by
+:mod:`alarms.fusion_store`); no I/O, no state of its own. Each evaluation computes what the
+fused alarms *should* say now from the current facts, and :func:`plan` compares that with the
+fused alarms stored open: raise, update, clear. Nothing else is remembered, so an evaluation
+repeated on the same facts plans nothing, and a restart loses nothing.
+
+The join between the systems is the personnel area (RYQY 区域编码) of a point
+(``points.area_code``) and of a camera (``video_cameras.area_code``).
+
+* ``gas_people`` (F01): a gas alarm (``upper_alarm``, ``power_off``, ``feed_abnormal``) is open
+  on a point whose area has people underground in it. One per gas point: it fuses every gas
+  alarm of the point while they overlap. Value: the head-count (``start_value`` at raise, max
+  over the episode); the cards present now are kept with it. Starts at the later of the gas
+  alarm's start and the arrival of the longest-present card; ends when the point's gas alarms
+  have all ended (at the last end) or the area empties (at the last departure).
+* ``gas_camera_offline`` (F03): a gas alarm is open on a point while a camera of its area is
+  offline (status ``offline``: reported or timed out; a camera never heard of is unknown, not
+  offline). Value: the cameras offline. Ends with the gas alarms, or when the area's cameras
+  are all back online (at the last one's return).
+* ``fan_stop_gas_rise`` (F02): a fan stop (``fan_stop``/``main_fan_stop``, the switch-state
+  alarms) is open and a methane point of the fan's area ("downstream": the area is the only
+  placement relation the data holds for every point; see docs/alarms.md) has either risen by
+  more than ``rise`` (%CH4, per mine, default :data:`DEFAULT_FAN_STOP_GAS_RISE`) over its last
+  valid reading at or before the stop, or has a pre-warning/alarm episode overlapping the stop.
+  Starts at the first such reading (or at the episode's start, not before the stop); value:
+  the largest rise so far; ends when the fan stop ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+#: Gas alarms that fuse with people and cameras.
+GAS_RULES = ("upper_alarm", "power_off", "feed_abnormal")
+#: A methane point of a stopped fan's area reaching one of these is "rising".
+LEVEL_RULES = ("upper_prewarn", "upper_alarm", "power_off")
+FAN_RULES = ("fan_stop", "main_fan_stop")
+#: %CH4 gained since the fan stopped that counts as rising, where the mine sets none
+#: (``mines.fan_stop_gas_rise``). A heading's methane at 0.2-0.4 % that gains 0.2 % within a
+#: stop is heading for the 1.0 % alarm; a smaller gain is within a catalytic sensor's error.
+DEFAULT_FAN_STOP_GAS_RISE = 0.2
+
+GAS_PEOPLE, FAN_STOP_GAS_RISE, GAS_CAMERA_OFFLINE = (
+    "gas_people", "fan_stop_gas_rise", "gas_camera_offline",
+)  # fmt: skip
+FUSION_RULES = (GAS_PEOPLE, FAN_STOP_GAS_RISE, GAS_CAMERA_OFFLINE)
+
+Area = tuple[str, str]  # (mine, area code)
+
+#: Columns of the input frames (times in µs since the epoch; ``ended_us`` NaN while open).
+ALARM_COLUMNS = ["alarm_id", "mine", "point_id", "area", "rule", "started_us", "ended_us"]
+PRESENCE_COLUMNS = ["mine", "area", "card", "since_us"]
+CAMERA_COLUMNS = ["mine", "area", "camera", "online", "since_us"]
+FAN_COLUMNS = [*ALARM_COLUMNS, "rise"]
+READING_COLUMNS = ["fan_alarm_id", "point_id", "time_us", "value"]
+LEVEL_COLUMNS = ["fan_alarm_id", "alarm_id", "point_id", "started_us"]
+
+
+@dataclass(frozen=True, slots=True)
+class Fused:
+    """What a fused alarm says (should say, for :func:`plan`'s input)."""
+
+    rule: str
+    mine: str
+    point_id: int  # the subject: the gas point, or the fan point
+    area: str
+    sources: tuple[int, ...]  # the alarms it fuses (the fan stop first)
+    started_us: int
+    value: float  # head-count, cameras offline, or the largest methane rise
+    threshold: float | None = None
+    cards: tuple[str, ...] = ()
+    cameras: tuple[str, ...] = ()
+    points: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """An open fused alarm as stored."""
+
+    alarm_id: int
+    fused: Fused
+    max_value: float
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What decides when a stored fused alarm ended (the ones no longer wanted)."""
+
+    ended: dict[int, int | None]  # source alarm id -> its end (None: still open)
+    primary: frozenset[int]  # source ids that are gas alarms or fan stops
+    emptied: dict[Area, int] = field(default_factory=dict)  # empty areas: last departure
+    restored: dict[Area, int] = field(default_factory=dict)  # no camera offline: last return
+
+
+@dataclass(frozen=True, slots=True)
+class FusionChange:
+    event: str  # "raised", "updated", "cleared"
+    fused: Fused  # raised/updated: what it says now; cleared: what it said
+    time_us: int  # raised: start; updated: evaluation time; cleared: end
+    alarm_id: int | None = None  # updated, cleared
+
+
+def frame(rows: Iterable[tuple[object, ...]], columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(list(rows), columns=columns)
+
+
+def open_alarms(alarms: pd.DataFrame) -> pd.DataFrame:
+    """The open alarms of a frame of ALARM_COLUMNS, on points with an area."""
+    return alarms[alarms["ended_us"].isna() & alarms["area"].notna()]
+
+
+def _by_point(gas: pd.DataFrame) -> pd.DataFrame:
+    """Open gas alarms per point: their ids (sorted) and the earliest start."""
+    return (
+        open_alarms(gas)
+        .groupby(["mine", "point_id", "area"], sort=True)
+        .agg(
+            sources=("alarm_id", lambda s: tuple(sorted(int(i) for i in s))),
+            started_us=("started_us", "min"),
+        )
+        .reset_index()
+    )
+
+
+def gas_people(gas: pd.DataFrame, presence: pd.DataFrame) -> list[Fused]:
+    """``gas_people`` wanted now: points with an open gas alarm and people in their area."""
+    points = _by_point(gas)
+    if points.empty or presence.empty:
+        return []
+    areas = (
+        presence.groupby(["mine", "area"], sort=True)
+        .agg(cards=("card", lambda s: tuple(sorted(s))), since_us=("since_us", "min"))
+        .reset_index()
+    )
+    joined = points.merge(areas, on=["mine", "area"])
+    return [
+        Fused(
+            GAS_PEOPLE,
+            str(r.mine),
+            int(r.point_id),
+            str(r.area),
+            r.sources,
+            max(int(r.started_us), int(r.since_us)),
+            float(len(r.cards)),
+            cards=r.cards,
+        )
+        for r in joined.itertuples(index=False)
+    ]
+
+
+def gas_cameras(gas: pd.DataFrame, cameras: pd.DataFrame) -> list[Fused]:
+    """``gas_camera_offline`` wanted now: points with an open gas alarm and an area camera
+    offline."""
+    points = _by_point(gas)
+    offline = cameras[~cameras["online"].astype(bool)]
+    if points.empty or offline.empty:
+        return []
+    areas = (
+        offline.groupby(["mine", "area"], sort=True)
+        .agg(cameras=("camera", lambda s: tuple(sorted(s))), since_us=("since_us", "min"))
+        .reset_index()
+    )
+    joined = points.merge(areas, on=["mine", "area"])
+    return [
+        Fused(
+            GAS_CAMERA_OFFLINE,
+            str(r.mine),
+            int(r.point_id),
+            str(r.area),
+            r.sources,
+            max(int(r.started_us), int(r.since_us)),
+            float(len(r.cameras)),
+            cameras=r.cameras,
+        )
+        for r in joined.itertuples(index=False)
+    ]
+
+
+def fan_gas_rise(fans: pd.DataFrame, readings: pd.DataFrame, levels: pd.DataFrame) -> list[Fused]:
+    """``fan_stop_gas_rise`` wanted now, per open fan stop.
+
+    ``readings``: valid methane readings of the fan's area, per fan stop: the last one at or
+    before the stop (the baseline) and every one after it. ``levels``: the methane points'
+    pre-warning/alarm episodes that overlap the stop.
+    """
+    stops = open_alarms(fans).set_index("alarm_id")
+    if stops.empty:
+        return []
+    r = readings.merge(stops[["started_us", "rise"]], left_on="fan_alarm_id", right_index=True)
+    r = r.sort_values(["fan_alarm_id", "point_id", "time_us"], kind="stable")
+    before = r["time_us"] <= r["started_us"]
+    base = r[before].groupby(["fan_alarm_id", "point_id"])["value"].last().rename("base")
+    after = r[~before].join(base, on=["fan_alarm_id", "point_id"], how="inner")
+    after = after.assign(gain=after["value"] - after["base"])
+    crossed = after[after["gain"] > after["rise"]]
+    first = crossed.groupby(["fan_alarm_id", "point_id"])["time_us"].min().reset_index()
+    gain = after.groupby("fan_alarm_id")["gain"].max()
+    lv = levels.merge(stops[["started_us"]], left_on="fan_alarm_id", right_index=True,
+                      suffixes=("", "_stop"))  # fmt: skip
+    lv = lv.assign(at_us=lv[["started_us", "started_us_stop"]].max(axis=1))
+    out = []
+    for fan_id, stop in stops.iterrows():
+        fan_first = first[first["fan_alarm_id"] == fan_id]
+        fan_levels = lv[lv["fan_alarm_id"] == fan_id]
+        starts = [*fan_first["time_us"].tolist(), *fan_levels["at_us"].tolist()]
+        if not starts:
+            continue
+        points = {*fan_first["point_id"].tolist(), *fan_levels["point_id"].tolist()}
+        levels_ids = sorted(int(i) for i in fan_levels["alarm_id"])
+        sources = (int(str(fan_id)), *levels_ids)
+        out.append(
+            Fused(
+                FAN_STOP_GAS_RISE,
+                str(stop["mine"]),
+                int(stop["point_id"]),
+                str(stop["area"]),
+                sources,
+                int(min(starts)),
+                max(float(gain.get(fan_id, 0.0)), 0.0),
+                threshold=float(stop["rise"]),
+                points=tuple(sorted(int(p) for p in points)),
+            )
+        )
+    return out
+
+
+def emptied_areas(
+    areas: Iterable[Area], presence: pd.DataFrame, departures: pd.DataFrame
+) -> dict[Area, int]:
+    """Areas of ``areas`` with nobody in them now -> their last departure (``departures``:
+    mine, area, left_us)."""
+    occupied = set(zip(presence["mine"], presence["area"], strict=True))
+    left = {(m, a): int(t) for m, a, t in departures[["mine", "area", "left_us"]].itertuples(
+        index=False)}  # fmt: skip
+    return {key: left[key] for key in set(areas) - occupied if key in left}
+
+
+def restored_areas(areas: Iterable[Area], cameras: pd.DataFrame) -> dict[Area, int]:
+    """Areas of ``areas`` with no camera offline now -> the last camera's return online."""
+    offline = set(zip(*(cameras.loc[~cameras["online"].astype(bool), c] for c in ("mine", "area")),
+                      strict=True))  # fmt: skip
+    online = cameras[cameras["online"].astype(bool)].groupby(["mine", "area"])["since_us"].max()
+    return {key: int(online[key]) for key in set(areas) - offline if key in online.index}
+
+
+def plan(
+    wanted: list[Fused], stored: list[Stored], facts: Facts, now_us: int
+) -> list[FusionChange]:
+    """The changes that make the stored fused alarms say what is ``wanted``; in an order the
+    database accepts (an episode ends before its successor on the same subject opens)."""
+    want = {(f.rule, f.point_id): f for f in wanted}
+    out: list[FusionChange] = []
+    raises: list[FusionChange] = []
+    for s in stored:
+        old = s.fused
+        new = want.pop((old.rule, old.point_id), None)
+        if new is not None and not _succeeds(old, new, facts):
+            merged = _merged(old, new)
+            if merged != old or new.value > s.max_value:
+                out.append(FusionChange("updated", merged, now_us, s.alarm_id))
+            continue
+        out.append(FusionChange("cleared", old, _end(old, facts, now_us), s.alarm_id))
+        if new is not None:  # a new episode of the condition, on the same subject
+            raises.append(FusionChange("raised", new, new.started_us))
+    raises += [FusionChange("raised", f, f.started_us) for f in want.values()]
+    return out + raises
+
+
+def _succeeds(old: Fused, new: Fused, facts: Facts) -> bool:
+    """``new`` is a later episode: ``old``'s primary alarms all ended, ``new`` has none of them
+    (a gas alarm ended and another began between two evaluations)."""
+    primary = [i for i in old.sources if i in facts.primary]
+    ended = [facts.ended.get(i) for i in primary]
+    return (
+        bool(primary) and all(e is not None for e in ended) and not set(primary) & set(new.sources)
+    )
+
+
+def _merged(old: Fused, new: Fused) -> Fused:
+    """``new`` on ``old``'s episode: its start, and every alarm it fused so far."""
+    sources = old.sources + tuple(i for i in new.sources if i not in old.sources)
+    return Fused(
+        old.rule, old.mine, old.point_id, old.area, sources, old.started_us, new.value,
+        old.threshold, new.cards, new.cameras, tuple(sorted({*old.points, *new.points})),
+    )  # fmt: skip
+
+
+def _end(old: Fused, facts: Facts, now_us: int) -> int:
+    """When ``old``'s condition stopped holding: the earliest known reason, else now."""
+    candidates = []
+    primary = [facts.ended.get(i) for i in old.sources if i in facts.primary]
+    if primary and all(e is not None for e in primary):
+        candidates.append(max(e for e in primary if e is not None))
+    key = (old.mine, old.area)
+    if old.rule == GAS_PEOPLE and key in facts.emptied:
+        candidates.append(facts.emptied[key])
+    if old.rule == GAS_CAMERA_OFFLINE and key in facts.restored:
+        candidates.append(facts.restored[key])
+    return max(min(candidates) if candidates else now_us, old.started_us)
