@@ -78,6 +78,9 @@ _PARAMS = (
     "control_time_s",
     "flatline_samples",
     "calibration_gas",
+    "off_delay_s",
+    "alarm_state",
+    "area_code",
 )
 
 

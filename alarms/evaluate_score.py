@@ -15,8 +15,8 @@ Scenario classes: ground-truth kinds -> what the engine must produce
 * methane_accumulation, outburst: the root labels -> ``upper_alarm`` -> ``exceedance`` on
   the root point (their alarm-level parts are also gas_exceedance labels).
 * over_range: ``over_range`` (roots and derived) -> ``over_range``.
-* fan_stop: the label is on the fan (1001); minewatch has no fan-state rule, so it counts as
-  found by its effects: ``lower_alarm`` (wind) or ``upper_alarm`` on the fan's substation.
+* fan_stop: the label is on the fan (1001) -> ``fan_stop`` (the switch-state rule, the
+  point's ``alarm_state``) on the fan.
 * declared_calibration: ``calibration`` -> ``calibration`` -> ``calibration_declared``.
 * undeclared_calibration: ``undeclared_calibration`` -> ``upper_alarm`` / ``power_off``,
   reclassified ``calibration_undeclared`` when the excursion ends.
@@ -132,9 +132,7 @@ CLASSES: tuple[ClassSpec, ...] = (
     ),
     ClassSpec("outburst", "outburst", ("upper_alarm",), (EXCEEDANCE,), level="alarm_high"),
     ClassSpec("over_range", "over_range", ("over_range",), ("over_range",)),
-    ClassSpec(
-        "fan_stop", "fan_stop", ("lower_alarm", "upper_alarm"), (EXCEEDANCE,), substation=True
-    ),
+    ClassSpec("fan_stop", "fan_stop", ("fan_stop",), (EXCEEDANCE,)),
     ClassSpec("declared_calibration", "calibration", ("calibration",), ("calibration_declared",)),
     ClassSpec(
         "undeclared_calibration",
@@ -185,6 +183,7 @@ RULE_KINDS: dict[str, frozenset[str]] = {
     "substation_fault": frozenset({"substation_comm_loss"}),
     "feed_abnormal": frozenset({"power_off_failure"}),
     "lower_alarm": frozenset({"fan_stop"}),
+    "fan_stop": frozenset({"fan_stop"}),
     "calibration": frozenset({"calibration"}),
     "interference": frozenset({"interference"}),
 }

@@ -58,6 +58,11 @@ FAN_SENSOR_TYPES = frozenset({"1001", "1010"})
 CO_SENSOR_TYPE = "0004"
 
 
+#: Personnel area code suffixes (area code = mine code + 4 digits): the shaft, the main
+#: roadway, the restricted area, then one area per working from FIRST_WORKING on.
+SHAFT, ROADWAY, RESTRICTED, FIRST_WORKING = 1, 2, 3, 101
+
+
 class SensorTemplate(BaseModel):
     """How one kind of sensor is defined (thresholds are data) and how it behaves."""
 
@@ -75,6 +80,9 @@ class SensorTemplate(BaseModel):
     alarm_low_clear: float | None = None
     desc_on: str = ""
     desc_off: str = ""
+    alarm_state: Literal[0, 1] | None = Field(
+        None, description="Switch sensors: the value that is abnormal (fan 0 = 停, smoke 1 = 有)."
+    )
     baseline: float = Field(0.0, description="Typical reading while coal is being cut.")
     noise: float = Field(0.0, ge=0, description="Measurement noise (std, AR(1) in time).")
     resolution: float = Field(0.01, gt=0)

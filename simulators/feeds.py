@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import numpy.typing as npt
 
-from simulators.config import MineConfig
+from simulators.config import FIRST_WORKING, RESTRICTED, ROADWAY, SHAFT, MineConfig
 from simulators.feed_config import PERSONNEL_KINDS, FeedScenarioConfig
 from simulators.personnel import (
     CST,
@@ -34,7 +34,6 @@ from simulators.personnel import (
 )
 from simulators.scenarios import GroundTruth
 
-SHAFT, ROADWAY, RESTRICTED, FIRST_WORKING = 1, 2, 3, 101  # area suffixes
 GAP_US = 10 * MINUTE  # between two personnel scenarios of the random schedule
 
 

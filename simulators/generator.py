@@ -67,9 +67,9 @@ TEMPLATES: dict[str, dict[str, Any]] = {
              "alarm_high_clear": 30.0, "baseline": 24.0, "noise": 0.15, "resolution": 0.1,
              "production_share": 0.05},
     "SMOKE": {"sensor_type": "1008", "desc_on": "有烟雾", "desc_off": "无烟雾", "baseline": 0.0,
-              "resolution": 1.0},
+              "resolution": 1.0, "alarm_state": 1},
     "FAN": {"sensor_type": "1001", "desc_on": "开", "desc_off": "停", "baseline": 1.0,
-            "resolution": 1.0},
+            "resolution": 1.0, "alarm_state": 0},
     "FEED": {"sensor_type": "1011", "desc_on": "有电", "desc_off": "无电", "baseline": 1.0,
              "resolution": 1.0},
 }  # fmt: skip

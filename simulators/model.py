@@ -31,7 +31,7 @@ from minewatch.metadata import (
     SubstationDefinition,
 )
 from simulators import physics
-from simulators.config import ATMOSPHERE_KINDS, MineConfig, SensorTemplate
+from simulators.config import ATMOSPHERE_KINDS, FIRST_WORKING, MineConfig, SensorTemplate
 from simulators.scenarios import (
     CalibrationDeclaration,
     GroundTruth,
@@ -486,6 +486,13 @@ def _definition(config: MineConfig) -> MineDefinition:
     cut = dict(_cut_pairs(config))
     locations = {s.code: s.location for s in config.substations}
     sim = config.simulation
+    # The personnel area of a working (simulators/feeds.py numbers them FIRST_WORKING + i):
+    # its sensors sit in it, so gas, fans, people and cameras of a working share one area.
+    area_of = {
+        station: f"{config.mine.code}{FIRST_WORKING + i:04d}"
+        for i, working in enumerate(config.workings)
+        for station in working.substations
+    }
     points = []
     for i, (station, name) in enumerate(by_station):
         t = config.templates[name]
@@ -510,6 +517,8 @@ def _definition(config: MineConfig) -> MineDefinition:
                 desc_off=t.desc_off,
                 relations=relations,
                 poll_cycle_s=sim.cycle_s,
+                alarm_state=t.alarm_state,
+                area_code=area_of.get(station),
                 interruption_cycles=math.ceil(sim.interruption_after_s / sim.cycle_s),
                 control_time_s=sim.control_time_s,
             )

@@ -175,8 +175,16 @@ def test_cddy_and_fzdy_carry_the_definition_with_thresholds_and_relations(
     update = definition_update(cddy, fzdy)
     assert update.problems == ()
     assert update.definition.substations == definition.substations
-    # CDDY has no field for the tag nor for the mine's cycle settings of each point
-    not_in_cddy = {"tag", "poll_cycle_s", "interruption_cycles", "control_time_s"}
+    # CDDY has no field for the tag, the mine's cycle settings of each point, a switch point's
+    # alarm state nor the personnel area a point sits in
+    not_in_cddy = {
+        "tag",
+        "poll_cycle_s",
+        "interruption_cycles",
+        "control_time_s",
+        "alarm_state",
+        "area_code",
+    }
     got = [p.model_dump(exclude=not_in_cddy) for p in update.definition.points]
     assert got == [p.model_dump(exclude=not_in_cddy) for p in definition.points]
     relations = {r.point_code: r.relations for r in cddy.records if isinstance(r, CddyRecord)}
