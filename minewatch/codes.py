@@ -103,6 +103,11 @@ METHANE_SENSOR_TYPES = frozenset({"0001", "0011", "0022", "0043"})
 
 #: Switch sensors whose value 1 means "the load side has power" (馈电).
 FEED_SENSOR_TYPES = frozenset({"1011", "1015"})
+#: The abnormal value of switch sensors whose meaning the code table fixes (§6.4: 1001/1010
+#: 0 停, 1003 0 无风, 1008 1 有烟雾): the regulators' 开停报警, 主通风机全停, 风筒报警, 烟雾报警.
+#: A point defined from a CDDY file (which has no such field) takes it from here; a point
+#: defined in minewatch's own contract says it itself (``alarm_state``).
+DEFAULT_ALARM_STATE: dict[str, int] = {"1001": 0, "1010": 0, "1003": 0, "1008": 1}
 
 
 def value_type_of(sensor_type: str) -> ValueType:

@@ -16,6 +16,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from ingest.contract import SafetyMessage
+from minewatch.codes import DEFAULT_ALARM_STATE
 from minewatch.metadata import (
     MineDefinition,
     MineInfo,
@@ -156,6 +157,7 @@ def _point(record: CddyRecord) -> PointDefinition | PointProblem:
             restore_low=_number(record.restore_low),
             desc_on=record.desc_on,
             desc_off=record.desc_off,
+            alarm_state=DEFAULT_ALARM_STATE.get(record.sensor_type),  # type: ignore[arg-type]
             x=_number(record.x),
             y=_number(record.y),
             z=_number(record.z),

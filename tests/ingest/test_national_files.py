@@ -302,6 +302,8 @@ def test_cddy_and_fzdy_become_a_mine_definition() -> None:
         alarm_high_clear=None, poweroff_high=None, restore_high=None, desc_on="有电",
         desc_off="无电", relations=(),
     )  # fmt: skip
+    fan = dataclasses.replace(feed, point_code="0101C03", sensor_type="1001", desc_on="开",
+                              desc_off="停")  # fmt: skip
     unknown = dataclasses.replace(METHANE, point_code="0101A09", sensor_type="0099")
     contradiction = dataclasses.replace(METHANE, point_code="0101A08", value_type=ValueType.SWITCH)
     older = dataclasses.replace(METHANE, alarm_high=Decimal("2.0"))
@@ -311,7 +313,7 @@ def test_cddy_and_fzdy_become_a_mine_definition() -> None:
     )
     assert isinstance(fzdy, ParsedFile)
 
-    update = definition_update(_cddy(older, METHANE, feed, unknown, contradiction), fzdy)
+    update = definition_update(_cddy(older, METHANE, feed, fan, unknown, contradiction), fzdy)
 
     definition = update.definition
     assert definition.mine.code == MINE and definition.mine.name == "某煤矿"
@@ -319,7 +321,9 @@ def test_cddy_and_fzdy_become_a_mine_definition() -> None:
         ("01", "中央变电所"),
         ("02", ""),
     ]
-    assert [p.code for p in definition.points] == ["0101A01", "0101D02"]
+    assert [p.code for p in definition.points] == ["0101A01", "0101D02", "0101C03"]
+    # a 局部通风机 alarms when stopped (开停报警): CDDY has no field, the code table says 0 = 停
+    assert [p.alarm_state for p in definition.points] == [None, None, 0]
     methane = definition.points[0]
     assert (methane.alarm_high, methane.alarm_high_clear) == (1.0, 0.9)  # the last one wins
     assert (methane.poweroff_high, methane.restore_high) == (1.5, 1.0)
