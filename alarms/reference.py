@@ -14,7 +14,12 @@ Where the engine's semantics are intricate, this module follows them on purpose:
 * the previous reading (ramp, flat line) is the point's previous *valid* reading;
 * a 馈电异常 merges the source's and the feed's readings of one batch in event time (at equal
   times the source's first, each seeing the other's reading of that time); before the batch,
-  the state after the previous one. That is the only rule that needs the batch boundaries.
+  the state after the previous one. That is the only rule that needs the batch boundaries;
+* off-delay (threshold rules): a clear reading makes the run *pending*; the readings that
+  follow are its dip, kept apart; a set reading within the off-delay (``t <= clear +
+  off_delay``) continues the run, the dip's readings joining its statistics (they neither
+  confirm nor raise); the point's first reading later than that ends it at the clear, before
+  the reading is evaluated. The 馈电 cut is the raw latch: off while pending.
 
 Only the episodes are produced; :class:`EpisodeLog` folds the engine's ``EpisodeChange``
 records into the same :class:`Episode` values, so the two can be compared.
@@ -114,8 +119,9 @@ class _Run:
     """An excursion of one rule at one point: the raw latch is on; ``episode`` once raised."""
 
     __slots__ = (
-        "count", "eligible", "episode", "label", "near", "need", "related", "start",
-        "start_value", "threshold", "total", "vmax", "vmax_at", "vmin", "vmin_at", "zero",
+        "count", "dip", "eligible", "episode", "label", "latch", "near", "need", "pending",
+        "related", "start", "start_value", "threshold", "total", "vmax", "vmax_at", "vmin",
+        "vmin_at", "zero",
     )  # fmt: skip
 
     def __init__(
@@ -128,6 +134,40 @@ class _Run:
         self.vmax, self.vmax_at, self.vmin, self.vmin_at = -math.inf, 0, math.inf, 0
         self.episode: Episode | None = None
         self.zero: int | None = None  # the point's latest zero-gas reading before the run
+        self.latch = t  # start of the raw latch's current stretch (the 馈电 cut)
+        self.pending: int | None = None  # off-delay: the clear that may end the run
+        self.dip: list[float] = []  # [count, total, max, max_at, min, min_at, near] since it
+
+    def add(self, v: float, t: int, near: bool) -> None:
+        self.count += 1
+        self.total += v
+        if v > self.vmax:
+            self.vmax, self.vmax_at = v, t
+        if v < self.vmin:
+            self.vmin, self.vmin_at = v, t
+        self.near += near
+
+    def add_dip(self, v: float, t: int, near: bool) -> None:
+        dip = self.dip
+        dip[0] += 1
+        dip[1] += v
+        if v > dip[2]:
+            dip[2], dip[3] = v, t
+        if v < dip[4]:
+            dip[4], dip[5] = v, t
+        dip[6] += near
+
+    def resume(self, t: int) -> None:
+        """A set reading within the off-delay: the dip's readings become the run's."""
+        count, total, vmax, vmax_at, vmin, vmin_at, near = self.dip
+        self.count += int(count)
+        self.total += total
+        if vmax > self.vmax:
+            self.vmax, self.vmax_at = vmax, int(vmax_at)
+        if vmin < self.vmin:
+            self.vmin, self.vmin_at = vmin, int(vmin_at)
+        self.near += int(near)
+        self.pending, self.dip, self.latch = None, [], t
 
     def fill(self, episode: Episode) -> None:
         episode.count, episode.total = self.count, self.total
@@ -152,7 +192,7 @@ class _Point:
     __slots__ = (
         "alarm_clear", "alarm_high", "control_us", "drift_floor", "flat_window", "gas",
         "interrupted", "interruption_us", "last_time", "last_value", "last_zero", "levels",
-        "on_delay_us", "poll_us", "poweroff_high", "repeats", "runs", "windows",
+        "off_delay_us", "on_delay_us", "poll_us", "poweroff_high", "repeats", "runs", "windows",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -211,6 +251,7 @@ class ReferenceEngine:
             pt.alarm_clear = _or(levels["alarm_high_clear"][p], pt.alarm_high)
             pt.poweroff_high = levels["poweroff_high"][p]
             pt.on_delay_us = int(params.on_delay_us[p])
+            pt.off_delay_us = int(params.off_delay_us[p])
             pt.poll_us = int(params.poll_cycle_us[p])
             pt.interruption_us = int(params.interruption_us[p])
             pt.control_us = int(params.control_time_us[p])
@@ -293,6 +334,13 @@ class ReferenceEngine:
             episode.end_us = max(t, episode.start_us)  # a late reading from before it began
             if t - pt.last_time <= pt.interruption_us:  # type: ignore[operator]
                 episode.classification = Classification.DELIVERY_DELAY.value
+        if runs and pt.off_delay_us:  # runs pending their clear whose off-delay has passed
+            for lv in pt.levels:
+                run = runs.get(lv.rule)
+                pending = None if run is None else run.pending
+                if pending is not None and t > pending + pt.off_delay_us:
+                    del runs[lv.rule]
+                    self._end(pt, p, lv.rule, run, pending)  # type: ignore[arg-type]
         declared = bool(pt.windows) and any(a <= t < b for a, b in pt.windows)
         calibrating = bool(s & _CALIBRATION) or declared
         prev = pt.last_value
@@ -310,7 +358,8 @@ class ReferenceEngine:
                     need = 1 if ramp and pt.on_delay_us == 0 else self.confirm
                     near = lv.upper and not clear and self._near_gas(pt, v)
                     self._latch(pt, p, lv.rule, t, v, cand, clear, need=need,
-                                delay=pt.on_delay_us, near=near, threshold=lv.set)  # fmt: skip
+                                delay=pt.on_delay_us, near=near, threshold=lv.set,
+                                off_delay=pt.off_delay_us)  # fmt: skip
         if valid and (calibrating or "calibration" in runs):
             cand = calibrating and v >= pt.alarm_high
             clear = not calibrating or v < pt.alarm_clear
@@ -357,28 +406,35 @@ class ReferenceEngine:
         label: str = _EXCEEDANCE,
         threshold: float = NAN,
         related: int | None = None,
+        off_delay: int = 0,
     ) -> None:
-        """One eligible reading of a latched rule: set wins over clear; otherwise hold."""
+        """One eligible reading of a latched rule: set wins over clear; otherwise hold. With
+        an off-delay, a clear makes the run pending (see the module's docstring)."""
         run = pt.runs.get(rule)
-        if cand:
+        if run is not None and run.pending is not None:  # in a dip, within the off-delay
+            if not cand:
+                if counted:
+                    run.add_dip(v, t, near)
+                return
+            run.resume(t)
+        elif cand:
             if run is None:
                 run = pt.runs[rule] = _Run(t, v, need, label, threshold, related)
                 run.zero = pt.last_zero
         elif clear:
             if run is not None:
+                if off_delay > 0:
+                    run.pending, run.dip = t, [0, 0.0, -math.inf, 0, math.inf, 0, 0]
+                    if counted:
+                        run.add_dip(v, t, near)
+                    return
                 del pt.runs[rule]
                 self._end(pt, p, rule, run, t)
             return
         elif run is None:
             return
         if counted:
-            run.count += 1
-            run.total += v
-            if v > run.vmax:
-                run.vmax, run.vmax_at = v, t
-            if v < run.vmin:
-                run.vmin, run.vmin_at = v, t
-            run.near += near
+            run.add(v, t, near)
         run.eligible += 1
         if run.episode is None and run.eligible >= run.need and t - run.start >= delay:
             threshold = None if math.isnan(run.threshold) else run.threshold
@@ -436,7 +492,9 @@ class ReferenceEngine:
     def _cut(pt: _Point) -> tuple[bool, int | None, float]:
         """(power-off latch on, since when, latest valid value) of a point."""
         run = pt.runs.get("power_off")
-        return run is not None, None if run is None else run.start, pt.last_value
+        if run is None or run.pending is not None:  # a pending clear: the cut is off
+            return False, None, pt.last_value
+        return True, run.latch, pt.last_value
 
     def _feed(
         self,

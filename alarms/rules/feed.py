@@ -3,7 +3,8 @@
 A methane point P with a D relation (``points.relations``: ``{"kind": "D", "target": F}``) to
 a feed point F (sensor type 1011 馈电器 / 1015 馈电) commands a cut while its power-off latch is
 on (``value >= poweroff_high`` until ``value < restore_high``: the raw latch of the
-``power_off`` rule, without confirmation, as the substation acts on the first reading). If F
+``power_off`` rule, without confirmation nor off-delay, as the substation acts on the raw
+levels; the cut's start is ``RunState.latch_us``). If F
 still reads 1 (有电) ``control_time_s`` (default: one polling cycle) after the cut began, P
 opens a ``feed_abnormal`` episode; it ends when F reads 0 or the cut ends.
 
@@ -104,10 +105,10 @@ def evaluate_feed(
         has = at >= 0
         if cut.on is None or cut.start_us is None:  # no cut changes in the batch: as before
             cut_on = np.full(len(times), cut_before.raw[p])
-            since = np.full(len(times), cut_before.start_us[p])
+            since = np.full(len(times), cut_before.latch_us[p])
         else:
             cut_on = np.where(has, cut.on[row], cut_before.raw[p])
-            since = np.where(has, cut.start_us[row], cut_before.start_us[p])
+            since = np.where(has, cut.start_us[row], cut_before.latch_us[p])
         value = np.where(has, rows.v[row], last_value[p])
         feed_on = np.zeros(len(times), bool)
         for f, r in zip(feeds, feed_rows, strict=True):

@@ -54,6 +54,7 @@ class PointParams:
     drift_floor: FloatArray  # readings below it are negative drift; NaN = no check
     calibration_gas: FloatArray  # NaN = try the default standard levels
     defaults: RuleDefaults
+    off_delay_us: IntArray  # threshold rules: a clear ends a run only after this; 0 = at once
 
     @classmethod
     def of(cls, registry: PointRegistry, defaults: RuleDefaults) -> PointParams:
@@ -92,4 +93,5 @@ class PointParams:
             drift_floor=np.where(analog, floor, np.nan),
             calibration_gas=registry.calibration_gas,
             defaults=defaults,
+            off_delay_us=seconds(registry.off_delay_s, 0.0),
         )

@@ -12,6 +12,12 @@ Both conditions only grow along a run, so "raised" is a suffix of the run: found
 its start, its count, and the statistics of readings not yet raised, so an episode raised
 in a later batch still starts at the excursion's first reading (event time) with its
 statistics complete. Rows are sorted by (point, time).
+
+With an off-delay (``off_delay_us`` per point, :mod:`alarms.rules.off_delay`), a clear row ends
+the run only if no set row follows within the off-delay; until that is known the run is
+*pending* its clear (``RunState.pending_clear_us``), possibly across batches. The per-row
+``on`` and ``start_us`` of a :class:`RunOutcome` stay those of the raw latch (the cut that
+:mod:`alarms.rules.feed` checks); the runs, episodes and ``raised`` follow the off-delay.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import numpy.typing as npt
 
+from alarms.rules import off_delay
 from alarms.rules.latch import latch, previous_state
 
 NEVER = np.iinfo(np.int64).min
@@ -30,6 +37,8 @@ UNKNOWN_HISTORY = -(2**40)
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
+#: (count, sum, max, max_at, min, min_at) per run.
+Stats = tuple[IntArray, FloatArray, FloatArray, IntArray, FloatArray, IntArray]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +95,21 @@ class RunState:
     vmin_at: IntArray
     near: IntArray  # readings at a standard-gas level (calibration shape)
     zero_us: IntArray  # latest zero-gas reading before the run began (NEVER: none)
+    #: Start of the raw latch's current stretch (NEVER: off): ``start_us``, unless the run
+    #: continued through an off-delay dip. The cut that 馈电 checks (alarms/rules/feed.py).
+    latch_us: IntArray
+    #: Off-delay: the raw latch cleared at this time and no set row has followed yet; the run
+    #: (and its episode) stays open until a set row continues it or the off-delay has passed
+    #: (NEVER: not pending). ``raw`` is False meanwhile.
+    pending_clear_us: IntArray
+    # Statistics of the readings since that clear (the dip): the run's only if it continues.
+    pending_count: IntArray
+    pending_total: FloatArray
+    pending_max: FloatArray
+    pending_max_at: IntArray
+    pending_min: FloatArray
+    pending_min_at: IntArray
+    pending_near: IntArray
 
     @classmethod
     def empty(cls, size: int) -> RunState:
@@ -103,6 +127,15 @@ class RunState:
             vmin_at=np.zeros(size, np.int64),
             near=np.zeros(size, np.int64),
             zero_us=np.full(size, NEVER, np.int64),
+            latch_us=np.full(size, NEVER, np.int64),
+            pending_clear_us=np.full(size, NEVER, np.int64),
+            pending_count=np.zeros(size, np.int64),
+            pending_total=np.zeros(size),
+            pending_max=np.full(size, -np.inf),
+            pending_max_at=np.zeros(size, np.int64),
+            pending_min=np.full(size, np.inf),
+            pending_min_at=np.zeros(size, np.int64),
+            pending_near=np.zeros(size, np.int64),
         )
 
     def grown(self, size: int) -> RunState:
@@ -116,11 +149,34 @@ class RunState:
     def copy(self) -> RunState:
         return RunState(*(getattr(self, f.name).copy() for f in fields(self)))
 
+    @property
+    def open(self) -> BoolArray:
+        """Per point id: a run is open (its raw latch is on, or it is pending its clear)."""
+        if not self.raw.any() and not self.pending.any():
+            return self.raw
+        return self.raw | self.pending
+
+    @property
+    def pending(self) -> BoolArray:
+        """Per point id: the run is pending its clear (off-delay)."""
+        return self.pending_clear_us != NEVER
+
+    def pending_stats(self, points: IntArray, take: BoolArray) -> Stats:
+        """The dip statistics of ``points`` where ``take`` (empty elsewhere)."""
+        return (
+            np.where(take, self.pending_count[points], 0),
+            np.where(take, self.pending_total[points], 0.0),
+            np.where(take, self.pending_max[points], -np.inf),
+            np.where(take, self.pending_max_at[points], 0),
+            np.where(take, self.pending_min[points], np.inf),
+            np.where(take, self.pending_min_at[points], 0),
+        )
+
     def restore_open(self, point_id: int, started_at_us: int) -> None:
         """Mark an episode open before a restart; its statistics so far are in the database."""
         if 0 <= point_id < len(self.raw):
             self.raw[point_id] = self.active[point_id] = True
-            self.start_us[point_id] = started_at_us
+            self.start_us[point_id] = self.latch_us[point_id] = started_at_us
             self.eligible[point_id] = 1
             self.near[point_id] = UNKNOWN_HISTORY
 
@@ -182,9 +238,9 @@ class RunOutcome:
     (no run open or starting: all False / NEVER)."""
 
     state: RunState
-    on: BoolArray | None  # per row: the raw latch (run open) after the row
+    on: BoolArray | None  # per row: the raw latch after the row (the run, without off-delay)
     raised: BoolArray | None  # per row: the episode is open after the row
-    start_us: IntArray | None  # per row: start of the row's run (meaningful where ``on``)
+    start_us: IntArray | None  # per row: start of the row's raw latch stretch (where ``on``)
     runs: RunTable
 
 
@@ -200,13 +256,14 @@ def evaluate_runs(
     counted: BoolArray | None = None,
     immediate: BoolArray | None = None,
     near: BoolArray | None = None,
+    off_delay_us: IntArray | None = None,
 ) -> RunOutcome:
     """Runs of one rule over ``rows``; ``state`` is not modified.
 
-    ``need`` and ``delay_us`` are per point id; ``eligible`` rows may raise and count towards
-    ``need`` (default ``cand | clear``); ``counted`` rows enter the statistics (default
-    ``eligible``); ``immediate`` marks rows whose run, if it starts there, needs one reading.
-    A row both ``cand`` and ``clear`` sets (see :func:`latch`).
+    ``need``, ``delay_us`` and ``off_delay_us`` are per point id; ``eligible`` rows may raise
+    and count towards ``need`` (default ``cand | clear``); ``counted`` rows enter the
+    statistics (default ``eligible``); ``immediate`` marks rows whose run, if it starts there,
+    needs one reading. A row both ``cand`` and ``clear`` sets (see :func:`latch`).
     """
     n = len(rows)
     sel = hot_rows(rows, cand, state)
@@ -219,12 +276,40 @@ def evaluate_runs(
             rows.take(sel), cand[sel], clear[sel], state, need=need, delay_us=delay_us,
             eligible=eligible[sel], counted=counted[sel],
             immediate=None if immediate is None else immediate[sel],
-            near=None if near is None else near[sel],
+            near=None if near is None else near[sel], off_delay_us=off_delay_us,
         )  # fmt: skip
         return expand(part, sel)
-    pid = rows.pid
-    raw0 = state.raw[pid]
+    raw0 = state.raw[rows.pid]
     on = latch(rows.gs, cand, clear, raw0)
+    if off_delay_us is not None and off_delay.applies(state, off_delay_us):
+        return _off_delayed(
+            rows, cand, clear, state, on, raw0, off_delay_us, need, delay_us, eligible,
+            counted, immediate, near,
+        )  # fmt: skip
+    after, raised, row_start, table = _evaluate(
+        rows, on, raw0, state, need, delay_us, eligible, counted, immediate, near
+    )
+    return RunOutcome(after, on, raised, row_start, table)
+
+
+def _evaluate(
+    rows: Rows,
+    on: BoolArray,
+    raw0: BoolArray,
+    state: RunState,
+    need: IntArray,
+    delay_us: IntArray | None,
+    eligible: BoolArray,
+    counted: BoolArray,
+    immediate: BoolArray | None,
+    near: BoolArray | None,
+    dip_into: BoolArray | None = None,
+) -> tuple[RunState, BoolArray, IntArray, RunTable]:
+    """(state after, raised per row, run start per row, run table) of the latch ``on``, whose
+    value before each point's first row is ``raw0``. ``dip_into`` (per point id): a run
+    carried into the batch takes the dip statistics of the state into its own."""
+    n = len(rows)
+    pid = rows.pid
     before = previous_state(rows.gs, on, raw0)
     head = on & (rows.first | ~before)
     heads = np.flatnonzero(head)
@@ -232,19 +317,13 @@ def evaluate_runs(
     if len(heads):
         table, raised, start_us, n_eligible = _runs(
             rows, state, on, before, heads, run_id, need, delay_us, eligible, counted,
-            immediate, near,
+            immediate, near, dip_into,
         )  # fmt: skip
     else:  # every open run ended on its point's first row
         table, raised = RunTable.empty(), np.zeros(n, bool)
         start_us, n_eligible = np.empty(0, np.int64), np.zeros(n, np.int64)
-    ghosts = _ghost_runs(rows, on, raw0, state)
-    if len(ghosts):
-        table = RunTable(
-            *(
-                np.concatenate([getattr(table, f.name), getattr(ghosts, f.name)])
-                for f in fields(table)
-            )
-        )
+    at = np.flatnonzero(rows.first & raw0 & ~on)
+    table = _concat(table, _ghost_runs(at, rows.t[at], rows, state))
     after = _state_after(rows, state, on, raised, run_id, start_us, n_eligible)
     if len(heads):
         last = rows.last_rows[on[rows.last_rows]]
@@ -259,7 +338,74 @@ def evaluate_runs(
         after.vmin_at[pts] = table.cum_min_at[runs_open]
         after.near[pts] = table.cum_near[runs_open]
     row_start = start_us[run_id] if len(heads) else np.full(n, NEVER, np.int64)
-    return RunOutcome(after, on, raised, row_start, table)
+    return after, raised, row_start, table
+
+
+def _off_delayed(
+    rows: Rows,
+    cand: BoolArray,
+    clear: BoolArray,
+    state: RunState,
+    on: BoolArray,
+    raw0: BoolArray,
+    off_delay_us: IntArray,
+    need: IntArray,
+    delay_us: IntArray | None,
+    eligible: BoolArray,
+    counted: BoolArray,
+    immediate: BoolArray | None,
+    near: BoolArray | None,
+) -> RunOutcome:
+    """:func:`evaluate_runs` with an off-delay: the runs of the raw latch ``on``, where a dip
+    that a set row bridges within the off-delay (or that is still within it at the batch's
+    end) holds the run: its clear rows neither clear nor confirm; a bridged dip's readings
+    enter the run's statistics, a pending dip's wait in the state."""
+    pid, t = rows.pid, rows.t
+    pending_us = state.pending_clear_us[pid]
+    dips = off_delay.dips(rows, on, raw0, pending_us, pending_us != NEVER, off_delay_us[pid])
+    hold = dips.bridged | dips.pending
+    held_open = raw0 | dips.resumed[rows.gs]  # a pending run continues or stays pending
+    run_on = latch(rows.gs, cand, clear & ~hold, held_open)
+    resumed_points = np.zeros(len(state.raw), bool)
+    resumed_points[pid[dips.continued]] = True
+    after, raised, _, table = _evaluate(
+        rows, run_on, held_open, state, need, delay_us, eligible & ~hold,
+        counted & ~dips.pending, immediate, near, resumed_points,
+    )  # fmt: skip
+    # Runs pending before the batch whose off-delay passed without a set row: they ended at
+    # their pending clear; the dip's readings are not theirs.
+    expired = dips.expired_rows
+    if len(expired):
+        ends = state.pending_clear_us[pid[expired]]
+        table = _concat(table, _ghost_runs(expired, ends, rows, state))
+
+    # The raw latch's stretches: their start per row, and the state of each point after it.
+    before = previous_state(rows.gs, on, raw0)
+    idx = np.arange(len(rows))
+    head = np.maximum.accumulate(np.where(on & (rows.first | ~before), idx, 0))
+    carried = rows.first[head] & before[head]
+    raw_start = np.where(on, np.where(carried, state.latch_us[pid], t[head]), NEVER)
+    last = rows.last_rows
+    pts = pid[last]
+    after.raw[pts] = on[last]
+    after.latch_us[pts] = raw_start[last]
+    pending = dips.pending[last]
+    after.pending_clear_us[pts] = np.where(pending, dips.drop_us[last], NEVER)
+    dip_rows = np.flatnonzero(dips.pending & counted)
+    group = np.cumsum(rows.first) - 1
+    b = _stats(group[dip_rows], rows.v[dip_rows], t[dip_rows], len(last))
+    b_near = np.zeros(len(last), np.int64)
+    if near is not None:
+        b_near = np.bincount(group[dip_rows], weights=near[dip_rows], minlength=len(last))
+    carried_dip = pending & dips.carried[last]
+    dip = _merge(state.pending_stats(pts, carried_dip), b)
+    idle = RunState.empty(1)
+    for name, value in zip(("count", "total", "max", "max_at", "min", "min_at"), dip, strict=True):
+        column = getattr(after, "pending_" + name)
+        column[pts] = np.where(pending, value, getattr(idle, "pending_" + name)[0])
+    dip_near = np.where(carried_dip, state.pending_near[pts], 0) + b_near.astype(np.int64)
+    after.pending_near[pts] = np.where(pending, dip_near, 0)
+    return RunOutcome(after, on, raised, raw_start, table)
 
 
 def hot_rows(rows: Rows, cand: BoolArray, state: RunState) -> BoolArray | None:
@@ -267,12 +413,13 @@ def hot_rows(rows: Rows, cand: BoolArray, state: RunState) -> BoolArray | None:
 
     Per point first (the registry is small), then one gather over the rows."""
     starting = np.flatnonzero(cand)
+    is_open = state.open
     if not len(starting):
-        if not state.raw.any():
+        if not is_open.any():
             return None
-        open_rows = state.raw[rows.pid]
+        open_rows = is_open[rows.pid]
         return open_rows if open_rows.any() else None
-    hot = state.raw.copy()
+    hot = is_open.copy()
     hot[rows.pid[starting]] = True
     return hot[rows.pid]
 
@@ -317,6 +464,7 @@ def _runs(
     counted: BoolArray,
     immediate: BoolArray | None,
     near: BoolArray | None,
+    dip_into: BoolArray | None = None,
 ) -> tuple[RunTable, BoolArray, IntArray, IntArray]:
     """(run table, raised per row, start per run, eligible count per row) for runs with rows.
 
@@ -373,6 +521,10 @@ def _runs(
     b_near = np.zeros(len(heads), np.int64)
     if near is not None:
         b_near = np.bincount(run_id[rows_c], weights=near[rows_c], minlength=len(heads))
+    if dip_into is not None:  # a run pending before the batch continues: its dip first
+        take = carried & dip_into[hp]
+        b = _merge(state.pending_stats(hp, take), b)
+        b_near = b_near + np.where(take, state.pending_near[hp], 0)
     cum = _merge(_prior(state, hp, carried), b)
     db = tuple(np.where(was_active, bv, cv) for bv, cv in zip(b, cum, strict=True))
     table = RunTable(
@@ -402,9 +554,6 @@ def _runs(
         cum_near=np.where(carried, state.near[hp], 0) + b_near.astype(np.int64),
     )
     return table, raised, start_us, n_eligible
-
-
-Stats = tuple[IntArray, FloatArray, FloatArray, IntArray, FloatArray, IntArray]
 
 
 def _stats(ids: IntArray, values: FloatArray, times: IntArray, runs: int) -> Stats:
@@ -449,9 +598,12 @@ def _merge(a: Stats, b: Stats) -> Stats:
     )
 
 
-def _ghost_runs(rows: Rows, on: BoolArray, raw0: BoolArray, state: RunState) -> RunTable:
-    """Runs open before the batch that end on their point's first row (no row of their own)."""
-    at = np.flatnonzero(rows.first & raw0 & ~on)
+def _ghost_runs(
+    at: npt.NDArray[np.intp], end_us: IntArray, rows: Rows, state: RunState
+) -> RunTable:
+    """Runs open before the batch that end at ``end_us`` without a row of their own: at their
+    point's first row (``at``), or at a clear pending before the batch (``at``: the row after
+    its off-delay)."""
     if not len(at):
         return RunTable.empty()
     gp = rows.pid[at]
@@ -468,7 +620,7 @@ def _ghost_runs(rows: Rows, on: BoolArray, raw0: BoolArray, state: RunState) -> 
         raised_at_us=np.full(k, NEVER, np.int64),
         ended=np.ones(k, bool),
         end_row=at.astype(np.int64),
-        end_us=rows.t[at],
+        end_us=end_us.astype(np.int64),
         db_count=np.where(was_active, empty_i, state.count[gp]),
         db_total=np.where(was_active, empty_f, state.total[gp]),
         db_max=np.where(was_active, -np.inf, state.vmax[gp]),
@@ -483,6 +635,14 @@ def _ghost_runs(rows: Rows, on: BoolArray, raw0: BoolArray, state: RunState) -> 
         cum_min=state.vmin[gp],
         cum_min_at=state.vmin_at[gp],
         cum_near=state.near[gp],
+    )
+
+
+def _concat(table: RunTable, more: RunTable) -> RunTable:
+    if not len(more):
+        return table
+    return RunTable(
+        *(np.concatenate([getattr(table, f.name), getattr(more, f.name)]) for f in fields(table))
     )
 
 
@@ -508,6 +668,6 @@ def _state_after(
     open_pts = pts[is_open]
     after.raw[open_pts] = True
     after.active[open_pts] = raised[open_rows]
-    after.start_us[open_pts] = start_us[run_id[open_rows]]
+    after.start_us[open_pts] = after.latch_us[open_pts] = start_us[run_id[open_rows]]
     after.eligible[open_pts] = n_eligible[open_rows]
     return after

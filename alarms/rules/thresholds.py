@@ -23,6 +23,12 @@ Spikes and confirmation (the decision of issue 5):
   lasts two readings raises: recall on real exceedances stays 1.0. Physical power cut is the
   substation's job (甲烷断电仪, <= 2 s) and is not delayed by this.
 * On-delay > 0: the excursion must last ``on_delay_s`` (event time) and have two readings.
+
+Off-delay (``off_delay_s``, ISA-18.2; :mod:`alarms.rules.off_delay`): a clear ends the episode
+only if no set reading follows within the off-delay; one that does continues the same episode.
+The episode ends at the first reading of the final clear stretch, announced once the
+off-delay has passed (at the point's next reading after it, possibly in a later batch). 0 or
+NULL: the first clear reading ends it, as without the setting.
 """
 
 from __future__ import annotations
@@ -113,6 +119,7 @@ class ThresholdRule:
             eligible=ok,
             immediate=immediate,
             near=near,
+            off_delay_us=params.off_delay_us,
         )
 
     @property

@@ -26,6 +26,9 @@ OXYGEN = [20.5, 19.5, 19.0, 18.7, 18.5, 18.2, 18.0, 17.5, -0.5]
 SWITCH = [0.0, 1.0]
 STATUS = [0, 0, 0, 0, 0, 0, 4, 4, 8, 16, 32, 64, 128, 4 | 8, 128 | 16]
 FEED_POINTS = {4: "1011", 5: "1015"}
+#: Methane hovering at its levels (chattering), mostly valid: dips that an off-delay bridges.
+CHATTER = [0.3, 0.85, 0.95, 1.0, 1.0, 1.2, 1.45, 1.5, 1.6, 2.0]
+CHATTER_STATUS = [0, 0, 0, 0, 0, 4, 128]
 
 
 @st.composite
@@ -44,6 +47,7 @@ def methane_point(draw: st.DrawFn) -> dict[str, object]:
         "alarm_low": draw(st.sampled_from([None, -0.01])),
         "range_low": draw(st.sampled_from([0.0, None])),
         "on_delay_s": draw(st.sampled_from([None, 0.0, 2.0])),
+        "off_delay_s": draw(st.sampled_from([None, None, 0.0, 2.0, 3.0, 5.0])),
         "flatline_samples": draw(st.sampled_from([None, 2, 3, 5])),
         "calibration_gas": draw(st.sampled_from([None, None, 2.0, 1.5])),
         "control_time_s": draw(st.sampled_from([None, 0.0, 3.0])),
@@ -59,6 +63,7 @@ OXYGEN_POINT = {
     "alarm_low_clear": 18.5, "prewarn_low": 19.0, "prewarn_low_clear": 19.5, "poll_cycle_s": 1.0,
     "interruption_cycles": 4, "flatline_samples": 4,
 }  # fmt: skip
+OXYGEN_OFF_DELAY = {**OXYGEN_POINT, "off_delay_s": 3.0}
 
 
 def feed_point(sensor_type: str) -> dict[str, object]:
@@ -70,13 +75,15 @@ def feed_point(sensor_type: str) -> dict[str, object]:
 
 
 @st.composite
-def series_of(draw: st.DrawFn, palette: list[float], steps: int) -> list[tuple[int, float, int]]:
+def series_of(
+    draw: st.DrawFn, palette: list[float], steps: int, statuses: list[int] = STATUS
+) -> list[tuple[int, float, int]]:
     """(time in s, value, status) of one point: runs of repeated values, gaps, status bits."""
     out: list[tuple[int, float, int]] = []
     t = draw(st.integers(0, 3))
     while len(out) < steps:
         value = draw(st.sampled_from(palette))
-        status = draw(st.sampled_from(STATUS))
+        status = draw(st.sampled_from(statuses))
         for _ in range(draw(st.integers(1, 4))):
             out.append((t, value, status))
             t += draw(st.sampled_from([1, 1, 1, 1, 2, 3, 7]))
@@ -86,7 +93,8 @@ def series_of(draw: st.DrawFn, palette: list[float], steps: int) -> list[tuple[i
 @st.composite
 def scenarios(draw: st.DrawFn, max_steps: int = 30) -> tuple[PointRegistry, RuleDefaults, list]:
     """A registry, defaults, and a list of batches (ReadingBatch) and ticks (int)."""
-    points = [draw(methane_point()), draw(methane_point()), OXYGEN_POINT]
+    oxygen = draw(st.sampled_from([OXYGEN_POINT, OXYGEN_OFF_DELAY]))
+    points = [draw(methane_point()), draw(methane_point()), oxygen]
     points += [feed_point(FEED_POINTS[4]), feed_point(FEED_POINTS[5])]
     windows = []
     if draw(st.booleans()):
@@ -130,6 +138,39 @@ def scenarios(draw: st.DrawFn, max_steps: int = 30) -> tuple[PointRegistry, Rule
             latest = max(latest, *(r[0] for r in part))
         if draw(st.integers(0, 2)) == 0:
             plan.append(T0 + (latest + draw(st.integers(0, 8))) * S)
+    return reg, defaults, plan
+
+
+@st.composite
+def chattering(draw: st.DrawFn) -> tuple[PointRegistry, RuleDefaults, list]:
+    """Methane hovering at its levels on points with an off-delay (one cuts a feed point),
+    cut into many batches: dips bridged, expired and pending across batch boundaries."""
+    points = []
+    for relations in ([{"kind": "D", "target": "P3"}], None):
+        point = draw(methane_point())
+        point.update(
+            relations=relations,
+            off_delay_s=draw(st.sampled_from([1.0, 2.0, 3.0, 5.0])),
+            poweroff_high=draw(st.sampled_from([1.5, None])),
+        )
+        points.append(point)
+    reg = registry(*points, feed_point("1011"))
+    defaults = RuleDefaults(confirm_samples=draw(st.sampled_from([1, 2, 3])))
+    rows: list[tuple[int, int, float, int]] = []
+    for point in (1, 2):
+        t = draw(st.integers(0, 2))
+        for _ in range(draw(st.integers(1, 40))):
+            rows.append((t, point, draw(st.sampled_from(CHATTER)), draw(st.sampled_from(
+                CHATTER_STATUS))))  # fmt: skip
+            t += draw(st.sampled_from([1, 1, 2, 3, 5]))
+    rows += [(t, 3, draw(st.sampled_from(SWITCH)), 0) for t in range(0, 60, 4)]
+    rows.sort()
+    cuts = sorted(draw(st.lists(st.integers(0, len(rows)), max_size=12)))
+    plan: list[ReadingBatch | int] = [
+        batch_of(rows[lo:hi])
+        for lo, hi in zip([0, *cuts], [*cuts, len(rows)], strict=True)
+        if hi > lo
+    ]
     return reg, defaults, plan
 
 
@@ -189,6 +230,17 @@ def _nan_safe(values: list[object]) -> list[object]:
 )  # fmt: skip
 @given(scenarios())
 def test_engine_and_reference_raise_the_same_episodes(
+    scenario: tuple[PointRegistry, RuleDefaults, list[ReadingBatch | int]],
+) -> None:
+    assert_same_episodes(*run_both(*scenario))
+
+
+@settings(
+    max_examples=100, deadline=None, derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)  # fmt: skip
+@given(chattering())
+def test_engine_and_reference_agree_on_chattering_points_with_an_off_delay(
     scenario: tuple[PointRegistry, RuleDefaults, list[ReadingBatch | int]],
 ) -> None:
     assert_same_episodes(*run_both(*scenario))
