@@ -4,6 +4,10 @@ Whatever is already queued is taken without waiting, so a backlog (after a resta
 the database was slow) is written in full batches rather than one message at a time. When the
 loop is cancelled it flushes what it accumulated (making it durable and acknowledging it); what
 is still queued was never acknowledged and is redelivered by the broker.
+
+The waits use ``asyncio.timeout`` rather than ``asyncio.wait_for``: on Python 3.11, ``wait_for``
+returns the item and drops a cancellation that arrives as the item does (fixed in 3.12), and a
+gateway asked to stop while messages flow would then run on.
 """
 
 from __future__ import annotations
@@ -50,13 +54,15 @@ async def batch_loop(
             if not pending:
                 try:
                     wait = None if tick is None else max(0.0, next_tick - loop.time())
-                    delivery = await asyncio.wait_for(queue.get(), wait)
+                    async with asyncio.timeout(wait):
+                        delivery = await queue.get()
                 except TimeoutError:
                     continue
                 deadline = loop.time() + max_delay_s
             else:
                 try:
-                    delivery = await asyncio.wait_for(queue.get(), deadline - loop.time())
+                    async with asyncio.timeout_at(deadline):
+                        delivery = await queue.get()
                 except TimeoutError:
                     pending = await flush(pending)
                     continue

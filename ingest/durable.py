@@ -84,6 +84,13 @@ class DurableWriter:
                 conn = await self._connection()
                 return await attempt(conn)
             except Exception as error:
+                if _being_cancelled():
+                    # psycopg cleans up after a cancellation (it cancels the query, leaves
+                    # pipeline mode) and that clean-up can raise (an AssertionError leaving the
+                    # pipeline of an executemany), hiding the CancelledError. Caught by a
+                    # caller's ``except Exception`` (a refused definition), the cancellation
+                    # would be lost and the gateway would never stop.
+                    raise asyncio.CancelledError() from error
                 if not is_transient(error):
                     if conn is not None and not conn.closed:
                         await conn.rollback()
@@ -107,6 +114,11 @@ class DurableWriter:
             log.warning("source %s: %d message(s) missing before seq %d", source, missing, mark[1])
         pending[source] = mark
         return missing
+
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 _INSERT_QUARANTINE = (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 
 import orjson
@@ -62,3 +64,32 @@ async def test_a_pending_write_is_acknowledged_once_even_if_flushed_twice(
         await writer.flush(pending)
         await writer.flush(pending)
     assert acks == [1]
+
+
+async def test_a_cancellation_that_the_driver_turns_into_an_error_still_cancels(
+    database_url: str,
+) -> None:
+    """psycopg can raise from its clean-up after a cancellation (an AssertionError leaving the
+    pipeline of an executemany). A caller that sets errors aside (a refused definition) would
+    swallow it, and a gateway asked to stop would run on: the writer re-raises a cancellation."""
+    started = asyncio.Event()
+
+    async def attempt(conn: psycopg.AsyncConnection) -> None:
+        started.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            raise AssertionError from None  # what psycopg's pipeline clean-up raised
+
+    async def caller(writer: BatchWriter) -> None:
+        with contextlib.suppress(Exception):  # like the gateway's handling of a definition
+            await writer._retrying(attempt)
+        await asyncio.sleep(60)  # a lost cancellation would leave the task running here
+
+    limits = TimeLimits(300_000_000, 86_400_000_000)
+    async with BatchWriter(database_url, GatewayMetrics(), 30.0, limits) as writer:
+        task = asyncio.create_task(caller(writer))
+        await started.wait()
+        task.cancel()
+        done, _ = await asyncio.wait([task], timeout=5)
+    assert done and task.cancelled()
