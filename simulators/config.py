@@ -80,6 +80,9 @@ class SensorTemplate(BaseModel):
     alarm_low_clear: float | None = None
     desc_on: str = ""
     desc_off: str = ""
+    off_delay_s: float | None = Field(
+        None, ge=0, description="Off-delay of the point's threshold alarms (anti-chatter)."
+    )
     alarm_state: Literal[0, 1] | None = Field(
         None, description="Switch sensors: the value that is abnormal (fan 0 = 停, smoke 1 = 有)."
     )

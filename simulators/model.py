@@ -518,6 +518,7 @@ def _definition(config: MineConfig) -> MineDefinition:
                 relations=relations,
                 poll_cycle_s=sim.cycle_s,
                 alarm_state=t.alarm_state,
+                off_delay_s=t.off_delay_s,
                 area_code=area_of.get(station),
                 interruption_cycles=math.ceil(sim.interruption_after_s / sim.cycle_s),
                 control_time_s=sim.control_time_s,
