@@ -9,6 +9,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -23,9 +24,24 @@ log = logging.getLogger("minewatch")
 
 
 def _run(coro_factory: Callable[[], object]) -> int:
-    """Run a coroutine until it ends or Ctrl-C; Ctrl-C cancels it cleanly (it drains)."""
+    """Run a coroutine until it ends or a stop signal; SIGINT (Ctrl-C) and SIGTERM (systemd,
+    docker, kill) cancel it cleanly: it drains, acknowledges what is durable and exits 0.
+
+    The handlers are installed on the loop whatever the process inherited: a shell starts
+    background jobs with SIGINT ignored, and Python's default for SIGTERM is to die at once.
+    """
+
+    async def until_stopped() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for stop in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(stop, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await coro_factory()  # type: ignore[misc]
+
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(coro_factory())  # type: ignore[arg-type]
+        asyncio.run(until_stopped())
     return 0
 
 
