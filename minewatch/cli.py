@@ -60,8 +60,6 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_stack(settings: Settings, args: argparse.Namespace) -> int:
     """Run the embedded stack for other commands in other terminals."""
-    import time
-
     from minewatch.db import migrate
     from minewatch.embedded import published_stack, stack_for
 
@@ -70,9 +68,7 @@ def cmd_stack(settings: Settings, args: argparse.Namespace) -> int:
         migrate(stack.database_url)
         console.print(f"database: {stack.database_url}\nbroker:   {stack.mqtt_url}")
         console.print("Ctrl-C stops the stack.")
-        with contextlib.suppress(KeyboardInterrupt):
-            while True:
-                time.sleep(3600)
+        _run(lambda: asyncio.Event().wait())  # until SIGINT or SIGTERM
     return 0
 
 
