@@ -119,7 +119,12 @@ class Gateway:
     async def _run(self, queue: asyncio.Queue[Delivery[Any]]) -> None:
         async with self._writer, asyncio.TaskGroup() as tasks:
             for i, source in enumerate(self.sources):
-                tasks.create_task(self._receive(source.deliveries(), queue), name=f"receive-{i}")
+                name = f"{source.__class__.__name__}-{i}"
+                if isinstance(source, ModbusSource):
+                    self.metrics.spool_depth.labels(name).set_function(source.spool_depth)
+                tasks.create_task(
+                    self._receive(source.deliveries(), queue, name), name=f"receive-{i}"
+                )
             tasks.create_task(self._write(queue), name="write")
             tasks.create_task(self.feeds.run(), name="feeds")
             tasks.create_task(self.reports.run(), name="national-reports")
@@ -133,12 +138,18 @@ class Gateway:
             self.ready.set()
 
     async def _receive(
-        self, deliveries: AsyncGenerator[Delivery[Any], None], queue: asyncio.Queue[Delivery[Any]]
+        self,
+        deliveries: AsyncGenerator[Delivery[Any], None],
+        queue: asyncio.Queue[Delivery[Any]],
+        source: str,
     ) -> None:
         # Closing the source's generator here, when this task is cancelled, runs its cleanup
         # (e.g. Sparkplug's offline STATE) now rather than whenever Python finalises it.
         async with contextlib.aclosing(deliveries) as stream:
             async for delivery in stream:
+                self.metrics.source_messages.labels(source).inc()
+                if isinstance(delivery.message, SafetyMessage):
+                    self.metrics.source_readings.labels(source).inc(len(delivery.message))
                 await self._route(delivery, queue)
 
     async def _route(self, delivery: Delivery[Any], queue: asyncio.Queue[Delivery[Any]]) -> None:

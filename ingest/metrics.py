@@ -47,6 +47,18 @@ class GatewayMetrics:
         self.lag = Gauge(
             "minewatch_lag_seconds", "Receive-to-commit delay of the last write", registry=r
         )
+        self.source_messages = Counter(
+            "minewatch_source_messages_total", "Messages received per source", ["source"],
+            registry=r,
+        )  # fmt: skip
+        self.source_readings = Counter(
+            "minewatch_source_readings_total", "Readings received per source", ["source"],
+            registry=r,
+        )  # fmt: skip
+        self.spool_depth = Gauge(
+            "minewatch_spool_records", "Records in a source's durable spool not yet stored",
+            ["source"], registry=r,
+        )  # fmt: skip
 
 
 @contextlib.contextmanager

@@ -99,6 +99,11 @@ class Spool:
     def size_bytes(self) -> int:
         return sum(self._sizes.values())
 
+    @property
+    def unacked(self) -> int:
+        """Records written and not yet acknowledged (stored): the spool's depth."""
+        return sum(len(offsets) for offsets in self._unacked.values())
+
     def append(self, payload: bytes) -> RecordId:
         """Write and fsync one record; raises :class:`SpoolFull` beyond ``max_bytes``."""
         if self.size_bytes + len(payload) + _HEADER.size > self._max_bytes:

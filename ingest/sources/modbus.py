@@ -337,7 +337,12 @@ class ModbusSource:
     ) -> None:
         self._poller = ModbusPoller(register_map, config)
         self._spool_dir = spool_dir
+        self._spool: Spool | None = None
         self.connected = asyncio.Event()
+
+    def spool_depth(self) -> int:
+        """Records in the durable spool not yet stored (0 without a spool, or before it opens)."""
+        return 0 if self._spool is None else self._spool.unacked
 
     async def deliveries(self) -> AsyncIterator[Delivery[SafetyMessage]]:
         loop = asyncio.get_running_loop()
@@ -347,7 +352,7 @@ class ModbusSource:
                 async for message in poller:
                     yield Delivery(message, no_ack, loop.time())
                 return
-            spool = Spool(self._spool_dir)
+            spool = self._spool = Spool(self._spool_dir)
             writer = asyncio.create_task(_spool_polls(poller, spool), name="modbus-spool")
             self.connected.set()
             try:
