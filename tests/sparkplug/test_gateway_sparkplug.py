@@ -142,13 +142,21 @@ async def test_data_by_alias_after_a_gateway_restart_is_mapped_by_the_stored_bir
     go = private_dir / "go"
     settings = {"topics": [], "sparkplug_groups": [mine], "sparkplug_host_id": f"h-{unique_id}"}
     count = "SELECT count(*) FROM readings"
+    # The first gateway subscribes before the node is born (an NBIRTH is not retained: a node
+    # faster than the gateway would be born to nobody); the node outlives that gateway.
+    first = contextlib.AsyncExitStack()
+    await first.enter_async_context(
+        running_gateway(database_url, mqtt_url, f"gw-{unique_id}", **settings)
+    )
     async with edge_node(
         peer_python, mqtt_url, mine, SUBSTATION, plan,
         "--by-alias", "--wait-for", str(go), "--linger", "3",
     ) as node:  # fmt: skip
-        async with running_gateway(database_url, mqtt_url, f"gw-{unique_id}", **settings):
+        try:
             await node.wait_for("waiting")
             await eventually(lambda: scalar(database_url, count) == n)  # the NBIRTH
+        finally:
+            await first.aclose()
         assert scalar(database_url, "SELECT count(*) FROM sparkplug_births") == 1
         # a new gateway process knows no births but the stored ones; the data comes now
         async with running_gateway(database_url, mqtt_url, f"gw-{unique_id}", **settings):
