@@ -341,6 +341,12 @@ class ReferenceEngine:
                 if pending is not None and t > pending + pt.off_delay_us:
                     del runs[lv.rule]
                     self._end(pt, p, lv.rule, run, pending)  # type: ignore[arg-type]
+        drift_run = runs.get("negative_drift")
+        drift_off = round(self.defaults.drift_off_delay_s * 1e6)
+        pending_drift = None if drift_run is None else drift_run.pending
+        if pending_drift is not None and t > pending_drift + drift_off:
+            del runs["negative_drift"]
+            self._end(pt, p, "negative_drift", drift_run, pending_drift)  # type: ignore[arg-type]
         declared = bool(pt.windows) and any(a <= t < b for a, b in pt.windows)
         calibrating = bool(s & _CALIBRATION) or declared
         prev = pt.last_value
@@ -375,6 +381,7 @@ class ReferenceEngine:
             if drift or "negative_drift" in runs:
                 self._latch(pt, p, "negative_drift", t, v, drift, not drift,
                             need=self.defaults.drift_samples,
+                            off_delay=round(self.defaults.drift_off_delay_s * 1e6),
                             label=Classification.NEGATIVE_DRIFT.value)  # fmt: skip
         if valid and pt.flat_window > 0:
             same = v == prev

@@ -6,7 +6,8 @@
   flagged reading, cleared at the first reading without the bit.
 * ``negative_drift`` (负漂, M01): ``drift_samples`` consecutive valid analog readings below the
   range bottom (or below 0 where a negative lower alarm, the platforms' -0.01, marks a drift
-  detector); cleared by a reading at or above it.
+  detector); cleared by a reading at or above it unless a drifting reading follows within
+  ``drift_off_delay_s`` (an off-delay: a sensor hovering at its range bottom would chatter).
 * ``flatline`` (stuck sensor, M02): ``flatline_samples`` identical consecutive valid readings of
   an analog point (zero variance over the window), counted across batches; raised at the
   N-th identical reading, cleared by the first different one.
@@ -22,7 +23,7 @@ import numpy.typing as npt
 
 from alarms.rules.context import BatchContext
 from alarms.rules.params import PointParams
-from alarms.rules.runs import BoolArray, Rows, RunOutcome, RunState, evaluate_runs, quiet
+from alarms.rules.runs import NEVER, BoolArray, Rows, RunOutcome, RunState, evaluate_runs, quiet
 from minewatch.codes import PointStatus
 
 STATUS_RULES: tuple[tuple[str, PointStatus], ...] = (
@@ -51,13 +52,17 @@ def evaluate_faults(
         flagged = (rows.s & bit) != 0
         out[name] = evaluate_runs(rows, flagged, ~flagged, states[name], need=one)
 
-    if ctx.drift.any() or states["negative_drift"].raw.any():
+    drift_state = states["negative_drift"]
+    pending = bool((drift_state.pending_clear_us != NEVER).any())  # a clear in its off-delay
+    if ctx.drift.any() or drift_state.raw.any() or pending:
         drift_need = np.full(size, params.defaults.drift_samples, np.int64)
         with np.errstate(invalid="ignore"):
             above = ctx.valid & (rows.v >= params.drift_floor[rows.pid])
+        off_delay = round(params.defaults.drift_off_delay_s * 1e6)
         out["negative_drift"] = evaluate_runs(
-            rows, ctx.drift, above, states["negative_drift"], need=drift_need
-        )
+            rows, ctx.drift, above, states["negative_drift"], need=drift_need,
+            off_delay_us=np.full(size, off_delay, np.int64) if off_delay else None,
+        )  # fmt: skip
     else:
         out["negative_drift"] = quiet(states["negative_drift"], len(rows))
 

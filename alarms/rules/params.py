@@ -28,6 +28,9 @@ class RuleDefaults:
     interruption_cycles: int = 3  # silent cycles before 数据中断
     flatline_samples: int = 900  # identical analog samples before "stuck" ([I], long window)
     drift_samples: int = 3  # consecutive readings below the range bottom = persistent 负漂
+    #: A drifting sensor hovers at its range bottom: a reading back at it ends 负漂 only when no
+    #: drifting reading follows within this time (an off-delay), not at every noisy recovery.
+    drift_off_delay_s: float = 60.0
     confirm_samples: int = 2  # a step excursion needs this many readings before it raises
     #: 标准气样 levels tried when a point has no calibration_gas ([M]: 1-2 %CH4 is common;
     #: a test must reach the alarm and power-off levels, so 1.5 and 2.0 by default).

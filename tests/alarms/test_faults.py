@@ -51,9 +51,22 @@ def test_persistent_negative_drift_is_maintenance_and_not_a_low_gas_alarm() -> N
     rec.feed(series(1, [0.02, -0.01, 0.0, -0.02, -0.03, -0.02, -0.04, 0.01, 0.02]))
     (drift,) = rec.episodes
     assert drift.rule == "negative_drift" and drift.classification == "negative_drift"
-    # one negative reading (t=1) is not persistent; three in a row are
-    assert (drift.started_s, drift.raised_s, drift.ended_s) == (3.0, 5.0, 7.0)
+    assert drift.ended_s is None  # back at t=7, but a drift may come back within the off-delay
+    rec.feed(series(1, [0.02], start_s=70))  # 60 s (drift_off_delay_s) later: it is over
+    # one negative reading (t=1) is not persistent, but the drift back at t=3 is within the
+    # off-delay of its return at t=2: one episode from t=1, raised at the third drifting reading
+    # (t=4), ended when the sensor came back for good (t=7)
+    assert (drift.started_s, drift.raised_s, drift.ended_s) == (1.0, 4.0, 7.0)
     assert drift.min == -0.04
+
+
+def test_a_sensor_hovering_at_its_range_bottom_is_one_drift_not_a_chatter() -> None:
+    rec = recorder({"range_low": 0.0})
+    hovering = [-0.01, -0.02, -0.01, 0.0, -0.01, -0.01, -0.02, 0.0, 0.0, -0.01, -0.02, -0.01]
+    rec.feed(series(1, hovering * 5, step_s=2))  # recoveries of 2-4 s for two minutes
+    rec.feed(series(1, [0.0] * 40, start_s=120, step_s=2))  # then back for good
+    (drift,) = rec.episodes
+    assert (drift.started_s, drift.ended_s) == (0.0, 120.0)
 
 
 def test_stuck_sensor_after_n_identical_samples() -> None:

@@ -106,6 +106,7 @@ def scenarios(draw: st.DrawFn, max_steps: int = 30) -> tuple[PointRegistry, Rule
     defaults = RuleDefaults(
         confirm_samples=draw(st.sampled_from([1, 2, 2, 3])),
         drift_samples=draw(st.sampled_from([2, 3])),
+        drift_off_delay_s=draw(st.sampled_from([0.0, 3.0, 60.0])),
         calibration_min_samples=draw(st.sampled_from([2, 3])),
         calibration_max_s=draw(st.sampled_from([600.0, 8.0])),
     )
