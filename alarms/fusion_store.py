@@ -13,7 +13,6 @@ and a restarted gateway carries on where the database stands.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 
@@ -26,8 +25,7 @@ from alarms.rules import fusion
 from alarms.rules.context import UNRELIABLE
 from alarms.rules.fusion import Facts, Fused, FusionChange, Stored, frame
 from alarms.store import ALARM_CHANNEL
-from ingest.backoff import Backoff
-from ingest.retry import is_transient
+from ingest.retry import run_rounds
 from minewatch.codes import METHANE_SENSOR_TYPES, PointStatus
 from minewatch.timeutil import datetime_to_us, now_us, us_to_datetime
 
@@ -354,30 +352,12 @@ class FusionEvaluator:
         self.rounds = 0  # evaluations done (tests wait on it)
 
     async def run(self) -> None:
-        backoff = Backoff()
-        conn: psycopg.AsyncConnection | None = None
-        try:
-            while True:
-                try:
-                    if conn is None or conn.closed or conn.broken:
-                        conn = await psycopg.AsyncConnection.connect(self._url)
-                    changes = await evaluate_fusion(conn, self._clock(), self._default_rise)
-                    self.rounds += 1
-                    backoff.reset()
-                    for change in changes:
-                        if change.event != "updated":
-                            log.info("fused alarm %s %s on point %d", change.fused.rule,
-                                     change.event, change.fused.point_id)  # fmt: skip
-                    await asyncio.sleep(self._interval_s)
-                except Exception as error:
-                    if not is_transient(error):
-                        raise
-                    delay = backoff.next_delay()
-                    log.warning("alarm fusion failed (%s); retrying in %.1fs", error, delay)
-                    if conn is not None:
-                        await conn.close()
-                        conn = None
-                    await asyncio.sleep(delay)
-        finally:
-            if conn is not None:
-                await conn.close()
+        await run_rounds(self._url, self._interval_s, self._round, "alarm fusion")
+
+    async def _round(self, conn: psycopg.AsyncConnection) -> None:
+        changes = await evaluate_fusion(conn, self._clock(), self._default_rise)
+        self.rounds += 1
+        for change in changes:
+            if change.event != "updated":
+                log.info("fused alarm %s %s on point %d", change.fused.rule,
+                         change.event, change.fused.point_id)  # fmt: skip

@@ -8,7 +8,15 @@ writer sets the batch aside in quarantine instead (Telegraf's postgresql output 
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
 import psycopg
+
+from ingest.backoff import Backoff
+
+log = logging.getLogger(__name__)
 
 _TRANSIENT_SQLSTATE_CLASSES = ("08", "40", "53", "55", "57", "58")
 
@@ -19,3 +27,39 @@ def is_transient(error: BaseException) -> bool:
         return True
     sqlstate = getattr(error, "sqlstate", None) or ""
     return sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES
+
+
+async def run_rounds(
+    database_url: str,
+    interval_s: float,
+    one_round: Callable[[psycopg.AsyncConnection], Awaitable[None]],
+    what: str,
+) -> None:
+    """Run ``one_round`` on an owned connection every ``interval_s`` until cancelled.
+
+    A transient error drops the connection and retries after a backoff; a permanent one is
+    raised (it stops the caller's task, and so the gateway's TaskGroup). The clock-driven
+    database tasks (camera watchdog, alarm fusion) are this loop around their own round.
+    """
+    backoff = Backoff()
+    conn: psycopg.AsyncConnection | None = None
+    try:
+        while True:
+            try:
+                if conn is None or conn.closed or conn.broken:
+                    conn = await psycopg.AsyncConnection.connect(database_url)
+                await one_round(conn)
+                backoff.reset()
+                await asyncio.sleep(interval_s)
+            except Exception as error:
+                if not is_transient(error):
+                    raise
+                delay = backoff.next_delay()
+                log.warning("%s failed (%s); retrying in %.1fs", what, error, delay)
+                if conn is not None:
+                    await conn.close()
+                    conn = None
+                await asyncio.sleep(delay)
+    finally:
+        if conn is not None:
+            await conn.close()

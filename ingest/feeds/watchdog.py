@@ -8,14 +8,12 @@ heartbeat committed concurrently wins (the update re-checks the heartbeat it rea
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 
 import psycopg
 
-from ingest.backoff import Backoff
-from ingest.retry import is_transient
+from ingest.retry import run_rounds
 from minewatch.timeutil import now_us, us_to_datetime
 
 log = logging.getLogger(__name__)
@@ -69,28 +67,10 @@ class CameraWatchdog:
         self.sweeps = 0
 
     async def run(self) -> None:
-        backoff = Backoff()
-        conn: psycopg.AsyncConnection | None = None
-        try:
-            while True:
-                try:
-                    if conn is None or conn.closed or conn.broken:
-                        conn = await psycopg.AsyncConnection.connect(self._url)
-                    gone = await sweep_offline(conn, self._clock(), self._default_timeout_s)
-                    self.sweeps += 1
-                    backoff.reset()
-                    for mine, camera in gone:
-                        log.warning("camera %s/%s offline: heartbeat timeout", mine, camera)
-                    await asyncio.sleep(self._interval_s)
-                except Exception as error:
-                    if not is_transient(error):
-                        raise
-                    delay = backoff.next_delay()
-                    log.warning("camera sweep failed (%s); retrying in %.1fs", error, delay)
-                    if conn is not None:
-                        await conn.close()
-                        conn = None
-                    await asyncio.sleep(delay)
-        finally:
-            if conn is not None:
-                await conn.close()
+        await run_rounds(self._url, self._interval_s, self._sweep, "camera sweep")
+
+    async def _sweep(self, conn: psycopg.AsyncConnection) -> None:
+        gone = await sweep_offline(conn, self._clock(), self._default_timeout_s)
+        self.sweeps += 1
+        for mine, camera in gone:
+            log.warning("camera %s/%s offline: heartbeat timeout", mine, camera)
