@@ -20,14 +20,13 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
-
-from alarms.codes import RULES, Classification
-from alarms.episodes import EpisodeChange, changes_from_runs, closed_record
-from alarms.rules import faults, feed, interruption, states
-from alarms.rules.calibration import undeclared_calibration
-from alarms.rules.context import BatchContext
-from alarms.rules.params import PointParams, RuleDefaults
-from alarms.rules.runs import (
+from minewatch.alarms.codes import RULES, Classification
+from minewatch.alarms.episodes import EpisodeChange, changes_from_runs, closed_record
+from minewatch.alarms.rules import faults, feed, interruption, states
+from minewatch.alarms.rules.calibration import undeclared_calibration
+from minewatch.alarms.rules.context import BatchContext
+from minewatch.alarms.rules.params import PointParams, RuleDefaults
+from minewatch.alarms.rules.runs import (
     NEVER,
     Rows,
     RunOutcome,
@@ -36,8 +35,9 @@ from alarms.rules.runs import (
     evaluate_runs,
     quiet,
 )
-from alarms.rules.thresholds import ThresholdRule, threshold_rules
-from ingest.batch import ReadingBatch
+from minewatch.alarms.rules.thresholds import ThresholdRule, threshold_rules
+
+from minewatch.batch import ReadingBatch
 from minewatch.codes import ReadingFlag
 from minewatch.registry import PointRegistry
 

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-
-from alarms.rules.runs import RunTable
+from minewatch.alarms.rules.runs import RunTable
 
 
 @dataclass(frozen=True, slots=True)

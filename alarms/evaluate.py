@@ -41,17 +41,17 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from minewatch.alarms.engine import AlarmEngine
+from minewatch.alarms.episodes import EpisodeChange
+from minewatch.alarms.evaluate_score import Episode, LabelFacts, score
+from minewatch.alarms.reference import ReferenceEngine
+from minewatch.alarms.rules.context import UNRELIABLE
 
-from alarms.engine import AlarmEngine
-from alarms.episodes import EpisodeChange
-from alarms.evaluate_score import Episode, LabelFacts, score
-from alarms.reference import ReferenceEngine
-from alarms.rules.context import UNRELIABLE
-from ingest.batch import ReadingBatch
+from minewatch.batch import ReadingBatch
 from minewatch.codes import PointStatus
 from minewatch.metadata import MineDefinition
 from minewatch.registry import CalibrationWindows, PointRegistry
-from simulators.trace import ReadingChunk, Trace
+from minewatch.trace import ReadingChunk, Trace
 
 #: Cycles at the trace's start on which the pure-Python reference is timed, with the engine's
 #: time on the same cycles: ten minutes at 1 s (the reference takes minutes for a day).

@@ -59,14 +59,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
+from minewatch.alarms.codes import Category, category_of
 
-from alarms.codes import Category, category_of
 from minewatch.codes import METHANE_SENSOR_TYPES
 from minewatch.registry import PointRegistry
 
 if TYPE_CHECKING:
-    from alarms.evaluate import Replay
-    from simulators.trace import Trace
+    from minewatch.alarms.evaluate import Replay
+    from minewatch.trace import Trace
 
 SLACK_S = 60.0
 FLOOD = 10  # more than this many alarms in 10 minutes

@@ -14,9 +14,9 @@ from collections.abc import AsyncIterator
 
 import orjson
 import psycopg
+from minewatch.alarms.store import ALARM_CHANNEL
 
-from alarms.store import ALARM_CHANNEL
-from ingest.backoff import Backoff
+from minewatch.backoff import Backoff
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ import logging
 
 import aiomqtt
 import orjson
+from minewatch.alarms.live import AlarmBroadcaster
 
-from alarms.live import AlarmBroadcaster
-from ingest.backoff import Backoff
+from minewatch.backoff import Backoff
 from minewatch.feeds import alarm_topic, broker_address
 
 log = logging.getLogger(__name__)

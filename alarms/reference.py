@@ -31,12 +31,13 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from alarms.codes import Classification
-from alarms.episodes import EpisodeChange
-from alarms.rules.context import UNRELIABLE
-from alarms.rules.feed import FeedPairs
-from alarms.rules.params import PointParams, RuleDefaults
-from ingest.batch import ReadingBatch
+from minewatch.alarms.codes import Classification
+from minewatch.alarms.episodes import EpisodeChange
+from minewatch.alarms.rules.context import UNRELIABLE
+from minewatch.alarms.rules.feed import FeedPairs
+from minewatch.alarms.rules.params import PointParams, RuleDefaults
+
+from minewatch.batch import ReadingBatch
 from minewatch.codes import PointStatus
 from minewatch.registry import PointRegistry
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import orjson
 import psycopg
-
-from alarms.rules import output, personnel
-from alarms.rules.personnel import (
+from minewatch.alarms.rules import output, personnel
+from minewatch.alarms.rules.personnel import (
     AreaInfo,
     MineLimits,
     OpenEpisode,
@@ -21,7 +20,8 @@ from alarms.rules.personnel import (
     RuleInfo,
     SubjectChange,
 )
-from alarms.store import ALARM_CHANNEL
+from minewatch.alarms.store import ALARM_CHANNEL
+
 from minewatch.timeutil import datetime_to_us, us_to_datetime
 
 #: Every subject rule (personnel and output) -> what its episodes are.

@@ -1,5 +1,5 @@
 """HTTP API: one router per user group (dispatchers, regulators) plus the shared catalogue."""
 
-from api.app import create_app
+from minewatch.api.app import create_app
 
 __all__ = ["create_app"]

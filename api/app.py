@@ -6,10 +6,10 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from minewatch.alarms.live import AlarmBroadcaster
+from minewatch.api.routers import catalog, dispatch, inspection, personnel, production, video
 from psycopg_pool import AsyncConnectionPool
 
-from alarms.live import AlarmBroadcaster
-from api.routers import catalog, dispatch, inspection, personnel, production, video
 from minewatch import __version__
 
 

@@ -28,9 +28,10 @@ import pandas as pd
 if not __package__:
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from alarms.engine import AlarmEngine
-from alarms.reference import Episode, EpisodeLog, ReferenceEngine
-from ingest.batch import ReadingBatch
+from minewatch.alarms.engine import AlarmEngine
+from minewatch.alarms.reference import Episode, EpisodeLog, ReferenceEngine
+
+from minewatch.batch import ReadingBatch
 from minewatch.registry import CalibrationWindows, PointRegistry
 
 ALARM, ALARM_CLEAR, POWER_OFF, RESTORE = 1.0, 0.9, 1.5, 1.0

@@ -51,7 +51,7 @@ if ! ls "$PKGLIBDIR"/timescaledb*.so >/dev/null 2>&1; then
 fi
 
 stamp="$VENV/.minewatch-installed"
-want=$(cat "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)
+want=$(cat "$ROOT/pyproject.toml" "$ROOT/setup.py" | sha256sum | cut -d' ' -f1)
 if [ ! -x "$VENV/bin/python" ]; then
   log "creating virtual environment $VENV"
   "$PYTHON" -m venv "$VENV"

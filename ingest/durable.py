@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 import psycopg
+from minewatch.ingest.quarantine import Rejection
 
-from ingest.backoff import Backoff
-from ingest.quarantine import Rejection
-from ingest.retry import is_transient
+from minewatch.backoff import Backoff
+from minewatch.retry import is_transient
 
 log = logging.getLogger(__name__)
 

@@ -18,25 +18,26 @@ import tomllib
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from alarms.fusion_store import FusionEvaluator
-from alarms.live import AlarmBroadcaster
-from alarms.mqtt_publisher import publish_alarms
-from ingest.batching import batch_loop
-from ingest.contract import MetaMessage, SafetyMessage
-from ingest.feeds import FeedPipeline, FeedSettings
-from ingest.feeds.contract import FeedBatch, PersonnelMeta
-from ingest.metrics import GatewayMetrics, metrics_endpoint
-from ingest.modbus_map import ModbusMap
-from ingest.quarantine import QuarantineReason, Rejection
-from ingest.report_store import ReportSink
-from ingest.sources.base import Source
-from ingest.sources.files import NationalFileSource
-from ingest.sources.modbus import ModbusPollerConfig, ModbusSource
-from ingest.sources.mqtt_json import Delivery, MqttJsonSource
-from ingest.sources.national_reports import NationalReport
-from ingest.sources.sparkplug import SparkplugSource
-from ingest.validate import TimeLimits
-from ingest.writer import BatchWriter, PendingWrite
+from minewatch.alarms.fusion_store import FusionEvaluator
+from minewatch.alarms.live import AlarmBroadcaster
+from minewatch.alarms.mqtt_publisher import publish_alarms
+from minewatch.ingest.batching import batch_loop
+from minewatch.ingest.contract import MetaMessage, SafetyMessage
+from minewatch.ingest.feeds import FeedPipeline, FeedSettings
+from minewatch.ingest.feeds.contract import FeedBatch, PersonnelMeta
+from minewatch.ingest.metrics import GatewayMetrics, metrics_endpoint
+from minewatch.ingest.quarantine import QuarantineReason, Rejection
+from minewatch.ingest.report_store import ReportSink
+from minewatch.ingest.sources.base import Source
+from minewatch.ingest.sources.files import NationalFileSource
+from minewatch.ingest.sources.modbus import ModbusPollerConfig, ModbusSource
+from minewatch.ingest.sources.mqtt_json import Delivery, MqttJsonSource
+from minewatch.ingest.sources.national_reports import NationalReport
+from minewatch.ingest.sources.sparkplug import SparkplugSource
+from minewatch.ingest.validate import TimeLimits
+from minewatch.ingest.writer import BatchWriter, PendingWrite
+
+from minewatch.modbus_map import ModbusMap
 from minewatch.settings import GatewaySettings
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ingest.batch import ReadingBatch
+from minewatch.batch import ReadingBatch
 
 COPY_READINGS_SQL = (
     "COPY readings (time, point_id, value, status, flags) FROM STDIN (FORMAT binary)"

@@ -15,11 +15,10 @@ import asyncio
 import logging
 
 import psycopg
-
-from ingest.durable import DurableWriter, write_rejections
-from ingest.quarantine import QuarantineReason, Rejection
-from ingest.sources.mqtt_json import Delivery
-from ingest.sources.national_reports import REPORT_KEYS, NationalReport, ReportTable
+from minewatch.ingest.durable import DurableWriter, write_rejections
+from minewatch.ingest.quarantine import QuarantineReason, Rejection
+from minewatch.ingest.sources.mqtt_json import Delivery
+from minewatch.ingest.sources.national_reports import REPORT_KEYS, NationalReport, ReportTable
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import orjson
+from minewatch.ingest.contract import SafetyMessage
+from minewatch.ingest.quarantine import QuarantineReason, Rejection
 
-from ingest.batch import ReadingBatch
-from ingest.contract import SafetyMessage
-from ingest.quarantine import QuarantineReason, Rejection
+from minewatch.batch import ReadingBatch
 from minewatch.codes import STATUS_MASK, PointStatus
 from minewatch.registry import PointRegistry
 

@@ -81,8 +81,8 @@ def cmd_mine_load(settings: Settings, args: argparse.Namespace) -> int:
 
     path = Path(args.file)
     if path.suffix == ".toml":
-        from simulators.config import load_mine_config
-        from simulators.model import SimulatedMine
+        from minewatch.simulators.config import load_mine_config
+        from minewatch.simulators.model import SimulatedMine
 
         definition = SimulatedMine(load_mine_config(path)).definition
     else:
@@ -96,9 +96,9 @@ def cmd_mine_load(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_gateway(settings: Settings, args: argparse.Namespace) -> int:
-    from ingest.gateway import Gateway
     from minewatch.db import migrate
     from minewatch.embedded import stack_for
+    from minewatch.ingest.gateway import Gateway
 
     with stack_for(settings) as stack:
         migrate(stack.database_url)
@@ -110,8 +110,8 @@ def cmd_gateway(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
-    from api import create_app
-    from api.server import serve
+    from minewatch.api import create_app
+    from minewatch.api.server import serve
     from minewatch.db import migrate
     from minewatch.embedded import stack_for
 
@@ -123,18 +123,18 @@ def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _simulated_mine(config: str | None):  # type: ignore[no-untyped-def]
-    from simulators.config import example_mine_path, load_mine_config
-    from simulators.model import SimulatedMine
+    from minewatch.simulators.config import example_mine_path, load_mine_config
+    from minewatch.simulators.model import SimulatedMine
 
     return SimulatedMine(load_mine_config(Path(config) if config else example_mine_path()))
 
 
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     from minewatch.embedded import stack_for
-    from simulators.mqtt_publisher import publish_mine
+    from minewatch.simulators.mqtt_publisher import publish_mine
 
     if args.files:
-        from simulators.national_files import write_drop_folder
+        from minewatch.simulators.national_files import write_drop_folder
 
         written = write_drop_folder(
             args.config, Path(args.files), minutes=args.minutes, start=args.start,
@@ -145,14 +145,14 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     mine = _simulated_mine(args.config)
     if args.record:
-        from simulators.trace import record
+        from minewatch.simulators.trace import record
 
         cycles = round(args.hours * 3600 / mine.config.simulation.cycle_s)
         record(mine, Path(args.record), cycles)
         console.print(f"recorded {cycles} cycles of {len(mine.codes)} points to {args.record}")
         return 0
-    from simulators.live import publish_feeds
-    from simulators.national_files import feeds_starting_at, mine_starting_at
+    from minewatch.simulators.live import publish_feeds
+    from minewatch.simulators.national_files import feeds_starting_at, mine_starting_at
 
     start = dt.datetime.now(dt.UTC).replace(microsecond=0)
     mine = mine_starting_at(mine.config, start)
@@ -195,8 +195,8 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     """Feed a recorded trace through the gateway's pipeline, with a progress bar."""
     from minewatch.db import migrate
     from minewatch.embedded import stack_for
+    from minewatch.simulators.trace import Trace
     from minewatch.timeutil import now_us
-    from simulators.trace import Trace
 
     trace = Trace(Path(args.trace))
     speed = None if args.speed == "max" else float(args.speed)
@@ -210,8 +210,8 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
 async def _replay(settings, stack, trace, speed, total, rebase) -> None:  # type: ignore[no-untyped-def]
     from rich.progress import Progress
 
-    from ingest.gateway import Gateway
-    from ingest.sources.replay import TraceReplaySource
+    from minewatch.ingest.gateway import Gateway
+    from minewatch.ingest.sources.replay import TraceReplaySource
 
     # Recorded event times are history: accept any age, and no wall-clock interruption checks.
     replay_settings = settings.gateway.model_copy(
@@ -253,11 +253,11 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _demo(settings: Settings, database_url: str, mqtt_url: str, config: str | None) -> None:
-    from alarms.live import AlarmBroadcaster
-    from api import create_app
-    from api.server import serve
-    from ingest.gateway import Gateway
-    from simulators.mqtt_publisher import publish_mine
+    from minewatch.alarms.live import AlarmBroadcaster
+    from minewatch.api import create_app
+    from minewatch.api.server import serve
+    from minewatch.ingest.gateway import Gateway
+    from minewatch.simulators.mqtt_publisher import publish_mine
 
     mine = _simulated_mine(config)
     gateway = Gateway(settings.gateway, database_url, mqtt_url, feeds=settings.feeds)
@@ -297,9 +297,9 @@ def cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
     """Replay a trace through the alarm engine and score it against its labels (no database)."""
     from rich.progress import Progress
 
-    from alarms.evaluate import run_evaluate
-    from alarms.evaluate_report import render
-    from simulators.trace import Trace
+    from minewatch.alarms.evaluate import run_evaluate
+    from minewatch.alarms.evaluate_report import render
+    from minewatch.simulators.trace import Trace
 
     total = int(Trace(args.trace).manifest.get("readings", 0)) or None
     with Progress(console=console) as progress:

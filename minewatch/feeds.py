@@ -1,4 +1,5 @@
-"""Names of the MQTT feed contract (docs/feeds.md), shared by producers and the gateway."""
+"""Names of the MQTT feed contract (docs/feeds.md), shared by producers and the gateway:
+the safety feed, the personnel and video feeds, and the alarm events, all under one root."""
 
 from __future__ import annotations
 
@@ -34,3 +35,23 @@ def broker_address(url: str) -> tuple[str, int]:
     if parts.scheme not in ("mqtt", "tcp"):
         raise ValueError(f"unsupported broker URL {url!r} (use mqtt://host:port)")
     return parts.hostname or "127.0.0.1", parts.port or 1883
+
+
+def personnel_topic(mine: str) -> str:
+    """Positions, snapshots (RYSS) and station states (JZSS) of one mine's positioning system."""
+    return f"{TOPIC_ROOT}/{mine}/personnel"
+
+
+def personnel_meta_topic(mine: str) -> str:
+    """People, areas and stations (RYXX, RYQY, RYJZ) of one mine, retained."""
+    return f"{TOPIC_ROOT}/{mine}/personnel/meta"
+
+
+def video_topic(mine: str) -> str:
+    """Camera heartbeats and AI analytic events of one mine."""
+    return f"{TOPIC_ROOT}/{mine}/video"
+
+
+def video_meta_topic(mine: str) -> str:
+    """The cameras of one mine, retained."""
+    return f"{TOPIC_ROOT}/{mine}/video/meta"

@@ -17,17 +17,17 @@ import tomllib
 from pathlib import Path
 from typing import Literal, get_args
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, model_validator
-
-from minewatch.codes import METHANE_SENSOR_TYPES, SENSOR_TYPES
-from minewatch.metadata import MineInfo
-from simulators.feed_config import (
+from minewatch.simulators.feed_config import (
     FeedScenarioConfig,
     OutputConfig,
     PersonnelConfig,
     RandomFeedScenarios,
     VideoConfig,
 )
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+
+from minewatch.codes import METHANE_SENSOR_TYPES, SENSOR_TYPES
+from minewatch.metadata import MineInfo
 
 ScenarioKind = Literal[
     "methane_exceedance",  # real gas above the alarm / power-off level

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-
-from simulators.feeds import MineFeeds
-from simulators.personnel import US
-from simulators.video import EVENT_TYPES
+from minewatch.simulators.feeds import MineFeeds
+from minewatch.simulators.personnel import US
+from minewatch.simulators.video import EVENT_TYPES
 
 POSITIONS = pa.schema([
     ("time_us", pa.int64()), ("card", pa.dictionary(pa.int32(), pa.utf8())),

@@ -17,10 +17,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
-
-from simulators.config import FIRST_WORKING, RESTRICTED, ROADWAY, SHAFT, MineConfig
-from simulators.feed_config import PERSONNEL_KINDS, FeedScenarioConfig
-from simulators.personnel import (
+from minewatch.simulators.config import FIRST_WORKING, RESTRICTED, ROADWAY, SHAFT, MineConfig
+from minewatch.simulators.feed_config import PERSONNEL_KINDS, FeedScenarioConfig
+from minewatch.simulators.personnel import (
     CST,
     MINUTE,
     US,
@@ -32,37 +31,10 @@ from simulators.personnel import (
     TripEdit,
     Visit,
 )
-from simulators.scenarios import GroundTruth
+
+from minewatch.trace import FeedLabel, GroundTruth
 
 GAP_US = 10 * MINUTE  # between two personnel scenarios of the random schedule
-
-
-@dataclass(frozen=True, slots=True)
-class FeedLabel:
-    """One labelled situation of the personnel, video or output feed, ``[start_s, end_s)``
-    in seconds from ``simulation.start``.
-
-    ``subject_kind`` is ``person`` (card), ``area`` (area code), ``mine`` (mine code) or
-    ``camera`` (camera code). ``value``/``limit``: the head-count and the quota
-    (overcrowding), the hours underground at the end and the limit (overtime), the month's
-    tonnes and its limit (output_month); None otherwise. ``related``: the area of a person's
-    restricted entry, the working of a camera, the gas label's point of a camera that went
-    offline during it. ``detail``: ``during_gas`` for such a camera. ``cause``: for a derived
-    label (the leader who stays with an overtime worker), the index of its root label;
-    ``gas_label``: the index in the mine's safety ground truth of that gas label.
-    """
-
-    kind: str
-    subject_kind: str
-    subject: str
-    start_s: float
-    end_s: float
-    value: float | None = None
-    limit: float | None = None
-    related: str = ""
-    detail: str = ""
-    cause: int | None = None
-    gas_label: int | None = None
 
 
 @dataclass

@@ -25,12 +25,17 @@ from dataclasses import dataclass
 
 import aiomqtt
 import orjson
+from minewatch.simulators import feed_tables
+from minewatch.simulators.feeds import MineFeeds
+from minewatch.simulators.personnel import CST, US
 
-from ingest.feeds.topics import personnel_meta_topic, personnel_topic, video_meta_topic, video_topic
-from minewatch.feeds import broker_address
-from simulators import feed_tables
-from simulators.feeds import MineFeeds
-from simulators.personnel import CST, US
+from minewatch.feeds import (
+    broker_address,
+    personnel_meta_topic,
+    personnel_topic,
+    video_meta_topic,
+    video_topic,
+)
 
 CHUNK_US = 3600 * US  # the video events are drawn per hour of the schedule
 

@@ -2,7 +2,7 @@
 
 Every substation gets a pymodbus ``ModbusTcpServer`` on 127.0.0.1 (a port the OS picks,
 unless the register map names one) playing one ``SimDevice``. The registers follow the
-register map (by default :func:`ingest.modbus_map.default_register_map`) and hold the values
+register map (by default :func:`minewatch.modbus_map.default_register_map`) and hold the values
 of the last cycle applied with :meth:`ModbusMineServer.step`, or of the cycle the background
 clock last produced when ``realtime`` is set.
 
@@ -24,11 +24,12 @@ from types import TracebackType
 
 import numpy as np
 import numpy.typing as npt
+from minewatch.simulators.model import Cycle, SimulatedMine
 from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from ingest.modbus_map import (
+from minewatch.modbus_map import (
     DeviceAddress,
     ModbusMap,
     RegisterPlan,
@@ -36,7 +37,6 @@ from ingest.modbus_map import (
     compile_plan,
     default_register_map,
 )
-from simulators.model import Cycle, SimulatedMine
 
 log = logging.getLogger(__name__)
 

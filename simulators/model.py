@@ -22,19 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-
-from minewatch.codes import FEED_SENSOR_TYPES, PointStatus, ValueType, value_type_of
-from minewatch.metadata import (
-    MineDefinition,
-    PointDefinition,
-    Relation,
-    SubstationDefinition,
-)
-from simulators import physics
-from simulators.config import ATMOSPHERE_KINDS, FIRST_WORKING, MineConfig, SensorTemplate
-from simulators.scenarios import (
-    CalibrationDeclaration,
-    GroundTruth,
+from minewatch.simulators import physics
+from minewatch.simulators.config import ATMOSPHERE_KINDS, FIRST_WORKING, MineConfig, SensorTemplate
+from minewatch.simulators.scenarios import (
     Injected,
     MineLayout,
     draw_random,
@@ -43,6 +33,15 @@ from simulators.scenarios import (
     methane_accuracy,
     resolve,
 )
+
+from minewatch.codes import FEED_SENSOR_TYPES, PointStatus, ValueType, value_type_of
+from minewatch.metadata import (
+    MineDefinition,
+    PointDefinition,
+    Relation,
+    SubstationDefinition,
+)
+from minewatch.trace import CalibrationDeclaration, GroundTruth
 
 __all__ = ["BLOCK_CYCLES", "Block", "CalibrationDeclaration", "Cycle", "GroundTruth",
            "SimulatedMine"]  # fmt: skip

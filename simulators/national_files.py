@@ -41,6 +41,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
+from minewatch.simulators.config import MineConfig, load_mine_config
+from minewatch.simulators.feeds import MineFeeds
+from minewatch.simulators.model import Block, SimulatedMine
+from minewatch.simulators.personnel import US, PersonnelSimConfig, PersonnelSimulator
 
 from minewatch.codes import SENSOR_TYPES, AbnormalType, PointStatus, SystemCode, value_type_of
 from minewatch.metadata import PointDefinition
@@ -70,11 +74,7 @@ from minewatch.national import (
     YcbjRecord,
     encode_file,
 )
-from simulators.config import MineConfig, load_mine_config
-from simulators.feeds import FeedLabel, MineFeeds
-from simulators.model import Block, SimulatedMine
-from simulators.personnel import US, PersonnelSimConfig, PersonnelSimulator
-from simulators.scenarios import GroundTruth
+from minewatch.trace import FeedLabel, GroundTruth
 
 SAFETY_TYPES = frozenset({FileType.CDDY, FileType.FZDY, FileType.CDSS, FileType.FZSS,
                           FileType.YCBJ})  # fmt: skip
@@ -715,7 +715,7 @@ def write_drop_folder(
     ``start`` defaults to now (whole seconds); with ``realtime`` the files are paced on the
     wall clock, otherwise written as fast as possible with their simulated times.
     """
-    from simulators.config import example_mine_path
+    from minewatch.simulators.config import example_mine_path
 
     path = Path(config_path) if config_path is not None else example_mine_path()
     config = load_mine_config(path)

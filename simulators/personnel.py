@@ -23,8 +23,7 @@ import aiomqtt
 import numpy as np
 import orjson
 
-from ingest.feeds.topics import personnel_meta_topic, personnel_topic
-from minewatch.feeds import broker_address
+from minewatch.feeds import broker_address, personnel_meta_topic, personnel_topic
 
 US = 1_000_000
 MINUTE = 60 * US

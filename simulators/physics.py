@@ -18,8 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-
-from simulators.config import MineConfig, ProductionConfig
+from minewatch.simulators.config import MineConfig, ProductionConfig
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

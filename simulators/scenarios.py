@@ -17,41 +17,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-
-from simulators.config import (
+from minewatch.simulators.config import (
     ATMOSPHERE_KINDS,
     CO_SENSOR_TYPE,
     FAN_SENSOR_TYPES,
     MineConfig,
     ScenarioConfig,
 )
-from simulators.physics import Edges, propagate
+from minewatch.simulators.physics import Edges, propagate
+
+from minewatch.trace import CalibrationDeclaration, GroundTruth
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-
-
-@dataclass(frozen=True, slots=True)
-class GroundTruth:
-    """One labelled event: what happened where, from when to when (simulated seconds).
-
-    ``peak`` is the expected extreme of the noise-free level (methane: %CH4); None where a
-    kind has none. ``point`` is empty for a substation-wide event (then see ``substation``).
-    ``related``: the feed point of a power-off failure, the roadway of a vehicle. ``cause``:
-    the id (index in the list) of the root label a derived label comes from. ``required``:
-    False for ``methane_near_limit`` labels (a detector may alarm there, it need not).
-    """
-
-    kind: str
-    point: str
-    start_s: float
-    end_s: float
-    peak: float | None
-    substation: str = ""
-    related: str = ""
-    detail: str = ""
-    cause: int | None = None
-    required: bool = True
 
 
 #: The stated error of a catalytic methane sensor (AQ 6203, domain reference §3) at ``level``.
@@ -61,16 +39,6 @@ def methane_accuracy(level: float) -> float:
     if level <= 3.0:
         return 0.10 * level
     return 0.30
-
-
-@dataclass(frozen=True, slots=True)
-class CalibrationDeclaration:
-    """A calibration filed (报备) before it happens: point and window, simulated seconds."""
-
-    point: str
-    start_s: float
-    end_s: float
-    declared_at_s: float
 
 
 @dataclass(slots=True)

@@ -1,4 +1,4 @@
-"""Traces: a recorded run of a mine, on disk, and a reader that gives it back in time order.
+"""Recording a simulated mine as a trace (the format and its reader: minewatch/trace.py).
 
 A trace is a directory (docs/simulator.md, "Trace format", version 1)::
 
@@ -14,7 +14,7 @@ Nothing in it depends on the wall clock or the machine, so the same config and s
 byte-identical traces. Real data of another shape (e.g. the Mendeley methane set: 28 sensors
 at 1 s) fits the same tables with a hand-written mine.json and empty labels.
 
-``python -m simulators.trace record --mine large --hours 24 --out /tmp/large.trace``
+``python -m minewatch.simulators.trace record --mine large --hours 24 --out /tmp/large.trace``
 """
 
 from __future__ import annotations
@@ -24,50 +24,24 @@ import dataclasses
 import json
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
+from minewatch.simulators import feed_tables
+from minewatch.simulators.config import example_mine_path, load_mine_config
+from minewatch.simulators.feeds import MineFeeds
+from minewatch.simulators.model import BLOCK_CYCLES, SimulatedMine
+from minewatch.simulators.personnel import CST
 
-from minewatch.metadata import MineDefinition
-from simulators import feed_tables
-from simulators.config import MineConfig, example_mine_path, load_mine_config
-from simulators.feeds import FeedLabel, MineFeeds
-from simulators.model import BLOCK_CYCLES, CalibrationDeclaration, GroundTruth, SimulatedMine
-from simulators.personnel import CST
-
-FORMAT = "minewatch-trace"
-VERSION = 1
-
-SCHEMA = pa.schema(
-    [
-        ("time_us", pa.int64()),
-        ("point", pa.dictionary(pa.int32(), pa.utf8())),
-        ("value", pa.float64()),
-        ("status", pa.int16()),
-    ]
+from minewatch.trace import (
+    FORMAT,
+    SCHEMA,
+    VERSION,
+    Trace,
+    TraceError,
 )
-
-
-class TraceError(Exception):
-    """A directory that is not a trace this reader understands."""
-
-
-@dataclass(frozen=True, slots=True)
-class ReadingChunk:
-    """Readings in time order: equal-length columns; ``point`` indexes ``Trace.codes``."""
-
-    time_us: npt.NDArray[np.int64]
-    point: npt.NDArray[np.int32]
-    value: npt.NDArray[np.float64]
-    status: npt.NDArray[np.int16]
-
-    def __len__(self) -> int:
-        return len(self.time_us)
 
 
 def _dump(path: Path, obj: object) -> None:
@@ -209,81 +183,10 @@ def _record_feeds(mine: SimulatedMine, path: Path, t0: int, t1: int) -> dict[str
     return dict(FEED_FILES)
 
 
-class Trace:
-    """A trace on disk: its metadata at once, its readings chunk by chunk."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        try:
-            self.manifest = json.loads((self.path / "manifest.json").read_text("utf-8"))
-        except FileNotFoundError:
-            raise TraceError(f"{path}: no manifest.json") from None
-        if self.manifest.get("format") != FORMAT:
-            raise TraceError(f"{path}: not a {FORMAT}")
-        if self.manifest.get("version") != VERSION:
-            raise TraceError(f"{path}: version {self.manifest.get('version')}, need {VERSION}")
-        files = self.manifest["files"]
-        self.definition = MineDefinition.model_validate_json(
-            (self.path / files["mine"]).read_bytes()
-        )
-        self.codes = [p.code for p in self.definition.points]
-        self._index = {code: i for i, code in enumerate(self.codes)}
-        fields = {f.name for f in dataclasses.fields(GroundTruth)}
-        self.ground_truth = [
-            GroundTruth(**{k: v for k, v in g.items() if k in fields})
-            for g in json.loads((self.path / files["ground_truth"]).read_text("utf-8"))
-        ]
-        cal_fields = {f.name for f in dataclasses.fields(CalibrationDeclaration)}
-        self.calibrations = [
-            CalibrationDeclaration(**{k: v for k, v in c.items() if k in cal_fields})
-            for c in json.loads((self.path / files["calibrations"]).read_text("utf-8"))
-        ]
-        self.near_limit = self._labels(files.get("near_limit"), GroundTruth)
-        self.feed_labels = self._labels(files.get("feed_ground_truth"), FeedLabel)
-        self.feeds = (
-            json.loads((self.path / files["feeds"]).read_text("utf-8")) if "feeds" in files else {}
-        )
-        config = self.path / files.get("config", "config.json")
-        self.config = (
-            MineConfig.model_validate_json(config.read_bytes()) if config.exists() else None
-        )
-
-    def _labels(self, name: str | None, cls: type) -> list:  # type: ignore[type-arg]
-        if name is None:  # a trace written before these files existed
-            return []
-        fields = {f.name for f in dataclasses.fields(cls)}
-        raw = json.loads((self.path / name).read_text("utf-8"))
-        return [cls(**{k: v for k, v in item.items() if k in fields}) for item in raw]
-
-    @property
-    def start_us(self) -> int:
-        return int(self.manifest["start_us"])
-
-    def feed_table(self, name: str) -> pa.Table | None:
-        """``positions``, ``heartbeats``, ``events`` or ``output`` (None in older traces)."""
-        file = self.manifest["files"].get(name)
-        return None if file is None else pq.read_table(self.path / file)
-
-    def chunks(self) -> Iterator[ReadingChunk]:
-        """The readings in time order, one chunk per row group."""
-        source = pq.ParquetFile(self.path / self.manifest["files"]["readings"])
-        for group in range(source.num_row_groups):
-            table = source.read_row_group(group)
-            points = table.column("point").combine_chunks()
-            if not isinstance(points, pa.DictionaryArray):
-                points = points.dictionary_encode()
-            lookup = np.array([self._index[c] for c in points.dictionary.to_pylist()], np.int32)
-            indices = points.indices.to_numpy(zero_copy_only=False).astype(np.int32)
-            yield ReadingChunk(
-                time_us=table.column("time_us").to_numpy().astype(np.int64, copy=False),
-                point=lookup[indices] if len(lookup) else indices,
-                value=table.column("value").to_numpy().astype(np.float64, copy=False),
-                status=table.column("status").to_numpy().astype(np.int16, copy=False),
-            )
-
-
 def _main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m simulators.trace", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m minewatch.simulators.trace", description=__doc__
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     rec = sub.add_parser("record", help="simulate a mine and write a trace")
     rec.add_argument("--mine", default="small", help="example name or path to a TOML file")

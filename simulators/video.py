@@ -17,8 +17,7 @@ import aiomqtt
 import numpy as np
 import orjson
 
-from ingest.feeds.topics import video_meta_topic, video_topic
-from minewatch.feeds import broker_address
+from minewatch.feeds import broker_address, video_meta_topic, video_topic
 
 EVENT_TYPES = ("no_helmet", "intrusion", "belt_deviation", "smoke", "overcrowding", "sleeping")
 

@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import psycopg
+from minewatch.api import create_app
+from minewatch.api.server import serve
+from minewatch.ingest.gateway import Gateway
+from minewatch.ingest.sources.base import Source
 
-from api import create_app
-from api.server import serve
-from ingest.gateway import Gateway
-from ingest.sources.base import Source
 from minewatch.embedded import free_port
 from minewatch.settings import GatewaySettings
 

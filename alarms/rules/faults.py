@@ -20,10 +20,18 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+from minewatch.alarms.rules.context import BatchContext
+from minewatch.alarms.rules.params import PointParams
+from minewatch.alarms.rules.runs import (
+    NEVER,
+    BoolArray,
+    Rows,
+    RunOutcome,
+    RunState,
+    evaluate_runs,
+    quiet,
+)
 
-from alarms.rules.context import BatchContext
-from alarms.rules.params import PointParams
-from alarms.rules.runs import NEVER, BoolArray, Rows, RunOutcome, RunState, evaluate_runs, quiet
 from minewatch.codes import PointStatus
 
 STATUS_RULES: tuple[tuple[str, PointStatus], ...] = (

@@ -17,11 +17,10 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 import numpy.typing as npt
-
-from alarms.codes import RULES, Classification
-from alarms.episodes import EpisodeChange
-from alarms.rules.params import PointParams
-from alarms.rules.runs import NEVER, Rows
+from minewatch.alarms.codes import RULES, Classification
+from minewatch.alarms.episodes import EpisodeChange
+from minewatch.alarms.rules.params import PointParams
+from minewatch.alarms.rules.runs import NEVER, Rows
 
 RULE = "data_interruption"
 

@@ -23,11 +23,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-
-from alarms.rules.latch import previous_state
+from minewatch.alarms.rules.latch import previous_state
 
 if TYPE_CHECKING:
-    from alarms.rules.runs import Rows, RunState
+    from minewatch.alarms.rules.runs import Rows, RunState
 
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]

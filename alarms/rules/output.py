@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from alarms.rules.personnel import AlarmUpdate, Condition, RuleInfo
+from minewatch.alarms.rules.personnel import AlarmUpdate, Condition, RuleInfo
+
 from minewatch.timeutil import datetime_to_us, us_to_datetime
 
 OUTPUT_MONTH = "output_month"

@@ -26,9 +26,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 import numpy.typing as npt
-
-from alarms.rules import off_delay
-from alarms.rules.latch import latch, previous_state
+from minewatch.alarms.rules import off_delay
+from minewatch.alarms.rules.latch import latch, previous_state
 
 NEVER = np.iinfo(np.int64).min
 #: ``RunState.near`` for a run whose history is unknown (restored after a restart).

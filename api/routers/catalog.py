@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
-
-from api import repository
-from api.deps import PoolDep
-from api.models import Mine, Point
+from minewatch.api import repository
+from minewatch.api.deps import PoolDep
+from minewatch.api.models import Mine, Point
 
 router = APIRouter(prefix="/api/v1", tags=["catalogue"])
 

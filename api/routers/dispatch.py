@@ -9,15 +9,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import orjson
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import StreamingResponse
+from minewatch.alarms import lifecycle
+from minewatch.alarms.lifecycle import LifecycleError
+from minewatch.alarms.live import AlarmBroadcaster
+from minewatch.api import repository
+from minewatch.api.deps import BroadcasterDep, PoolDep
+from minewatch.api.models import Alarm
 from psycopg import AsyncConnection
 from pydantic import BaseModel, Field
-
-from alarms import lifecycle
-from alarms.lifecycle import LifecycleError
-from alarms.live import AlarmBroadcaster
-from api import repository
-from api.deps import BroadcasterDep, PoolDep
-from api.models import Alarm
 
 router = APIRouter(prefix="/api/v1/dispatch", tags=["dispatch"])
 

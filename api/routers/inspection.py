@@ -6,10 +6,9 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
-
-from api import reconciliation_repository, repository
-from api.deps import PoolDep
-from api.models import Alarm, ReadingBucket, Reconciliation
+from minewatch.api import reconciliation_repository, repository
+from minewatch.api.deps import PoolDep
+from minewatch.api.models import Alarm, ReadingBucket, Reconciliation
 
 router = APIRouter(prefix="/api/v1", tags=["inspection"])
 

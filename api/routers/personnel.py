@@ -8,10 +8,9 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
+from minewatch.api import personnel_repository as repo
+from minewatch.api.deps import PoolDep
 from pydantic import BaseModel
-
-from api import personnel_repository as repo
-from api.deps import PoolDep
 
 router = APIRouter(prefix="/api/v1/personnel", tags=["personnel"])
 

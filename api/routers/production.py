@@ -7,10 +7,9 @@ import datetime as dt
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
+from minewatch.api import production_repository as repo
+from minewatch.api.deps import PoolDep
 from pydantic import BaseModel
-
-from api import production_repository as repo
-from api.deps import PoolDep
 
 router = APIRouter(prefix="/api/v1/production", tags=["production"])
 

@@ -3,7 +3,8 @@ subscription, parser, writer and camera watchdog, run by :class:`FeedPipeline` a
 gateway task. Output (产量) needs no pipeline: it travels as cumulative readings in the safety
 feed and is computed at query time (api/production_repository.py)."""
 
-from ingest.feeds.pipeline import FeedPipeline
+from minewatch.ingest.feeds.pipeline import FeedPipeline
+
 from minewatch.settings import FeedSettings
 
 __all__ = ["FeedPipeline", "FeedSettings"]

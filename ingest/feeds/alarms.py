@@ -20,10 +20,9 @@ import logging
 
 import numpy as np
 import psycopg
-
-from alarms.output_store import output_crossings, output_mines
-from alarms.rules import output as output_rules
-from alarms.rules.personnel import (
+from minewatch.alarms.output_store import output_crossings, output_mines
+from minewatch.alarms.rules import output as output_rules
+from minewatch.alarms.rules.personnel import (
     OVERTIME,
     AlarmUpdate,
     AreaInfo,
@@ -32,14 +31,15 @@ from alarms.rules.personnel import (
     SosReport,
     Underground,
 )
-from alarms.subject_store import (
+from minewatch.alarms.subject_store import (
     load_mine_limits,
     load_personnel_definitions,
     load_subject_alarms,
     write_subject_changes,
 )
-from ingest.feeds.contract import FLAG_UNKNOWN, FeedBatch
-from ingest.feeds.presence import Presence, PresenceTracker, Update
+from minewatch.ingest.feeds.contract import FLAG_UNKNOWN, FeedBatch
+from minewatch.ingest.feeds.presence import Presence, PresenceTracker, Update
+
 from minewatch.timeutil import datetime_to_us, us_to_datetime
 
 log = logging.getLogger(__name__)

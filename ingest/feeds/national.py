@@ -14,9 +14,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from pydantic import ValidationError
-
-from ingest.feeds.contract import (
+from minewatch.ingest.feeds.contract import (
     NO_TIME,
     Area,
     FeedBatch,
@@ -25,6 +23,8 @@ from ingest.feeds.contract import (
     PersonnelMetaDocument,
     Station,
 )
+from pydantic import ValidationError
+
 from minewatch.national import (
     FileType,
     JzssRecord,

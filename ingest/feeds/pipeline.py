@@ -11,12 +11,13 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 
-from ingest.batching import batch_loop
-from ingest.feeds.contract import FeedBatch, PersonnelMeta, TimeLimits, VideoMeta, screen
-from ingest.feeds.source import FeedDelivery, feed_source
-from ingest.feeds.watchdog import CameraWatchdog
-from ingest.feeds.writer import FeedPending, FeedWriter
-from ingest.quarantine import QuarantineReason, Rejection
+from minewatch.ingest.batching import batch_loop
+from minewatch.ingest.feeds.contract import FeedBatch, PersonnelMeta, TimeLimits, VideoMeta, screen
+from minewatch.ingest.feeds.source import FeedDelivery, feed_source
+from minewatch.ingest.feeds.watchdog import CameraWatchdog
+from minewatch.ingest.feeds.writer import FeedPending, FeedWriter
+from minewatch.ingest.quarantine import QuarantineReason, Rejection
+
 from minewatch.settings import FeedSettings
 from minewatch.timeutil import now_us
 

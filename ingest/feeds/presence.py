@@ -25,7 +25,7 @@ import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ingest.feeds.contract import OUT_OF_MINE
+from minewatch.ingest.feeds.contract import OUT_OF_MINE
 
 Key = tuple[str, str]  # (mine, card)
 

@@ -4,8 +4,8 @@ own parser."""
 
 from __future__ import annotations
 
-from ingest.feeds.contract import FeedMessage, parse_feed_message
-from ingest.sources.mqtt_json import Delivery, MqttJsonSource
+from minewatch.ingest.feeds.contract import FeedMessage, parse_feed_message
+from minewatch.ingest.sources.mqtt_json import Delivery, MqttJsonSource
 
 FeedDelivery = Delivery[FeedMessage]
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import psycopg
 
-from ingest.retry import run_rounds
+from minewatch.retry import run_rounds
 from minewatch.timeutil import now_us, us_to_datetime
 
 log = logging.getLogger(__name__)

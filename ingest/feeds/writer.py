@@ -17,21 +17,24 @@ from itertools import groupby
 
 import numpy as np
 import psycopg
-
-from alarms.rules.personnel import AlarmUpdate
-from alarms.subject_store import write_subject_changes
-from ingest.durable import (
+from minewatch.alarms.rules.personnel import AlarmUpdate
+from minewatch.alarms.subject_store import write_subject_changes
+from minewatch.ingest.durable import (
     DurableWriter,
     Pending,
     committed_before,
     write_rejections,
     write_watermarks,
 )
-from ingest.feeds.alarms import FeedAlarms
-from ingest.feeds.contract import NO_TIME, FeedBatch, PersonnelMeta, VideoMeta
-from ingest.feeds.metadata import apply_personnel_meta, apply_video_meta, load_camera_timeouts
-from ingest.feeds.national import is_time_sequenced
-from ingest.feeds.presence import (
+from minewatch.ingest.feeds.alarms import FeedAlarms
+from minewatch.ingest.feeds.contract import NO_TIME, FeedBatch, PersonnelMeta, VideoMeta
+from minewatch.ingest.feeds.metadata import (
+    apply_personnel_meta,
+    apply_video_meta,
+    load_camera_timeouts,
+)
+from minewatch.ingest.feeds.national import is_time_sequenced
+from minewatch.ingest.feeds.presence import (
     Presence,
     PresenceTracker,
     SnapshotRow,
@@ -43,7 +46,8 @@ from ingest.feeds.presence import (
     TripOpened,
     Update,
 )
-from ingest.quarantine import QuarantineReason, Rejection
+from minewatch.ingest.quarantine import QuarantineReason, Rejection
+
 from minewatch.timeutil import datetime_to_us, us_to_datetime
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
-from ingest.sources.mqtt_json import Delivery
+from minewatch.ingest.sources.mqtt_json import Delivery
 
 
 class Source(Protocol):

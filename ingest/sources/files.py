@@ -26,12 +26,13 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from ingest.contract import MetaMessage
-from ingest.feeds.national import definition_part, jzss_batch, ryqj_batch, ryss_batch
-from ingest.sources.mqtt_json import Delivery
-from ingest.sources.national_files import AcceptedFile, Inbox, InboxConfig
-from ingest.sources.national_reports import REPORT_TABLES, national_report
-from ingest.sources.national_safety import cdss_messages, definition_update
+from minewatch.ingest.contract import MetaMessage
+from minewatch.ingest.feeds.national import definition_part, jzss_batch, ryqj_batch, ryss_batch
+from minewatch.ingest.sources.mqtt_json import Delivery
+from minewatch.ingest.sources.national_files import AcceptedFile, Inbox, InboxConfig
+from minewatch.ingest.sources.national_reports import REPORT_TABLES, national_report
+from minewatch.ingest.sources.national_safety import cdss_messages, definition_update
+
 from minewatch.national import FileType
 
 log = logging.getLogger(__name__)

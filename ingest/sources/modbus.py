@@ -5,7 +5,7 @@
 One task per device, each with its own connection, so a slow or dead device delays nobody
 else; a semaphore bounds the requests in flight and a bounded queue carries the messages, so
 a consumer that falls behind pauses polling (cycles are then skipped, never queued without
-bound). The register maths is :mod:`ingest.modbus_map`; this module only does I/O.
+bound). The register maths is :mod:`minewatch.modbus_map`; this module only does I/O.
 
 Every device yields one message per cycle, also when it cannot be read: then each of its
 points carries status 16 (分站故障), value 0.0 as a placeholder and ``value_ok`` True, so the
@@ -29,17 +29,17 @@ from pathlib import Path
 from types import TracebackType
 
 import numpy as np
+from minewatch.ingest.contract import SafetyMessage, message_from_bytes, message_to_bytes
+from minewatch.ingest.sources.base import no_ack
+from minewatch.ingest.sources.mqtt_json import Delivery
+from minewatch.ingest.spool import Spool, SpoolFull
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
-from ingest.backoff import Backoff
-from ingest.contract import SafetyMessage, message_from_bytes, message_to_bytes
-from ingest.modbus_map import ModbusMap, RegisterKind, RegisterPlan, compile_plan
-from ingest.sources.base import no_ack
-from ingest.sources.mqtt_json import Delivery
-from ingest.spool import Spool, SpoolFull
+from minewatch.backoff import Backoff
 from minewatch.codes import PointStatus
+from minewatch.modbus_map import ModbusMap, RegisterKind, RegisterPlan, compile_plan
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 import aiomqtt
+from minewatch.ingest.contract import parse_message
 
-from ingest.backoff import Backoff
-from ingest.contract import parse_message
+from minewatch.backoff import Backoff
 from minewatch.feeds import broker_address
 
 log = logging.getLogger(__name__)

@@ -25,13 +25,14 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from alarms.rules.personnel import (
+from minewatch.alarms.rules.personnel import (
     AREA_OVERCROWDING,
     MINE_OVERCROWDING,
     OVERTIME,
     RESTRICTED_AREA,
     SOS,
 )
+
 from minewatch.national import (
     FileType,
     FzssRecord,

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import numpy as np
+from minewatch.ingest.contract import SafetyMessage
 from pydantic import ValidationError
 
-from ingest.contract import SafetyMessage
 from minewatch.codes import DEFAULT_ALARM_STATE
 from minewatch.metadata import (
     MineDefinition,

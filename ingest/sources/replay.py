@@ -18,10 +18,10 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import numpy as np
+from minewatch.ingest.contract import MetaMessage, SafetyMessage
+from minewatch.ingest.sources.mqtt_json import Delivery
 
-from ingest.contract import MetaMessage, SafetyMessage
-from ingest.sources.mqtt_json import Delivery
-from simulators.trace import ReadingChunk, Trace
+from minewatch.trace import ReadingChunk, Trace
 
 
 class TraceReplaySource:

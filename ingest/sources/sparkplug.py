@@ -19,26 +19,26 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 import aiomqtt
-
-from ingest.backoff import Backoff
-from ingest.sources.mqtt_json import Delivery, _ManualAck
-from ingest.sparkplug import (
+from minewatch.ingest.sources.mqtt_json import Delivery, _ManualAck
+from minewatch.ingest.sparkplug import (
     DataInterruption,
     RebirthRequest,
     SourceEvent,
     SparkplugHost,
     subscription,
 )
-from ingest.sparkplug.host_state import (
+from minewatch.ingest.sparkplug.host_state import (
     STATE_QOS,
     STATE_RETAIN,
     HostState,
     must_answer,
     parse_state,
 )
-from ingest.sparkplug.nodes import HostOutput
-from ingest.sparkplug.store import BirthStore
-from ingest.sparkplug.topic import state_topic, valid_host_id
+from minewatch.ingest.sparkplug.nodes import HostOutput
+from minewatch.ingest.sparkplug.store import BirthStore
+from minewatch.ingest.sparkplug.topic import state_topic, valid_host_id
+
+from minewatch.backoff import Backoff
 from minewatch.feeds import broker_address
 
 __all__ = ["SourceEvent", "SparkplugHost", "SparkplugSource"]

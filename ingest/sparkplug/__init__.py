@@ -4,17 +4,17 @@ kept across gateway restarts and the Primary Host STATE messages. No I/O here ex
 :mod:`ingest.sparkplug.store` (the births repository); the MQTT adapter is
 :mod:`ingest.sources.sparkplug`."""
 
-from ingest.sparkplug.births import BirthRecord, MetricDefinition, StoredBirth
-from ingest.sparkplug.events import (
+from minewatch.ingest.sparkplug.births import BirthRecord, MetricDefinition, StoredBirth
+from minewatch.ingest.sparkplug.events import (
     DataInterruption,
     DataResumed,
     InterruptionCause,
     RebirthRequest,
     SourceEvent,
 )
-from ingest.sparkplug.host_state import HostState, parse_state
-from ingest.sparkplug.nodes import HostOutput
-from ingest.sparkplug.payload import (
+from minewatch.ingest.sparkplug.host_state import HostState, parse_state
+from minewatch.ingest.sparkplug.nodes import HostOutput
+from minewatch.ingest.sparkplug.payload import (
     DataType,
     SparkplugMetric,
     SparkplugPayload,
@@ -22,8 +22,8 @@ from ingest.sparkplug.payload import (
     encode_rebirth_request,
     metric_number,
 )
-from ingest.sparkplug.session import SparkplugHost
-from ingest.sparkplug.topic import (
+from minewatch.ingest.sparkplug.session import SparkplugHost
+from minewatch.ingest.sparkplug.topic import (
     MessageType,
     SparkplugTopic,
     parse_topic,

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ingest.contract import SafetyMessage
-from ingest.quarantine import QuarantineReason, Rejection
-from ingest.sparkplug.births import BirthRecord, MetricDefinition
-from ingest.sparkplug.events import RebirthRequest, SourceEvent
-from ingest.sparkplug.topic import SparkplugTopic
+from minewatch.ingest.contract import SafetyMessage
+from minewatch.ingest.quarantine import QuarantineReason, Rejection
+from minewatch.ingest.sparkplug.births import BirthRecord, MetricDefinition
+from minewatch.ingest.sparkplug.events import RebirthRequest, SourceEvent
+from minewatch.ingest.sparkplug.topic import SparkplugTopic
 
 BD_SEQ = "bdSeq"
 #: Metrics of the protocol itself, not measurements: never turned into readings.

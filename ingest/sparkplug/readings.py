@@ -6,19 +6,19 @@ from __future__ import annotations
 
 import numpy as np
 import orjson
-
-from ingest.contract import SafetyMessage
-from ingest.quarantine import QuarantineReason, Rejection
-from ingest.sparkplug.births import MetricDefinition
-from ingest.sparkplug.nodes import MAX_TIME_MS, HostOutput, SourceState
-from ingest.sparkplug.payload import (
+from minewatch.ingest.contract import SafetyMessage
+from minewatch.ingest.quarantine import QuarantineReason, Rejection
+from minewatch.ingest.sparkplug.births import MetricDefinition
+from minewatch.ingest.sparkplug.nodes import MAX_TIME_MS, HostOutput, SourceState
+from minewatch.ingest.sparkplug.payload import (
     DataType,
     SparkplugMetric,
     SparkplugPayload,
     json_safe,
     metric_number,
 )
-from ingest.sparkplug.topic import SparkplugTopic
+from minewatch.ingest.sparkplug.topic import SparkplugTopic
+
 from minewatch.codes import PointStatus
 
 #: Datatypes whose values are readings (numbers, or Boolean as 1.0/0.0).

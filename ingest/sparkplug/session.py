@@ -23,13 +23,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ingest.quarantine import QuarantineReason, Rejection
-from ingest.sparkplug.births import BirthRecord, StoredBirth
-from ingest.sparkplug.events import RebirthRequest
-from ingest.sparkplug.handling import Handling
-from ingest.sparkplug.nodes import HostOutput, NodeState, Refused, SourceState
-from ingest.sparkplug.payload import decode_payload
-from ingest.sparkplug.topic import MessageType, SparkplugTopic, parse_topic
+from minewatch.ingest.quarantine import QuarantineReason, Rejection
+from minewatch.ingest.sparkplug.births import BirthRecord, StoredBirth
+from minewatch.ingest.sparkplug.events import RebirthRequest
+from minewatch.ingest.sparkplug.handling import Handling
+from minewatch.ingest.sparkplug.nodes import HostOutput, NodeState, Refused, SourceState
+from minewatch.ingest.sparkplug.payload import decode_payload
+from minewatch.ingest.sparkplug.topic import MessageType, SparkplugTopic, parse_topic
+
 from minewatch.codes import is_mine_code
 
 __all__ = ["HostOutput", "SparkplugHost"]

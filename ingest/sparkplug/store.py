@@ -12,9 +12,8 @@ import datetime as dt
 import logging
 
 import psycopg
-
-from ingest.durable import DurableWriter
-from ingest.sparkplug.births import BirthRecord, StoredBirth
+from minewatch.ingest.durable import DurableWriter
+from minewatch.ingest.sparkplug.births import BirthRecord, StoredBirth
 
 log = logging.getLogger(__name__)
 

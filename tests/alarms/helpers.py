@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from minewatch.alarms.engine import AlarmEngine
+from minewatch.alarms.episodes import EpisodeChange
 
-from alarms.engine import AlarmEngine
-from alarms.episodes import EpisodeChange
-from ingest.batch import ReadingBatch
+from minewatch.batch import ReadingBatch
 from minewatch.registry import CalibrationWindows, PointRegistry
 
 MINE = "141024010001"

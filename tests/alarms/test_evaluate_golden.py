@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from alarms.evaluate import run_evaluate
-from simulators.config import MineConfig, example_mine_path, load_mine_config
-from simulators.model import SimulatedMine
-from simulators.trace import record
+from minewatch.alarms.evaluate import run_evaluate
+from minewatch.simulators.config import MineConfig, example_mine_path, load_mine_config
+from minewatch.simulators.model import SimulatedMine
+from minewatch.simulators.trace import record
 
 GOLDEN = Path(__file__).parent / "golden" / "evaluate_small.json"
 CYCLES = 2700  # 45 minutes at 1 s

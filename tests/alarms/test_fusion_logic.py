@@ -4,9 +4,8 @@ fused alarm should say from the facts, and the plan that brings the stored ones 
 from __future__ import annotations
 
 import numpy as np
-
-from alarms.rules import fusion
-from alarms.rules.fusion import Facts, Fused, Stored, frame, plan
+from minewatch.alarms.rules import fusion
+from minewatch.alarms.rules.fusion import Facts, Fused, Stored, frame, plan
 
 MINE = "141024010001"
 FACE, HEADING = f"{MINE}0003", f"{MINE}0004"

@@ -14,10 +14,17 @@ import httpx
 import orjson
 import psycopg
 import pytest
+from minewatch.alarms.fusion_store import evaluate_fusion
 
-from alarms.fusion_store import evaluate_fusion
-from ingest.feeds.topics import personnel_meta_topic, personnel_topic, video_meta_topic, video_topic
-from minewatch.feeds import broker_address, safety_subscriptions, safety_topic
+from minewatch.feeds import (
+    broker_address,
+    personnel_meta_topic,
+    personnel_topic,
+    safety_subscriptions,
+    safety_topic,
+    video_meta_topic,
+    video_topic,
+)
 from minewatch.metadata import MineDefinition, upsert_mine
 from minewatch.timeutil import datetime_to_us, now_us
 from tests.helpers import eventually, running_api, running_gateway, scalar

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from minewatch.alarms.engine import AlarmEngine
+from minewatch.alarms.reference import Episode, EpisodeLog, ReferenceEngine
+from minewatch.alarms.rules.params import RuleDefaults
 
-from alarms.engine import AlarmEngine
-from alarms.reference import Episode, EpisodeLog, ReferenceEngine
-from alarms.rules.params import RuleDefaults
-from ingest.batch import ReadingBatch
+from minewatch.batch import ReadingBatch
 from minewatch.codes import ReadingFlag
 from minewatch.registry import PointRegistry
 from tests.alarms.helpers import T0, S, registry

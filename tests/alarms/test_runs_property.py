@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.batch import ReadingBatch
+from minewatch.batch import ReadingBatch
 from tests.alarms.helpers import recorder, series
 
 

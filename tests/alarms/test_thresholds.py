@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from minewatch.alarms.engine import AlarmEngine
 
-from alarms.engine import AlarmEngine
-from ingest.batch import ReadingBatch
+from minewatch.batch import ReadingBatch
 from minewatch.codes import ReadingFlag
 from tests.alarms.helpers import T0, S, recorder, registry, series
 

@@ -9,11 +9,11 @@ import aiomqtt
 import orjson
 import psycopg
 import pytest
+from minewatch.simulators.config import example_mine_path, load_mine_config
+from minewatch.simulators.model import SimulatedMine
 
 from minewatch.feeds import broker_address, meta_topic, safety_subscriptions, safety_topic
 from minewatch.metadata import MineDefinition, upsert_mine
-from simulators.config import example_mine_path, load_mine_config
-from simulators.model import SimulatedMine
 from tests.helpers import eventually, running_gateway, scalar
 
 pytestmark = pytest.mark.anyio
@@ -151,7 +151,7 @@ def _other_mine(code: str) -> SimulatedMine:
 async def test_two_gateways_split_the_mines_between_them(
     database_url: str, mqtt_url: str, unique_id: str
 ) -> None:
-    from simulators.mqtt_publisher import publish_mine
+    from minewatch.simulators.mqtt_publisher import publish_mine
 
     mines = [_other_mine("141024010011"), _other_mine("141024010012")]
     start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)

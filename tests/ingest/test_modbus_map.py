@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from minewatch.simulators.config import example_mine_path, load_mine_config
+from minewatch.simulators.model import SimulatedMine
 from pydantic import ValidationError
 
-from ingest.modbus_map import (
+from minewatch.modbus_map import (
     DataType,
     DeviceAddress,
     ModbusMap,
@@ -24,8 +26,6 @@ from ingest.modbus_map import (
     encode_value,
     float32_to_decimal,
 )
-from simulators.config import example_mine_path, load_mine_config
-from simulators.model import SimulatedMine
 
 F32 = DataType.FLOAT32
 DEVICE = DeviceAddress(host="127.0.0.1", port=1502)
@@ -349,7 +349,7 @@ def test_default_register_map_gives_each_substation_a_device_and_3_registers_per
 
 def test_a_signalling_nan_from_the_registers_is_kept_without_a_warning() -> None:
     """Found by hypothesis: a device's NaN bit pattern may be a signalling NaN."""
-    from ingest.modbus_map import float32_to_decimal
+    from minewatch.modbus_map import float32_to_decimal
 
     signalling = np.array([0x7F800001], dtype=np.uint32).view(np.float32)
     out = float32_to_decimal(np.array([0.0, signalling[0], 0.7], dtype=np.float32))

@@ -9,14 +9,20 @@ import struct
 import time
 from collections.abc import AsyncIterator, Callable
 
+import minewatch.ingest.sources.modbus as modbus_source
 import numpy as np
 import pytest
+from minewatch.ingest.contract import SafetyMessage
+from minewatch.ingest.sources.modbus import ModbusPoller, ModbusPollerConfig, ModbusPollerError
+from minewatch.simulators.config import example_mine_path, load_mine_config
+from minewatch.simulators.modbus_server import ModbusMineServer
+from minewatch.simulators.model import SimulatedMine
 from pydantic import ValidationError
 from pymodbus.client import AsyncModbusTcpClient
 
-import ingest.sources.modbus as modbus_source
-from ingest.contract import SafetyMessage
-from ingest.modbus_map import (
+from minewatch.codes import PointStatus
+from minewatch.embedded import free_port
+from minewatch.modbus_map import (
     DataType,
     DeviceAddress,
     ModbusMap,
@@ -26,12 +32,6 @@ from ingest.modbus_map import (
     WordOrder,
     default_register_map,
 )
-from ingest.sources.modbus import ModbusPoller, ModbusPollerConfig, ModbusPollerError
-from minewatch.codes import PointStatus
-from minewatch.embedded import free_port
-from simulators.config import example_mine_path, load_mine_config
-from simulators.modbus_server import ModbusMineServer
-from simulators.model import SimulatedMine
 
 pytestmark = pytest.mark.anyio
 

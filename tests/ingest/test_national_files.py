@@ -10,8 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from ingest.sources.national_files import (
+from minewatch.ingest.sources.national_files import (
     Accept,
     Inbox,
     InboxConfig,
@@ -20,7 +19,8 @@ from ingest.sources.national_files import (
     Wait,
     judge,
 )
-from ingest.sources.national_safety import cdss_messages, definition_update
+from minewatch.ingest.sources.national_safety import cdss_messages, definition_update
+
 from minewatch.codes import RelationKind, SystemCode, ValueType
 from minewatch.metadata import Relation as MetaRelation
 from minewatch.national import (

@@ -14,10 +14,9 @@ import psycopg
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from ingest.report_store import UPSERTS
-from ingest.sources.files import NationalFileSource, file_messages
-from ingest.sources.national_files import (
+from minewatch.ingest.report_store import UPSERTS
+from minewatch.ingest.sources.files import NationalFileSource, file_messages
+from minewatch.ingest.sources.national_files import (
     Accept,
     AcceptedFile,
     Inbox,
@@ -25,13 +24,20 @@ from ingest.sources.national_files import (
     InboxReason,
     judge,
 )
-from ingest.sources.national_reports import (
+from minewatch.ingest.sources.national_reports import (
     REPORT_KEYS,
     REPORT_TABLES,
     NationalReport,
     ReportTable,
     national_report,
 )
+from minewatch.simulators.config import example_mine_path, load_mine_config
+from minewatch.simulators.national_files import (
+    DropFolderOptions,
+    NationalFileWriter,
+    mine_starting_at,
+)
+
 from minewatch.codes import AbnormalType
 from minewatch.national import (
     CHINA_TZ,
@@ -53,8 +59,6 @@ from minewatch.national import (
     encode_file,
     parse_file,
 )
-from simulators.config import example_mine_path, load_mine_config
-from simulators.national_files import DropFolderOptions, NationalFileWriter, mine_starting_at
 from tests.helpers import eventually, running_gateway, scalar
 from tests.minewatch.test_national_format import headers_of, records_of
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from ingest.spool import Spool, SpoolFull
+from minewatch.ingest.spool import Spool, SpoolFull
 
 pytestmark = pytest.mark.anyio
 

@@ -9,16 +9,16 @@ import datetime as dt
 import orjson
 import psycopg
 import pytest
+from minewatch.ingest.contract import SafetyMessage, parse_message
+from minewatch.ingest.metrics import GatewayMetrics
+from minewatch.ingest.validate import TimeLimits, validate_messages
+from minewatch.ingest.writer import BatchWriter, PendingWrite
+from minewatch.simulators.config import example_mine_path, load_mine_config
+from minewatch.simulators.model import SimulatedMine
 
-from ingest.contract import SafetyMessage, parse_message
-from ingest.metrics import GatewayMetrics
-from ingest.validate import TimeLimits, validate_messages
-from ingest.writer import BatchWriter, PendingWrite
 from minewatch.feeds import safety_topic
 from minewatch.metadata import upsert_mine
 from minewatch.timeutil import now_us
-from simulators.config import example_mine_path, load_mine_config
-from simulators.model import SimulatedMine
 from tests.helpers import scalar
 
 pytestmark = pytest.mark.anyio

@@ -18,14 +18,14 @@ def test_a_record_becomes_one_json_line_with_its_extra_fields_and_traceback() ->
     try:
         raise ValueError("bad\nvalue")
     except ValueError:
-        record = logging.getLogger("ingest.gateway").makeRecord(
-            "ingest.gateway", logging.WARNING, __file__, 1, "source %s lost", ("mqtt",),
+        record = logging.getLogger("minewatch.ingest.gateway").makeRecord(
+            "minewatch.ingest.gateway", logging.WARNING, __file__, 1, "source %s lost", ("mqtt",),
             sys.exc_info(), extra={"mine": "141024010001", "messages": 3},
         )  # fmt: skip
     line = JsonFormatter().format(record)
     assert "\n" not in line
     out = json.loads(line)
-    assert out["level"] == "warning" and out["logger"] == "ingest.gateway"
+    assert out["level"] == "warning" and out["logger"] == "minewatch.ingest.gateway"
     assert out["message"] == "source mqtt lost"
     assert out["mine"] == "141024010001" and out["messages"] == 3
     assert out["exception"].endswith("ValueError: bad\nvalue")

@@ -8,12 +8,12 @@ import datetime as dt
 
 import orjson
 import psycopg
+from minewatch.ingest.feeds.contract import FeedBatch, PersonnelMeta, parse_feed_message
+from minewatch.ingest.feeds.writer import FeedPending, FeedWriter
+from minewatch.simulators.personnel import CST, US
 
-from ingest.feeds.contract import FeedBatch, PersonnelMeta, parse_feed_message
-from ingest.feeds.topics import personnel_meta_topic, personnel_topic
-from ingest.feeds.writer import FeedPending, FeedWriter
+from minewatch.feeds import personnel_meta_topic, personnel_topic
 from minewatch.timeutil import datetime_to_us, us_to_datetime
-from simulators.personnel import CST, US
 
 MINE = "141024019902"
 SHAFT, FACE, GOAF = f"{MINE}0001", f"{MINE}0003", f"{MINE}0005"

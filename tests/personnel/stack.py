@@ -6,7 +6,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable
 
-from ingest.feeds import FeedPipeline, FeedSettings
+from minewatch.ingest.feeds import FeedPipeline, FeedSettings
+
 from minewatch.timeutil import now_us
 from tests.helpers import running_api, running_task, scalar
 

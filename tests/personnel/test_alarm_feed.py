@@ -12,12 +12,17 @@ import aiomqtt
 import httpx
 import orjson
 import pytest
+from minewatch.alarms.rules.personnel import OVERTIME, SOS
+from minewatch.simulators.personnel import (
+    CST,
+    US,
+    PersonnelSimConfig,
+    PersonnelSimulator,
+    publish_personnel,
+)
 
-from alarms.rules.personnel import OVERTIME, SOS
-from ingest.feeds.topics import personnel_meta_topic, personnel_topic
-from minewatch.feeds import broker_address
+from minewatch.feeds import broker_address, personnel_meta_topic, personnel_topic
 from minewatch.timeutil import datetime_to_us
-from simulators.personnel import CST, US, PersonnelSimConfig, PersonnelSimulator, publish_personnel
 from tests.helpers import eventually, scalar
 from tests.personnel.scenario import FACE, HOUR, MINE, card, day0, episodes, iso
 from tests.personnel.stack import running_feed_api, running_feeds, watermark

@@ -10,8 +10,7 @@ import datetime as dt
 import orjson
 import psycopg
 import pytest
-
-from alarms.rules.personnel import (
+from minewatch.alarms.rules.personnel import (
     AREA_OVERCROWDING,
     LEADER_ABSENT,
     MINE_OVERCROWDING,
@@ -19,11 +18,12 @@ from alarms.rules.personnel import (
     RESTRICTED_AREA,
     SOS,
 )
-from alarms.store import ALARM_CHANNEL, load_engine_state
-from ingest.feeds.national import ryqj_batch
-from ingest.feeds.writer import FeedPending, FeedWriter
+from minewatch.alarms.store import ALARM_CHANNEL, load_engine_state
+from minewatch.ingest.feeds.national import ryqj_batch
+from minewatch.ingest.feeds.writer import FeedPending, FeedWriter
+from minewatch.simulators.personnel import CST
+
 from minewatch.national import FileType, Header, ParsedFile, RyqjRecord, encode_file, parse_file
-from simulators.personnel import CST
 from tests.helpers import scalar
 from tests.personnel.scenario import (
     FACE,

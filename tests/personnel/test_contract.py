@@ -6,17 +6,16 @@ from __future__ import annotations
 import aiomqtt
 import orjson
 import pytest
-
-from ingest.feeds.contract import (
+from minewatch.ingest.feeds.contract import (
     FeedBatch,
     PersonnelMeta,
     TimeLimits,
     parse_feed_message,
     screen,
 )
-from ingest.feeds.topics import personnel_meta_topic, personnel_topic, video_topic
-from ingest.quarantine import QuarantineReason, Rejection
-from minewatch.feeds import broker_address
+from minewatch.ingest.quarantine import QuarantineReason, Rejection
+
+from minewatch.feeds import broker_address, personnel_meta_topic, personnel_topic, video_topic
 from tests.helpers import eventually, scalar
 from tests.personnel.stack import running_feeds, watermark
 

@@ -8,8 +8,14 @@ import datetime as dt
 
 import httpx
 import pytest
+from minewatch.simulators.personnel import (
+    CST,
+    US,
+    PersonnelSimConfig,
+    PersonnelSimulator,
+    publish_personnel,
+)
 
-from simulators.personnel import CST, US, PersonnelSimConfig, PersonnelSimulator, publish_personnel
 from tests.helpers import eventually, scalar
 from tests.personnel.stack import running_feed_api, running_feeds, watermark
 

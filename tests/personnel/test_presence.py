@@ -3,7 +3,7 @@ idempotently."""
 
 from __future__ import annotations
 
-from ingest.feeds.presence import (
+from minewatch.ingest.feeds.presence import (
     PresenceTracker,
     SnapshotRow,
     StayClosed,

@@ -12,11 +12,11 @@ import httpx
 import orjson
 import psycopg
 import pytest
+from minewatch.ingest.feeds.national import jzss_batch, ryss_batch
+from minewatch.ingest.feeds.writer import FeedPending, FeedWriter
+from minewatch.simulators.personnel import CST, US, PersonnelSimConfig, PersonnelSimulator
 
-from ingest.feeds.national import jzss_batch, ryss_batch
-from ingest.feeds.topics import personnel_meta_topic, personnel_topic
-from ingest.feeds.writer import FeedPending, FeedWriter
-from minewatch.feeds import broker_address
+from minewatch.feeds import broker_address, personnel_meta_topic, personnel_topic
 from minewatch.national import (
     FileType,
     Header,
@@ -30,7 +30,6 @@ from minewatch.national import (
     parse_file,
 )
 from minewatch.timeutil import now_us
-from simulators.personnel import CST, US, PersonnelSimConfig, PersonnelSimulator
 from tests.helpers import eventually, scalar
 from tests.personnel.stack import running_feed_api, running_feeds, watermark
 

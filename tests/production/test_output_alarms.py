@@ -9,13 +9,13 @@ import datetime as dt
 
 import psycopg
 import pytest
+from minewatch.alarms.rules.output import OUTPUT_MONTH, OUTPUT_YEAR
+from minewatch.ingest.feeds.writer import FeedWriter
+from minewatch.simulators.output import BeltScale
+from minewatch.simulators.personnel import CST
 
-from alarms.rules.output import OUTPUT_MONTH, OUTPUT_YEAR
-from ingest.feeds.writer import FeedWriter
 from minewatch.metadata import upsert_mine
 from minewatch.timeutil import datetime_to_us, now_us
-from simulators.output import BeltScale
-from simulators.personnel import CST
 from tests.personnel.scenario import episodes
 
 pytestmark = pytest.mark.anyio

@@ -7,10 +7,9 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-
-from simulators.config import MineConfig, example_mine_path, load_mine_config
-from simulators.generator import generate_mine
-from simulators.model import SimulatedMine
+from minewatch.simulators.config import MineConfig, example_mine_path, load_mine_config
+from minewatch.simulators.generator import generate_mine
+from minewatch.simulators.model import SimulatedMine
 
 
 @dataclass(frozen=True)

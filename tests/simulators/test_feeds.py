@@ -9,19 +9,20 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pytest
-
-from alarms.rules.output import OUTPUT_MONTH, PeriodOutput, evaluate_output
-from alarms.rules.personnel import (
+from minewatch.alarms.rules.output import OUTPUT_MONTH, PeriodOutput, evaluate_output
+from minewatch.alarms.rules.personnel import (
     AreaInfo,
     MineLimits,
     PersonnelAlarms,
     Underground,
     conditions,
 )
-from simulators.config import MineConfig, example_mine_path, load_mine_config
-from simulators.feed_tables import events, heartbeats, output, positions
-from simulators.feeds import FeedLabel, MineFeeds
-from simulators.model import SimulatedMine
+from minewatch.simulators.config import MineConfig, example_mine_path, load_mine_config
+from minewatch.simulators.feed_tables import events, heartbeats, output, positions
+from minewatch.simulators.feeds import MineFeeds
+from minewatch.simulators.model import SimulatedMine
+
+from minewatch.trace import FeedLabel
 
 US = 1_000_000
 DAY_S = 86400

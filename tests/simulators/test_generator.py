@@ -5,10 +5,9 @@ from __future__ import annotations
 import tomllib
 
 import pytest
-
-from simulators.config import MineConfig, example_mine_path, load_mine_config
-from simulators.generator import generate_mine, generate_mines, mine_code, to_toml
-from simulators.model import SimulatedMine
+from minewatch.simulators.config import MineConfig, example_mine_path, load_mine_config
+from minewatch.simulators.generator import generate_mine, generate_mines, mine_code, to_toml
+from minewatch.simulators.model import SimulatedMine
 
 
 def test_n_mines_have_distinct_codes_in_the_county() -> None:

@@ -10,9 +10,20 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from minewatch.ingest.sources.files import NationalFileSource
+from minewatch.ingest.sources.national_files import InboxConfig
+from minewatch.simulators.feeds import MineFeeds
+from minewatch.simulators.national_files import (
+    ALARM_FILES,
+    ALARM_TYPES,
+    INGESTED_TYPES,
+    DropFolderOptions,
+    NationalFileWriter,
+    feeds_starting_at,
+    to_time,
+)
+from minewatch.simulators.personnel import US
 
-from ingest.sources.files import NationalFileSource
-from ingest.sources.national_files import InboxConfig
 from minewatch.national import (
     CHINA_TZ,
     FileType,
@@ -25,17 +36,7 @@ from minewatch.national import (
     encode_file,
     parse_file,
 )
-from simulators.feeds import FeedLabel, MineFeeds
-from simulators.national_files import (
-    ALARM_FILES,
-    ALARM_TYPES,
-    INGESTED_TYPES,
-    DropFolderOptions,
-    NationalFileWriter,
-    feeds_starting_at,
-    to_time,
-)
-from simulators.personnel import US
+from minewatch.trace import FeedLabel
 from tests.helpers import eventually, running_gateway, scalar
 from tests.simulators.helpers import feed_day_config
 

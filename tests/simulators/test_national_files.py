@@ -13,10 +13,24 @@ from pathlib import Path
 import numpy as np
 import psycopg
 import pytest
+from minewatch.ingest.gateway import Gateway
+from minewatch.ingest.sources.files import NationalFileSource
+from minewatch.ingest.sources.national_files import InboxConfig, definition_update
+from minewatch.simulators import national_files
+from minewatch.simulators.config import MineConfig, example_mine_path, load_mine_config
+from minewatch.simulators.national_files import (
+    INGESTED_TYPES,
+    YCBJ_KINDS,
+    DropFolderOptions,
+    NationalFileWriter,
+    mine_starting_at,
+    personnel_for,
+    to_time,
+    write_atomically,
+    write_drop_folder,
+)
+from minewatch.simulators.personnel import US, PersonnelSimulator
 
-from ingest.gateway import Gateway
-from ingest.sources.files import NationalFileSource
-from ingest.sources.national_files import InboxConfig, definition_update
 from minewatch.codes import AbnormalType
 from minewatch.national import (
     CHINA_TZ,
@@ -36,20 +50,6 @@ from minewatch.national import (
     encode_file,
     parse_file,
 )
-from simulators import national_files
-from simulators.config import MineConfig, example_mine_path, load_mine_config
-from simulators.national_files import (
-    INGESTED_TYPES,
-    YCBJ_KINDS,
-    DropFolderOptions,
-    NationalFileWriter,
-    mine_starting_at,
-    personnel_for,
-    to_time,
-    write_atomically,
-    write_drop_folder,
-)
-from simulators.personnel import US, PersonnelSimulator
 from tests.helpers import eventually, running_gateway, scalar
 
 pytestmark = pytest.mark.anyio

@@ -6,11 +6,11 @@ import itertools
 
 import numpy as np
 import pytest
+from minewatch.simulators.config import SCENARIO_KINDS
+from minewatch.simulators.model import SimulatedMine
 
 from minewatch.codes import PointStatus
-from simulators.config import SCENARIO_KINDS
-from simulators.model import SimulatedMine
-from simulators.scenarios import GroundTruth
+from minewatch.trace import GroundTruth
 from tests.simulators.helpers import Run, run, showcase_mine
 
 

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from minewatch.simulators.config import MineConfig, example_mine_path, load_mine_config
+from minewatch.simulators.model import SimulatedMine
+from minewatch.simulators.trace import record
 
-from simulators.config import MineConfig, example_mine_path, load_mine_config
-from simulators.model import SimulatedMine
-from simulators.trace import FORMAT, VERSION, Trace, TraceError, record
+from minewatch.trace import FORMAT, VERSION, Trace, TraceError
 from tests.simulators.helpers import run, showcase_mine
 
 CYCLES = 1500  # three blocks, the last one partial
@@ -99,7 +100,8 @@ def test_a_trace_keeps_the_definition_labels_and_declarations(tmp_path: Path) ->
     assert trace.codes == mine.codes
     assert trace.ground_truth == mine.ground_truth
     assert trace.calibrations == mine.calibration_declarations
-    assert trace.config == mine.config
+    assert trace.config is not None
+    assert MineConfig.model_validate(trace.config) == mine.config
     raw = json.loads((tmp_path / "t" / "ground_truth.json").read_text("utf-8"))
     assert raw[0]["start_us"] == trace.start_us + round(raw[0]["start_s"] * 1e6)
     assert trace.start_us == 1709251200000000  # 2024-03-01 08:00 +08:00

@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
-
-from ingest.quarantine import QuarantineReason, Rejection
-from ingest.sparkplug import (
+from minewatch.ingest.quarantine import QuarantineReason, Rejection
+from minewatch.ingest.sparkplug import (
     DataType,
     SparkplugPayload,
     decode_payload,
@@ -15,8 +14,9 @@ from ingest.sparkplug import (
     metric_number,
     parse_topic,
 )
-from ingest.sparkplug import sparkplug_b_pb2 as pb
-from ingest.sparkplug.topic import MessageType
+from minewatch.ingest.sparkplug import sparkplug_b_pb2 as pb
+from minewatch.ingest.sparkplug.topic import MessageType
+
 from tests.sparkplug.builders import T0, M, encode
 
 _BAD_NAME = encode([M("axb", 1.0, DataType.DOUBLE)]).replace(b"axb", b"a\xffb")

@@ -13,18 +13,18 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
-
-from ingest.contract import SafetyMessage
-from ingest.quarantine import QuarantineReason, Rejection
-from ingest.sources.mqtt_json import Delivery
-from ingest.sources.sparkplug import SparkplugSource
-from ingest.sparkplug import (
+from minewatch.ingest.contract import SafetyMessage
+from minewatch.ingest.quarantine import QuarantineReason, Rejection
+from minewatch.ingest.sources.mqtt_json import Delivery
+from minewatch.ingest.sources.sparkplug import SparkplugSource
+from minewatch.ingest.sparkplug import (
     DataInterruption,
     DataResumed,
     InterruptionCause,
     SourceEvent,
     decode_payload,
 )
+
 from minewatch.feeds import broker_address
 from tests.helpers import eventually
 from tests.sparkplug.builders import encode

@@ -4,9 +4,10 @@ unknown), numbers above the committed watermark, and trusts nothing that had die
 
 from __future__ import annotations
 
-from ingest.contract import SafetyMessage
-from ingest.quarantine import QuarantineReason, Rejection
-from ingest.sparkplug import BirthRecord, DataType, HostOutput, SparkplugHost, StoredBirth
+from minewatch.ingest.contract import SafetyMessage
+from minewatch.ingest.quarantine import QuarantineReason, Rejection
+from minewatch.ingest.sparkplug import BirthRecord, DataType, HostOutput, SparkplugHost, StoredBirth
+
 from tests.sparkplug.builders import EDGE, MINE, T0, M, encode, nbirth, ndeath, topic
 
 NODE_SOURCE = f"{MINE}/sparkplug/{EDGE}"

@@ -5,11 +5,10 @@ refused, and the (boot, seq) numbering lets the gateway drop redeliveries and no
 from __future__ import annotations
 
 import pytest
-
-from ingest.contract import SafetyMessage
-from ingest.metrics import GatewayMetrics
-from ingest.quarantine import QuarantineReason, Rejection
-from ingest.sparkplug import (
+from minewatch.ingest.contract import SafetyMessage
+from minewatch.ingest.metrics import GatewayMetrics
+from minewatch.ingest.quarantine import QuarantineReason, Rejection
+from minewatch.ingest.sparkplug import (
     DataInterruption,
     DataResumed,
     DataType,
@@ -17,8 +16,9 @@ from ingest.sparkplug import (
     InterruptionCause,
     SparkplugHost,
 )
-from ingest.validate import TimeLimits
-from ingest.writer import BatchWriter, PendingWrite
+from minewatch.ingest.validate import TimeLimits
+from minewatch.ingest.writer import BatchWriter, PendingWrite
+
 from tests.sparkplug.builders import EDGE, MINE, T0, M, encode, nbirth, ndeath, topic
 
 NODE_SOURCE = f"{MINE}/sparkplug/{EDGE}"

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 import psycopg
 
-from ingest.backoff import Backoff
+from minewatch.backoff import Backoff
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""The vectorised alarm engine: one module per rule family, episodes, storage, evaluation."""

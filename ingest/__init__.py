@@ -1,0 +1,1 @@
+"""The gateway: sources (one folder per protocol), parsing, validation, the COPY writer."""
