@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
+
 from minewatch.alarms.codes import RULES, Classification
 from minewatch.alarms.episodes import EpisodeChange, changes_from_runs, closed_record
 from minewatch.alarms.rules import faults, feed, interruption, states
@@ -36,7 +37,6 @@ from minewatch.alarms.rules.runs import (
     quiet,
 )
 from minewatch.alarms.rules.thresholds import ThresholdRule, threshold_rules
-
 from minewatch.batch import ReadingBatch
 from minewatch.codes import ReadingFlag
 from minewatch.registry import PointRegistry

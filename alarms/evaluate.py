@@ -41,12 +41,12 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+
 from minewatch.alarms.engine import AlarmEngine
 from minewatch.alarms.episodes import EpisodeChange
 from minewatch.alarms.evaluate_score import Episode, LabelFacts, score
 from minewatch.alarms.reference import ReferenceEngine
 from minewatch.alarms.rules.context import UNRELIABLE
-
 from minewatch.batch import ReadingBatch
 from minewatch.codes import PointStatus
 from minewatch.metadata import MineDefinition

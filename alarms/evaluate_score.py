@@ -59,8 +59,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-from minewatch.alarms.codes import Category, category_of
 
+from minewatch.alarms.codes import Category, category_of
 from minewatch.codes import METHANE_SENSOR_TYPES
 from minewatch.registry import PointRegistry
 

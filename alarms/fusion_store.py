@@ -19,12 +19,12 @@ from collections.abc import Callable
 import orjson
 import pandas as pd
 import psycopg
+
 from minewatch.alarms.codes import RULES, Classification, category_of
 from minewatch.alarms.rules import fusion
 from minewatch.alarms.rules.context import UNRELIABLE
 from minewatch.alarms.rules.fusion import Facts, Fused, FusionChange, Stored, frame
 from minewatch.alarms.store import ALARM_CHANNEL
-
 from minewatch.codes import METHANE_SENSOR_TYPES, PointStatus
 from minewatch.retry import run_rounds
 from minewatch.timeutil import datetime_to_us, now_us, us_to_datetime

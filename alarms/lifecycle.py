@@ -19,8 +19,9 @@ import enum
 
 import orjson
 import psycopg
-from minewatch.alarms.store import ALARM_CHANNEL
 from psycopg.rows import dict_row
+
+from minewatch.alarms.store import ALARM_CHANNEL
 
 
 class LifecycleError(Exception):

@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator
 
 import orjson
 import psycopg
-from minewatch.alarms.store import ALARM_CHANNEL
 
+from minewatch.alarms.store import ALARM_CHANNEL
 from minewatch.backoff import Backoff
 
 log = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ import logging
 
 import aiomqtt
 import orjson
-from minewatch.alarms.live import AlarmBroadcaster
 
+from minewatch.alarms.live import AlarmBroadcaster
 from minewatch.backoff import Backoff
 from minewatch.feeds import alarm_topic, broker_address
 

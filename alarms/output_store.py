@@ -17,10 +17,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from minewatch.alarms.rules.output import PeriodOutput
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
+from minewatch.alarms.rules.output import PeriodOutput
 from minewatch.timeutil import datetime_to_us
 
 OUTPUT_SENSOR_TYPE = "3001"

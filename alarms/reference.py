@@ -36,7 +36,6 @@ from minewatch.alarms.episodes import EpisodeChange
 from minewatch.alarms.rules.context import UNRELIABLE
 from minewatch.alarms.rules.feed import FeedPairs
 from minewatch.alarms.rules.params import PointParams, RuleDefaults
-
 from minewatch.batch import ReadingBatch
 from minewatch.codes import PointStatus
 from minewatch.registry import PointRegistry

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import orjson
 import psycopg
+
 from minewatch.alarms.codes import category_of
 from minewatch.alarms.episodes import EpisodeChange
-
 from minewatch.registry import PointRegistry
 from minewatch.timeutil import us_to_datetime
 

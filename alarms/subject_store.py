@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import orjson
 import psycopg
+
 from minewatch.alarms.rules import output, personnel
 from minewatch.alarms.rules.personnel import (
     AreaInfo,
@@ -21,7 +22,6 @@ from minewatch.alarms.rules.personnel import (
     SubjectChange,
 )
 from minewatch.alarms.store import ALARM_CHANNEL
-
 from minewatch.timeutil import datetime_to_us, us_to_datetime
 
 #: Every subject rule (personnel and output) -> what its episodes are.

@@ -6,11 +6,11 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
-from minewatch.alarms.live import AlarmBroadcaster
-from minewatch.api.routers import catalog, dispatch, inspection, personnel, production, video
 from psycopg_pool import AsyncConnectionPool
 
 from minewatch import __version__
+from minewatch.alarms.live import AlarmBroadcaster
+from minewatch.api.routers import catalog, dispatch, inspection, personnel, production, video
 
 
 def create_app(database_url: str) -> FastAPI:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-from minewatch.alarms.live import AlarmBroadcaster
 from psycopg_pool import AsyncConnectionPool
+
+from minewatch.alarms.live import AlarmBroadcaster
 
 
 def get_pool(request: Request) -> AsyncConnectionPool:

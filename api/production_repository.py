@@ -6,8 +6,9 @@ The counter rule and its SQL live in alarms/output_store.py, shared with the out
 
 from __future__ import annotations
 
-from minewatch.alarms.output_store import OUTPUT_SENSOR_TYPE, output_totals
 from psycopg import AsyncConnection
+
+from minewatch.alarms.output_store import OUTPUT_SENSOR_TYPE, output_totals
 
 __all__ = ["OUTPUT_SENSOR_TYPE", "approved_capacity", "output_totals"]
 

@@ -30,7 +30,6 @@ if not __package__:
 
 from minewatch.alarms.engine import AlarmEngine
 from minewatch.alarms.reference import Episode, EpisodeLog, ReferenceEngine
-
 from minewatch.batch import ReadingBatch
 from minewatch.registry import CalibrationWindows, PointRegistry
 

@@ -30,7 +30,6 @@ import httpx
 import numpy as np
 import orjson
 import psycopg
-from minewatch.ingest.pgcopy import COPY_READINGS_SQL, encode_readings
 from rich.console import Console
 from rich.table import Table
 
@@ -38,6 +37,7 @@ from minewatch.batch import ReadingBatch
 from minewatch.db import migrate
 from minewatch.embedded import free_port, stack_for
 from minewatch.feeds import broker_address, meta_topic, safety_subscriptions, safety_topic
+from minewatch.ingest.pgcopy import COPY_READINGS_SQL, encode_readings
 from minewatch.metadata import (
     MineDefinition,
     MineInfo,

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import orjson
-from minewatch.ingest.quarantine import QuarantineReason, Rejection
 from pydantic import ValidationError
 
+from minewatch.ingest.quarantine import QuarantineReason, Rejection
 from minewatch.metadata import MineDefinition
 from minewatch.timeutil import datetime_to_us
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 import psycopg
-from minewatch.ingest.quarantine import Rejection
 
 from minewatch.backoff import Backoff
+from minewatch.ingest.quarantine import Rejection
 from minewatch.retry import is_transient
 
 log = logging.getLogger(__name__)

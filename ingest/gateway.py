@@ -36,7 +36,6 @@ from minewatch.ingest.sources.national_reports import NationalReport
 from minewatch.ingest.sources.sparkplug import SparkplugSource
 from minewatch.ingest.validate import TimeLimits
 from minewatch.ingest.writer import BatchWriter, PendingWrite
-
 from minewatch.modbus_map import ModbusMap
 from minewatch.settings import GatewaySettings
 

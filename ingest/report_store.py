@@ -15,6 +15,7 @@ import asyncio
 import logging
 
 import psycopg
+
 from minewatch.ingest.durable import DurableWriter, write_rejections
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
 from minewatch.ingest.sources.mqtt_json import Delivery

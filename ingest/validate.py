@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import orjson
-from minewatch.ingest.contract import SafetyMessage
-from minewatch.ingest.quarantine import QuarantineReason, Rejection
 
 from minewatch.batch import ReadingBatch
 from minewatch.codes import STATUS_MASK, PointStatus
+from minewatch.ingest.contract import SafetyMessage
+from minewatch.ingest.quarantine import QuarantineReason, Rejection
 from minewatch.registry import PointRegistry
 
 

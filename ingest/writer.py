@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 
 import orjson
 import psycopg
+
 from minewatch.alarms import lifecycle
 from minewatch.alarms.engine import AlarmEngine, Evaluation
 from minewatch.alarms.store import load_engine_state, write_changes
+from minewatch.batch import ReadingBatch
 from minewatch.ingest.contract import SafetyMessage
 from minewatch.ingest.durable import (
     DurableWriter,
@@ -30,8 +32,6 @@ from minewatch.ingest.metrics import GatewayMetrics
 from minewatch.ingest.pgcopy import COPY_READINGS_SQL, encode_readings
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
 from minewatch.ingest.validate import PointResolver, TimeLimits, validate_messages
-
-from minewatch.batch import ReadingBatch
 from minewatch.metadata import MineDefinition, upsert_mine_async
 from minewatch.registry import PointRegistry, load_registry_async
 from minewatch.timeutil import now_us

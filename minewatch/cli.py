@@ -11,19 +11,25 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from minewatch.logs import setup_logging
 from minewatch.settings import Settings
 
+if TYPE_CHECKING:
+    from minewatch.embedded import Stack
+    from minewatch.simulators.model import SimulatedMine
+    from minewatch.trace import Trace
+
 console = Console(stderr=True)
 log = logging.getLogger("minewatch")
 
 
-def _run(coro_factory: Callable[[], object]) -> int:
+def _run(coro_factory: Callable[[], Awaitable[object]]) -> int:
     """Run a coroutine until it ends or a stop signal; SIGINT (Ctrl-C) and SIGTERM (systemd,
     docker, kill) cancel it cleanly: it drains, acknowledges what is durable and exits 0.
 
@@ -38,7 +44,7 @@ def _run(coro_factory: Callable[[], object]) -> int:
         for stop in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(stop, task.cancel)
         with contextlib.suppress(asyncio.CancelledError):
-            await coro_factory()  # type: ignore[misc]
+            await coro_factory()
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(until_stopped())
@@ -122,7 +128,7 @@ def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
         return _run(lambda: serve(app, settings.api.host, settings.api.port))
 
 
-def _simulated_mine(config: str | None):  # type: ignore[no-untyped-def]
+def _simulated_mine(config: str | None) -> SimulatedMine:
     from minewatch.simulators.config import example_mine_path, load_mine_config
     from minewatch.simulators.model import SimulatedMine
 
@@ -195,8 +201,8 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     """Feed a recorded trace through the gateway's pipeline, with a progress bar."""
     from minewatch.db import migrate
     from minewatch.embedded import stack_for
-    from minewatch.simulators.trace import Trace
     from minewatch.timeutil import now_us
+    from minewatch.trace import Trace
 
     trace = Trace(Path(args.trace))
     speed = None if args.speed == "max" else float(args.speed)
@@ -207,7 +213,14 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
         return _run(lambda: _replay(settings, stack, trace, speed, total, rebase))
 
 
-async def _replay(settings, stack, trace, speed, total, rebase) -> None:  # type: ignore[no-untyped-def]
+async def _replay(
+    settings: Settings,
+    stack: Stack,
+    trace: Trace,
+    speed: float | None,
+    total: int | None,
+    rebase: int | None,
+) -> None:
     from rich.progress import Progress
 
     from minewatch.ingest.gateway import Gateway
@@ -299,7 +312,7 @@ def cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
 
     from minewatch.alarms.evaluate import run_evaluate
     from minewatch.alarms.evaluate_report import render
-    from minewatch.simulators.trace import Trace
+    from minewatch.trace import Trace
 
     total = int(Trace(args.trace).manifest.get("readings", 0)) or None
     with Progress(console=console) as progress:

@@ -16,7 +16,7 @@ _MIGRATION_LOCK = 72_190_001
 def migration_files() -> list[tuple[str, str]]:
     """The bundled migrations as (version, sql), in order."""
     folder = resources.files("minewatch") / "migrations"
-    files = sorted(f for f in folder.iterdir() if f.name.endswith(".sql"))
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
     return [(f.name.removesuffix(".sql"), f.read_text(encoding="utf-8")) for f in files]
 
 
@@ -35,7 +35,9 @@ def migrate(url: str) -> list[str]:
                 if version in done:
                     continue
                 with conn.transaction():
-                    conn.execute(sql)  # type: ignore[arg-type]  # trusted file from the package
+                    conn.execute(
+                        sql.encode()
+                    )  # trusted file from the package, not a query template
                     conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
                 log.info("applied migration %s", version)
                 applied_now.append(version)

@@ -8,6 +8,7 @@ whole batch is one fancy-indexing operation.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -117,7 +118,7 @@ class PointRegistry:
         index = self.codes_by_mine.get(mine_code)
         if index is None:
             return np.full(len(codes), -1, np.int32)
-        pos = index.get_indexer(codes)
+        pos = index.get_indexer(pd.Index(codes))
         ids = self.ids_by_mine[mine_code]
         return np.where(pos >= 0, ids[pos], -1).astype(np.int32)
 
@@ -134,9 +135,11 @@ class PointRegistry:
         size = int(frame["id"].max()) + 1 if len(frame) else 0
         ids = frame["id"].to_numpy(np.int64)
 
-        def column(name: str, dtype: type, fill: object) -> np.ndarray:
-            out = np.full(size, fill, dtype=dtype)
-            out[ids] = frame[name].to_numpy(dtype=dtype, na_value=fill) if len(frame) else []
+        def column(name: str, dtype: type, fill: object) -> npt.NDArray[Any]:
+            out: npt.NDArray[Any] = np.full(size, fill, dtype=dtype)
+            if len(frame):
+                # pandas-stubs type na_value narrower than pandas accepts (any scalar fill)
+                out[ids] = frame[name].to_numpy(dtype=dtype, na_value=fill)  # type: ignore[call-overload]
             return out
 
         known = np.zeros(size, bool)

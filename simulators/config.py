@@ -17,6 +17,10 @@ import tomllib
 from pathlib import Path
 from typing import Literal, get_args
 
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+
+from minewatch.codes import METHANE_SENSOR_TYPES, SENSOR_TYPES
+from minewatch.metadata import MineInfo
 from minewatch.simulators.feed_config import (
     FeedScenarioConfig,
     OutputConfig,
@@ -24,10 +28,6 @@ from minewatch.simulators.feed_config import (
     RandomFeedScenarios,
     VideoConfig,
 )
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, model_validator
-
-from minewatch.codes import METHANE_SENSOR_TYPES, SENSOR_TYPES
-from minewatch.metadata import MineInfo
 
 ScenarioKind = Literal[
     "methane_exceedance",  # real gas above the alarm / power-off level

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+
 from minewatch.simulators.feeds import MineFeeds
 from minewatch.simulators.personnel import US
 from minewatch.simulators.video import EVENT_TYPES

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
+
 from minewatch.simulators.config import FIRST_WORKING, RESTRICTED, ROADWAY, SHAFT, MineConfig
 from minewatch.simulators.feed_config import PERSONNEL_KINDS, FeedScenarioConfig
 from minewatch.simulators.personnel import (
@@ -31,7 +32,6 @@ from minewatch.simulators.personnel import (
     TripEdit,
     Visit,
 )
-
 from minewatch.trace import FeedLabel, GroundTruth
 
 GAP_US = 10 * MINUTE  # between two personnel scenarios of the random schedule

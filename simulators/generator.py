@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from minewatch.simulators.config import MineConfig
 
 from minewatch.codes import METHANE_SENSOR_TYPES
+from minewatch.simulators.config import MineConfig
 
 DISTRICT_POINTS = 66
 MINE_POINTS = 10  # main return + electrical chamber

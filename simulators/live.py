@@ -25,9 +25,6 @@ from dataclasses import dataclass
 
 import aiomqtt
 import orjson
-from minewatch.simulators import feed_tables
-from minewatch.simulators.feeds import MineFeeds
-from minewatch.simulators.personnel import CST, US
 
 from minewatch.feeds import (
     broker_address,
@@ -36,6 +33,9 @@ from minewatch.feeds import (
     video_meta_topic,
     video_topic,
 )
+from minewatch.simulators import feed_tables
+from minewatch.simulators.feeds import MineFeeds
+from minewatch.simulators.personnel import CST, US
 
 CHUNK_US = 3600 * US  # the video events are drawn per hour of the schedule
 

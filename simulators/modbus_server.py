@@ -24,7 +24,6 @@ from types import TracebackType
 
 import numpy as np
 import numpy.typing as npt
-from minewatch.simulators.model import Cycle, SimulatedMine
 from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
@@ -37,6 +36,7 @@ from minewatch.modbus_map import (
     compile_plan,
     default_register_map,
 )
+from minewatch.simulators.model import Cycle, SimulatedMine
 
 log = logging.getLogger(__name__)
 

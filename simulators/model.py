@@ -22,6 +22,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
+from minewatch.codes import FEED_SENSOR_TYPES, PointStatus, ValueType, value_type_of
+from minewatch.metadata import (
+    MineDefinition,
+    PointDefinition,
+    Relation,
+    SubstationDefinition,
+)
 from minewatch.simulators import physics
 from minewatch.simulators.config import ATMOSPHERE_KINDS, FIRST_WORKING, MineConfig, SensorTemplate
 from minewatch.simulators.scenarios import (
@@ -32,14 +40,6 @@ from minewatch.simulators.scenarios import (
     labels,
     methane_accuracy,
     resolve,
-)
-
-from minewatch.codes import FEED_SENSOR_TYPES, PointStatus, ValueType, value_type_of
-from minewatch.metadata import (
-    MineDefinition,
-    PointDefinition,
-    Relation,
-    SubstationDefinition,
 )
 from minewatch.trace import CalibrationDeclaration, GroundTruth
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import aiomqtt
 import numpy as np
 import orjson
-from minewatch.simulators.model import Cycle, SimulatedMine
 
 from minewatch.feeds import broker_address, meta_topic, safety_topic
+from minewatch.simulators.model import Cycle, SimulatedMine
 
 
 @dataclass

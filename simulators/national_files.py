@@ -41,10 +41,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
-from minewatch.simulators.config import MineConfig, load_mine_config
-from minewatch.simulators.feeds import MineFeeds
-from minewatch.simulators.model import Block, SimulatedMine
-from minewatch.simulators.personnel import US, PersonnelSimConfig, PersonnelSimulator
 
 from minewatch.codes import SENSOR_TYPES, AbnormalType, PointStatus, SystemCode, value_type_of
 from minewatch.metadata import PointDefinition
@@ -74,6 +70,10 @@ from minewatch.national import (
     YcbjRecord,
     encode_file,
 )
+from minewatch.simulators.config import MineConfig, load_mine_config
+from minewatch.simulators.feeds import MineFeeds
+from minewatch.simulators.model import Block, SimulatedMine
+from minewatch.simulators.personnel import US, PersonnelSimConfig, PersonnelSimulator
 from minewatch.trace import FeedLabel, GroundTruth
 
 SAFETY_TYPES = frozenset({FileType.CDDY, FileType.FZDY, FileType.CDSS, FileType.FZSS,

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 import aiomqtt
 import numpy as np
 import orjson
-from minewatch.simulators.personnel import CST
 
 from minewatch.feeds import broker_address, meta_topic, safety_topic
 from minewatch.metadata import MineDefinition, MineInfo, PointDefinition, SubstationDefinition
+from minewatch.simulators.personnel import CST
 
 US = 1_000_000
 

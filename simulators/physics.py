@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
 from minewatch.simulators.config import MineConfig, ProductionConfig
 
 FloatArray = npt.NDArray[np.float64]

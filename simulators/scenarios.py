@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
+
 from minewatch.simulators.config import (
     ATMOSPHERE_KINDS,
     CO_SENSOR_TYPE,
@@ -25,7 +26,6 @@ from minewatch.simulators.config import (
     ScenarioConfig,
 )
 from minewatch.simulators.physics import Edges, propagate
-
 from minewatch.trace import CalibrationDeclaration, GroundTruth
 
 FloatArray = npt.NDArray[np.float64]

@@ -29,12 +29,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
 from minewatch.simulators import feed_tables
 from minewatch.simulators.config import example_mine_path, load_mine_config
 from minewatch.simulators.feeds import MineFeeds
 from minewatch.simulators.model import BLOCK_CYCLES, SimulatedMine
 from minewatch.simulators.personnel import CST
-
 from minewatch.trace import (
     FORMAT,
     SCHEMA,

@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import psycopg
+
 from minewatch.api import create_app
 from minewatch.api.server import serve
+from minewatch.embedded import free_port
 from minewatch.ingest.gateway import Gateway
 from minewatch.ingest.sources.base import Source
-
-from minewatch.embedded import free_port
 from minewatch.settings import GatewaySettings
 
 

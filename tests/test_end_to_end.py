@@ -9,11 +9,11 @@ import aiomqtt
 import httpx
 import orjson
 import pytest
+
+from minewatch.feeds import alarm_topic, broker_address, safety_subscriptions
 from minewatch.simulators.config import example_mine_path, load_mine_config
 from minewatch.simulators.model import SimulatedMine
 from minewatch.simulators.mqtt_publisher import publish_mine
-
-from minewatch.feeds import alarm_topic, broker_address, safety_subscriptions
 from tests.helpers import eventually, running_api, running_gateway, scalar
 
 pytestmark = pytest.mark.anyio

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
 from minewatch.alarms.rules.calibration import declared_mask
 from minewatch.alarms.rules.params import PointParams
 from minewatch.alarms.rules.runs import Rows
-
 from minewatch.codes import PointStatus
 from minewatch.registry import PointRegistry
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+
 from minewatch.alarms.rules.context import BatchContext
 from minewatch.alarms.rules.params import PointParams
 from minewatch.alarms.rules.runs import (
@@ -31,7 +32,6 @@ from minewatch.alarms.rules.runs import (
     evaluate_runs,
     quiet,
 )
-
 from minewatch.codes import PointStatus
 
 STATUS_RULES: tuple[tuple[str, PointStatus], ...] = (

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
 from minewatch.alarms.rules.params import PointParams
 from minewatch.alarms.rules.runs import NEVER, Rows, RunOutcome, RunState, evaluate_runs
-
 from minewatch.codes import FEED_SENSOR_TYPES, RelationKind
 from minewatch.registry import PointRegistry
 

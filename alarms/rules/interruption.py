@@ -17,6 +17,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 import numpy.typing as npt
+
 from minewatch.alarms.codes import RULES, Classification
 from minewatch.alarms.episodes import EpisodeChange
 from minewatch.alarms.rules.params import PointParams

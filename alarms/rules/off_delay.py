@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
+
 from minewatch.alarms.rules.latch import previous_state
 
 if TYPE_CHECKING:

@@ -19,7 +19,6 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from minewatch.alarms.rules.personnel import AlarmUpdate, Condition, RuleInfo
-
 from minewatch.timeutil import datetime_to_us, us_to_datetime
 
 OUTPUT_MONTH = "output_month"

@@ -26,6 +26,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 import numpy.typing as npt
+
 from minewatch.alarms.rules import off_delay
 from minewatch.alarms.rules.latch import latch, previous_state
 

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
 from minewatch.alarms.rules.context import BatchContext
 from minewatch.alarms.rules.params import PointParams
 from minewatch.alarms.rules.runs import RunOutcome, RunState, evaluate_runs, quiet
-
 from minewatch.codes import ValueType
 from minewatch.registry import PointRegistry
 

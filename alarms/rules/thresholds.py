@@ -37,12 +37,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
 from minewatch.alarms.codes import RULES
 from minewatch.alarms.rules.calibration import near_standard_gas
 from minewatch.alarms.rules.context import BatchContext
 from minewatch.alarms.rules.params import PointParams
 from minewatch.alarms.rules.runs import RunOutcome, RunState, evaluate_runs, expand, hot_rows, quiet
-
 from minewatch.registry import PointRegistry
 
 FloatArray = npt.NDArray[np.float64]

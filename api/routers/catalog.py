@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
+
 from minewatch.api import repository
 from minewatch.api.deps import PoolDep
 from minewatch.api.models import Mine, Point

@@ -9,14 +9,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import orjson
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import StreamingResponse
+from psycopg import AsyncConnection
+from pydantic import BaseModel, Field
+
 from minewatch.alarms import lifecycle
 from minewatch.alarms.lifecycle import LifecycleError
 from minewatch.alarms.live import AlarmBroadcaster
 from minewatch.api import repository
 from minewatch.api.deps import BroadcasterDep, PoolDep
 from minewatch.api.models import Alarm
-from psycopg import AsyncConnection
-from pydantic import BaseModel, Field
 
 router = APIRouter(prefix="/api/v1/dispatch", tags=["dispatch"])
 

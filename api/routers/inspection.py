@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
+
 from minewatch.api import reconciliation_repository, repository
 from minewatch.api.deps import PoolDep
 from minewatch.api.models import Alarm, ReadingBucket, Reconciliation

@@ -7,9 +7,10 @@ import datetime as dt
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel
+
 from minewatch.api import production_repository as repo
 from minewatch.api.deps import PoolDep
-from pydantic import BaseModel
 
 router = APIRouter(prefix="/api/v1/production", tags=["production"])
 

@@ -8,9 +8,10 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel
+
 from minewatch.api import video_repository as repo
 from minewatch.api.deps import PoolDep
-from pydantic import BaseModel
 
 router = APIRouter(prefix="/api/v1/video", tags=["video"])
 

@@ -4,7 +4,6 @@ gateway task. Output (产量) needs no pipeline: it travels as cumulative readin
 feed and is computed at query time (api/production_repository.py)."""
 
 from minewatch.ingest.feeds.pipeline import FeedPipeline
-
 from minewatch.settings import FeedSettings
 
 __all__ = ["FeedPipeline", "FeedSettings"]

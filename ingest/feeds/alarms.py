@@ -20,6 +20,7 @@ import logging
 
 import numpy as np
 import psycopg
+
 from minewatch.alarms.output_store import output_crossings, output_mines
 from minewatch.alarms.rules import output as output_rules
 from minewatch.alarms.rules.personnel import (
@@ -39,7 +40,6 @@ from minewatch.alarms.subject_store import (
 )
 from minewatch.ingest.feeds.contract import FLAG_UNKNOWN, FeedBatch
 from minewatch.ingest.feeds.presence import Presence, PresenceTracker, Update
-
 from minewatch.timeutil import datetime_to_us, us_to_datetime
 
 log = logging.getLogger(__name__)

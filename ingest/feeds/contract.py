@@ -25,9 +25,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import numpy.typing as npt
 import orjson
-from minewatch.ingest.quarantine import QuarantineReason, Rejection
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from minewatch.ingest.quarantine import QuarantineReason, Rejection
 from minewatch.timeutil import datetime_to_us
 
 #: A missing time in an int64 microsecond column.

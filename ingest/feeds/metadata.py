@@ -13,8 +13,8 @@ import logging
 from dataclasses import dataclass
 
 import psycopg
-from minewatch.ingest.feeds.contract import PersonnelLimits, PersonnelMeta, VideoMeta
 
+from minewatch.ingest.feeds.contract import PersonnelLimits, PersonnelMeta, VideoMeta
 from minewatch.timeutil import us_to_datetime
 
 log = logging.getLogger(__name__)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+from pydantic import ValidationError
+
 from minewatch.ingest.feeds.contract import (
     NO_TIME,
     Area,
@@ -23,8 +25,6 @@ from minewatch.ingest.feeds.contract import (
     PersonnelMetaDocument,
     Station,
 )
-from pydantic import ValidationError
-
 from minewatch.national import (
     FileType,
     JzssRecord,

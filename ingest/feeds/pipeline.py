@@ -17,7 +17,6 @@ from minewatch.ingest.feeds.source import FeedDelivery, feed_source
 from minewatch.ingest.feeds.watchdog import CameraWatchdog
 from minewatch.ingest.feeds.writer import FeedPending, FeedWriter
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
-
 from minewatch.settings import FeedSettings
 from minewatch.timeutil import now_us
 

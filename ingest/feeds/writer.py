@@ -17,6 +17,7 @@ from itertools import groupby
 
 import numpy as np
 import psycopg
+
 from minewatch.alarms.rules.personnel import AlarmUpdate
 from minewatch.alarms.subject_store import write_subject_changes
 from minewatch.ingest.durable import (
@@ -47,7 +48,6 @@ from minewatch.ingest.feeds.presence import (
     Update,
 )
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
-
 from minewatch.timeutil import datetime_to_us, us_to_datetime
 
 log = logging.getLogger(__name__)

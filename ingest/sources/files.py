@@ -32,7 +32,6 @@ from minewatch.ingest.sources.mqtt_json import Delivery
 from minewatch.ingest.sources.national_files import AcceptedFile, Inbox, InboxConfig
 from minewatch.ingest.sources.national_reports import REPORT_TABLES, national_report
 from minewatch.ingest.sources.national_safety import cdss_messages, definition_update
-
 from minewatch.national import FileType
 
 log = logging.getLogger(__name__)

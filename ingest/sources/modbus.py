@@ -29,16 +29,16 @@ from pathlib import Path
 from types import TracebackType
 
 import numpy as np
-from minewatch.ingest.contract import SafetyMessage, message_from_bytes, message_to_bytes
-from minewatch.ingest.sources.base import no_ack
-from minewatch.ingest.sources.mqtt_json import Delivery
-from minewatch.ingest.spool import Spool, SpoolFull
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
 from minewatch.backoff import Backoff
 from minewatch.codes import PointStatus
+from minewatch.ingest.contract import SafetyMessage, message_from_bytes, message_to_bytes
+from minewatch.ingest.sources.base import no_ack
+from minewatch.ingest.sources.mqtt_json import Delivery
+from minewatch.ingest.spool import Spool, SpoolFull
 from minewatch.modbus_map import ModbusMap, RegisterKind, RegisterPlan, compile_plan
 
 log = logging.getLogger(__name__)

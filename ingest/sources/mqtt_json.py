@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 import aiomqtt
-from minewatch.ingest.contract import parse_message
 
 from minewatch.backoff import Backoff
 from minewatch.feeds import broker_address
+from minewatch.ingest.contract import parse_message
 
 log = logging.getLogger(__name__)
 

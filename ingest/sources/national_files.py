@@ -51,11 +51,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from pydantic import BaseModel, ConfigDict, Field
+
 # Re-exported: they lived here before the split, and callers still import them from here.
 from minewatch.ingest.sources.national_safety import cdss_messages as cdss_messages
 from minewatch.ingest.sources.national_safety import definition_update as definition_update
-from pydantic import BaseModel, ConfigDict, Field
-
 from minewatch.national import (
     FileName,
     FileRejection,

@@ -32,7 +32,6 @@ from minewatch.alarms.rules.personnel import (
     RESTRICTED_AREA,
     SOS,
 )
-
 from minewatch.national import (
     FileType,
     FzssRecord,

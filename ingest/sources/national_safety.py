@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import numpy as np
-from minewatch.ingest.contract import SafetyMessage
 from pydantic import ValidationError
 
 from minewatch.codes import DEFAULT_ALARM_STATE
+from minewatch.ingest.contract import SafetyMessage
 from minewatch.metadata import (
     MineDefinition,
     MineInfo,

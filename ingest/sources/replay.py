@@ -18,9 +18,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import numpy as np
+
 from minewatch.ingest.contract import MetaMessage, SafetyMessage
 from minewatch.ingest.sources.mqtt_json import Delivery
-
 from minewatch.trace import ReadingChunk, Trace
 
 

@@ -19,6 +19,9 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 import aiomqtt
+
+from minewatch.backoff import Backoff
+from minewatch.feeds import broker_address
 from minewatch.ingest.sources.mqtt_json import Delivery, _ManualAck
 from minewatch.ingest.sparkplug import (
     DataInterruption,
@@ -37,9 +40,6 @@ from minewatch.ingest.sparkplug.host_state import (
 from minewatch.ingest.sparkplug.nodes import HostOutput
 from minewatch.ingest.sparkplug.store import BirthStore
 from minewatch.ingest.sparkplug.topic import state_topic, valid_host_id
-
-from minewatch.backoff import Backoff
-from minewatch.feeds import broker_address
 
 __all__ = ["SourceEvent", "SparkplugHost", "SparkplugSource"]
 

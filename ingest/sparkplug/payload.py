@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
+
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
 from minewatch.ingest.sparkplug import sparkplug_b_pb2 as pb
 

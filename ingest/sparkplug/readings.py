@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import orjson
+
+from minewatch.codes import PointStatus
 from minewatch.ingest.contract import SafetyMessage
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
 from minewatch.ingest.sparkplug.births import MetricDefinition
@@ -18,8 +20,6 @@ from minewatch.ingest.sparkplug.payload import (
     metric_number,
 )
 from minewatch.ingest.sparkplug.topic import SparkplugTopic
-
-from minewatch.codes import PointStatus
 
 #: Datatypes whose values are readings (numbers, or Boolean as 1.0/0.0).
 NUMERIC_TYPES = frozenset(

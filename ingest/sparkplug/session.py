@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from minewatch.codes import is_mine_code
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
 from minewatch.ingest.sparkplug.births import BirthRecord, StoredBirth
 from minewatch.ingest.sparkplug.events import RebirthRequest
@@ -30,8 +31,6 @@ from minewatch.ingest.sparkplug.handling import Handling
 from minewatch.ingest.sparkplug.nodes import HostOutput, NodeState, Refused, SourceState
 from minewatch.ingest.sparkplug.payload import decode_payload
 from minewatch.ingest.sparkplug.topic import MessageType, SparkplugTopic, parse_topic
-
-from minewatch.codes import is_mine_code
 
 __all__ = ["HostOutput", "SparkplugHost"]
 

@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 
 import psycopg
+
 from minewatch.ingest.durable import DurableWriter
 from minewatch.ingest.sparkplug.births import BirthRecord, StoredBirth
 

@@ -277,10 +277,16 @@ class Record:
 R = TypeVar("R", bound="Record")
 
 
-@functools.cache
 def field_specs(cls: type[Record]) -> tuple[tuple[str, FieldSpec], ...]:
     """The (attribute, spec) pairs of a record class in file order."""
-    return tuple((f.name, f.metadata["spec"]) for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+    # A class object is hashable; mypy matches type[Record] against Hashable through the
+    # instances' __hash__ signature and refuses it.
+    return _field_specs(cls)  # type: ignore[arg-type]
+
+
+@functools.cache
+def _field_specs(cls: type) -> tuple[tuple[str, FieldSpec], ...]:
+    return tuple((f.name, f.metadata["spec"]) for f in dataclasses.fields(cls))
 
 
 def read_record(cls: type[R], parts: list[str]) -> R:

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
 from minewatch.alarms.engine import AlarmEngine
 from minewatch.alarms.episodes import EpisodeChange
-
 from minewatch.batch import ReadingBatch
 from minewatch.registry import CalibrationWindows, PointRegistry
 

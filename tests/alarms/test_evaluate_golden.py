@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from minewatch.alarms.evaluate import run_evaluate
 from minewatch.simulators.config import MineConfig, example_mine_path, load_mine_config
 from minewatch.simulators.model import SimulatedMine

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+
 from minewatch.alarms.evaluate import Baseline, EpisodeLog
 from minewatch.alarms.evaluate_score import Episode, alarm_measures
-
 from tests.alarms.helpers import T0, S, recorder, series
 
 CODES = ["A", "B", "C"]

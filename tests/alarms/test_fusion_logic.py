@@ -4,6 +4,7 @@ fused alarm should say from the facts, and the plan that brings the stored ones 
 from __future__ import annotations
 
 import numpy as np
+
 from minewatch.alarms.rules import fusion
 from minewatch.alarms.rules.fusion import Facts, Fused, Stored, frame, plan
 

@@ -14,8 +14,8 @@ import httpx
 import orjson
 import psycopg
 import pytest
-from minewatch.alarms.fusion_store import evaluate_fusion
 
+from minewatch.alarms.fusion_store import evaluate_fusion
 from minewatch.feeds import (
     broker_address,
     personnel_meta_topic,

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from minewatch.alarms.engine import AlarmEngine
 from minewatch.alarms.reference import Episode, EpisodeLog, ReferenceEngine
 from minewatch.alarms.rules.params import RuleDefaults
-
 from minewatch.batch import ReadingBatch
 from minewatch.codes import ReadingFlag
 from minewatch.registry import PointRegistry

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from minewatch.alarms.engine import AlarmEngine
-from minewatch.alarms.rules.states import StatePoints
 from pydantic import ValidationError
 
+from minewatch.alarms.engine import AlarmEngine
+from minewatch.alarms.rules.states import StatePoints
 from minewatch.metadata import MineDefinition, PointDefinition
 from tests.alarms.helpers import MINE, Recorder, at, recorder, registry, series
 

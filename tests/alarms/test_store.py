@@ -6,9 +6,9 @@ import datetime as dt
 
 import psycopg
 import pytest
+
 from minewatch.alarms.engine import AlarmEngine
 from minewatch.alarms.store import ALARM_CHANNEL, load_engine_state, write_changes
-
 from minewatch.batch import ReadingBatch
 from minewatch.metadata import (
     MineDefinition,

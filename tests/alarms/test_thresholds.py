@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from minewatch.alarms.engine import AlarmEngine
 
+from minewatch.alarms.engine import AlarmEngine
 from minewatch.batch import ReadingBatch
 from minewatch.codes import ReadingFlag
 from tests.alarms.helpers import T0, S, recorder, registry, series

@@ -5,11 +5,11 @@ from __future__ import annotations
 import httpx
 import psycopg
 import pytest
+
 from minewatch.alarms import lifecycle
+from minewatch.metadata import upsert_mine
 from minewatch.simulators.config import example_mine_path, load_mine_config
 from minewatch.simulators.model import SimulatedMine
-
-from minewatch.metadata import upsert_mine
 from tests.helpers import running_api, scalar
 
 pytestmark = pytest.mark.anyio

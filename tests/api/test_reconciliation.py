@@ -7,10 +7,10 @@ import datetime as dt
 import httpx
 import psycopg
 import pytest
-from minewatch.simulators.config import example_mine_path, load_mine_config
-from minewatch.simulators.model import SimulatedMine
 
 from minewatch.metadata import upsert_mine
+from minewatch.simulators.config import example_mine_path, load_mine_config
+from minewatch.simulators.model import SimulatedMine
 from tests.helpers import running_api
 
 pytestmark = pytest.mark.anyio

@@ -9,11 +9,11 @@ import orjson
 import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from minewatch.codes import PointStatus
 from minewatch.ingest.contract import MetaMessage, SafetyMessage, parse_message
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
 from minewatch.ingest.validate import PointResolver, TimeLimits, validate
-
-from minewatch.codes import PointStatus
 from minewatch.registry import _COLUMNS, PointRegistry
 from minewatch.timeutil import datetime_to_us
 

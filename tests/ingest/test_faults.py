@@ -15,14 +15,14 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
-from minewatch.simulators.config import example_mine_path, load_mine_config
-from minewatch.simulators.model import SimulatedMine
-from minewatch.simulators.mqtt_publisher import cycle_messages
 
 from minewatch.db import migrate
 from minewatch.embedded import embedded_mosquitto, embedded_postgres, free_port
 from minewatch.feeds import broker_address, meta_topic, safety_subscriptions
 from minewatch.settings import Settings
+from minewatch.simulators.config import example_mine_path, load_mine_config
+from minewatch.simulators.model import SimulatedMine
+from minewatch.simulators.mqtt_publisher import cycle_messages
 from tests.helpers import eventually, running_gateway, scalar
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]

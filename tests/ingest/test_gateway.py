@@ -9,11 +9,11 @@ import aiomqtt
 import orjson
 import psycopg
 import pytest
-from minewatch.simulators.config import example_mine_path, load_mine_config
-from minewatch.simulators.model import SimulatedMine
 
 from minewatch.feeds import broker_address, meta_topic, safety_subscriptions, safety_topic
 from minewatch.metadata import MineDefinition, upsert_mine
+from minewatch.simulators.config import example_mine_path, load_mine_config
+from minewatch.simulators.model import SimulatedMine
 from tests.helpers import eventually, running_gateway, scalar
 
 pytestmark = pytest.mark.anyio

@@ -13,12 +13,12 @@ import time
 
 import httpx
 import pytest
-from minewatch.simulators.config import example_mine_path, load_mine_config
-from minewatch.simulators.model import SimulatedMine
-from minewatch.simulators.mqtt_publisher import publish_mine
 
 from minewatch.embedded import free_port
 from minewatch.feeds import safety_subscriptions
+from minewatch.simulators.config import example_mine_path, load_mine_config
+from minewatch.simulators.model import SimulatedMine
+from minewatch.simulators.mqtt_publisher import publish_mine
 from tests.helpers import eventually, scalar
 
 pytestmark = pytest.mark.anyio

@@ -8,8 +8,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from minewatch.simulators.config import example_mine_path, load_mine_config
-from minewatch.simulators.model import SimulatedMine
 from pydantic import ValidationError
 
 from minewatch.modbus_map import (
@@ -26,6 +24,8 @@ from minewatch.modbus_map import (
     encode_value,
     float32_to_decimal,
 )
+from minewatch.simulators.config import example_mine_path, load_mine_config
+from minewatch.simulators.model import SimulatedMine
 
 F32 = DataType.FLOAT32
 DEVICE = DeviceAddress(host="127.0.0.1", port=1502)

@@ -9,19 +9,16 @@ import struct
 import time
 from collections.abc import AsyncIterator, Callable
 
-import minewatch.ingest.sources.modbus as modbus_source
 import numpy as np
 import pytest
-from minewatch.ingest.contract import SafetyMessage
-from minewatch.ingest.sources.modbus import ModbusPoller, ModbusPollerConfig, ModbusPollerError
-from minewatch.simulators.config import example_mine_path, load_mine_config
-from minewatch.simulators.modbus_server import ModbusMineServer
-from minewatch.simulators.model import SimulatedMine
 from pydantic import ValidationError
 from pymodbus.client import AsyncModbusTcpClient
 
+import minewatch.ingest.sources.modbus as modbus_source
 from minewatch.codes import PointStatus
 from minewatch.embedded import free_port
+from minewatch.ingest.contract import SafetyMessage
+from minewatch.ingest.sources.modbus import ModbusPoller, ModbusPollerConfig, ModbusPollerError
 from minewatch.modbus_map import (
     DataType,
     DeviceAddress,
@@ -32,6 +29,9 @@ from minewatch.modbus_map import (
     WordOrder,
     default_register_map,
 )
+from minewatch.simulators.config import example_mine_path, load_mine_config
+from minewatch.simulators.modbus_server import ModbusMineServer
+from minewatch.simulators.model import SimulatedMine
 
 pytestmark = pytest.mark.anyio
 

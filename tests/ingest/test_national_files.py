@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from minewatch.codes import RelationKind, SystemCode, ValueType
 from minewatch.ingest.sources.national_files import (
     Accept,
     Inbox,
@@ -20,8 +22,6 @@ from minewatch.ingest.sources.national_files import (
     judge,
 )
 from minewatch.ingest.sources.national_safety import cdss_messages, definition_update
-
-from minewatch.codes import RelationKind, SystemCode, ValueType
 from minewatch.metadata import Relation as MetaRelation
 from minewatch.national import (
     CHINA_TZ,

@@ -14,6 +14,8 @@ import psycopg
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from minewatch.codes import AbnormalType
 from minewatch.ingest.report_store import UPSERTS
 from minewatch.ingest.sources.files import NationalFileSource, file_messages
 from minewatch.ingest.sources.national_files import (
@@ -31,14 +33,6 @@ from minewatch.ingest.sources.national_reports import (
     ReportTable,
     national_report,
 )
-from minewatch.simulators.config import example_mine_path, load_mine_config
-from minewatch.simulators.national_files import (
-    DropFolderOptions,
-    NationalFileWriter,
-    mine_starting_at,
-)
-
-from minewatch.codes import AbnormalType
 from minewatch.national import (
     CHINA_TZ,
     RECORD_TYPES,
@@ -58,6 +52,12 @@ from minewatch.national import (
     YcbjRecord,
     encode_file,
     parse_file,
+)
+from minewatch.simulators.config import example_mine_path, load_mine_config
+from minewatch.simulators.national_files import (
+    DropFolderOptions,
+    NationalFileWriter,
+    mine_starting_at,
 )
 from tests.helpers import eventually, running_gateway, scalar
 from tests.minewatch.test_national_format import headers_of, records_of

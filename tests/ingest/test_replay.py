@@ -8,13 +8,13 @@ import time
 from pathlib import Path
 
 import pytest
+
 from minewatch.ingest.gateway import Gateway
 from minewatch.ingest.sources.replay import TraceReplaySource
+from minewatch.settings import GatewaySettings
 from minewatch.simulators.config import example_mine_path, load_mine_config
 from minewatch.simulators.model import SimulatedMine
 from minewatch.simulators.trace import record
-
-from minewatch.settings import GatewaySettings
 from minewatch.trace import Trace
 from tests.helpers import scalar
 

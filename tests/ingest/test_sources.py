@@ -11,14 +11,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
 from minewatch.ingest.sources.files import NationalFileSource
 from minewatch.ingest.sources.modbus import ModbusPollerConfig, ModbusSource
+from minewatch.metadata import MineDefinition, upsert_mine
+from minewatch.national import CdssRecord, FileType, Header, encode_file
 from minewatch.simulators.config import example_mine_path, load_mine_config
 from minewatch.simulators.modbus_server import ModbusMineServer
 from minewatch.simulators.model import SimulatedMine
-
-from minewatch.metadata import MineDefinition, upsert_mine
-from minewatch.national import CdssRecord, FileType, Header, encode_file
 from tests.helpers import eventually, running_gateway, scalar
 
 pytestmark = pytest.mark.anyio

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from minewatch.ingest.spool import Spool, SpoolFull
 
 pytestmark = pytest.mark.anyio

@@ -9,15 +9,15 @@ import datetime as dt
 import orjson
 import psycopg
 import pytest
+
+from minewatch.feeds import safety_topic
 from minewatch.ingest.contract import SafetyMessage, parse_message
 from minewatch.ingest.metrics import GatewayMetrics
 from minewatch.ingest.validate import TimeLimits, validate_messages
 from minewatch.ingest.writer import BatchWriter, PendingWrite
+from minewatch.metadata import upsert_mine
 from minewatch.simulators.config import example_mine_path, load_mine_config
 from minewatch.simulators.model import SimulatedMine
-
-from minewatch.feeds import safety_topic
-from minewatch.metadata import upsert_mine
 from minewatch.timeutil import now_us
 from tests.helpers import scalar
 

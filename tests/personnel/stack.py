@@ -7,7 +7,6 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 
 from minewatch.ingest.feeds import FeedPipeline, FeedSettings
-
 from minewatch.timeutil import now_us
 from tests.helpers import running_api, running_task, scalar
 

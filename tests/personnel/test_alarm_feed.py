@@ -12,7 +12,9 @@ import aiomqtt
 import httpx
 import orjson
 import pytest
+
 from minewatch.alarms.rules.personnel import OVERTIME, SOS
+from minewatch.feeds import broker_address, personnel_meta_topic, personnel_topic
 from minewatch.simulators.personnel import (
     CST,
     US,
@@ -20,8 +22,6 @@ from minewatch.simulators.personnel import (
     PersonnelSimulator,
     publish_personnel,
 )
-
-from minewatch.feeds import broker_address, personnel_meta_topic, personnel_topic
 from minewatch.timeutil import datetime_to_us
 from tests.helpers import eventually, scalar
 from tests.personnel.scenario import FACE, HOUR, MINE, card, day0, episodes, iso

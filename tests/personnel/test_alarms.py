@@ -10,6 +10,7 @@ import datetime as dt
 import orjson
 import psycopg
 import pytest
+
 from minewatch.alarms.rules.personnel import (
     AREA_OVERCROWDING,
     LEADER_ABSENT,
@@ -21,9 +22,8 @@ from minewatch.alarms.rules.personnel import (
 from minewatch.alarms.store import ALARM_CHANNEL, load_engine_state
 from minewatch.ingest.feeds.national import ryqj_batch
 from minewatch.ingest.feeds.writer import FeedPending, FeedWriter
-from minewatch.simulators.personnel import CST
-
 from minewatch.national import FileType, Header, ParsedFile, RyqjRecord, encode_file, parse_file
+from minewatch.simulators.personnel import CST
 from tests.helpers import scalar
 from tests.personnel.scenario import (
     FACE,

@@ -6,6 +6,8 @@ from __future__ import annotations
 import aiomqtt
 import orjson
 import pytest
+
+from minewatch.feeds import broker_address, personnel_meta_topic, personnel_topic, video_topic
 from minewatch.ingest.feeds.contract import (
     FeedBatch,
     PersonnelMeta,
@@ -14,8 +16,6 @@ from minewatch.ingest.feeds.contract import (
     screen,
 )
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
-
-from minewatch.feeds import broker_address, personnel_meta_topic, personnel_topic, video_topic
 from tests.helpers import eventually, scalar
 from tests.personnel.stack import running_feeds, watermark
 

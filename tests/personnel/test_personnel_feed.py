@@ -8,6 +8,7 @@ import datetime as dt
 
 import httpx
 import pytest
+
 from minewatch.simulators.personnel import (
     CST,
     US,
@@ -15,7 +16,6 @@ from minewatch.simulators.personnel import (
     PersonnelSimulator,
     publish_personnel,
 )
-
 from tests.helpers import eventually, scalar
 from tests.personnel.stack import running_feed_api, running_feeds, watermark
 

@@ -12,11 +12,10 @@ import httpx
 import orjson
 import psycopg
 import pytest
-from minewatch.ingest.feeds.national import jzss_batch, ryss_batch
-from minewatch.ingest.feeds.writer import FeedPending, FeedWriter
-from minewatch.simulators.personnel import CST, US, PersonnelSimConfig, PersonnelSimulator
 
 from minewatch.feeds import broker_address, personnel_meta_topic, personnel_topic
+from minewatch.ingest.feeds.national import jzss_batch, ryss_batch
+from minewatch.ingest.feeds.writer import FeedPending, FeedWriter
 from minewatch.national import (
     FileType,
     Header,
@@ -29,6 +28,7 @@ from minewatch.national import (
     encode_file,
     parse_file,
 )
+from minewatch.simulators.personnel import CST, US, PersonnelSimConfig, PersonnelSimulator
 from minewatch.timeutil import now_us
 from tests.helpers import eventually, scalar
 from tests.personnel.stack import running_feed_api, running_feeds, watermark

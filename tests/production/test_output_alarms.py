@@ -9,12 +9,12 @@ import datetime as dt
 
 import psycopg
 import pytest
+
 from minewatch.alarms.rules.output import OUTPUT_MONTH, OUTPUT_YEAR
 from minewatch.ingest.feeds.writer import FeedWriter
+from minewatch.metadata import upsert_mine
 from minewatch.simulators.output import BeltScale
 from minewatch.simulators.personnel import CST
-
-from minewatch.metadata import upsert_mine
 from minewatch.timeutil import datetime_to_us, now_us
 from tests.personnel.scenario import episodes
 

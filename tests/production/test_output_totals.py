@@ -9,9 +9,9 @@ import itertools
 
 import httpx
 import pytest
+
 from minewatch.simulators.output import BeltScale, publish_output
 from minewatch.simulators.personnel import CST
-
 from tests.helpers import eventually, running_gateway, scalar
 from tests.personnel.stack import running_feed_api
 

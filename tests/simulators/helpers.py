@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
 from minewatch.simulators.config import MineConfig, example_mine_path, load_mine_config
 from minewatch.simulators.generator import generate_mine
 from minewatch.simulators.model import SimulatedMine

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pytest
+
 from minewatch.alarms.rules.output import OUTPUT_MONTH, PeriodOutput, evaluate_output
 from minewatch.alarms.rules.personnel import (
     AreaInfo,
@@ -21,7 +22,6 @@ from minewatch.simulators.config import MineConfig, example_mine_path, load_mine
 from minewatch.simulators.feed_tables import events, heartbeats, output, positions
 from minewatch.simulators.feeds import MineFeeds
 from minewatch.simulators.model import SimulatedMine
-
 from minewatch.trace import FeedLabel
 
 US = 1_000_000

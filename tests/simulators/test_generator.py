@@ -5,6 +5,7 @@ from __future__ import annotations
 import tomllib
 
 import pytest
+
 from minewatch.simulators.config import MineConfig, example_mine_path, load_mine_config
 from minewatch.simulators.generator import generate_mine, generate_mines, mine_code, to_toml
 from minewatch.simulators.model import SimulatedMine

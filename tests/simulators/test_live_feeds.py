@@ -11,13 +11,13 @@ import datetime as dt
 import aiomqtt
 import orjson
 import pytest
+
+from minewatch.feeds import broker_address, personnel_meta_topic, personnel_topic, video_topic
+from minewatch.national import CHINA_TZ
 from minewatch.simulators import feed_tables
 from minewatch.simulators.live import publish_feeds
 from minewatch.simulators.national_files import feeds_starting_at
 from minewatch.simulators.personnel import US
-
-from minewatch.feeds import broker_address, personnel_meta_topic, personnel_topic, video_topic
-from minewatch.national import CHINA_TZ
 from tests.helpers import eventually
 from tests.simulators.helpers import feed_day_config
 

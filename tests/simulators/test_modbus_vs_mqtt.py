@@ -11,14 +11,14 @@ import aiomqtt
 import numpy as np
 import orjson
 import pytest
-from minewatch.simulators.config import MineConfig, example_mine_path, load_mine_config
-from minewatch.simulators.modbus_server import ModbusMineServer
-from minewatch.simulators.model import SimulatedMine
-from minewatch.simulators.mqtt_publisher import cycle_messages
 from pymodbus.client import AsyncModbusTcpClient
 
 from minewatch.feeds import broker_address, safety_topic
 from minewatch.modbus_map import WordOrder
+from minewatch.simulators.config import MineConfig, example_mine_path, load_mine_config
+from minewatch.simulators.modbus_server import ModbusMineServer
+from minewatch.simulators.model import SimulatedMine
+from minewatch.simulators.mqtt_publisher import cycle_messages
 
 pytestmark = pytest.mark.anyio
 

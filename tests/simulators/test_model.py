@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+
 from minewatch.simulators.config import ScenarioConfig, example_mine_path, load_mine_config
 from minewatch.simulators.model import SimulatedMine
-
 from tests.simulators.helpers import run
 
 

@@ -10,20 +10,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
 from minewatch.ingest.sources.files import NationalFileSource
 from minewatch.ingest.sources.national_files import InboxConfig
-from minewatch.simulators.feeds import MineFeeds
-from minewatch.simulators.national_files import (
-    ALARM_FILES,
-    ALARM_TYPES,
-    INGESTED_TYPES,
-    DropFolderOptions,
-    NationalFileWriter,
-    feeds_starting_at,
-    to_time,
-)
-from minewatch.simulators.personnel import US
-
 from minewatch.national import (
     CHINA_TZ,
     FileType,
@@ -36,6 +25,17 @@ from minewatch.national import (
     encode_file,
     parse_file,
 )
+from minewatch.simulators.feeds import MineFeeds
+from minewatch.simulators.national_files import (
+    ALARM_FILES,
+    ALARM_TYPES,
+    INGESTED_TYPES,
+    DropFolderOptions,
+    NationalFileWriter,
+    feeds_starting_at,
+    to_time,
+)
+from minewatch.simulators.personnel import US
 from minewatch.trace import FeedLabel
 from tests.helpers import eventually, running_gateway, scalar
 from tests.simulators.helpers import feed_day_config

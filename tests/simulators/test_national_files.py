@@ -13,25 +13,11 @@ from pathlib import Path
 import numpy as np
 import psycopg
 import pytest
+
+from minewatch.codes import AbnormalType
 from minewatch.ingest.gateway import Gateway
 from minewatch.ingest.sources.files import NationalFileSource
 from minewatch.ingest.sources.national_files import InboxConfig, definition_update
-from minewatch.simulators import national_files
-from minewatch.simulators.config import MineConfig, example_mine_path, load_mine_config
-from minewatch.simulators.national_files import (
-    INGESTED_TYPES,
-    YCBJ_KINDS,
-    DropFolderOptions,
-    NationalFileWriter,
-    mine_starting_at,
-    personnel_for,
-    to_time,
-    write_atomically,
-    write_drop_folder,
-)
-from minewatch.simulators.personnel import US, PersonnelSimulator
-
-from minewatch.codes import AbnormalType
 from minewatch.national import (
     CHINA_TZ,
     CddyRecord,
@@ -50,6 +36,20 @@ from minewatch.national import (
     encode_file,
     parse_file,
 )
+from minewatch.simulators import national_files
+from minewatch.simulators.config import MineConfig, example_mine_path, load_mine_config
+from minewatch.simulators.national_files import (
+    INGESTED_TYPES,
+    YCBJ_KINDS,
+    DropFolderOptions,
+    NationalFileWriter,
+    mine_starting_at,
+    personnel_for,
+    to_time,
+    write_atomically,
+    write_drop_folder,
+)
+from minewatch.simulators.personnel import US, PersonnelSimulator
 from tests.helpers import eventually, running_gateway, scalar
 
 pytestmark = pytest.mark.anyio

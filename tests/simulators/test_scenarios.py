@@ -6,10 +6,10 @@ import itertools
 
 import numpy as np
 import pytest
-from minewatch.simulators.config import SCENARIO_KINDS
-from minewatch.simulators.model import SimulatedMine
 
 from minewatch.codes import PointStatus
+from minewatch.simulators.config import SCENARIO_KINDS
+from minewatch.simulators.model import SimulatedMine
 from minewatch.trace import GroundTruth
 from tests.simulators.helpers import Run, run, showcase_mine
 

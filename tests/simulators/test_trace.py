@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from minewatch.simulators.config import MineConfig, example_mine_path, load_mine_config
 from minewatch.simulators.model import SimulatedMine
 from minewatch.simulators.trace import record
-
 from minewatch.trace import FORMAT, VERSION, Trace, TraceError
 from tests.simulators.helpers import run, showcase_mine
 

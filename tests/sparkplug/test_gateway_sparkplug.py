@@ -17,12 +17,12 @@ from typing import Any
 
 import psycopg
 import pytest
-from minewatch.ingest.gateway import Gateway
-from minewatch.simulators.config import example_mine_path, load_mine_config
-from minewatch.simulators.model import SimulatedMine
 
+from minewatch.ingest.gateway import Gateway
 from minewatch.metadata import MineDefinition, PointDefinition, upsert_mine
 from minewatch.settings import GatewaySettings
+from minewatch.simulators.config import example_mine_path, load_mine_config
+from minewatch.simulators.model import SimulatedMine
 from tests.helpers import eventually, running_gateway, scalar
 from tests.sparkplug.peer import edge_node
 

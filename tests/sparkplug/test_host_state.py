@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+
 from minewatch.ingest.sparkplug import HostState, parse_state, state_topic
 from minewatch.ingest.sparkplug.host_state import must_answer
 from minewatch.ingest.sparkplug.topic import valid_host_id

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
 from minewatch.ingest.sparkplug import (
     DataType,
@@ -16,7 +17,6 @@ from minewatch.ingest.sparkplug import (
 )
 from minewatch.ingest.sparkplug import sparkplug_b_pb2 as pb
 from minewatch.ingest.sparkplug.topic import MessageType
-
 from tests.sparkplug.builders import T0, M, encode
 
 _BAD_NAME = encode([M("axb", 1.0, DataType.DOUBLE)]).replace(b"axb", b"a\xffb")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
+
+from minewatch.feeds import broker_address
 from minewatch.ingest.contract import SafetyMessage
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
 from minewatch.ingest.sources.mqtt_json import Delivery
@@ -24,8 +26,6 @@ from minewatch.ingest.sparkplug import (
     SourceEvent,
     decode_payload,
 )
-
-from minewatch.feeds import broker_address
 from tests.helpers import eventually
 from tests.sparkplug.builders import encode
 from tests.sparkplug.peer import edge_node

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import aiomqtt
 import pytest
-from minewatch.ingest.sparkplug import HostState, parse_state, state_topic
 
 from minewatch.feeds import broker_address
+from minewatch.ingest.sparkplug import HostState, parse_state, state_topic
 from tests.helpers import eventually, running_gateway
 
 pytestmark = pytest.mark.anyio

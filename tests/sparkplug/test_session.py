@@ -5,6 +5,7 @@ refused, and the (boot, seq) numbering lets the gateway drop redeliveries and no
 from __future__ import annotations
 
 import pytest
+
 from minewatch.ingest.contract import SafetyMessage
 from minewatch.ingest.metrics import GatewayMetrics
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
@@ -18,7 +19,6 @@ from minewatch.ingest.sparkplug import (
 )
 from minewatch.ingest.validate import TimeLimits
 from minewatch.ingest.writer import BatchWriter, PendingWrite
-
 from tests.sparkplug.builders import EDGE, MINE, T0, M, encode, nbirth, ndeath, topic
 
 NODE_SOURCE = f"{MINE}/sparkplug/{EDGE}"

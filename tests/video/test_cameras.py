@@ -12,9 +12,9 @@ import time
 import httpx
 import psycopg
 import pytest
+
 from minewatch.ingest.feeds.watchdog import sweep_offline
 from minewatch.simulators.video import SimulatedCameras, VideoPublishReport, publish_video
-
 from tests.helpers import eventually
 from tests.personnel.stack import running_feed_api, running_feeds
 
