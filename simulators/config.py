@@ -214,7 +214,7 @@ class RandomScenarios(BaseModel):
     rate_per_hour: float = Field(0.0, ge=0)
     horizon_s: float = Field(86400.0, gt=0, description="Scenarios are drawn up to here.")
     start_after_s: float = Field(60.0, ge=0)
-    kinds: list[ScenarioKind] = Field(default_factory=lambda: list(SCENARIO_KINDS))
+    kinds: list[ScenarioKind] = Field(default_factory=lambda: list(get_args(ScenarioKind)))
     per_day: dict[ScenarioKind, float] = Field(
         default_factory=dict,
         description="Expected events per day by kind; when given, replaces rate_per_hour "

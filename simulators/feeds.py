@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -44,7 +45,8 @@ class _Resolved:
     sos: list[SosEvent] = field(default_factory=list)
     offline: list[tuple[int, int, int]] = field(default_factory=list)  # camera, start, end µs
     boost: list[tuple[int, int, float]] = field(default_factory=list)  # start, end µs, factor
-    roots: list[tuple[FeedScenarioConfig, dict[str, object]]] = field(default_factory=list)
+    # facts resolved per scenario, their keys depend on its kind
+    roots: list[tuple[FeedScenarioConfig, dict[str, Any]]] = field(default_factory=list)
 
 
 class MineFeeds:
@@ -350,7 +352,7 @@ class MineFeeds:
         shaft, road = sim._stations_of[0][0], sim._stations_of[1]
         used: list[set[int]] = []  # per visitor, the shifts it has a visit in (one trip each)
         for _, sc, s, e in crowds:
-            k = next(int(f["shift"]) for c, f in out.roots if c is sc)  # type: ignore[call-overload]
+            k = next(int(f["shift"]) for c, f in out.roots if c is sc)
             if sc.kind == "area_overcrowding":
                 area = self.working_area[sc.working or next(iter(self.working_area))]
                 quota = self.areas[area].approved or 0
@@ -368,7 +370,8 @@ class MineFeeds:
             for j, v in enumerate(chosen):
                 used[v].add(k)
                 if sc.kind == "area_overcrowding":
-                    stages = ((entry, shaft), (entry + 2 * MINUTE, road[j % len(road)]),
+                    stages: tuple[tuple[int, int], ...] = (
+                              (entry, shaft), (entry + 2 * MINUTE, road[j % len(road)]),
                               (s, places[j % len(places)]), (e, road[j % len(road)]),
                               (e + 3 * MINUTE, shaft))  # fmt: skip
                 else:
@@ -393,8 +396,8 @@ class MineFeeds:
             if sc.kind == "output_month":
                 continue  # from the series, below
             if sc.kind == "camera_offline":
-                camera = int(f["camera"])  # type: ignore[call-overload]
-                s, e = f["offline"]  # type: ignore[misc]
+                camera = int(f["camera"])
+                s, e = f["offline"]
                 gas = self._gas_during(camera, s, e)
                 labels.append(FeedLabel(
                     "camera_offline", "camera", self.camera_codes[camera], self.s(s), self.s(e),
@@ -409,7 +412,7 @@ class MineFeeds:
                 labels.append(FeedLabel("overtime", "person", str(f["subject"]), self.s(s),
                                         self.s(e), (e - s + self.limit_us) / 3600 / US,
                                         hours))  # fmt: skip
-                k = int(f["shift"])  # type: ignore[call-overload]
+                k = int(f["shift"])
                 leader = self._leader_plan(sim, k)
                 if leader is not None and leader[1].exit - leader[1].entry > self.limit_us:
                     person, plan = leader
@@ -437,9 +440,9 @@ class MineFeeds:
                         self.s(e),
                         detail=sim.people[int(f["leader"])].card,
                     )
-                )  # type: ignore[call-overload]
+                )
             elif sc.kind == "area_overcrowding":
-                area = int(f["area"])  # type: ignore[call-overload]
+                area = int(f["area"])
                 top = int(self._counts(sim, s, e, area).max())
                 labels.append(
                     FeedLabel(
@@ -451,7 +454,7 @@ class MineFeeds:
                         top,
                         float(f["quota"]),
                     )
-                )  # type: ignore[arg-type]
+                )
             elif sc.kind == "mine_overcrowding":
                 top = int(self._counts(sim, s, e, None).max())
                 labels.append(FeedLabel("mine_overcrowding", "mine", mine, self.s(s), self.s(e),
@@ -492,7 +495,7 @@ class MineFeeds:
         shift = ((local_h - prod.first_shift_start_h) % 24 // prod.shift_hours).astype(int)
         cutting = np.isin(shift, prod.cutting_shifts)
         hours = len(prod.cutting_shifts) * prod.shift_hours
-        rate = self.config.mine.approved_capacity_t / 365.0 / hours  # t per cutting hour
+        rate = self._capacity_t() / 365.0 / hours  # t per cutting hour
         rng = np.random.default_rng([self.config.simulation.seed, 0xBE17])
         spread = rng.uniform(1 - oc.noise, 1 + oc.noise, len(times))
         factor = np.ones(len(times))
@@ -502,6 +505,12 @@ class MineFeeds:
         produced[0] = 0
         return times, np.cumsum(produced.astype(np.int64))
 
+    def _capacity_t(self) -> float:
+        capacity = self.config.mine.approved_capacity_t
+        if capacity is None:
+            raise ValueError("the simulated output feed needs the mine's approved_capacity_t")
+        return capacity
+
     def _output_labels(self) -> list[FeedLabel]:
         """``output_month``: from the reading whose increment takes the month's total above
         ``month_share`` x capacity to the end of the month (local time), as the rule."""
@@ -509,7 +518,7 @@ class MineFeeds:
         times, counter = self.output_series(end)
         if not len(times):
             return []
-        limit = self.config.output.month_share * self.config.mine.approved_capacity_t
+        limit = self.config.output.month_share * self._capacity_t()
         first = times[0]
         local = dt.datetime.fromtimestamp(first / US, CST)
         year, month = divmod(local.month, 12)

@@ -22,6 +22,7 @@ import datetime as dt
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import aiomqtt
 import orjson
@@ -73,7 +74,7 @@ class _Video:
     def __init__(self, feeds: MineFeeds) -> None:
         self.feeds = feeds
 
-    def batches(self, t0: int, t1: int) -> Iterator[tuple[int, str, dict[str, object]]]:
+    def batches(self, t0: int, t1: int) -> Iterator[tuple[int, str, dict[str, list[Any]]]]:
         beats = feed_tables.heartbeats(self.feeds, t0, t1).to_pydict()
         events = feed_tables.events(self.feeds, t0, t1).to_pydict()
         out: dict[tuple[int, str], dict[str, list[object]]] = {}
@@ -88,7 +89,7 @@ class _Video:
             for column, value in zip(columns, row[1:], strict=True):
                 doc[column].append(value)
         for (t, kind), doc in sorted(out.items()):
-            yield t, kind, doc  # type: ignore[misc]
+            yield t, kind, doc
 
 
 def _envelope(mine: str, system: str, kind: str, t: int, boot: int, seq: int) -> dict[str, object]:
@@ -137,7 +138,7 @@ async def publish_feeds(
         chunk = t0
         while stop is None or chunk < stop:
             upper = chunk + CHUNK_US if stop is None else min(chunk + CHUNK_US, stop)
-            timeline: list[tuple[int, int, str, dict[str, object] | None]] = [
+            timeline: list[tuple[int, int, str, dict[str, list[Any]] | None]] = [
                 (t, 0, "positions", None)
                 for t in sim.cycles(dt.datetime.fromtimestamp(chunk / US, CST),
                                     dt.datetime.fromtimestamp(upper / US, CST))
@@ -158,7 +159,7 @@ async def publish_feeds(
                     if kind == "heartbeats":
                         report.heartbeats += 1
                     else:
-                        report.events += len(doc["cameras"])  # type: ignore[arg-type]
+                        report.events += len(doc["cameras"])
                 report.messages += 1
             chunk = upper
     return report

@@ -213,7 +213,7 @@ class SimulatedMine:
         depth = _depth(edges)
         history = edges.history
         count = history * (depth + 1)
-        t = (np.arange(count) - count) * self.config.simulation.cycle_s
+        t = (np.arange(count) - count) * np.float64(self.config.simulation.cycle_s)
         full = self._local_levels(t, variability=False)
         physics.propagate(full, 0, edges)
         return full[-history:].copy()
@@ -221,7 +221,7 @@ class SimulatedMine:
     def _generate(self, first: int, count: int) -> Block:
         cycle_s = self.config.simulation.cycle_s
         layout = self._layout
-        t = (first + np.arange(count)) * cycle_s
+        t = (first + np.arange(count)) * np.float64(cycle_s)
         t_end = t[-1] + cycle_s
         active = [s for s in self.scenarios if s.start_s < t_end and s.end_s > t[0]]
 
@@ -473,9 +473,9 @@ def _cut_pairs(config: MineConfig) -> list[tuple[int, int]]:
         target = config.templates[name].cuts_power_of
         if target is None:
             continue
-        j = first.get((station, target))
-        if j is not None and config.templates[target].sensor_type in FEED_SENSOR_TYPES:
-            pairs.append((i, j))
+        feed = first.get((station, target))
+        if feed is not None and config.templates[target].sensor_type in FEED_SENSOR_TYPES:
+            pairs.append((i, feed))
     return pairs
 
 

@@ -184,6 +184,7 @@ def mine_starting_at(config: MineConfig, start: dt.datetime) -> SimulatedMine:
 def personnel_for(config: MineConfig, **overrides: object) -> PersonnelSimulator:
     """The personnel simulator of the same mine (code and name of ``config``)."""
     settings = {"mine_code": config.mine.code, "mine_name": config.mine.name, **overrides}
+    # overrides are PersonnelSimConfig fields of several types; the dataclass takes them by name
     return PersonnelSimulator(PersonnelSimConfig(**settings))  # type: ignore[arg-type]
 
 
@@ -518,16 +519,15 @@ class _PersonnelAlarms:
         place = self.sim.places(self._us(g.start_s)).get(g.subject)
         if place is None:
             raise AssertionError(f"{g.kind} of {g.subject}: not underground at its start")
-        where = (
-            self._at(place.entered_at), place.area, self._at(place.area_since), place.station,
-            self._at(place.station_since),
-        )  # fmt: skip
+        entered, area_since = self._at(place.entered_at), self._at(place.area_since)
+        station_since = self._at(place.station_since)
         name = self.names[g.subject]
         if a.file_type == FileType.RYCS:
-            entered, *rest = where
-            return RycsRecord(g.subject, name, entered, begin, end, *rest, at)
+            return RycsRecord(g.subject, name, entered, begin, end, place.area, area_since,
+                              place.station, station_since, at)  # fmt: skip
         record = RyxzRecord if a.file_type == FileType.RYXZ else RyqjRecord
-        return record(g.subject, name, begin, end, *where, at)
+        return record(g.subject, name, begin, end, entered, place.area, area_since,
+                      place.station, station_since, at)  # fmt: skip
 
     def _rycy(
         self, g: FeedLabel, at: dt.datetime, begin: dt.datetime, end: dt.datetime | None
@@ -600,6 +600,7 @@ class NationalFileWriter:
         code_name = (
             (mine.definition.mine.code, mine.definition.mine.name)
             if mine is not None
+            # the constructor refuses a mine and personnel both None, above
             else (personnel.config.mine_code, personnel.config.mine_name)  # type: ignore[union-attr]
         )
         self.mine_code, self.mine_name = code_name

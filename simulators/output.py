@@ -55,7 +55,9 @@ class BeltScale:
             ),),
         )  # fmt: skip
 
-    def series(self, start: dt.datetime, end: dt.datetime) -> tuple[list[int], list[float], dict]:
+    def series(
+        self, start: dt.datetime, end: dt.datetime
+    ) -> tuple[list[int], list[float], dict[dt.date, float]]:
         """Cycle times (µs), counter values (t) and the truth: tonnes per local day, from
         the first reading on (the first reading only sets the baseline)."""
         rng = np.random.default_rng(self.seed)
@@ -64,7 +66,9 @@ class BeltScale:
         wrap = round(self.wrap_at_t * 100)
         counter = round(self.start_counter_t * 100)
         reset_us = None if self.reset_at is None else int(self.reset_at.timestamp() * US)
-        times, values, truth = [], [], {}
+        times: list[int] = []
+        values: list[float] = []
+        truth: dict[dt.date, int] = {}
         first = True
         while t < int(end.timestamp() * US):
             local = dt.datetime.fromtimestamp(t / US, CST)

@@ -180,7 +180,7 @@ class PersonnelSimulator:
     def _make_people(self) -> list[Person]:
         c = self.config
         jobs = ("采煤工", "掘进工", "支护工", "电钳工", "瓦斯检查工", "运输工")
-        people = []
+        people: list[Person] = []
         for shift in range(3):
             for w in range(c.workers_per_shift):
                 n = len(people)

@@ -184,7 +184,7 @@ def resolve(config: MineConfig, layout: MineLayout, scenario: ScenarioConfig) ->
         first = math.ceil(scenario.start_s / cycle_s)
         slots = max(1, math.ceil(scenario.end_s / cycle_s) - first)
         picked = np.sort(rng.choice(slots, min(scenario.count, slots), replace=False))
-        injected.spike_s = (first + picked) * cycle_s
+        injected.spike_s = (first + picked) * np.float64(cycle_s)
         low = max(layout.baseline[point], min(layout.alarm[point], peak))
         levels = rng.uniform(low, peak, len(picked))
         levels[-1] = peak  # the labelled peak is reached
@@ -438,7 +438,7 @@ def _air_labels(
     )  # fmt: skip
     first = math.ceil(item.start_s / cycle_s)
     last = math.ceil(item.end_s / cycle_s) + sub.history + 1
-    t = np.arange(first, last) * cycle_s
+    t = np.arange(first, last) * np.float64(cycle_s)
     full = np.zeros((len(t), len(reach)))
     for p, series in excess_at(item, t):
         full[:, local[p]] += series

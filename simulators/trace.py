@@ -216,6 +216,7 @@ def _main(argv: list[str] | None = None) -> int:
     manifest = record(mine, args.out, cycles)
     took = time.perf_counter() - began
     size = sum(f.stat().st_size for f in args.out.iterdir())
+    # record() returns the manifest as written to JSON (values of several types); this one is an int
     readings = int(manifest["readings"])  # type: ignore[call-overload]
     print(
         f"{manifest['mine']}: {manifest['points']} points, {cycles} cycles of "

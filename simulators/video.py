@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiomqtt
 import numpy as np
@@ -73,7 +74,7 @@ class SimulatedCameras:
 
     def events_message(
         self, at: dt.datetime, period_s: float, boot: int, seq: int
-    ) -> tuple[bytes | None, list[dict[str, object]]]:
+    ) -> tuple[bytes | None, list[dict[str, Any]]]:
         """Random analytic events in (at - period_s, at]; returns the payload and the events
         (ground truth)."""
         n = int(self._rng.poisson(self.events_per_minute * period_s / 60))
