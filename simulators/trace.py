@@ -1,18 +1,10 @@
-"""Recording a simulated mine as a trace (the format and its reader: minewatch/trace.py).
+"""Recording a simulated mine as a trace: the writer of the format that minewatch/trace.py
+defines and reads (docs/simulator.md, "Trace format").
 
-A trace is a directory (docs/simulator.md, "Trace format", version 1)::
-
-    manifest.json       format name and version, mine code, start, cycle, counts, files
-    mine.json           the MineDefinition (points, thresholds, relations)
-    config.json         the simulator's MineConfig (absent for traces not made by it)
-    ground_truth.json   labels (GroundTruth), times in seconds from the start and in epoch us
-    calibrations.json   calibration declarations (报备): point, window, declared at
-    readings.parquet    time_us int64, point dictionary<int32, utf8>, value float64,
-                        status int16; sorted by time then point order; one row group per block
-
-Nothing in it depends on the wall clock or the machine, so the same config and seed give
-byte-identical traces. Real data of another shape (e.g. the Mendeley methane set: 28 sensors
-at 1 s) fits the same tables with a hand-written mine.json and empty labels.
+The simulator writes its readings, the feeds' tables and their labels; nothing depends on the
+wall clock or the machine, so the same config and seed give byte-identical traces. Real data
+of another shape (e.g. the Mendeley methane set: 28 sensors at 1 s) fits the same tables with
+a hand-written mine.json and empty labels.
 
 ``python -m minewatch.simulators.trace record --mine large --hours 24 --out /tmp/large.trace``
 """
