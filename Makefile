@@ -1,7 +1,7 @@
 # The two commands of the README. Both start with the idempotent set-up (deploy/setup.sh).
 VENV ?= .venv
 
-.PHONY: demo test setup lint bench
+.PHONY: demo test setup lint typecheck bench
 
 setup:
 	@bash deploy/setup.sh
@@ -16,3 +16,7 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+# mypy alone (the test suite runs it too: tests/architecture/test_types.py)
+typecheck: setup
+	@bash deploy/typecheck.sh
