@@ -33,7 +33,6 @@ from minewatch.ingest.feeds.metadata import (
     apply_video_meta,
     load_camera_timeouts,
 )
-from minewatch.ingest.feeds.national import is_time_sequenced
 from minewatch.ingest.feeds.presence import (
     Presence,
     PresenceTracker,
@@ -47,6 +46,7 @@ from minewatch.ingest.feeds.presence import (
     Update,
 )
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
+from minewatch.ingest.sources.national.personnel import is_time_sequenced
 
 from minewatch.timeutil import datetime_to_us, us_to_datetime
 

@@ -9,11 +9,15 @@ import struct
 import time
 from collections.abc import AsyncIterator, Callable
 
-import minewatch.ingest.sources.modbus as modbus_source
+import minewatch.ingest.sources.modbus.adapter as modbus_source
 import numpy as np
 import pytest
 from minewatch.ingest.contract import SafetyMessage
-from minewatch.ingest.sources.modbus import ModbusPoller, ModbusPollerConfig, ModbusPollerError
+from minewatch.ingest.sources.modbus.adapter import (
+    ModbusPoller,
+    ModbusPollerConfig,
+    ModbusPollerError,
+)
 from minewatch.simulators.config import example_mine_path, load_mine_config
 from minewatch.simulators.modbus_server import ModbusMineServer
 from minewatch.simulators.model import SimulatedMine

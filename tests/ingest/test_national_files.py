@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from minewatch.ingest.sources.national_files import (
+from minewatch.ingest.sources.national.inbox import (
     Accept,
     Inbox,
     InboxConfig,
@@ -19,7 +19,7 @@ from minewatch.ingest.sources.national_files import (
     Wait,
     judge,
 )
-from minewatch.ingest.sources.national_safety import cdss_messages, definition_update
+from minewatch.ingest.sources.national.safety import cdss_messages, definition_update
 
 from minewatch.codes import RelationKind, SystemCode, ValueType
 from minewatch.metadata import Relation as MetaRelation

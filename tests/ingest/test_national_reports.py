@@ -14,9 +14,8 @@ import psycopg
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from minewatch.ingest.report_store import UPSERTS
-from minewatch.ingest.sources.files import NationalFileSource, file_messages
-from minewatch.ingest.sources.national_files import (
+from minewatch.ingest.sources.national.adapter import NationalFileSource, file_messages
+from minewatch.ingest.sources.national.inbox import (
     Accept,
     AcceptedFile,
     Inbox,
@@ -24,7 +23,8 @@ from minewatch.ingest.sources.national_files import (
     InboxReason,
     judge,
 )
-from minewatch.ingest.sources.national_reports import (
+from minewatch.ingest.sources.national.report_store import UPSERTS
+from minewatch.ingest.sources.national.reports import (
     REPORT_KEYS,
     REPORT_TABLES,
     NationalReport,

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from minewatch.ingest.sources.files import NationalFileSource
-from minewatch.ingest.sources.modbus import ModbusPollerConfig, ModbusSource
+from minewatch.ingest.sources.modbus.adapter import ModbusPollerConfig, ModbusSource
+from minewatch.ingest.sources.national.adapter import NationalFileSource
 from minewatch.simulators.config import example_mine_path, load_mine_config
 from minewatch.simulators.modbus_server import ModbusMineServer
 from minewatch.simulators.model import SimulatedMine

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from minewatch.ingest.spool import Spool, SpoolFull
+from minewatch.ingest.sources.modbus.spool import Spool, SpoolFull
 
 pytestmark = pytest.mark.anyio
 

@@ -12,8 +12,8 @@ import httpx
 import orjson
 import psycopg
 import pytest
-from minewatch.ingest.feeds.national import jzss_batch, ryss_batch
 from minewatch.ingest.feeds.writer import FeedPending, FeedWriter
+from minewatch.ingest.sources.national.personnel import jzss_batch, ryss_batch
 from minewatch.simulators.personnel import CST, US, PersonnelSimConfig, PersonnelSimulator
 
 from minewatch.feeds import broker_address, personnel_meta_topic, personnel_topic

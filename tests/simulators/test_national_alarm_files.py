@@ -10,8 +10,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from minewatch.ingest.sources.files import NationalFileSource
-from minewatch.ingest.sources.national_files import InboxConfig
+from minewatch.ingest.sources.national.adapter import NationalFileSource
+from minewatch.ingest.sources.national.inbox import InboxConfig
 from minewatch.simulators.feeds import MineFeeds
 from minewatch.simulators.national_files import (
     ALARM_FILES,

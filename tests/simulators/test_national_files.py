@@ -14,8 +14,9 @@ import numpy as np
 import psycopg
 import pytest
 from minewatch.ingest.gateway import Gateway
-from minewatch.ingest.sources.files import NationalFileSource
-from minewatch.ingest.sources.national_files import InboxConfig, definition_update
+from minewatch.ingest.sources.national.adapter import NationalFileSource
+from minewatch.ingest.sources.national.inbox import InboxConfig
+from minewatch.ingest.sources.national.safety import definition_update
 from minewatch.simulators import national_files
 from minewatch.simulators.config import MineConfig, example_mine_path, load_mine_config
 from minewatch.simulators.national_files import (

@@ -10,7 +10,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from minewatch.ingest.contract import SafetyMessage
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
-from minewatch.ingest.sparkplug import DataType, SparkplugHost, SparkplugPayload, decode_payload
+from minewatch.ingest.sources.sparkplug import (
+    DataType,
+    SparkplugHost,
+    SparkplugPayload,
+    decode_payload,
+)
 
 from tests.sparkplug.builders import MINE, T0, M, encode, topic
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
-from minewatch.ingest.sparkplug import (
+from minewatch.ingest.sources.sparkplug import (
     DataType,
     SparkplugPayload,
     decode_payload,
@@ -14,8 +14,8 @@ from minewatch.ingest.sparkplug import (
     metric_number,
     parse_topic,
 )
-from minewatch.ingest.sparkplug import sparkplug_b_pb2 as pb
-from minewatch.ingest.sparkplug.topic import MessageType
+from minewatch.ingest.sources.sparkplug import sparkplug_b_pb2 as pb
+from minewatch.ingest.sources.sparkplug.topic import MessageType
 
 from tests.sparkplug.builders import T0, M, encode
 

@@ -15,15 +15,15 @@ import aiomqtt
 import pytest
 from minewatch.ingest.contract import SafetyMessage
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
-from minewatch.ingest.sources.mqtt_json import Delivery
-from minewatch.ingest.sources.sparkplug import SparkplugSource
-from minewatch.ingest.sparkplug import (
+from minewatch.ingest.sources.base import Delivery
+from minewatch.ingest.sources.sparkplug import (
     DataInterruption,
     DataResumed,
     InterruptionCause,
     SourceEvent,
     decode_payload,
 )
+from minewatch.ingest.sources.sparkplug.adapter import SparkplugSource
 
 from minewatch.feeds import broker_address
 from tests.helpers import eventually

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import aiomqtt
 import pytest
-from minewatch.ingest.sparkplug import HostState, parse_state, state_topic
+from minewatch.ingest.sources.sparkplug import HostState, parse_state, state_topic
 
 from minewatch.feeds import broker_address
 from tests.helpers import eventually, running_gateway

@@ -8,7 +8,7 @@ import pytest
 from minewatch.ingest.contract import SafetyMessage
 from minewatch.ingest.metrics import GatewayMetrics
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
-from minewatch.ingest.sparkplug import (
+from minewatch.ingest.sources.sparkplug import (
     DataInterruption,
     DataResumed,
     DataType,

@@ -8,16 +8,16 @@ import numpy as np
 import orjson
 from minewatch.ingest.contract import SafetyMessage
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
-from minewatch.ingest.sparkplug.births import MetricDefinition
-from minewatch.ingest.sparkplug.nodes import MAX_TIME_MS, HostOutput, SourceState
-from minewatch.ingest.sparkplug.payload import (
+from minewatch.ingest.sources.sparkplug.births import MetricDefinition
+from minewatch.ingest.sources.sparkplug.nodes import MAX_TIME_MS, HostOutput, SourceState
+from minewatch.ingest.sources.sparkplug.payload import (
     DataType,
     SparkplugMetric,
     SparkplugPayload,
     json_safe,
     metric_number,
 )
-from minewatch.ingest.sparkplug.topic import SparkplugTopic
+from minewatch.ingest.sources.sparkplug.topic import SparkplugTopic
 
 from minewatch.codes import PointStatus
 

@@ -7,9 +7,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from minewatch.ingest.quarantine import QuarantineReason
-from minewatch.ingest.sparkplug.births import MetricDefinition
-from minewatch.ingest.sparkplug.events import DataInterruption, DataResumed, InterruptionCause
-from minewatch.ingest.sparkplug.nodes import (
+from minewatch.ingest.sources.sparkplug.births import MetricDefinition
+from minewatch.ingest.sources.sparkplug.events import (
+    DataInterruption,
+    DataResumed,
+    InterruptionCause,
+)
+from minewatch.ingest.sources.sparkplug.nodes import (
     BD_SEQ,
     MAX_TIME_MS,
     PROTOCOL_PREFIXES,
@@ -20,9 +24,9 @@ from minewatch.ingest.sparkplug.nodes import (
     Refused,
     SourceState,
 )
-from minewatch.ingest.sparkplug.payload import DataType, SparkplugPayload, metric_number
-from minewatch.ingest.sparkplug.readings import emit_readings, empty_message, fault_message
-from minewatch.ingest.sparkplug.topic import MessageType, SparkplugTopic
+from minewatch.ingest.sources.sparkplug.payload import DataType, SparkplugPayload, metric_number
+from minewatch.ingest.sources.sparkplug.readings import emit_readings, empty_message, fault_message
+from minewatch.ingest.sources.sparkplug.topic import MessageType, SparkplugTopic
 
 #: (node, now_ms, reason, out): ask the edge node for a rebirth, at most once per retry period
 RebirthAsker = Callable[[NodeState, int, str, HostOutput], None]

@@ -6,8 +6,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from minewatch.ingest.sparkplug.payload import encode_rebirth_request
-from minewatch.ingest.sparkplug.topic import node_command_topic
+from minewatch.ingest.sources.sparkplug.payload import encode_rebirth_request
+from minewatch.ingest.sources.sparkplug.topic import node_command_topic
 
 
 class InterruptionCause(enum.StrEnum):

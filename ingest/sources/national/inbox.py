@@ -34,9 +34,9 @@ time.
 
 The judging is pure (:func:`judge`: bytes, age, clock and what was accepted before in; a
 verdict out); :class:`Inbox` is the thin file-system adapter around it. What accepted files
-become is elsewhere: :mod:`ingest.sources.national_safety` (CDSS, CDDY, FZDY),
-:mod:`ingest.sources.national_reports` (FZSS, YCBJ, TJSJ, RYCS, RYCY, RYXZ, RYQJ) and
-:mod:`ingest.feeds.national` (the personnel files); :mod:`ingest.sources.files` wires them.
+become is beside it: :mod:`.safety` (CDSS, CDDY, FZDY), :mod:`.reports` (FZSS, YCBJ, TJSJ,
+RYCS, RYCY, RYXZ, RYQJ) and :mod:`.personnel` (the personnel files); :mod:`.adapter` wires
+them.
 """
 
 from __future__ import annotations
@@ -51,9 +51,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-# Re-exported: they lived here before the split, and callers still import them from here.
-from minewatch.ingest.sources.national_safety import cdss_messages as cdss_messages
-from minewatch.ingest.sources.national_safety import definition_update as definition_update
 from pydantic import BaseModel, ConfigDict, Field
 
 from minewatch.national import (

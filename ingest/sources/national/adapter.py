@@ -27,13 +27,20 @@ from pathlib import Path
 from typing import Any
 
 from minewatch.ingest.contract import MetaMessage
-from minewatch.ingest.feeds.national import definition_part, jzss_batch, ryqj_batch, ryss_batch
-from minewatch.ingest.sources.mqtt_json import Delivery
-from minewatch.ingest.sources.national_files import AcceptedFile, Inbox, InboxConfig
-from minewatch.ingest.sources.national_reports import REPORT_TABLES, national_report
-from minewatch.ingest.sources.national_safety import cdss_messages, definition_update
+from minewatch.ingest.sources.base import Delivery, Source, SourceContext
+from minewatch.ingest.sources.national.inbox import AcceptedFile, Inbox, InboxConfig
+from minewatch.ingest.sources.national.personnel import (
+    definition_part,
+    jzss_batch,
+    ryqj_batch,
+    ryss_batch,
+)
+from minewatch.ingest.sources.national.reports import REPORT_TABLES, national_report
+from minewatch.ingest.sources.national.safety import cdss_messages, definition_update
+from minewatch.ingest.sources.national.settings import NationalFileSettings
 
 from minewatch.national import FileType
+from minewatch.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +81,7 @@ _STORED_EVEN_EMPTY = frozenset({
 })  # fmt: skip
 
 
-class NationalFileSource:
+class NationalFileSource(Source):
     def __init__(
         self,
         root: Path,
@@ -118,3 +125,11 @@ def _committer(inbox: Inbox, accepted: AcceptedFile, parts: int) -> Callable[[],
             inbox.commit(accepted)
 
     return commit
+
+
+def create(gateway: GatewaySettings, context: SourceContext) -> NationalFileSource | None:
+    """The registry's factory: the drop folder, if one is configured."""
+    settings = NationalFileSettings.from_gateway(gateway)
+    if settings is None:
+        return None
+    return NationalFileSource(settings.root, scan_s=settings.scan_s)

@@ -23,6 +23,7 @@ import functools
 import logging
 import math
 import time
+import tomllib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,9 +31,10 @@ from types import TracebackType
 
 import numpy as np
 from minewatch.ingest.contract import SafetyMessage, message_from_bytes, message_to_bytes
-from minewatch.ingest.sources.base import no_ack
-from minewatch.ingest.sources.mqtt_json import Delivery
-from minewatch.ingest.spool import Spool, SpoolFull
+from minewatch.ingest.metrics import GatewayMetrics
+from minewatch.ingest.sources.base import Delivery, Source, SourceContext, no_ack
+from minewatch.ingest.sources.modbus.settings import ModbusSettings
+from minewatch.ingest.sources.modbus.spool import Spool, SpoolFull
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
@@ -40,6 +42,7 @@ from pymodbus.exceptions import ModbusException
 from minewatch.backoff import Backoff
 from minewatch.codes import PointStatus
 from minewatch.modbus_map import ModbusMap, RegisterKind, RegisterPlan, compile_plan
+from minewatch.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 
@@ -319,7 +322,7 @@ def _classify(exc: BaseException) -> _DeviceFault:
     return _DeviceFault(f"{type(exc).__name__}: {exc}", reconnect=True)
 
 
-class ModbusSource:
+class ModbusSource(Source):
     """The poller as a gateway source.
 
     Devices keep no history, so every polled message is first appended to a durable spool
@@ -343,6 +346,10 @@ class ModbusSource:
     def spool_depth(self) -> int:
         """Records in the durable spool not yet stored (0 without a spool, or before it opens)."""
         return 0 if self._spool is None else self._spool.unacked
+
+    def bind_metrics(self, metrics: GatewayMetrics, name: str) -> None:
+        """The spool's depth, read when /metrics is scraped."""
+        metrics.spool_depth.labels(name).set_function(self.spool_depth)
 
     async def deliveries(self) -> AsyncIterator[Delivery[SafetyMessage]]:
         loop = asyncio.get_running_loop()
@@ -384,3 +391,14 @@ async def _spool_polls(poller: ModbusPoller, spool: Spool) -> None:
             except SpoolFull:
                 log.error("spool %s is full: polling paused", spool.directory)
                 await asyncio.sleep(1.0)
+
+
+def create(gateway: GatewaySettings, context: SourceContext) -> ModbusSource | None:
+    """The registry's factory: the poller of the configured register map, spooled."""
+    settings = ModbusSettings.from_gateway(gateway)
+    if settings is None:
+        return None
+    with open(settings.map_file, "rb") as handle:
+        register_map = ModbusMap.model_validate(tomllib.load(handle))
+    config = ModbusPollerConfig(cycle_s=settings.cycle_s, timeout_s=settings.timeout_s)
+    return ModbusSource(register_map, config, settings.spool_dir)

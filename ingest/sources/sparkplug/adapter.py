@@ -19,27 +19,30 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 import aiomqtt
-from minewatch.ingest.sources.mqtt_json import Delivery, _ManualAck
-from minewatch.ingest.sparkplug import (
+from minewatch.ingest.sources.base import Delivery, Source, SourceContext
+from minewatch.ingest.sources.mqtt_json.adapter import _ManualAck
+from minewatch.ingest.sources.sparkplug import (
     DataInterruption,
     RebirthRequest,
     SourceEvent,
     SparkplugHost,
     subscription,
 )
-from minewatch.ingest.sparkplug.host_state import (
+from minewatch.ingest.sources.sparkplug.host_state import (
     STATE_QOS,
     STATE_RETAIN,
     HostState,
     must_answer,
     parse_state,
 )
-from minewatch.ingest.sparkplug.nodes import HostOutput
-from minewatch.ingest.sparkplug.store import BirthStore
-from minewatch.ingest.sparkplug.topic import state_topic, valid_host_id
+from minewatch.ingest.sources.sparkplug.nodes import HostOutput
+from minewatch.ingest.sources.sparkplug.settings import SparkplugSettings
+from minewatch.ingest.sources.sparkplug.store import BirthStore
+from minewatch.ingest.sources.sparkplug.topic import state_topic, valid_host_id
 
 from minewatch.backoff import Backoff
 from minewatch.feeds import broker_address
+from minewatch.settings import GatewaySettings
 
 __all__ = ["SourceEvent", "SparkplugHost", "SparkplugSource"]
 
@@ -61,7 +64,7 @@ def _no_ack() -> None:
     """Deliveries before the last one of a message: the last one carries the real ack."""
 
 
-class SparkplugSource:
+class SparkplugSource(Source):
     """Yields :class:`Delivery` objects forever, reconnecting with backoff.
 
     ``host_id`` is the Sparkplug Host ID of the STATE topic (default: ``client_id``);
@@ -231,3 +234,15 @@ class SparkplugSource:
                 await self._publish_state(client, HostState(False, stamp))
         except (aiomqtt.MqttError, TimeoutError) as exc:
             log.warning("could not publish the offline STATE (%s); the Will will say it", exc)
+
+
+def create(gateway: GatewaySettings, context: SourceContext) -> SparkplugSource | None:
+    """The registry's factory: a Primary Host for the configured groups, keeping its births in
+    the database when there is one."""
+    settings = SparkplugSettings.from_gateway(gateway)
+    if settings is None:
+        return None
+    return SparkplugSource(
+        context.mqtt_url, settings.client_id, list(settings.groups), settings.max_message_bytes,
+        host_id=settings.host_id, database_url=context.database_url,
+    )  # fmt: skip

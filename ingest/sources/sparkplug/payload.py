@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
-from minewatch.ingest.sparkplug import sparkplug_b_pb2 as pb
+from minewatch.ingest.sources.sparkplug import sparkplug_b_pb2 as pb
 
 #: A metric value as it was on the wire (before the datatype is applied).
 RawValue = int | float | bool | str | bytes | None

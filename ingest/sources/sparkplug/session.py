@@ -24,12 +24,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
-from minewatch.ingest.sparkplug.births import BirthRecord, StoredBirth
-from minewatch.ingest.sparkplug.events import RebirthRequest
-from minewatch.ingest.sparkplug.handling import Handling
-from minewatch.ingest.sparkplug.nodes import HostOutput, NodeState, Refused, SourceState
-from minewatch.ingest.sparkplug.payload import decode_payload
-from minewatch.ingest.sparkplug.topic import MessageType, SparkplugTopic, parse_topic
+from minewatch.ingest.sources.sparkplug.births import BirthRecord, StoredBirth
+from minewatch.ingest.sources.sparkplug.events import RebirthRequest
+from minewatch.ingest.sources.sparkplug.handling import Handling
+from minewatch.ingest.sources.sparkplug.nodes import HostOutput, NodeState, Refused, SourceState
+from minewatch.ingest.sources.sparkplug.payload import decode_payload
+from minewatch.ingest.sources.sparkplug.topic import MessageType, SparkplugTopic, parse_topic
 
 from minewatch.codes import is_mine_code
 

@@ -30,7 +30,7 @@ DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"ingest/sparkplug
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
-_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'minewatch.ingest.sparkplug.sparkplug_b_pb2', _globals)
+_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'minewatch.ingest.sources.sparkplug.sparkplug_b_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_DATATYPE']._serialized_start=2795

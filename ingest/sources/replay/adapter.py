@@ -1,4 +1,4 @@
-"""Trace replay: a recorded trace (simulators/trace.py) fed through the gateway's own pipeline.
+"""Trace replay: a recorded trace (minewatch/trace.py) fed through the gateway's own pipeline.
 
 The trace's mine definition goes first (as a ``meta`` message would), then its readings in
 time order as contract messages of at most ``message_readings`` readings, paced on the wall
@@ -19,12 +19,16 @@ from typing import Any
 
 import numpy as np
 from minewatch.ingest.contract import MetaMessage, SafetyMessage
-from minewatch.ingest.sources.mqtt_json import Delivery
+from minewatch.ingest.sources.base import Delivery, Source
+from minewatch.ingest.sources.replay.settings import ReplaySettings
 
 from minewatch.trace import ReadingChunk, Trace
 
 
-class TraceReplaySource:
+class TraceReplaySource(Source):
+    """Not in the source registry: ``minewatch replay`` builds it for a trace and hands it to
+    its own gateway (``Gateway(..., sources=[source])``)."""
+
     def __init__(
         self,
         trace: Trace,
@@ -34,12 +38,13 @@ class TraceReplaySource:
         message_readings: int = 5_000,
         progress: Callable[[int], None] | None = None,
     ) -> None:
-        if speed is not None and speed <= 0:
-            raise ValueError("speed must be positive (or None for as fast as possible)")
+        self.settings = ReplaySettings(  # a ValueError for a speed that is not positive
+            speed=speed, rebase_to_us=rebase_to_us, message_readings=message_readings
+        )
         self.trace = trace
-        self._speed = speed
+        self._speed = self.settings.speed
         self._shift_us = 0 if rebase_to_us is None else rebase_to_us - trace.start_us
-        self._max = message_readings
+        self._max = self.settings.message_readings
         self._progress = progress or (lambda n: None)
         self._codes = np.array(trace.codes, dtype=object)
         self.connected = asyncio.Event()

@@ -17,8 +17,8 @@ import logging
 import psycopg
 from minewatch.ingest.durable import DurableWriter, write_rejections
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
-from minewatch.ingest.sources.mqtt_json import Delivery
-from minewatch.ingest.sources.national_reports import REPORT_KEYS, NationalReport, ReportTable
+from minewatch.ingest.sources.base import Delivery
+from minewatch.ingest.sources.national.reports import REPORT_KEYS, NationalReport, ReportTable
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 from minewatch.ingest.contract import SafetyMessage
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
-from minewatch.ingest.sparkplug.births import BirthRecord, MetricDefinition
-from minewatch.ingest.sparkplug.events import RebirthRequest, SourceEvent
-from minewatch.ingest.sparkplug.topic import SparkplugTopic
+from minewatch.ingest.sources.sparkplug.births import BirthRecord, MetricDefinition
+from minewatch.ingest.sources.sparkplug.events import RebirthRequest, SourceEvent
+from minewatch.ingest.sources.sparkplug.topic import SparkplugTopic
 
 BD_SEQ = "bdSeq"
 #: Metrics of the protocol itself, not measurements: never turned into readings.

@@ -1,20 +1,20 @@
 """Sparkplug B for minewatch: the payload schema and decoder, the topic namespace, and the host
 session that turns edge-node messages into readings (docs/sparkplug.md), the records of births
 kept across gateway restarts and the Primary Host STATE messages. No I/O here except
-:mod:`ingest.sparkplug.store` (the births repository); the MQTT adapter is
-:mod:`ingest.sources.sparkplug`."""
+:mod:`.store` (the births repository); the MQTT adapter is :mod:`.adapter`, its settings
+:mod:`.settings`. See README.md here."""
 
-from minewatch.ingest.sparkplug.births import BirthRecord, MetricDefinition, StoredBirth
-from minewatch.ingest.sparkplug.events import (
+from minewatch.ingest.sources.sparkplug.births import BirthRecord, MetricDefinition, StoredBirth
+from minewatch.ingest.sources.sparkplug.events import (
     DataInterruption,
     DataResumed,
     InterruptionCause,
     RebirthRequest,
     SourceEvent,
 )
-from minewatch.ingest.sparkplug.host_state import HostState, parse_state
-from minewatch.ingest.sparkplug.nodes import HostOutput
-from minewatch.ingest.sparkplug.payload import (
+from minewatch.ingest.sources.sparkplug.host_state import HostState, parse_state
+from minewatch.ingest.sources.sparkplug.nodes import HostOutput
+from minewatch.ingest.sources.sparkplug.payload import (
     DataType,
     SparkplugMetric,
     SparkplugPayload,
@@ -22,8 +22,8 @@ from minewatch.ingest.sparkplug.payload import (
     encode_rebirth_request,
     metric_number,
 )
-from minewatch.ingest.sparkplug.session import SparkplugHost
-from minewatch.ingest.sparkplug.topic import (
+from minewatch.ingest.sources.sparkplug.session import SparkplugHost
+from minewatch.ingest.sources.sparkplug.topic import (
     MessageType,
     SparkplugTopic,
     parse_topic,

@@ -17,33 +17,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 import aiomqtt
-from minewatch.ingest.contract import parse_message
+from minewatch.ingest.contract import ParsedMessage, parse_message
+from minewatch.ingest.sources.base import Ack, Delivery, Source, SourceContext
+from minewatch.ingest.sources.mqtt_json.settings import MqttJsonSettings
 
 from minewatch.backoff import Backoff
 from minewatch.feeds import broker_address
+from minewatch.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
-
-Ack = Callable[[], None]
-
 
 M = TypeVar("M")
 
 #: Turns (topic, payload, max bytes) into a parsed message or a rejection; never raises.
 Parser = Callable[[str, bytes, int], M]
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery(Generic[M]):
-    """A parsed message and the way to acknowledge it once it is durable."""
-
-    message: M
-    ack: Ack
-    received_at: float
 
 
 class _ManualAck:
@@ -99,7 +89,7 @@ class _Received:
         return batch
 
 
-class MqttJsonSource(Generic[M]):
+class MqttJsonSource(Source, Generic[M]):
     """Yields :class:`Delivery` objects forever, reconnecting with backoff.
 
     ``parse`` is the feed's sans-IO parser (the safety contract by default); every MQTT feed of
@@ -162,3 +152,15 @@ class MqttJsonSource(Generic[M]):
                 delay = backoff.next_delay()
                 log.warning("broker connection lost (%s); reconnecting in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
+
+
+def create(
+    gateway: GatewaySettings, context: SourceContext
+) -> MqttJsonSource[ParsedMessage] | None:
+    """The registry's factory: the safety contract's source, unless its topics are empty."""
+    settings = MqttJsonSettings.from_gateway(gateway)
+    if settings is None:
+        return None
+    return MqttJsonSource(
+        context.mqtt_url, settings.client_id, list(settings.topics), settings.max_message_bytes
+    )

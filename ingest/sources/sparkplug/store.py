@@ -13,7 +13,7 @@ import logging
 
 import psycopg
 from minewatch.ingest.durable import DurableWriter
-from minewatch.ingest.sparkplug.births import BirthRecord, StoredBirth
+from minewatch.ingest.sources.sparkplug.births import BirthRecord, StoredBirth
 
 log = logging.getLogger(__name__)
 
