@@ -30,7 +30,7 @@ from minewatch.ingest.sources.base import Delivery, Source
 from minewatch.ingest.sources.national.report_store import ReportSink
 from minewatch.ingest.sources.national.reports import NationalReport
 from minewatch.ingest.sources.registry import configured_sources
-from minewatch.ingest.validate import TimeLimits
+from minewatch.ingest.time_limits import TimeLimits
 from minewatch.ingest.writer import BatchWriter, PendingWrite
 
 from minewatch.settings import GatewaySettings

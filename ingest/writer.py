@@ -29,7 +29,8 @@ from minewatch.ingest.durable import (
 from minewatch.ingest.metrics import GatewayMetrics
 from minewatch.ingest.pgcopy import COPY_READINGS_SQL, encode_readings
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
-from minewatch.ingest.validate import PointResolver, TimeLimits, validate_messages
+from minewatch.ingest.time_limits import TimeLimits
+from minewatch.ingest.validate import PointResolver, validate_messages
 
 from minewatch.batch import ReadingBatch
 from minewatch.metadata import MineDefinition, upsert_mine_async

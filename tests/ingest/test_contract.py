@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from minewatch.ingest.contract import MetaMessage, SafetyMessage, parse_message
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
-from minewatch.ingest.validate import PointResolver, TimeLimits, validate
+from minewatch.ingest.time_limits import TimeLimits
+from minewatch.ingest.validate import PointResolver, validate
 
 from minewatch.codes import PointStatus
 from minewatch.registry import _COLUMNS, PointRegistry

@@ -8,7 +8,8 @@ import datetime as dt
 
 import orjson
 import psycopg
-from minewatch.ingest.feeds.contract import FeedBatch, PersonnelMeta, parse_feed_message
+from minewatch.ingest.feeds.contract import FeedBatch, PersonnelMeta
+from minewatch.ingest.feeds.parsing import parse_feed_message
 from minewatch.ingest.feeds.writer import FeedPending, FeedWriter
 from minewatch.simulators.personnel import CST, US
 

@@ -6,14 +6,11 @@ from __future__ import annotations
 import aiomqtt
 import orjson
 import pytest
-from minewatch.ingest.feeds.contract import (
-    FeedBatch,
-    PersonnelMeta,
-    TimeLimits,
-    parse_feed_message,
-    screen,
-)
+from minewatch.ingest.feeds.contract import FeedBatch, PersonnelMeta
+from minewatch.ingest.feeds.parsing import parse_feed_message
+from minewatch.ingest.feeds.screening import screen
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
+from minewatch.ingest.time_limits import TimeLimits
 
 from minewatch.feeds import broker_address, personnel_meta_topic, personnel_topic, video_topic
 from tests.helpers import eventually, scalar

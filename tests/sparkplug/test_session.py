@@ -16,7 +16,7 @@ from minewatch.ingest.sources.sparkplug import (
     InterruptionCause,
     SparkplugHost,
 )
-from minewatch.ingest.validate import TimeLimits
+from minewatch.ingest.time_limits import TimeLimits
 from minewatch.ingest.writer import BatchWriter, PendingWrite
 
 from tests.sparkplug.builders import EDGE, MINE, T0, M, encode, nbirth, ndeath, topic
