@@ -1,7 +1,9 @@
 """The minewatch MQTT JSON contract, version 1 (docs/feeds.md), as a pure parser.
 
 Bytes and a topic in, a parsed message or a :class:`Rejection` out; no I/O, so it is tested
-exhaustively without a broker. Readings are columnar in the payload and stay columnar here.
+without a broker (tests/ingest/test_contract.py: hand-made cases and hypothesis-generated
+payloads). Readings are columnar in the payload and stay columnar here. The envelope (size,
+JSON, version, times) is :mod:`.envelope`, shared with the personnel/video contract.
 """
 
 from __future__ import annotations

@@ -19,16 +19,11 @@ from minewatch.alarms import lifecycle
 from minewatch.alarms.engine import AlarmEngine, Evaluation
 from minewatch.alarms.store import load_engine_state, write_changes
 from minewatch.ingest.contract import SafetyMessage
-from minewatch.ingest.durable import (
-    DurableWriter,
-    Pending,
-    committed_before,
-    write_rejections,
-    write_watermarks,
-)
+from minewatch.ingest.durable import DurableWriter, Pending
 from minewatch.ingest.metrics import GatewayMetrics
 from minewatch.ingest.pgcopy import COPY_READINGS_SQL, encode_readings
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
+from minewatch.ingest.repository import committed_before, write_rejections, write_watermarks
 from minewatch.ingest.time_limits import TimeLimits
 from minewatch.ingest.validate import PointResolver, validate_messages
 

@@ -23,7 +23,7 @@ from minewatch.ingest.sources.national.inbox import (
     InboxReason,
     judge,
 )
-from minewatch.ingest.sources.national.report_store import UPSERTS
+from minewatch.ingest.sources.national.report_repository import UPSERTS
 from minewatch.ingest.sources.national.reports import (
     REPORT_KEYS,
     REPORT_TABLES,

@@ -326,7 +326,7 @@ class ModbusSource(Source):
     """The poller as a gateway source.
 
     Devices keep no history, so every polled message is first appended to a durable spool
-    (``ingest/spool.py``) by a task that never waits for the database; the pipeline reads the
+    (:mod:`.spool`) by a task that never waits for the database; the pipeline reads the
     spool in order and acknowledges each record once it is stored. Polling therefore goes on
     through a database outage, and a gateway crash loses nothing that was polled. Without a
     spool directory the messages go straight to the pipeline (tests, throwaway runs).

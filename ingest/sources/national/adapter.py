@@ -1,6 +1,6 @@
 """The national TXT drop folder as a gateway source.
 
-Every few seconds the inbox is scanned (``ingest/sources/national_files.py`` judges the files);
+Every few seconds the inbox is scanned (:mod:`.inbox` judges the files);
 each accepted file becomes one delivery or more, acknowledged together by moving the file to
 ``done/`` once every one of them is durable: a crash before that leaves the file in ``inbox/``
 to be read again, and each part recognises the second reading (per-file sequence, watermark or
@@ -11,7 +11,7 @@ keyed upsert).
 - RYSS, JZSS -> personnel feed batches, and RYXX, RYQY, RYJZ -> personnel definitions
   (people, areas, stations), which the gateway hands to the feed pipeline;
 - FZSS, YCBJ, TJSJ, RYCS, RYCY, RYXZ -> report rows (:class:`NationalReport`), which the
-  gateway hands to its report sink (ingest/report_store.py);
+  gateway hands to its report sink (:mod:`.report_store`);
 - RYQJ -> both: the SOS positions for minewatch's own SOS alarm, and the mine's SOS records.
 
 A file with nothing to store (no records) moves to ``done/`` at once.

@@ -14,7 +14,7 @@ tables (migration 0008, docs/national-files.md "What accepted files become"). Pu
 Rows are kept as reported: numbers stay :class:`~decimal.Decimal` (stored as ``numeric``), times
 are aware, and every row names its file. A record that repeats a key within a file replaces
 the earlier one (the last in file order wins); across files, the store keeps the version of the
-latest file (:mod:`ingest.report_store`).
+latest file (:mod:`.report_repository`).
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 become"): readings as a :class:`~ingest.contract.SafetyMessage` and the mine's definition as a
 :class:`~minewatch.metadata.MineDefinition`. Pure functions of a parsed file.
 
-The drop folder itself (judging, moving, indexing) is :mod:`ingest.sources.national_files`;
-the other types are :mod:`ingest.sources.national_reports` (FZSS, YCBJ, TJSJ and the
-personnel alarm records) and :mod:`ingest.feeds.national` (RYSS, JZSS, RYQJ, RYXX, RYQY, RYJZ).
+The drop folder itself (judging, moving, indexing) is :mod:`.inbox`; the other types are
+:mod:`.reports` (FZSS, YCBJ, TJSJ and the personnel alarm records) and :mod:`.personnel`
+(RYSS, JZSS, RYQJ, RYXX, RYQY, RYJZ).
 """
 
 from __future__ import annotations

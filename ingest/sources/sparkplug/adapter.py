@@ -1,12 +1,12 @@
 """MQTT source for Sparkplug B edge nodes: the same deliveries as the JSON contract's source.
 
-A thin adapter around :class:`ingest.sparkplug.SparkplugHost` (the sans-IO session): it
+A thin adapter around :class:`ingest.sources.sparkplug.SparkplugHost` (the sans-IO session): it
 connects as a Sparkplug 3.0 Primary Host Application (its STATE Will, then subscriptions to
 ``spBv1.0/<mine>/+/#`` for the configured mines and to its own STATE topic, then its STATE
 birth), hands every message to the host, stores the births the host reports
-(:class:`ingest.sparkplug.store.BirthStore`), yields readings and refusals as
-:class:`~ingest.sources.mqtt_json.Delivery` objects (acknowledged once durable, like
-:class:`~ingest.sources.mqtt_json.MqttJsonSource`), passes interruption events to ``on_event``
+(:class:`.store.BirthStore`), yields readings and refusals as
+:class:`~ingest.sources.base.Delivery` objects (acknowledged once durable, like
+:class:`~..mqtt_json.adapter.MqttJsonSource`), passes interruption events to ``on_event``
 and publishes the rebirth requests (NCMD) the host asks for. See docs/sparkplug.md.
 """
 

@@ -1,6 +1,6 @@
 """What a birth defined, as plain records: kept in the database (``sparkplug_births``) so that
 a restarted gateway can map data that arrives before the next birth (docs/sparkplug.md,
-"Births across gateway restarts"). No I/O here; the repository is :mod:`ingest.sparkplug.store`.
+"Births across gateway restarts"). No I/O here; the repository is :mod:`.store`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The protocol steps of one received message: births, deaths, sequence checks and data, on
-the state of its edge node (:mod:`ingest.sparkplug.nodes`). Used by
-:class:`ingest.sparkplug.session.SparkplugHost`; docs/sparkplug.md has the rules."""
+the state of its edge node (:mod:`.nodes`). Used by
+:class:`ingest.sources.sparkplug.session.SparkplugHost`; docs/sparkplug.md has the rules."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """What the host session remembers per edge node and device, and what one message leads to.
 
-Plain state shared by :mod:`ingest.sparkplug.session` (the host), :mod:`ingest.sparkplug.handling`
-(the protocol steps of one message) and :mod:`ingest.sparkplug.readings` (metrics to readings).
+Plain state shared by :mod:`.session` (the host), :mod:`.handling`
+(the protocol steps of one message) and :mod:`.readings` (metrics to readings).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ MAX_TIME_MS = 253_402_300_799_999
 @dataclass
 class HostOutput:
     """What one received message leads to. ``messages`` go to the gateway in this order;
-    ``births`` are to be stored (:mod:`ingest.sparkplug.store`) before they are acknowledged."""
+    ``births`` are to be stored (:mod:`.store`) before they are acknowledged."""
 
     messages: list[SafetyMessage | Rejection] = field(default_factory=list)
     events: list[SourceEvent] = field(default_factory=list)

@@ -1,6 +1,6 @@
 """Metrics to readings: the values of a birth or data message resolved against the birth, the
 substation-fault readings that stand for an interruption, and the empty answer to a
-redelivery. Pure functions over the session state (:mod:`ingest.sparkplug.nodes`)."""
+redelivery. Pure functions over the session state (:mod:`.nodes`)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
 """The Sparkplug B host side as a state machine without I/O: (topic, bytes, clock) in,
 readings, refusals, interruption events, rebirth requests and births to store out.
 
-One :class:`~ingest.sparkplug.nodes.NodeState` per edge node holds what its current birth
+One :class:`~.nodes.NodeState` per edge node holds what its current birth
 defined (metric names, aliases, datatypes), its bdSeq and the last seq seen; devices hang off
-their node. The steps of one message are :mod:`ingest.sparkplug.handling`; metrics become
-readings in :mod:`ingest.sparkplug.readings`. See docs/sparkplug.md for the rules, and for how
+their node. The steps of one message are :mod:`.handling`; metrics become
+readings in :mod:`.readings`. See docs/sparkplug.md for the rules, and for how
 (boot, seq) is chosen so that the gateway's deduplication works:
 
 - ``boot`` of a source is the timestamp (ms) of the birth (NBIRTH, or DBIRTH for a device) that

@@ -1,5 +1,5 @@
 """The repository of stored births (table ``sparkplug_births``, migration 0009): the one module
-of this package that does I/O, used by the MQTT adapter (:mod:`ingest.sources.sparkplug`).
+of this package that does I/O, used by the MQTT adapter (:mod:`.adapter`).
 
 Births are written before the readings of their message are handed to the gateway, on a
 connection of their own with the same retries as the pipeline's writers; they are read back,

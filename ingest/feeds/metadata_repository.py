@@ -1,4 +1,5 @@
-"""Personnel and camera metadata with history: a full definition in, versions out.
+"""Personnel and camera metadata with history (a repository: its SQL, named parameters only):
+a full definition in, versions out.
 
 Each definition message is complete (like an RYXX/RYQY/RYJZ file): an entry that differs from
 the current version closes it at the message's ``ts`` and opens a new one; an entry that is
@@ -45,43 +46,56 @@ CAMERAS = VersionedTable(
 Row = tuple[object, ...]
 
 
+def _statements(table: VersionedTable) -> tuple[str, str, str, str]:
+    """SELECT current, close, drop and insert of ``table`` (names are module constants)."""
+    columns = ", ".join(table.attributes)
+    select = (
+        f"SELECT {table.key}, valid_from, {columns} FROM {table.name} "
+        "WHERE mine_code = %(mine)s AND valid_to IS NULL"
+    )
+    close = (
+        f"UPDATE {table.name} SET valid_to = %(at)s WHERE mine_code = %(mine)s "
+        f"AND {table.key} = %(key)s AND valid_to IS NULL"
+    )
+    drop = (
+        f"DELETE FROM {table.name} WHERE mine_code = %(mine)s AND {table.key} = %(key)s "
+        "AND valid_to IS NULL"
+    )
+    values = ", ".join(f"%({a})s" for a in table.attributes)
+    insert = (
+        f"INSERT INTO {table.name} (mine_code, {table.key}, valid_from, {columns}) "
+        f"VALUES (%(mine)s, %(key)s, %(at)s, {values})"
+    )
+    return select, close, drop, insert
+
+
+def _version(
+    table: VersionedTable, mine: str, key: str, at: dt.datetime, row: Row
+) -> dict[str, object]:
+    return {"mine": mine, "key": key, "at": at, **dict(zip(table.attributes, row, strict=True))}
+
+
 async def apply_versions(
     cur: psycopg.AsyncCursor, table: VersionedTable, mine: str, rows: dict[str, Row],
     at: dt.datetime,
 ) -> int:  # fmt: skip
     """Make ``rows`` (key -> attributes) the current versions as of ``at``; returns how many
     versions were opened, replaced or retired."""
-    columns = ", ".join(table.attributes)
-    await cur.execute(
-        f"SELECT {table.key}, valid_from, {columns} FROM {table.name} "
-        "WHERE mine_code = %s AND valid_to IS NULL",
-        (mine,),
-    )
+    select, close, drop, insert = _statements(table)
+    await cur.execute(select, {"mine": mine})
     current = {str(r[0]): (r[1], tuple(r[2:])) for r in await cur.fetchall()}
-    close = (
-        f"UPDATE {table.name} SET valid_to = %s WHERE mine_code = %s AND {table.key} = %s "
-        "AND valid_to IS NULL"
-    )
-    drop = (
-        f"DELETE FROM {table.name} WHERE mine_code = %s AND {table.key} = %s AND valid_to IS NULL"
-    )
-    placeholders = ", ".join(["%s"] * (len(table.attributes) + 3))
-    insert = (
-        f"INSERT INTO {table.name} (mine_code, {table.key}, valid_from, {columns}) "
-        f"VALUES ({placeholders})"
-    )
     changes = 0
     for key, (valid_from, attributes) in current.items():
         if key in rows and rows[key] == attributes:
             continue
         changes += 1
         if valid_from >= at:  # replaced at the very time it began: no zero-length version
-            await cur.execute(drop, (mine, key))
+            await cur.execute(drop, {"mine": mine, "key": key})
         else:
-            await cur.execute(close, (at, mine, key))
+            await cur.execute(close, {"at": at, "mine": mine, "key": key})
         if key in rows:
-            await cur.execute(insert, (mine, key, at, *rows[key]))
-    new = [(mine, key, at, *attributes) for key, attributes in rows.items() if key not in current]
+            await cur.execute(insert, _version(table, mine, key, at, rows[key]))
+    new = [_version(table, mine, key, at, row) for key, row in rows.items() if key not in current]
     if new:
         await cur.executemany(insert, new)
     return changes + len(new)
@@ -89,19 +103,19 @@ async def apply_versions(
 
 async def _ensure_mine(cur: psycopg.AsyncCursor, mine: str, name: str | None) -> None:
     await cur.execute(
-        "INSERT INTO mines (code, name) VALUES (%s, %s) ON CONFLICT (code) DO NOTHING",
-        (mine, name or mine),
+        "INSERT INTO mines (code, name) VALUES (%(mine)s, %(name)s) ON CONFLICT (code) DO NOTHING",
+        {"mine": mine, "name": name or mine},
     )
 
 
 async def _newer(cur: psycopg.AsyncCursor, state_table: str, mine: str, at: dt.datetime) -> bool:
     """Whether ``at`` is after the last definition applied for ``mine`` (and note it)."""
     await cur.execute(
-        f"INSERT INTO {state_table} (mine_code, meta_at) VALUES (%s, %s) "
+        f"INSERT INTO {state_table} (mine_code, meta_at) VALUES (%(mine)s, %(at)s) "
         "ON CONFLICT (mine_code) DO UPDATE SET meta_at = EXCLUDED.meta_at "
         f"WHERE {state_table}.meta_at IS NULL OR {state_table}.meta_at < EXCLUDED.meta_at "
         "RETURNING mine_code",
-        (mine, at),
+        {"mine": mine, "at": at},
     )
     return await cur.fetchone() is not None
 
@@ -138,10 +152,11 @@ async def apply_personnel_meta(conn: psycopg.AsyncConnection, meta: PersonnelMet
 async def _newer_part(cur: psycopg.AsyncCursor, mine: str, part: str, at: dt.datetime) -> bool:
     """Whether ``at`` is after the last definition of ``part`` applied for ``mine`` (noted)."""
     await cur.execute(
-        "INSERT INTO personnel_meta_parts (mine_code, part, applied_at) VALUES (%s, %s, %s) "
+        "INSERT INTO personnel_meta_parts (mine_code, part, applied_at) "
+        "VALUES (%(mine)s, %(part)s, %(at)s) "
         "ON CONFLICT (mine_code, part) DO UPDATE SET applied_at = EXCLUDED.applied_at "
         "WHERE personnel_meta_parts.applied_at < EXCLUDED.applied_at RETURNING part",
-        (mine, part, at),
+        {"mine": mine, "part": part, "at": at},
     )
     return await cur.fetchone() is not None
 
