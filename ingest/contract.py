@@ -13,14 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import orjson
-from minewatch.ingest.envelope import (
-    Refused,
-    load_object,
-    parse_envelope,
-    parse_time_us,
-    schema,
-    unknown_topic,
-)
+from minewatch.ingest import envelope
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
 from pydantic import ValidationError
 
@@ -58,7 +51,7 @@ ParsedMessage = SafetyMessage | MetaMessage | Rejection
 
 def parse_message(topic: str, payload: bytes, max_bytes: int) -> ParsedMessage:
     """Parse one MQTT message of the contract; never raises on bad input."""
-    return parse_envelope(topic, payload, max_bytes, lambda parts, source: _route(
+    return envelope.parse_envelope(topic, payload, max_bytes, lambda parts, source: _route(
         topic, parts, source, payload))  # fmt: skip
 
 
@@ -66,16 +59,16 @@ def _route(topic: str, parts: list[str], source: str, payload: bytes) -> ParsedM
     match parts:
         case ["minewatch", "v1", mine, "safety", substation]:
             may_hold_bools = b"true" in payload or b"false" in payload
-            return _parse_safety(mine, substation, load_object(payload), may_hold_bools)
+            return _parse_safety(mine, substation, envelope.load_object(payload), may_hold_bools)
         case ["minewatch", "v1", mine, "meta"]:
-            return _parse_meta(mine, source, load_object(payload))
-    raise unknown_topic(topic)
+            return _parse_meta(mine, source, envelope.load_object(payload))
+    raise envelope.unknown_topic(topic)
 
 
 def _field(document: dict[str, object], name: str, kind: type | tuple[type, ...]) -> object:
     value = document.get(name)
     if not isinstance(value, kind) or isinstance(value, bool):
-        raise schema(f"field {name!r} missing or not {kind}")
+        raise envelope.schema(f"field {name!r} missing or not {kind}")
     return value
 
 
@@ -117,14 +110,14 @@ def _parse_safety(
     mine: str, substation: str, document: dict[str, object], may_hold_bools: bool
 ) -> SafetyMessage:
     if document.get("mine") != mine or document.get("substation") != substation:
-        raise Refused(
+        raise envelope.Refused(
             QuarantineReason.TOPIC_MISMATCH,
             f"payload mine/substation {document.get('mine')!r}/{document.get('substation')!r} "
             f"differ from the topic's {mine}/{substation}",
         )
     boot = _field(document, "boot", int)
     seq = _field(document, "seq", int)
-    time_us = parse_time_us(str(_field(document, "ts", str)), "ts")
+    time_us = envelope.parse_time_us(str(_field(document, "ts", str)), "ts")
     codes = _field(document, "points", list)
     raw_values = _field(document, "values", list)
     status_list = _field(document, "status", list)
@@ -132,21 +125,21 @@ def _parse_safety(
     assert isinstance(status_list, list)
     n = len(codes)
     if len(raw_values) != n or len(status_list) != n:
-        raise Refused(
+        raise envelope.Refused(
             QuarantineReason.SCHEMA_VIOLATION,
             f"points/values/status lengths differ: {n}/{len(raw_values)}/{len(status_list)}",
         )
     if n and set(map(type, codes)) != {str}:
-        raise schema("points must all be strings")
+        raise envelope.schema("points must all be strings")
     status = _column(status_list) if n else np.empty(0, np.int64)
     if status.dtype.kind != "i":
-        raise schema("status must all be integers")
+        raise envelope.schema("status must all be integers")
     times = np.full(n, time_us, np.int64)
     offsets = document.get("offsets_ms")
     if offsets is not None:
         offset_array = _column(offsets) if isinstance(offsets, list) else None
         if offset_array is None or len(offset_array) != n or (n and offset_array.dtype.kind != "i"):
-            raise schema("offsets_ms must be n integers")
+            raise envelope.schema("offsets_ms must be n integers")
         times = times + offset_array.astype(np.int64) * 1000
     value, value_ok = _numbers(raw_values, may_hold_bools)
     return SafetyMessage(
@@ -168,9 +161,9 @@ def _parse_meta(mine: str, source: str, document: dict[str, object]) -> MetaMess
     try:
         definition = MineDefinition.model_validate(document)
     except ValidationError as exc:
-        raise Refused(QuarantineReason.INVALID_METADATA, str(exc)[:2000]) from None
+        raise envelope.Refused(QuarantineReason.INVALID_METADATA, str(exc)[:2000]) from None
     if definition.mine.code != mine:
-        raise Refused(
+        raise envelope.Refused(
             QuarantineReason.TOPIC_MISMATCH, f"definition of {definition.mine.code} on {mine}"
         )
     return MetaMessage(source, definition)
