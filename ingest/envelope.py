@@ -43,7 +43,7 @@ def unknown_topic(topic: str) -> Refused:
 
 def parse_envelope(topic: str, payload: bytes, max_bytes: int, route: Route[M]) -> M | Rejection:
     """``route`` the message, or refuse it (too large, or refused by ``route``); never raises
-    on bad input. A refused message is kept with its first ``max_bytes + 1`` bytes."""
+    on bad input. A refused message is kept whole, however large (docs/feeds.md)."""
     parts = topic.split("/")
     source = "/".join(parts[2:]) if len(parts) > 2 else topic
     try:
@@ -51,7 +51,7 @@ def parse_envelope(topic: str, payload: bytes, max_bytes: int, route: Route[M]) 
             raise Refused(QuarantineReason.PAYLOAD_TOO_LARGE, f"{len(payload)} bytes > {max_bytes}")
         return route(parts, source)
     except Refused as refused:
-        return Rejection(source, refused.reason, refused.detail, payload[: max_bytes + 1])
+        return Rejection(source, refused.reason, refused.detail, payload)
 
 
 def load_object(payload: bytes) -> dict[str, object]:

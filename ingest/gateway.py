@@ -172,6 +172,8 @@ class Gateway:
                 else:  # validated with the whole write batch, at flush
                     pending.messages.append(message)
                     pending.readings += len(message)
+                    if delivery.refused is not None:
+                        pending.refusal_listeners[message.source] = delivery.refused
         pending.acks.append(delivery.ack)
         pending.note_received(delivery.received_at)
         return pending

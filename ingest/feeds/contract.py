@@ -200,3 +200,18 @@ def _plain(value: object) -> object:
 
 
 FeedMessage = FeedBatch | PersonnelMeta | VideoMeta | Rejection
+
+
+#: The system name of the feed sources numbered by their time in seconds: the national files
+#: (``<mine>/personnel/national-<type>``, ingest/sources/national/personnel.py).
+TIME_SEQUENCED_SYSTEM = "national"
+
+
+def is_time_sequenced(source: str) -> bool:
+    """Whether ``source`` numbers its messages by their time in seconds (the national files)
+    rather than one by one, so that a jump in its sequence is no sign of loss.
+
+    The format fixes no cadence (vendors send RYSS/JZSS every 1 to 5 minutes, RYQJ when a call
+    happens; domain reference §7.3), so a missing file cannot be told from a slower sender.
+    """
+    return source.rpartition("/")[2].startswith(f"{TIME_SEQUENCED_SYSTEM}-")

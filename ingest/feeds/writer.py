@@ -20,7 +20,13 @@ from minewatch.alarms.rules.personnel import AlarmUpdate
 from minewatch.alarms.subject_store import write_subject_changes
 from minewatch.ingest.durable import DurableWriter, Pending
 from minewatch.ingest.feeds.alarms import FeedAlarms
-from minewatch.ingest.feeds.contract import NO_TIME, FeedBatch, PersonnelMeta, VideoMeta
+from minewatch.ingest.feeds.contract import (
+    NO_TIME,
+    FeedBatch,
+    PersonnelMeta,
+    VideoMeta,
+    is_time_sequenced,
+)
 from minewatch.ingest.feeds.metadata_repository import (
     apply_personnel_meta,
     apply_video_meta,
@@ -38,7 +44,6 @@ from minewatch.ingest.feeds.repository import (
 )
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
 from minewatch.ingest.repository import committed_before, write_rejections, write_watermarks
-from minewatch.ingest.sources.national.personnel import is_time_sequenced
 
 from minewatch.timeutil import us_to_datetime
 

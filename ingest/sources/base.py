@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from minewatch.ingest.metrics import GatewayMetrics
+from minewatch.ingest.quarantine import Rejection
 
 Ack = Callable[[], None]
 
@@ -27,11 +28,16 @@ M = TypeVar("M")
 
 @dataclass(frozen=True, slots=True)
 class Delivery(Generic[M]):
-    """A parsed message and the way to acknowledge it once it is durable."""
+    """A parsed message and the way to acknowledge it once it is durable.
+
+    ``refused``, if given, is told which readings of the message validation refused (before
+    ``ack``), for a source that keeps its own account of them (the drop folder's reason files).
+    """
 
     message: M
     ack: Ack
     received_at: float
+    refused: Callable[[list[Rejection]], None] | None = None
 
 
 class Source(Protocol):

@@ -8,8 +8,9 @@ import datetime as dt
 import logging
 
 import pytest
+from minewatch.ingest.feeds.contract import is_time_sequenced
 from minewatch.ingest.feeds.writer import FeedPending, FeedWriter
-from minewatch.ingest.sources.national.personnel import is_time_sequenced, jzss_batch, ryss_batch
+from minewatch.ingest.sources.national.personnel import jzss_batch, ryss_batch
 
 from minewatch.national import (
     CHINA_TZ,

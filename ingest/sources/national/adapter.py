@@ -12,9 +12,13 @@ keyed upsert).
   (people, areas, stations), which the gateway hands to the feed pipeline;
 - FZSS, YCBJ, TJSJ, RYCS, RYCY, RYXZ -> report rows (:class:`NationalReport`), which the
   gateway hands to its report sink (:mod:`.report_store`);
-- RYQJ -> both: the SOS positions for minewatch's own SOS alarm, and the mine's SOS records.
+- RYQJ -> both: the SOS positions for minewatch's own SOS alarm, and the mine's SOS records;
+- each record the codec refused -> a :class:`Rejection` (``invalid_record``) for the quarantine
+  table, whatever the share of bad records: the good ones are stored all the same.
 
-A file with nothing to store (no records) moves to ``done/`` at once.
+A file with nothing to store (no records, no refused record) moves to ``done/`` at once. The
+readings that validation refuses (an unknown point code...) are listed in the file's reason
+file in ``done/`` as well as in the quarantine table (:attr:`Delivery.refused`).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from minewatch.ingest.contract import MetaMessage
+from minewatch.ingest.quarantine import QuarantineReason, Rejection
 from minewatch.ingest.sources.base import Delivery, Source, SourceContext
 from minewatch.ingest.sources.national.inbox import AcceptedFile, Inbox, InboxConfig
 from minewatch.ingest.sources.national.personnel import (
@@ -39,7 +44,7 @@ from minewatch.ingest.sources.national.reports import REPORT_TABLES, national_re
 from minewatch.ingest.sources.national.safety import cdss_messages, definition_update
 from minewatch.ingest.sources.national.settings import NationalFileSettings
 
-from minewatch.national import FileType
+from minewatch.national import FileType, ParsedFile
 from minewatch.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -47,7 +52,25 @@ log = logging.getLogger(__name__)
 
 def file_messages(accepted: AcceptedFile) -> list[object]:
     """What one accepted file becomes: every message that must be durable before the file
-    moves to ``done/`` (none for a file without records)."""
+    moves to ``done/`` (none for a file without records or refused records)."""
+    return [*_content(accepted), *record_rejections(accepted.parsed)]
+
+
+def record_rejections(parsed: ParsedFile) -> list[Rejection]:
+    """The records the codec refused, one quarantine entry each (its text as the payload)."""
+    source = f"{parsed.mine_code}/files/{str(parsed.name).removesuffix('.txt')}"
+    return [
+        Rejection(
+            source,
+            QuarantineReason.INVALID_RECORD,
+            f"record {p.index}: {p.reason}: {p.detail}",
+            p.text.encode("utf-8"),
+        )
+        for p in parsed.problems
+    ]
+
+
+def _content(accepted: AcceptedFile) -> list[object]:
     parsed = accepted.parsed
     if not parsed.records and parsed.file_type not in _STORED_EVEN_EMPTY:
         return []
@@ -90,13 +113,13 @@ class NationalFileSource(Source):
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self._root = root
-        self._config = config or InboxConfig()
+        self.config = config or InboxConfig()
         self._scan_s = scan_s
         self._clock = clock
         self.connected = asyncio.Event()
 
     async def deliveries(self) -> AsyncIterator[Delivery[Any]]:
-        inbox = await asyncio.to_thread(Inbox, self._root, self._config)
+        inbox = await asyncio.to_thread(Inbox, self._root, self.config)
         self.connected.set()
         loop = asyncio.get_running_loop()
         while True:
@@ -108,23 +131,30 @@ class NationalFileSource(Source):
                 if not messages:
                     inbox.commit(accepted)
                     continue
-                ack = _committer(inbox, accepted, len(messages))
+                commit = _Commit(inbox, accepted, len(messages))
                 for message in messages:
-                    yield Delivery(message, ack, loop.time())
+                    yield Delivery(message, commit.ack, loop.time(), commit.note_refused)
             await asyncio.sleep(self._scan_s)
 
 
-def _committer(inbox: Inbox, accepted: AcceptedFile, parts: int) -> Callable[[], None]:
-    """One acknowledgement per part: the file moves to ``done/`` with the last one. (The
-    parts are acknowledged by tasks of one event loop, so no lock is needed.)"""
-    remaining = [parts]
+class _Commit:
+    """One acknowledgement per part: the file moves to ``done/`` with the last one, its reason
+    file listing the readings validation refused. (The parts are acknowledged by tasks of one
+    event loop, so no lock is needed.)"""
 
-    def commit() -> None:
-        remaining[0] -= 1
-        if remaining[0] == 0:
-            inbox.commit(accepted)
+    def __init__(self, inbox: Inbox, accepted: AcceptedFile, parts: int) -> None:
+        self._inbox = inbox
+        self._accepted = accepted
+        self._remaining = parts
+        self._refused: list[str] = []
 
-    return commit
+    def note_refused(self, rejections: list[Rejection]) -> None:
+        self._refused += [f"{r.reason}: {r.detail}" for r in rejections]
+
+    def ack(self) -> None:
+        self._remaining -= 1
+        if self._remaining == 0:
+            self._inbox.commit(self._accepted, self._refused)
 
 
 def create(gateway: GatewaySettings, context: SourceContext) -> NationalFileSource | None:
@@ -132,4 +162,4 @@ def create(gateway: GatewaySettings, context: SourceContext) -> NationalFileSour
     settings = NationalFileSettings.from_gateway(gateway)
     if settings is None:
         return None
-    return NationalFileSource(settings.root, scan_s=settings.scan_s)
+    return NationalFileSource(settings.root, settings.inbox(), scan_s=settings.scan_s)

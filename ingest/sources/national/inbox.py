@@ -17,10 +17,15 @@ Rules, in the order :func:`judge` applies them:
    the name of an accepted file but other content is refused too (a correction must come
    under a new name, i.e. a new upload time);
 4. the codec's refusals (header, mine code, encoding... see :mod:`minewatch.national`);
-5. a header upload time older than ``max_age_s`` is stale, one later than
-   ``now + max_future_skew_s`` is from the future: both refused;
-6. more than ``max_bad_fraction`` of the records refused: the whole file is refused;
-7. otherwise the file is accepted. Its refused records are listed in ``done/<file>.reason.txt``.
+5. a header upload time later than ``now + max_future_skew_s`` is from the future: refused;
+   one older than ``max_age_s`` is stale and refused, but only where an age limit is set
+   (``MINEWATCH_GATEWAY__FILES_MAX_AGE_S``; none by default);
+6. otherwise the file is accepted, whatever share of its records the codec refused: every good
+   record is stored, each refused one goes to the quarantine table. ``done/<file>.reason.txt``
+   tells what was special about an accepted file: a header time older than ``late_after_s``
+   (``late_upload``), refused records (``accepted_with_problems``, or
+   ``too_many_bad_records`` above ``max_bad_fraction``), readings that validation refused
+   (``readings_refused``, e.g. an unknown point code), one line each.
 
 Nothing is ever deleted: files are only moved (``os.replace``, same file system), and a name
 already taken in ``rejected/`` gets a ``.1``, ``.2``... suffix. Hidden files (``.name``) and
@@ -46,7 +51,7 @@ import enum
 import hashlib
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -75,14 +80,25 @@ class InboxConfig(BaseModel):
     grace_period_s: float = Field(
         600.0, ge=0, description="How long an incomplete or oddly named file may wait."
     )
-    max_age_s: float = Field(
-        86_400.0, gt=0, description="Files whose header time is older are refused as stale."
+    max_age_s: float | None = Field(
+        None,
+        gt=0,
+        description="Files whose header time is older are refused as stale; None: no age limit.",
+    )
+    late_after_s: float = Field(
+        86_400.0,
+        gt=0,
+        description="Files whose header time is older are stored and flagged late_upload.",
     )
     max_future_skew_s: float = Field(
         300.0, ge=0, description="Files whose header time is later than now + this are refused."
     )
     max_bad_fraction: float = Field(
-        0.2, ge=0, le=1, description="A file with a larger share of bad records is refused."
+        0.2,
+        ge=0,
+        le=1,
+        description="A file with a larger share of bad records is flagged "
+        "too_many_bad_records (its good records are stored all the same).",
     )
     max_file_bytes: int = Field(64 * 1024 * 1024, ge=1024)
 
@@ -95,19 +111,28 @@ class InboxReason(enum.StrEnum):
     BAD_NAME_TIMEOUT = "bad_name_timeout"
     DUPLICATE = "duplicate"  # same SHA-256 as an accepted file
     DUPLICATE_NAME = "duplicate_name"  # same name as an accepted file, other content
-    STALE = "stale"
+    STALE = "stale"  # only with an age limit (max_age_s)
     FUTURE = "future"
-    TOO_MANY_BAD_RECORDS = "too_many_bad_records"
     UNREADABLE = "unreadable"  # the file system refused to read it
 
 
 # -- verdicts --------------------------------------------------------------------------------
 
 
+class AcceptedFlag(enum.StrEnum):
+    """What ``done/<file>.reason.txt`` says about an accepted file (never a refusal)."""
+
+    LATE_UPLOAD = "late_upload"
+    TOO_MANY_BAD_RECORDS = "too_many_bad_records"
+    ACCEPTED_WITH_PROBLEMS = "accepted_with_problems"
+    READINGS_REFUSED = "readings_refused"
+
+
 @dataclass(frozen=True, slots=True)
 class Accept:
     parsed: ParsedFile
     sha256: str
+    late: str | None = None  # why the file is a late upload, if it is one
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,25 +192,47 @@ def judge(
     if isinstance(parsed, FileRejection):
         return Refuse(parsed.reason, parsed.detail)
     upload = parsed.header.upload_time
-    if upload < now - dt.timedelta(seconds=config.max_age_s):
-        return Refuse(InboxReason.STALE, f"header time {upload} is older than {config.max_age_s} s")
+    age_limit = config.max_age_s
+    if age_limit is not None and upload < now - dt.timedelta(seconds=age_limit):
+        return Refuse(InboxReason.STALE, f"header time {upload} is older than {age_limit} s")
     if upload > now + dt.timedelta(seconds=config.max_future_skew_s):
         return Refuse(InboxReason.FUTURE, f"header time {upload} is in the future (now {now})")
-    bad = len(parsed.problems)
-    if bad and bad > config.max_bad_fraction * parsed.record_count:
-        return Refuse(
-            InboxReason.TOO_MANY_BAD_RECORDS,
-            f"{bad} of {parsed.record_count} records refused (limit {config.max_bad_fraction:.0%})",
-            parsed.problems,
-        )
-    return Accept(parsed, digest)
+    late = None
+    if upload < now - dt.timedelta(seconds=config.late_after_s):
+        late = f"header time {upload} is older than {config.late_after_s:.0f} s (at {now})"
+    return Accept(parsed, digest, late)
 
 
-def reason_text(reason: str, detail: str, problems: Iterable[RecordProblem] = ()) -> str:
-    """The content of a ``.reason.txt`` file: reason, detail, then one line per bad record."""
+def reason_text(
+    reason: str, detail: str, problems: Iterable[RecordProblem] = (), readings: Iterable[str] = ()
+) -> str:
+    """The content of a ``.reason.txt`` file: reason, detail, then one line per bad record and
+    per refused reading."""
     lines = [f"reason: {reason}", f"detail: {detail}"]
     lines += [f"record {p.index}: {p.reason}: {p.detail} | {p.text}" for p in problems]
+    lines += [f"reading {r}" for r in readings]
     return "\n".join(lines) + "\n"
+
+
+def accepted_flags(
+    accepted: AcceptedFile, config: InboxConfig, refused_readings: int = 0
+) -> list[tuple[AcceptedFlag, str]]:
+    """Why an accepted file gets a reason file in ``done/`` (none: nothing to say)."""
+    flags: list[tuple[AcceptedFlag, str]] = []
+    if accepted.late is not None:
+        flags.append((AcceptedFlag.LATE_UPLOAD, accepted.late))
+    parsed = accepted.parsed
+    bad = len(parsed.problems)
+    if bad:
+        flag = AcceptedFlag.ACCEPTED_WITH_PROBLEMS
+        if bad > config.max_bad_fraction * parsed.record_count:
+            flag = AcceptedFlag.TOO_MANY_BAD_RECORDS
+        flags.append((flag, f"{bad} of {parsed.record_count} records refused"))
+    if refused_readings:
+        flags.append(
+            (AcceptedFlag.READINGS_REFUSED, f"{refused_readings} readings refused by validation")
+        )
+    return flags
 
 
 # -- the file-system adapter -----------------------------------------------------------------
@@ -198,6 +245,7 @@ class AcceptedFile:
     path: Path
     parsed: ParsedFile
     sha256: str
+    late: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,10 +306,10 @@ class Inbox:
                 else:
                     verdict = judge(path.name, data, age_s, now, self, self.config)
             match verdict:
-                case Accept(parsed, digest):
+                case Accept(parsed, digest, late):
                     self._taken[path.name] = digest
                     self._taken_digests[digest] = path.name
-                    result.accepted.append(AcceptedFile(path, parsed, digest))
+                    result.accepted.append(AcceptedFile(path, parsed, digest, late))
                 case Refuse(reason, detail, problems):
                     target = self._move_aside(path, reason_text(reason, detail, problems))
                     log.warning("refused %s: %s: %s", path.name, reason, detail)
@@ -270,13 +318,15 @@ class Inbox:
                     result.waiting.append(path.name)
         return result
 
-    def commit(self, accepted: AcceptedFile) -> Path:
-        """Move an accepted file to ``done/`` (after its content is durable) and index it."""
+    def commit(self, accepted: AcceptedFile, refused_readings: Sequence[str] = ()) -> Path:
+        """Move an accepted file to ``done/`` (after its content is durable) and index it;
+        ``refused_readings`` (one line each) are readings validation refused."""
         parsed = accepted.parsed
         target = self.done / accepted.path.name
-        if parsed.problems:
-            detail = f"{len(parsed.problems)} of {parsed.record_count} records refused"
-            text = reason_text("accepted_with_problems", detail, parsed.problems)
+        flags = accepted_flags(accepted, self.config, len(refused_readings))
+        if flags:
+            detail = "; ".join(f"{flag}: {why}" for flag, why in flags)
+            text = reason_text(flags[0][0], detail, parsed.problems, refused_readings)
             (self.done / (target.name + REASON_SUFFIX)).write_text(text, encoding="utf-8")
         os.replace(accepted.path, target)
         self._append_index(accepted.sha256, target.name)

@@ -6,7 +6,8 @@ A file is a message of the source ``<mine>/personnel/national-<type>`` (e.g.
 ``national-ryss``) whose sequence number is the upload time in seconds (boot 0): a file
 delivered twice is dropped as a duplicate, an RYSS file with a newer time but the same list
 changes nothing (snapshot diff). Such a sequence is a clock, not a count: a jump in it is not
-a missing message (:func:`is_time_sequenced`; the feed writer counts no gaps for it).
+a missing message (:func:`~minewatch.ingest.feeds.contract.is_time_sequenced`; the feed writer
+counts no gaps for it).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import logging
 import numpy as np
 from minewatch.ingest.feeds.contract import (
     NO_TIME,
+    TIME_SEQUENCED_SYSTEM,
     Area,
     FeedBatch,
     Person,
@@ -39,22 +41,10 @@ from minewatch.timeutil import datetime_to_us
 
 log = logging.getLogger(__name__)
 
-NATIONAL_SYSTEM = "national"
-
 
 def file_source(mine: str, file_type: str) -> str:
     """The feed source of a mine's national files of one type."""
-    return f"{mine}/personnel/{NATIONAL_SYSTEM}-{file_type.lower()}"
-
-
-def is_time_sequenced(source: str) -> bool:
-    """Whether ``source`` numbers its messages by their time in seconds (the national files)
-    rather than one by one, so that a jump in its sequence is no sign of loss.
-
-    The format fixes no cadence (vendors send RYSS/JZSS every 1 to 5 minutes, RYQJ when a call
-    happens; domain reference §7.3), so a missing file cannot be told from a slower sender.
-    """
-    return source.rpartition("/")[2].startswith(f"{NATIONAL_SYSTEM}-")
+    return f"{mine}/personnel/{TIME_SEQUENCED_SYSTEM}-{file_type.lower()}"
 
 
 def _objects(values: list[object]) -> np.ndarray:

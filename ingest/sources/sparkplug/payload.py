@@ -101,7 +101,7 @@ def decode_payload(data: bytes, *, source: str, max_bytes: int) -> SparkplugPayl
             source,
             QuarantineReason.PAYLOAD_TOO_LARGE,
             f"{len(data)} bytes > {max_bytes}",
-            data[: max_bytes + 1],
+            data,
         )
     try:
         message = pb.Payload.FromString(data)
