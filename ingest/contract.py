@@ -1,12 +1,13 @@
 """The minewatch MQTT JSON contract, version 1 (docs/feeds.md), as a pure parser.
 
 Bytes and a topic in, a parsed message or a :class:`Rejection` out; no I/O, so it is tested
-exhaustively without a broker. Readings are columnar in the payload and stay columnar here.
+without a broker (tests/ingest/test_contract.py: hand-made cases and hypothesis-generated
+payloads). Readings are columnar in the payload and stay columnar here. The envelope (size,
+JSON, version, times) is :mod:`.envelope`, shared with the personnel/video contract.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,9 +15,9 @@ import numpy.typing as npt
 import orjson
 from pydantic import ValidationError
 
+from minewatch.ingest import envelope
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
 from minewatch.metadata import MineDefinition
-from minewatch.timeutil import datetime_to_us
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,66 +49,27 @@ class MetaMessage:
 ParsedMessage = SafetyMessage | MetaMessage | Rejection
 
 
-class _Refused(Exception):
-    def __init__(self, reason: QuarantineReason, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
-
-
 def parse_message(topic: str, payload: bytes, max_bytes: int) -> ParsedMessage:
     """Parse one MQTT message of the contract; never raises on bad input."""
-    parts = topic.split("/")
-    source = "/".join(parts[2:]) if len(parts) > 2 else topic
-    try:
-        if len(payload) > max_bytes:
-            raise _Refused(
-                QuarantineReason.PAYLOAD_TOO_LARGE, f"{len(payload)} bytes > {max_bytes}"
-            )
-        match parts:
-            case ["minewatch", "v1", mine, "safety", substation]:
-                may_hold_bools = b"true" in payload or b"false" in payload
-                return _parse_safety(mine, substation, _load_object(payload), may_hold_bools)
-            case ["minewatch", "v1", mine, "meta"]:
-                return _parse_meta(mine, source, _load_object(payload))
-        raise _Refused(QuarantineReason.UNKNOWN_TOPIC, f"topic {topic!r} is not in the contract")
-    except _Refused as refused:
-        return Rejection(source, refused.reason, refused.detail, payload[: max_bytes + 1])
+    return envelope.parse_envelope(topic, payload, max_bytes, lambda parts, source: _route(
+        topic, parts, source, payload))  # fmt: skip
 
 
-def _load_object(payload: bytes) -> dict[str, object]:
-    try:
-        payload.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise _Refused(QuarantineReason.INVALID_UTF8, str(exc)) from None
-    try:
-        document = orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
-        raise _Refused(QuarantineReason.MALFORMED_JSON, str(exc)) from None
-    if not isinstance(document, dict):
-        raise _Refused(QuarantineReason.SCHEMA_VIOLATION, "payload is not a JSON object")
-    if document.get("v") != 1:
-        raise _Refused(
-            QuarantineReason.UNSUPPORTED_VERSION, f"contract version {document.get('v')!r}"
-        )
-    return document
+def _route(topic: str, parts: list[str], source: str, payload: bytes) -> ParsedMessage:
+    match parts:
+        case ["minewatch", "v1", mine, "safety", substation]:
+            may_hold_bools = b"true" in payload or b"false" in payload
+            return _parse_safety(mine, substation, envelope.load_object(payload), may_hold_bools)
+        case ["minewatch", "v1", mine, "meta"]:
+            return _parse_meta(mine, source, envelope.load_object(payload))
+    raise envelope.unknown_topic(topic)
 
 
 def _field(document: dict[str, object], name: str, kind: type | tuple[type, ...]) -> object:
     value = document.get(name)
     if not isinstance(value, kind) or isinstance(value, bool):
-        raise _Refused(QuarantineReason.SCHEMA_VIOLATION, f"field {name!r} missing or not {kind}")
+        raise envelope.schema(f"field {name!r} missing or not {kind}")
     return value
-
-
-def _parse_time_us(text: str) -> int:
-    try:
-        stamp = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise _Refused(QuarantineReason.SCHEMA_VIOLATION, f"ts {text!r} is not ISO 8601") from None
-    if stamp.tzinfo is None:
-        raise _Refused(QuarantineReason.SCHEMA_VIOLATION, f"ts {text!r} has no UTC offset")
-    return datetime_to_us(stamp)
 
 
 def _column(items: list[object]) -> np.ndarray:
@@ -148,14 +110,14 @@ def _parse_safety(
     mine: str, substation: str, document: dict[str, object], may_hold_bools: bool
 ) -> SafetyMessage:
     if document.get("mine") != mine or document.get("substation") != substation:
-        raise _Refused(
+        raise envelope.Refused(
             QuarantineReason.TOPIC_MISMATCH,
             f"payload mine/substation {document.get('mine')!r}/{document.get('substation')!r} "
             f"differ from the topic's {mine}/{substation}",
         )
     boot = _field(document, "boot", int)
     seq = _field(document, "seq", int)
-    time_us = _parse_time_us(str(_field(document, "ts", str)))
+    time_us = envelope.parse_time_us(str(_field(document, "ts", str)), "ts")
     codes = _field(document, "points", list)
     raw_values = _field(document, "values", list)
     status_list = _field(document, "status", list)
@@ -163,21 +125,21 @@ def _parse_safety(
     assert isinstance(status_list, list)
     n = len(codes)
     if len(raw_values) != n or len(status_list) != n:
-        raise _Refused(
+        raise envelope.Refused(
             QuarantineReason.SCHEMA_VIOLATION,
             f"points/values/status lengths differ: {n}/{len(raw_values)}/{len(status_list)}",
         )
     if n and set(map(type, codes)) != {str}:
-        raise _Refused(QuarantineReason.SCHEMA_VIOLATION, "points must all be strings")
+        raise envelope.schema("points must all be strings")
     status = _column(status_list) if n else np.empty(0, np.int64)
     if status.dtype.kind != "i":
-        raise _Refused(QuarantineReason.SCHEMA_VIOLATION, "status must all be integers")
+        raise envelope.schema("status must all be integers")
     times = np.full(n, time_us, np.int64)
     offsets = document.get("offsets_ms")
     if offsets is not None:
         offset_array = _column(offsets) if isinstance(offsets, list) else None
         if offset_array is None or len(offset_array) != n or (n and offset_array.dtype.kind != "i"):
-            raise _Refused(QuarantineReason.SCHEMA_VIOLATION, "offsets_ms must be n integers")
+            raise envelope.schema("offsets_ms must be n integers")
         times = times + offset_array.astype(np.int64) * 1000
     value, value_ok = _numbers(raw_values, may_hold_bools)
     return SafetyMessage(
@@ -199,9 +161,9 @@ def _parse_meta(mine: str, source: str, document: dict[str, object]) -> MetaMess
     try:
         definition = MineDefinition.model_validate(document)
     except ValidationError as exc:
-        raise _Refused(QuarantineReason.INVALID_METADATA, str(exc)[:2000]) from None
+        raise envelope.Refused(QuarantineReason.INVALID_METADATA, str(exc)[:2000]) from None
     if definition.mine.code != mine:
-        raise _Refused(
+        raise envelope.Refused(
             QuarantineReason.TOPIC_MISMATCH, f"definition of {definition.mine.code} on {mine}"
         )
     return MetaMessage(source, definition)

@@ -2,7 +2,8 @@
 errors, and the per-source ``(boot, seq)`` watermarks that make redelivery harmless.
 
 The safety writer (ingest/writer.py) and the personnel/video writer (ingest/feeds/writer.py)
-both derive from :class:`DurableWriter`; the watermark rules live here once.
+both derive from :class:`DurableWriter`; the watermark rules live here once, their SQL in
+:mod:`.repository`.
 """
 
 from __future__ import annotations
@@ -17,19 +18,12 @@ import psycopg
 
 from minewatch.backoff import Backoff
 from minewatch.ingest.quarantine import Rejection
+from minewatch.ingest.repository import Watermark, load_watermarks
 from minewatch.retry import is_transient
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Watermark = tuple[int, int]  # (boot, seq)
-
-_UPSERT_WATERMARK = (
-    "INSERT INTO source_watermarks (source, boot, seq) VALUES (%s, %s, %s) "
-    "ON CONFLICT (source) DO UPDATE SET boot = EXCLUDED.boot, seq = EXCLUDED.seq, "
-    "updated_at = now() WHERE (EXCLUDED.boot, EXCLUDED.seq) > "
-    "(source_watermarks.boot, source_watermarks.seq)"
-)
 
 
 @dataclass
@@ -64,10 +58,7 @@ class DurableWriter:
         return self._conn
 
     async def _load_watermarks(self, conn: psycopg.AsyncConnection, like: str = "%") -> None:
-        cur = await conn.execute(
-            "SELECT source, boot, seq FROM source_watermarks WHERE source LIKE %s", (like,)
-        )
-        self.watermarks = {str(s): (int(b), int(q)) for s, b, q in await cur.fetchall()}
+        self.watermarks = await load_watermarks(conn, like)
 
     async def _close(self) -> None:
         if self._conn is not None:
@@ -119,39 +110,3 @@ class DurableWriter:
 def _being_cancelled() -> bool:
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
-
-
-_INSERT_QUARANTINE = (
-    "INSERT INTO quarantine (source, reason, detail, payload) VALUES (%s, %s, %s, %s)"
-)
-
-
-async def write_rejections(cur: psycopg.AsyncCursor, rejections: list[Rejection]) -> None:
-    if rejections:
-        await cur.executemany(
-            _INSERT_QUARANTINE,
-            [(r.source, r.reason.value, r.detail, r.payload) for r in rejections],
-        )
-
-
-async def write_watermarks(cur: psycopg.AsyncCursor, marks: dict[str, Watermark]) -> None:
-    if marks:
-        await cur.executemany(_UPSERT_WATERMARK, [(s, b, q) for s, (b, q) in marks.items()])
-
-
-async def committed_before(cur: psycopg.AsyncCursor, marks: dict[str, Watermark]) -> bool:
-    """Whether an earlier attempt of this very write committed after all.
-
-    A connection lost during COMMIT leaves the outcome unknown, and the retry must not store the
-    batch twice. The batch's watermarks commit together with its data, so if the database
-    already holds them, the earlier attempt went through. The rows are locked, so no other
-    writer can move them while this transaction decides.
-    """
-    if not marks:
-        return False
-    await cur.execute(
-        "SELECT source, boot, seq FROM source_watermarks WHERE source = ANY(%s) FOR UPDATE",
-        (list(marks),),
-    )
-    stored = {str(s): (int(b), int(q)) for s, b, q in await cur.fetchall()}
-    return any(stored.get(source, (-1, -1)) >= mark for source, mark in marks.items())

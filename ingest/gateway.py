@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import tomllib
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -27,50 +26,15 @@ from minewatch.ingest.feeds import FeedPipeline, FeedSettings
 from minewatch.ingest.feeds.contract import FeedBatch, PersonnelMeta
 from minewatch.ingest.metrics import GatewayMetrics, metrics_endpoint
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
-from minewatch.ingest.report_store import ReportSink
-from minewatch.ingest.sources.base import Source
-from minewatch.ingest.sources.files import NationalFileSource
-from minewatch.ingest.sources.modbus import ModbusPollerConfig, ModbusSource
-from minewatch.ingest.sources.mqtt_json import Delivery, MqttJsonSource
-from minewatch.ingest.sources.national_reports import NationalReport
-from minewatch.ingest.sources.sparkplug import SparkplugSource
-from minewatch.ingest.validate import TimeLimits
+from minewatch.ingest.sources.base import Delivery, Source
+from minewatch.ingest.sources.national.report_store import ReportSink
+from minewatch.ingest.sources.national.reports import NationalReport
+from minewatch.ingest.sources.registry import configured_sources
+from minewatch.ingest.time_limits import TimeLimits
 from minewatch.ingest.writer import BatchWriter, PendingWrite
-from minewatch.modbus_map import ModbusMap
 from minewatch.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
-
-
-def configured_sources(
-    settings: GatewaySettings, mqtt_url: str, database_url: str | None = None
-) -> list[Source]:
-    """The safety-feed sources the settings ask for (MQTT JSON unless its topics are empty).
-    ``database_url`` lets the Sparkplug source keep its births across restarts."""
-    sources: list[Source] = []
-    if settings.topics:
-        sources.append(
-            MqttJsonSource(
-                mqtt_url, settings.client_id, settings.topics, settings.max_message_bytes
-            )
-        )
-    if settings.sparkplug_groups:
-        sources.append(
-            SparkplugSource(
-                mqtt_url, f"{settings.client_id}-sparkplug", settings.sparkplug_groups,
-                settings.max_message_bytes, host_id=settings.sparkplug_host_id,
-                database_url=database_url,
-            )
-        )  # fmt: skip
-    if settings.modbus_map_file is not None:
-        with open(settings.modbus_map_file, "rb") as handle:
-            register_map = ModbusMap.model_validate(tomllib.load(handle))
-        cycle = settings.modbus_cycle_s
-        config = ModbusPollerConfig(cycle_s=cycle, timeout_s=min(cycle * 0.8, 5.0))
-        sources.append(ModbusSource(register_map, config, settings.modbus_spool_dir))
-    if settings.files_root is not None:
-        sources.append(NationalFileSource(settings.files_root, scan_s=settings.files_scan_s))
-    return sources
 
 
 class Gateway:
@@ -120,8 +84,7 @@ class Gateway:
         async with self._writer, asyncio.TaskGroup() as tasks:
             for i, source in enumerate(self.sources):
                 name = f"{source.__class__.__name__}-{i}"
-                if isinstance(source, ModbusSource):
-                    self.metrics.spool_depth.labels(name).set_function(source.spool_depth)
+                source.bind_metrics(self.metrics, name)
                 tasks.create_task(
                     self._receive(source.deliveries(), queue, name), name=f"receive-{i}"
                 )
@@ -208,6 +171,8 @@ class Gateway:
                 else:  # validated with the whole write batch, at flush
                     pending.messages.append(message)
                     pending.readings += len(message)
+                    if delivery.refused is not None:
+                        pending.refusal_listeners[message.source] = delivery.refused
         pending.acks.append(delivery.ack)
         pending.note_received(delivery.received_at)
         return pending

@@ -27,7 +27,9 @@ class QuarantineReason(enum.StrEnum):
     TIME_TOO_OLD = "time_too_old"
     # personnel / video feeds (ingest/feeds): one row of a columnar batch
     INVALID_CODE = "invalid_code"  # card/area/station code of the wrong length or another mine
-    # Sparkplug B (ingest/sparkplug): a whole message, or one metric of it
+    # national TXT files (ingest/sources/national): one record the file codec refused
+    INVALID_RECORD = "invalid_record"
+    # Sparkplug B (ingest/sources/sparkplug): a whole message, or one metric of it
     MALFORMED_PROTOBUF = "malformed_protobuf"  # not a decodable Sparkplug B payload
     SPARKPLUG_VIOLATION = "sparkplug_violation"  # decodable, but breaks the specification
     NO_BIRTH = "no_birth"  # data from an edge node or device whose birth is not known

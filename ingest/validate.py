@@ -6,8 +6,6 @@ reason; the checks are vectorised masks over the message's columns.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import orjson
 
@@ -15,6 +13,7 @@ from minewatch.batch import ReadingBatch
 from minewatch.codes import STATUS_MASK, PointStatus
 from minewatch.ingest.contract import SafetyMessage
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
+from minewatch.ingest.time_limits import TimeLimits
 from minewatch.registry import PointRegistry
 
 
@@ -43,14 +42,6 @@ class PointResolver:
                 self._lists.clear()
             ids = self._lists[key] = self.registry.lookup(mine, codes)
         return ids
-
-
-@dataclass(frozen=True, slots=True)
-class TimeLimits:
-    """Readings outside [now - max_past_age, now + max_future_skew] are refused."""
-
-    max_future_skew_us: int
-    max_past_age_us: int
 
 
 def validate(
@@ -93,10 +84,7 @@ def validate_messages(
          "status is not a combination of the 8 defined bits"),
         (QuarantineReason.OUT_OF_RANGE, outside & ~flagged_abnormal,
          "value outside the sensor's range and not flagged over-range or faulty"),
-        (QuarantineReason.TIME_IN_FUTURE, time_us > now_us + limits.max_future_skew_us,
-         "timestamp too far in the future"),
-        (QuarantineReason.TIME_TOO_OLD, time_us < now_us - limits.max_past_age_us,
-         "timestamp older than the accepted age"),
+        *limits.checks(time_us, now_us),
     ]  # fmt: skip
     refused = np.zeros(len(value), bool)
     rejections: list[Rejection] = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import orjson
@@ -21,17 +22,13 @@ from minewatch.alarms.engine import AlarmEngine, Evaluation
 from minewatch.alarms.store import load_engine_state, write_changes
 from minewatch.batch import ReadingBatch
 from minewatch.ingest.contract import SafetyMessage
-from minewatch.ingest.durable import (
-    DurableWriter,
-    Pending,
-    committed_before,
-    write_rejections,
-    write_watermarks,
-)
+from minewatch.ingest.durable import DurableWriter, Pending
 from minewatch.ingest.metrics import GatewayMetrics
 from minewatch.ingest.pgcopy import COPY_READINGS_SQL, encode_readings
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
-from minewatch.ingest.validate import PointResolver, TimeLimits, validate_messages
+from minewatch.ingest.repository import committed_before, write_rejections, write_watermarks
+from minewatch.ingest.time_limits import TimeLimits
+from minewatch.ingest.validate import PointResolver, validate_messages
 from minewatch.metadata import MineDefinition, upsert_mine_async
 from minewatch.registry import PointRegistry, load_registry_async
 from minewatch.timeutil import now_us
@@ -45,6 +42,8 @@ class PendingWrite(Pending):
 
     messages: list[SafetyMessage] = field(default_factory=list)
     readings: int = 0
+    #: message source -> whom to tell which of its readings were refused (Delivery.refused)
+    refusal_listeners: dict[str, Callable[[list[Rejection]], None]] = field(default_factory=dict)
 
 
 class BatchWriter(DurableWriter):
@@ -145,6 +144,7 @@ class BatchWriter(DurableWriter):
         self.watermarks.update(pending.watermarks)
         for rejection in pending.rejections:
             self._metrics.quarantined.labels(rejection.reason.value).inc()
+        _tell_refusals(pending)
         acks, pending.acks = pending.acks, []  # a pending write is flushed once, whoever
         for ack in acks:  # holds it (a cancelled caller may hand the same one in again)
             ack()
@@ -187,3 +187,17 @@ class BatchWriter(DurableWriter):
         async with conn.transaction(), conn.cursor() as cur:
             await write_rejections(cur, pending.rejections)
             await write_watermarks(cur, pending.watermarks)
+
+
+def _tell_refusals(pending: PendingWrite) -> None:
+    """Each listening source learns which of its readings were refused (once, before the
+    acknowledgements)."""
+    listeners, pending.refusal_listeners = pending.refusal_listeners, {}
+    if not listeners:
+        return
+    refused: dict[str, list[Rejection]] = {}
+    for rejection in pending.rejections:
+        if rejection.source in listeners:
+            refused.setdefault(rejection.source, []).append(rejection)
+    for source, rejections in refused.items():
+        listeners[source](rejections)

@@ -1,5 +1,6 @@
-"""Retry delays: exponential with full jitter and a cap (one small tested class, no scattered
-sleeps)."""
+"""Retry delays: exponential with a cap, each drawn between half its ceiling and the ceiling
+("equal jitter"), so that clients retrying after the same failure spread out. One small
+class, tested in tests/minewatch/test_backoff.py; no scattered sleeps."""
 
 from __future__ import annotations
 

@@ -224,7 +224,7 @@ async def _replay(
     from rich.progress import Progress
 
     from minewatch.ingest.gateway import Gateway
-    from minewatch.ingest.sources.replay import TraceReplaySource
+    from minewatch.ingest.sources.replay.adapter import TraceReplaySource
 
     # Recorded event times are history: accept any age, and no wall-clock interruption checks.
     replay_settings = settings.gateway.model_copy(

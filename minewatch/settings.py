@@ -67,6 +67,12 @@ class GatewaySettings(BaseModel):
         description="National TXT drop folder (inbox/, done/, rejected/ under it); unset: none.",
     )
     files_scan_s: float = Field(5.0, gt=0, description="How often the drop folder is scanned.")
+    files_max_age_s: float | None = Field(
+        None,
+        gt=0,
+        description="National files whose header time is older are refused as stale; unset: "
+        "no age limit (a late file is stored and flagged late_upload).",
+    )
     publish_alarms: bool = Field(
         True, description="Forward alarm events to minewatch/v1/<mine>/alarms (QoS 1)."
     )

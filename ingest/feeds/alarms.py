@@ -40,6 +40,7 @@ from minewatch.alarms.subject_store import (
 )
 from minewatch.ingest.feeds.contract import FLAG_UNKNOWN, FeedBatch
 from minewatch.ingest.feeds.presence import Presence, PresenceTracker, Update
+from minewatch.ingest.feeds.repository import latest_output_alarms
 from minewatch.timeutil import datetime_to_us, us_to_datetime
 
 log = logging.getLogger(__name__)
@@ -180,17 +181,12 @@ class FeedAlarms:
 
 async def _output_done(conn: psycopg.AsyncConnection) -> dict[tuple[str, str], int]:
     """Per (mine, output rule): the period of its latest episode (after a restart)."""
-    cur = await conn.execute(
-        "SELECT a.mine_code, a.rule, max(a.started_at), m.timezone FROM alarms a "
-        "JOIN mines m ON m.code = a.mine_code WHERE a.subject_kind = 'mine' "
-        "AND a.rule = ANY(%s) GROUP BY 1, 2, 4",
-        (list(output_rules.RULES),),
-    )
+    latest = await latest_output_alarms(conn, list(output_rules.RULES))
     return {
-        (str(mine), str(rule)): output_rules.period_start(
-            datetime_to_us(started), output_rules.PERIOD_OF[str(rule)], str(tz)
+        (mine, rule): output_rules.period_start(
+            datetime_to_us(started), output_rules.PERIOD_OF[rule], tz
         )
-        for mine, rule, started, tz in await cur.fetchall()
+        for mine, rule, started, tz in latest
     }
 
 

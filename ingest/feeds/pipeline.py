@@ -12,11 +12,13 @@ import logging
 from collections.abc import AsyncIterator, Callable
 
 from minewatch.ingest.batching import batch_loop
-from minewatch.ingest.feeds.contract import FeedBatch, PersonnelMeta, TimeLimits, VideoMeta, screen
+from minewatch.ingest.feeds.contract import FeedBatch, PersonnelMeta, VideoMeta
+from minewatch.ingest.feeds.screening import screen
 from minewatch.ingest.feeds.source import FeedDelivery, feed_source
 from minewatch.ingest.feeds.watchdog import CameraWatchdog
 from minewatch.ingest.feeds.writer import FeedPending, FeedWriter
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
+from minewatch.ingest.time_limits import TimeLimits
 from minewatch.settings import FeedSettings
 from minewatch.timeutil import now_us
 

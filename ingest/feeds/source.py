@@ -4,8 +4,10 @@ own parser."""
 
 from __future__ import annotations
 
-from minewatch.ingest.feeds.contract import FeedMessage, parse_feed_message
-from minewatch.ingest.sources.mqtt_json import Delivery, MqttJsonSource
+from minewatch.ingest.feeds.contract import FeedMessage
+from minewatch.ingest.feeds.parsing import parse_feed_message
+from minewatch.ingest.sources.base import Delivery
+from minewatch.ingest.sources.mqtt_json.adapter import MqttJsonSource
 
 FeedDelivery = Delivery[FeedMessage]
 

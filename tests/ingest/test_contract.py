@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from minewatch.codes import PointStatus
 from minewatch.ingest.contract import MetaMessage, SafetyMessage, parse_message
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
-from minewatch.ingest.validate import PointResolver, TimeLimits, validate
+from minewatch.ingest.time_limits import TimeLimits
+from minewatch.ingest.validate import PointResolver, validate
 from minewatch.registry import _COLUMNS, PointRegistry
 from minewatch.timeutil import datetime_to_us
 

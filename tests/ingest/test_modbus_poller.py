@@ -14,11 +14,15 @@ import pytest
 from pydantic import ValidationError
 from pymodbus.client import AsyncModbusTcpClient
 
-import minewatch.ingest.sources.modbus as modbus_source
+import minewatch.ingest.sources.modbus.adapter as modbus_source
 from minewatch.codes import PointStatus
 from minewatch.embedded import free_port
 from minewatch.ingest.contract import SafetyMessage
-from minewatch.ingest.sources.modbus import ModbusPoller, ModbusPollerConfig, ModbusPollerError
+from minewatch.ingest.sources.modbus.adapter import (
+    ModbusPoller,
+    ModbusPollerConfig,
+    ModbusPollerError,
+)
 from minewatch.modbus_map import (
     DataType,
     DeviceAddress,

@@ -9,8 +9,9 @@ import logging
 
 import pytest
 
-from minewatch.ingest.feeds.national import is_time_sequenced, jzss_batch, ryss_batch
+from minewatch.ingest.feeds.contract import is_time_sequenced
 from minewatch.ingest.feeds.writer import FeedPending, FeedWriter
+from minewatch.ingest.sources.national.personnel import jzss_batch, ryss_batch
 from minewatch.national import (
     CHINA_TZ,
     FileType,

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from minewatch.codes import RelationKind, SystemCode, ValueType
-from minewatch.ingest.sources.national_files import (
+from minewatch.ingest.sources.national.inbox import (
     Accept,
     Inbox,
     InboxConfig,
@@ -21,7 +21,7 @@ from minewatch.ingest.sources.national_files import (
     Wait,
     judge,
 )
-from minewatch.ingest.sources.national_safety import cdss_messages, definition_update
+from minewatch.ingest.sources.national.safety import cdss_messages, definition_update
 from minewatch.metadata import Relation as MetaRelation
 from minewatch.national import (
     CHINA_TZ,
@@ -187,7 +187,7 @@ def test_codec_refusals_are_rejected_with_the_codec_reason(inbox: Inbox) -> None
     assert rejected.reason == Reason.MINE_CODE_MISMATCH
 
 
-def test_bad_records_are_listed_and_too_many_reject_the_file(inbox: Inbox) -> None:
+def test_bad_records_are_listed_and_too_many_only_flag_the_file(inbox: Inbox) -> None:
     good = "0101A01;环境瓦斯;回风巷;0.5;%CH4;0;2026-09-23 10:13:00~"
     bad = "0101A02;环境瓦斯;回风巷;x;%CH4;0;2026-09-23 10:13:00~"
     head = f"{MINE};某煤矿;2026-09-23 10:13:00~"
@@ -200,15 +200,17 @@ def test_bad_records_are_listed_and_too_many_reject_the_file(inbox: Inbox) -> No
         (head + good * 3 + bad + "||").encode().replace(b"10:13:00~0", b"10:14:00~0", 1),
     )
     result = inbox.scan(NOW)
-    (accepted,) = result.accepted
-    assert accepted.path.name == few
-    (rejected,) = result.rejected
-    assert rejected.reason == InboxReason.TOO_MANY_BAD_RECORDS
-    assert "record 3: invalid_number" in (inbox.rejected / f"{many}.reason.txt").read_text()
-    inbox.commit(accepted)
+    assert result.rejected == []
+    first, second = result.accepted
+    assert (first.path.name, second.path.name) == (few, many)
+    inbox.commit(first)
     listed = (inbox.done / f"{few}.reason.txt").read_text()
     assert listed.startswith("reason: accepted_with_problems\n")
     assert "record 4: invalid_number: 测点值 'x' is not a number" in listed
+    inbox.commit(second)  # 1 of 4: flagged, its three good records stored all the same
+    flagged = (inbox.done / f"{many}.reason.txt").read_text()
+    assert flagged.startswith("reason: too_many_bad_records\n")
+    assert "record 3: invalid_number" in flagged
 
 
 def test_files_are_taken_in_the_order_of_their_names_times(inbox: Inbox) -> None:

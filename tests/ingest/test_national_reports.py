@@ -16,17 +16,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minewatch.codes import AbnormalType
-from minewatch.ingest.report_store import UPSERTS
-from minewatch.ingest.sources.files import NationalFileSource, file_messages
-from minewatch.ingest.sources.national_files import (
+from minewatch.ingest.sources.national.adapter import NationalFileSource, file_messages
+from minewatch.ingest.sources.national.inbox import (
     Accept,
     AcceptedFile,
     Inbox,
     InboxConfig,
-    InboxReason,
     judge,
 )
-from minewatch.ingest.sources.national_reports import (
+from minewatch.ingest.sources.national.report_repository import UPSERTS
+from minewatch.ingest.sources.national.reports import (
     REPORT_KEYS,
     REPORT_TABLES,
     NationalReport,
@@ -232,19 +231,20 @@ def malformed_file(file_type: FileType, upload: dt.datetime) -> tuple[str, bytes
 
 
 @pytest.mark.parametrize("file_type", list(MALFORMED))
-def test_a_malformed_file_of_each_new_type_is_rejected_with_its_reason(
+def test_a_malformed_record_of_each_new_type_is_listed_with_its_reason(
     tmp_path: Path, file_type: FileType
 ) -> None:
     inbox = Inbox(tmp_path, InboxConfig())
     name, data = malformed_file(file_type, at(20))
     (inbox.inbox / name).write_bytes(data)
     result = inbox.scan(NOW)
-    assert result.accepted == []
-    (rejected,) = result.rejected
-    assert rejected.reason == InboxReason.TOO_MANY_BAD_RECORDS  # 1 bad record of 1
-    reason = (inbox.rejected / f"{name}.reason.txt").read_text(encoding="utf-8")
+    assert result.rejected == []
+    (accepted,) = result.accepted  # 1 bad record of 1: flagged, never refused for the share
+    inbox.commit(accepted)
+    reason = (inbox.done / f"{name}.reason.txt").read_text(encoding="utf-8")
+    assert reason.startswith("reason: too_many_bad_records\n")
     assert f"record 0: {MALFORMED[file_type][1]}: " in reason
-    assert (inbox.rejected / name).read_bytes() == data
+    assert (inbox.done / name).read_bytes() == data
     # after four good records the same bad record is tolerated (1 of 5) and listed
     good = SAMPLES[file_type]
     name, good_file = file_of(file_type, at(21), good, good, good, good)
@@ -322,8 +322,10 @@ async def test_report_files_are_stored_exactly_then_moved_to_done_and_redelivery
     n = {k: v[0] for k, v in files.items()}
     source = NationalFileSource(root, InboxConfig(), scan_s=0.1)
     async with running_gateway(database_url, mqtt_url, f"gw-{unique_id}", [source]) as gateway:
-        await eventually(lambda: done_names(root) == set(n.values()))
-        assert (root / "rejected" / bad_name).read_bytes() == bad
+        # the malformed file too: its one record is quarantined, never the file refused
+        await eventually(lambda: done_names(root) == set(n.values()) | {bad_name})
+        assert (root / "done" / bad_name).read_bytes() == bad
+        assert scalar(database_url, "SELECT reason FROM quarantine") == "invalid_record"
         await eventually(lambda: scalar(database_url, "SELECT count(*) FROM "
                                         "personnel_station_status") == 2)  # fmt: skip
         assert gateway.feeds.writer.sequence_gaps == 0  # 60 s between files is no gap

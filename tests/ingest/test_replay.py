@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from minewatch.ingest.gateway import Gateway
-from minewatch.ingest.sources.replay import TraceReplaySource
+from minewatch.ingest.sources.replay.adapter import TraceReplaySource
 from minewatch.settings import GatewaySettings
 from minewatch.simulators.config import example_mine_path, load_mine_config
 from minewatch.simulators.model import SimulatedMine

@@ -12,8 +12,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from minewatch.ingest.sources.files import NationalFileSource
-from minewatch.ingest.sources.modbus import ModbusPollerConfig, ModbusSource
+from minewatch.ingest.sources.modbus.adapter import ModbusPollerConfig, ModbusSource
+from minewatch.ingest.sources.national.adapter import NationalFileSource
 from minewatch.metadata import MineDefinition, upsert_mine
 from minewatch.national import CdssRecord, FileType, Header, encode_file
 from minewatch.simulators.config import example_mine_path, load_mine_config

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from minewatch.ingest.spool import Spool, SpoolFull
+from minewatch.ingest.sources.modbus.spool import Spool, SpoolFull
 
 pytestmark = pytest.mark.anyio
 

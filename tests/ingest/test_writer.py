@@ -13,7 +13,8 @@ import pytest
 from minewatch.feeds import safety_topic
 from minewatch.ingest.contract import SafetyMessage, parse_message
 from minewatch.ingest.metrics import GatewayMetrics
-from minewatch.ingest.validate import TimeLimits, validate_messages
+from minewatch.ingest.time_limits import TimeLimits
+from minewatch.ingest.validate import validate_messages
 from minewatch.ingest.writer import BatchWriter, PendingWrite
 from minewatch.metadata import upsert_mine
 from minewatch.simulators.config import example_mine_path, load_mine_config

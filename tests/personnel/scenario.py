@@ -10,7 +10,8 @@ import orjson
 import psycopg
 
 from minewatch.feeds import personnel_meta_topic, personnel_topic
-from minewatch.ingest.feeds.contract import FeedBatch, PersonnelMeta, parse_feed_message
+from minewatch.ingest.feeds.contract import FeedBatch, PersonnelMeta
+from minewatch.ingest.feeds.parsing import parse_feed_message
 from minewatch.ingest.feeds.writer import FeedPending, FeedWriter
 from minewatch.simulators.personnel import CST, US
 from minewatch.timeutil import datetime_to_us, us_to_datetime

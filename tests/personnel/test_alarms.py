@@ -20,8 +20,8 @@ from minewatch.alarms.rules.personnel import (
     SOS,
 )
 from minewatch.alarms.store import ALARM_CHANNEL, load_engine_state
-from minewatch.ingest.feeds.national import ryqj_batch
 from minewatch.ingest.feeds.writer import FeedPending, FeedWriter
+from minewatch.ingest.sources.national.personnel import ryqj_batch
 from minewatch.national import FileType, Header, ParsedFile, RyqjRecord, encode_file, parse_file
 from minewatch.simulators.personnel import CST
 from tests.helpers import scalar

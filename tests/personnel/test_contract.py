@@ -8,14 +8,11 @@ import orjson
 import pytest
 
 from minewatch.feeds import broker_address, personnel_meta_topic, personnel_topic, video_topic
-from minewatch.ingest.feeds.contract import (
-    FeedBatch,
-    PersonnelMeta,
-    TimeLimits,
-    parse_feed_message,
-    screen,
-)
+from minewatch.ingest.feeds.contract import FeedBatch, PersonnelMeta
+from minewatch.ingest.feeds.parsing import parse_feed_message
+from minewatch.ingest.feeds.screening import screen
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
+from minewatch.ingest.time_limits import TimeLimits
 from tests.helpers import eventually, scalar
 from tests.personnel.stack import running_feeds, watermark
 

@@ -14,8 +14,8 @@ import psycopg
 import pytest
 
 from minewatch.feeds import broker_address, personnel_meta_topic, personnel_topic
-from minewatch.ingest.feeds.national import jzss_batch, ryss_batch
 from minewatch.ingest.feeds.writer import FeedPending, FeedWriter
+from minewatch.ingest.sources.national.personnel import jzss_batch, ryss_batch
 from minewatch.national import (
     FileType,
     Header,

@@ -11,8 +11,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from minewatch.ingest.sources.files import NationalFileSource
-from minewatch.ingest.sources.national_files import InboxConfig
+from minewatch.ingest.sources.national.adapter import NationalFileSource
+from minewatch.ingest.sources.national.inbox import InboxConfig
 from minewatch.national import (
     CHINA_TZ,
     FileType,

@@ -16,8 +16,9 @@ import pytest
 
 from minewatch.codes import AbnormalType
 from minewatch.ingest.gateway import Gateway
-from minewatch.ingest.sources.files import NationalFileSource
-from minewatch.ingest.sources.national_files import InboxConfig, definition_update
+from minewatch.ingest.sources.national.adapter import NationalFileSource
+from minewatch.ingest.sources.national.inbox import InboxConfig
+from minewatch.ingest.sources.national.safety import definition_update
 from minewatch.national import (
     CHINA_TZ,
     CddyRecord,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from minewatch.ingest.sparkplug import DataType
-from minewatch.ingest.sparkplug import sparkplug_b_pb2 as pb
+from minewatch.ingest.sources.sparkplug import DataType
+from minewatch.ingest.sources.sparkplug import sparkplug_b_pb2 as pb
 
 MINE = "141024010001"
 EDGE = "001"

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from minewatch.ingest.sparkplug import HostState, parse_state, state_topic
-from minewatch.ingest.sparkplug.host_state import must_answer
-from minewatch.ingest.sparkplug.topic import valid_host_id
+from minewatch.ingest.sources.sparkplug import HostState, parse_state, state_topic
+from minewatch.ingest.sources.sparkplug.host_state import must_answer
+from minewatch.ingest.sources.sparkplug.topic import valid_host_id
 
 
 def test_the_state_payload_is_json_with_online_and_timestamp_only() -> None:

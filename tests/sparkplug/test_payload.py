@@ -7,7 +7,7 @@ import math
 import pytest
 
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
-from minewatch.ingest.sparkplug import (
+from minewatch.ingest.sources.sparkplug import (
     DataType,
     SparkplugPayload,
     decode_payload,
@@ -15,8 +15,8 @@ from minewatch.ingest.sparkplug import (
     metric_number,
     parse_topic,
 )
-from minewatch.ingest.sparkplug import sparkplug_b_pb2 as pb
-from minewatch.ingest.sparkplug.topic import MessageType
+from minewatch.ingest.sources.sparkplug import sparkplug_b_pb2 as pb
+from minewatch.ingest.sources.sparkplug.topic import MessageType
 from tests.sparkplug.builders import T0, M, encode
 
 _BAD_NAME = encode([M("axb", 1.0, DataType.DOUBLE)]).replace(b"axb", b"a\xffb")
@@ -77,7 +77,7 @@ def test_a_payload_over_the_size_limit_is_refused_before_decoding() -> None:
     refused = decode_payload(data, source="s", max_bytes=100)
     assert isinstance(refused, Rejection)
     assert refused.reason is QuarantineReason.PAYLOAD_TOO_LARGE
-    assert refused.payload == data[:101]
+    assert refused.payload == data  # kept whole (issue 15)
 
 
 @pytest.mark.parametrize(

@@ -17,15 +17,15 @@ import pytest
 from minewatch.feeds import broker_address
 from minewatch.ingest.contract import SafetyMessage
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
-from minewatch.ingest.sources.mqtt_json import Delivery
-from minewatch.ingest.sources.sparkplug import SparkplugSource
-from minewatch.ingest.sparkplug import (
+from minewatch.ingest.sources.base import Delivery
+from minewatch.ingest.sources.sparkplug import (
     DataInterruption,
     DataResumed,
     InterruptionCause,
     SourceEvent,
     decode_payload,
 )
+from minewatch.ingest.sources.sparkplug.adapter import SparkplugSource
 from tests.helpers import eventually
 from tests.sparkplug.builders import encode
 from tests.sparkplug.peer import edge_node

@@ -19,7 +19,7 @@ import aiomqtt
 import pytest
 
 from minewatch.feeds import broker_address
-from minewatch.ingest.sparkplug import HostState, parse_state, state_topic
+from minewatch.ingest.sources.sparkplug import HostState, parse_state, state_topic
 from tests.helpers import eventually, running_gateway
 
 pytestmark = pytest.mark.anyio

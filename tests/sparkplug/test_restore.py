@@ -6,7 +6,13 @@ from __future__ import annotations
 
 from minewatch.ingest.contract import SafetyMessage
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
-from minewatch.ingest.sparkplug import BirthRecord, DataType, HostOutput, SparkplugHost, StoredBirth
+from minewatch.ingest.sources.sparkplug import (
+    BirthRecord,
+    DataType,
+    HostOutput,
+    SparkplugHost,
+    StoredBirth,
+)
 from tests.sparkplug.builders import EDGE, MINE, T0, M, encode, nbirth, ndeath, topic
 
 NODE_SOURCE = f"{MINE}/sparkplug/{EDGE}"

@@ -9,7 +9,7 @@ import pytest
 from minewatch.ingest.contract import SafetyMessage
 from minewatch.ingest.metrics import GatewayMetrics
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
-from minewatch.ingest.sparkplug import (
+from minewatch.ingest.sources.sparkplug import (
     DataInterruption,
     DataResumed,
     DataType,
@@ -17,7 +17,7 @@ from minewatch.ingest.sparkplug import (
     InterruptionCause,
     SparkplugHost,
 )
-from minewatch.ingest.validate import TimeLimits
+from minewatch.ingest.time_limits import TimeLimits
 from minewatch.ingest.writer import BatchWriter, PendingWrite
 from tests.sparkplug.builders import EDGE, MINE, T0, M, encode, nbirth, ndeath, topic
 
