@@ -3,15 +3,19 @@
 ``evaluate`` returns an :class:`Evaluation` (flags for the batch, episode changes and the state
 after it); the caller stores the batch and the changes in one transaction and only then calls
 ``commit``. A failed write can therefore be retried with the engine unchanged. ``tick(now)``
-does the same for the clock-driven rule (data interruption). Evaluations must be committed in
-the order they were made, one at a time (the gateway's writer owns the engine).
+does the same for what the clock decides (data interruption; 馈电 decisions held for a silent
+side and off-delay clears pending on a silent point, once ``now`` less the allowed lateness has
+passed them). Evaluations must be committed in the order they were made, one at a time (the
+gateway's writer owns the engine).
 
 Rule families, one module each under :mod:`alarms.rules`: thresholds (gas alarms with
 hysteresis, on-delay, confirmation and pre-warnings), calibration, faults (maintenance),
 switch states (fan stop, smoke...), feed (馈电异常) and interruption. Every episode carries a
 classification (:class:`alarms.codes.Classification`). Rows are evaluated in event time, sorted by
 (point, time); a row not after its point's last evaluated reading is late: flagged, stored,
-not evaluated.
+not evaluated. Every rule keeps its state across batches, so where a batch is cut changes no
+episode (``tests/alarms/test_batch_invariance.py``); the rule that merges points (feed) holds
+its decisions until both sides have reported or the allowed lateness has passed.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from minewatch.alarms.rules.runs import (
     RunState,
     RunTable,
     evaluate_runs,
+    expire_pending,
     quiet,
 )
 from minewatch.alarms.rules.thresholds import ThresholdRule, threshold_rules
@@ -68,6 +73,7 @@ class EngineState:
     repeats: npt.NDArray[np.int64]  # identical consecutive readings (flat-line)
     interruption: interruption.InterruptionState
     last_zero_us: npt.NDArray[np.int64]  # latest zero-gas reading (undeclared calibration)
+    feed: feed.FeedState  # 馈电: readings of D pairs not decided yet
 
     @classmethod
     def empty(cls, size: int) -> EngineState:
@@ -78,6 +84,7 @@ class EngineState:
             np.zeros(size, np.int64),
             interruption.InterruptionState.empty(size),
             np.full(size, _NEVER, np.int64),
+            feed.FeedState.empty(size),
         )
 
     def grown(self, size: int) -> EngineState:
@@ -94,6 +101,7 @@ class EngineState:
             grow(self.repeats, 0),
             self.interruption.grown(size),
             grow(self.last_zero_us, _NEVER),
+            self.feed.grown(size),
         )
 
 
@@ -171,22 +179,52 @@ class AlarmEngine:
                 self.state.last_time_us[point_id] = int(item[1])
                 if len(item) > 2:
                     self.state.last_value[point_id] = float(item[2])  # type: ignore[misc]
+        cut = self.state.runs["power_off"]
+        self.state = replace(
+            self.state,
+            feed=self.state.feed.restored(self.state.last_value, cut.raw, cut.latch_us),
+        )
 
     def commit(self, evaluation: Evaluation) -> None:
         """Adopt the state after a batch, once the batch and its changes are durable."""
         self.state = evaluation.state
 
     def tick(self, now_us: int) -> Evaluation:
-        """Clock-driven rules at ``now_us`` (wall clock, microseconds): data interruption.
+        """What the clock decides at ``now_us`` (wall clock, microseconds): data interruption
+        (at once), and, once ``now_us`` less the allowed lateness has passed them, 馈电
+        decisions held for a silent side and off-delay clears pending on a silent point.
 
         Like ``evaluate``: store the changes, then ``commit`` the evaluation.
         """
         st = self.state
+        bound = now_us - self.defaults.lateness_us
         changes, after = interruption.tick(
             now_us, st.interruption, self.registry.known, st.last_time_us, st.last_value,
             self.params,
         )  # fmt: skip
-        state = st if after is st.interruption else replace(st, interruption=after)
+        runs = dict(st.runs)
+        expired: dict[str, RunTable] = {}
+        for rule in self.rules:  # off-delay clears the clock resolves
+            outcome = expire_pending(runs[rule.name], self.params.off_delay_us, bound)
+            runs[rule.name], expired[rule.name] = outcome.state, outcome.runs
+            zero = st.runs[rule.name].zero_us[outcome.runs.point]
+            changes += self._threshold_changes(rule, outcome.runs, zero)
+        levels = {rule.name: rule.set_level for rule in self.rules}
+        changes += self._spikes([(expired[n], levels[n]) for n in _UPPER_GAS])
+        drift = expire_pending(runs["negative_drift"], self._drift_off_delay_us, bound)
+        runs["negative_drift"] = drift.state
+        changes += changes_from_runs(
+            "negative_drift", RULES["negative_drift"][0], drift.runs, None,
+            Classification.NEGATIVE_DRIFT.value,
+        )  # fmt: skip
+        feed_outcome, feed_after = feed.decide(
+            st.feed, self.pairs, st.last_time_us, runs["feed_abnormal"],
+            self.params.control_time_us, self.defaults.lateness_us, bound,
+        )  # fmt: skip
+        if feed_outcome is not None:
+            runs["feed_abnormal"] = feed_outcome.state
+            changes += self._feed_changes(feed_outcome.runs)
+        state = replace(st, interruption=after, runs=runs, feed=feed_after)
         return Evaluation(np.empty(0, np.int16), changes, state)
 
     def evaluate(self, batch: ReadingBatch) -> Evaluation:
@@ -208,25 +246,10 @@ class AlarmEngine:
             outcome = rule.evaluate(ctx, st.runs[rule.name], self.params, self._confirm)
             outcomes[rule.name] = outcome
             runs[rule.name] = outcome.state
-            final = None
+            zero = None
             if rule.name in _RECLASSIFIED and len(outcome.runs):
                 zero = self._zero_before(ctx, outcome, st.runs[rule.name], st.last_zero_us)
-                final = np.where(
-                    undeclared_calibration(
-                        outcome.runs, rule.set_level, self.params.calibration_gas,
-                        self.defaults, zero,
-                    ),
-                    Classification.CALIBRATION_UNDECLARED.value,
-                    None,
-                )  # fmt: skip
-            changes += changes_from_runs(
-                rule.name,
-                rule.abnormal_type,
-                outcome.runs,
-                rule.set_level,
-                Classification.EXCEEDANCE.value,
-                final,
-            )
+            changes += self._threshold_changes(rule, outcome.runs, zero)
         levels = {rule.name: rule.set_level for rule in self.rules}
         changes += self._spikes([(outcomes[n].runs, levels[n]) for n in _UPPER_GAS])
 
@@ -261,26 +284,34 @@ class AlarmEngine:
                 Classification.EXCEEDANCE.value,
             )  # fmt: skip
 
-        feed_outcome = feed.evaluate_feed(
-            rows, ctx.valid, outcomes["power_off"], st.runs["power_off"], self.pairs,
-            st.last_value, st.runs["feed_abnormal"], self.params,
+        last_time = st.last_time_us.copy()
+        last_time[rows.pid[rows.last_rows]] = rows.t[rows.last_rows]
+
+        pending_feed = feed.pair_rows(rows, ctx.valid, outcomes["power_off"], self.pairs, st.feed)
+        feed_outcome, feed_after = feed.decide(
+            pending_feed, self.pairs, last_time, st.runs["feed_abnormal"],
+            self.params.control_time_us, self.defaults.lateness_us,
         )  # fmt: skip
         if feed_outcome is not None:
             runs["feed_abnormal"] = feed_outcome.state
             changes += self._feed_changes(feed_outcome.runs)
 
         gap_changes, gaps = interruption.on_readings(
-            rows, st.interruption, st.last_time_us, self.params
+            rows, st.interruption, st.last_time_us, ctx.prev_value, self.params
         )
         changes += gap_changes
 
-        last_time = st.last_time_us.copy()
-        last_time[rows.pid[rows.last_rows]] = rows.t[rows.last_rows]
         last_value = st.last_value.copy()
         has_valid = ctx.last_valid_row >= 0
         last_value[rows.pid[rows.last_rows][has_valid]] = rows.v[ctx.last_valid_row[has_valid]]
         state = EngineState(
-            last_time, last_value, runs, repeats, gaps, _last_zero(ctx, st.last_zero_us)
+            last_time,
+            last_value,
+            runs,
+            repeats,
+            gaps,
+            _last_zero(ctx, st.last_zero_us),
+            feed_after,
         )
         return Evaluation(flags, changes, state)
 
@@ -307,6 +338,30 @@ class AlarmEngine:
     @property
     def _confirm(self) -> int:
         return max(1, self.defaults.confirm_samples)
+
+    @property
+    def _drift_off_delay_us(self) -> npt.NDArray[np.int64]:
+        off_delay = round(self.defaults.drift_off_delay_s * 1e6)
+        return np.full(self.registry.size, off_delay, np.int64)
+
+    def _threshold_changes(
+        self, rule: ThresholdRule, table: RunTable, zero: npt.NDArray[np.int64] | None
+    ) -> list[EpisodeChange]:
+        """Records of a threshold rule's runs; ``zero`` (per run: the point's latest zero-gas
+        reading before it) lets an ended excursion be reclassified an undeclared calibration."""
+        final = None
+        if rule.name in _RECLASSIFIED and len(table) and zero is not None:
+            final = np.where(
+                undeclared_calibration(
+                    table, rule.set_level, self.params.calibration_gas, self.defaults, zero
+                ),
+                Classification.CALIBRATION_UNDECLARED.value,
+                None,
+            )
+        return changes_from_runs(
+            rule.name, rule.abnormal_type, table, rule.set_level,
+            Classification.EXCEEDANCE.value, final,
+        )  # fmt: skip
 
     def _calibration(self, ctx: BatchContext, state: RunState) -> RunOutcome:
         """Excursions to the alarm level while calibrating (flagged or declared)."""

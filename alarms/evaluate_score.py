@@ -66,6 +66,7 @@ from minewatch.registry import PointRegistry
 
 if TYPE_CHECKING:
     from minewatch.alarms.evaluate import Replay
+
     from minewatch.trace import Trace
 
 SLACK_S = 60.0

@@ -6,7 +6,13 @@ point cannot announce its own silence. A point opens an episode when ``now`` is 
 when the first reading was due (last + one cycle) and ends at the event time of the next
 reading. If that reading shows the gap was short after all (the readings were only delivered
 late, e.g. a spool replayed after a network outage), the episode is reclassified
-``delivery_delay``. Points that never reported are not checked (nothing to miss yet).
+``delivery_delay``: the one record that tells of arrival, not of the readings. Points that
+never reported are not checked (nothing to miss yet).
+
+A silence in event time that no tick saw (a batch that holds the readings on both sides of
+it, a replay without a clock) is recorded when the next reading shows it: the same episode
+as the clock's, opened and ended at once. So the interruptions of a series do not depend on
+how it was batched.
 
 ``tick`` compares event time with ``now``: the caller must not tick while replaying history.
 """
@@ -100,16 +106,22 @@ def on_readings(
     rows: Rows,
     state: InterruptionState,
     last_time_us: npt.NDArray[np.int64],
+    prev_value: npt.NDArray[np.float64],
     params: PointParams,
 ) -> tuple[list[EpisodeChange], InterruptionState]:
-    """End the interruptions of points that report again (at their first reading)."""
+    """End the interruptions of points that report again (at their first reading), and record
+    the gaps in event time that no tick saw (a batch that spans the silence, a replay).
+
+    ``prev_value``: per row, the point's previous valid reading (NaN: none).
+    """
     if not len(rows):
         return [], state
+    changes = _gaps(rows, state, last_time_us, prev_value, params)
     first = np.flatnonzero(rows.first)
     pts = rows.pid[first]
     ending = state.active[pts]
     if not ending.any():
-        return [], state
+        return changes, state
     after = state.copy()
     rows_end = first[ending]
     pts_end = pts[ending]
@@ -120,7 +132,7 @@ def on_readings(
     # a reading from before the first due time (delivered late) ends the episode at its start
     ended = np.maximum(rows.t[rows_end], state.start_us[pts_end])
     abnormal = RULES[RULE][0]
-    changes = [
+    changes += [
         EpisodeChange(
             point_id=p,
             rule=RULE,
@@ -141,3 +153,49 @@ def on_readings(
         for p, t, late in zip(pts_end.tolist(), ended.tolist(), late_only.tolist(), strict=True)
     ]
     return changes, after
+
+
+def _gaps(
+    rows: Rows,
+    state: InterruptionState,
+    last_time_us: npt.NDArray[np.int64],
+    prev_value: npt.NDArray[np.float64],
+    params: PointParams,
+) -> list[EpisodeChange]:
+    """Closed interruptions for the silences longer than the interruption time between a
+    point's consecutive readings, unless the clock already opened one (an open episode)."""
+    prev_t = np.empty(len(rows), np.int64)
+    prev_t[1:] = rows.t[:-1]
+    prev_t[rows.first] = last_time_us[rows.pid[rows.first]]
+    with np.errstate(over="ignore"):
+        gap = (prev_t != NEVER) & (rows.t - prev_t > params.interruption_us[rows.pid])
+    gap &= ~(rows.first & state.active[rows.pid])
+    found = np.flatnonzero(gap)
+    if not len(found):
+        return []
+    abnormal = RULES[RULE][0]
+    out = []
+    for k in found.tolist():
+        p, last = int(rows.pid[k]), int(prev_t[k])
+        value = float(np.nan_to_num(prev_value[k]))
+        out.append(
+            EpisodeChange(
+                point_id=p,
+                rule=RULE,
+                abnormal_type=abnormal,
+                opened=True,
+                started_at_us=last + int(params.poll_cycle_us[p]),
+                threshold=None,
+                start_value=value,
+                ended_at_us=int(rows.t[k]),
+                count=1,
+                value_sum=value,
+                max_value=value,
+                max_at_us=last,
+                min_value=value,
+                min_at_us=last,
+                classification=Classification.DATA_INTERRUPTION.value,
+                raised_at_us=int(rows.t[k]),
+            )
+        )
+    return out

@@ -15,7 +15,8 @@ statistics complete. Rows are sorted by (point, time).
 
 With an off-delay (``off_delay_us`` per point, :mod:`alarms.rules.off_delay`), a clear row ends
 the run only if no set row follows within the off-delay; until that is known the run is
-*pending* its clear (``RunState.pending_clear_us``), possibly across batches. The per-row
+*pending* its clear (``RunState.pending_clear_us``), possibly across batches, until a later
+reading or the clock (:func:`expire_pending`) resolves it. The per-row
 ``on`` and ``start_us`` of a :class:`RunOutcome` stay those of the raw latch (the cut that
 :mod:`alarms.rules.feed` checks); the runs, episodes and ``raised`` follow the off-delay.
 """
@@ -428,6 +429,26 @@ def quiet(state: RunState, n: int) -> RunOutcome:
     return RunOutcome(state, None, None, None, RunTable.empty())
 
 
+def expire_pending(state: RunState, off_delay_us: IntArray, bound_us: int) -> RunOutcome:
+    """Runs pending their clear whose off-delay ended before ``bound_us`` (the clock less the
+    allowed lateness: no reading that could continue them can still come in time): they end
+    at their pending clear, the dip's readings are not theirs, as when the point's next
+    reading resolves them. ``off_delay_us`` per point id."""
+    with np.errstate(over="ignore"):
+        expired = state.pending & (state.pending_clear_us + off_delay_us < bound_us)
+    points = np.flatnonzero(expired).astype(np.int64)
+    if not len(points):
+        return quiet(state, 0)
+    table = _ended_runs(
+        points, np.full(len(points), -1, np.int64), state.pending_clear_us[points], state
+    )
+    after = state.copy()
+    idle = RunState.empty(1)
+    for f in fields(after):
+        getattr(after, f.name)[points] = getattr(idle, f.name)[0]
+    return RunOutcome(after, None, None, None, table)
+
+
 def expand(part: RunOutcome, sel: BoolArray) -> RunOutcome:
     """An outcome computed on the rows ``sel``, for all rows."""
     if part.on is None:
@@ -605,8 +626,13 @@ def _ghost_runs(
     its off-delay)."""
     if not len(at):
         return RunTable.empty()
-    gp = rows.pid[at]
-    k = len(at)
+    return _ended_runs(rows.pid[at].astype(np.int64), at.astype(np.int64), end_us, state)
+
+
+def _ended_runs(gp: IntArray, end_row: IntArray, end_us: IntArray, state: RunState) -> RunTable:
+    """The open runs of ``state`` at the points ``gp``, ended at ``end_us`` with no row of
+    their own (``end_row``: the row that ended them, -1: none)."""
+    k = len(gp)
     empty_i, empty_f = np.zeros(k, np.int64), np.zeros(k)
     was_active = state.active[gp].copy()
     return RunTable(
@@ -618,7 +644,7 @@ def _ghost_runs(
         opened=np.zeros(k, bool),
         raised_at_us=np.full(k, NEVER, np.int64),
         ended=np.ones(k, bool),
-        end_row=at.astype(np.int64),
+        end_row=end_row,
         end_us=end_us.astype(np.int64),
         db_count=np.where(was_active, empty_i, state.count[gp]),
         db_total=np.where(was_active, empty_f, state.total[gp]),
