@@ -28,8 +28,9 @@ Where the engine's semantics are intricate, this module follows them on purpose:
 * a silence longer than the interruption time between two readings of a point that no tick
   saw is a data interruption from the first missing reading to the next one.
 
-Only the episodes are produced; :class:`EpisodeLog` folds the engine's ``EpisodeChange``
-records into the same :class:`Episode` values, so the two can be compared.
+Only the episodes are produced; :class:`alarms.episodes.EpisodeLog` folds the engine's
+``EpisodeChange`` records into the same :class:`alarms.episodes.Episode` values, so the two can
+be compared.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from minewatch.alarms.codes import Classification
-from minewatch.alarms.episodes import EpisodeChange
+from minewatch.alarms.episodes import Episode
 from minewatch.alarms.rules.context import UNRELIABLE
 from minewatch.alarms.rules.feed import FeedPairs
 from minewatch.alarms.rules.params import PointParams, RuleDefaults
@@ -60,68 +61,6 @@ _STATUS_RULES = (
 _SPIKE_RULES = ("upper_alarm", "power_off")  # a one-reading run of these is interference
 _RECLASSIFIED = ("upper_alarm", "power_off", "upper_prewarn")
 _EXCEEDANCE = Classification.EXCEEDANCE.value
-
-
-@dataclass(slots=True)
-class Episode:
-    """One alarm from start to end with its YCBJ statistics, as the store holds it."""
-
-    point: int
-    rule: str
-    classification: str | None
-    start_us: int
-    raised_us: int | None
-    start_value: float | None
-    threshold: float | None
-    related: int | None = None
-    end_us: int | None = None
-    count: int = 0
-    total: float = 0.0
-    vmax: float = -math.inf
-    vmax_at: int = 0
-    vmin: float = math.inf
-    vmin_at: int = 0
-
-    @property
-    def mean(self) -> float:
-        return self.total / self.count if self.count else NAN
-
-
-class EpisodeLog:
-    """Episodes assembled from an engine's changes (updates before inserts, as the store)."""
-
-    def __init__(self) -> None:
-        self.episodes: list[Episode] = []
-        self._open: dict[tuple[int, str], Episode] = {}
-
-    def apply(self, changes: list[EpisodeChange]) -> None:
-        for c in [c for c in changes if not c.opened] + [c for c in changes if c.opened]:
-            key = (c.point_id, c.rule)
-            if c.opened:
-                if key in self._open:
-                    raise AssertionError(f"two open episodes of one rule: {c}")
-                assert c.started_at_us is not None
-                episode = Episode(
-                    c.point_id, c.rule, c.classification, c.started_at_us, c.raised_at_us,
-                    c.start_value, c.threshold, c.related_point_id,
-                )  # fmt: skip
-                self.episodes.append(episode)
-                self._open[key] = episode
-            else:
-                if key not in self._open:
-                    raise AssertionError(f"update of an episode that is not open: {c}")
-                episode = self._open[key]
-                if c.classification is not None:
-                    episode.classification = c.classification
-            episode.count += c.count
-            episode.total += c.value_sum
-            if c.max_value > episode.vmax:
-                episode.vmax, episode.vmax_at = c.max_value, c.max_at_us
-            if c.min_value < episode.vmin:
-                episode.vmin, episode.vmin_at = c.min_value, c.min_at_us
-            if c.ended_at_us is not None:
-                episode.end_us = c.ended_at_us
-                del self._open[key]
 
 
 class _Run:
@@ -215,6 +154,18 @@ class _Point:
         self.repeats = 0  # identical consecutive valid readings (flat line)
         self.interrupted: Episode | None = None
         self.state: tuple[str, float] | None = None  # switch point: (rule, its alarm value)
+
+
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """One evaluated reading, as every family sees it."""
+
+    t: int
+    v: float
+    s: int
+    valid: bool  # no fault bit: the value is a measurement
+    declared: bool  # inside a declared calibration window
+    calibrating: bool  # declared, or flagged (status bit 4)
 
 
 class _Pair:
@@ -385,7 +336,23 @@ class ReferenceEngine:
     # -- one reading ------------------------------------------------------------------------
 
     def _reading(self, pt: _Point, p: int, t: int, v: float, s: int, valid: bool) -> None:
-        runs = pt.runs
+        """One reading through every family (alarms/families.py), then the point's state."""
+        declared = bool(pt.windows) and any(a <= t < b for a, b in pt.windows)
+        r = _Reading(t, v, s, valid, declared, bool(s & _CALIBRATION) or declared)
+        self._interruption(pt, p, r)
+        self._thresholds(pt, p, r)
+        self._calibration(pt, p, r)
+        self._faults(pt, p, r)
+        self._states(pt, p, r)
+        pt.last_time = t
+        if valid:
+            pt.last_value = v
+            if v <= self.defaults.calibration_zero_level:
+                pt.last_zero = t
+
+    def _interruption(self, pt: _Point, p: int, r: _Reading) -> None:
+        """Data interruption: the point reports again, or its silence shows in event time."""
+        t = r.t
         if pt.interrupted is not None:  # the point reports again
             episode, pt.interrupted = pt.interrupted, None
             episode.end_us = max(t, episode.start_us)  # a late reading from before it began
@@ -398,6 +365,10 @@ class ReferenceEngine:
                 pt.last_time + pt.poll_us, t, value, None, None, t,
                 1, value, value, pt.last_time, value, pt.last_time,
             ))  # fmt: skip
+
+    def _thresholds(self, pt: _Point, p: int, r: _Reading) -> None:
+        """Upper/lower alarm, power-off, pre-warnings (and interference, at their end)."""
+        runs, t, v = pt.runs, r.t, r.v
         if runs and pt.off_delay_us:  # runs pending their clear whose off-delay has passed
             for lv in pt.levels:
                 run = runs.get(lv.rule)
@@ -405,64 +376,68 @@ class ReferenceEngine:
                 if pending is not None and t > pending + pt.off_delay_us:
                     del runs[lv.rule]
                     self._end(pt, p, lv.rule, run, pending)  # type: ignore[arg-type]
+        if not r.valid or r.calibrating:  # not a measurement of the gas
+            return
+        prev = pt.last_value
+        drift = v < pt.drift_floor
+        for lv in pt.levels:
+            if lv.upper:
+                cand, clear = v >= lv.set, v < lv.clear
+            elif drift:  # negative drift is a fault, not low gas: hold
+                continue
+            else:
+                cand, clear = v <= lv.set, v > lv.clear
+            if cand or lv.rule in runs:
+                ramp = prev >= lv.ramp if lv.upper else prev <= lv.ramp
+                need = 1 if ramp and pt.on_delay_us == 0 else self.confirm
+                near = lv.upper and not clear and self._near_gas(pt, v)
+                self._latch(pt, p, lv.rule, t, v, cand, clear, need=need,
+                            delay=pt.on_delay_us, near=near, threshold=lv.set,
+                            off_delay=pt.off_delay_us)  # fmt: skip
+
+    def _calibration(self, pt: _Point, p: int, r: _Reading) -> None:
+        """Excursions to the alarm level while calibrating, flagged or declared."""
+        if r.valid and (r.calibrating or "calibration" in pt.runs):
+            cand = r.calibrating and r.v >= pt.alarm_high
+            clear = not r.calibrating or r.v < pt.alarm_clear
+            if cand or clear:  # readings between the levels hold and are not counted
+                kind = "DECLARED" if r.declared else "FLAGGED"
+                label = Classification["CALIBRATION_" + kind]
+                self._latch(pt, p, "calibration", r.t, r.v, cand, clear, label=label.value,
+                            threshold=pt.alarm_high)  # fmt: skip
+
+    def _faults(self, pt: _Point, p: int, r: _Reading) -> None:
+        """Status-bit faults, negative drift (with its off-delay) and flat line."""
+        runs, t, v, s = pt.runs, r.t, r.v, r.s
         drift_run = runs.get("negative_drift")
         drift_off = round(self.defaults.drift_off_delay_s * 1e6)
         pending_drift = None if drift_run is None else drift_run.pending
         if pending_drift is not None and t > pending_drift + drift_off:
             del runs["negative_drift"]
             self._end(pt, p, "negative_drift", drift_run, pending_drift)  # type: ignore[arg-type]
-        declared = bool(pt.windows) and any(a <= t < b for a, b in pt.windows)
-        calibrating = bool(s & _CALIBRATION) or declared
-        prev = pt.last_value
-        if valid and not calibrating:  # a measurement of the gas
-            drift = v < pt.drift_floor
-            for lv in pt.levels:
-                if lv.upper:
-                    cand, clear = v >= lv.set, v < lv.clear
-                elif drift:  # negative drift is a fault, not low gas: hold
-                    continue
-                else:
-                    cand, clear = v <= lv.set, v > lv.clear
-                if cand or lv.rule in runs:
-                    ramp = prev >= lv.ramp if lv.upper else prev <= lv.ramp
-                    need = 1 if ramp and pt.on_delay_us == 0 else self.confirm
-                    near = lv.upper and not clear and self._near_gas(pt, v)
-                    self._latch(pt, p, lv.rule, t, v, cand, clear, need=need,
-                                delay=pt.on_delay_us, near=near, threshold=lv.set,
-                                off_delay=pt.off_delay_us)  # fmt: skip
-        if valid and (calibrating or "calibration" in runs):
-            cand = calibrating and v >= pt.alarm_high
-            clear = not calibrating or v < pt.alarm_clear
-            if cand or clear:  # readings between the levels hold and are not counted
-                label = Classification["CALIBRATION_" + ("DECLARED" if declared else "FLAGGED")]
-                self._latch(pt, p, "calibration", t, v, cand, clear, label=label.value,
-                            threshold=pt.alarm_high)  # fmt: skip
         for rule, bit, label in _STATUS_RULES:
             if s & bit or rule in runs:
                 self._latch(pt, p, rule, t, v, bool(s & bit), not s & bit, label=label)
-        if valid and not math.isnan(pt.drift_floor):
+        if r.valid and not math.isnan(pt.drift_floor):
             drift = v < pt.drift_floor
             if drift or "negative_drift" in runs:
                 self._latch(pt, p, "negative_drift", t, v, drift, not drift,
-                            need=self.defaults.drift_samples,
-                            off_delay=round(self.defaults.drift_off_delay_s * 1e6),
+                            need=self.defaults.drift_samples, off_delay=drift_off,
                             label=Classification.NEGATIVE_DRIFT.value)  # fmt: skip
-        if valid and pt.state is not None:  # a switch point in its alarm state
-            rule, alarm_value = pt.state
-            self._latch(pt, p, rule, t, v, v == alarm_value, v != alarm_value,
-                        delay=pt.on_delay_us, threshold=alarm_value)  # fmt: skip
-        if valid and pt.flat_window > 0:
-            same = v == prev
+        if r.valid and pt.flat_window > 0:
+            same = v == pt.last_value
             pt.repeats = pt.repeats + 1 if same else 0
             stuck = same and pt.repeats >= pt.flat_window - 1
             if stuck or "flatline" in runs:
                 self._latch(pt, p, "flatline", t, v, stuck, not same,
                             label=Classification.FLATLINE.value)  # fmt: skip
-        pt.last_time = t
-        if valid:
-            pt.last_value = v
-            if v <= self.defaults.calibration_zero_level:
-                pt.last_zero = t
+
+    def _states(self, pt: _Point, p: int, r: _Reading) -> None:
+        """A switch point in its alarm state (after its on-delay)."""
+        if r.valid and pt.state is not None:
+            rule, alarm_value = pt.state
+            self._latch(pt, p, rule, r.t, r.v, r.v == alarm_value, r.v != alarm_value,
+                        delay=pt.on_delay_us, threshold=alarm_value)  # fmt: skip
 
     def _latch(
         self,

@@ -28,7 +28,8 @@ if not __package__:
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from minewatch.alarms.engine import AlarmEngine
-from minewatch.alarms.reference import Episode, EpisodeLog, ReferenceEngine
+from minewatch.alarms.episodes import Episode, EpisodeLog
+from minewatch.alarms.reference import ReferenceEngine
 
 from minewatch.batch import ReadingBatch
 from minewatch.registry import CalibrationWindows, PointRegistry

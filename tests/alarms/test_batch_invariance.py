@@ -16,7 +16,7 @@ from dataclasses import astuple
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 from minewatch.alarms.engine import AlarmEngine
-from minewatch.alarms.reference import Episode as RefEpisode
+from minewatch.alarms.episodes import Episode as RefEpisode
 from minewatch.alarms.rules.params import RuleDefaults
 
 from minewatch.batch import ReadingBatch
