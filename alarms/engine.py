@@ -31,7 +31,7 @@ from minewatch.alarms.families import FAMILIES, RUN_RULES, Step, Tick
 from minewatch.alarms.rules import feed, interruption, states
 from minewatch.alarms.rules.context import BatchContext
 from minewatch.alarms.rules.params import PointParams, RuleDefaults
-from minewatch.alarms.rules.runs import NEVER, Rows, RunState
+from minewatch.alarms.rules.run_state import NEVER, Rows, RunState
 from minewatch.alarms.rules.thresholds import ThresholdRule, threshold_rules
 
 from minewatch.batch import ReadingBatch

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from minewatch.alarms.rules.runs import RunTable
+from minewatch.alarms.rules.run_state import RunTable
 
 
 @dataclass(frozen=True, slots=True)

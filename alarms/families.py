@@ -26,13 +26,8 @@ from minewatch.alarms.reference import ReferenceEngine
 from minewatch.alarms.rules import faults, feed, interruption, states
 from minewatch.alarms.rules.calibration import undeclared_calibration
 from minewatch.alarms.rules.context import UNRELIABLE, BatchContext
-from minewatch.alarms.rules.runs import (
-    RunOutcome,
-    RunState,
-    RunTable,
-    evaluate_runs,
-    expire_pending,
-)
+from minewatch.alarms.rules.run_state import RunOutcome, RunState, RunTable
+from minewatch.alarms.rules.runs import evaluate_runs, expire_pending
 from minewatch.alarms.rules.thresholds import ThresholdRule
 
 from minewatch.codes import PointStatus

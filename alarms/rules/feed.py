@@ -40,7 +40,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 import numpy.typing as npt
-from minewatch.alarms.rules.runs import NEVER, Rows, RunOutcome, RunState, evaluate_runs
+from minewatch.alarms.rules.run_state import NEVER, Rows, RunOutcome, RunState
+from minewatch.alarms.rules.runs import evaluate_runs
 
 from minewatch.codes import FEED_SENSOR_TYPES, RelationKind
 from minewatch.registry import PointRegistry

@@ -26,7 +26,7 @@ import numpy.typing as npt
 from minewatch.alarms.codes import RULES, Classification
 from minewatch.alarms.episodes import EpisodeChange
 from minewatch.alarms.rules.params import PointParams
-from minewatch.alarms.rules.runs import NEVER, Rows
+from minewatch.alarms.rules.run_state import NEVER, Rows
 
 RULE = "data_interruption"
 
@@ -71,27 +71,9 @@ def tick(
     start = last_time_us[points] + params.poll_cycle_us[points]
     after.active[points] = True
     after.start_us[points] = start
-    abnormal = RULES[RULE][0]
     changes = [
-        EpisodeChange(
-            point_id=p,
-            rule=RULE,
-            abnormal_type=abnormal,
-            opened=True,
-            started_at_us=s,
-            threshold=None,
-            start_value=value,
-            ended_at_us=None,
-            count=1,  # the last reading before the silence: keeps mean/max/min defined
-            value_sum=value,
-            max_value=value,
-            max_at_us=last,
-            min_value=value,
-            min_at_us=last,
-            classification=Classification.DATA_INTERRUPTION.value,
-            raised_at_us=now_us,
-        )
-        for p, s, value, last in zip(
+        _silence(p, first_due, value, last, now_us)
+        for p, first_due, value, last in zip(
             points.tolist(),
             start.tolist(),
             np.nan_to_num(last_value[points]).tolist(),
@@ -173,29 +155,35 @@ def _gaps(
     found = np.flatnonzero(gap)
     if not len(found):
         return []
-    abnormal = RULES[RULE][0]
     out = []
     for k in found.tolist():
-        p, last = int(rows.pid[k]), int(prev_t[k])
+        p, last, end = int(rows.pid[k]), int(prev_t[k]), int(rows.t[k])
         value = float(np.nan_to_num(prev_value[k]))
-        out.append(
-            EpisodeChange(
-                point_id=p,
-                rule=RULE,
-                abnormal_type=abnormal,
-                opened=True,
-                started_at_us=last + int(params.poll_cycle_us[p]),
-                threshold=None,
-                start_value=value,
-                ended_at_us=int(rows.t[k]),
-                count=1,
-                value_sum=value,
-                max_value=value,
-                max_at_us=last,
-                min_value=value,
-                min_at_us=last,
-                classification=Classification.DATA_INTERRUPTION.value,
-                raised_at_us=int(rows.t[k]),
-            )
-        )
+        out.append(_silence(p, last + int(params.poll_cycle_us[p]), value, last, end, end))
     return out
+
+
+def _silence(
+    point: int, start: int, value: float, last: int, raised: int, ended: int | None = None
+) -> EpisodeChange:
+    """An interruption opened at ``start`` (when the first missing reading was due), counting
+    the last reading before the silence (``value`` at ``last``: keeps mean/max/min defined);
+    ended at ``ended`` when the next reading already shows its end."""
+    return EpisodeChange(
+        point_id=point,
+        rule=RULE,
+        abnormal_type=RULES[RULE][0],
+        opened=True,
+        started_at_us=start,
+        threshold=None,
+        start_value=value,
+        ended_at_us=ended,
+        count=1,
+        value_sum=value,
+        max_value=value,
+        max_at_us=last,
+        min_value=value,
+        min_at_us=last,
+        classification=Classification.DATA_INTERRUPTION.value,
+        raised_at_us=raised,
+    )

@@ -42,7 +42,8 @@ from minewatch.alarms.codes import RULES
 from minewatch.alarms.rules.calibration import near_standard_gas
 from minewatch.alarms.rules.context import BatchContext
 from minewatch.alarms.rules.params import PointParams
-from minewatch.alarms.rules.runs import RunOutcome, RunState, evaluate_runs, expand, hot_rows, quiet
+from minewatch.alarms.rules.run_state import RunOutcome, RunState, expand, quiet
+from minewatch.alarms.rules.runs import evaluate_runs, hot_rows
 
 from minewatch.registry import PointRegistry
 
