@@ -3,15 +3,21 @@
 ``evaluate`` returns an :class:`Evaluation` (flags for the batch, episode changes and the state
 after it); the caller stores the batch and the changes in one transaction and only then calls
 ``commit``. A failed write can therefore be retried with the engine unchanged. ``tick(now)``
-does the same for the clock-driven rule (data interruption). Evaluations must be committed in
-the order they were made, one at a time (the gateway's writer owns the engine).
+does the same for what the clock decides (data interruption; 馈电 decisions held for a silent
+side and off-delay clears pending on a silent point, once ``now`` less the allowed lateness has
+passed them). Evaluations must be committed in the order they were made, one at a time (the
+gateway's writer owns the engine).
 
-Rule families, one module each under :mod:`alarms.rules`: thresholds (gas alarms with
-hysteresis, on-delay, confirmation and pre-warnings), calibration, faults (maintenance),
-switch states (fan stop, smoke...), feed (馈电异常) and interruption. Every episode carries a
-classification (:class:`alarms.codes.Classification`). Rows are evaluated in event time, sorted by
-(point, time); a row not after its point's last evaluated reading is late: flagged, stored,
-not evaluated.
+Rule families, one module each under :mod:`alarms.rules`, registered in
+:data:`alarms.families.FAMILIES`, which ``evaluate`` and ``tick`` loop over: thresholds (gas
+alarms with hysteresis, on-delay, confirmation and pre-warnings), calibration, faults
+(maintenance), switch states (fan stop, smoke...), feed (馈电异常) and interruption. Every
+episode carries a classification (:class:`alarms.codes.Classification`). Rows are evaluated in
+event time, sorted by (point, time); a row not after its point's last evaluated reading is late:
+flagged, stored, not evaluated. Every rule keeps its state across batches, so where a batch
+is cut changes no episode (``tests/alarms/test_batch_invariance.py``); the rule that merges
+points (feed) holds its decisions until both sides have reported or the allowed lateness has
+passed.
 """
 
 from __future__ import annotations
@@ -21,41 +27,18 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import numpy.typing as npt
 
-from minewatch.alarms.codes import RULES, Classification
-from minewatch.alarms.episodes import EpisodeChange, changes_from_runs, closed_record
-from minewatch.alarms.rules import faults, feed, interruption, states
-from minewatch.alarms.rules.calibration import undeclared_calibration
+from minewatch.alarms.episodes import EpisodeChange
+from minewatch.alarms.families import FAMILIES, RUN_RULES, Step, Tick
+from minewatch.alarms.rules import feed, interruption, states
 from minewatch.alarms.rules.context import BatchContext
 from minewatch.alarms.rules.params import PointParams, RuleDefaults
-from minewatch.alarms.rules.runs import (
-    NEVER,
-    Rows,
-    RunOutcome,
-    RunState,
-    RunTable,
-    evaluate_runs,
-    quiet,
-)
+from minewatch.alarms.rules.run_state import NEVER, Rows, RunState
 from minewatch.alarms.rules.thresholds import ThresholdRule, threshold_rules
 from minewatch.batch import ReadingBatch
 from minewatch.codes import ReadingFlag
 from minewatch.registry import PointRegistry
 
 _NEVER = NEVER
-_UPPER_GAS = ("upper_alarm", "power_off")  # their one-reading runs are interference spikes
-_RECLASSIFIED = (*_UPPER_GAS, "upper_prewarn")  # may turn out an undeclared calibration
-_FAULT_CLASS = {
-    "disconnection": Classification.DISCONNECTION,
-    "over_range": Classification.OVER_RANGE,
-    "substation_fault": Classification.SUBSTATION_FAULT,
-    "negative_drift": Classification.NEGATIVE_DRIFT,
-    "flatline": Classification.FLATLINE,
-}
-#: Every rule with a latch state (all but the clock-driven data interruption).
-RUN_RULES = (
-    "upper_alarm", "power_off", "upper_prewarn", "lower_alarm", "lower_prewarn",
-    "calibration", *faults.FAULT_RULES, "feed_abnormal", *states.RULE_NAMES,
-)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +51,7 @@ class EngineState:
     repeats: npt.NDArray[np.int64]  # identical consecutive readings (flat-line)
     interruption: interruption.InterruptionState
     last_zero_us: npt.NDArray[np.int64]  # latest zero-gas reading (undeclared calibration)
+    feed: feed.FeedState  # 馈电: readings of D pairs not decided yet
 
     @classmethod
     def empty(cls, size: int) -> EngineState:
@@ -78,6 +62,7 @@ class EngineState:
             np.zeros(size, np.int64),
             interruption.InterruptionState.empty(size),
             np.full(size, _NEVER, np.int64),
+            feed.FeedState.empty(size),
         )
 
     def grown(self, size: int) -> EngineState:
@@ -94,6 +79,7 @@ class EngineState:
             grow(self.repeats, 0),
             self.interruption.grown(size),
             grow(self.last_zero_us, _NEVER),
+            self.feed.grown(size),
         )
 
 
@@ -171,25 +157,36 @@ class AlarmEngine:
                 self.state.last_time_us[point_id] = int(item[1])
                 if len(item) > 2:
                     self.state.last_value[point_id] = float(item[2])  # type: ignore[misc]
+        cut = self.state.runs["power_off"]
+        self.state = replace(
+            self.state,
+            feed=self.state.feed.restored(self.state.last_value, cut.raw, cut.latch_us),
+        )
 
     def commit(self, evaluation: Evaluation) -> None:
         """Adopt the state after a batch, once the batch and its changes are durable."""
         self.state = evaluation.state
 
     def tick(self, now_us: int) -> Evaluation:
-        """Clock-driven rules at ``now_us`` (wall clock, microseconds): data interruption.
+        """What the clock decides at ``now_us`` (wall clock, microseconds): data interruption
+        (at once), and, once ``now_us`` less the allowed lateness has passed them, 馈电
+        decisions held for a silent side and off-delay clears pending on a silent point.
 
         Like ``evaluate``: store the changes, then ``commit`` the evaluation.
         """
         st = self.state
-        changes, after = interruption.tick(
-            now_us, st.interruption, self.registry.known, st.last_time_us, st.last_value,
-            self.params,
+        tick = Tick(
+            now_us, now_us - self.defaults.lateness_us, st, dict(st.runs), [], st.interruption,
+            st.feed,
         )  # fmt: skip
-        state = st if after is st.interruption else replace(st, interruption=after)
-        return Evaluation(np.empty(0, np.int16), changes, state)
+        for family in FAMILIES:
+            if family.tick is not None:
+                family.tick(self, tick)
+        state = replace(st, interruption=tick.interruption, runs=tick.runs, feed=tick.feed)
+        return Evaluation(np.empty(0, np.int16), tick.changes, state)
 
     def evaluate(self, batch: ReadingBatch) -> Evaluation:
+        """Every rule family (:data:`alarms.families.FAMILIES`, in its order) over the batch."""
         st = self.state
         late, order = live_order(batch.point_id, batch.time_us, st.last_time_us)
         flags = batch.flags.copy()
@@ -201,177 +198,20 @@ class AlarmEngine:
             return Evaluation(flags, [], st)
 
         ctx = BatchContext.of(rows, self.registry, self.params, st.last_value)
-        runs: dict[str, RunState] = dict(st.runs)
-        changes: list[EpisodeChange] = []
-        outcomes: dict[str, RunOutcome] = {}
-        for rule in self.rules:
-            outcome = rule.evaluate(ctx, st.runs[rule.name], self.params, self._confirm)
-            outcomes[rule.name] = outcome
-            runs[rule.name] = outcome.state
-            final = None
-            if rule.name in _RECLASSIFIED and len(outcome.runs):
-                zero = self._zero_before(ctx, outcome, st.runs[rule.name], st.last_zero_us)
-                final = np.where(
-                    undeclared_calibration(
-                        outcome.runs, rule.set_level, self.params.calibration_gas,
-                        self.defaults, zero,
-                    ),
-                    Classification.CALIBRATION_UNDECLARED.value,
-                    None,
-                )  # fmt: skip
-            changes += changes_from_runs(
-                rule.name,
-                rule.abnormal_type,
-                outcome.runs,
-                rule.set_level,
-                Classification.EXCEEDANCE.value,
-                final,
-            )
-        levels = {rule.name: rule.set_level for rule in self.rules}
-        changes += self._spikes([(outcomes[n].runs, levels[n]) for n in _UPPER_GAS])
-
-        calibration = self._calibration(ctx, st.runs["calibration"])
-        runs["calibration"] = calibration.state
-        labels = np.where(
-            ctx.declared[np.maximum(calibration.runs.head_row, 0)],
-            Classification.CALIBRATION_DECLARED.value,
-            Classification.CALIBRATION_FLAGGED.value,
-        )
-        changes += changes_from_runs(
-            "calibration",
-            RULES["calibration"][0],
-            calibration.runs,
-            self.registry.alarm_high,
-            labels.astype(object),
-        )
-
-        fault_outcomes, repeats = faults.evaluate_faults(ctx, st.runs, st.repeats, self.params)
-        for name, outcome in fault_outcomes.items():
-            runs[name] = outcome.state
-            changes += changes_from_runs(
-                name, RULES[name][0], outcome.runs, None, _FAULT_CLASS[name].value
-            )
-
-        # Switch states (alarms/rules/states.py): the point reads its configured alarm state.
-        state_outcomes = states.evaluate_states(ctx, st.runs, self.state_points, self.params)
-        for name, outcome in state_outcomes.items():
-            runs[name] = outcome.state
-            changes += changes_from_runs(
-                name, RULES[name][0], outcome.runs, self.registry.alarm_state,
-                Classification.EXCEEDANCE.value,
-            )  # fmt: skip
-
-        feed_outcome = feed.evaluate_feed(
-            rows, ctx.valid, outcomes["power_off"], st.runs["power_off"], self.pairs,
-            st.last_value, st.runs["feed_abnormal"], self.params,
-        )  # fmt: skip
-        if feed_outcome is not None:
-            runs["feed_abnormal"] = feed_outcome.state
-            changes += self._feed_changes(feed_outcome.runs)
-
-        gap_changes, gaps = interruption.on_readings(
-            rows, st.interruption, st.last_time_us, self.params
-        )
-        changes += gap_changes
-
         last_time = st.last_time_us.copy()
         last_time[rows.pid[rows.last_rows]] = rows.t[rows.last_rows]
+        step = Step(ctx, st, last_time, dict(st.runs), {}, [], st.repeats, st.interruption, st.feed)
+        for family in FAMILIES:
+            family.evaluate(self, step)
+
         last_value = st.last_value.copy()
         has_valid = ctx.last_valid_row >= 0
         last_value[rows.pid[rows.last_rows][has_valid]] = rows.v[ctx.last_valid_row[has_valid]]
         state = EngineState(
-            last_time, last_value, runs, repeats, gaps, _last_zero(ctx, st.last_zero_us)
-        )
-        return Evaluation(flags, changes, state)
-
-    # -- helpers ----------------------------------------------------------------------------
-
-    @staticmethod
-    def _zero_before(
-        ctx: BatchContext,
-        outcome: RunOutcome,
-        before: RunState,
-        last_zero_us: npt.NDArray[np.int64],
-    ) -> npt.NDArray[np.int64]:
-        """Per run of ``outcome``: the point's latest zero-gas reading before the run began;
-        kept in the rule's state for the runs still open (a run carried over keeps its own)."""
-        table = outcome.runs
-        heads = np.maximum(table.head_row, 0)
-        starts = ctx.zero_at(heads, last_zero_us[table.point]) if len(ctx.rows) else heads
-        carried = (table.head_row < 0) | (table.start_us < ctx.rows.t[heads])
-        zero = np.where(carried, before.zero_us[table.point], starts)
-        still_open = ~table.ended
-        outcome.state.zero_us[table.point[still_open]] = zero[still_open]
-        return zero
-
-    @property
-    def _confirm(self) -> int:
-        return max(1, self.defaults.confirm_samples)
-
-    def _calibration(self, ctx: BatchContext, state: RunState) -> RunOutcome:
-        """Excursions to the alarm level while calibrating (flagged or declared)."""
-        calibrating = ctx.valid & ctx.calibrating
-        if not state.raw.any() and not calibrating.any():  # nothing open, nothing starts
-            return quiet(state, len(ctx.rows))
-        pid, v = ctx.rows.pid, ctx.rows.v
-        level = self.registry.alarm_high[pid]
-        clear_level = np.where(
-            np.isnan(self.registry.alarm_high_clear), self.registry.alarm_high,
-            self.registry.alarm_high_clear,
-        )[pid]  # fmt: skip
-        with np.errstate(invalid="ignore"):
-            cand = calibrating & (v >= level)
-            clear = ctx.valid & (~ctx.calibrating | (v < clear_level))
-        need = np.ones(len(state.raw), np.int64)
-        return evaluate_runs(ctx.rows, cand, clear, state, need=need)
-
-    def _spikes(
-        self, tables: list[tuple[RunTable, npt.NDArray[np.float64]]]
-    ) -> list[EpisodeChange]:
-        """Interference: a run of one valid reading that returned at the next one; its
-        threshold is the level of the rule the reading crossed (per point id in ``tables``)."""
-        seen: set[tuple[int, int]] = set()
-        out: list[EpisodeChange] = []
-        rule = "interference"
-        for table, set_level in tables:
-            if not len(table):
-                continue
-            spike = table.ended & ~table.opened & ~table.was_active & (table.cum_eligible == 1)
-            for k in np.flatnonzero(spike).tolist():
-                key = (int(table.point[k]), int(table.start_us[k]))
-                if key in seen:
-                    continue
-                seen.add(key)
-                threshold = float(set_level[key[0]])
-                out.append(
-                    closed_record(
-                        key[0],
-                        rule,
-                        RULES[rule][0],
-                        Classification.INTERFERENCE.value,
-                        key[1],
-                        int(table.end_us[k]),
-                        float(table.start_value[k]),
-                        threshold if np.isfinite(threshold) else None,
-                    )
-                )
-        return out
-
-    def _feed_changes(self, table: RunTable) -> list[EpisodeChange]:
-        first_feed: dict[int, int] = {}
-        for source, target in zip(
-            self.pairs.source.tolist(), self.pairs.feed.tolist(), strict=True
-        ):
-            first_feed.setdefault(source, target)
-        rule = "feed_abnormal"
-        return changes_from_runs(
-            rule,
-            RULES[rule][0],
-            table,
-            self.registry.poweroff_high,
-            Classification.POWER_OFF_FAILURE.value,
-            related=first_feed,
-        )
+            last_time, last_value, step.runs, step.repeats, step.interruption,
+            _last_zero(ctx, st.last_zero_us), step.feed,
+        )  # fmt: skip
+        return Evaluation(flags, step.changes, state)
 
 
 def _last_zero(ctx: BatchContext, before: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:

@@ -3,17 +3,20 @@
 An evaluation yields :class:`EpisodeChange` records: an episode opened in the batch (insert),
 or more readings / the end of an episode opened earlier (update). Statistics come from the
 runs of :mod:`alarms.rules.runs`, computed per run with numpy; this module only turns the few
-runs that open, continue or end an episode into records.
+runs that open, continue or end an episode into records. :class:`Episode` is an episode as the
+store holds it, and :class:`EpisodeLog` folds records into episodes the way the store does (for
+the reference, the differential tests, the benchmark and ``minewatch evaluate``).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from minewatch.alarms.rules.runs import RunTable
+from minewatch.alarms.rules.run_state import RunTable
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,3 +122,70 @@ def closed_record(
         classification=classification,
         raised_at_us=end_us,
     )
+
+
+@dataclass(slots=True)
+class Episode:
+    """One alarm from start to end with its YCBJ statistics, as the store holds it."""
+
+    point: int
+    rule: str
+    classification: str | None
+    start_us: int
+    raised_us: int | None
+    start_value: float | None
+    threshold: float | None
+    related: int | None = None
+    end_us: int | None = None
+    count: int = 0
+    total: float = 0.0
+    vmax: float = -math.inf
+    vmax_at: int = 0
+    vmin: float = math.inf
+    vmin_at: int = 0
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.count if self.count else math.nan
+
+
+class EpisodeLog:
+    """Episodes assembled from an engine's changes (updates before inserts, as the store).
+
+    ``point_offset`` is added to each change's point id (``minewatch evaluate`` numbers the
+    trace's points from 0, the registry from 1)."""
+
+    def __init__(self, point_offset: int = 0) -> None:
+        self.episodes: list[Episode] = []
+        self._open: dict[tuple[int, str], Episode] = {}
+        self._offset = point_offset
+
+    def apply(self, changes: list[EpisodeChange]) -> None:
+        for c in [c for c in changes if not c.opened] + [c for c in changes if c.opened]:
+            key = (c.point_id + self._offset, c.rule)
+            if c.opened:
+                if key in self._open:
+                    raise AssertionError(f"two open episodes of one rule: {c}")
+                assert c.started_at_us is not None
+                related = c.related_point_id
+                episode = Episode(
+                    key[0], c.rule, c.classification, c.started_at_us, c.raised_at_us,
+                    c.start_value, c.threshold, None if related is None else related + self._offset,
+                )  # fmt: skip
+                self.episodes.append(episode)
+                self._open[key] = episode
+            else:
+                if key not in self._open:
+                    raise AssertionError(f"update of an episode that is not open: {c}")
+                episode = self._open[key]
+                if c.classification is not None:
+                    episode.classification = c.classification
+            episode.count += c.count
+            episode.total += c.value_sum
+            if c.max_value > episode.vmax:
+                episode.vmax, episode.vmax_at = c.max_value, c.max_at_us
+            if c.min_value < episode.vmin:
+                episode.vmin, episode.vmin_at = c.min_value, c.min_at_us
+            if c.ended_at_us is not None:
+                episode.end_us = c.ended_at_us
+                del self._open[key]

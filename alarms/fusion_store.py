@@ -24,6 +24,7 @@ from minewatch.alarms.codes import RULES, Classification, category_of
 from minewatch.alarms.rules import fusion
 from minewatch.alarms.rules.context import UNRELIABLE
 from minewatch.alarms.rules.fusion import Facts, Fused, FusionChange, Stored, frame
+from minewatch.alarms.rules.params import RuleDefaults
 from minewatch.alarms.store import ALARM_CHANNEL
 from minewatch.codes import METHANE_SENSOR_TYPES, PointStatus
 from minewatch.retry import run_rounds
@@ -43,13 +44,20 @@ FROM alarms a JOIN alarm_fusions f ON f.alarm_id = a.id
 WHERE a.ended_at IS NULL AND a.rule = ANY(%(rules)s)
 """
 
-# Open alarms of the rules on points with an area, and the given ones (sources of stored fused
-# alarms, open or not).
+# Open alarms of the rules on points with an area (and those ended after %(recent)s), and the
+# given ones (sources of stored fused alarms, open or not).
 _ALARMS = """
 SELECT a.id, a.mine_code, a.point_id, p.area_code, a.rule, a.started_at, a.ended_at
 FROM alarms a JOIN points p ON p.id = a.point_id
 WHERE a.rule = ANY(%(rules)s)
-  AND ((a.ended_at IS NULL AND p.area_code IS NOT NULL) OR a.id = ANY(%(ids)s))
+  AND (((a.ended_at IS NULL OR a.ended_at > %(recent)s) AND p.area_code IS NOT NULL)
+       OR a.id = ANY(%(ids)s))
+"""
+
+# Fan stops among the given ones that already have a fan_stop_gas_rise (open or ended).
+_FUSED_STOPS = """
+SELECT f.source_alarm_ids[1] FROM alarm_fusions f JOIN alarms a ON a.id = f.alarm_id
+WHERE a.rule = %(rule)s AND f.source_alarm_ids[1] = ANY(%(ids)s)
 """
 
 _PRESENCE = """
@@ -72,11 +80,11 @@ WHERE c.valid_to IS NULL AND c.area_code = ANY(%(areas)s)
 _RISE = "SELECT code, fan_stop_gas_rise FROM mines WHERE fan_stop_gas_rise IS NOT NULL"
 
 _STOPS = """
-WITH stop (id, mine, area, started) AS (
+WITH stop (id, mine, area, started, ended) AS (
     SELECT * FROM unnest(%(ids)s::bigint[], %(mines)s::text[], %(areas)s::text[],
-                         %(starts)s::timestamptz[])
+                         %(starts)s::timestamptz[], %(ends)s::timestamptz[])
 ), methane AS (
-    SELECT stop.id AS stop_id, stop.started, p.id AS point_id FROM stop
+    SELECT stop.id AS stop_id, stop.started, stop.ended, p.id AS point_id FROM stop
     JOIN points p ON p.mine_code = stop.mine AND p.area_code = stop.area
                  AND p.sensor_type = ANY(%(methane)s)
 )
@@ -90,6 +98,7 @@ SELECT m.stop_id, m.point_id, r.time, r.value FROM methane m CROSS JOIN LATERAL 
        AND r.flags & 1 = 0 AND r.status & %(not_gas)s = 0 ORDER BY time DESC LIMIT 1)
     UNION ALL
     (SELECT time, value FROM readings r WHERE r.point_id = m.point_id AND r.time > m.started
+       AND (m.ended IS NULL OR r.time <= m.ended)
        AND r.flags & 1 = 0 AND r.status & %(not_gas)s = 0)
 ) r
 """
@@ -101,6 +110,7 @@ _LEVELS = (
 SELECT m.stop_id, a.id, a.point_id, a.started_at FROM methane m
 JOIN alarms a ON a.point_id = m.point_id AND a.rule = ANY(%(levels)s)
              AND a.classification = 'exceedance' AND (a.ended_at IS NULL OR a.ended_at > m.started)
+             AND (m.ended IS NULL OR a.started_at < m.ended)
 """
 )
 
@@ -151,9 +161,12 @@ async def evaluate_fusion(
     conn: psycopg.AsyncConnection,
     now: int,
     default_rise: float = fusion.DEFAULT_FAN_STOP_GAS_RISE,
+    lateness_us: int = RuleDefaults().lateness_us,
 ) -> list[FusionChange]:
     """One evaluation at ``now`` (µs) in its own transaction; returns the changes written
-    (none when another evaluation holds the lock)."""
+    (none when another evaluation holds the lock). Fan stops that ended less than
+    ``lateness_us`` before ``now`` are still examined: their area's methane readings may come
+    from another substation, later."""
     async with conn.transaction():
         cur = await conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (_LOCK,))
         row = await cur.fetchone()
@@ -161,8 +174,9 @@ async def evaluate_fusion(
             return []
         stored = await _stored(conn)
         sources = sorted({i for s in stored for i in s.fused.sources})
-        gas = await _alarms(conn, fusion.GAS_RULES, sources)
-        fans = await _alarms(conn, fusion.FAN_RULES, sources)
+        gas = await _alarms(conn, fusion.GAS_RULES, sources, now)
+        fans = await _alarms(conn, fusion.FAN_RULES, sources, now - lateness_us)
+        fused_stops = await _fused_stops(conn, fans)
         rises = {str(m): float(r) for m, r in await (await conn.execute(_RISE)).fetchall()}
         fans = fans.assign(rise=[rises.get(m, default_rise) for m in fans["mine"]])
         gas_areas = _areas(fusion.open_alarms(gas)) | {
@@ -171,11 +185,11 @@ async def evaluate_fusion(
         codes = sorted({a for _, a in gas_areas})
         presence = await _frame(conn, _PRESENCE, {"areas": codes}, fusion.PRESENCE_COLUMNS)
         cameras = await _frame(conn, _CAMERAS, {"areas": codes}, fusion.CAMERA_COLUMNS)
-        readings, levels = await _around_stops(conn, fusion.open_alarms(fans))
+        readings, levels = await _around_stops(conn, fusion.examined_stops(fans, fused_stops))
         wanted = [
             *fusion.gas_people(gas, presence),
             *fusion.gas_cameras(gas, cameras),
-            *fusion.fan_gas_rise(fans, readings, levels),
+            *fusion.fan_gas_rise(fans, readings, levels, fused_stops),
         ]
         people_areas = [(s.fused.mine, s.fused.area) for s in stored
                         if s.fused.rule == fusion.GAS_PEOPLE]  # fmt: skip
@@ -220,10 +234,21 @@ async def _frame(
 
 
 async def _alarms(
-    conn: psycopg.AsyncConnection, rules: tuple[str, ...], ids: list[int]
+    conn: psycopg.AsyncConnection, rules: tuple[str, ...], ids: list[int], recent: int
 ) -> pd.DataFrame:
-    out = await _frame(conn, _ALARMS, {"rules": list(rules), "ids": ids}, fusion.ALARM_COLUMNS)
+    """Alarms of ``rules``: open, ended after ``recent`` (µs), or among ``ids``."""
+    params = {"rules": list(rules), "ids": ids, "recent": us_to_datetime(recent)}
+    out = await _frame(conn, _ALARMS, params, fusion.ALARM_COLUMNS)
     return out.assign(ended_us=out["ended_us"].astype("float64"))
+
+
+async def _fused_stops(conn: psycopg.AsyncConnection, fans: pd.DataFrame) -> frozenset[int]:
+    """The ended fan stops of ``fans`` that already have a fused alarm."""
+    ended = [int(i) for i in fans.loc[fans["ended_us"].notna(), "alarm_id"]]
+    if not ended:
+        return frozenset()
+    cur = await conn.execute(_FUSED_STOPS, {"rule": fusion.FAN_STOP_GAS_RISE, "ids": ended})
+    return frozenset(int(row[0]) for row in await cur.fetchall())
 
 
 async def _around_stops(
@@ -237,6 +262,7 @@ async def _around_stops(
         "mines": list(stops["mine"]),
         "areas": list(stops["area"]),
         "starts": [us_to_datetime(int(t)) for t in stops["started_us"]],
+        "ends": [None if pd.isna(t) else us_to_datetime(int(t)) for t in stops["ended_us"]],
         "methane": sorted(METHANE_SENSOR_TYPES),
     }
     readings = await _frame(
@@ -299,6 +325,10 @@ async def _write(
             params["id"] = row[0]
             await conn.execute(_FUSION_ROW, params)
             await _notify(conn, change, int(row[0]), change.time_us, now)
+            if f.ended_us is not None:  # found after its sources ended: ended at once
+                ended = FusionChange("cleared", f, f.ended_us, int(row[0]))
+                await conn.execute(_CLEAR, {"id": row[0], "time": us_to_datetime(f.ended_us)})
+                await _notify(conn, ended, int(row[0]), f.ended_us, now)
         elif change.event == "updated":
             await conn.execute(_UPDATE, params)
             await conn.execute(_FUSION_ROW, params)
@@ -344,18 +374,20 @@ class FusionEvaluator:
     def __init__(
         self, database_url: str, interval_s: float, clock: Callable[[], int] = now_us,
         default_rise: float = fusion.DEFAULT_FAN_STOP_GAS_RISE,
+        lateness_us: int = RuleDefaults().lateness_us,
     ) -> None:  # fmt: skip
         self._url = database_url
         self._interval_s = interval_s
         self._clock = clock
         self._default_rise = default_rise
+        self._lateness_us = lateness_us
         self.rounds = 0  # evaluations done (tests wait on it)
 
     async def run(self) -> None:
         await run_rounds(self._url, self._interval_s, self._round, "alarm fusion")
 
     async def _round(self, conn: psycopg.AsyncConnection) -> None:
-        changes = await evaluate_fusion(conn, self._clock(), self._default_rise)
+        changes = await evaluate_fusion(conn, self._clock(), self._default_rise, self._lateness_us)
         self.rounds += 1
         for change in changes:
             if change.event != "updated":

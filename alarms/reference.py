@@ -3,26 +3,34 @@
 :class:`ReferenceEngine` implements the rule families of :class:`alarms.engine.AlarmEngine`
 (thresholds with hysteresis, on-delay, confirmation and the ramp exception; interference
 spikes; calibration, declared, flagged and undeclared; faults, negative drift and flat line;
-feed abnormal; data interruption) the way an engineer would write them without numpy: readings
-in arrival order, per-point state in small slotted objects. It is what the engine's throughput
-is measured against (``bench/alarm_engine.py``), and what its results are checked against
-(``tests/alarms/test_reference_differential.py``): both produce the same episodes.
+feed abnormal; data interruption; switch states) the way an engineer would write them without
+numpy: readings in arrival order, per-point state in small slotted objects. It is what the
+engine's throughput is measured against (``bench/alarm_engine.py``), and what its results are
+checked against (``tests/alarms/test_reference_differential.py``,
+``tests/alarms/test_batch_invariance.py``): both produce the same episodes.
 
 Where the engine's semantics are intricate, this module follows them on purpose:
 
 * a reading not after its point's latest evaluated reading is late: flagged, not evaluated;
 * the previous reading (ramp, flat line) is the point's previous *valid* reading;
-* a 馈电异常 merges the source's and the feed's readings of one batch in event time (at equal
-  times the source's first, each seeing the other's reading of that time); before the batch,
-  the state after the previous one. That is the only rule that needs the batch boundaries;
+* a 馈电异常 merges the source's and the feed's readings in event time (at equal times the
+  source's first, each seeing the other's reading of that time), one event at a time once it
+  is decided: when every point of the pair has reported up to it (checked after each
+  reading), or, at the end of a batch and at a tick, when it is older than the pair's latest
+  reading or the clock less the allowed lateness. A reading older than what was decided counts
+  from the next event on. The lateness bound is the only thing that needs batch boundaries;
 * off-delay (threshold rules): a clear reading makes the run *pending*; the readings that
   follow are its dip, kept apart; a set reading within the off-delay (``t <= clear +
   off_delay``) continues the run, the dip's readings joining its statistics (they neither
   confirm nor raise); the point's first reading later than that ends it at the clear, before
-  the reading is evaluated. The 馈电 cut is the raw latch: off while pending.
+  the reading is evaluated, and so does a tick whose clock less the allowed lateness is later.
+  The 馈电 cut is the raw latch: off while pending;
+* a silence longer than the interruption time between two readings of a point that no tick
+  saw is a data interruption from the first missing reading to the next one.
 
-Only the episodes are produced; :class:`EpisodeLog` folds the engine's ``EpisodeChange``
-records into the same :class:`Episode` values, so the two can be compared.
+Only the episodes are produced; :class:`alarms.episodes.EpisodeLog` folds the engine's
+``EpisodeChange`` records into the same :class:`alarms.episodes.Episode` values, so the two can
+be compared.
 """
 
 from __future__ import annotations
@@ -32,10 +40,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from minewatch.alarms.codes import Classification
-from minewatch.alarms.episodes import EpisodeChange
+from minewatch.alarms.episodes import Episode
 from minewatch.alarms.rules.context import UNRELIABLE
 from minewatch.alarms.rules.feed import FeedPairs
 from minewatch.alarms.rules.params import PointParams, RuleDefaults
+from minewatch.alarms.rules.states import RULE_NAMES, StatePoints
 from minewatch.batch import ReadingBatch
 from minewatch.codes import PointStatus
 from minewatch.registry import PointRegistry
@@ -51,68 +60,6 @@ _STATUS_RULES = (
 _SPIKE_RULES = ("upper_alarm", "power_off")  # a one-reading run of these is interference
 _RECLASSIFIED = ("upper_alarm", "power_off", "upper_prewarn")
 _EXCEEDANCE = Classification.EXCEEDANCE.value
-
-
-@dataclass(slots=True)
-class Episode:
-    """One alarm from start to end with its YCBJ statistics, as the store holds it."""
-
-    point: int
-    rule: str
-    classification: str | None
-    start_us: int
-    raised_us: int | None
-    start_value: float | None
-    threshold: float | None
-    related: int | None = None
-    end_us: int | None = None
-    count: int = 0
-    total: float = 0.0
-    vmax: float = -math.inf
-    vmax_at: int = 0
-    vmin: float = math.inf
-    vmin_at: int = 0
-
-    @property
-    def mean(self) -> float:
-        return self.total / self.count if self.count else NAN
-
-
-class EpisodeLog:
-    """Episodes assembled from an engine's changes (updates before inserts, as the store)."""
-
-    def __init__(self) -> None:
-        self.episodes: list[Episode] = []
-        self._open: dict[tuple[int, str], Episode] = {}
-
-    def apply(self, changes: list[EpisodeChange]) -> None:
-        for c in [c for c in changes if not c.opened] + [c for c in changes if c.opened]:
-            key = (c.point_id, c.rule)
-            if c.opened:
-                if key in self._open:
-                    raise AssertionError(f"two open episodes of one rule: {c}")
-                assert c.started_at_us is not None
-                episode = Episode(
-                    c.point_id, c.rule, c.classification, c.started_at_us, c.raised_at_us,
-                    c.start_value, c.threshold, c.related_point_id,
-                )  # fmt: skip
-                self.episodes.append(episode)
-                self._open[key] = episode
-            else:
-                if key not in self._open:
-                    raise AssertionError(f"update of an episode that is not open: {c}")
-                episode = self._open[key]
-                if c.classification is not None:
-                    episode.classification = c.classification
-            episode.count += c.count
-            episode.total += c.value_sum
-            if c.max_value > episode.vmax:
-                episode.vmax, episode.vmax_at = c.max_value, c.max_at_us
-            if c.min_value < episode.vmin:
-                episode.vmin, episode.vmin_at = c.min_value, c.min_at_us
-            if c.ended_at_us is not None:
-                episode.end_us = c.ended_at_us
-                del self._open[key]
 
 
 class _Run:
@@ -192,7 +139,8 @@ class _Point:
     __slots__ = (
         "alarm_clear", "alarm_high", "control_us", "drift_floor", "flat_window", "gas",
         "interrupted", "interruption_us", "last_time", "last_value", "last_zero", "levels",
-        "off_delay_us", "on_delay_us", "poll_us", "poweroff_high", "repeats", "runs", "windows",
+        "off_delay_us", "on_delay_us", "poll_us", "poweroff_high", "repeats", "runs", "state",
+        "windows",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -204,6 +152,33 @@ class _Point:
         self.last_zero: int | None = None  # latest valid reading at the zero-gas level
         self.repeats = 0  # identical consecutive valid readings (flat line)
         self.interrupted: Episode | None = None
+        self.state: tuple[str, float] | None = None  # switch point: (rule, its alarm value)
+
+
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """One evaluated reading, as every family sees it."""
+
+    t: int
+    v: float
+    s: int
+    valid: bool  # no fault bit: the value is a measurement
+    declared: bool  # inside a declared calibration window
+    calibrating: bool  # declared, or flagged (status bit 4)
+
+
+class _Pair:
+    """The 馈电 rule of one source: its readings and its feeds' not decided yet."""
+
+    __slots__ = ("base", "decided", "feed_base", "feed_rows", "feeds", "rows")
+
+    def __init__(self, feeds: list[int]) -> None:
+        self.feeds = feeds
+        self.decided: int | None = None  # events up to this time are decided
+        self.rows: list[tuple[int, bool, int | None, float, bool]] = []  # t, cut, since, v, ok
+        self.base: tuple[bool, int | None, float] = (False, None, NAN)  # latest decided row's
+        self.feed_rows: dict[int, list[tuple[int, float]]] = {f: [] for f in feeds}
+        self.feed_base = dict.fromkeys(feeds, NAN)  # each feed's latest decided valid value
 
 
 def _or(value: float, fallback: float) -> float:
@@ -235,6 +210,7 @@ class ReferenceEngine:
         self._episodes: list[Episode] = []
         self._spikes_seen: set[tuple[int, int]] = set()
         params = PointParams.of(registry, self.defaults)
+        state_points = StatePoints.of(registry)
         columns = (
             "alarm_high", "alarm_high_clear", "poweroff_high", "restore_high", "prewarn_high",
             "prewarn_high_clear", "alarm_low", "alarm_low_clear", "prewarn_low",
@@ -258,6 +234,9 @@ class ReferenceEngine:
             pt.flat_window = int(params.flatline_samples[p])
             pt.drift_floor = float(params.drift_floor[p])
             pt.gas = float(params.calibration_gas[p])
+            rule_index = int(state_points.rule[p])
+            if rule_index >= 0:
+                pt.state = (RULE_NAMES[rule_index], float(state_points.alarm_state[p]))
         windows = registry.calibrations
         for p, start, end in zip(
             windows.point_id.tolist(), windows.start_us.tolist(), windows.end_us.tolist(),
@@ -265,22 +244,21 @@ class ReferenceEngine:
         ):  # fmt: skip
             self.points[p].windows.append((start, end))  # type: ignore[union-attr]
         pairs = FeedPairs.of(registry)
-        self.feeds: dict[int, list[int]] = {}  # source -> its feed points (D relations)
+        feeds: dict[int, list[int]] = {}  # source -> its feed points (D relations)
         for source, feed in zip(pairs.source.tolist(), pairs.feed.tolist(), strict=True):
-            self.feeds.setdefault(source, []).append(feed)
-        self._feed_points = {f for feeds in self.feeds.values() for f in feeds}
+            feeds.setdefault(source, []).append(feed)
+        self.pairs = {source: _Pair(targets) for source, targets in feeds.items()}
+        self._sources_of: dict[int, list[int]] = {}  # feed point -> the sources it serves
+        for source, targets in feeds.items():
+            for f in targets:
+                self._sources_of.setdefault(f, []).append(source)
+        self.lateness = self.defaults.lateness_us
 
     # -- input ------------------------------------------------------------------------------
 
     def evaluate(self, batch: ReadingBatch) -> list[bool]:
         """Every reading of the batch in arrival order; returns the late flag per reading."""
         self._spikes_seen.clear()
-        before = {  # feed rule: the sources' and feeds' state before the batch
-            p: self._cut(self.points[p])  # type: ignore[arg-type]
-            for p in (*self.feeds, *self._feed_points)
-        }
-        source_rows: dict[int, list[tuple[int, bool, int | None, float, bool]]] = {}
-        feed_rows: dict[int, list[tuple[int, float]]] = {}
         late: list[bool] = []
         for t, p, v, s in zip(
             batch.time_us.tolist(), batch.point_id.tolist(), batch.value.tolist(),
@@ -293,17 +271,46 @@ class ReferenceEngine:
             late.append(False)
             valid = not s & _UNRELIABLE
             self._reading(pt, p, t, v, s, valid)
-            if p in self.feeds:
-                on, since, _ = self._cut(pt)
-                source_rows.setdefault(p, []).append((t, on, since, v, valid))
-            if valid and p in self._feed_points:
-                feed_rows.setdefault(p, []).append((t, v))
-        for p, feeds in self.feeds.items():
-            self._feed(p, feeds, before, source_rows.get(p, []), feed_rows)
+            touched = []
+            if p in self.pairs:
+                on, since = self._cut(pt)
+                self.pairs[p].rows.append((t, on, since, v, valid))
+                touched.append(p)
+            for source in self._sources_of.get(p, ()):
+                if valid:
+                    self.pairs[source].feed_rows[p].append((t, v))
+                touched.append(source)
+            for source in touched:  # decided once every point of the pair reported up to it
+                self._feed(source, self._lowest_last(source))
+        for source in self.pairs:
+            self._feed(source, self._lagging(source))
         return late
 
     def tick(self, now_us: int) -> None:
-        """Data interruption: points silent for ``interruption_cycles`` polling cycles."""
+        """What the clock decides: data interruption (points silent for ``interruption_cycles``
+        polling cycles); off-delay clears and 馈电 events older than the clock less the
+        allowed lateness."""
+        self._spikes_seen.clear()
+        bound = now_us - self.lateness
+        drift_off = round(self.defaults.drift_off_delay_s * 1e6)
+        for p, pt in enumerate(self.points):
+            if pt is None:
+                continue
+            for lv in pt.levels:
+                run = pt.runs.get(lv.rule)
+                if (
+                    run is not None
+                    and run.pending is not None
+                    and (run.pending + pt.off_delay_us < bound)
+                ):
+                    del pt.runs[lv.rule]
+                    self._end(pt, p, lv.rule, run, run.pending)
+            run = pt.runs.get("negative_drift")
+            if run is not None and run.pending is not None and run.pending + drift_off < bound:
+                del pt.runs["negative_drift"]
+                self._end(pt, p, "negative_drift", run, run.pending)
+        for source in self.pairs:
+            self._feed(source, bound)
         for p, pt in enumerate(self.points):
             if pt is None or pt.last_time is None or pt.interrupted is not None:
                 continue
@@ -328,12 +335,39 @@ class ReferenceEngine:
     # -- one reading ------------------------------------------------------------------------
 
     def _reading(self, pt: _Point, p: int, t: int, v: float, s: int, valid: bool) -> None:
-        runs = pt.runs
+        """One reading through every family (alarms/families.py), then the point's state."""
+        declared = bool(pt.windows) and any(a <= t < b for a, b in pt.windows)
+        r = _Reading(t, v, s, valid, declared, bool(s & _CALIBRATION) or declared)
+        self._interruption(pt, p, r)
+        self._thresholds(pt, p, r)
+        self._calibration(pt, p, r)
+        self._faults(pt, p, r)
+        self._states(pt, p, r)
+        pt.last_time = t
+        if valid:
+            pt.last_value = v
+            if v <= self.defaults.calibration_zero_level:
+                pt.last_zero = t
+
+    def _interruption(self, pt: _Point, p: int, r: _Reading) -> None:
+        """Data interruption: the point reports again, or its silence shows in event time."""
+        t = r.t
         if pt.interrupted is not None:  # the point reports again
             episode, pt.interrupted = pt.interrupted, None
             episode.end_us = max(t, episode.start_us)  # a late reading from before it began
             if t - pt.last_time <= pt.interruption_us:  # type: ignore[operator]
                 episode.classification = Classification.DELIVERY_DELAY.value
+        elif pt.last_time is not None and t - pt.last_time > pt.interruption_us:
+            value = 0.0 if math.isnan(pt.last_value) else pt.last_value
+            self._episodes.append(Episode(
+                p, "data_interruption", Classification.DATA_INTERRUPTION.value,
+                pt.last_time + pt.poll_us, t, value, None, None, t,
+                1, value, value, pt.last_time, value, pt.last_time,
+            ))  # fmt: skip
+
+    def _thresholds(self, pt: _Point, p: int, r: _Reading) -> None:
+        """Upper/lower alarm, power-off, pre-warnings (and interference, at their end)."""
+        runs, t, v = pt.runs, r.t, r.v
         if runs and pt.off_delay_us:  # runs pending their clear whose off-delay has passed
             for lv in pt.levels:
                 run = runs.get(lv.rule)
@@ -341,60 +375,68 @@ class ReferenceEngine:
                 if pending is not None and t > pending + pt.off_delay_us:
                     del runs[lv.rule]
                     self._end(pt, p, lv.rule, run, pending)  # type: ignore[arg-type]
+        if not r.valid or r.calibrating:  # not a measurement of the gas
+            return
+        prev = pt.last_value
+        drift = v < pt.drift_floor
+        for lv in pt.levels:
+            if lv.upper:
+                cand, clear = v >= lv.set, v < lv.clear
+            elif drift:  # negative drift is a fault, not low gas: hold
+                continue
+            else:
+                cand, clear = v <= lv.set, v > lv.clear
+            if cand or lv.rule in runs:
+                ramp = prev >= lv.ramp if lv.upper else prev <= lv.ramp
+                need = 1 if ramp and pt.on_delay_us == 0 else self.confirm
+                near = lv.upper and not clear and self._near_gas(pt, v)
+                self._latch(pt, p, lv.rule, t, v, cand, clear, need=need,
+                            delay=pt.on_delay_us, near=near, threshold=lv.set,
+                            off_delay=pt.off_delay_us)  # fmt: skip
+
+    def _calibration(self, pt: _Point, p: int, r: _Reading) -> None:
+        """Excursions to the alarm level while calibrating, flagged or declared."""
+        if r.valid and (r.calibrating or "calibration" in pt.runs):
+            cand = r.calibrating and r.v >= pt.alarm_high
+            clear = not r.calibrating or r.v < pt.alarm_clear
+            if cand or clear:  # readings between the levels hold and are not counted
+                kind = "DECLARED" if r.declared else "FLAGGED"
+                label = Classification["CALIBRATION_" + kind]
+                self._latch(pt, p, "calibration", r.t, r.v, cand, clear, label=label.value,
+                            threshold=pt.alarm_high)  # fmt: skip
+
+    def _faults(self, pt: _Point, p: int, r: _Reading) -> None:
+        """Status-bit faults, negative drift (with its off-delay) and flat line."""
+        runs, t, v, s = pt.runs, r.t, r.v, r.s
         drift_run = runs.get("negative_drift")
         drift_off = round(self.defaults.drift_off_delay_s * 1e6)
         pending_drift = None if drift_run is None else drift_run.pending
         if pending_drift is not None and t > pending_drift + drift_off:
             del runs["negative_drift"]
             self._end(pt, p, "negative_drift", drift_run, pending_drift)  # type: ignore[arg-type]
-        declared = bool(pt.windows) and any(a <= t < b for a, b in pt.windows)
-        calibrating = bool(s & _CALIBRATION) or declared
-        prev = pt.last_value
-        if valid and not calibrating:  # a measurement of the gas
-            drift = v < pt.drift_floor
-            for lv in pt.levels:
-                if lv.upper:
-                    cand, clear = v >= lv.set, v < lv.clear
-                elif drift:  # negative drift is a fault, not low gas: hold
-                    continue
-                else:
-                    cand, clear = v <= lv.set, v > lv.clear
-                if cand or lv.rule in runs:
-                    ramp = prev >= lv.ramp if lv.upper else prev <= lv.ramp
-                    need = 1 if ramp and pt.on_delay_us == 0 else self.confirm
-                    near = lv.upper and not clear and self._near_gas(pt, v)
-                    self._latch(pt, p, lv.rule, t, v, cand, clear, need=need,
-                                delay=pt.on_delay_us, near=near, threshold=lv.set,
-                                off_delay=pt.off_delay_us)  # fmt: skip
-        if valid and (calibrating or "calibration" in runs):
-            cand = calibrating and v >= pt.alarm_high
-            clear = not calibrating or v < pt.alarm_clear
-            if cand or clear:  # readings between the levels hold and are not counted
-                label = Classification["CALIBRATION_" + ("DECLARED" if declared else "FLAGGED")]
-                self._latch(pt, p, "calibration", t, v, cand, clear, label=label.value,
-                            threshold=pt.alarm_high)  # fmt: skip
         for rule, bit, label in _STATUS_RULES:
             if s & bit or rule in runs:
                 self._latch(pt, p, rule, t, v, bool(s & bit), not s & bit, label=label)
-        if valid and not math.isnan(pt.drift_floor):
+        if r.valid and not math.isnan(pt.drift_floor):
             drift = v < pt.drift_floor
             if drift or "negative_drift" in runs:
                 self._latch(pt, p, "negative_drift", t, v, drift, not drift,
-                            need=self.defaults.drift_samples,
-                            off_delay=round(self.defaults.drift_off_delay_s * 1e6),
+                            need=self.defaults.drift_samples, off_delay=drift_off,
                             label=Classification.NEGATIVE_DRIFT.value)  # fmt: skip
-        if valid and pt.flat_window > 0:
-            same = v == prev
+        if r.valid and pt.flat_window > 0:
+            same = v == pt.last_value
             pt.repeats = pt.repeats + 1 if same else 0
             stuck = same and pt.repeats >= pt.flat_window - 1
             if stuck or "flatline" in runs:
                 self._latch(pt, p, "flatline", t, v, stuck, not same,
                             label=Classification.FLATLINE.value)  # fmt: skip
-        pt.last_time = t
-        if valid:
-            pt.last_value = v
-            if v <= self.defaults.calibration_zero_level:
-                pt.last_zero = t
+
+    def _states(self, pt: _Point, p: int, r: _Reading) -> None:
+        """A switch point in its alarm state (after its on-delay)."""
+        if r.valid and pt.state is not None:
+            rule, alarm_value = pt.state
+            self._latch(pt, p, rule, r.t, r.v, r.v == alarm_value, r.v != alarm_value,
+                        delay=pt.on_delay_us, threshold=alarm_value)  # fmt: skip
 
     def _latch(
         self,
@@ -496,50 +538,73 @@ class ReferenceEngine:
     # -- feed abnormal ----------------------------------------------------------------------
 
     @staticmethod
-    def _cut(pt: _Point) -> tuple[bool, int | None, float]:
-        """(power-off latch on, since when, latest valid value) of a point."""
+    def _cut(pt: _Point) -> tuple[bool, int | None]:
+        """(power-off latch on, since when) of a point."""
         run = pt.runs.get("power_off")
         if run is None or run.pending is not None:  # a pending clear: the cut is off
-            return False, None, pt.last_value
-        return True, run.latch, pt.last_value
+            return False, None
+        return True, run.latch
 
-    def _feed(
-        self,
-        p: int,
-        feeds: list[int],
-        before: dict[int, tuple[bool, int | None, float]],
-        rows: list[tuple[int, bool, int | None, float, bool]],
-        feed_rows: dict[int, list[tuple[int, float]]],
-    ) -> None:
-        """馈电异常 of source ``p`` over the batch: its readings and its feeds' in event time."""
+    def _last_times(self, source: int) -> list[int | None]:
+        return [
+            self.points[q].last_time  # type: ignore[union-attr]
+            for q in (source, *self.pairs[source].feeds)
+        ]
+
+    def _lowest_last(self, source: int) -> int | None:
+        """Every point of the pair has reported up to this time (None: one never did)."""
+        times = self._last_times(source)
+        return None if None in times else min(t for t in times if t is not None)
+
+    def _lagging(self, source: int) -> int | None:
+        """The pair's latest reading less the allowed lateness."""
+        times = [t for t in self._last_times(source) if t is not None]
+        return max(times) - self.lateness if times else None
+
+    def _feed(self, p: int, horizon: int | None) -> None:
+        """馈电异常 of source ``p``: decide its events up to ``horizon``, one at a time."""
+        pair = self.pairs[p]
+        if horizon is None or (pair.decided is not None and horizon <= pair.decided):
+            return
+        decided = pair.decided
         pt = self.points[p]
         assert pt is not None
-        cut0, since0, value0 = before[p]
-        if not (cut0 or "feed_abnormal" in pt.runs or any(row[1] for row in rows)):
-            return  # no cut and no episode: nothing can open or end
-        frows = [feed_rows.get(f, []) for f in feeds]
-        events = [(row[0], 0, k) for k, row in enumerate(rows)]
-        events += [(t, 1, 0) for fr in frows for t, _ in fr]
-        events.sort(key=lambda e: (e[0], e[1]))  # at equal times, the source's reading first
-        at = -1  # the source's latest reading at or before the event
-        seen = [-1] * len(feeds)  # each feed's latest valid reading at or before the event
-        for time, kind, _ in events:
-            while at + 1 < len(rows) and rows[at + 1][0] <= time:
-                at += 1
-            cut, since, value, valid = (cut0, since0, value0, False) if at < 0 else rows[at][1:]
+
+        def fresh(t: int) -> bool:
+            return (decided is None or t > decided) and t <= horizon
+
+        events = [(row[0], 0) for row in pair.rows if fresh(row[0])]
+        events += [(t, 1) for f in pair.feeds for t, _ in pair.feed_rows[f] if fresh(t)]
+        events.sort()  # by time; at equal times, the source's reading first
+        for time, kind in events:
+            rows_before = [row for row in pair.rows if row[0] <= time]
+            if rows_before:
+                _, cut, since, value, valid = rows_before[-1]
+            else:
+                (cut, since, value), valid = pair.base, False
             feed_on = False
-            for j, fr in enumerate(frows):
-                while seen[j] + 1 < len(fr) and fr[seen[j] + 1][0] <= time:
-                    seen[j] += 1
-                fv = fr[seen[j]][1] if seen[j] >= 0 else before[feeds[j]][2]
+            for f in pair.feeds:
+                values = [v for t, v in pair.feed_rows[f] if t <= time]
+                fv = values[-1] if values else pair.feed_base[f]
                 feed_on = feed_on or fv >= 0.5
             late = since is not None and time - since >= pt.control_us
             self._latch(
                 pt, p, "feed_abnormal", time, value, cut and feed_on and late,
                 not cut or not feed_on, counted=kind == 0 and valid,
                 label=Classification.POWER_OFF_FAILURE.value, threshold=pt.poweroff_high,
-                related=feeds[0],
+                related=pair.feeds[0],
             )  # fmt: skip
+        done = [row for row in pair.rows if row[0] <= horizon]
+        if done:
+            _, cut, since, value, _ = done[-1]
+            pair.base = (cut, since, value)
+        pair.rows = [row for row in pair.rows if row[0] > horizon]
+        for f in pair.feeds:
+            decided_f = [v for t, v in pair.feed_rows[f] if t <= horizon]
+            if decided_f:
+                pair.feed_base[f] = decided_f[-1]
+            pair.feed_rows[f] = [(t, v) for t, v in pair.feed_rows[f] if t > horizon]
+        pair.decided = horizon
 
 
 def replay(

@@ -23,13 +23,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-# Run as a script: import from the repository, not from bench/ (whose other scripts would
-# shadow packages). Imported as ``bench.alarm_engine`` (by alarms.evaluate): leave sys.path.
+# Run as a script, sys.path[0] is bench/: import from the repository root instead.
 if not __package__:
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from minewatch.alarms.engine import AlarmEngine
-from minewatch.alarms.reference import Episode, EpisodeLog, ReferenceEngine
+from minewatch.alarms.episodes import Episode, EpisodeLog
+from minewatch.alarms.reference import ReferenceEngine
 from minewatch.batch import ReadingBatch
 from minewatch.registry import CalibrationWindows, PointRegistry
 
@@ -218,66 +218,6 @@ def count(episodes: list[Episode]) -> Counter[str]:
         ):
             out[f"  {e.rule}: {e.classification}"] += 1
     return out
-
-
-# -- the old two-rule loop, kept for ``minewatch evaluate`` (alarms/evaluate.py imports it) ----
-
-
-#: rule -> (set level, clear level, ramp level) per point index; NaN set level = rule off.
-Levels = dict[str, tuple[list[float], list[float], list[float]]]
-
-
-def threshold_loop(
-    times: list[int], points: list[int], values: list[float], levels: Levels
-) -> tuple[float, dict[str, int]]:
-    """Upper threshold rules with hysteresis and confirmation, one reading at a time.
-
-    Readings in time order (``points`` index the per-point ``levels`` lists), state in
-    per-point lists: the straightforward implementation the engine is measured against
-    (``alarms.evaluate`` runs it on a recorded trace). Returns (seconds, episodes opened).
-    """
-    size = len(next(iter(levels.values()))[0]) if levels else 0
-    rules = [(name, *lv) for name, lv in levels.items()]
-    opened = {name: 0 for name, *_ in rules}
-    state = {
-        name: {"on": [False] * size, "active": [False] * size, "n": [0] * size,
-               "need": [2] * size, "start": [0] * size, "stats": [None] * size}
-        for name, *_ in rules
-    }  # fmt: skip
-    episodes: list[tuple[object, ...]] = []
-    prev = [float("nan")] * size
-    started = time.perf_counter()
-    for t, p, v in zip(times, points, values, strict=True):
-        for name, set_levels, clear_levels, ramp_levels in rules:
-            s = state[name]
-            if not s["on"][p]:
-                if v >= set_levels[p]:
-                    s["on"][p] = True
-                    s["n"][p] = 1
-                    s["start"][p] = t
-                    s["need"][p] = 1 if prev[p] >= ramp_levels[p] else 2
-                    s["stats"][p] = [v, v, t, v, t, 1]  # sum, max, max_at, min, min_at, n
-                else:
-                    continue
-            elif v < clear_levels[p]:
-                if s["active"][p]:
-                    episodes.append((p, name, s["start"][p], t, *s["stats"][p]))
-                s["on"][p] = s["active"][p] = False
-                continue
-            else:
-                s["n"][p] += 1
-                st = s["stats"][p]
-                st[0] += v
-                st[5] += 1
-                if v > st[1]:
-                    st[1], st[2] = v, t
-                if v < st[3]:
-                    st[3], st[4] = v, t
-            if not s["active"][p] and s["n"][p] >= s["need"][p]:
-                s["active"][p] = True
-                opened[name] += 1
-        prev[p] = v
-    return time.perf_counter() - started, opened
 
 
 def main() -> int:

@@ -310,8 +310,8 @@ def cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
     """Replay a trace through the alarm engine and score it against its labels (no database)."""
     from rich.progress import Progress
 
-    from minewatch.alarms.evaluate import run_evaluate
-    from minewatch.alarms.evaluate_report import render
+    from minewatch.alarms.evaluation.report import render
+    from minewatch.alarms.evaluation.run import run_evaluate
     from minewatch.trace import Trace
 
     total = int(Trace(args.trace).manifest.get("readings", 0)) or None

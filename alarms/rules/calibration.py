@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from minewatch.alarms.rules.params import RuleDefaults
-from minewatch.alarms.rules.runs import NEVER, UNKNOWN_HISTORY, Rows, RunTable
+from minewatch.alarms.rules.run_state import NEVER, UNKNOWN_HISTORY, Rows, RunTable
 from minewatch.registry import CalibrationWindows
 
 BoolArray = npt.NDArray[np.bool_]

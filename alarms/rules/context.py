@@ -9,7 +9,7 @@ import numpy.typing as npt
 
 from minewatch.alarms.rules.calibration import declared_mask
 from minewatch.alarms.rules.params import PointParams
-from minewatch.alarms.rules.runs import Rows
+from minewatch.alarms.rules.run_state import Rows
 from minewatch.codes import PointStatus
 from minewatch.registry import PointRegistry
 

@@ -23,15 +23,8 @@ import numpy.typing as npt
 
 from minewatch.alarms.rules.context import BatchContext
 from minewatch.alarms.rules.params import PointParams
-from minewatch.alarms.rules.runs import (
-    NEVER,
-    BoolArray,
-    Rows,
-    RunOutcome,
-    RunState,
-    evaluate_runs,
-    quiet,
-)
+from minewatch.alarms.rules.run_state import NEVER, BoolArray, Rows, RunOutcome, RunState, quiet
+from minewatch.alarms.rules.runs import evaluate_runs
 from minewatch.codes import PointStatus
 
 STATUS_RULES: tuple[tuple[str, PointStatus], ...] = (

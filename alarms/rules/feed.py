@@ -15,25 +15,40 @@ failure at once (the cut began more than the control time before). A feed that s
 after the restore is not an alarm: a cut device is often locked out (闭锁) and restarted by
 hand later, and nothing about the gas is wrong.
 
-P's and F's readings come in separately; the engine merges them in event time per P: at every
-reading of either, P's cut state and F's value are the latest at or before that time (before
-the batch: the engine's state). The loop is over the few points with D relations present in
-the batch, with numpy inside.
+**Event time, whatever the batching.** P and F often sit on different substations, whose
+messages arrive in either order and in different batches. The rule is evaluated on the merged
+series of P's and F's readings in event time (at every reading of either, P's cut and F's
+value are their latest readings at or before that time; at equal times P's reading first).
+An event is *decided* only once no reading that could change it can still come: up to the
+*horizon* of P, the latest of
+
+* the earliest last reading among P and its feeds (every point of the pair has reported up to
+  there, and a point's readings are evaluated in time order: an earlier one would be late);
+* the latest last reading among them minus the allowed lateness
+  (``RuleDefaults.allowed_lateness_s``): one side may lag the other by that much;
+* the clock minus the allowed lateness (``AlarmEngine.tick``): both sides silent.
+
+Until then the pair's readings wait in :class:`FeedState` (at most about the allowed lateness
+of them). A reading that arrives after the horizon passed its time (later than the allowed
+lateness) is evaluated in its own time order for its own point, and for the pair it counts
+from the next event on: it is not merged back into decided history.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import numpy.typing as npt
 
-from minewatch.alarms.rules.params import PointParams
-from minewatch.alarms.rules.runs import NEVER, Rows, RunOutcome, RunState, evaluate_runs
+from minewatch.alarms.rules.run_state import NEVER, Rows, RunOutcome, RunState
+from minewatch.alarms.rules.runs import evaluate_runs
 from minewatch.codes import FEED_SENSOR_TYPES, RelationKind
 from minewatch.registry import PointRegistry
 
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,86 +76,246 @@ class FeedPairs:
     def __len__(self) -> int:
         return len(self.source)
 
+    def horizons(
+        self, decided_us: IntArray, last_time_us: IntArray, bound_us: int, lateness_us: int
+    ) -> tuple[IntArray, IntArray]:
+        """(sources, their horizon): see the module's docstring; ``bound_us`` is the clock's
+        (NEVER: none). Never earlier than what was decided before."""
+        starts = np.flatnonzero(np.r_[True, self.source[1:] != self.source[:-1]])
+        sources = self.source[starts]
+        src_t, feed_t = last_time_us[sources], last_time_us[self.feed]
+        lowest = np.minimum(src_t, np.minimum.reduceat(feed_t, starts))
+        highest = np.maximum(src_t, np.maximum.reduceat(feed_t, starts))
+        lagging = np.where(highest == NEVER, NEVER, highest - lateness_us)
+        horizon = np.maximum.reduce([decided_us[sources], lowest, lagging])
+        return sources, np.maximum(horizon, bound_us)
 
-def evaluate_feed(
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """What the rule keeps across batches: per point id, the decided time and the pair's
+    state there; and the readings of pair points not decided yet, sorted by (point, time)."""
+
+    decided_us: IntArray  # per source: its events up to this time are decided
+    base_cut: BoolArray  # per source: the raw cut at its latest reading at or before then
+    base_since: IntArray  # ...its start (NEVER: off)
+    base_value: FloatArray  # source: its latest reading's value; feed: its latest valid one
+    pid: npt.NDArray[np.int32]
+    t: IntArray
+    v: FloatArray
+    valid: BoolArray
+    cut: BoolArray  # source rows: the raw cut after the reading
+    since: IntArray
+
+    @classmethod
+    def empty(cls, size: int) -> FeedState:
+        i, f, b = np.empty(0, np.int64), np.empty(0), np.empty(0, bool)
+        return cls(
+            np.full(size, NEVER, np.int64), np.zeros(size, bool), np.full(size, NEVER, np.int64),
+            np.full(size, np.nan), np.empty(0, np.int32), i, f, b, b, i,
+        )  # fmt: skip
+
+    def grown(self, size: int) -> FeedState:
+        out = FeedState.empty(size)
+        keep = min(size, len(self.decided_us))
+        for name in ("decided_us", "base_cut", "base_since", "base_value"):
+            getattr(out, name)[:keep] = getattr(self, name)[:keep]
+        kept = self.pid < size
+        rows = {f.name: getattr(self, f.name)[kept] for f in fields(self)[4:]}
+        return FeedState(out.decided_us, out.base_cut, out.base_since, out.base_value, **rows)
+
+    def restored(self, last_value: FloatArray, cut: BoolArray, since: IntArray) -> FeedState:
+        """The state after a restart: the latest stored values and the restored cuts."""
+        return FeedState(
+            self.decided_us.copy(), cut.copy(), np.where(cut, since, NEVER),
+            last_value.copy(), self.pid, self.t, self.v, self.valid, self.cut, self.since,
+        )  # fmt: skip
+
+    def with_rows(
+        self,
+        pid: npt.NDArray[np.int32],
+        t: IntArray,
+        v: FloatArray,
+        valid: BoolArray,
+        cut: BoolArray,
+        since: IntArray,
+    ) -> FeedState:
+        """These readings (sorted by (point, time), each later than the point's kept ones)
+        added to the kept ones."""
+        if not len(pid):
+            return self
+        columns = [
+            np.concatenate([getattr(self, name), new])
+            for name, new in zip(("pid", "t", "v", "valid", "cut", "since"),
+                                 (pid, t, v, valid, cut, since), strict=True)
+        ]  # fmt: skip
+        order = np.argsort(columns[0], kind="stable")  # kept rows first: earlier in time
+        pid_, t_, v_, valid_, cut_, since_ = (c[order] for c in columns)
+        return FeedState(
+            self.decided_us, self.base_cut, self.base_since, self.base_value,
+            pid_, t_, v_, valid_, cut_, since_,
+        )  # fmt: skip
+
+
+def pair_rows(
     rows: Rows,
-    valid: npt.NDArray[np.bool_],
+    valid: BoolArray,
     cut: RunOutcome,
-    cut_before: RunState,
     pairs: FeedPairs,
-    last_value: npt.NDArray[np.float64],
-    state: RunState,
-    params: PointParams,
-) -> RunOutcome | None:
-    """Runs of ``feed_abnormal`` per source point, or None when no related point reported."""
+    state: FeedState,
+) -> FeedState:
+    """``state`` with the batch's readings of pair points added: every reading of a source
+    (with its raw cut), the valid readings of a feed."""
     if not len(pairs) or not len(rows):
+        return state
+    size = len(state.decided_us)
+    is_source = np.zeros(size, bool)
+    is_source[pairs.source] = True
+    is_feed = np.zeros(size, bool)
+    is_feed[pairs.feed] = True
+    take = is_source[rows.pid] | (is_feed[rows.pid] & valid)
+    if not take.any():
+        return state
+    if cut.on is None or cut.start_us is None:  # the power-off rule had nothing open
+        on, since = np.zeros(len(rows), bool), np.full(len(rows), NEVER, np.int64)
+    else:
+        on, since = cut.on, np.where(cut.on, cut.start_us, NEVER)
+    return state.with_rows(
+        rows.pid[take], rows.t[take], rows.v[take], valid[take], on[take], since[take]
+    )
+
+
+def decide(
+    state: FeedState,
+    pairs: FeedPairs,
+    last_time_us: IntArray,
+    runs: RunState,
+    control_time_us: IntArray,
+    lateness_us: int,
+    bound_us: int = NEVER,
+) -> tuple[RunOutcome | None, FeedState]:
+    """Evaluate every event of every pair up to its source's horizon; the runs of
+    ``feed_abnormal`` (None: nothing to evaluate) and the state after."""
+    if not len(pairs):
+        return None, state
+    sources, horizon = pairs.horizons(state.decided_us, last_time_us, bound_us, lateness_us)
+    size = len(state.decided_us)
+    point_horizon = np.full(size, np.iinfo(np.int64).max, np.int64)  # not a pair point: drop
+    np.minimum.at(point_horizon, pairs.feed, horizon[np.searchsorted(sources, pairs.source)])
+    point_horizon[sources] = horizon
+    decided = state.decided_us
+    pid, t = state.pid, state.t
+    events = _events(state, pairs, sources, horizon, runs, control_time_us)
+    outcome = None
+    if events is not None:
+        ev_rows, cond, clear, counted = events
+        outcome = evaluate_runs(
+            ev_rows, cond, clear, runs, need=np.ones(len(runs.raw), np.int64),
+            eligible=np.ones(len(ev_rows), bool), counted=counted,
+        )  # fmt: skip
+
+    # The readings now decided become the base; the rest wait.
+    done = t <= point_horizon[pid]
+    after_decided = decided.copy()
+    after_decided[sources] = horizon
+    base_cut, base_since = state.base_cut.copy(), state.base_since.copy()
+    base_value = state.base_value.copy()
+    if done.any():
+        last = np.flatnonzero(_last_done(pid, done))
+        points = pid[last]
+        base_value[points] = state.v[last]
+        src = np.isin(points, sources)
+        base_cut[points[src]] = state.cut[last[src]]
+        base_since[points[src]] = state.since[last[src]]
+    keep = ~done
+    after = FeedState(
+        after_decided, base_cut, base_since, base_value, pid[keep], t[keep], state.v[keep],
+        state.valid[keep], state.cut[keep], state.since[keep],
+    )  # fmt: skip
+    return outcome, after
+
+
+def _last_done(pid: npt.NDArray[np.int32], done: BoolArray) -> BoolArray:
+    """Per row: the last decided row of its point (a point's decided rows come first)."""
+    followed = np.zeros(len(pid), bool)
+    followed[:-1] = (pid[1:] == pid[:-1]) & done[1:]
+    return done & ~followed
+
+
+def _events(
+    state: FeedState,
+    pairs: FeedPairs,
+    sources: IntArray,
+    horizon: IntArray,
+    runs: RunState,
+    control_time_us: IntArray,
+) -> tuple[Rows, BoolArray, BoolArray, BoolArray] | None:
+    """The merged events of the sources with something to decide: (events as rows of the
+    source, the failure condition, its clear, counted in the statistics)."""
+    pid, t = state.pid, state.t
+    decided = state.decided_us
+    # Only a source whose cut is on (at its base or at a reading to decide) or whose run is
+    # open can open or end a run: the other pairs have nothing to do. Skipping them keeps a
+    # one-cycle batch (the live gateway's) from looping over every D relation.
+    src_horizon = np.full(len(decided), NEVER, np.int64)
+    src_horizon[sources] = horizon
+    fresh = (t > decided[pid]) & (t <= src_horizon[pid])
+    cutting = state.base_cut.copy()
+    cutting[pid[fresh & state.cut]] = True
+    todo = sources[(horizon > decided[sources]) & (cutting | runs.open)[sources]]
+    if not len(todo):
         return None
-    # Only a source whose cut is on (before the batch or at one of its rows) can open or hold
-    # a run, and only an open run can end: the other pairs have nothing to do. Skipping them
-    # keeps a one-cycle batch (the live gateway's) from looping over every D relation.
-    cutting = cut_before.raw.copy()
-    if cut.on is not None:
-        cutting[rows.pid[cut.on]] = True
-    involved = cutting[pairs.source] | state.raw[pairs.source]
-    if not involved.any():
-        return None
-    chunks: list[tuple[IntArray, IntArray, npt.NDArray[np.float64], npt.NDArray[np.bool_]]] = []
-    cond_parts: list[npt.NDArray[np.bool_]] = []
-    clear_parts: list[npt.NDArray[np.bool_]] = []
-    for p in np.unique(pairs.source[involved]).tolist():
+    lo = np.searchsorted(pid, todo, "left")
+    hi = np.searchsorted(pid, todo, "right")
+    parts: list[tuple[IntArray, FloatArray, BoolArray, BoolArray, BoolArray]] = []
+    owners: list[int] = []
+    for p, a, b in zip(todo.tolist(), lo.tolist(), hi.tolist(), strict=True):
+        since0, h = int(decided[p]), int(src_horizon[p])
+        tp = t[a:b]
         feeds = pairs.feed[pairs.source == p].tolist()
-        lo, hi = _slice(rows, p)
-        tp = rows.t[lo:hi]
-        feed_slices = [_slice(rows, f) for f in feeds]
-        feed_rows = [np.arange(a, b)[valid[a:b]] for a, b in feed_slices]
-        times = np.concatenate([tp, *(rows.t[r] for r in feed_rows)])
-        is_p = np.zeros(len(times), bool)
-        is_p[: hi - lo] = True
-        if not len(times):
+        feed_slices = [tuple(np.searchsorted(pid, [f, f + 1], "left").tolist()) for f in feeds]
+        mine = (tp > since0) & (tp <= h)
+        times = [tp[mine]]
+        for fa, fb in feed_slices:
+            tf = t[fa:fb]
+            times.append(tf[(tf > since0) & (tf <= h)])
+        all_t = np.concatenate(times)
+        if not len(all_t):
             continue
-        order = np.lexsort((~is_p, times))  # at equal times, P's reading first
-        times, is_p = times[order], is_p[order]
-        at = np.searchsorted(tp, times, "right") - 1
-        row = lo + np.maximum(at, 0)
+        is_p = np.zeros(len(all_t), bool)
+        is_p[: int(mine.sum())] = True
+        order = np.lexsort((~is_p, all_t))  # at equal times, P's reading first
+        all_t, is_p = all_t[order], is_p[order]
+        at = np.searchsorted(tp, all_t, "right") - 1
         has = at >= 0
-        if cut.on is None or cut.start_us is None:  # no cut changes in the batch: as before
-            cut_on = np.full(len(times), cut_before.raw[p])
-            since = np.full(len(times), cut_before.latch_us[p])
-        else:
-            cut_on = np.where(has, cut.on[row], cut_before.raw[p])
-            since = np.where(has, cut.start_us[row], cut_before.latch_us[p])
-        value = np.where(has, rows.v[row], last_value[p])
-        feed_on = np.zeros(len(times), bool)
-        for f, r in zip(feeds, feed_rows, strict=True):
-            j = np.searchsorted(rows.t[r], times, "right") - 1
-            fv = np.where(j >= 0, rows.v[r][np.maximum(j, 0)] if len(r) else 0.0, last_value[f])
-            feed_on |= fv >= 0.5
+        row = a + np.maximum(at, 0)
+        cut_on = np.where(has, state.cut[row], state.base_cut[p])
+        since = np.where(has, state.since[row], state.base_since[p])
+        value = np.where(has, state.v[row], state.base_value[p])
+        feed_on = np.zeros(len(all_t), bool)
+        for f, (fa, fb) in zip(feeds, feed_slices, strict=True):
+            j = np.searchsorted(t[fa:fb], all_t, "right") - 1
+            fv = np.where(j >= 0, state.v[fa + np.maximum(j, 0)] if fb > fa else 0.0,
+                          state.base_value[f])  # fmt: skip
+            with np.errstate(invalid="ignore"):
+                feed_on |= fv >= 0.5
         with np.errstate(over="ignore"):
-            late = (since != NEVER) & (times - since >= params.control_time_us[p])
-        cond_parts.append(cut_on & feed_on & late)
-        clear_parts.append(~cut_on | ~feed_on)
-        counted = is_p & np.where(has, valid[row], False)
-        chunks.append((np.full(len(times), p, np.int64), times, value, counted))
-    if not chunks:
+            late = (since != NEVER) & (all_t - since >= control_time_us[p])
+        counted = is_p & np.where(has, state.valid[row], False)
+        parts.append((all_t, value, cut_on & feed_on & late, ~cut_on | ~feed_on, counted))
+        owners.append(p)
+    if not parts:
         return None
     events = Rows.of(
-        np.concatenate([c[0] for c in chunks]).astype(np.int32),
-        np.concatenate([c[1] for c in chunks]),
-        np.concatenate([c[2] for c in chunks]),
+        np.concatenate(
+            [np.full(len(x[0]), p, np.int32) for p, x in zip(owners, parts, strict=True)]
+        ),
+        np.concatenate([x[0] for x in parts]),
+        np.concatenate([x[1] for x in parts]),
     )
-    counted = np.concatenate([c[3] for c in chunks])
-    return evaluate_runs(
+    return (
         events,
-        np.concatenate(cond_parts),
-        np.concatenate(clear_parts),
-        state,
-        need=np.ones(len(state.raw), np.int64),
-        eligible=np.ones(len(events), bool),
-        counted=counted,
+        np.concatenate([x[2] for x in parts]),
+        np.concatenate([x[3] for x in parts]),
+        np.concatenate([x[4] for x in parts]),
     )
-
-
-def _slice(rows: Rows, point: int) -> tuple[int, int]:
-    key = np.array([point, point + 1], rows.pid.dtype)  # the column's dtype: no cast of it
-    lo, hi = np.searchsorted(rows.pid, key, "left").tolist()
-    return int(lo), int(hi)

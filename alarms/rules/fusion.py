@@ -25,7 +25,11 @@ The join between the systems is the personnel area (RYQY 区域编码) of a poin
   more than ``rise`` (%CH4, per mine, default :data:`DEFAULT_FAN_STOP_GAS_RISE`) over its last
   valid reading at or before the stop, or has a pre-warning/alarm episode overlapping the stop.
   Starts at the first such reading (or at the episode's start, not before the stop); value:
-  the largest rise so far; ends when the fan stop ends.
+  the largest rise so far; ends when the fan stop ends. The methane point often sits on
+  another substation than the fan, whose readings may arrive after the fan stop has already
+  ended: a stop that ended within the allowed lateness and was never fused is still examined
+  (readings up to its end only), and a rise found then is raised and ended at once, at the
+  stop's end (:attr:`Fused.ended_us`).
 """
 
 from __future__ import annotations
@@ -76,6 +80,7 @@ class Fused:
     cards: tuple[str, ...] = ()
     cameras: tuple[str, ...] = ()
     points: tuple[int, ...] = ()
+    ended_us: int | None = None  # raised and ended at once (its sources ended: late readings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,26 +186,35 @@ def gas_cameras(gas: pd.DataFrame, cameras: pd.DataFrame) -> list[Fused]:
     ]
 
 
-def fan_gas_rise(fans: pd.DataFrame, readings: pd.DataFrame, levels: pd.DataFrame) -> list[Fused]:
-    """``fan_stop_gas_rise`` wanted now, per open fan stop.
+def fan_gas_rise(
+    fans: pd.DataFrame,
+    readings: pd.DataFrame,
+    levels: pd.DataFrame,
+    fused_stops: frozenset[int] = frozenset(),
+) -> list[Fused]:
+    """``fan_stop_gas_rise`` wanted now, per fan stop: the open ones, and the ended ones of
+    ``fans`` not in ``fused_stops`` (those that already have a fused alarm).
 
     ``readings``: valid methane readings of the fan's area, per fan stop: the last one at or
-    before the stop (the baseline) and every one after it. ``levels``: the methane points'
-    pre-warning/alarm episodes that overlap the stop.
+    before the stop (the baseline) and every one after it (up to its end). ``levels``: the
+    methane points' pre-warning/alarm episodes that overlap the stop.
     """
-    stops = open_alarms(fans).set_index("alarm_id")
+    stops = examined_stops(fans, fused_stops).set_index("alarm_id")
     if stops.empty:
         return []
-    r = readings.merge(stops[["started_us", "rise"]], left_on="fan_alarm_id", right_index=True)
+    # Merged on columns, not on an index: a join on an index can give the result that index
+    # (named "fan_alarm_id"), which a groupby by that column then finds twice.
+    per_stop = stops[["started_us", "rise"]].rename_axis("fan_alarm_id").reset_index()
+    r = readings.merge(per_stop, on="fan_alarm_id")
     r = r.sort_values(["fan_alarm_id", "point_id", "time_us"], kind="stable")
     before = r["time_us"] <= r["started_us"]
     base = r[before].groupby(["fan_alarm_id", "point_id"])["value"].last().rename("base")
-    after = r[~before].join(base, on=["fan_alarm_id", "point_id"], how="inner")
+    after = r[~before].merge(base.reset_index(), on=["fan_alarm_id", "point_id"])
     after = after.assign(gain=after["value"] - after["base"])
     crossed = after[after["gain"] > after["rise"]]
     first = crossed.groupby(["fan_alarm_id", "point_id"])["time_us"].min().reset_index()
     gain = after.groupby("fan_alarm_id")["gain"].max()
-    lv = levels.merge(stops[["started_us"]], left_on="fan_alarm_id", right_index=True,
+    lv = levels.merge(per_stop[["fan_alarm_id", "started_us"]], on="fan_alarm_id",
                       suffixes=("", "_stop"))  # fmt: skip
     lv = lv.assign(at_us=lv[["started_us", "started_us_stop"]].max(axis=1))
     out = []
@@ -224,9 +238,18 @@ def fan_gas_rise(fans: pd.DataFrame, readings: pd.DataFrame, levels: pd.DataFram
                 max(float(gain.get(fan_id, 0.0)), 0.0),
                 threshold=float(stop["rise"]),
                 points=tuple(sorted(int(p) for p in points)),
+                ended_us=None if pd.isna(stop["ended_us"]) else int(stop["ended_us"]),
             )
         )
     return out
+
+
+def examined_stops(fans: pd.DataFrame, fused_stops: frozenset[int]) -> pd.DataFrame:
+    """The fan stops (rows of ``fans``, on points with an area) that may want a fused alarm:
+    the open ones, and the ended ones without one yet."""
+    ended = fans["ended_us"].notna()
+    unfused = ~fans["alarm_id"].isin(list(fused_stops))
+    return fans[fans["area"].notna() & (~ended | unfused)]
 
 
 def emptied_areas(
@@ -252,10 +275,12 @@ def plan(
     wanted: list[Fused], stored: list[Stored], facts: Facts, now_us: int
 ) -> list[FusionChange]:
     """The changes that make the stored fused alarms say what is ``wanted``; in an order the
-    database accepts (an episode ends before its successor on the same subject opens)."""
-    want = {(f.rule, f.point_id): f for f in wanted}
+    database accepts (an episode ends before its successor on the same subject opens). A
+    wanted alarm that has ended already (``Fused.ended_us``) is raised as it is, after the
+    clears and before the other raises."""
+    want = {(f.rule, f.point_id): f for f in wanted if f.ended_us is None}
     out: list[FusionChange] = []
-    raises: list[FusionChange] = []
+    raises = [FusionChange("raised", f, f.started_us) for f in wanted if f.ended_us is not None]
     for s in stored:
         old = s.fused
         new = want.pop((old.rule, old.point_id), None)

@@ -6,7 +6,13 @@ point cannot announce its own silence. A point opens an episode when ``now`` is 
 when the first reading was due (last + one cycle) and ends at the event time of the next
 reading. If that reading shows the gap was short after all (the readings were only delivered
 late, e.g. a spool replayed after a network outage), the episode is reclassified
-``delivery_delay``. Points that never reported are not checked (nothing to miss yet).
+``delivery_delay``: the one record that tells of arrival, not of the readings. Points that
+never reported are not checked (nothing to miss yet).
+
+A silence in event time that no tick saw (a batch that holds the readings on both sides of
+it, a replay without a clock) is recorded when the next reading shows it: the same episode
+as the clock's, opened and ended at once. So the interruptions of a series do not depend on
+how it was batched.
 
 ``tick`` compares event time with ``now``: the caller must not tick while replaying history.
 """
@@ -21,7 +27,7 @@ import numpy.typing as npt
 from minewatch.alarms.codes import RULES, Classification
 from minewatch.alarms.episodes import EpisodeChange
 from minewatch.alarms.rules.params import PointParams
-from minewatch.alarms.rules.runs import NEVER, Rows
+from minewatch.alarms.rules.run_state import NEVER, Rows
 
 RULE = "data_interruption"
 
@@ -66,27 +72,9 @@ def tick(
     start = last_time_us[points] + params.poll_cycle_us[points]
     after.active[points] = True
     after.start_us[points] = start
-    abnormal = RULES[RULE][0]
     changes = [
-        EpisodeChange(
-            point_id=p,
-            rule=RULE,
-            abnormal_type=abnormal,
-            opened=True,
-            started_at_us=s,
-            threshold=None,
-            start_value=value,
-            ended_at_us=None,
-            count=1,  # the last reading before the silence: keeps mean/max/min defined
-            value_sum=value,
-            max_value=value,
-            max_at_us=last,
-            min_value=value,
-            min_at_us=last,
-            classification=Classification.DATA_INTERRUPTION.value,
-            raised_at_us=now_us,
-        )
-        for p, s, value, last in zip(
+        _silence(p, first_due, value, last, now_us)
+        for p, first_due, value, last in zip(
             points.tolist(),
             start.tolist(),
             np.nan_to_num(last_value[points]).tolist(),
@@ -101,16 +89,22 @@ def on_readings(
     rows: Rows,
     state: InterruptionState,
     last_time_us: npt.NDArray[np.int64],
+    prev_value: npt.NDArray[np.float64],
     params: PointParams,
 ) -> tuple[list[EpisodeChange], InterruptionState]:
-    """End the interruptions of points that report again (at their first reading)."""
+    """End the interruptions of points that report again (at their first reading), and record
+    the gaps in event time that no tick saw (a batch that spans the silence, a replay).
+
+    ``prev_value``: per row, the point's previous valid reading (NaN: none).
+    """
     if not len(rows):
         return [], state
+    changes = _gaps(rows, state, last_time_us, prev_value, params)
     first = np.flatnonzero(rows.first)
     pts = rows.pid[first]
     ending = state.active[pts]
     if not ending.any():
-        return [], state
+        return changes, state
     after = state.copy()
     rows_end = first[ending]
     pts_end = pts[ending]
@@ -121,7 +115,7 @@ def on_readings(
     # a reading from before the first due time (delivered late) ends the episode at its start
     ended = np.maximum(rows.t[rows_end], state.start_us[pts_end])
     abnormal = RULES[RULE][0]
-    changes = [
+    changes += [
         EpisodeChange(
             point_id=p,
             rule=RULE,
@@ -142,3 +136,55 @@ def on_readings(
         for p, t, late in zip(pts_end.tolist(), ended.tolist(), late_only.tolist(), strict=True)
     ]
     return changes, after
+
+
+def _gaps(
+    rows: Rows,
+    state: InterruptionState,
+    last_time_us: npt.NDArray[np.int64],
+    prev_value: npt.NDArray[np.float64],
+    params: PointParams,
+) -> list[EpisodeChange]:
+    """Closed interruptions for the silences longer than the interruption time between a
+    point's consecutive readings, unless the clock already opened one (an open episode)."""
+    prev_t = np.empty(len(rows), np.int64)
+    prev_t[1:] = rows.t[:-1]
+    prev_t[rows.first] = last_time_us[rows.pid[rows.first]]
+    with np.errstate(over="ignore"):
+        gap = (prev_t != NEVER) & (rows.t - prev_t > params.interruption_us[rows.pid])
+    gap &= ~(rows.first & state.active[rows.pid])
+    found = np.flatnonzero(gap)
+    if not len(found):
+        return []
+    out = []
+    for k in found.tolist():
+        p, last, end = int(rows.pid[k]), int(prev_t[k]), int(rows.t[k])
+        value = float(np.nan_to_num(prev_value[k]))
+        out.append(_silence(p, last + int(params.poll_cycle_us[p]), value, last, end, end))
+    return out
+
+
+def _silence(
+    point: int, start: int, value: float, last: int, raised: int, ended: int | None = None
+) -> EpisodeChange:
+    """An interruption opened at ``start`` (when the first missing reading was due), counting
+    the last reading before the silence (``value`` at ``last``: keeps mean/max/min defined);
+    ended at ``ended`` when the next reading already shows its end."""
+    return EpisodeChange(
+        point_id=point,
+        rule=RULE,
+        abnormal_type=RULES[RULE][0],
+        opened=True,
+        started_at_us=start,
+        threshold=None,
+        start_value=value,
+        ended_at_us=ended,
+        count=1,
+        value_sum=value,
+        max_value=value,
+        max_at_us=last,
+        min_value=value,
+        min_at_us=last,
+        classification=Classification.DATA_INTERRUPTION.value,
+        raised_at_us=raised,
+    )

@@ -6,10 +6,11 @@ The readings from a drop to the next set row of the point are its *dip*. The dro
 only if no set row follows within the off-delay (``t_set <= t_drop + off_delay``); otherwise the
 dip is *bridged*: the run, and its episode, continue, and the dip's readings enter its
 statistics (they do not confirm it: they had cleared). A drop whose off-delay has not passed
-at the batch's end is *pending* (:attr:`alarms.rules.runs.RunState.pending_clear_us`): the next
-batch resolves it like a drop at its first row. A run whose drop is not bridged ends at the
-drop (its episode's ``ended_at``), decided at the point's first row later than the off-delay,
-which may itself be a set row that starts a new run.
+at the batch's end is *pending* (:attr:`alarms.rules.run_state.RunState.pending_clear_us`): the next
+batch resolves it like a drop at its first row, or the clock does once the off-delay and the
+allowed lateness have passed (:func:`alarms.rules.runs.expire_pending`). A run whose drop is
+not bridged ends at the drop (its episode's ``ended_at``), decided at the point's first row
+later than the off-delay, which may itself be a set row that starts a new run.
 
 Here only the dips are found, vectorised like the latch: per drop, the first set row after it
 (one reversed ``np.minimum.accumulate``) and the point's last row in the batch; the run
@@ -27,7 +28,7 @@ import numpy.typing as npt
 from minewatch.alarms.rules.latch import previous_state
 
 if TYPE_CHECKING:
-    from minewatch.alarms.rules.runs import Rows, RunState
+    from minewatch.alarms.rules.run_state import Rows, RunState
 
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]

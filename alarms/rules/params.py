@@ -42,6 +42,22 @@ class RuleDefaults:
     #: calibration procedure): a reading at or below this level within ``calibration_max_s``
     #: before an excursion is that zero step. Without it an excursion is never reclassified.
     calibration_zero_level: float = 0.03
+    #: How far (event time) one point's readings may lag another's and still be evaluated
+    #: together: the rules that span points (馈电异常) hold a decision open until the other
+    #: side has reported up to the event or lags it by more than this, and the clock
+    #: (``AlarmEngine.tick``) resolves held decisions and pending off-delay clears only this
+    #: long after their time. Two polling cycles at the regulatory maximum (30 s): a
+    #: substation's message may arrive after the next cycle of another's. Larger tolerates
+    #: more skew and delays a decision whose other side fell silent by as much.
+    allowed_lateness_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if not self.allowed_lateness_s >= 0:
+            raise ValueError(f"allowed_lateness_s must be >= 0, not {self.allowed_lateness_s}")
+
+    @property
+    def lateness_us(self) -> int:
+        return round(self.allowed_lateness_s * _US)
 
 
 @dataclass(frozen=True, slots=True)

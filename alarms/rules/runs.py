@@ -15,233 +15,41 @@ statistics complete. Rows are sorted by (point, time).
 
 With an off-delay (``off_delay_us`` per point, :mod:`alarms.rules.off_delay`), a clear row ends
 the run only if no set row follows within the off-delay; until that is known the run is
-*pending* its clear (``RunState.pending_clear_us``), possibly across batches. The per-row
+*pending* its clear (``RunState.pending_clear_us``), possibly across batches, until a later
+reading or the clock (:func:`expire_pending`) resolves it. The per-row
 ``on`` and ``start_us`` of a :class:`RunOutcome` stay those of the raw latch (the cut that
-:mod:`alarms.rules.feed` checks); the runs, episodes and ``raised`` follow the off-delay.
+:mod:`alarms.rules.feed` checks); the runs, episodes and ``raised`` follow the off-delay. Both
+paths take one :class:`~alarms.rules.run_state.RunParams`; the values the machinery works on are
+in :mod:`alarms.rules.run_state`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import fields
 
 import numpy as np
 import numpy.typing as npt
 
 from minewatch.alarms.rules import off_delay
 from minewatch.alarms.rules.latch import latch, previous_state
-
-NEVER = np.iinfo(np.int64).min
-#: ``RunState.near`` for a run whose history is unknown (restored after a restart).
-UNKNOWN_HISTORY = -(2**40)
-
-BoolArray = npt.NDArray[np.bool_]
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
-#: (count, sum, max, max_at, min, min_at) per run.
-Stats = tuple[IntArray, FloatArray, FloatArray, IntArray, FloatArray, IntArray]
-
-
-@dataclass(frozen=True, slots=True)
-class Rows:
-    """Evaluated rows sorted by (point, time), with their per-point group structure."""
-
-    pid: npt.NDArray[np.int32]
-    t: IntArray
-    v: FloatArray
-    s: npt.NDArray[np.int16]
-    gs: npt.NDArray[np.intp]  # first row of each row's point
-    first: BoolArray  # row is its point's first in the batch
-    last_rows: npt.NDArray[np.intp]  # last row of each point present
-
-    @classmethod
-    def of(
-        cls,
-        pid: npt.NDArray[np.int32],
-        t: IntArray,
-        v: FloatArray,
-        s: npt.NDArray[np.int16] | None = None,
-    ) -> Rows:
-        n = len(pid)
-        first = np.ones(n, bool)
-        first[1:] = pid[1:] != pid[:-1]
-        starts = np.flatnonzero(first)
-        gs = np.repeat(starts, np.diff(np.append(starts, n)))
-        last = np.ones(n, bool)
-        last[:-1] = first[1:]
-        status = np.zeros(n, np.int16) if s is None else s
-        return cls(pid, t, v, status, gs, first, np.flatnonzero(last))
-
-    def __len__(self) -> int:
-        return len(self.pid)
-
-    def take(self, mask: BoolArray) -> Rows:
-        return Rows.of(self.pid[mask], self.t[mask], self.v[mask], self.s[mask])
-
-
-@dataclass(frozen=True, slots=True)
-class RunState:
-    """Per point id: the open run (if any) of one rule."""
-
-    raw: BoolArray  # hysteresis latch on: a run is open
-    active: BoolArray  # the run has raised: an episode is open
-    start_us: IntArray
-    start_value: FloatArray
-    eligible: IntArray  # eligible readings in the run so far
-    count: IntArray  # readings in the run's statistics
-    total: FloatArray
-    vmax: FloatArray
-    vmax_at: IntArray
-    vmin: FloatArray
-    vmin_at: IntArray
-    near: IntArray  # readings at a standard-gas level (calibration shape)
-    zero_us: IntArray  # latest zero-gas reading before the run began (NEVER: none)
-    #: Start of the raw latch's current stretch (NEVER: off): ``start_us``, unless the run
-    #: continued through an off-delay dip. The cut that 馈电 checks (alarms/rules/feed.py).
-    latch_us: IntArray
-    #: Off-delay: the raw latch cleared at this time and no set row has followed yet; the run
-    #: (and its episode) stays open until a set row continues it or the off-delay has passed
-    #: (NEVER: not pending). ``raw`` is False meanwhile.
-    pending_clear_us: IntArray
-    # Statistics of the readings since that clear (the dip): the run's only if it continues.
-    pending_count: IntArray
-    pending_total: FloatArray
-    pending_max: FloatArray
-    pending_max_at: IntArray
-    pending_min: FloatArray
-    pending_min_at: IntArray
-    pending_near: IntArray
-
-    @classmethod
-    def empty(cls, size: int) -> RunState:
-        return cls(
-            raw=np.zeros(size, bool),
-            active=np.zeros(size, bool),
-            start_us=np.full(size, NEVER, np.int64),
-            start_value=np.full(size, np.nan),
-            eligible=np.zeros(size, np.int64),
-            count=np.zeros(size, np.int64),
-            total=np.zeros(size),
-            vmax=np.full(size, -np.inf),
-            vmax_at=np.zeros(size, np.int64),
-            vmin=np.full(size, np.inf),
-            vmin_at=np.zeros(size, np.int64),
-            near=np.zeros(size, np.int64),
-            zero_us=np.full(size, NEVER, np.int64),
-            latch_us=np.full(size, NEVER, np.int64),
-            pending_clear_us=np.full(size, NEVER, np.int64),
-            pending_count=np.zeros(size, np.int64),
-            pending_total=np.zeros(size),
-            pending_max=np.full(size, -np.inf),
-            pending_max_at=np.zeros(size, np.int64),
-            pending_min=np.full(size, np.inf),
-            pending_min_at=np.zeros(size, np.int64),
-            pending_near=np.zeros(size, np.int64),
-        )
-
-    def grown(self, size: int) -> RunState:
-        """The same state for ``size`` points (new points idle; extra points dropped)."""
-        out = RunState.empty(size)
-        keep = min(size, len(self.raw))
-        for f in fields(self):
-            getattr(out, f.name)[:keep] = getattr(self, f.name)[:keep]
-        return out
-
-    def copy(self) -> RunState:
-        return RunState(*(getattr(self, f.name).copy() for f in fields(self)))
-
-    @property
-    def open(self) -> BoolArray:
-        """Per point id: a run is open (its raw latch is on, or it is pending its clear)."""
-        if not self.raw.any() and not self.pending.any():
-            return self.raw
-        return self.raw | self.pending
-
-    @property
-    def pending(self) -> BoolArray:
-        """Per point id: the run is pending its clear (off-delay)."""
-        return self.pending_clear_us != NEVER
-
-    def pending_stats(self, points: IntArray, take: BoolArray) -> Stats:
-        """The dip statistics of ``points`` where ``take`` (empty elsewhere)."""
-        return (
-            np.where(take, self.pending_count[points], 0),
-            np.where(take, self.pending_total[points], 0.0),
-            np.where(take, self.pending_max[points], -np.inf),
-            np.where(take, self.pending_max_at[points], 0),
-            np.where(take, self.pending_min[points], np.inf),
-            np.where(take, self.pending_min_at[points], 0),
-        )
-
-    def restore_open(self, point_id: int, started_at_us: int) -> None:
-        """Mark an episode open before a restart; its statistics so far are in the database."""
-        if 0 <= point_id < len(self.raw):
-            self.raw[point_id] = self.active[point_id] = True
-            self.start_us[point_id] = self.latch_us[point_id] = started_at_us
-            self.eligible[point_id] = 1
-            self.near[point_id] = UNKNOWN_HISTORY
-
-
-@dataclass(frozen=True, slots=True)
-class RunTable:
-    """One row per run seen in a batch (including runs that ended on the batch's first row).
-
-    ``db_*`` statistics are what the episode row must add: everything since the run started
-    when the episode opens in this batch, the batch's readings when it was open before.
-    ``cum_*`` cover the whole run (for classification).
-    """
-
-    point: npt.NDArray[np.int64]
-    head_row: npt.NDArray[np.int64]  # first row of the run in the batch, -1 if none
-    start_us: IntArray
-    start_value: FloatArray
-    was_active: BoolArray  # episode open before the batch
-    opened: BoolArray  # episode opens in this batch
-    raised_at_us: IntArray  # NEVER unless opened
-    ended: BoolArray
-    end_row: npt.NDArray[np.int64]  # row that ended the run (-1 if still open)
-    end_us: IntArray
-    db_count: IntArray
-    db_total: FloatArray
-    db_max: FloatArray
-    db_max_at: IntArray
-    db_min: FloatArray
-    db_min_at: IntArray
-    cum_eligible: IntArray
-    cum_count: IntArray
-    cum_total: FloatArray
-    cum_max: FloatArray
-    cum_max_at: IntArray
-    cum_min: FloatArray
-    cum_min_at: IntArray
-    cum_near: IntArray
-
-    def __len__(self) -> int:
-        return len(self.point)
-
-    @classmethod
-    def empty(cls) -> RunTable:
-        """The table without runs (one shared instance: its arrays have no element to change)."""
-        return _EMPTY_TABLE
-
-
-def _empty_table() -> RunTable:
-    i, f, b = np.empty(0, np.int64), np.empty(0), np.empty(0, bool)
-    return RunTable(i, i, i, f, b, b, i, b, i, i, i, f, f, i, f, i, i, i, f, f, i, f, i, i)
-
-
-_EMPTY_TABLE = _empty_table()
-
-
-@dataclass(frozen=True, slots=True)
-class RunOutcome:
-    """A rule's result over a batch. Per-row arrays are None when the rule had nothing to do
-    (no run open or starting: all False / NEVER)."""
-
-    state: RunState
-    on: BoolArray | None  # per row: the raw latch after the row (the run, without off-delay)
-    raised: BoolArray | None  # per row: the episode is open after the row
-    start_us: IntArray | None  # per row: start of the row's raw latch stretch (where ``on``)
-    runs: RunTable
+from minewatch.alarms.rules.run_state import (
+    NEVER,
+    BoolArray,
+    IntArray,
+    Rows,
+    RunOutcome,
+    RunParams,
+    RunState,
+    RunTable,
+    concat_tables,
+    ended_runs,
+    expand,
+    ghost_runs,
+    merge_stats,
+    prior_stats,
+    quiet,
+    stats_of,
+)
 
 
 def evaluate_runs(
@@ -270,25 +78,30 @@ def evaluate_runs(
     if sel is None:  # nothing open, nothing starts: the common case
         return quiet(state, n)
     eligible = (cand | clear) if eligible is None else eligible
-    counted = eligible if counted is None else counted
+    params = RunParams(
+        need, delay_us, eligible, eligible if counted is None else counted, immediate, near
+    )
     if np.count_nonzero(sel) < n // 2:  # work on the points that have something to do
-        part = evaluate_runs(
-            rows.take(sel), cand[sel], clear[sel], state, need=need, delay_us=delay_us,
-            eligible=eligible[sel], counted=counted[sel],
-            immediate=None if immediate is None else immediate[sel],
-            near=None if near is None else near[sel], off_delay_us=off_delay_us,
-        )  # fmt: skip
+        part = _evaluate_hot(rows.take(sel), cand[sel], clear[sel], state, params.take(sel),
+                             off_delay_us)  # fmt: skip
         return expand(part, sel)
+    return _evaluate_hot(rows, cand, clear, state, params, off_delay_us)
+
+
+def _evaluate_hot(
+    rows: Rows,
+    cand: BoolArray,
+    clear: BoolArray,
+    state: RunState,
+    params: RunParams,
+    off_delay_us: IntArray | None,
+) -> RunOutcome:
+    """:func:`evaluate_runs` on rows of points with a run open or starting."""
     raw0 = state.raw[rows.pid]
     on = latch(rows.gs, cand, clear, raw0)
     if off_delay_us is not None and off_delay.applies(state, off_delay_us):
-        return _off_delayed(
-            rows, cand, clear, state, on, raw0, off_delay_us, need, delay_us, eligible,
-            counted, immediate, near,
-        )  # fmt: skip
-    after, raised, row_start, table = _evaluate(
-        rows, on, raw0, state, need, delay_us, eligible, counted, immediate, near
-    )
+        return _off_delayed(rows, cand, clear, state, on, raw0, off_delay_us, params)
+    after, raised, row_start, table = _evaluate(rows, on, raw0, state, params)
     return RunOutcome(after, on, raised, row_start, table)
 
 
@@ -297,12 +110,7 @@ def _evaluate(
     on: BoolArray,
     raw0: BoolArray,
     state: RunState,
-    need: IntArray,
-    delay_us: IntArray | None,
-    eligible: BoolArray,
-    counted: BoolArray,
-    immediate: BoolArray | None,
-    near: BoolArray | None,
+    params: RunParams,
     dip_into: BoolArray | None = None,
 ) -> tuple[RunState, BoolArray, IntArray, RunTable]:
     """(state after, raised per row, run start per row, run table) of the latch ``on``, whose
@@ -316,14 +124,13 @@ def _evaluate(
     run_id = np.where(on, np.cumsum(head) - 1, 0)
     if len(heads):
         table, raised, start_us, n_eligible = _runs(
-            rows, state, on, before, heads, run_id, need, delay_us, eligible, counted,
-            immediate, near, dip_into,
-        )  # fmt: skip
+            rows, state, on, before, heads, run_id, params, dip_into
+        )
     else:  # every open run ended on its point's first row
         table, raised = RunTable.empty(), np.zeros(n, bool)
         start_us, n_eligible = np.empty(0, np.int64), np.zeros(n, np.int64)
     at = np.flatnonzero(rows.first & raw0 & ~on)
-    table = _concat(table, _ghost_runs(at, rows.t[at], rows, state))
+    table = concat_tables(table, ghost_runs(at, rows.t[at], rows, state))
     after = _state_after(rows, state, on, raised, run_id, start_us, n_eligible)
     if len(heads):
         last = rows.last_rows[on[rows.last_rows]]
@@ -349,12 +156,7 @@ def _off_delayed(
     on: BoolArray,
     raw0: BoolArray,
     off_delay_us: IntArray,
-    need: IntArray,
-    delay_us: IntArray | None,
-    eligible: BoolArray,
-    counted: BoolArray,
-    immediate: BoolArray | None,
-    near: BoolArray | None,
+    params: RunParams,
 ) -> RunOutcome:
     """:func:`evaluate_runs` with an off-delay: the runs of the raw latch ``on``, where a dip
     that a set row bridges within the off-delay (or that is still within it at the batch's
@@ -369,15 +171,14 @@ def _off_delayed(
     resumed_points = np.zeros(len(state.raw), bool)
     resumed_points[pid[dips.continued]] = True
     after, raised, _, table = _evaluate(
-        rows, run_on, held_open, state, need, delay_us, eligible & ~hold,
-        counted & ~dips.pending, immediate, near, resumed_points,
-    )  # fmt: skip
+        rows, run_on, held_open, state, params.held(hold, dips.pending), resumed_points
+    )
     # Runs pending before the batch whose off-delay passed without a set row: they ended at
     # their pending clear; the dip's readings are not theirs.
     expired = dips.expired_rows
     if len(expired):
         ends = state.pending_clear_us[pid[expired]]
-        table = _concat(table, _ghost_runs(expired, ends, rows, state))
+        table = concat_tables(table, ghost_runs(expired, ends, rows, state))
 
     # The raw latch's stretches: their start per row, and the state of each point after it.
     before = previous_state(rows.gs, on, raw0)
@@ -391,14 +192,15 @@ def _off_delayed(
     after.latch_us[pts] = raw_start[last]
     pending = dips.pending[last]
     after.pending_clear_us[pts] = np.where(pending, dips.drop_us[last], NEVER)
-    dip_rows = np.flatnonzero(dips.pending & counted)
+    near = params.near
+    dip_rows = np.flatnonzero(dips.pending & params.counted)
     group = np.cumsum(rows.first) - 1
-    b = _stats(group[dip_rows], rows.v[dip_rows], t[dip_rows], len(last))
+    b = stats_of(group[dip_rows], rows.v[dip_rows], t[dip_rows], len(last))
     b_near = np.zeros(len(last), np.int64)
     if near is not None:
         b_near = np.bincount(group[dip_rows], weights=near[dip_rows], minlength=len(last))
     carried_dip = pending & dips.carried[last]
-    dip = _merge(state.pending_stats(pts, carried_dip), b)
+    dip = merge_stats(state.pending_stats(pts, carried_dip), b)
     idle = RunState.empty(1)
     for name, value in zip(("count", "total", "max", "max_at", "min", "min_at"), dip, strict=True):
         column = getattr(after, "pending_" + name)
@@ -424,31 +226,24 @@ def hot_rows(rows: Rows, cand: BoolArray, state: RunState) -> BoolArray | None:
     return hot[rows.pid]
 
 
-def quiet(state: RunState, n: int) -> RunOutcome:
-    """The outcome of a batch in which a rule has nothing to do."""
-    return RunOutcome(state, None, None, None, RunTable.empty())
-
-
-def expand(part: RunOutcome, sel: BoolArray) -> RunOutcome:
-    """An outcome computed on the rows ``sel``, for all rows."""
-    if part.on is None:
-        return part
-    where = np.flatnonzero(sel)
-    on = np.zeros(len(sel), bool)
-    raised = np.zeros(len(sel), bool)
-    start = np.full(len(sel), NEVER, np.int64)
-    on[where], raised[where], start[where] = part.on, part.raised, part.start_us
-    runs = part.runs
-    if len(runs):
-
-        def full(rows: IntArray) -> IntArray:
-            return np.where(rows >= 0, where[np.maximum(rows, 0)], -1) if len(where) else rows
-
-        runs = RunTable(
-            **{f.name: getattr(runs, f.name) for f in fields(runs)}
-            | {"head_row": full(runs.head_row), "end_row": full(runs.end_row)}
-        )
-    return RunOutcome(part.state, on, raised, start, runs)
+def expire_pending(state: RunState, off_delay_us: IntArray, bound_us: int) -> RunOutcome:
+    """Runs pending their clear whose off-delay ended before ``bound_us`` (the clock less the
+    allowed lateness: no reading that could continue them can still come in time): they end
+    at their pending clear, the dip's readings are not theirs, as when the point's next
+    reading resolves them. ``off_delay_us`` per point id."""
+    with np.errstate(over="ignore"):
+        expired = state.pending & (state.pending_clear_us + off_delay_us < bound_us)
+    points = np.flatnonzero(expired).astype(np.int64)
+    if not len(points):
+        return quiet(state, 0)
+    table = ended_runs(
+        points, np.full(len(points), -1, np.int64), state.pending_clear_us[points], state
+    )
+    after = state.copy()
+    idle = RunState.empty(1)
+    for f in fields(after):
+        getattr(after, f.name)[points] = getattr(idle, f.name)[0]
+    return RunOutcome(after, None, None, None, table)
 
 
 def _runs(
@@ -458,12 +253,7 @@ def _runs(
     before: BoolArray,
     heads: npt.NDArray[np.intp],
     run_id: IntArray,
-    need: IntArray,
-    delay_us: IntArray | None,
-    eligible: BoolArray,
-    counted: BoolArray,
-    immediate: BoolArray | None,
-    near: BoolArray | None,
+    params: RunParams,
     dip_into: BoolArray | None = None,
 ) -> tuple[RunTable, BoolArray, IntArray, IntArray]:
     """(run table, raised per row, start per run, eligible count per row) for runs with rows.
@@ -472,6 +262,8 @@ def _runs(
     """
     n = len(rows)
     pid, t, v = rows.pid, rows.t, rows.v
+    need, delay_us, immediate, near = params.need, params.delay_us, params.immediate, params.near
+    eligible, counted = params.eligible, params.counted
     onr = np.flatnonzero(on)
     m = len(onr)
     rid = run_id[onr]
@@ -517,15 +309,15 @@ def _runs(
 
     # Statistics of the batch's counted rows per run, merged with the carried pending part.
     rows_c = onr[counted[onr]]
-    b = _stats(run_id[rows_c], v[rows_c], t[rows_c], len(heads))
+    b = stats_of(run_id[rows_c], v[rows_c], t[rows_c], len(heads))
     b_near = np.zeros(len(heads), np.int64)
     if near is not None:
         b_near = np.bincount(run_id[rows_c], weights=near[rows_c], minlength=len(heads))
     if dip_into is not None:  # a run pending before the batch continues: its dip first
         take = carried & dip_into[hp]
-        b = _merge(state.pending_stats(hp, take), b)
+        b = merge_stats(state.pending_stats(hp, take), b)
         b_near = b_near + np.where(take, state.pending_near[hp], 0)
-    cum = _merge(_prior(state, hp, carried), b)
+    cum = merge_stats(prior_stats(state, hp, carried), b)
     db = tuple(np.where(was_active, bv, cv) for bv, cv in zip(b, cum, strict=True))
     table = RunTable(
         point=hp.astype(np.int64),
@@ -554,96 +346,6 @@ def _runs(
         cum_near=np.where(carried, state.near[hp], 0) + b_near.astype(np.int64),
     )
     return table, raised, start_us, n_eligible
-
-
-def _stats(ids: IntArray, values: FloatArray, times: IntArray, runs: int) -> Stats:
-    """(count, sum, max, max_at, min, min_at) per run id; first occurrence wins ties."""
-    count = np.bincount(ids, minlength=runs).astype(np.int64)
-    total = np.bincount(ids, weights=values, minlength=runs)
-    vmax, vmax_at = np.full(runs, -np.inf), np.zeros(runs, np.int64)
-    vmin, vmin_at = np.full(runs, np.inf), np.zeros(runs, np.int64)
-    if len(ids):
-        for sign, out, out_at in ((-1.0, vmax, vmax_at), (1.0, vmin, vmin_at)):
-            order = np.lexsort((sign * values, ids))
-            first = np.ones(len(order), bool)
-            first[1:] = ids[order][1:] != ids[order][:-1]
-            pick = order[first]
-            out[ids[pick]] = values[pick]
-            out_at[ids[pick]] = times[pick]
-    return count, total, vmax, vmax_at, vmin, vmin_at
-
-
-def _prior(state: RunState, hp: npt.NDArray[np.int32], carried: BoolArray) -> Stats:
-    """The carried run statistics per run (empty for runs that start in the batch)."""
-    return (
-        np.where(carried, state.count[hp], 0),
-        np.where(carried, state.total[hp], 0.0),
-        np.where(carried, state.vmax[hp], -np.inf),
-        np.where(carried, state.vmax_at[hp], 0),
-        np.where(carried, state.vmin[hp], np.inf),
-        np.where(carried, state.vmin_at[hp], 0),
-    )
-
-
-def _merge(a: Stats, b: Stats) -> Stats:
-    take_b_max = b[2] > a[2]
-    take_b_min = b[4] < a[4]
-    return (
-        a[0] + b[0],
-        a[1] + b[1],
-        np.where(take_b_max, b[2], a[2]),
-        np.where(take_b_max, b[3], a[3]),
-        np.where(take_b_min, b[4], a[4]),
-        np.where(take_b_min, b[5], a[5]),
-    )
-
-
-def _ghost_runs(
-    at: npt.NDArray[np.intp], end_us: IntArray, rows: Rows, state: RunState
-) -> RunTable:
-    """Runs open before the batch that end at ``end_us`` without a row of their own: at their
-    point's first row (``at``), or at a clear pending before the batch (``at``: the row after
-    its off-delay)."""
-    if not len(at):
-        return RunTable.empty()
-    gp = rows.pid[at]
-    k = len(at)
-    empty_i, empty_f = np.zeros(k, np.int64), np.zeros(k)
-    was_active = state.active[gp].copy()
-    return RunTable(
-        point=gp.astype(np.int64),
-        head_row=np.full(k, -1, np.int64),
-        start_us=state.start_us[gp],
-        start_value=state.start_value[gp],
-        was_active=was_active,
-        opened=np.zeros(k, bool),
-        raised_at_us=np.full(k, NEVER, np.int64),
-        ended=np.ones(k, bool),
-        end_row=at.astype(np.int64),
-        end_us=end_us.astype(np.int64),
-        db_count=np.where(was_active, empty_i, state.count[gp]),
-        db_total=np.where(was_active, empty_f, state.total[gp]),
-        db_max=np.where(was_active, -np.inf, state.vmax[gp]),
-        db_max_at=np.where(was_active, 0, state.vmax_at[gp]),
-        db_min=np.where(was_active, np.inf, state.vmin[gp]),
-        db_min_at=np.where(was_active, 0, state.vmin_at[gp]),
-        cum_eligible=state.eligible[gp],
-        cum_count=state.count[gp],
-        cum_total=state.total[gp],
-        cum_max=state.vmax[gp],
-        cum_max_at=state.vmax_at[gp],
-        cum_min=state.vmin[gp],
-        cum_min_at=state.vmin_at[gp],
-        cum_near=state.near[gp],
-    )
-
-
-def _concat(table: RunTable, more: RunTable) -> RunTable:
-    if not len(more):
-        return table
-    return RunTable(
-        *(np.concatenate([getattr(table, f.name), getattr(more, f.name)]) for f in fields(table))
-    )
 
 
 def _state_after(

@@ -23,7 +23,8 @@ import numpy.typing as npt
 
 from minewatch.alarms.rules.context import BatchContext
 from minewatch.alarms.rules.params import PointParams
-from minewatch.alarms.rules.runs import RunOutcome, RunState, evaluate_runs, quiet
+from minewatch.alarms.rules.run_state import RunOutcome, RunState, quiet
+from minewatch.alarms.rules.runs import evaluate_runs
 from minewatch.codes import ValueType
 from minewatch.registry import PointRegistry
 

@@ -27,8 +27,9 @@ Spikes and confirmation (the decision of issue 5):
 Off-delay (``off_delay_s``, ISA-18.2; :mod:`alarms.rules.off_delay`): a clear ends the episode
 only if no set reading follows within the off-delay; one that does continues the same episode.
 The episode ends at the first reading of the final clear stretch, announced once the
-off-delay has passed (at the point's next reading after it, possibly in a later batch). 0 or
-NULL: the first clear reading ends it, as without the setting.
+off-delay has passed (at the point's next reading after it, possibly in a later batch, or by
+the clock: ``AlarmEngine.tick``). 0 or NULL: the first clear reading ends it, as without the
+setting.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ from minewatch.alarms.codes import RULES
 from minewatch.alarms.rules.calibration import near_standard_gas
 from minewatch.alarms.rules.context import BatchContext
 from minewatch.alarms.rules.params import PointParams
-from minewatch.alarms.rules.runs import RunOutcome, RunState, evaluate_runs, expand, hot_rows, quiet
+from minewatch.alarms.rules.run_state import RunOutcome, RunState, expand, quiet
+from minewatch.alarms.rules.runs import evaluate_runs, hot_rows
 from minewatch.registry import PointRegistry
 
 FloatArray = npt.NDArray[np.float64]

@@ -70,7 +70,8 @@ def test_point_calibration_gas_replaces_the_default_levels() -> None:
     rec = recorder({"calibration_gas": 2.5, "poweroff_high": None})
     rec.feed(series(1, [0.3, 0.0, 2.5, 2.5, 2.5, 2.5, 0.3]))
     rec.feed(series(1, [0.3, 0.0, 2.0, 2.0, 2.0, 2.0, 0.3], start_s=100))
-    assert [e.classification for e in rec.episodes] == ["calibration_undeclared", "exceedance"]
+    gas = [e.classification for e in rec.episodes if e.rule != "data_interruption"]
+    assert gas == ["calibration_undeclared", "exceedance"]
 
 
 def test_spike_across_a_batch_boundary_is_still_interference() -> None:
@@ -109,4 +110,5 @@ def test_the_zero_step_counts_across_batches_and_only_shortly_before() -> None:
     rec.feed(series(1, [1.2, 2.0, 2.0, 2.0, 0.3], start_s=3))
     rec.feed(series(1, [0.0], start_s=100))  # zero again, but 20 minutes before the next one
     rec.feed(series(1, [0.3, 2.0, 2.0, 2.0, 2.0, 0.3], start_s=1300))
-    assert [e.classification for e in rec.episodes] == ["calibration_undeclared", "exceedance"]
+    gas = [e.classification for e in rec.episodes if e.rule != "data_interruption"]
+    assert gas == ["calibration_undeclared", "exceedance"]

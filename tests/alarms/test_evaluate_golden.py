@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from minewatch.alarms.evaluate import run_evaluate
+from minewatch.alarms.evaluation.run import run_evaluate
 from minewatch.simulators.config import MineConfig, example_mine_path, load_mine_config
 from minewatch.simulators.model import SimulatedMine
 from minewatch.simulators.trace import record

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from minewatch.alarms.evaluate import Baseline, EpisodeLog
-from minewatch.alarms.evaluate_score import Episode, alarm_measures
+from minewatch.alarms.episodes import Episode, EpisodeLog
+from minewatch.alarms.evaluation.run import Baseline
+from minewatch.alarms.evaluation.score import alarm_measures
 from tests.alarms.helpers import T0, S, recorder, series
 
 CODES = ["A", "B", "C"]
@@ -13,7 +14,7 @@ CODES = ["A", "B", "C"]
 
 def _alarm(point: int, raised_s: float, rule: str = "upper_alarm") -> Episode:
     t = T0 + round(raised_s * S)
-    return Episode(point, rule, "exceedance", t, t, t + S, 1.0, 1.0)
+    return Episode(point, rule, "exceedance", t, t, None, 1.0, end_us=t + S, vmax=1.0)
 
 
 def test_eleven_alarms_in_ten_minutes_are_a_flood_and_ten_are_not() -> None:
@@ -53,12 +54,12 @@ def test_naive_baseline_raises_at_every_crossing_and_carries_over_batches() -> N
 
 def test_episode_log_assembles_the_engine_changes_as_the_store_would() -> None:
     rec = recorder({})
-    log = EpisodeLog()
+    log = EpisodeLog(point_offset=-1)
     for k, value in enumerate([0.3, 1.2, 1.3, 1.6, 0.9, 0.3, 3.9, 0.3]):
         log.apply(rec.feed(series(1, [value], start_s=k)))
     by_rule = {(e.rule, e.classification): e for e in log.episodes}
     alarm = by_rule["upper_alarm", "exceedance"]
     assert alarm.point == 0  # the trace index: point id - 1
     assert (alarm.start_us - T0, alarm.raised_us - T0, alarm.end_us - T0) == (S, 2 * S, 4 * S)
-    assert alarm.max_value == 1.6
+    assert alarm.vmax == 1.6
     assert ("interference", "interference") in by_rule

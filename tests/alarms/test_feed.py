@@ -38,9 +38,11 @@ def test_feed_readings_in_other_batches_and_a_configured_control_time() -> None:
     rec.feed(series(1, [0.3, 1.6, 1.6], step_s=2))  # methane alone: cut from t=2
     assert rec.of("feed_abnormal") == []  # t=4: only 2 s after the cut
     rec.feed(series(2, [1, 1], start_s=6, step_s=2))  # feed still on at t=6 (4 s), t=8 (6 s)
+    assert rec.of("feed_abnormal") == []  # the methane of t=5..8 may still end the cut
+    rec.feed(series(1, [1.6, 1.6], start_s=6, step_s=2))  # it did not
     (failure,) = rec.of("feed_abnormal")
     assert failure.started_s == 8.0 and failure.ended_s is None
-    rec.feed(series(2, [0], start_s=10))  # finally off
+    rec.feed(series(2, [0], start_s=10), series(1, [1.6], start_s=10))  # finally off
     assert failure.ended_s == 10.0
 
 

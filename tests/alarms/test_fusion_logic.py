@@ -105,6 +105,18 @@ def test_a_rise_without_a_baseline_before_the_stop_is_not_a_rise() -> None:
                                NO_LEVELS) == []  # fmt: skip
 
 
+def test_a_rise_that_arrives_after_the_fan_restarted_is_raised_ended_at_the_restart() -> None:
+    """The methane's substation reports late (issue 18): the fan stop has ended, unfused."""
+    stop = fans((20, 5, 100, 150))
+    series = readings((20, 7, 90, 0.30), (20, 7, 140, 0.62))
+    (late,) = fusion.fan_gas_rise(stop, series, NO_LEVELS)
+    assert (late.started_us, late.ended_us, late.sources) == (t(140), t(150), (20,))
+    changes = plan([late], [], Facts({20: t(150)}, frozenset({20})), t(160))
+    assert [(c.event, c.time_us) for c in changes] == [("raised", t(140))]
+    # once it has a fused alarm, the ended stop is not examined again
+    assert fusion.fan_gas_rise(stop, series, NO_LEVELS, frozenset({20})) == []
+
+
 PEOPLE = Fused("gas_people", MINE, 1, FACE, (10,), t(100), 2.0, cards=("C1", "C2"))
 
 

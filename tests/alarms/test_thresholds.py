@@ -102,9 +102,11 @@ def test_a_gap_in_the_data_neither_clears_nor_confirms_by_itself() -> None:
     rec.feed(series(1, [0.3, 1.2], start_s=0))
     assert rec.episodes == []  # one reading: pending
     rec.feed(series(1, [1.3, 0.2], start_s=600))  # ten minutes later, still above: confirmed
-    (episode,) = rec.episodes
+    (episode,) = rec.of("upper_alarm")
     assert (episode.started_s, episode.raised_s, episode.ended_s) == (1.0, 600.0, 601.0)
     assert episode.count == 2 and episode.max == 1.3
+    (gap,) = rec.of("data_interruption")  # the silence itself, as the clock would have seen it
+    assert (gap.started_s, gap.ended_s, gap.classification) == (31.0, 600.0, "data_interruption")
 
 
 def test_episode_statistics_continue_across_batches() -> None:

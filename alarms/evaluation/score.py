@@ -1,4 +1,4 @@
-"""Scoring a replay against the trace's ground truth (used by :mod:`alarms.evaluate`).
+"""Scoring a replay against the trace's ground truth (used by :mod:`alarms.evaluation.run`).
 
 Scenario classes: ground-truth kinds -> what the engine must produce
 -------------------------------------------------------------------
@@ -61,11 +61,12 @@ import numpy as np
 import numpy.typing as npt
 
 from minewatch.alarms.codes import Category, category_of
+from minewatch.alarms.episodes import Episode
 from minewatch.codes import METHANE_SENSOR_TYPES
 from minewatch.registry import PointRegistry
 
 if TYPE_CHECKING:
-    from minewatch.alarms.evaluate import Replay
+    from minewatch.alarms.evaluation.run import Replay
     from minewatch.trace import Trace
 
 SLACK_S = 60.0
@@ -83,21 +84,6 @@ REAL_GAS_KINDS = frozenset(
 NEAR_LIMIT_KIND = "methane_near_limit"
 EXCEEDANCE = "exceedance"
 AT_LIMIT = 0.015  # %CH4: one display step (0.01) above the level, with rounding
-
-
-@dataclass(slots=True)
-class Episode:
-    """One alarm episode as the store holds it; ``point`` is the index in the trace's codes."""
-
-    point: int
-    rule: str
-    classification: str | None
-    start_us: int
-    raised_us: int
-    end_us: int | None  # None: still open at the end of the trace
-    max_value: float
-    threshold: float | None
-    related: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -453,8 +439,8 @@ def _gas(
         # false alarms whose highest reading is within AT_LIMIT of the level: gas at the
         # limit where the noise-free labels stay just below it (downstream of an event)
         "false_at_limit": (
-            sum(e.threshold is not None and e.max_value <= e.threshold + AT_LIMIT for e in false)
-            if all(math.isfinite(e.max_value) for e in false)
+            sum(e.threshold is not None and e.vmax <= e.threshold + AT_LIMIT for e in false)
+            if all(math.isfinite(e.vmax) for e in false)
             else None  # the baseline keeps no maxima
         ),
         "false_examples": [
@@ -463,7 +449,7 @@ def _gas(
                 "rule": e.rule,
                 "start_us": e.start_us,
                 "end_us": e.end_us,
-                "max": e.max_value,
+                "max": e.vmax,
             }
             for e in false[:10]
         ],

@@ -1,4 +1,5 @@
-"""Tables for people: the report of ``minewatch evaluate`` (``alarms.evaluate.run_evaluate``)."""
+"""Tables for people: the report of ``minewatch evaluate``
+(:func:`alarms.evaluation.run.run_evaluate`)."""
 
 from __future__ import annotations
 

@@ -23,8 +23,8 @@ In the same pass over the readings:
   one reading at a time in pure Python) on the same batches and ticks, and to compare the
   episodes of both per rule.
 
-The scoring is in :mod:`alarms.evaluate_score` (class mapping, precision/recall/latency,
-ISA-18.2 / EEMUA 191 measures); the tables in :mod:`alarms.evaluate_report`.
+The scoring is in :mod:`alarms.evaluation.score` (class mapping, precision/recall/latency,
+ISA-18.2 / EEMUA 191 measures); the tables in :mod:`alarms.evaluation.report`.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from minewatch.alarms.engine import AlarmEngine
-from minewatch.alarms.episodes import EpisodeChange
-from minewatch.alarms.evaluate_score import Episode, LabelFacts, score
+from minewatch.alarms.episodes import Episode, EpisodeLog
+from minewatch.alarms.evaluation.score import LabelFacts, score
 from minewatch.alarms.reference import ReferenceEngine
 from minewatch.alarms.rules.context import UNRELIABLE
 from minewatch.batch import ReadingBatch
@@ -124,48 +124,6 @@ def registry_from_definition(
     return PointRegistry.from_frame(pd.DataFrame(rows), windows)
 
 
-# -- episodes ------------------------------------------------------------------------------------
-
-
-@dataclass
-class EpisodeLog:
-    """Episodes assembled from the engine's changes (updates before inserts, as the store)."""
-
-    episodes: list[Episode] = field(default_factory=list)
-    _open: dict[tuple[int, str], Episode] = field(default_factory=dict)
-
-    def apply(self, changes: list[EpisodeChange]) -> None:
-        for c in sorted(changes, key=lambda c: c.opened):
-            key = (c.point_id - 1, c.rule)
-            if c.opened:
-                assert c.started_at_us is not None
-                episode = Episode(
-                    point=key[0],
-                    rule=c.rule,
-                    classification=c.classification,
-                    start_us=c.started_at_us,
-                    raised_us=c.raised_at_us if c.raised_at_us is not None else c.started_at_us,
-                    end_us=c.ended_at_us,
-                    max_value=c.max_value,
-                    threshold=c.threshold,
-                    related=None if c.related_point_id is None else c.related_point_id - 1,
-                )
-                self.episodes.append(episode)
-                if c.ended_at_us is None:
-                    self._open[key] = episode
-                continue
-            found = self._open.get(key)
-            if found is None:  # an update of an episode opened before the replay: none here
-                continue
-            if c.classification is not None:
-                found.classification = c.classification
-            if c.count:
-                found.max_value = max(found.max_value, c.max_value)
-            if c.ended_at_us is not None:
-                found.end_us = c.ended_at_us
-                del self._open[key]
-
-
 # -- the naive baseline and the label conditions --------------------------------------------------
 
 
@@ -217,9 +175,9 @@ class Baseline:
             level = float(self.level[point])
             for k, start in enumerate(starts.tolist()):
                 end = ends[k] if k < len(ends) else None
-                out.append(
-                    Episode(point, "baseline", "exceedance", start, start, end, math.nan, level)
-                )
+                episode = Episode(point, "baseline", "exceedance", start, start, None, level)
+                episode.end_us, episode.vmax = end, math.nan
+                out.append(episode)
         return out
 
 
@@ -328,7 +286,7 @@ def replay(
         raise ValueError("batch_cycles must be at least 1")
     registry = registry_of(trace)
     engine = AlarmEngine(registry)
-    log = EpisodeLog()
+    log = EpisodeLog(point_offset=-1)
     n = len(trace.codes)
     baseline = Baseline(registry.alarm_high[1 : n + 1].copy())
     facts = LabelFacts.of(trace, registry)
@@ -337,7 +295,7 @@ def replay(
     readings = cycles = 0
     prefix: list[tuple[ReadingBatch, int]] = []
     prefix_cycles = 0
-    prefix_log = EpisodeLog()
+    prefix_log = EpisodeLog(point_offset=-1)
     for chunk, k in _batches(trace, batch_cycles):
         in_prefix = cycles < python_cycles
         cycles += k
@@ -429,7 +387,7 @@ def run_evaluate(
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, object]:
     """Evaluate the engine on a trace; the results as a JSON-able dict (also written to
-    ``json_out`` when given). See :func:`alarms.evaluate_score.score` for the keys."""
+    ``json_out`` when given). See :func:`alarms.evaluation.score.score` for the keys."""
     trace = Trace(Path(trace_path))
     began = time.perf_counter()
     result = replay(

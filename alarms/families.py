@@ -1,0 +1,373 @@
+"""Rule families as plugins: one registry (:data:`FAMILIES`) the engine loops over.
+
+A family declares what it raises (``rules``: latched rules, whose run state the engine keeps;
+``records``: episodes opened and ended at once), what it reads (point ``columns`` of the
+registry, ``status_bits``), how it runs on a batch (``evaluate``) and on the clock (``tick``,
+optional), and its per-reading implementation in :mod:`alarms.reference` (``reference``: a
+:class:`~alarms.reference.ReferenceEngine` method), against which it is tested.
+``tests/alarms/test_families.py`` fails when a family has no reference or never fires on its
+hand-made series.
+
+The families run in the registry's order, each reading what the ones before left in the
+:class:`Step` (the 馈电 check reads the power-off latch the thresholds computed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from minewatch.alarms.codes import RULES, Classification
+from minewatch.alarms.episodes import EpisodeChange, changes_from_runs, closed_record
+from minewatch.alarms.reference import ReferenceEngine
+from minewatch.alarms.rules import faults, feed, interruption, states
+from minewatch.alarms.rules.calibration import undeclared_calibration
+from minewatch.alarms.rules.context import UNRELIABLE, BatchContext
+from minewatch.alarms.rules.run_state import RunOutcome, RunState, RunTable
+from minewatch.alarms.rules.runs import evaluate_runs, expire_pending
+from minewatch.alarms.rules.thresholds import ThresholdRule
+from minewatch.codes import PointStatus
+
+if TYPE_CHECKING:
+    from minewatch.alarms.engine import AlarmEngine, EngineState
+
+
+@dataclass(slots=True)
+class Step:
+    """One batch through the families: what they read, and what they leave for the state."""
+
+    ctx: BatchContext
+    before: EngineState
+    last_time_us: npt.NDArray[np.int64]  # each point's latest evaluated reading, after the batch
+    runs: dict[str, RunState]
+    outcomes: dict[str, RunOutcome]
+    changes: list[EpisodeChange]
+    repeats: npt.NDArray[np.int64]
+    interruption: interruption.InterruptionState
+    feed: feed.FeedState
+
+
+@dataclass(slots=True)
+class Tick:
+    """One clock tick through the families."""
+
+    now_us: int
+    bound_us: int  # the clock less the allowed lateness: readings before it are all in
+    before: EngineState
+    runs: dict[str, RunState]
+    changes: list[EpisodeChange]
+    interruption: interruption.InterruptionState
+    feed: feed.FeedState
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    """One rule family (see the module's docstring)."""
+
+    name: str
+    rules: tuple[str, ...]
+    records: tuple[str, ...]
+    columns: tuple[str, ...]
+    status_bits: int
+    evaluate: Callable[[AlarmEngine, Step], None]
+    tick: Callable[[AlarmEngine, Tick], None] | None
+    reference: Callable[..., None]
+
+    def __post_init__(self) -> None:
+        unknown = [r for r in (*self.rules, *self.records) if r not in RULES]
+        if unknown:
+            raise ValueError(f"family {self.name}: rules without a code in alarms.codes: {unknown}")
+
+
+_UPPER_GAS = ("upper_alarm", "power_off")  # their one-reading runs are interference spikes
+_RECLASSIFIED = (*_UPPER_GAS, "upper_prewarn")  # may turn out an undeclared calibration
+_FAULT_CLASS = {
+    "disconnection": Classification.DISCONNECTION,
+    "over_range": Classification.OVER_RANGE,
+    "substation_fault": Classification.SUBSTATION_FAULT,
+    "negative_drift": Classification.NEGATIVE_DRIFT,
+    "flatline": Classification.FLATLINE,
+}
+
+
+# -- thresholds (alarms/rules/thresholds.py, runs.py, latch.py, off_delay.py) -------------------
+
+
+def thresholds_step(engine: AlarmEngine, step: Step) -> None:
+    ctx, st = step.ctx, step.before
+    confirm = max(1, engine.defaults.confirm_samples)
+    for rule in engine.rules:
+        outcome = rule.evaluate(ctx, st.runs[rule.name], engine.params, confirm)
+        step.outcomes[rule.name] = outcome
+        step.runs[rule.name] = outcome.state
+        zero = None
+        if rule.name in _RECLASSIFIED and len(outcome.runs):
+            zero = _zero_before(ctx, outcome, st.runs[rule.name], st.last_zero_us)
+        step.changes += _threshold_changes(engine, rule, outcome.runs, zero)
+    levels = {rule.name: rule.set_level for rule in engine.rules}
+    step.changes += _spikes([(step.outcomes[n].runs, levels[n]) for n in _UPPER_GAS])
+
+
+def thresholds_tick(engine: AlarmEngine, tick: Tick) -> None:
+    """Off-delay clears the clock resolves."""
+    expired: dict[str, RunTable] = {}
+    for rule in engine.rules:
+        outcome = expire_pending(tick.runs[rule.name], engine.params.off_delay_us, tick.bound_us)
+        tick.runs[rule.name], expired[rule.name] = outcome.state, outcome.runs
+        zero = tick.before.runs[rule.name].zero_us[outcome.runs.point]
+        tick.changes += _threshold_changes(engine, rule, outcome.runs, zero)
+    levels = {rule.name: rule.set_level for rule in engine.rules}
+    tick.changes += _spikes([(expired[n], levels[n]) for n in _UPPER_GAS])
+
+
+def _zero_before(
+    ctx: BatchContext,
+    outcome: RunOutcome,
+    before: RunState,
+    last_zero_us: npt.NDArray[np.int64],
+) -> npt.NDArray[np.int64]:
+    """Per run of ``outcome``: the point's latest zero-gas reading before the run began;
+    kept in the rule's state for the runs still open (a run carried over keeps its own)."""
+    table = outcome.runs
+    heads = np.maximum(table.head_row, 0)
+    starts = ctx.zero_at(heads, last_zero_us[table.point]) if len(ctx.rows) else heads
+    carried = (table.head_row < 0) | (table.start_us < ctx.rows.t[heads])
+    zero = np.where(carried, before.zero_us[table.point], starts)
+    still_open = ~table.ended
+    outcome.state.zero_us[table.point[still_open]] = zero[still_open]
+    return zero
+
+
+def _threshold_changes(
+    engine: AlarmEngine, rule: ThresholdRule, table: RunTable, zero: npt.NDArray[np.int64] | None
+) -> list[EpisodeChange]:
+    """Records of a threshold rule's runs; ``zero`` (per run: the point's latest zero-gas
+    reading before it) lets an ended excursion be reclassified an undeclared calibration."""
+    final = None
+    if rule.name in _RECLASSIFIED and len(table) and zero is not None:
+        final = np.where(
+            undeclared_calibration(
+                table, rule.set_level, engine.params.calibration_gas, engine.defaults, zero
+            ),
+            Classification.CALIBRATION_UNDECLARED.value,
+            None,
+        )
+    return changes_from_runs(
+        rule.name, rule.abnormal_type, table, rule.set_level,
+        Classification.EXCEEDANCE.value, final,
+    )  # fmt: skip
+
+
+def _spikes(tables: list[tuple[RunTable, npt.NDArray[np.float64]]]) -> list[EpisodeChange]:
+    """Interference: a run of one valid reading that returned at the next one; its
+    threshold is the level of the rule the reading crossed (per point id in ``tables``)."""
+    seen: set[tuple[int, int]] = set()
+    out: list[EpisodeChange] = []
+    rule = "interference"
+    for table, set_level in tables:
+        if not len(table):
+            continue
+        spike = table.ended & ~table.opened & ~table.was_active & (table.cum_eligible == 1)
+        for k in np.flatnonzero(spike).tolist():
+            key = (int(table.point[k]), int(table.start_us[k]))
+            if key in seen:
+                continue
+            seen.add(key)
+            threshold = float(set_level[key[0]])
+            out.append(
+                closed_record(
+                    key[0],
+                    rule,
+                    RULES[rule][0],
+                    Classification.INTERFERENCE.value,
+                    key[1],
+                    int(table.end_us[k]),
+                    float(table.start_value[k]),
+                    threshold if np.isfinite(threshold) else None,
+                )
+            )
+    return out
+
+
+# -- calibration (alarms/rules/calibration.py) -------------------------------------------------
+
+
+def calibration_step(engine: AlarmEngine, step: Step) -> None:
+    """Excursions to the alarm level while calibrating (flagged or declared)."""
+    ctx, state, registry = step.ctx, step.before.runs["calibration"], engine.registry
+    calibrating = ctx.valid & ctx.calibrating
+    if not state.raw.any() and not calibrating.any():  # nothing open, nothing starts
+        return
+    pid, v = ctx.rows.pid, ctx.rows.v
+    level = registry.alarm_high[pid]
+    clear_level = np.where(
+        np.isnan(registry.alarm_high_clear), registry.alarm_high, registry.alarm_high_clear
+    )[pid]
+    with np.errstate(invalid="ignore"):
+        cand = calibrating & (v >= level)
+        clear = ctx.valid & (~ctx.calibrating | (v < clear_level))
+    need = np.ones(len(state.raw), np.int64)
+    calibration = evaluate_runs(ctx.rows, cand, clear, state, need=need)
+    step.runs["calibration"] = calibration.state
+    labels = np.where(
+        ctx.declared[np.maximum(calibration.runs.head_row, 0)],
+        Classification.CALIBRATION_DECLARED.value,
+        Classification.CALIBRATION_FLAGGED.value,
+    )
+    step.changes += changes_from_runs(
+        "calibration", RULES["calibration"][0], calibration.runs, registry.alarm_high,
+        labels.astype(object),
+    )  # fmt: skip
+
+
+# -- faults (alarms/rules/faults.py) ---------------------------------------------------------
+
+
+def faults_step(engine: AlarmEngine, step: Step) -> None:
+    outcomes, step.repeats = faults.evaluate_faults(
+        step.ctx, step.before.runs, step.before.repeats, engine.params
+    )
+    for name, outcome in outcomes.items():
+        step.runs[name] = outcome.state
+        step.changes += changes_from_runs(
+            name, RULES[name][0], outcome.runs, None, _FAULT_CLASS[name].value
+        )
+
+
+def faults_tick(engine: AlarmEngine, tick: Tick) -> None:
+    """Negative drift pending its off-delay on a silent point: the clock ends it."""
+    off_delay = round(engine.defaults.drift_off_delay_s * 1e6)
+    drift = expire_pending(
+        tick.runs["negative_drift"], np.full(engine.registry.size, off_delay, np.int64),
+        tick.bound_us,
+    )  # fmt: skip
+    tick.runs["negative_drift"] = drift.state
+    tick.changes += changes_from_runs(
+        "negative_drift", RULES["negative_drift"][0], drift.runs, None,
+        Classification.NEGATIVE_DRIFT.value,
+    )  # fmt: skip
+
+
+# -- switch states (alarms/rules/states.py) ------------------------------------------------------
+
+
+def states_step(engine: AlarmEngine, step: Step) -> None:
+    ctx, before = step.ctx, step.before
+    outcomes = states.evaluate_states(ctx, before.runs, engine.state_points, engine.params)
+    for name, outcome in outcomes.items():
+        step.runs[name] = outcome.state
+        step.changes += changes_from_runs(
+            name, RULES[name][0], outcome.runs, engine.registry.alarm_state,
+            Classification.EXCEEDANCE.value,
+        )  # fmt: skip
+
+
+# -- feed (alarms/rules/feed.py) ---------------------------------------------------------------
+
+
+def feed_step(engine: AlarmEngine, step: Step) -> None:
+    ctx = step.ctx
+    pending = feed.pair_rows(
+        ctx.rows, ctx.valid, step.outcomes["power_off"], engine.pairs, step.before.feed
+    )
+    outcome, step.feed = feed.decide(
+        pending, engine.pairs, step.last_time_us, step.before.runs["feed_abnormal"],
+        engine.params.control_time_us, engine.defaults.lateness_us,
+    )  # fmt: skip
+    if outcome is not None:
+        step.runs["feed_abnormal"] = outcome.state
+        step.changes += _feed_changes(engine, outcome.runs)
+
+
+def feed_tick(engine: AlarmEngine, tick: Tick) -> None:
+    """Events held for a silent side, decided once the clock less the lateness passed them."""
+    outcome, tick.feed = feed.decide(
+        tick.before.feed, engine.pairs, tick.before.last_time_us, tick.runs["feed_abnormal"],
+        engine.params.control_time_us, engine.defaults.lateness_us, tick.bound_us,
+    )  # fmt: skip
+    if outcome is not None:
+        tick.runs["feed_abnormal"] = outcome.state
+        tick.changes += _feed_changes(engine, outcome.runs)
+
+
+def _feed_changes(engine: AlarmEngine, table: RunTable) -> list[EpisodeChange]:
+    first_feed: dict[int, int] = {}
+    pairs = engine.pairs
+    for source, target in zip(pairs.source.tolist(), pairs.feed.tolist(), strict=True):
+        first_feed.setdefault(source, target)
+    rule = "feed_abnormal"
+    return changes_from_runs(
+        rule, RULES[rule][0], table, engine.registry.poweroff_high,
+        Classification.POWER_OFF_FAILURE.value, related=first_feed,
+    )  # fmt: skip
+
+
+# -- data interruption (alarms/rules/interruption.py) -------------------------------------------
+
+
+def interruption_step(engine: AlarmEngine, step: Step) -> None:
+    changes, step.interruption = interruption.on_readings(
+        step.ctx.rows, step.before.interruption, step.before.last_time_us, step.ctx.prev_value,
+        engine.params,
+    )  # fmt: skip
+    step.changes += changes
+
+
+def interruption_tick(engine: AlarmEngine, tick: Tick) -> None:
+    st = tick.before
+    changes, tick.interruption = interruption.tick(
+        tick.now_us, st.interruption, engine.registry.known, st.last_time_us, st.last_value,
+        engine.params,
+    )  # fmt: skip
+    tick.changes += changes
+
+
+# -- the registry --------------------------------------------------------------------------------
+
+_THRESHOLD_LEVELS = (
+    "alarm_high", "alarm_high_clear", "poweroff_high", "restore_high", "prewarn_high",
+    "prewarn_high_clear", "alarm_low", "alarm_low_clear", "prewarn_low", "prewarn_low_clear",
+)  # fmt: skip
+_HOLD = int(UNRELIABLE)  # status bits after which a value says nothing: every value rule holds
+
+#: Every rule family, in evaluation order.
+FAMILIES: tuple[Family, ...] = (
+    Family(
+        "thresholds", ("upper_alarm", "power_off", "upper_prewarn", "lower_alarm",
+                       "lower_prewarn"), ("interference",),
+        (*_THRESHOLD_LEVELS, "on_delay_s", "off_delay_s", "calibration_gas", "range_low"),
+        _HOLD | int(PointStatus.CALIBRATION), thresholds_step, thresholds_tick,
+        ReferenceEngine._thresholds,
+    ),
+    Family(
+        "calibration", ("calibration",), (), ("alarm_high", "alarm_high_clear"),
+        _HOLD | int(PointStatus.CALIBRATION), calibration_step, None,
+        ReferenceEngine._calibration,
+    ),
+    Family(
+        "faults", faults.FAULT_RULES, (),
+        ("value_type", "range_low", "alarm_low", "flatline_samples"),
+        _HOLD | int(PointStatus.OVER_RANGE), faults_step, faults_tick, ReferenceEngine._faults,
+    ),
+    Family(
+        "states", states.RULE_NAMES, (),
+        ("value_type", "sensor_type", "alarm_state", "on_delay_s"),
+        _HOLD, states_step, None, ReferenceEngine._states,
+    ),
+    Family(
+        "feed", ("feed_abnormal",), (),
+        ("poweroff_high", "restore_high", "relations", "sensor_type", "control_time_s",
+         "poll_cycle_s"),
+        _HOLD, feed_step, feed_tick, ReferenceEngine._feed,
+    ),
+    Family(
+        "interruption", (), (interruption.RULE,), ("poll_cycle_s", "interruption_cycles"), 0,
+        interruption_step, interruption_tick, ReferenceEngine._interruption,
+    ),
+)  # fmt: skip
+#: Every rule with a run state (latched), in the registry's order.
+RUN_RULES: tuple[str, ...] = tuple(rule for family in FAMILIES for rule in family.rules)
