@@ -11,11 +11,15 @@ from psycopg.rows import dict_row
 from minewatch.codes import SENSOR_TYPES
 
 
-async def list_mines(conn: AsyncConnection) -> list[dict[str, object]]:
+async def list_mines(conn: AsyncConnection, scope: str | None) -> list[dict[str, object]]:
+    """The mines whose code starts with ``scope`` (all with None)."""
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
         "SELECT m.code, m.name, m.gas_class, m.approved_capacity_t, count(p.id)::int AS points "
-        "FROM mines m LEFT JOIN points p ON p.mine_code = m.code GROUP BY m.code ORDER BY m.code"
+        "FROM mines m LEFT JOIN points p ON p.mine_code = m.code "
+        "WHERE %(scope)s::text IS NULL OR starts_with(m.code, %(scope)s) "
+        "GROUP BY m.code ORDER BY m.code",
+        {"scope": scope},
     )
     return await cur.fetchall()
 
@@ -73,6 +77,8 @@ class AlarmFilter:
     subject_kind: str | None = None  # point / person / area / mine
     subject_code: str | None = None  # card, area or mine code (a point's code for points)
     hide_shelved: bool = False  # leave out alarms shelved until a time still to come
+    scope: str | None = None  # only mines whose code starts with this (the caller's scope)
+    alarm_id: int | None = None  # one alarm
 
 
 # Every alarm, whatever its subject: a point (point_id), a person (card), an area or the mine.
@@ -88,7 +94,8 @@ SELECT a.id, a.mine_code, a.point_id, p.code AS point_code,
        EXTRACT(EPOCH FROM (a.ended_at - a.started_at))::float8 AS duration_s,
        a.threshold, a.start_value, a.max_value, a.max_at, a.min_value, a.min_at,
        a.value_sum / a.value_count AS mean_value, a.acknowledged_at, a.cause, a.measures,
-       a.handled_by, a.disposed_at, a.grade,
+       a.handled_by, a.disposed_at, a.grade, a.acknowledged_by, a.shelved_by, a.shelved_until,
+       a.shelved_reason, a.escalated_at, a.disposed_open_reason, a.raised_at,
        fu.area_code AS fusion_area, fu.source_alarm_ids AS fused_alarm_ids,
        fu.cards AS fusion_cards, fu.cameras AS fusion_cameras,
        (SELECT array_agg(fp.code ORDER BY fp.code) FROM points fp WHERE fp.id = ANY(fu.points))
@@ -102,6 +109,8 @@ LEFT JOIN personnel_areas pa ON a.subject_kind = 'area' AND pa.mine_code = a.min
      AND pa.area_code = a.subject_code AND pa.valid_to IS NULL
 LEFT JOIN mines m ON a.subject_kind = 'mine' AND m.code = a.mine_code
 WHERE (%(mine)s::text IS NULL OR a.mine_code = %(mine)s)
+  AND (%(scope)s::text IS NULL OR starts_with(a.mine_code, %(scope)s))
+  AND (%(alarm_id)s::bigint IS NULL OR a.id = %(alarm_id)s)
   AND (%(point_id)s::int IS NULL OR a.point_id = %(point_id)s)
   AND (%(rule)s::text IS NULL OR a.rule = %(rule)s)
   AND (%(active)s::bool IS NULL OR (a.ended_at IS NULL) = %(active)s)
@@ -126,7 +135,33 @@ async def list_alarms(conn: AsyncConnection, where: AlarmFilter) -> list[dict[st
             "active": where.active, "since": where.since, "until": where.until,
             "min_duration_s": where.min_duration_s, "limit": where.limit,
             "subject_kind": where.subject_kind, "subject_code": where.subject_code,
-            "hide_shelved": where.hide_shelved,
+            "hide_shelved": where.hide_shelved, "scope": where.scope, "alarm_id": where.alarm_id,
         },
     )  # fmt: skip
     return await cur.fetchall()
+
+
+_CHANGES = """
+SELECT c.seq, c.event, c.at, a.id, a.mine_code AS mine, a.point_id, p.code AS point, a.rule,
+       a.abnormal_type, a.classification, a.state, a.grade, a.started_at, a.ended_at
+FROM alarm_changes c JOIN alarms a ON a.id = c.alarm_id LEFT JOIN points p ON p.id = a.point_id
+WHERE c.seq > %(after)s
+  AND (%(scope)s::text IS NULL OR starts_with(c.mine_code, %(scope)s))
+  AND (%(mine)s::text IS NULL OR c.mine_code = %(mine)s)
+ORDER BY c.seq LIMIT %(limit)s
+"""
+
+
+async def alarm_changes_after(
+    conn: AsyncConnection, after: int, scope: str | None, mine: str | None, limit: int
+) -> list[dict[str, object]]:
+    """Numbered alarm changes (migration 0013) after ``after``, oldest first."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(_CHANGES, {"after": after, "scope": scope, "mine": mine, "limit": limit})
+    return await cur.fetchall()
+
+
+async def last_alarm_change(conn: AsyncConnection) -> int:
+    cur = await conn.execute("SELECT coalesce(max(seq), 0) FROM alarm_changes")
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
