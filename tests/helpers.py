@@ -16,7 +16,7 @@ from minewatch.api.server import serve
 from minewatch.embedded import free_port
 from minewatch.ingest.gateway import Gateway
 from minewatch.ingest.sources.base import Source
-from minewatch.settings import AuthSettings, GatewaySettings
+from minewatch.settings import ApiSettings, AuthSettings, GatewaySettings
 
 
 async def _until_set(event: asyncio.Event, task: asyncio.Task[None], limit_s: float) -> None:
@@ -76,12 +76,15 @@ async def api_key(database_url: str, role: Role = Role.ADMIN, scope: str | None 
 
 
 @contextlib.asynccontextmanager
-async def running_api(database_url: str, signed_in: bool = True) -> AsyncIterator[str]:
+async def running_api(
+    database_url: str, signed_in: bool = True, api: ApiSettings | None = None,
+    auth: AuthSettings = TEST_AUTH,
+) -> AsyncIterator[str]:  # fmt: skip
     """Serve the API on a free port over real HTTP; yields its base URL, which carries an
     admin's API key as Basic credentials (httpx sends them) unless ``signed_in`` is false."""
     port = free_port()
     started = asyncio.Event()
-    work = serve(create_app(database_url, auth=TEST_AUTH), "127.0.0.1", port, started)
+    work = serve(create_app(database_url, api=api, auth=auth), "127.0.0.1", port, started)
     credentials = f"key:{await api_key(database_url)}@" if signed_in else ""
     async with running_task(work, started, "the API"):
         yield f"http://{credentials}127.0.0.1:{port}"

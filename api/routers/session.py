@@ -95,11 +95,13 @@ async def login(
         stored = None if found is None else found[1]
         verified = await asyncio.to_thread(state.hasher.verify, stored, body.password)
         if found is None or not verified:
-            await accounts.record_failure(conn, body.username, addr)
-            raise HTTPException(401, "wrong username or password")
-        account_id, _, identity = found
+            await accounts.record_failure(conn, body.username, addr)  # committed on leaving
+    if found is None or not verified:
+        raise HTTPException(401, "wrong username or password")
+    account_id, _, identity = found
+    lifetime = dt.timedelta(hours=state.settings.session_hours)
+    async with pool.connection() as conn:
         await accounts.clear_failures(conn, body.username)
-        lifetime = dt.timedelta(hours=state.settings.session_hours)
         token, csrf = await accounts.open_session(conn, account_id, lifetime)
         await audit.record(conn, identity, addr, "signed_in", None, None, {})
     response.set_cookie(

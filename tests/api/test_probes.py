@@ -1,0 +1,173 @@
+"""What an outside probe of the API found (issue 11), each over real HTTP: bad input answers
+4xx with a short message that does not echo it, overload answers 503 with Retry-After, and the
+answers match the OpenAPI description."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import psycopg
+import pytest
+from minewatch.api.accounts import Role
+
+from minewatch.settings import ApiSettings
+from tests.api.two_mines import World, bearer, build_world
+from tests.helpers import running_api
+
+pytestmark = pytest.mark.anyio
+
+WINDOW = {"start": "2026-03-01T00:00:00+08:00", "end": "2026-03-02T00:00:00+08:00"}
+
+
+async def _client(base: str, world: World, role: Role = Role.DISPATCHER) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=base, headers=bearer(world.keys[role]), timeout=20)
+
+
+def _is_validation_error(response: httpx.Response) -> bool:
+    detail = response.json()["detail"]
+    return (
+        response.status_code == 422
+        and isinstance(detail, list)
+        and all({"loc", "msg", "type"} <= set(issue) and "input" not in issue for issue in detail)
+    )
+
+
+@pytest.fixture
+async def world(database_url: str) -> World:
+    return await build_world(database_url)
+
+
+async def test_bad_query_values_answer_422_not_500(database_url: str, world: World) -> None:
+    mine, point = world.a.code, world.a.point_id
+    probes = [
+        ("/api/v1/dispatch/alarms/active", {"limit": -1}),
+        ("/api/v1/dispatch/alarms/active", {"limit": 2**63 + 5}),
+        ("/api/v1/alarms", {"limit": 10**30}),
+        (f"/api/v1/points/{2**31 + 1}/readings", WINDOW),
+        ("/api/v1/alarms", {"point_id": 2**31}),
+        ("/api/v1/alarms", {"rule": "upper\x00alarm"}),
+        ("/api/v1/alarms", {"min_duration_s": "inf"}),
+        ("/api/v1/alarms", {"min_duration_s": "nan"}),
+        ("/api/v1/alarms", {"min_duration_s": 9.3e12}),  # overflowed into "every alarm"
+        (f"/api/v1/personnel/mines/{mine}/leader-coverage", WINDOW | {"tz": "Mars/Olympus"}),
+        (f"/api/v1/production/mines/{mine}/output", WINDOW | {"tz": "Not/AZone"}),
+        (f"/api/v1/points/{point}/readings", WINDOW | {"bucket": "P999999999D"}),
+        (f"/api/v1/personnel/mines/{mine}/headcount/series", WINDOW | {"step": "P99999999D"}),
+        (f"/api/v1/personnel/mines/{mine}/leader-coverage",
+         {"start": "0001-01-01T00:00:00+00:00", "end": "9999-12-31T23:59:59+00:00"}),
+        (f"/api/v1/points/{point}/readings", {"start": "1700000000", "end": "1700003600"}),
+        ("/api/v1/alarms", {"since": "2026-03-01T00:00:00"}),  # no offset
+        (f"/api/v1/mines/{mine}/reconciliation",
+         {"start": WINDOW["end"], "end": WINDOW["start"]}),  # backwards
+        (f"/api/v1/personnel/mines/{mine}/people/a%00b/trajectory", WINDOW),
+    ]  # fmt: skip
+    async with running_api(database_url, signed_in=False) as base:
+        async with await _client(base, world) as client:
+            for path, params in probes:
+                response = await client.get(path, params=params)
+                assert _is_validation_error(response), (path, params, response.text)
+
+
+async def test_an_empty_range_is_allowed_as_the_schema_says(database_url: str, world: World) -> None:
+    same = {"start": WINDOW["start"], "end": WINDOW["start"]}
+    async with running_api(database_url, signed_in=False) as base:
+        async with await _client(base, world) as client:
+            response = await client.get(f"/api/v1/points/{world.a.point_id}/readings", params=same)
+    assert response.status_code == 200 and response.json() == []
+
+
+async def test_bad_bodies_answer_422_without_echo(database_url: str, world: World) -> None:
+    shelve = f"/api/v1/dispatch/alarms/{world.a.alarm_id}/shelve"
+    bodies = [
+        b'{"reason": "r", "minutes": NaN}',
+        b'{"reason": "r", "minutes": Infinity}',
+        b'{"reason": "a\\u0000b", "minutes": 5}',
+        b'{"reason": "\\ud800", "minutes": 5}',  # a lone surrogate
+        b'{"reason": "' + b"x" * 30_000 + b'", "minutes": 5}',  # too long: not echoed
+    ]
+    async with running_api(database_url, signed_in=False) as base:
+        async with await _client(base, world) as client:
+            for body in bodies:
+                response = await client.post(
+                    shelve, content=body, headers={"Content-Type": "application/json"}
+                )
+                assert _is_validation_error(response), (body[:40], response.text)
+                assert len(response.content) < 1000 and b"xxxx" not in response.content
+
+
+async def test_an_oversized_body_is_refused_unread(database_url: str, world: World) -> None:
+    dispose = f"/api/v1/dispatch/alarms/{world.a.alarm_id}/dispose"
+    big = b'{"cause": "' + b"y" * 200_000 + b'", "measures": "m"}'
+
+    async def chunked() -> object:
+        for start in range(0, len(big), 10_000):
+            yield big[start : start + 10_000]
+
+    async with running_api(database_url, signed_in=False) as base:
+        async with await _client(base, world) as client:
+            declared = await client.post(dispose, content=big)
+            streamed = await client.post(dispose, content=chunked())  # no Content-Length
+    for response in (declared, streamed):
+        assert response.status_code == 413, response.text
+        assert b"yyyy" not in response.content
+
+
+async def test_pool_exhaustion_answers_503_with_retry_after(database_url: str, world: World) -> None:
+    tight = ApiSettings(pool_max_size=1, pool_max_waiting=1, pool_timeout_s=0.5)
+    async with running_api(database_url, signed_in=False, api=tight) as base:
+        async with await _client(base, world) as client:
+            responses = await asyncio.gather(*(client.get("/api/v1/mines") for _ in range(40)))
+    statuses = {r.status_code for r in responses}
+    assert statuses <= {200, 503}, statuses
+    busy = [r for r in responses if r.status_code == 503]
+    assert busy and all(r.headers["Retry-After"].isdigit() for r in busy)
+
+
+async def test_health_checks_the_database(database_url: str, pg_server) -> None:  # type: ignore[no-untyped-def]
+    name = database_url.rsplit("/", 1)[1]
+    async with running_api(database_url, signed_in=False) as base, httpx.AsyncClient(
+        base_url=base, timeout=20
+    ) as client:
+        assert (await client.get("/health")).json() == {"status": "ok", "database": "ok"}
+        with psycopg.connect(pg_server.url("postgres"), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        gone = await client.get("/health")
+    assert gone.status_code == 503 and "Retry-After" in gone.headers
+
+
+async def test_one_alarm_by_id_with_its_lifecycle(database_url: str, world: World) -> None:
+    async with running_api(database_url, signed_in=False) as base:
+        async with await _client(base, world) as client:
+            await client.post(f"/api/v1/dispatch/alarms/{world.a.alarm_id}/acknowledge")
+            one = await client.get(f"/api/v1/alarms/{world.a.alarm_id}")
+            other = await client.get(f"/api/v1/alarms/{world.b.alarm_id}")
+    assert one.status_code == 200
+    assert one.json()["acknowledged_by"] == f"key:{world.keys[Role.DISPATCHER][4:16]}"
+    assert one.json()["grade"] == "red" and "escalated_at" in one.json()
+    assert other.status_code == 404
+
+
+async def test_the_schema_documents_errors_and_the_event_stream(
+    database_url: str, world: World
+) -> None:
+    async with running_api(database_url, signed_in=False) as base:
+        async with await _client(base, world) as client:
+            spec = (await client.get("/openapi.json")).json()
+            unknown = await client.get("/api/v1/video/mines/141024019999/cameras")
+    shelve = spec["paths"]["/api/v1/dispatch/alarms/{alarm_id}/shelve"]["post"]["responses"]
+    assert {"401", "403", "404", "409", "413", "422", "503"} <= set(shelve)
+    stream = spec["paths"]["/api/v1/dispatch/alarms/stream"]["get"]["responses"]["200"]
+    assert list(stream["content"]) == ["text/event-stream"]
+    assert unknown.status_code == 404  # unknown mines answer 404 on every route, not []
+
+
+async def test_swagger_ui_is_served_from_files_of_minewatch(database_url: str) -> None:
+    async with running_api(database_url, signed_in=False) as base, httpx.AsyncClient(
+        base_url=base
+    ) as client:
+        page = await client.get("/docs")
+        bundle = await client.get("/static/swagger-ui/swagger-ui-bundle.js")
+    assert page.status_code == 200
+    assert "/static/swagger-ui/swagger-ui-bundle.js" in page.text and "cdn" not in page.text
+    assert bundle.status_code == 200 and len(bundle.content) > 100_000

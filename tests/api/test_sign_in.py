@@ -1,0 +1,132 @@
+"""Signing in: one answer for a wrong username or password, slower answers after repeated
+failures, then 429; sessions by cookie (with CSRF) and by bearer token; the audit log."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import orjson
+import psycopg
+import pytest
+from minewatch.api.accounts import Role
+
+from minewatch.settings import AuthSettings
+from tests.api.two_mines import PASSWORD, World, bearer, build_world
+from tests.helpers import TEST_AUTH, running_api
+
+pytestmark = pytest.mark.anyio
+
+LOGIN = "/api/v1/auth/login"
+
+
+async def test_a_wrong_username_or_password_answers_the_same_and_slows_down(
+    database_url: str,
+) -> None:
+    world = await build_world(database_url)
+    auth = TEST_AUTH.model_copy(update={"login_free_failures": 2, "login_delay_base_s": 0.4,
+                                        "login_lockout_failures": 5})  # fmt: skip
+    user = world.usernames[Role.DISPATCHER]
+    async with running_api(database_url, signed_in=False, auth=auth) as base, httpx.AsyncClient(
+        base_url=base, timeout=30
+    ) as client:
+        began = time.monotonic()
+        wrong_user = await client.post(LOGIN, json={"username": "nobody", "password": PASSWORD})
+        wrong_pass = await client.post(LOGIN, json={"username": user, "password": "guess"})
+        assert time.monotonic() - began < 0.4  # the free failures: no delay
+        assert wrong_user.status_code == wrong_pass.status_code == 401
+        assert wrong_user.json() == wrong_pass.json()  # which part was wrong is not said
+        timings = []
+        for _ in range(3):  # after 2, 3, 4 failures from this address: 0.4, 0.8, 1.6 s
+            began = time.monotonic()
+            response = await client.post(LOGIN, json={"username": user, "password": "guess"})
+            timings.append(time.monotonic() - began)
+            assert response.status_code == 401
+        assert timings[0] >= 0.4 and timings[1] >= 0.8 and timings[2] >= 1.6
+        locked = await client.post(LOGIN, json={"username": user, "password": PASSWORD})
+        assert locked.status_code == 429 and locked.headers["Retry-After"].isdigit()
+
+
+async def test_a_session_by_cookie_needs_csrf_for_changes_and_a_bearer_token_does_not(
+    database_url: str,
+) -> None:
+    world = await build_world(database_url)
+    ack = f"/api/v1/dispatch/alarms/{world.a.alarm_id}/acknowledge"
+    async with running_api(database_url, signed_in=False) as base, httpx.AsyncClient(
+        base_url=base
+    ) as browser:
+        session = await browser.post(
+            LOGIN, json={"username": world.usernames[Role.DISPATCHER], "password": PASSWORD}
+        )
+        cookie = session.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie
+        assert (await browser.get("/api/v1/auth/me")).json()["role"] == "dispatcher"
+        assert (await browser.post(ack)).status_code == 403  # cookie without the CSRF token
+        async with httpx.AsyncClient(base_url=base) as script:
+            token = {"Authorization": f"Bearer {session.json()['token']}"}
+            assert (await script.post(ack, headers=token)).status_code == 200
+            assert (await script.post("/api/v1/auth/logout", headers=token)).status_code == 204
+            assert (await script.get("/api/v1/auth/me", headers=token)).status_code == 401
+
+
+def test_secure_cookies_by_default() -> None:
+    assert AuthSettings().cookie_secure
+
+
+async def test_regulators_queries_are_audited_and_they_read_their_jurisdiction(
+    database_url: str,
+) -> None:
+    world = await build_world(database_url)
+    with psycopg.connect(database_url) as conn:  # an action in mine B: not for this regulator
+        conn.execute("INSERT INTO audit_log (actor, actor_role, action, mine_code) "
+                     "VALUES ('someone', 'dispatcher', 'acknowledged', %s)", (world.b.code,))  # fmt: skip
+    async with running_api(database_url, signed_in=False) as base, httpx.AsyncClient(
+        base_url=base, headers=bearer(world.keys[Role.REGULATOR])
+    ) as client:
+        await client.get(f"/api/v1/mines/{world.a.code}/points")
+        note = await client.post(f"/api/v1/alarms/{world.a.alarm_id}/annotations",
+                                 json={"note": "检查时发现未处置"})  # fmt: skip
+        assert note.status_code == 201
+        page = (await client.get("/api/v1/audit")).json()
+    actions = [(r["action"], r["mine_code"]) for r in page["items"]]
+    assert ("query", world.a.code) in actions and ("annotated", world.a.code) in actions
+    assert all(mine == world.a.code for _, mine in actions)
+    assert page["total"] == len(page["items"])
+
+
+async def test_the_stream_numbers_events_and_resumes_after_last_event_id(
+    database_url: str,
+) -> None:
+    world = await build_world(database_url)
+    headers = bearer(world.keys[Role.DISPATCHER])
+    stream = f"/api/v1/dispatch/alarms/stream?mine={world.a.code}"
+
+    async def first_event(client: httpx.AsyncClient, extra: dict[str, str]) -> tuple[int, dict]:  # type: ignore[type-arg]
+        async with client.stream("GET", stream, headers=headers | extra) as response:
+            lines = response.aiter_lines()
+            event_id = None
+            async for line in lines:
+                if line.startswith(": connected"):
+                    with psycopg.connect(database_url) as conn:  # a change after connecting
+                        conn.execute("UPDATE alarms SET ended_at = now() WHERE id = %s",
+                                     (world.a.alarm_id,))  # fmt: skip
+                if line.startswith("id: "):
+                    event_id = int(line[4:])
+                if line.startswith("data: "):
+                    assert event_id is not None
+                    return event_id, orjson.loads(line[6:])
+        raise AssertionError("no event")
+
+    async with running_api(database_url, signed_in=False) as base, httpx.AsyncClient(
+        base_url=base, timeout=20
+    ) as client:
+        seen, event = await asyncio.wait_for(first_event(client, {}), 20)
+        assert event["event"] == "cleared" and event["id"] == world.a.alarm_id
+        with psycopg.connect(database_url) as conn:  # while the screen was away
+            conn.execute("UPDATE alarms SET acknowledged_at = now() WHERE id = %s",
+                         (world.a.alarm_id,))  # fmt: skip
+        resumed, missed = await asyncio.wait_for(
+            first_event(client, {"Last-Event-ID": str(seen)}), 20
+        )
+    assert resumed > seen and missed["event"] == "acknowledged"
