@@ -20,7 +20,7 @@ pytestmark = pytest.mark.anyio
 WINDOW = {"start": "2026-03-01T00:00:00+08:00", "end": "2026-03-02T00:00:00+08:00"}
 
 
-async def _client(base: str, world: World, role: Role = Role.DISPATCHER) -> httpx.AsyncClient:
+def _client(base: str, world: World, role: Role = Role.DISPATCHER) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=base, headers=bearer(world.keys[role]), timeout=20)
 
 
@@ -62,18 +62,18 @@ async def test_bad_query_values_answer_422_not_500(database_url: str, world: Wor
          {"start": WINDOW["end"], "end": WINDOW["start"]}),  # backwards
         (f"/api/v1/personnel/mines/{mine}/people/a%00b/trajectory", WINDOW),
     ]  # fmt: skip
-    async with running_api(database_url, signed_in=False) as base:
-        async with await _client(base, world) as client:
-            for path, params in probes:
-                response = await client.get(path, params=params)
-                assert _is_validation_error(response), (path, params, response.text)
+    async with running_api(database_url, signed_in=False) as base, _client(base, world) as client:
+        for path, params in probes:
+            response = await client.get(path, params=params)
+            assert _is_validation_error(response), (path, params, response.text)
 
 
-async def test_an_empty_range_is_allowed_as_the_schema_says(database_url: str, world: World) -> None:
+async def test_an_empty_range_is_allowed_as_the_schema_says(
+    database_url: str, world: World
+) -> None:
     same = {"start": WINDOW["start"], "end": WINDOW["start"]}
-    async with running_api(database_url, signed_in=False) as base:
-        async with await _client(base, world) as client:
-            response = await client.get(f"/api/v1/points/{world.a.point_id}/readings", params=same)
+    async with running_api(database_url, signed_in=False) as base, _client(base, world) as client:
+        response = await client.get(f"/api/v1/points/{world.a.point_id}/readings", params=same)
     assert response.status_code == 200 and response.json() == []
 
 
@@ -86,14 +86,13 @@ async def test_bad_bodies_answer_422_without_echo(database_url: str, world: Worl
         b'{"reason": "\\ud800", "minutes": 5}',  # a lone surrogate
         b'{"reason": "' + b"x" * 30_000 + b'", "minutes": 5}',  # too long: not echoed
     ]
-    async with running_api(database_url, signed_in=False) as base:
-        async with await _client(base, world) as client:
-            for body in bodies:
-                response = await client.post(
-                    shelve, content=body, headers={"Content-Type": "application/json"}
-                )
-                assert _is_validation_error(response), (body[:40], response.text)
-                assert len(response.content) < 1000 and b"xxxx" not in response.content
+    async with running_api(database_url, signed_in=False) as base, _client(base, world) as client:
+        for body in bodies:
+            response = await client.post(
+                shelve, content=body, headers={"Content-Type": "application/json"}
+            )
+            assert _is_validation_error(response), (body[:40], response.text)
+            assert len(response.content) < 1000 and b"xxxx" not in response.content
 
 
 async def test_an_oversized_body_is_refused_unread(database_url: str, world: World) -> None:
@@ -104,20 +103,23 @@ async def test_an_oversized_body_is_refused_unread(database_url: str, world: Wor
         for start in range(0, len(big), 10_000):
             yield big[start : start + 10_000]
 
-    async with running_api(database_url, signed_in=False) as base:
-        async with await _client(base, world) as client:
-            declared = await client.post(dispose, content=big)
-            streamed = await client.post(dispose, content=chunked())  # no Content-Length
+    async with running_api(database_url, signed_in=False) as base, _client(base, world) as client:
+        declared = await client.post(dispose, content=big)
+        streamed = await client.post(dispose, content=chunked())  # no Content-Length
     for response in (declared, streamed):
         assert response.status_code == 413, response.text
         assert b"yyyy" not in response.content
 
 
-async def test_pool_exhaustion_answers_503_with_retry_after(database_url: str, world: World) -> None:
+async def test_pool_exhaustion_answers_503_with_retry_after(
+    database_url: str, world: World
+) -> None:
     tight = ApiSettings(pool_max_size=1, pool_max_waiting=1, pool_timeout_s=0.5)
-    async with running_api(database_url, signed_in=False, api=tight) as base:
-        async with await _client(base, world) as client:
-            responses = await asyncio.gather(*(client.get("/api/v1/mines") for _ in range(40)))
+    async with (
+        running_api(database_url, signed_in=False, api=tight) as base,
+        _client(base, world) as client,
+    ):
+        responses = await asyncio.gather(*(client.get("/api/v1/mines") for _ in range(40)))
     statuses = {r.status_code for r in responses}
     assert statuses <= {200, 503}, statuses
     busy = [r for r in responses if r.status_code == 503]
@@ -126,9 +128,10 @@ async def test_pool_exhaustion_answers_503_with_retry_after(database_url: str, w
 
 async def test_health_checks_the_database(database_url: str, pg_server) -> None:  # type: ignore[no-untyped-def]
     name = database_url.rsplit("/", 1)[1]
-    async with running_api(database_url, signed_in=False) as base, httpx.AsyncClient(
-        base_url=base, timeout=20
-    ) as client:
+    async with (
+        running_api(database_url, signed_in=False) as base,
+        httpx.AsyncClient(base_url=base, timeout=20) as client,
+    ):
         assert (await client.get("/health")).json() == {"status": "ok", "database": "ok"}
         with psycopg.connect(pg_server.url("postgres"), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
@@ -137,11 +140,10 @@ async def test_health_checks_the_database(database_url: str, pg_server) -> None:
 
 
 async def test_one_alarm_by_id_with_its_lifecycle(database_url: str, world: World) -> None:
-    async with running_api(database_url, signed_in=False) as base:
-        async with await _client(base, world) as client:
-            await client.post(f"/api/v1/dispatch/alarms/{world.a.alarm_id}/acknowledge")
-            one = await client.get(f"/api/v1/alarms/{world.a.alarm_id}")
-            other = await client.get(f"/api/v1/alarms/{world.b.alarm_id}")
+    async with running_api(database_url, signed_in=False) as base, _client(base, world) as client:
+        await client.post(f"/api/v1/dispatch/alarms/{world.a.alarm_id}/acknowledge")
+        one = await client.get(f"/api/v1/alarms/{world.a.alarm_id}")
+        other = await client.get(f"/api/v1/alarms/{world.b.alarm_id}")
     assert one.status_code == 200
     assert one.json()["acknowledged_by"] == f"key:{world.keys[Role.DISPATCHER][4:16]}"
     assert one.json()["grade"] == "red" and "escalated_at" in one.json()
@@ -151,10 +153,9 @@ async def test_one_alarm_by_id_with_its_lifecycle(database_url: str, world: Worl
 async def test_the_schema_documents_errors_and_the_event_stream(
     database_url: str, world: World
 ) -> None:
-    async with running_api(database_url, signed_in=False) as base:
-        async with await _client(base, world) as client:
-            spec = (await client.get("/openapi.json")).json()
-            unknown = await client.get("/api/v1/video/mines/141024019999/cameras")
+    async with running_api(database_url, signed_in=False) as base, _client(base, world) as client:
+        spec = (await client.get("/openapi.json")).json()
+        unknown = await client.get("/api/v1/video/mines/141024019999/cameras")
     shelve = spec["paths"]["/api/v1/dispatch/alarms/{alarm_id}/shelve"]["post"]["responses"]
     assert {"401", "403", "404", "409", "413", "422", "503"} <= set(shelve)
     stream = spec["paths"]["/api/v1/dispatch/alarms/stream"]["get"]["responses"]["200"]
@@ -163,9 +164,10 @@ async def test_the_schema_documents_errors_and_the_event_stream(
 
 
 async def test_swagger_ui_is_served_from_files_of_minewatch(database_url: str) -> None:
-    async with running_api(database_url, signed_in=False) as base, httpx.AsyncClient(
-        base_url=base
-    ) as client:
+    async with (
+        running_api(database_url, signed_in=False) as base,
+        httpx.AsyncClient(base_url=base) as client,
+    ):
         page = await client.get("/docs")
         bundle = await client.get("/static/swagger-ui/swagger-ui-bundle.js")
     assert page.status_code == 200

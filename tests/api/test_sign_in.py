@@ -13,7 +13,7 @@ import pytest
 from minewatch.api.accounts import Role
 
 from minewatch.settings import AuthSettings
-from tests.api.two_mines import PASSWORD, World, bearer, build_world
+from tests.api.two_mines import PASSWORD, bearer, build_world
 from tests.helpers import TEST_AUTH, running_api
 
 pytestmark = pytest.mark.anyio
@@ -28,9 +28,10 @@ async def test_a_wrong_username_or_password_answers_the_same_and_slows_down(
     auth = TEST_AUTH.model_copy(update={"login_free_failures": 2, "login_delay_base_s": 0.4,
                                         "login_lockout_failures": 5})  # fmt: skip
     user = world.usernames[Role.DISPATCHER]
-    async with running_api(database_url, signed_in=False, auth=auth) as base, httpx.AsyncClient(
-        base_url=base, timeout=30
-    ) as client:
+    async with (
+        running_api(database_url, signed_in=False, auth=auth) as base,
+        httpx.AsyncClient(base_url=base, timeout=30) as client,
+    ):
         began = time.monotonic()
         wrong_user = await client.post(LOGIN, json={"username": "nobody", "password": PASSWORD})
         wrong_pass = await client.post(LOGIN, json={"username": user, "password": "guess"})
@@ -53,9 +54,10 @@ async def test_a_session_by_cookie_needs_csrf_for_changes_and_a_bearer_token_doe
 ) -> None:
     world = await build_world(database_url)
     ack = f"/api/v1/dispatch/alarms/{world.a.alarm_id}/acknowledge"
-    async with running_api(database_url, signed_in=False) as base, httpx.AsyncClient(
-        base_url=base
-    ) as browser:
+    async with (
+        running_api(database_url, signed_in=False) as base,
+        httpx.AsyncClient(base_url=base) as browser,
+    ):
         session = await browser.post(
             LOGIN, json={"username": world.usernames[Role.DISPATCHER], "password": PASSWORD}
         )
@@ -79,11 +81,15 @@ async def test_regulators_queries_are_audited_and_they_read_their_jurisdiction(
 ) -> None:
     world = await build_world(database_url)
     with psycopg.connect(database_url) as conn:  # an action in mine B: not for this regulator
-        conn.execute("INSERT INTO audit_log (actor, actor_role, action, mine_code) "
-                     "VALUES ('someone', 'dispatcher', 'acknowledged', %s)", (world.b.code,))  # fmt: skip
-    async with running_api(database_url, signed_in=False) as base, httpx.AsyncClient(
-        base_url=base, headers=bearer(world.keys[Role.REGULATOR])
-    ) as client:
+        conn.execute(
+            "INSERT INTO audit_log (actor, actor_role, action, mine_code) "
+            "VALUES ('someone', 'dispatcher', 'acknowledged', %s)",
+            (world.b.code,),
+        )
+    async with (
+        running_api(database_url, signed_in=False) as base,
+        httpx.AsyncClient(base_url=base, headers=bearer(world.keys[Role.REGULATOR])) as client,
+    ):
         await client.get(f"/api/v1/mines/{world.a.code}/points")
         note = await client.post(f"/api/v1/alarms/{world.a.alarm_id}/annotations",
                                  json={"note": "检查时发现未处置"})  # fmt: skip
@@ -118,9 +124,10 @@ async def test_the_stream_numbers_events_and_resumes_after_last_event_id(
                     return event_id, orjson.loads(line[6:])
         raise AssertionError("no event")
 
-    async with running_api(database_url, signed_in=False) as base, httpx.AsyncClient(
-        base_url=base, timeout=20
-    ) as client:
+    async with (
+        running_api(database_url, signed_in=False) as base,
+        httpx.AsyncClient(base_url=base, timeout=20) as client,
+    ):
         seen, event = await asyncio.wait_for(first_event(client, {}), 20)
         assert event["event"] == "cleared" and event["id"] == world.a.alarm_id
         with psycopg.connect(database_url) as conn:  # while the screen was away
