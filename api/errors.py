@@ -45,6 +45,7 @@ def _response(status: int, description: str) -> dict[str, Any]:
 
 #: Documented on every route that needs credentials.
 SIGNED_IN_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _response(400, "The body is not JSON (or not UTF-8)."),
     401: _response(401, "No credentials, or they are not valid."),
     403: _response(403, "Signed in, but the role may not do this (or a missing CSRF token)."),
     413: _response(413, "Request body too large."),

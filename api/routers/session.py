@@ -78,7 +78,7 @@ async def _throttle(state: AuthState, failures: int) -> None:
 @router.post(
     "/login", response_model=SessionInfo, dependencies=[Depends(public)],
     responses={401: {"model": ErrorDetail}, 429: {"model": ErrorDetail},
-               **{k: v for k, v in SIGNED_IN_ERRORS.items() if k in (413, 422, 503)}},
+               **{k: v for k, v in SIGNED_IN_ERRORS.items() if k in (400, 413, 422, 503)}},
 )  # fmt: skip
 async def login(
     body: Credentials, request: Request, response: Response, pool: PoolDep
