@@ -93,6 +93,11 @@ async def _database_gone(request: Request, exc: Exception) -> JSONResponse:
     return unavailable("the database is unavailable; retry shortly")
 
 
+async def _too_long(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("query over the statement timeout: %s %s", request.method, request.url.path)
+    return unavailable("the query took longer than the limit; narrow it or retry later")
+
+
 async def _out_of_range(request: Request, exc: Exception) -> JSONResponse:
     # A value valid to the schema that PostgreSQL still cannot represent (an interval or a
     # timestamp at its limits): the caller's input, not our fault.
@@ -110,6 +115,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(psycopg.errors.IntervalFieldOverflow, _out_of_range)
     app.add_exception_handler(psycopg.errors.NumericValueOutOfRange, _out_of_range)
     app.add_exception_handler(psycopg.OperationalError, _database_gone)
+    app.add_exception_handler(psycopg.errors.QueryCanceled, _too_long)
     app.add_exception_handler(OverflowError, _out_of_range)
 
 
