@@ -143,11 +143,11 @@ async def list_alarms(conn: AsyncConnection, where: AlarmFilter) -> list[dict[st
 
 _CHANGES = """
 SELECT c.seq, c.event, c.at, a.id, a.mine_code AS mine, a.point_id, p.code AS point, a.rule,
-       a.abnormal_type, a.classification, a.state, a.grade, a.started_at, a.ended_at
+       a.abnormal_type, a.classification, a.state, a.grade, a.started_at, a.ended_at,
+       (%(scope)s::text IS NULL OR starts_with(c.mine_code, %(scope)s))
+       AND (%(mine)s::text IS NULL OR c.mine_code = %(mine)s) AS visible
 FROM alarm_changes c JOIN alarms a ON a.id = c.alarm_id LEFT JOIN points p ON p.id = a.point_id
 WHERE c.seq > %(after)s
-  AND (%(scope)s::text IS NULL OR starts_with(c.mine_code, %(scope)s))
-  AND (%(mine)s::text IS NULL OR c.mine_code = %(mine)s)
 ORDER BY c.seq LIMIT %(limit)s
 """
 
@@ -155,7 +155,10 @@ ORDER BY c.seq LIMIT %(limit)s
 async def alarm_changes_after(
     conn: AsyncConnection, after: int, scope: str | None, mine: str | None, limit: int
 ) -> list[dict[str, object]]:
-    """Numbered alarm changes (migration 0013) after ``after``, oldest first."""
+    """Numbered alarm changes (migration 0013) after ``after``, oldest first, each with
+    ``visible``: whether it concerns the caller's scope (and ``mine``). All are returned, so
+    that the caller can tell a gap in the numbering (a change not yet committed) from a change
+    of another mine."""
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(_CHANGES, {"after": after, "scope": scope, "mine": mine, "limit": limit})
     return await cur.fetchall()

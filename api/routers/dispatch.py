@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 import orjson
@@ -203,42 +205,71 @@ async def active_alarms(
 
 #: Changes read from the database per round; a reconnecting screen catches up in rounds.
 CATCH_UP_ROWS = 500
+#: A gap in the numbering is a change not committed yet (two writers at once) or one rolled
+#: back. The stream waits this long for it before it passes over it, polling meanwhile.
+GAP_GRACE_S = 5.0
+GAP_POLL_S = 0.2
 
 
 def _sse(row: dict[str, object]) -> bytes:
-    seq = row.pop("seq")
-    time = row.pop("at")
-    event = {**row, "time": row["ended_at"] if row["event"] == "cleared" else time}
-    if row["event"] == "raised":
-        event["time"] = row["started_at"]
-    return b"id: %d\nevent: alarm\ndata: %s\n\n" % (seq, orjson.dumps(event))  # type: ignore[str-format]
+    event = {k: v for k, v in row.items() if k not in ("seq", "at", "visible")}
+    event["time"] = {"raised": row["started_at"], "cleared": row["ended_at"]}.get(
+        str(row["event"]), row["at"]
+    )
+    return b"id: %d\nevent: alarm\ndata: %s\n\n" % (row["seq"], orjson.dumps(event))  # type: ignore[str-format]
+
+
+@dataclass
+class _Cursor:
+    """Where a stream is in the numbered changes, and since when it waits at a gap."""
+
+    last: int
+    gap_since: float | None = None
+
+    def take(self, rows: list[dict[str, object]]) -> list[dict[str, object]]:
+        """The visible rows up to the first gap still within its grace; moves past them."""
+        taken = []
+        for row in rows:
+            seq = int(row["seq"])  # type: ignore[call-overload]
+            if seq != self.last + 1:
+                now = time.monotonic()
+                self.gap_since = self.gap_since or now
+                if now - self.gap_since < GAP_GRACE_S:
+                    return taken
+            self.gap_since = None
+            self.last = seq
+            if row["visible"]:
+                taken.append(row)
+        return taken
 
 
 async def _events(
     pool: PoolDep, broadcaster: AlarmBroadcaster, access: Access, last_seen: int | None
 ) -> AsyncIterator[bytes]:
-    """Each committed alarm change with its number as the event ``id``. The notification
-    only wakes the stream; what it sends is read from ``alarm_changes``, so a screen that
-    reconnects with ``Last-Event-ID`` gets everything after it first."""
+    """Each committed alarm change with its number as the event ``id``, in number order. The
+    notification only wakes the stream; what it sends is read from ``alarm_changes``, so a
+    screen that reconnects with ``Last-Event-ID`` gets everything after it first."""
     async with broadcaster.subscribe() as queue:
         if last_seen is None:
             async with pool.connection() as conn:
                 last_seen = await repository.last_alarm_change(conn)
+        cursor = _Cursor(last_seen)
         yield b": connected\n\n"
         while True:
             async with pool.connection() as conn:
                 rows = await repository.alarm_changes_after(
-                    conn, last_seen, access.scope, access.mine, CATCH_UP_ROWS
+                    conn, cursor.last, access.scope, access.mine, CATCH_UP_ROWS
                 )
-            for row in rows:
-                last_seen = int(row["seq"])  # type: ignore[call-overload]
+            for row in cursor.take(rows):
                 yield _sse(row)
-            if len(rows) == CATCH_UP_ROWS:
+            if len(rows) == CATCH_UP_ROWS and cursor.gap_since is None:
                 continue
+            wait_s = KEEPALIVE_S if cursor.gap_since is None else GAP_POLL_S
             try:
-                event = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+                event = await asyncio.wait_for(queue.get(), wait_s)
             except TimeoutError:
-                yield b": keepalive\n\n"
+                if cursor.gap_since is None:
+                    yield b": keepalive\n\n"
                 continue
             if event.get("event") == "overflow":
                 yield b"event: overflow\ndata: {}\n\n"  # reconnect with Last-Event-ID

@@ -3,11 +3,9 @@ failures, then 429; sessions by cookie (with CSRF) and by bearer token; the audi
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import httpx
-import orjson
 import psycopg
 import pytest
 from minewatch.api.accounts import Role
@@ -99,41 +97,3 @@ async def test_regulators_queries_are_audited_and_they_read_their_jurisdiction(
     assert ("query", world.a.code) in actions and ("annotated", world.a.code) in actions
     assert all(mine == world.a.code for _, mine in actions)
     assert page["total"] == len(page["items"])
-
-
-async def test_the_stream_numbers_events_and_resumes_after_last_event_id(
-    database_url: str,
-) -> None:
-    world = await build_world(database_url)
-    headers = bearer(world.keys[Role.DISPATCHER])
-    stream = f"/api/v1/dispatch/alarms/stream?mine={world.a.code}"
-
-    async def first_event(client: httpx.AsyncClient, extra: dict[str, str]) -> tuple[int, dict]:  # type: ignore[type-arg]
-        async with client.stream("GET", stream, headers=headers | extra) as response:
-            lines = response.aiter_lines()
-            event_id = None
-            async for line in lines:
-                if line.startswith(": connected"):
-                    with psycopg.connect(database_url) as conn:  # a change after connecting
-                        conn.execute("UPDATE alarms SET ended_at = now() WHERE id = %s",
-                                     (world.a.alarm_id,))  # fmt: skip
-                if line.startswith("id: "):
-                    event_id = int(line[4:])
-                if line.startswith("data: "):
-                    assert event_id is not None
-                    return event_id, orjson.loads(line[6:])
-        raise AssertionError("no event")
-
-    async with (
-        running_api(database_url, signed_in=False) as base,
-        httpx.AsyncClient(base_url=base, timeout=20) as client,
-    ):
-        seen, event = await asyncio.wait_for(first_event(client, {}), 20)
-        assert event["event"] == "cleared" and event["id"] == world.a.alarm_id
-        with psycopg.connect(database_url) as conn:  # while the screen was away
-            conn.execute("UPDATE alarms SET acknowledged_at = now() WHERE id = %s",
-                         (world.a.alarm_id,))  # fmt: skip
-        resumed, missed = await asyncio.wait_for(
-            first_event(client, {"Last-Event-ID": str(seen)}), 20
-        )
-    assert resumed > seen and missed["event"] == "acknowledged"
