@@ -19,7 +19,7 @@ from minewatch import __version__
 from minewatch.alarms.live import AlarmBroadcaster
 from minewatch.api.accounts import Hasher
 from minewatch.api.auth import AuthState, public, undecided_routes
-from minewatch.api.deps import PoolDep
+from minewatch.api.deps import PoolDep, ReportSlots
 from minewatch.api.errors import BodyLimit, ErrorDetail, install_error_handlers, unavailable
 from minewatch.api.routers import (
     audit,
@@ -75,6 +75,8 @@ def create_app(
         redoc_url=None,
     )
     app.state.auth = AuthState(auth, Hasher(auth.hash_time_cost, auth.hash_memory_kib))
+    slots = api.report_slots or max(1, api.pool_max_size // 2)
+    app.state.report_slots = ReportSlots(asyncio.Semaphore(slots), api.pool_timeout_s)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=api.max_body_bytes)
     for router in (session, catalog, dispatch, inspection, personnel, production, video, audit):

@@ -24,6 +24,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from minewatch.alarms.lifecycle import Actor
 from minewatch.api import accounts, audit
 from minewatch.api.accounts import Hasher, Identity, Role
@@ -147,7 +148,15 @@ async def _identify(request: Request, conn: AsyncConnection) -> Identity:
     return identity  # type: ignore[no-any-return]
 
 
-async def authenticate(request: Request, pool: PoolDep) -> Principal:
+#: Declares the bearer scheme in the OpenAPI description (Swagger UI's "Authorize"); the
+#: header itself is read by ``_identify``, which also takes Basic and the session cookie.
+_BEARER = HTTPBearer(auto_error=False, description="An API key (mwk_...) or a session token.")
+
+
+async def authenticate(
+    request: Request, pool: PoolDep,
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)] = None,
+) -> Principal:  # fmt: skip
     async with pool.connection() as conn:
         identity = await _identify(request, conn)
     return Principal(identity, client_addr(request))

@@ -134,6 +134,10 @@ class ApiSettings(BaseModel):
     statement_timeout_ms: int = Field(
         15_000, ge=100, description="A single query of the API is cancelled after this (503)."
     )
+    report_slots: int | None = Field(
+        None, ge=1, description="Reports (history, series, reconciliation, audit) running at "
+        "once at most, so that the live board keeps connections; unset: half the pool.",
+    )  # fmt: skip
 
 
 class AuthSettings(BaseModel):

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from minewatch.api import audit
 from minewatch.api.accounts import Role
 from minewatch.api.auth import Access, mine_filter
-from minewatch.api.deps import PoolDep
+from minewatch.api.deps import PoolDep, Report
 from minewatch.api.errors import NOT_FOUND, SIGNED_IN_ERRORS
 from minewatch.api.params import INT8_MAX, Instant, Limit, ShortText
 from pydantic import BaseModel
@@ -34,7 +34,7 @@ class AuditPage(BaseModel):
     items: list[AuditRecord]
 
 
-@router.get("/audit", response_model=AuditPage, responses=NOT_FOUND)
+@router.get("/audit", response_model=AuditPage, responses=NOT_FOUND, dependencies=[Report])
 async def audit_log(
     pool: PoolDep,
     access: Annotated[Access, Depends(mine_filter(Role.REGULATOR, Role.ADMIN))],

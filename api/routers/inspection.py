@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from minewatch.api import audit, reconciliation_repository, repository
 from minewatch.api.accounts import Role
 from minewatch.api.auth import Access, alarm_access, mine_access, mine_filter, point_access
-from minewatch.api.deps import PoolDep
+from minewatch.api.deps import PoolDep, Report
 from minewatch.api.errors import NOT_FOUND, SIGNED_IN_ERRORS, invalid
 from minewatch.api.models import Alarm, ReadingBucket, Reconciliation
 from minewatch.api.params import (
@@ -41,7 +41,7 @@ def check_range(start: dt.datetime, end: dt.datetime) -> None:
 
 
 @router.get("/points/{point_id}/readings", response_model=list[ReadingBucket],
-            responses=NOT_FOUND)  # fmt: skip
+            responses=NOT_FOUND, dependencies=[Report])  # fmt: skip
 async def readings(
     pool: PoolDep,
     access: Annotated[Access, Depends(point_access())],
@@ -61,7 +61,7 @@ async def readings(
         return await repository.reading_buckets(conn, point_id, start, end, bucket)
 
 
-@router.get("/alarms", response_model=list[Alarm], responses=NOT_FOUND)
+@router.get("/alarms", response_model=list[Alarm], responses=NOT_FOUND, dependencies=[Report])
 async def alarms(
     pool: PoolDep,
     access: Annotated[Access, Depends(mine_filter())],
@@ -129,7 +129,12 @@ async def annotate(
                             by=principal.identity.actor, note=body.note)  # fmt: skip
 
 
-@router.get("/mines/{mine}/reconciliation", response_model=Reconciliation, responses=NOT_FOUND)
+@router.get(
+    "/mines/{mine}/reconciliation",
+    response_model=Reconciliation,
+    responses=NOT_FOUND,
+    dependencies=[Report],
+)
 async def reconciliation(
     pool: PoolDep,
     access: Annotated[Access, Depends(mine_access())],

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from minewatch.api import personnel_repository as repo
 from minewatch.api.auth import Access, mine_access
-from minewatch.api.deps import PoolDep
+from minewatch.api.deps import PoolDep, Report
 from minewatch.api.errors import NOT_FOUND, SIGNED_IN_ERRORS, invalid
 from minewatch.api.params import CodeInPath, Duration, End, Limit, Start, Zone
 from minewatch.api.routers.inspection import check_range
@@ -133,7 +133,9 @@ async def headcount(access: MineAccess, pool: PoolDep) -> Headcount:
     return Headcount(mine=mine, total=sum(a.count for a in areas), areas=areas)
 
 
-@router.get("/mines/{mine}/headcount/series", response_model=list[HeadcountPoint])
+@router.get(
+    "/mines/{mine}/headcount/series", response_model=list[HeadcountPoint], dependencies=[Report]
+)
 async def headcount_series(
     access: MineAccess,
     pool: PoolDep,
@@ -157,7 +159,11 @@ async def headcount_series(
     return list(points.values())
 
 
-@router.get("/mines/{mine}/people/{card}/trajectory", response_model=list[TrajectoryPoint])
+@router.get(
+    "/mines/{mine}/people/{card}/trajectory",
+    response_model=list[TrajectoryPoint],
+    dependencies=[Report],
+)
 async def trajectory(
     access: MineAccess,
     card: CodeInPath,
@@ -172,7 +178,9 @@ async def trajectory(
         return await repo.trajectory(conn, str(access.mine), card, start, end, limit)
 
 
-@router.get("/mines/{mine}/time-underground", response_model=list[TimeUnderground])
+@router.get(
+    "/mines/{mine}/time-underground", response_model=list[TimeUnderground], dependencies=[Report]
+)
 async def time_underground(
     access: MineAccess, pool: PoolDep, start: Start, end: End, card: Code | None = None
 ) -> list[dict[str, object]]:
@@ -182,7 +190,9 @@ async def time_underground(
         return await repo.time_underground(conn, str(access.mine), start, end, card)
 
 
-@router.get("/mines/{mine}/leader-coverage", response_model=list[ShiftCoverage])
+@router.get(
+    "/mines/{mine}/leader-coverage", response_model=list[ShiftCoverage], dependencies=[Report]
+)
 async def leader_coverage(
     access: MineAccess,
     pool: PoolDep,

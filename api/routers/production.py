@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from minewatch.api import production_repository as repo
 from minewatch.api.auth import Access, mine_access
-from minewatch.api.deps import PoolDep
+from minewatch.api.deps import PoolDep, Report
 from minewatch.api.errors import NOT_FOUND, SIGNED_IN_ERRORS
 from minewatch.api.params import End, Start, Zone
 from minewatch.api.routers.inspection import check_range
@@ -36,7 +36,7 @@ class OutputTotal(BaseModel):
     exceeds_limit: bool | None
 
 
-@router.get("/mines/{mine}/output", response_model=list[OutputTotal])
+@router.get("/mines/{mine}/output", response_model=list[OutputTotal], dependencies=[Report])
 async def output(
     access: Annotated[Access, Depends(mine_access())],
     pool: PoolDep,

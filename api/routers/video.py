@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from minewatch.api import video_repository as repo
 from minewatch.api.auth import Access, mine_access
-from minewatch.api.deps import PoolDep
+from minewatch.api.deps import PoolDep, Report
 from minewatch.api.errors import NOT_FOUND, SIGNED_IN_ERRORS
 from minewatch.api.params import CodeInPath, End, Limit, ShortText, Start
 from minewatch.api.routers.inspection import check_range
@@ -58,7 +58,11 @@ async def cameras(access: MineAccess, pool: PoolDep) -> list[dict[str, object]]:
         return await repo.cameras(conn, str(access.mine))
 
 
-@router.get("/mines/{mine}/cameras/{camera}/status-changes", response_model=list[StatusChange])
+@router.get(
+    "/mines/{mine}/cameras/{camera}/status-changes",
+    response_model=list[StatusChange],
+    dependencies=[Report],
+)
 async def status_changes(
     access: MineAccess, camera: CodeInPath, pool: PoolDep, start: Start, end: End
 ) -> list[dict[str, object]]:
@@ -68,7 +72,7 @@ async def status_changes(
         return await repo.status_changes(conn, str(access.mine), camera, start, end)
 
 
-@router.get("/mines/{mine}/events", response_model=list[AnalyticEvent])
+@router.get("/mines/{mine}/events", response_model=list[AnalyticEvent], dependencies=[Report])
 async def events(
     access: MineAccess,
     pool: PoolDep,

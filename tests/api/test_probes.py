@@ -173,3 +173,24 @@ async def test_swagger_ui_is_served_from_files_of_minewatch(database_url: str) -
     assert page.status_code == 200
     assert "/static/swagger-ui/swagger-ui-bundle.js" in page.text and "cdn" not in page.text
     assert bundle.status_code == 200 and len(bundle.content) > 100_000
+
+
+async def test_the_live_board_answers_while_reports_wait(database_url: str, world: World) -> None:
+    """Slow reports (here: blocked by a table lock) take at most their slots of the pool; the
+    dispatcher's active view still gets a connection at once."""
+    small = ApiSettings(pool_max_size=3, pool_timeout_s=5)  # 1 report slot
+    readings = f"/api/v1/points/{world.a.point_id}/readings"
+    async with (
+        running_api(database_url, signed_in=False, api=small) as base,
+        _client(base, world) as client,
+    ):
+        with psycopg.connect(database_url) as locker:
+            locker.execute("LOCK TABLE readings IN ACCESS EXCLUSIVE MODE")
+            reports = [asyncio.create_task(client.get(readings, params=WINDOW)) for _ in range(6)]
+            await asyncio.sleep(0.5)
+            began = asyncio.get_running_loop().time()
+            board = await client.get("/api/v1/dispatch/alarms/active")
+            waited = asyncio.get_running_loop().time() - began
+        answers = await asyncio.gather(*reports)
+    assert board.status_code == 200 and waited < 1.0, (board.status_code, waited)
+    assert {r.status_code for r in answers} <= {200, 503}
