@@ -50,16 +50,18 @@ async def point_exists(conn: AsyncConnection, point_id: int) -> bool:
 
 async def reading_buckets(
     conn: AsyncConnection, point_id: int, start: dt.datetime, end: dt.datetime,
-    bucket: dt.timedelta,
+    bucket: dt.timedelta, tz: str = "UTC",
 ) -> list[dict[str, object]]:  # fmt: skip
+    """Buckets aligned in ``tz``: a day bucket of Asia/Shanghai starts at local midnight."""
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
-        "SELECT time_bucket(%(bucket)s, time) AS time, avg(value) AS avg, min(value) AS min, "
+        "SELECT time_bucket(%(bucket)s, time, %(tz)s) AS time, avg(value) AS avg, "
+        "min(value) AS min, "
         "max(value) AS max, last(value, time) AS last, count(*)::int AS count, "
         "bit_or(status)::int AS status_any "
         "FROM readings WHERE point_id = %(point)s AND time >= %(start)s AND time < %(end)s "
         "GROUP BY 1 ORDER BY 1",
-        {"bucket": bucket, "point": point_id, "start": start, "end": end},
+        {"bucket": bucket, "point": point_id, "start": start, "end": end, "tz": tz},
     )
     return await cur.fetchall()
 

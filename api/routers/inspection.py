@@ -27,6 +27,7 @@ from minewatch.api.params import (
     ShortText,
     Start,
     Text,
+    Zone,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["inspection"], responses=SIGNED_IN_ERRORS)
@@ -51,14 +52,18 @@ async def readings(
     bucket: Annotated[
         Duration, Query(description="Bucket width, ISO 8601 duration, e.g. PT1M or PT15M.")
     ] = dt.timedelta(minutes=1),
+    tz: Annotated[
+        Zone, Query(description="IANA time zone the buckets align to (a day starts at local "
+                    "midnight).")
+    ] = "UTC",
 ) -> list[dict[str, object]]:  # fmt: skip
-    """A point's readings aggregated per time bucket (TimescaleDB ``time_bucket``), at most
-    20,000 buckets."""
+    """A point's readings aggregated per time bucket (TimescaleDB ``time_bucket``, aligned in
+    ``tz``), at most 20,000 buckets."""
     check_range(start, end)
     if (end - start) / bucket > MAX_BUCKETS:
         raise invalid(("query", "bucket"), f"gives more than {MAX_BUCKETS} buckets")
     async with pool.connection() as conn:
-        return await repository.reading_buckets(conn, point_id, start, end, bucket)
+        return await repository.reading_buckets(conn, point_id, start, end, bucket, tz)
 
 
 @router.get("/alarms", response_model=list[Alarm], responses=NOT_FOUND, dependencies=[Report])

@@ -194,3 +194,19 @@ async def test_the_live_board_answers_while_reports_wait(database_url: str, worl
         answers = await asyncio.gather(*reports)
     assert board.status_code == 200 and waited < 1.0, (board.status_code, waited)
     assert {r.status_code for r in answers} <= {200, 503}
+
+
+async def test_day_buckets_follow_the_local_day(database_url: str, world: World) -> None:
+    """A P1D bucket of a Beijing day starts at local midnight, not at 08:00 local (UTC)."""
+    beijing = "+08:00"
+    with psycopg.connect(database_url) as conn:
+        for hour, value in ((1, 1.0), (9, 2.0), (23, 3.0)):  # one local day, 2026-03-01
+            conn.execute(
+                "INSERT INTO readings (time, point_id, value) VALUES (%s, %s, %s)",
+                (f"2026-03-01T{hour:02d}:00:00{beijing}", world.a.point_id, value),
+            )
+    params = {"start": f"2026-03-01T00:00:00{beijing}", "end": f"2026-03-02T00:00:00{beijing}",
+              "bucket": "P1D", "tz": "Asia/Shanghai"}  # fmt: skip
+    async with running_api(database_url, signed_in=False) as base, _client(base, world) as client:
+        local = await client.get(f"/api/v1/points/{world.a.point_id}/readings", params=params)
+    assert [(b["time"], b["count"]) for b in local.json()] == [("2026-02-28T16:00:00Z", 3)]
