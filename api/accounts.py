@@ -162,6 +162,7 @@ async def open_session(
 ) -> tuple[str, str]:
     """A new session; returns (token, csrf token)."""
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+    await conn.execute("DELETE FROM api_sessions WHERE expires_at < now()")  # the expired
     await conn.execute(
         "INSERT INTO api_sessions (token_sha256, account_id, csrf_token, expires_at) "
         "VALUES (%(t)s, %(a)s, %(c)s, now() + %(life)s)",
@@ -214,7 +215,11 @@ async def recent_failures(
     return int(row[0]) if row else 0
 
 
-async def record_failure(conn: AsyncConnection, username: str, client_addr: str) -> None:
+async def record_failure(
+    conn: AsyncConnection, username: str, client_addr: str, window: dt.timedelta
+) -> None:
+    """Remember a failed sign-in; forget those older than the window."""
+    await conn.execute("DELETE FROM api_login_failures WHERE at < now() - %(w)s", {"w": window})
     await conn.execute(
         "INSERT INTO api_login_failures (username, client_addr) VALUES (%(u)s, %(a)s)",
         {"u": username, "a": client_addr},

@@ -26,7 +26,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from minewatch.alarms.lifecycle import Actor
-from minewatch.api import accounts, audit
+from minewatch.api import accounts, audit, repository
 from minewatch.api.accounts import Hasher, Identity, Role
 from minewatch.api.deps import PoolDep
 from minewatch.api.params import AlarmId, MineCode, MineFilter, PointId
@@ -232,17 +232,14 @@ def mine_filter(*roles: Role) -> Callable[..., Awaitable[Access]]:
     ) -> Access:
         _check_role(principal, allowed)
         async with pool.connection() as conn:
-            if mine is not None and not (principal.sees(mine) and await _mine_known(conn, mine)):
+            if mine is not None and not (
+                principal.sees(mine) and await repository.mine_exists(conn, mine)
+            ):
                 raise _not_found("mine")
             await _read_audited(conn, request, principal, mine)
         return Access(principal, mine, principal.identity.scope)
 
     return dependency
-
-
-async def _mine_known(conn: AsyncConnection, mine: str) -> bool:
-    cur = await conn.execute("SELECT 1 FROM mines WHERE code = %(m)s", {"m": mine})
-    return await cur.fetchone() is not None
 
 
 def mine_access(*roles: Role) -> Callable[..., Awaitable[Access]]:
@@ -255,7 +252,7 @@ def mine_access(*roles: Role) -> Callable[..., Awaitable[Access]]:
     ) -> Access:
         _check_role(principal, allowed)
         async with pool.connection() as conn:
-            if not (principal.sees(mine) and await _mine_known(conn, mine)):
+            if not (principal.sees(mine) and await repository.mine_exists(conn, mine)):
                 raise _not_found("mine")
             await _read_audited(conn, request, principal, mine)
         return Access(principal, mine, principal.identity.scope)
@@ -273,13 +270,11 @@ def point_access(*roles: Role) -> Callable[..., Awaitable[Access]]:
     ) -> Access:
         _check_role(principal, allowed)
         async with pool.connection() as conn:
-            cur = await conn.execute("SELECT mine_code FROM points WHERE id = %(p)s",
-                                     {"p": point_id})  # fmt: skip
-            row = await cur.fetchone()
-            if row is None or not principal.sees(row[0]):
+            mine = await repository.point_mine(conn, point_id)
+            if mine is None or not principal.sees(mine):
                 raise _not_found("point")
-            await _read_audited(conn, request, principal, row[0])
-        return Access(principal, row[0], principal.identity.scope)
+            await _read_audited(conn, request, principal, mine)
+        return Access(principal, mine, principal.identity.scope)
 
     return dependency
 
@@ -294,13 +289,11 @@ def alarm_access(*roles: Role) -> Callable[..., Awaitable[Access]]:
     ) -> Access:
         _check_role(principal, allowed)
         async with pool.connection() as conn:
-            cur = await conn.execute("SELECT mine_code FROM alarms WHERE id = %(a)s",
-                                     {"a": alarm_id})  # fmt: skip
-            row = await cur.fetchone()
-            if row is None or not principal.sees(row[0]):
+            mine = await repository.alarm_mine(conn, alarm_id)
+            if mine is None or not principal.sees(mine):
                 raise _not_found("alarm")
-            await _read_audited(conn, request, principal, row[0], alarm_id)
-        return Access(principal, row[0], principal.identity.scope)
+            await _read_audited(conn, request, principal, mine, alarm_id)
+        return Access(principal, mine, principal.identity.scope)
 
     return dependency
 

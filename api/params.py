@@ -13,6 +13,7 @@ import zoneinfo
 from typing import Annotated
 
 from fastapi import Path, Query
+from minewatch.api.errors import invalid
 from pydantic import AfterValidator, BeforeValidator, Field
 
 INT4_MAX = 2**31 - 1
@@ -92,3 +93,9 @@ CodeInPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[^\x00-
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows at most.")]
 Start = Annotated[Instant, Query(description="Inclusive, ISO 8601 with offset.")]
 End = Annotated[Instant, Query(description="Exclusive, ISO 8601 with offset; >= start.")]
+
+
+def check_range(start: dt.datetime, end: dt.datetime) -> None:
+    """[start, end) must not run backwards (an empty range is allowed and answers nothing)."""
+    if end < start:
+        raise invalid(("query", "end"), "end must not be before start")

@@ -43,9 +43,18 @@ async def mine_exists(conn: AsyncConnection, mine_code: str) -> bool:
     return await cur.fetchone() is not None
 
 
-async def point_exists(conn: AsyncConnection, point_id: int) -> bool:
-    cur = await conn.execute("SELECT 1 FROM points WHERE id = %(id)s", {"id": point_id})
-    return await cur.fetchone() is not None
+async def point_mine(conn: AsyncConnection, point_id: int) -> str | None:
+    """The mine of a point (None: no such point)."""
+    cur = await conn.execute("SELECT mine_code FROM points WHERE id = %(id)s", {"id": point_id})
+    row = await cur.fetchone()
+    return None if row is None else str(row[0])
+
+
+async def alarm_mine(conn: AsyncConnection, alarm_id: int) -> str | None:
+    """The mine of an alarm (None: no such alarm)."""
+    cur = await conn.execute("SELECT mine_code FROM alarms WHERE id = %(id)s", {"id": alarm_id})
+    row = await cur.fetchone()
+    return None if row is None else str(row[0])
 
 
 async def reading_buckets(

@@ -28,17 +28,12 @@ from minewatch.api.params import (
     Start,
     Text,
     Zone,
+    check_range,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["inspection"], responses=SIGNED_IN_ERRORS)
 
 MAX_BUCKETS = 20_000
-
-
-def check_range(start: dt.datetime, end: dt.datetime) -> None:
-    """[start, end) must not run backwards (an empty range is allowed and answers nothing)."""
-    if end < start:
-        raise invalid(("query", "end"), "end must not be before start")
 
 
 @router.get("/points/{point_id}/readings", response_model=list[ReadingBucket],

@@ -14,8 +14,7 @@ from minewatch.api import personnel_repository as repo
 from minewatch.api.auth import Access, mine_access
 from minewatch.api.deps import PoolDep, Report
 from minewatch.api.errors import NOT_FOUND, SIGNED_IN_ERRORS, invalid
-from minewatch.api.params import CodeInPath, Duration, End, Limit, Start, Zone
-from minewatch.api.routers.inspection import check_range
+from minewatch.api.params import CodeInPath, Duration, End, Limit, Start, Zone, check_range
 
 router = APIRouter(
     prefix="/api/v1/personnel", tags=["personnel"], responses=SIGNED_IN_ERRORS | NOT_FOUND

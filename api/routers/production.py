@@ -13,8 +13,7 @@ from minewatch.api import production_repository as repo
 from minewatch.api.auth import Access, mine_access
 from minewatch.api.deps import PoolDep, Report
 from minewatch.api.errors import NOT_FOUND, SIGNED_IN_ERRORS
-from minewatch.api.params import End, Start, Zone
-from minewatch.api.routers.inspection import check_range
+from minewatch.api.params import End, Start, Zone, check_range
 
 router = APIRouter(
     prefix="/api/v1/production", tags=["production"], responses=SIGNED_IN_ERRORS | NOT_FOUND

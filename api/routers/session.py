@@ -95,7 +95,7 @@ async def login(
         stored = None if found is None else found[1]
         verified = await asyncio.to_thread(state.hasher.verify, stored, body.password)
         if found is None or not verified:
-            await accounts.record_failure(conn, body.username, addr)  # committed on leaving
+            await accounts.record_failure(conn, body.username, addr, window)  # committed on leaving
     if found is None or not verified:
         raise HTTPException(401, "wrong username or password")
     account_id, _, identity = found

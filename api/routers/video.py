@@ -14,8 +14,7 @@ from minewatch.api import video_repository as repo
 from minewatch.api.auth import Access, mine_access
 from minewatch.api.deps import PoolDep, Report
 from minewatch.api.errors import NOT_FOUND, SIGNED_IN_ERRORS
-from minewatch.api.params import CodeInPath, End, Limit, ShortText, Start
-from minewatch.api.routers.inspection import check_range
+from minewatch.api.params import CodeInPath, End, Limit, ShortText, Start, check_range
 
 router = APIRouter(prefix="/api/v1/video", tags=["video"], responses=SIGNED_IN_ERRORS | NOT_FOUND)
 MineAccess = Annotated[Access, Depends(mine_access())]
