@@ -90,12 +90,13 @@ class AlarmFilter:
     hide_shelved: bool = False  # leave out alarms shelved until a time still to come
     scope: str | None = None  # only mines whose code starts with this (the caller's scope)
     alarm_id: int | None = None  # one alarm
+    offset: int = 0  # rows to skip (pages)
 
 
 # Every alarm, whatever its subject: a point (point_id), a person (card), an area or the mine.
 # subject_code is the point's code for point alarms; subject_name the person's, area's or
 # mine's name (current definition).
-_ALARM_SELECT = """
+_ALARM_COLUMNS = """
 SELECT a.id, a.mine_code, a.point_id, p.code AS point_code,
        coalesce(p.location, pa.name, '') AS location, a.subject_kind,
        coalesce(a.subject_code, p.code) AS subject_code,
@@ -111,6 +112,8 @@ SELECT a.id, a.mine_code, a.point_id, p.code AS point_code,
        fu.cards AS fusion_cards, fu.cameras AS fusion_cameras,
        (SELECT array_agg(fp.code ORDER BY fp.code) FROM points fp WHERE fp.id = ANY(fu.points))
            AS fusion_points
+"""
+_ALARM_FROM = """
 FROM alarms a
 LEFT JOIN points p ON p.id = a.point_id
 LEFT JOIN alarm_fusions fu ON fu.alarm_id = a.id  -- fused alarms (migration 0010)
@@ -132,24 +135,35 @@ WHERE (%(mine)s::text IS NULL OR a.mine_code = %(mine)s)
   AND (%(subject_kind)s::text IS NULL OR a.subject_kind = %(subject_kind)s)
   AND (%(subject_code)s::text IS NULL OR coalesce(a.subject_code, p.code) = %(subject_code)s)
   AND (NOT %(hide_shelved)s OR a.shelved_until IS NULL OR a.shelved_until <= now())
-ORDER BY a.started_at DESC, a.id DESC
-LIMIT %(limit)s
 """
+_ALARM_SELECT = (
+    _ALARM_COLUMNS + _ALARM_FROM + "ORDER BY a.started_at DESC, a.id DESC "
+    "LIMIT %(limit)s OFFSET %(offset)s"
+)
+_ALARM_COUNT = "SELECT count(*) " + _ALARM_FROM
+
+
+def _alarm_params(where: AlarmFilter) -> dict[str, object]:
+    return {
+        "mine": where.mine, "point_id": where.point_id, "rule": where.rule,
+        "active": where.active, "since": where.since, "until": where.until,
+        "min_duration_s": where.min_duration_s, "limit": where.limit, "offset": where.offset,
+        "subject_kind": where.subject_kind, "subject_code": where.subject_code,
+        "hide_shelved": where.hide_shelved, "scope": where.scope, "alarm_id": where.alarm_id,
+    }  # fmt: skip
 
 
 async def list_alarms(conn: AsyncConnection, where: AlarmFilter) -> list[dict[str, object]]:
     cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(
-        _ALARM_SELECT,
-        {
-            "mine": where.mine, "point_id": where.point_id, "rule": where.rule,
-            "active": where.active, "since": where.since, "until": where.until,
-            "min_duration_s": where.min_duration_s, "limit": where.limit,
-            "subject_kind": where.subject_kind, "subject_code": where.subject_code,
-            "hide_shelved": where.hide_shelved, "scope": where.scope, "alarm_id": where.alarm_id,
-        },
-    )  # fmt: skip
+    await cur.execute(_ALARM_SELECT, _alarm_params(where))
     return await cur.fetchall()
+
+
+async def count_alarms(conn: AsyncConnection, where: AlarmFilter) -> int:
+    """How many alarms match, over all pages (limit and offset aside)."""
+    cur = await conn.execute(_ALARM_COUNT, _alarm_params(where))
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
 
 
 _CHANGES = """

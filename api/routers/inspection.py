@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from minewatch.api import audit, reconciliation_repository, repository
@@ -61,9 +61,21 @@ async def readings(
         return await repository.reading_buckets(conn, point_id, start, end, bucket, tz)
 
 
-@router.get("/alarms", response_model=list[Alarm], responses=NOT_FOUND, dependencies=[Report])
+TOTAL_HEADER = {
+    "X-Total-Count": {
+        "description": "Alarms matching the filters over all pages.",
+        "schema": {"type": "integer"},
+    }
+}
+
+
+@router.get(
+    "/alarms", response_model=list[Alarm], dependencies=[Report],
+    responses={200: {"headers": TOTAL_HEADER}, **NOT_FOUND},
+)  # fmt: skip
 async def alarms(
     pool: PoolDep,
+    response: Response,
     access: Annotated[Access, Depends(mine_filter())],
     point_id: Annotated[int | None, Query(ge=1, le=INT4_MAX)] = None,
     rule: ShortText | None = None,
@@ -76,15 +88,19 @@ async def alarms(
               description="持续时长 at least (seconds, at most ten years)"),
     ] = None,
     limit: Limit = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000, description="Rows to skip.")] = 0,
 ) -> list[dict[str, object]]:  # fmt: skip
     """Alarm episodes of the caller's mines (or of ``mine``), newest first, with the YCBJ
-    statistics, the lifecycle (who acknowledged, shelved, disposed) and escalation."""
+    statistics, the lifecycle (who acknowledged, shelved, disposed) and escalation; a page of
+    ``limit`` from ``offset``, the total in ``X-Total-Count``."""
     where = repository.AlarmFilter(
         access.mine, point_id, rule, active, since, until, min_duration_s, limit,
-        scope=access.scope,
+        scope=access.scope, offset=offset,
     )  # fmt: skip
     async with pool.connection() as conn:
-        return await repository.list_alarms(conn, where)
+        rows = await repository.list_alarms(conn, where)
+        response.headers["X-Total-Count"] = str(await repository.count_alarms(conn, where))
+    return rows
 
 
 @router.get("/alarms/{alarm_id}", response_model=Alarm, responses=NOT_FOUND)

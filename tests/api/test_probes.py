@@ -210,3 +210,20 @@ async def test_day_buckets_follow_the_local_day(database_url: str, world: World)
     async with running_api(database_url, signed_in=False) as base, _client(base, world) as client:
         local = await client.get(f"/api/v1/points/{world.a.point_id}/readings", params=params)
     assert [(b["time"], b["count"]) for b in local.json()] == [("2026-02-28T16:00:00Z", 3)]
+
+
+async def test_alarm_lists_come_in_pages_with_a_total(database_url: str, world: World) -> None:
+    with psycopg.connect(database_url) as conn:
+        for rule in ("upper_alarm", "upper_prewarn"):
+            conn.execute(
+                "INSERT INTO alarms (mine_code, point_id, rule, abnormal_type, started_at, "
+                "start_value, max_value, max_at, min_value, min_at, value_sum, value_count) "
+                "VALUES (%s, %s, %s, '001', now(), 1, 1, now(), 1, now(), 1, 1)",
+                (world.a.code, world.a.point_id, rule),
+            )
+    async with running_api(database_url, signed_in=False) as base, _client(base, world) as client:
+        first = await client.get("/api/v1/alarms", params={"limit": 2})
+        rest = await client.get("/api/v1/alarms", params={"limit": 2, "offset": 2})
+    assert first.headers["X-Total-Count"] == rest.headers["X-Total-Count"] == "3"
+    ids = [a["id"] for a in first.json() + rest.json()]
+    assert len(ids) == len(set(ids)) == 3  # mine B's alarm is not counted for this dispatcher
