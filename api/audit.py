@@ -6,11 +6,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from minewatch.alarms.lifecycle import Action, Recorder, Row
-from minewatch.api.accounts import Identity
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
+
+from minewatch.alarms.lifecycle import Action, Recorder, Row
+from minewatch.api.accounts import Identity
 
 
 async def record(

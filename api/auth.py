@@ -25,13 +25,13 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from psycopg import AsyncConnection
+
 from minewatch.alarms.lifecycle import Actor
 from minewatch.api import accounts, audit, repository
 from minewatch.api.accounts import Hasher, Identity, Role
 from minewatch.api.deps import PoolDep
 from minewatch.api.params import AlarmId, MineCode, MineFilter, PointId
-from psycopg import AsyncConnection
-
 from minewatch.settings import AuthSettings
 
 SESSION_COOKIE = "minewatch_session"

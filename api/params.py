@@ -13,8 +13,9 @@ import zoneinfo
 from typing import Annotated
 
 from fastapi import Path, Query
-from minewatch.api.errors import invalid
 from pydantic import AfterValidator, BeforeValidator, Field
+
+from minewatch.api.errors import invalid
 
 INT4_MAX = 2**31 - 1
 INT8_MAX = 2**63 - 1

@@ -6,13 +6,14 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
+
 from minewatch.api import audit
 from minewatch.api.accounts import Role
 from minewatch.api.auth import Access, mine_filter
 from minewatch.api.deps import PoolDep, Report
 from minewatch.api.errors import NOT_FOUND, SIGNED_IN_ERRORS
 from minewatch.api.params import INT8_MAX, Instant, Limit, ShortText
-from pydantic import BaseModel
 
 router = APIRouter(prefix="/api/v1", tags=["audit"], responses=SIGNED_IN_ERRORS)
 

@@ -12,6 +12,8 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
 from minewatch.api import accounts, audit
 from minewatch.api.accounts import Role
 from minewatch.api.auth import (
@@ -27,8 +29,6 @@ from minewatch.api.auth import (
 from minewatch.api.deps import PoolDep
 from minewatch.api.errors import SIGNED_IN_ERRORS, ErrorDetail
 from minewatch.api.params import ShortText
-from pydantic import BaseModel, ConfigDict, Field
-
 from minewatch.settings import AuthSettings
 
 router = APIRouter(prefix="/api/v1/auth", tags=["sign-in"])

@@ -9,8 +9,8 @@ import asyncio
 import httpx
 import psycopg
 import pytest
-from minewatch.api.accounts import Role
 
+from minewatch.api.accounts import Role
 from minewatch.settings import ApiSettings
 from tests.api.two_mines import World, bearer, build_world
 from tests.helpers import running_api

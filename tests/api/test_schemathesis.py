@@ -16,8 +16,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from minewatch.api.accounts import Role
 
+from minewatch.api.accounts import Role
 from minewatch.embedded import free_port
 from tests.api.two_mines import build_world
 

@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+
 from minewatch.api import create_app
 from minewatch.api.accounts import Role
 from minewatch.api.auth import undecided_routes
-
 from tests.api.two_mines import World, bearer, build_world
 from tests.helpers import running_api
 

@@ -8,8 +8,8 @@ import time
 import httpx
 import psycopg
 import pytest
-from minewatch.api.accounts import Role
 
+from minewatch.api.accounts import Role
 from minewatch.settings import AuthSettings
 from tests.api.two_mines import PASSWORD, bearer, build_world
 from tests.helpers import TEST_AUTH, running_api

@@ -9,8 +9,8 @@ import httpx
 import orjson
 import psycopg
 import pytest
-from minewatch.api.accounts import Role
 
+from minewatch.api.accounts import Role
 from tests.api.two_mines import World, bearer, build_world
 from tests.helpers import running_api
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import psycopg
+
 from minewatch.api.accounts import Hasher, Role, add_account
+from minewatch.metadata import upsert_mine
 from minewatch.simulators.config import example_mine_path, load_mine_config
 from minewatch.simulators.model import SimulatedMine
-
-from minewatch.metadata import upsert_mine
 from tests.helpers import api_key
 
 MINE_B = "620102000001"
