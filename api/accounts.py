@@ -120,6 +120,51 @@ async def add_key(
     return f"{KEY_PREFIX}_{key_id}_{secret}"
 
 
+# -- administration ------------------------------------------------------------------------------
+
+_ACCOUNT = "username, display_name, role, scope, disabled, created_at"
+_KEY = "id, name, role, scope, created_at, revoked_at"
+
+
+async def list_accounts(conn: AsyncConnection) -> list[dict[str, object]]:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(f"SELECT {_ACCOUNT} FROM api_accounts ORDER BY username")
+    return await cur.fetchall()
+
+
+async def disable_account(conn: AsyncConnection, username: str) -> dict[str, object] | None:
+    """Disable an account and end its sessions; None when there is no such account."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        f"UPDATE api_accounts SET disabled = true WHERE username = %(u)s RETURNING {_ACCOUNT}",
+        {"u": username},
+    )
+    row = await cur.fetchone()
+    await conn.execute(
+        "DELETE FROM api_sessions s USING api_accounts a "
+        "WHERE s.account_id = a.id AND a.username = %(u)s",
+        {"u": username},
+    )
+    return row
+
+
+async def list_keys(conn: AsyncConnection) -> list[dict[str, object]]:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(f"SELECT {_KEY} FROM api_keys ORDER BY created_at, id")
+    return await cur.fetchall()
+
+
+async def revoke_key(conn: AsyncConnection, key_id: str) -> dict[str, object] | None:
+    """Revoke a key (once: a revoked key keeps its first revocation time)."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        f"UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = %(id)s "
+        f"RETURNING {_KEY}",
+        {"id": key_id},
+    )
+    return await cur.fetchone()
+
+
 # -- verification ---------------------------------------------------------------------------------
 
 

@@ -22,6 +22,7 @@ from minewatch.api.auth import AuthState, public, undecided_routes
 from minewatch.api.deps import PoolDep, ReportSlots
 from minewatch.api.errors import BodyLimit, ErrorDetail, install_error_handlers, unavailable
 from minewatch.api.routers import (
+    admin,
     audit,
     catalog,
     dispatch,
@@ -79,7 +80,9 @@ def create_app(
     app.state.report_slots = ReportSlots(asyncio.Semaphore(slots), api.pool_timeout_s)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=api.max_body_bytes)
-    for router in (session, catalog, dispatch, inspection, personnel, production, video, audit):
+    for router in (
+        session, catalog, dispatch, inspection, personnel, production, video, audit, admin
+    ):  # fmt: skip
         app.include_router(router.router)
     app.mount("/static/swagger-ui", _swagger_files(), name="swagger-ui")
 

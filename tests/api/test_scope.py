@@ -33,7 +33,7 @@ def _path_values(world: World, mine: str) -> dict[str, str]:
     target = world.a if mine == world.a.code else world.b
     return {"mine": target.code, "point_id": str(target.point_id),
             "alarm_id": str(target.alarm_id), "card": f"{target.code}00001",
-            "camera": "CAM-01"}  # fmt: skip
+            "camera": "CAM-01", "username": "dispatcher1", "key_id": "abcdefghijkl"}  # fmt: skip
 
 
 def _body(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, object]:
@@ -43,6 +43,11 @@ def _body(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, objec
     body: dict[str, object] = {}
     for name in schema.get("required", []):
         prop = schema["properties"][name]
+        if "$ref" in prop:
+            prop = components[prop["$ref"].rsplit("/", 1)[1]]
+        if "enum" in prop:
+            body[name] = prop["enum"][0]
+            continue
         kind = prop.get("type") or next(t["type"] for t in prop["anyOf"] if "type" in t)
         body[name] = example[kind]
     return body
@@ -124,7 +129,8 @@ async def test_the_same_walk_in_scope_answers(database_url: str) -> None:
     ):
         spec = (await client.get("/openapi.json")).json()
         for method, url, request in _requests(spec, world, world.a.code):
-            if method == "GET" and request["template"] != "/api/v1/audit":
+            not_a_dispatchers = request["template"].startswith(("/api/v1/audit", "/api/v1/admin"))
+            if method == "GET" and not not_a_dispatchers:
                 response = await _send(client, method, url, request)
                 assert response.status_code == 200, (url, response.text)
 

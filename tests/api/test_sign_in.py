@@ -97,3 +97,36 @@ async def test_regulators_queries_are_audited_and_they_read_their_jurisdiction(
     assert ("query", world.a.code) in actions and ("annotated", world.a.code) in actions
     assert all(mine == world.a.code for _, mine in actions)
     assert page["total"] == len(page["items"])
+
+
+async def test_an_admin_makes_and_revokes_keys_and_disables_accounts(database_url: str) -> None:
+    world = await build_world(database_url)
+    admin = bearer(world.keys[Role.ADMIN])
+    async with (
+        running_api(database_url, signed_in=False) as base,
+        httpx.AsyncClient(base_url=base) as client,
+    ):
+        made = await client.post(
+            "/api/v1/admin/keys", headers=admin,
+            json={"name": "screen 2", "role": "dispatcher", "scope": world.a.code},
+        )  # fmt: skip
+        assert made.status_code == 201, made.text
+        key = bearer(made.json()["key"])
+        assert (await client.get("/api/v1/auth/me", headers=key)).status_code == 200
+        revoked = await client.post(f"/api/v1/admin/keys/{made.json()['id']}/revoke", headers=admin)
+        assert revoked.json()["revoked_at"] is not None
+        assert (await client.get("/api/v1/auth/me", headers=key)).status_code == 401  # at once
+        bad_scope = await client.post(
+            "/api/v1/admin/keys", headers=admin,
+            json={"name": "x", "role": "dispatcher", "scope": "1410"},
+        )  # fmt: skip
+        assert bad_scope.status_code == 422
+        user = world.usernames[Role.REGULATOR]
+        session = await client.post("/api/v1/auth/login",
+                                    json={"username": user, "password": PASSWORD})  # fmt: skip
+        token = {"Authorization": f"Bearer {session.json()['token']}"}
+        disabled = await client.post(f"/api/v1/admin/accounts/{user}/disable", headers=admin)
+        assert disabled.json()["disabled"] is True
+        assert (await client.get("/api/v1/auth/me", headers=token)).status_code == 401
+        not_admin = bearer(world.keys[Role.DISPATCHER])
+        assert (await client.get("/api/v1/admin/keys", headers=not_admin)).status_code == 403
