@@ -9,11 +9,13 @@ an offset is ambiguous (422).
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zoneinfo
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Path, Query
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, TypeAdapter
 
 from minewatch.api.errors import invalid
 
@@ -55,6 +57,16 @@ def _iso_instant(value: object) -> object:
     return parsed
 
 
+_CALENDAR = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?$")
+
+
+def _no_calendar_units(value: object) -> object:
+    """Months and years have no fixed length: "P1M" is not 30 days."""
+    if isinstance(value, str) and re.search(r"^P[^T]*[YM]", value):
+        raise ValueError("months and years vary in length: give days (e.g. P30D)")
+    return value
+
+
 def _bounded_duration(value: dt.timedelta) -> dt.timedelta:
     if value <= dt.timedelta(0) or value > MAX_DURATION:
         raise ValueError("must be positive and at most ten years")
@@ -79,7 +91,33 @@ Instant = Annotated[
     Field(json_schema_extra={"format": "date-time", "type": "string"}),
 ]
 #: A positive duration of at most ten years (ISO 8601, e.g. PT1M).
-Duration = Annotated[dt.timedelta, AfterValidator(_bounded_duration)]
+Duration = Annotated[
+    dt.timedelta, BeforeValidator(_no_calendar_units), AfterValidator(_bounded_duration)
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """A bucket width: a fixed duration, or whole calendar months (P1M, P3M, P1Y), which
+    TimescaleDB buckets by the calendar of the time zone."""
+
+    iso: str  # as given, an ISO 8601 duration PostgreSQL reads as an interval
+    shortest: dt.timedelta  # the shortest a bucket can be (a month: 28 days)
+
+
+def parse_bucket(value: str) -> Bucket:
+    calendar = _CALENDAR.match(value)
+    if calendar and value != "P":
+        months = 12 * int(calendar[1] or 0) + int(calendar[2] or 0)
+        if not 0 < months <= 120:
+            raise ValueError("give 1 to 120 months")
+        return Bucket(value, dt.timedelta(days=28 * months))
+    if re.search(r"^P[^T]*[YM]", value):
+        raise ValueError("months or years cannot be mixed with days or hours")
+    width = _bounded_duration(TypeAdapter(dt.timedelta).validate_python(value))
+    return Bucket(value, width)
+
+
 Zone = Annotated[str, Field(max_length=64), AfterValidator(_known_zone)]
 
 MineCode = Annotated[

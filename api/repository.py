@@ -59,12 +59,13 @@ async def alarm_mine(conn: AsyncConnection, alarm_id: int) -> str | None:
 
 async def reading_buckets(
     conn: AsyncConnection, point_id: int, start: dt.datetime, end: dt.datetime,
-    bucket: dt.timedelta, tz: str = "UTC",
+    bucket: str, tz: str = "UTC",
 ) -> list[dict[str, object]]:  # fmt: skip
-    """Buckets aligned in ``tz``: a day bucket of Asia/Shanghai starts at local midnight."""
+    """Buckets of ``bucket`` (an ISO 8601 duration, PostgreSQL interval input) aligned in
+    ``tz``: a day bucket of Asia/Shanghai starts at local midnight, a month bucket on the 1st."""
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
-        "SELECT time_bucket(%(bucket)s, time, %(tz)s) AS time, avg(value) AS avg, "
+        "SELECT time_bucket(%(bucket)s::interval, time, %(tz)s) AS time, avg(value) AS avg, "
         "min(value) AS min, "
         "max(value) AS max, last(value, time) AS last, count(*)::int AS count, "
         "bit_or(status)::int AS status_any "

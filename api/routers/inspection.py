@@ -19,7 +19,6 @@ from minewatch.api.params import (
     INT4_MAX,
     MAX_DURATION,
     AlarmId,
-    Duration,
     End,
     Instant,
     Limit,
@@ -29,6 +28,7 @@ from minewatch.api.params import (
     Text,
     Zone,
     check_range,
+    parse_bucket,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["inspection"], responses=SIGNED_IN_ERRORS)
@@ -45,8 +45,14 @@ async def readings(
     start: Start,
     end: End,
     bucket: Annotated[
-        Duration, Query(description="Bucket width, ISO 8601 duration, e.g. PT1M or PT15M.")
-    ] = dt.timedelta(minutes=1),
+        str,
+        Query(
+            max_length=40,
+            pattern=r"^P(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$",
+            description="Bucket width, ISO 8601 duration: PT1M, PT15M, P1D; calendar months "
+            "and years (P1M, P1Y) follow the calendar of tz.",
+        ),
+    ] = "PT1M",
     tz: Annotated[
         Zone, Query(description="IANA time zone the buckets align to (a day starts at local "
                     "midnight).")
@@ -55,10 +61,14 @@ async def readings(
     """A point's readings aggregated per time bucket (TimescaleDB ``time_bucket``, aligned in
     ``tz``), at most 20,000 buckets."""
     check_range(start, end)
-    if (end - start) / bucket > MAX_BUCKETS:
+    try:
+        width = parse_bucket(bucket)
+    except ValueError as error:
+        raise invalid(("query", "bucket"), str(error)) from None
+    if (end - start) / width.shortest > MAX_BUCKETS:
         raise invalid(("query", "bucket"), f"gives more than {MAX_BUCKETS} buckets")
     async with pool.connection() as conn:
-        return await repository.reading_buckets(conn, point_id, start, end, bucket, tz)
+        return await repository.reading_buckets(conn, point_id, start, end, width.iso, tz)
 
 
 TOTAL_HEADER = {

@@ -227,3 +227,24 @@ async def test_alarm_lists_come_in_pages_with_a_total(database_url: str, world: 
     assert first.headers["X-Total-Count"] == rest.headers["X-Total-Count"] == "3"
     ids = [a["id"] for a in first.json() + rest.json()]
     assert len(ids) == len(set(ids)) == 3  # mine B's alarm is not counted for this dispatcher
+
+
+async def test_month_buckets_follow_the_calendar(database_url: str, world: World) -> None:
+    """P1M is a calendar month of the time zone, not 30 days."""
+    with psycopg.connect(database_url) as conn:
+        for day in ("2026-01-31T23:00:00+08:00", "2026-02-01T01:00:00+08:00",
+                    "2026-02-28T23:00:00+08:00", "2026-03-01T01:00:00+08:00"):  # fmt: skip
+            conn.execute("INSERT INTO readings (time, point_id, value) VALUES (%s, %s, 1)",
+                         (day, world.a.point_id))  # fmt: skip
+    params = {"start": "2026-01-01T00:00:00+08:00", "end": "2026-04-01T00:00:00+08:00",
+              "bucket": "P1M", "tz": "Asia/Shanghai"}  # fmt: skip
+    path = f"/api/v1/points/{world.a.point_id}/readings"
+    async with running_api(database_url, signed_in=False) as base, _client(base, world) as client:
+        months = await client.get(path, params=params)
+        mixed = await client.get(path, params=params | {"bucket": "P1M1D"})
+        step = await client.get(f"/api/v1/personnel/mines/{world.a.code}/headcount/series",
+                                params=params | {"step": "P1M"})  # fmt: skip
+    assert [(b["time"], b["count"]) for b in months.json()] == [
+        ("2025-12-31T16:00:00Z", 1), ("2026-01-31T16:00:00Z", 2), ("2026-02-28T16:00:00Z", 1),
+    ]  # fmt: skip
+    assert _is_validation_error(mixed) and _is_validation_error(step)
