@@ -177,5 +177,7 @@ class Reconciliation(BaseModel):
     start: dt.datetime
     end: dt.datetime
     tolerance_s: float
+    limit: int
+    truncated: bool  # a list reached ``limit``: it may hold more (narrow the range or raise it)
     point_alarms: PointAlarmReconciliation
     personnel_alarms: PersonnelAlarmReconciliation

@@ -182,4 +182,10 @@ async def reconciliation(
     )
     async with pool.connection() as conn:
         lists = await reconciliation_repository.reconcile(conn, window)
-    return {"mine": mine, "start": start, "end": end, "tolerance_s": tolerance_s, **lists}
+    truncated = any(
+        isinstance(rows, list) and len(rows) >= limit
+        for part in lists.values()
+        for rows in part.values()
+    )
+    return {"mine": mine, "start": start, "end": end, "tolerance_s": tolerance_s,
+            "limit": limit, "truncated": truncated, **lists}  # fmt: skip
