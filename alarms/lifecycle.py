@@ -143,7 +143,7 @@ async def _step(
     detail: Row,
 ) -> Row:  # fmt: skip
     cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(sql, params)  # type: ignore[arg-type]
+    await cur.execute(sql, params)
     row = await cur.fetchone()
     assert row is not None  # the row is locked: it cannot have gone
     await record(conn, action, row, detail)
@@ -260,7 +260,7 @@ async def dispose(
                                  "open_reason")  # fmt: skip
         params = {"id": alarm_id, "by": actor.name, "cause": cause, "measures": measures,
                   "open_reason": open_reason if alarm["ended_at"] is None else None}  # fmt: skip
-        detail = {"cause": cause, "measures": measures, "open_reason": open_reason}
+        detail: Row = {"cause": cause, "measures": measures, "open_reason": open_reason}
         return await _step(conn, _DISPOSE, params, Action.DISPOSED, record, detail)
 
 

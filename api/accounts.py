@@ -183,9 +183,9 @@ async def password_hash(conn: AsyncConnection, username: str) -> tuple[int, str,
         str(row["display_name"]),
         Role(row["role"]),
         row["scope"],
-        True,  # type: ignore[arg-type]
+        True,
     )
-    return int(row["id"]), str(row["password_hash"]), identity  # type: ignore[call-overload]
+    return int(row["id"]), str(row["password_hash"]), identity
 
 
 async def key_identity(conn: AsyncConnection, key_id: str) -> tuple[str, Identity] | None:
@@ -198,7 +198,7 @@ async def key_identity(conn: AsyncConnection, key_id: str) -> tuple[str, Identit
     row = await cur.fetchone()
     if row is None:
         return None
-    identity = Identity(f"key:{key_id}", str(row["name"]), Role(row["role"]), row["scope"], False)  # type: ignore[arg-type]
+    identity = Identity(f"key:{key_id}", str(row["name"]), Role(row["role"]), row["scope"], False)
     return str(row["secret_hash"]), identity
 
 
@@ -233,7 +233,7 @@ async def session_identity(conn: AsyncConnection, token: str) -> tuple[Identity,
         str(row["display_name"]),
         Role(row["role"]),
         row["scope"],
-        True,  # type: ignore[arg-type]
+        True,
     )
     return identity, str(row["csrf_token"])
 

@@ -77,4 +77,4 @@ async def search(conn: AsyncConnection, where: AuditFilter) -> tuple[int, list[R
         + _FILTER + " ORDER BY id DESC LIMIT %(limit)s OFFSET %(offset)s",
         params,
     )  # fmt: skip
-    return int(total["n"]) if total else 0, await cur.fetchall()  # type: ignore[call-overload]
+    return int(total["n"]) if total else 0, await cur.fetchall()

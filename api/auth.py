@@ -78,7 +78,7 @@ class Access:
 
 
 def auth_state(request: Request) -> AuthState:
-    return request.app.state.auth  # type: ignore[no-any-return]
+    return request.app.state.auth
 
 
 def client_addr(request: Request) -> str:
@@ -145,7 +145,7 @@ async def _identify(request: Request, conn: AsyncConnection) -> Identity:
     identity, csrf = session  # type: ignore[misc]
     if request.method not in _SAFE_METHODS and request.headers.get(CSRF_HEADER) != csrf:
         raise HTTPException(403, f"a change made with the session cookie needs {CSRF_HEADER}")
-    return identity  # type: ignore[no-any-return]
+    return identity
 
 
 #: Declares the bearer scheme in the OpenAPI description (Swagger UI's "Authorize"); the
@@ -325,7 +325,7 @@ def undecided_routes(app: FastAPI) -> list[str]:
         path = str(context.path)
         if isinstance(route, APIRoute):
             if len(scope_decisions(context)) != 1:
-                undecided.append(f"{sorted(route.methods)} {path}")
+                undecided.append(f"{sorted(route.methods or ())} {path}")
         elif path not in PUBLIC_ASSETS:
             undecided.append(path)
     return undecided

@@ -14,11 +14,11 @@ from minewatch.alarms.live import AlarmBroadcaster
 
 
 def get_pool(request: Request) -> AsyncConnectionPool:
-    return request.app.state.pool  # type: ignore[no-any-return]
+    return request.app.state.pool
 
 
 def get_broadcaster(request: Request) -> AlarmBroadcaster:
-    return request.app.state.broadcaster  # type: ignore[no-any-return]
+    return request.app.state.broadcaster
 
 
 PoolDep = Annotated[AsyncConnectionPool, Depends(get_pool)]

@@ -56,8 +56,11 @@ SIGNED_IN_ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ValidationErrors, "description": "Invalid parameters or body."},
     503: _response(503, "Overloaded or the database is unavailable; retry after Retry-After."),
 }
-NOT_FOUND = {404: _response(404, "Not known, or outside the caller's scope.")}
-CONFLICT = {409: _response(409, "The lifecycle step is not allowed from the alarm's state.")}
+Responses = dict[int | str, dict[str, Any]]
+NOT_FOUND: Responses = {404: _response(404, "Not known, or outside the caller's scope.")}
+CONFLICT: Responses = {
+    409: _response(409, "The lifecycle step is not allowed from the alarm's state.")
+}
 
 
 def invalid(location: Sequence[str | int], message: str) -> RequestValidationError:
@@ -122,7 +125,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
             if path and methods and compile_path(path)[0].match(request.url.path):
                 allowed |= methods
         exc.headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(allowed))}
-    return await http_exception_handler(request, exc)  # type: ignore[arg-type]
+    return await http_exception_handler(request, exc)
 
 
 def install_error_handlers(app: FastAPI) -> None:

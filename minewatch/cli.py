@@ -185,7 +185,7 @@ def cmd_key_add(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _simulated_mine(config: str | None):  # type: ignore[no-untyped-def]
+def _simulated_mine(config: str | None):
     from minewatch.simulators.config import example_mine_path, load_mine_config
     from minewatch.simulators.model import SimulatedMine
 
@@ -270,7 +270,7 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
         return _run(lambda: _replay(settings, stack, trace, speed, total, rebase))
 
 
-async def _replay(settings, stack, trace, speed, total, rebase) -> None:  # type: ignore[no-untyped-def]
+async def _replay(settings, stack, trace, speed, total, rebase) -> None:
     from rich.progress import Progress
 
     from minewatch.ingest.gateway import Gateway
@@ -463,7 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _access_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _access_parsers(sub: argparse._SubParsersAction) -> None:
     roles = ("dispatcher", "regulator", "admin")
     scope_help = "dispatcher: the 12-digit mine code; regulator: 2/4/6-digit division prefix"
     user = sub.add_parser("user", help="API accounts").add_subparsers(dest="action", required=True)

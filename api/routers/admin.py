@@ -147,7 +147,7 @@ async def add_key(body: NewKey, access: Admin, pool: PoolDep, request: Request) 
             {"key": key_id, "role": body.role.value, "scope": body.scope},
         )
         info = next(k for k in await accounts.list_keys(conn) if k["id"] == key_id)
-    return CreatedKey(**info, key=key)  # type: ignore[arg-type]
+    return CreatedKey(**info, key=key)
 
 
 @router.post("/keys/{key_id}/revoke", response_model=KeyInfo, responses=NOT_FOUND)

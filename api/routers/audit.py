@@ -52,4 +52,4 @@ async def audit_log(
                               offset)  # fmt: skip
     async with pool.connection() as conn:
         total, rows = await audit.search(conn, where)
-    return AuditPage(total=total, items=[AuditRecord(**r) for r in rows])  # type: ignore[arg-type]
+    return AuditPage(total=total, items=[AuditRecord(**r) for r in rows])

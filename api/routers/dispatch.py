@@ -228,7 +228,7 @@ class _Cursor:
 
     def take(self, rows: list[dict[str, object]]) -> list[dict[str, object]]:
         """The visible rows up to the first gap still within its grace; moves past them."""
-        taken = []
+        taken: list[dict[str, object]] = []
         for row in rows:
             seq = int(row["seq"])  # type: ignore[call-overload]
             if seq != self.last + 1:

@@ -123,7 +123,7 @@ async def headcount(access: MineAccess, pool: PoolDep) -> Headcount:
         rows = await repo.headcount_now(conn, mine)
     areas = [
         AreaCount(
-            **row,  # type: ignore[arg-type]
+            **row,
             over_quota=row["approved_count"] is not None and row["count"] > row["approved_count"],  # type: ignore[operator]
             restricted_occupied=row["area_type"] == "restricted" and row["count"] > 0,  # type: ignore[operator]
         )
@@ -151,7 +151,7 @@ async def headcount_series(
     mine = str(access.mine)
     async with pool.connection() as conn:
         totals, areas = await repo.headcount_series(conn, mine, start, end, step)
-    points = {row["time"]: HeadcountPoint(time=row["time"], total=row["count"], areas={})  # type: ignore[arg-type]
+    points = {row["time"]: HeadcountPoint(time=row["time"], total=row["count"], areas={})
               for row in totals}  # fmt: skip
     for row in areas:
         points[row["time"]].areas[str(row["area_code"])] = int(row["count"])  # type: ignore[call-overload]
@@ -208,4 +208,4 @@ async def leader_coverage(
     mine = str(access.mine)
     async with pool.connection() as conn:
         rows = await repo.leader_coverage(conn, mine, start, end, shift_hours, first_shift_hour, tz)
-    return [ShiftCoverage(**row, covered=bool(row["leaders"])) for row in rows]  # type: ignore[arg-type]
+    return [ShiftCoverage(**row, covered=bool(row["leaders"])) for row in rows]

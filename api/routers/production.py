@@ -55,7 +55,7 @@ async def output(
     limit = None if share is None or capacity is None else share * capacity
     return [
         OutputTotal(
-            **row,  # type: ignore[arg-type]
+            **row,
             approved_capacity_t=capacity,
             share_of_capacity=None if not capacity else row["output_t"] / capacity,  # type: ignore[operator]
             limit_t=limit,
