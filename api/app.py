@@ -1,24 +1,64 @@
-"""The FastAPI application: pool and live-alarm listener owned by the lifespan."""
+"""The FastAPI application: pool, live-alarm listener and sign-in state owned by the lifespan;
+every route with its scope decision (api/auth.py), checked when the application is built."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from importlib import resources
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from psycopg_pool import AsyncConnectionPool
+from pydantic import BaseModel
 
 from minewatch import __version__
 from minewatch.alarms.live import AlarmBroadcaster
-from minewatch.api.routers import catalog, dispatch, inspection, personnel, production, video
+from minewatch.api.accounts import Hasher
+from minewatch.api.auth import AuthState, public, undecided_routes
+from minewatch.api.deps import PoolDep, ReportSlots
+from minewatch.api.errors import BodyLimit, ErrorDetail, install_error_handlers, unavailable
+from minewatch.api.routers import (
+    admin,
+    audit,
+    catalog,
+    dispatch,
+    inspection,
+    personnel,
+    production,
+    session,
+    video,
+)
+from minewatch.settings import ApiSettings, AuthSettings
+
+HEALTH_TIMEOUT_S = 3.0
 
 
-def create_app(database_url: str) -> FastAPI:
+class Health(BaseModel):
+    status: str
+    database: str
+
+
+def _swagger_files() -> StaticFiles:
+    return StaticFiles(directory=str(resources.files("minewatch.api") / "static" / "swagger-ui"))
+
+
+def create_app(
+    database_url: str, api: ApiSettings | None = None, auth: AuthSettings | None = None
+) -> FastAPI:
+    api = api or ApiSettings()
+    auth = auth or AuthSettings()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = AsyncConnectionPool(
-            database_url, min_size=1, max_size=10, max_waiting=100, open=False
-        )
+            database_url, min_size=1, max_size=api.pool_max_size,
+            max_waiting=api.pool_max_waiting, timeout=api.pool_timeout_s, open=False,
+            kwargs={"options": f"-c statement_timeout={api.statement_timeout_ms}"},
+        )  # fmt: skip
         await pool.open(wait=True)
         async with pool, AlarmBroadcaster(database_url) as broadcaster:
             app.state.pool = pool
@@ -29,18 +69,47 @@ def create_app(database_url: str) -> FastAPI:
         title="minewatch",
         version=__version__,
         description="Coal-mine safety monitoring: live alarms for dispatchers, "
-        "remote inspection for regulators.",
+        "remote inspection for regulators. Sign in (`/api/v1/auth/login`) or send an API key "
+        "as `Authorization: Bearer mwk_...`; see docs/api.md for roles and scopes.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
-    app.include_router(catalog.router)
-    app.include_router(dispatch.router)
-    app.include_router(inspection.router)
-    app.include_router(personnel.router)
-    app.include_router(production.router)
-    app.include_router(video.router)
+    app.state.auth = AuthState(auth, Hasher(auth.hash_time_cost, auth.hash_memory_kib))
+    slots = api.report_slots or max(1, api.pool_max_size // 2)
+    app.state.report_slots = ReportSlots(asyncio.Semaphore(slots), api.pool_timeout_s)
+    install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=api.max_body_bytes)
+    for router in (
+        session, catalog, dispatch, inspection, personnel, production, video, audit, admin
+    ):  # fmt: skip
+        app.include_router(router.router)
+    app.mount("/static/swagger-ui", _swagger_files(), name="swagger-ui")
 
-    @app.get("/health", tags=["operations"])
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
+    @app.get("/docs", include_in_schema=False, dependencies=[Depends(public)])
+    async def docs() -> HTMLResponse:
+        """Swagger UI from the files shipped with minewatch (no CDN: mine networks are closed)."""
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json", title="minewatch API",
+            swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/swagger-ui/favicon-32x32.png",
+        )  # fmt: skip
 
+    @app.get(
+        "/health", tags=["operations"], response_model=Health, dependencies=[Depends(public)],
+        responses={503: {"model": ErrorDetail, "description": "The database does not answer."}},
+    )  # fmt: skip
+    async def health(pool: PoolDep) -> Health | JSONResponse:
+        """ok only when the database answers (within 3 s)."""
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT_S), pool.connection() as conn:
+                await conn.execute("SELECT 1")
+        except Exception:  # any failure to answer is unhealthy; the reason is in the log
+            return unavailable("the database does not answer")
+        return Health(status="ok", database="ok")
+
+    undecided = undecided_routes(app)
+    if undecided:
+        raise RuntimeError(f"routes without a scope decision: {undecided}")
     return app

@@ -76,6 +76,13 @@ class Alarm(BaseModel):
     measures: str | None
     handled_by: str | None
     disposed_at: dt.datetime | None
+    grade: str | None = None  # red / orange / yellow / blue (alarm_grade_rules)
+    acknowledged_by: str | None = None  # the signed-in identity that acknowledged
+    shelved_by: str | None = None  # the latest shelving (every one is in the audit log)
+    shelved_until: dt.datetime | None = None
+    shelved_reason: str | None = None
+    escalated_at: dt.datetime | None = None
+    disposed_open_reason: str | None = None  # why it was disposed before it cleared
 
 
 class ReconciledPointAlarm(BaseModel):
@@ -170,5 +177,7 @@ class Reconciliation(BaseModel):
     start: dt.datetime
     end: dt.datetime
     tolerance_s: float
+    limit: int
+    truncated: bool  # a list reached ``limit``: it may hold more (narrow the range or raise it)
     point_alarms: PointAlarmReconciliation
     personnel_alarms: PersonnelAlarmReconciliation

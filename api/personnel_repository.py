@@ -178,8 +178,3 @@ async def leader_coverage(
         },
     )  # fmt: skip
     return await cur.fetchall()
-
-
-async def mine_known(conn: AsyncConnection, mine: str) -> bool:
-    cur = await conn.execute("SELECT 1 FROM mines WHERE code = %(mine)s", {"mine": mine})
-    return await cur.fetchone() is not None

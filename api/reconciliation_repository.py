@@ -153,7 +153,7 @@ LIMIT %(limit)s
 async def _rows(conn: AsyncConnection, sql: str, w: Window) -> list[dict[str, object]]:
     cur = conn.cursor(row_factory=dict_row)
     params = {"mine": w.mine, "start": w.start, "end": w.end, "tol": w.tolerance, "limit": w.limit}
-    await cur.execute(sql, params)  # type: ignore[arg-type]
+    await cur.execute(sql, params)
     return await cur.fetchall()
 
 

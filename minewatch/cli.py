@@ -11,25 +11,19 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from minewatch.logs import setup_logging
 from minewatch.settings import Settings
 
-if TYPE_CHECKING:
-    from minewatch.embedded import Stack
-    from minewatch.simulators.model import SimulatedMine
-    from minewatch.trace import Trace
-
 console = Console(stderr=True)
 log = logging.getLogger("minewatch")
 
 
-def _run(coro_factory: Callable[[], Awaitable[object]]) -> int:
+def _run(coro_factory: Callable[[], object]) -> int:
     """Run a coroutine until it ends or a stop signal; SIGINT (Ctrl-C) and SIGTERM (systemd,
     docker, kill) cancel it cleanly: it drains, acknowledges what is durable and exits 0.
 
@@ -44,7 +38,7 @@ def _run(coro_factory: Callable[[], Awaitable[object]]) -> int:
         for stop in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(stop, task.cancel)
         with contextlib.suppress(asyncio.CancelledError):
-            await coro_factory()
+            await coro_factory()  # type: ignore[misc]
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(until_stopped())
@@ -123,12 +117,75 @@ def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
 
     with stack_for(settings) as stack:
         migrate(stack.database_url)
-        app = create_app(stack.database_url)
+        app = create_app(stack.database_url, settings.api, settings.auth)
         console.print(f"API on http://{settings.api.host}:{settings.api.port}/docs")
         return _run(lambda: serve(app, settings.api.host, settings.api.port))
 
 
-def _simulated_mine(config: str | None) -> SimulatedMine:
+def _read_password(args: argparse.Namespace) -> str:
+    import getpass
+
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("password (12 characters at least): ")
+    if getpass.getpass("again: ") != first:
+        raise SystemExit("the passwords differ")
+    return first
+
+
+def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
+    """Create (or reset) an account: the first admin of a fresh install comes from here."""
+    import psycopg
+
+    from minewatch.api.accounts import AccountError, Hasher, Role, add_account
+    from minewatch.db import migrate
+    from minewatch.embedded import stack_for
+
+    password = _read_password(args)
+    hasher = Hasher(settings.auth.hash_time_cost, settings.auth.hash_memory_kib)
+
+    async def add(url: str) -> None:
+        async with await psycopg.AsyncConnection.connect(url) as conn:
+            await add_account(conn, hasher, args.username, password, Role(args.role), args.scope,
+                              args.name)  # fmt: skip
+
+    with stack_for(settings) as stack:
+        migrate(stack.database_url)
+        try:
+            asyncio.run(add(stack.database_url))
+        except AccountError as error:
+            raise SystemExit(str(error)) from None
+    console.print(f"account {args.username}: {args.role}, scope {args.scope or 'every mine'}")
+    return 0
+
+
+def cmd_key_add(settings: Settings, args: argparse.Namespace) -> int:
+    """Create an API key for a machine client; printed once on stdout, kept only as a hash."""
+    import psycopg
+
+    from minewatch.api.accounts import AccountError, Hasher, Role, add_key
+    from minewatch.db import migrate
+    from minewatch.embedded import stack_for
+
+    hasher = Hasher(settings.auth.hash_time_cost, settings.auth.hash_memory_kib)
+
+    async def add(url: str) -> str:
+        async with await psycopg.AsyncConnection.connect(url) as conn:
+            return await add_key(conn, hasher, args.name, Role(args.role), args.scope)
+
+    with stack_for(settings) as stack:
+        migrate(stack.database_url)
+        try:
+            key = asyncio.run(add(stack.database_url))
+        except AccountError as error:
+            raise SystemExit(str(error)) from None
+    console.print(f"API key {args.name!r} ({args.role}, scope {args.scope or 'every mine'}); "
+                  "shown once, send it as 'Authorization: Bearer <key>':")  # fmt: skip
+    print(key)
+    return 0
+
+
+def _simulated_mine(config: str | None):
     from minewatch.simulators.config import example_mine_path, load_mine_config
     from minewatch.simulators.model import SimulatedMine
 
@@ -201,8 +258,8 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     """Feed a recorded trace through the gateway's pipeline, with a progress bar."""
     from minewatch.db import migrate
     from minewatch.embedded import stack_for
+    from minewatch.simulators.trace import Trace
     from minewatch.timeutil import now_us
-    from minewatch.trace import Trace
 
     trace = Trace(Path(args.trace))
     speed = None if args.speed == "max" else float(args.speed)
@@ -213,14 +270,7 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
         return _run(lambda: _replay(settings, stack, trace, speed, total, rebase))
 
 
-async def _replay(
-    settings: Settings,
-    stack: Stack,
-    trace: Trace,
-    speed: float | None,
-    total: int | None,
-    rebase: int | None,
-) -> None:
+async def _replay(settings, stack, trace, speed, total, rebase) -> None:
     from rich.progress import Progress
 
     from minewatch.ingest.gateway import Gateway
@@ -275,11 +325,17 @@ async def _demo(settings: Settings, database_url: str, mqtt_url: str, config: st
     mine = _simulated_mine(config)
     gateway = Gateway(settings.gateway, database_url, mqtt_url, feeds=settings.feeds)
     base = f"http://{settings.api.host}:{settings.api.port}"
+    sign_in = await _demo_accounts(settings, database_url, mine.definition.mine.code)
     api_started = asyncio.Event()
     async with asyncio.TaskGroup() as tasks, AlarmBroadcaster(database_url) as alarms:
         tasks.create_task(gateway.run(), name="gateway")
         tasks.create_task(
-            serve(create_app(database_url), settings.api.host, settings.api.port, api_started),
+            serve(
+                create_app(database_url, settings.api, settings.auth),
+                settings.api.host,
+                settings.api.port,
+                api_started,
+            ),
             name="api",
         )
         await gateway.ready.wait()
@@ -288,9 +344,12 @@ async def _demo(settings: Settings, database_url: str, mqtt_url: str, config: st
         console.rule("[bold]minewatch demo")
         console.print(f"mine {mine.definition.mine.code}: {len(mine.codes)} points, "
                       f"database {database_url}, broker {mqtt_url}")  # fmt: skip
-        console.print(f"API docs:      {base}/docs")
-        console.print(f"active alarms: {base}/api/v1/dispatch/alarms/active")
-        console.print(f"live stream:   curl -N {base}/api/v1/dispatch/alarms/stream")
+        console.print(f"API docs:      {base}/docs (Authorize: the API key below)")
+        for line in sign_in:
+            console.print(line, soft_wrap=True)
+        auth = "-H 'Authorization: Bearer $MINEWATCH_KEY'"
+        console.print(f"active alarms: curl {auth} {base}/api/v1/dispatch/alarms/active")
+        console.print(f"live stream:   curl -N {auth} {base}/api/v1/dispatch/alarms/stream")
         if truth is not None:
             console.print(f"injected: {truth.kind} on {truth.point} at +{truth.start_s:.0f}s "
                           f"(peak {truth.peak})")  # fmt: skip
@@ -304,6 +363,30 @@ async def _demo(settings: Settings, database_url: str, mqtt_url: str, config: st
                     f"[bold red]ALARM {event.get('event')}[/] {event.get('rule')} "
                     f"point {event.get('point')} value {event.get('value', '')} at {stamp}"
                 )
+
+
+async def _demo_accounts(settings: Settings, database_url: str, mine_code: str) -> list[str]:
+    """A demo dispatcher of the simulated mine and a demo regulator of its county, with new
+    random passwords each run, and a dispatcher API key; the lines that say how to sign in."""
+    import secrets
+
+    import psycopg
+
+    from minewatch.api.accounts import Hasher, Role, add_account, add_key
+
+    hasher = Hasher(settings.auth.hash_time_cost, settings.auth.hash_memory_kib)
+    people = {"demo-dispatcher": (Role.DISPATCHER, mine_code),
+              "demo-regulator": (Role.REGULATOR, mine_code[:6])}  # fmt: skip
+    lines = []
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        for username, (role, scope) in people.items():
+            password = secrets.token_urlsafe(12)
+            await add_account(conn, hasher, username, password, role, scope)
+            lines.append(f"sign in:       {username} / {password} ({role}, scope {scope})")
+        key = await add_key(conn, hasher, "demo screen", Role.DISPATCHER, mine_code)
+    lines.append(f"API key:       export MINEWATCH_KEY={key}")
+    lines.append("               (POST /api/v1/auth/login for a session; docs/api.md)")
+    return lines
 
 
 def cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
@@ -342,6 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     load = mine.add_parser("load", help="load a mine definition (simulator TOML or JSON)")
     load.add_argument("file")
     load.set_defaults(func=cmd_mine_load)
+    _access_parsers(sub)
     sub.add_parser("gateway", help="run the ingest gateway").set_defaults(func=cmd_gateway)
     sub.add_parser("api", help="run the HTTP API").set_defaults(func=cmd_api)
     sim = sub.add_parser("simulate", help="publish a simulated mine over MQTT")
@@ -377,6 +461,25 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", type=Path, help="also write every figure to this file")
     evaluate.set_defaults(func=cmd_evaluate)
     return parser
+
+
+def _access_parsers(sub: argparse._SubParsersAction) -> None:
+    roles = ("dispatcher", "regulator", "admin")
+    scope_help = "dispatcher: the 12-digit mine code; regulator: 2/4/6-digit division prefix"
+    user = sub.add_parser("user", help="API accounts").add_subparsers(dest="action", required=True)
+    add = user.add_parser("add", help="create or reset an account (password asked twice)")
+    add.add_argument("username")
+    add.add_argument("--role", choices=roles, required=True)
+    add.add_argument("--scope", help=scope_help)
+    add.add_argument("--name", help="name shown to people (default: the username)")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    add.set_defaults(func=cmd_user_add)
+    key = sub.add_parser("key", help="API keys").add_subparsers(dest="action", required=True)
+    add_key = key.add_parser("add", help="create an API key for a machine client")
+    add_key.add_argument("--name", required=True, help="what the key is for")
+    add_key.add_argument("--role", choices=roles, required=True)
+    add_key.add_argument("--scope", help=scope_help)
+    add_key.set_defaults(func=cmd_key_add)
 
 
 def main(argv: list[str] | None = None) -> int:

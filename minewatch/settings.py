@@ -123,8 +123,54 @@ class FeedSettings(BaseModel):
 
 
 class ApiSettings(BaseModel):
+    """Where the HTTP API listens and how much work one request may cause."""
+
     host: str = "127.0.0.1"
     port: int = 8000
+    max_body_bytes: int = Field(
+        65_536, ge=1024, description="Larger request bodies are refused (413) unread."
+    )
+    pool_max_size: int = Field(10, ge=1, description="Database connections of the API at most.")
+    pool_max_waiting: int = Field(
+        100, ge=0, description="Requests queued for a connection at most; more: 503."
+    )
+    pool_timeout_s: float = Field(
+        5.0, gt=0, description="Wait for a connection at most this long; then 503."
+    )
+    statement_timeout_ms: int = Field(
+        15_000, ge=100, description="A single query of the API is cancelled after this (503)."
+    )
+    report_slots: int | None = Field(
+        None, ge=1, description="Reports (history, series, reconciliation, audit) running at "
+        "once at most, so that the live board keeps connections; unset: half the pool.",
+    )  # fmt: skip
+
+
+class AuthSettings(BaseModel):
+    """Sign-in of the HTTP API: sessions, hashing cost, slowing down repeated failures."""
+
+    session_hours: float = Field(12.0, gt=0, description="A browser or script session's life.")
+    cookie_secure: bool = Field(
+        True, description="Send the session cookie over HTTPS only (browsers treat "
+        "http://localhost as secure); false only for a plain-HTTP test set-up.",
+    )  # fmt: skip
+    hash_time_cost: int = Field(3, ge=1, description="argon2id passes (time cost).")
+    hash_memory_kib: int = Field(65_536, ge=8, description="argon2id memory per hash, KiB.")
+    login_free_failures: int = Field(
+        3, ge=0, description="Failed sign-ins (per username or address) before answers slow down."
+    )
+    login_delay_base_s: float = Field(
+        0.5, ge=0, description="Delay after the first failure past the free ones; doubles each."
+    )
+    login_delay_max_s: float = Field(8.0, ge=0, description="Longest delay of a sign-in answer.")
+    login_lockout_failures: int = Field(
+        30, ge=1, description="From this many failures in the window: 429 with Retry-After."
+    )
+    login_window_s: float = Field(900.0, gt=0, description="How long a failure counts.")
+    key_cache_s: float = Field(
+        300.0, ge=0, description="How long a verified API key is remembered (saves a hash per "
+        "request); a revoked key is refused at once all the same.",
+    )  # fmt: skip
 
 
 class Settings(BaseSettings):
@@ -151,3 +197,4 @@ class Settings(BaseSettings):
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     feeds: FeedSettings = Field(default_factory=FeedSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)

@@ -11,11 +11,12 @@ from pathlib import Path
 import psycopg
 
 from minewatch.api import create_app
+from minewatch.api.accounts import Hasher, Role, add_key
 from minewatch.api.server import serve
 from minewatch.embedded import free_port
 from minewatch.ingest.gateway import Gateway
 from minewatch.ingest.sources.base import Source
-from minewatch.settings import GatewaySettings
+from minewatch.settings import ApiSettings, AuthSettings, GatewaySettings
 
 
 async def _until_set(event: asyncio.Event, task: asyncio.Task[None], limit_s: float) -> None:
@@ -63,14 +64,30 @@ async def running_gateway(
         yield gateway
 
 
+#: Cheap hashing for tests (the production defaults cost about 0.4 s per hash on 2 cores, by
+#: design); cookies over the tests' plain HTTP.
+TEST_AUTH = AuthSettings(hash_time_cost=1, hash_memory_kib=1024, cookie_secure=False)
+
+
+async def api_key(database_url: str, role: Role = Role.ADMIN, scope: str | None = None) -> str:
+    """A new API key of ``role`` and ``scope`` (an admin's sees every mine)."""
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        return await add_key(conn, Hasher(1, 1024), f"test {role}", role, scope)
+
+
 @contextlib.asynccontextmanager
-async def running_api(database_url: str) -> AsyncIterator[str]:
-    """Serve the API on a free port over real HTTP; yields its base URL."""
+async def running_api(
+    database_url: str, signed_in: bool = True, api: ApiSettings | None = None,
+    auth: AuthSettings = TEST_AUTH,
+) -> AsyncIterator[str]:  # fmt: skip
+    """Serve the API on a free port over real HTTP; yields its base URL, which carries an
+    admin's API key as Basic credentials (httpx sends them) unless ``signed_in`` is false."""
     port = free_port()
     started = asyncio.Event()
-    work = serve(create_app(database_url), "127.0.0.1", port, started)
+    work = serve(create_app(database_url, api=api, auth=auth), "127.0.0.1", port, started)
+    credentials = f"key:{await api_key(database_url)}@" if signed_in else ""
     async with running_task(work, started, "the API"):
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://{credentials}127.0.0.1:{port}"
 
 
 def scalar(database_url: str, sql: str, params: tuple[object, ...] = ()) -> object:

@@ -48,7 +48,10 @@ def test_demo_shows_the_injected_exceedance_and_stops_cleanly_on_ctrl_c() -> Non
             if "ALARM raised" in line:
                 break
         assert any("ALARM raised" in line for line in output), "".join(output)
-        alarms = httpx.get(f"http://127.0.0.1:{port}/api/v1/alarms", timeout=10).json()
+        key = next(line for line in output if "MINEWATCH_KEY=" in line).split("=", 1)[1].strip()
+        alarms = httpx.get(f"http://127.0.0.1:{port}/api/v1/alarms", timeout=10,
+                           headers={"Authorization": f"Bearer {key}"}).json()  # fmt: skip
+        assert httpx.get(f"http://127.0.0.1:{port}/api/v1/alarms", timeout=10).status_code == 401
         assert {a["rule"] for a in alarms} >= {"upper_alarm"}
         assert processes_mentioning(str(var_dir)), "the embedded servers should be running"
     finally:

@@ -1,43 +1,72 @@
-"""The mine dispatcher's live view: active alarms and the server-sent event stream."""
+"""The mine dispatcher's live view: active alarms, the server-sent event stream, and the
+lifecycle steps (acknowledge, shelve, unshelve, dispose, amend) taken by the signed-in
+dispatcher of the alarm's mine."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Depends, Header, HTTPException
 from fastapi.responses import StreamingResponse
 from psycopg import AsyncConnection
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from minewatch.alarms import lifecycle
-from minewatch.alarms.lifecycle import LifecycleError
+from minewatch.alarms.lifecycle import LifecycleError, Recorder
 from minewatch.alarms.live import AlarmBroadcaster
 from minewatch.api import repository
+from minewatch.api.accounts import Role
+from minewatch.api.audit import lifecycle_recorder
+from minewatch.api.auth import Access, alarm_access, mine_filter
 from minewatch.api.deps import BroadcasterDep, PoolDep
+from minewatch.api.errors import CONFLICT, NOT_FOUND, SIGNED_IN_ERRORS
 from minewatch.api.models import Alarm
+from minewatch.api.params import AlarmId, Limit, Text
 
-router = APIRouter(prefix="/api/v1/dispatch", tags=["dispatch"])
+router = APIRouter(prefix="/api/v1/dispatch", tags=["dispatch"], responses=SIGNED_IN_ERRORS)
 
-
-class Acknowledge(BaseModel):
-    by: str = Field(min_length=1, max_length=100, description="Who acknowledges (录入人).")
+Dispatcher = Annotated[Access, Depends(alarm_access(Role.DISPATCHER))]
+Reader = Annotated[Access, Depends(mine_filter())]
+STEP_ERRORS = NOT_FOUND | CONFLICT
 
 
 class Shelve(BaseModel):
-    by: str = Field(min_length=1, max_length=100)
-    reason: str = Field(min_length=1, max_length=500)
-    minutes: float = Field(gt=0, le=24 * 60, description="Expiry: at most one day.")
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[Text, Field(min_length=1, max_length=500)]
+    minutes: float = Field(
+        gt=0, le=24 * 60, allow_inf_nan=False,
+        description="How long; the grade's rule may allow less (red: 60).",
+    )  # fmt: skip
 
 
 class Dispose(BaseModel):
-    """The disposal record (报警处置): YCBJ 异常原因, 处理措施, 录入人."""
+    """The disposal record (报警处置): YCBJ 异常原因 and 处理措施; the handler (录入人) is the
+    signed-in dispatcher."""
 
-    cause: str = Field(min_length=1, max_length=2000)
-    measures: str = Field(min_length=1, max_length=2000)
-    by: str = Field(min_length=1, max_length=100)
+    model_config = ConfigDict(extra="forbid")
+
+    cause: Annotated[Text, Field(min_length=1)]
+    measures: Annotated[Text, Field(min_length=1)]
+    open_reason: Annotated[Text, Field(min_length=1, max_length=500)] | None = Field(
+        None, description="Needed when the alarm is still active: why dispose it now."
+    )
+
+
+class Amend(BaseModel):
+    """A correction of a disposal: the new cause and measures, and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cause: Annotated[Text, Field(min_length=1)]
+    measures: Annotated[Text, Field(min_length=1)]
+    reason: Annotated[Text, Field(min_length=1, max_length=500)]
 
 
 class LifecycleState(BaseModel):
@@ -48,51 +77,84 @@ class LifecycleState(BaseModel):
     grade: str | None
     acknowledged_at: dt.datetime | None
     acknowledged_by: str | None
+    shelved_by: str | None
     shelved_until: dt.datetime | None
     shelved_reason: str | None
     disposed_at: dt.datetime | None
     cause: str | None
     measures: str | None
     handled_by: str | None
+    disposed_open_reason: str | None
+    escalated_at: dt.datetime | None
     ended_at: dt.datetime | None
 
 
-async def _transition(
-    pool: PoolDep, step: Callable[[AsyncConnection], Awaitable[dict[str, object]]]
-) -> dict[str, object]:
+Step = Callable[[AsyncConnection, Recorder], Awaitable[dict[str, object]]]
+
+
+async def _transition(pool: PoolDep, access: Access, step: Step) -> dict[str, object]:
+    principal = access.principal
+    record = lifecycle_recorder(principal.identity, principal.client_addr)
     async with pool.connection() as conn:
         try:
-            return await step(conn)
+            return await step(conn, record)
         except LifecycleError as error:
-            raise HTTPException(404 if error.missing else 409, str(error)) from None
+            status = 404 if error.missing else 403 if error.forbidden else 409
+            raise HTTPException(status, str(error)) from None
 
 
-@router.post("/alarms/{alarm_id}/acknowledge", response_model=LifecycleState)
-async def acknowledge(alarm_id: int, body: Acknowledge, pool: PoolDep) -> dict[str, object]:
-    """A dispatcher saw the alarm (once; 409 if already acknowledged or disposed)."""
-    return await _transition(pool, lambda c: lifecycle.acknowledge(c, alarm_id, body.by))
-
-
-@router.post("/alarms/{alarm_id}/shelve", response_model=LifecycleState)
-async def shelve(alarm_id: int, body: Shelve, pool: PoolDep) -> dict[str, object]:
-    """Hide the alarm from the live view until the expiry, with a reason (e.g. known repair)."""
-    until = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=body.minutes)
+@router.post("/alarms/{alarm_id}/acknowledge", response_model=LifecycleState,
+             responses=STEP_ERRORS)  # fmt: skip
+async def acknowledge(alarm_id: AlarmId, access: Dispatcher, pool: PoolDep) -> dict[str, object]:
+    """The signed-in dispatcher saw the alarm (once; 409 if already acknowledged or disposed)."""
+    actor = access.principal.actor
     return await _transition(
-        pool, lambda c: lifecycle.shelve(c, alarm_id, body.by, body.reason, until)
+        pool, access, lambda c, r: lifecycle.acknowledge(c, alarm_id, actor, r)
     )
 
 
-@router.post("/alarms/{alarm_id}/unshelve", response_model=LifecycleState)
-async def unshelve(alarm_id: int, pool: PoolDep) -> dict[str, object]:
-    return await _transition(pool, lambda c: lifecycle.unshelve(c, alarm_id))
-
-
-@router.post("/alarms/{alarm_id}/dispose", response_model=LifecycleState)
-async def dispose(alarm_id: int, body: Dispose, pool: PoolDep) -> dict[str, object]:
-    """Record cause, measures and handler: the alarm is closed for the record (处置)."""
+@router.post("/alarms/{alarm_id}/shelve", response_model=LifecycleState, responses=STEP_ERRORS)
+async def shelve(
+    alarm_id: AlarmId, body: Shelve, access: Dispatcher, pool: PoolDep
+) -> dict[str, object]:
+    """Hide the alarm from the live view for a while, with a reason (e.g. a known repair),
+    within its grade's rule (docs/api.md, "Alarm lifecycle rules"): a shelved alarm is not
+    shelved again until unshelved or expired, and a shelved red alarm still escalates."""
+    actor = access.principal.actor
     return await _transition(
-        pool, lambda c: lifecycle.dispose(c, alarm_id, body.cause, body.measures, body.by)
+        pool,
+        access,
+        lambda c, r: lifecycle.shelve(c, alarm_id, actor, body.reason, body.minutes, r),
     )
+
+
+@router.post("/alarms/{alarm_id}/unshelve", response_model=LifecycleState, responses=STEP_ERRORS)
+async def unshelve(alarm_id: AlarmId, access: Dispatcher, pool: PoolDep) -> dict[str, object]:
+    """Back in the live view now (409 when not shelved)."""
+    actor = access.principal.actor
+    return await _transition(pool, access, lambda c, r: lifecycle.unshelve(c, alarm_id, actor, r))
+
+
+@router.post("/alarms/{alarm_id}/dispose", response_model=LifecycleState, responses=STEP_ERRORS)
+async def dispose(
+    alarm_id: AlarmId, body: Dispose, access: Dispatcher, pool: PoolDep
+) -> dict[str, object]:
+    """Record cause and measures, the signed-in dispatcher as handler (处置): once, after an
+    acknowledgement; while the alarm is still active only with ``open_reason``."""
+    actor = access.principal.actor
+    return await _transition(pool, access, lambda c, r: lifecycle.dispose(
+        c, alarm_id, actor, body.cause, body.measures, body.open_reason, r))  # fmt: skip
+
+
+@router.post("/alarms/{alarm_id}/amend", response_model=LifecycleState, responses=STEP_ERRORS)
+async def amend(
+    alarm_id: AlarmId, body: Amend, access: Dispatcher, pool: PoolDep
+) -> dict[str, object]:
+    """Correct a disposal's cause and measures, with a reason; the audit log keeps the
+    earlier ones."""
+    actor = access.principal.actor
+    return await _transition(pool, access, lambda c, r: lifecycle.amend(
+        c, alarm_id, actor, body.cause, body.measures, body.reason, r))  # fmt: skip
 
 
 KEEPALIVE_S = 15.0
@@ -110,7 +172,6 @@ class Fusion(BaseModel):
 
 
 class DispatchAlarm(Alarm):
-    grade: str | None = None  # red / orange / yellow / blue (alarm_grade_rules)
     fusion: Fusion | None = None
 
 
@@ -127,40 +188,109 @@ def _dispatch_row(row: dict[str, object]) -> dict[str, object]:
     return row
 
 
-@router.get("/alarms/active", response_model=list[DispatchAlarm])
+@router.get("/alarms/active", response_model=list[DispatchAlarm], responses=NOT_FOUND)
 async def active_alarms(
-    pool: PoolDep, mine: str | None = None, limit: int = 1000, include_shelved: bool = False
+    pool: PoolDep, access: Reader, limit: Limit = 1000, include_shelved: bool = False
 ) -> list[dict[str, object]]:
-    """Open alarms, newest first; shelved ones only with ``include_shelved`` (until expiry).
-    Each with its grade; fused alarms with what they fuse (``fusion``)."""
+    """Open alarms of the caller's mines (or of ``mine``), newest first; shelved ones only
+    with ``include_shelved`` (until expiry). Each with its grade; fused alarms with what they
+    fuse (``fusion``)."""
     where = repository.AlarmFilter(
-        mine=mine, active=True, limit=limit, hide_shelved=not include_shelved
-    )
+        mine=access.mine, active=True, limit=limit, hide_shelved=not include_shelved,
+        scope=access.scope,
+    )  # fmt: skip
     async with pool.connection() as conn:
         return [_dispatch_row(r) for r in await repository.list_alarms(conn, where)]
 
 
-async def _events(broadcaster: AlarmBroadcaster, mine: str | None) -> AsyncIterator[bytes]:
+#: Changes read from the database per round; a reconnecting screen catches up in rounds.
+CATCH_UP_ROWS = 500
+#: A gap in the numbering is a change not committed yet (two writers at once) or one rolled
+#: back. The stream waits this long for it before it passes over it, polling meanwhile.
+GAP_GRACE_S = 5.0
+GAP_POLL_S = 0.2
+
+
+def _sse(row: dict[str, object]) -> bytes:
+    event = {k: v for k, v in row.items() if k not in ("seq", "at", "visible")}
+    event["time"] = {"raised": row["started_at"], "cleared": row["ended_at"]}.get(
+        str(row["event"]), row["at"]
+    )
+    return b"id: %d\nevent: alarm\ndata: %s\n\n" % (row["seq"], orjson.dumps(event))  # type: ignore[str-format]
+
+
+@dataclass
+class _Cursor:
+    """Where a stream is in the numbered changes, and since when it waits at a gap."""
+
+    last: int
+    gap_since: float | None = None
+
+    def take(self, rows: list[dict[str, object]]) -> list[dict[str, object]]:
+        """The visible rows up to the first gap still within its grace; moves past them."""
+        taken: list[dict[str, object]] = []
+        for row in rows:
+            seq = int(row["seq"])  # type: ignore[call-overload]
+            if seq != self.last + 1:
+                now = time.monotonic()
+                self.gap_since = self.gap_since or now
+                if now - self.gap_since < GAP_GRACE_S:
+                    return taken
+            self.gap_since = None
+            self.last = seq
+            if row["visible"]:
+                taken.append(row)
+        return taken
+
+
+async def _events(
+    pool: PoolDep, broadcaster: AlarmBroadcaster, access: Access, last_seen: int | None
+) -> AsyncIterator[bytes]:
+    """Each committed alarm change with its number as the event ``id``, in number order. The
+    notification only wakes the stream; what it sends is read from ``alarm_changes``, so a
+    screen that reconnects with ``Last-Event-ID`` gets everything after it first."""
     async with broadcaster.subscribe() as queue:
+        if last_seen is None:
+            async with pool.connection() as conn:
+                last_seen = await repository.last_alarm_change(conn)
+        cursor = _Cursor(last_seen)
         yield b": connected\n\n"
         while True:
+            async with pool.connection() as conn:
+                rows = await repository.alarm_changes_after(
+                    conn, cursor.last, access.scope, access.mine, CATCH_UP_ROWS
+                )
+            for row in cursor.take(rows):
+                yield _sse(row)
+            if len(rows) == CATCH_UP_ROWS and cursor.gap_since is None:
+                continue
+            wait_s = KEEPALIVE_S if cursor.gap_since is None else GAP_POLL_S
             try:
-                event = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+                event = await asyncio.wait_for(queue.get(), wait_s)
             except TimeoutError:
-                yield b": keepalive\n\n"
+                if cursor.gap_since is None:
+                    yield b": keepalive\n\n"
                 continue
             if event.get("event") == "overflow":
-                yield b"event: overflow\ndata: {}\n\n"
+                yield b"event: overflow\ndata: {}\n\n"  # reconnect with Last-Event-ID
                 return
-            if mine is None or event.get("mine") == mine:
-                yield b"event: alarm\ndata: " + orjson.dumps(event) + b"\n\n"
 
 
-@router.get("/alarms/stream")
-async def alarm_stream(broadcaster: BroadcasterDep, mine: str | None = None) -> StreamingResponse:
-    """Server-sent events: one ``alarm`` event per raise or clear, as it is committed."""
+@router.get(
+    "/alarms/stream", response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
+                     "description": "Server-sent events, each `id: <n>`, `event: alarm`, "
+                     "`data: <JSON>`; comments (`:`) as keep-alive."}, **NOT_FOUND},
+)  # fmt: skip
+async def alarm_stream(
+    broadcaster: BroadcasterDep, pool: PoolDep, access: Reader,
+    last_event_id: Annotated[int | None, Header(ge=0, le=2**63 - 1)] = None,
+) -> StreamingResponse:  # fmt: skip
+    """Server-sent events of the caller's mines (or of ``mine``): one ``alarm`` event per
+    change (raised, cleared, acknowledged, shelved, unshelved, disposed, amended, escalated,
+    regraded) as it is committed. Reconnect with ``Last-Event-ID`` to resume."""
     return StreamingResponse(
-        _events(broadcaster, mine),
+        _events(pool, broadcaster, access, last_event_id),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

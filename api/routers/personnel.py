@@ -7,18 +7,23 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
 
 from minewatch.api import personnel_repository as repo
-from minewatch.api.deps import PoolDep
+from minewatch.api.auth import Access, mine_access
+from minewatch.api.deps import PoolDep, Report
+from minewatch.api.errors import NOT_FOUND, SIGNED_IN_ERRORS, invalid
+from minewatch.api.params import CodeInPath, Duration, End, Limit, Start, Zone, check_range
 
-router = APIRouter(prefix="/api/v1/personnel", tags=["personnel"])
+router = APIRouter(
+    prefix="/api/v1/personnel", tags=["personnel"], responses=SIGNED_IN_ERRORS | NOT_FOUND
+)
 
 MAX_POINTS = 20_000
 
-Start = Annotated[dt.datetime, Query(description="Inclusive, ISO 8601 with offset.")]
-End = Annotated[dt.datetime, Query(description="Exclusive, ISO 8601 with offset.")]
+MineAccess = Annotated[Access, Depends(mine_access())]
+Code = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
 
 
 class PersonUnderground(BaseModel):
@@ -101,35 +106,24 @@ class ShiftCoverage(BaseModel):
     last_worker_left_at: dt.datetime | None
 
 
-def _check_range(start: dt.datetime, end: dt.datetime) -> None:
-    if start.tzinfo is None or end.tzinfo is None:
-        raise HTTPException(422, "start and end need a UTC offset")
-    if end <= start:
-        raise HTTPException(422, "end must be after start")
-
-
-async def _known(conn, mine: str) -> None:  # type: ignore[no-untyped-def]
-    if not await repo.mine_known(conn, mine):
-        raise HTTPException(404, f"mine {mine} is not known")
-
-
 @router.get("/mines/{mine}/underground", response_model=list[PersonUnderground])
-async def underground(mine: str, pool: PoolDep, area: str | None = None) -> list[dict[str, object]]:
+async def underground(
+    access: MineAccess, pool: PoolDep, area: Code | None = None
+) -> list[dict[str, object]]:
     """Everyone underground now, with area and station and since when."""
     async with pool.connection() as conn:
-        await _known(conn, mine)
-        return await repo.underground_now(conn, mine, area)
+        return await repo.underground_now(conn, str(access.mine), area)
 
 
 @router.get("/mines/{mine}/headcount", response_model=Headcount)
-async def headcount(mine: str, pool: PoolDep) -> Headcount:
+async def headcount(access: MineAccess, pool: PoolDep) -> Headcount:
     """Head-count now per area (with 核定人数) and for the mine."""
+    mine = str(access.mine)
     async with pool.connection() as conn:
-        await _known(conn, mine)
         rows = await repo.headcount_now(conn, mine)
     areas = [
         AreaCount(
-            **row,  # type: ignore[arg-type]
+            **row,
             over_quota=row["approved_count"] is not None and row["count"] > row["approved_count"],  # type: ignore[operator]
             restricted_occupied=row["area_type"] == "restricted" and row["count"] > 0,  # type: ignore[operator]
         )
@@ -138,72 +132,80 @@ async def headcount(mine: str, pool: PoolDep) -> Headcount:
     return Headcount(mine=mine, total=sum(a.count for a in areas), areas=areas)
 
 
-@router.get("/mines/{mine}/headcount/series", response_model=list[HeadcountPoint])
+@router.get(
+    "/mines/{mine}/headcount/series", response_model=list[HeadcountPoint], dependencies=[Report]
+)
 async def headcount_series(
-    mine: str,
+    access: MineAccess,
     pool: PoolDep,
     start: Start,
     end: End,
-    step: Annotated[dt.timedelta, Query(description="ISO 8601 duration, e.g. PT1M.")] = (
+    step: Annotated[Duration, Query(description="ISO 8601 duration, e.g. PT1M.")] = (
         dt.timedelta(minutes=1)
     ),
 ) -> list[HeadcountPoint]:
     """Head-count per area and for the mine at start, start + step, ... (before end)."""
-    _check_range(start, end)
-    if step <= dt.timedelta(0) or (end - start) / step > MAX_POINTS:
-        raise HTTPException(422, f"step must be positive and give at most {MAX_POINTS} points")
+    check_range(start, end)
+    if (end - start) / step > MAX_POINTS:
+        raise invalid(("query", "step"), f"gives more than {MAX_POINTS} points")
+    mine = str(access.mine)
     async with pool.connection() as conn:
-        await _known(conn, mine)
         totals, areas = await repo.headcount_series(conn, mine, start, end, step)
-    points = {row["time"]: HeadcountPoint(time=row["time"], total=row["count"], areas={})  # type: ignore[arg-type]
+    points = {row["time"]: HeadcountPoint(time=row["time"], total=row["count"], areas={})
               for row in totals}  # fmt: skip
     for row in areas:
         points[row["time"]].areas[str(row["area_code"])] = int(row["count"])  # type: ignore[call-overload]
     return list(points.values())
 
 
-@router.get("/mines/{mine}/people/{card}/trajectory", response_model=list[TrajectoryPoint])
+@router.get(
+    "/mines/{mine}/people/{card}/trajectory",
+    response_model=list[TrajectoryPoint],
+    dependencies=[Report],
+)
 async def trajectory(
-    mine: str,
-    card: str,
+    access: MineAccess,
+    card: CodeInPath,
     pool: PoolDep,
     start: Start,
     end: End,
-    limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+    limit: Limit = 10_000,
 ) -> list[dict[str, object]]:
     """The stations a card passed in [start, end), in order (行进轨迹)."""
-    _check_range(start, end)
+    check_range(start, end)
     async with pool.connection() as conn:
-        await _known(conn, mine)
-        return await repo.trajectory(conn, mine, card, start, end, limit)
+        return await repo.trajectory(conn, str(access.mine), card, start, end, limit)
 
 
-@router.get("/mines/{mine}/time-underground", response_model=list[TimeUnderground])
+@router.get(
+    "/mines/{mine}/time-underground", response_model=list[TimeUnderground], dependencies=[Report]
+)
 async def time_underground(
-    mine: str, pool: PoolDep, start: Start, end: End, card: str | None = None
+    access: MineAccess, pool: PoolDep, start: Start, end: End, card: Code | None = None
 ) -> list[dict[str, object]]:
     """Seconds underground per person within [start, end)."""
-    _check_range(start, end)
+    check_range(start, end)
     async with pool.connection() as conn:
-        await _known(conn, mine)
-        return await repo.time_underground(conn, mine, start, end, card)
+        return await repo.time_underground(conn, str(access.mine), start, end, card)
 
 
-@router.get("/mines/{mine}/leader-coverage", response_model=list[ShiftCoverage])
+@router.get(
+    "/mines/{mine}/leader-coverage", response_model=list[ShiftCoverage], dependencies=[Report]
+)
 async def leader_coverage(
-    mine: str,
+    access: MineAccess,
     pool: PoolDep,
     start: Start,
     end: End,
     shift_hours: Annotated[int, Query(ge=1, le=24, description="8 for 三八制")] = 8,
     first_shift_hour: Annotated[int, Query(ge=0, le=23)] = 0,
-    tz: str = "Asia/Shanghai",
+    tz: Annotated[Zone, Field(description="IANA time zone of the shift grid.")] = "Asia/Shanghai",
 ) -> list[ShiftCoverage]:
     """Per shift: workers, the leaders who went down with it, and whether one is still down."""
-    _check_range(start, end)
+    check_range(start, end)
     if (end - start) / dt.timedelta(hours=shift_hours) > MAX_POINTS:
-        raise HTTPException(422, "range too long")
+        raise invalid(("query", "end"), f"the range has more than {MAX_POINTS} shifts")
+    mine = str(access.mine)
     async with pool.connection() as conn:
-        await _known(conn, mine)
         rows = await repo.leader_coverage(conn, mine, start, end, shift_hours, first_shift_hour, tz)
-    return [ShiftCoverage(**row, covered=bool(row["leaders"])) for row in rows]  # type: ignore[arg-type]
+    return [ShiftCoverage(**row, covered=bool(row["leaders"])) for row in rows]

@@ -6,13 +6,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
 
 from minewatch.api import production_repository as repo
-from minewatch.api.deps import PoolDep
+from minewatch.api.auth import Access, mine_access
+from minewatch.api.deps import PoolDep, Report
+from minewatch.api.errors import NOT_FOUND, SIGNED_IN_ERRORS
+from minewatch.api.params import End, Start, Zone, check_range
 
-router = APIRouter(prefix="/api/v1/production", tags=["production"])
+router = APIRouter(
+    prefix="/api/v1/production", tags=["production"], responses=SIGNED_IN_ERRORS | NOT_FOUND
+)
 
 #: 重大事故隐患判定标准: monthly output above 10% of the approved annual capacity, or yearly
 #: output above 110% of it, is over-capacity production (超能力).
@@ -30,29 +35,27 @@ class OutputTotal(BaseModel):
     exceeds_limit: bool | None
 
 
-@router.get("/mines/{mine}/output", response_model=list[OutputTotal])
+@router.get("/mines/{mine}/output", response_model=list[OutputTotal], dependencies=[Report])
 async def output(
-    mine: str,
+    access: Annotated[Access, Depends(mine_access())],
     pool: PoolDep,
-    start: Annotated[dt.datetime, Query(description="Inclusive, ISO 8601 with offset.")],
-    end: Annotated[dt.datetime, Query(description="Exclusive, ISO 8601 with offset.")],
+    start: Start,
+    end: End,
     period: Literal["day", "month", "year"] = "day",
-    tz: str = "Asia/Shanghai",
-    wrap_fraction: Annotated[float, Query(gt=0, le=1)] = 0.9,
+    tz: Annotated[Zone, Field(description="IANA time zone of the periods.")] = "Asia/Shanghai",
+    wrap_fraction: Annotated[float, Query(gt=0, le=1, allow_inf_nan=False)] = 0.9,
 ) -> list[OutputTotal]:
     """Output totals per period (mine local time); see docs/feeds.md (Output) for the rule."""
-    if start.tzinfo is None or end.tzinfo is None or end <= start:
-        raise HTTPException(422, "start and end need a UTC offset and end must be after start")
+    check_range(start, end)
+    mine = str(access.mine)
     async with pool.connection() as conn:
-        known, capacity = await repo.approved_capacity(conn, mine)
-        if not known:
-            raise HTTPException(404, f"mine {mine} is not known")
+        _, capacity = await repo.approved_capacity(conn, mine)
         rows = await repo.output_totals(conn, mine, period, start, end, tz, wrap_fraction)
     share = LIMIT_SHARE[period]
     limit = None if share is None or capacity is None else share * capacity
     return [
         OutputTotal(
-            **row,  # type: ignore[arg-type]
+            **row,
             approved_capacity_t=capacity,
             share_of_capacity=None if not capacity else row["output_t"] / capacity,  # type: ignore[operator]
             limit_t=limit,

@@ -7,13 +7,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from minewatch.api import video_repository as repo
-from minewatch.api.deps import PoolDep
+from minewatch.api.auth import Access, mine_access
+from minewatch.api.deps import PoolDep, Report
+from minewatch.api.errors import NOT_FOUND, SIGNED_IN_ERRORS
+from minewatch.api.params import CodeInPath, End, Limit, ShortText, Start, check_range
 
-router = APIRouter(prefix="/api/v1/video", tags=["video"])
+router = APIRouter(prefix="/api/v1/video", tags=["video"], responses=SIGNED_IN_ERRORS | NOT_FOUND)
+MineAccess = Annotated[Access, Depends(mine_access())]
 
 
 class CameraStatus(BaseModel):
@@ -46,44 +50,41 @@ class AnalyticEvent(BaseModel):
     event_id: str | None
 
 
-Start = Annotated[dt.datetime, Query(description="Inclusive, ISO 8601 with offset.")]
-End = Annotated[dt.datetime, Query(description="Exclusive, ISO 8601 with offset.")]
-
-
-def _check_range(start: dt.datetime, end: dt.datetime) -> None:
-    if start.tzinfo is None or end.tzinfo is None or end <= start:
-        raise HTTPException(422, "start and end need a UTC offset and end must be after start")
-
-
 @router.get("/mines/{mine}/cameras", response_model=list[CameraStatus])
-async def cameras(mine: str, pool: PoolDep) -> list[dict[str, object]]:
+async def cameras(access: MineAccess, pool: PoolDep) -> list[dict[str, object]]:
+    """The mine's cameras (defined, or heard from) with their online state."""
     async with pool.connection() as conn:
-        return await repo.cameras(conn, mine)
+        return await repo.cameras(conn, str(access.mine))
 
 
-@router.get("/mines/{mine}/cameras/{camera}/status-changes", response_model=list[StatusChange])
+@router.get(
+    "/mines/{mine}/cameras/{camera}/status-changes",
+    response_model=list[StatusChange],
+    dependencies=[Report],
+)
 async def status_changes(
-    mine: str, camera: str, pool: PoolDep, start: Start, end: End
+    access: MineAccess, camera: CodeInPath, pool: PoolDep, start: Start, end: End
 ) -> list[dict[str, object]]:
-    _check_range(start, end)
+    """A camera's online/offline changes in [start, end)."""
+    check_range(start, end)
     async with pool.connection() as conn:
-        return await repo.status_changes(conn, mine, camera, start, end)
+        return await repo.status_changes(conn, str(access.mine), camera, start, end)
 
 
-@router.get("/mines/{mine}/events", response_model=list[AnalyticEvent])
+@router.get("/mines/{mine}/events", response_model=list[AnalyticEvent], dependencies=[Report])
 async def events(
-    mine: str,
+    access: MineAccess,
     pool: PoolDep,
     start: Start,
     end: End,
-    event_type: str | None = None,
-    camera: str | None = None,
-    area: str | None = None,
-    min_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
-    limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
+    event_type: ShortText | None = None,
+    camera: ShortText | None = None,
+    area: ShortText | None = None,
+    min_confidence: Annotated[float | None, Query(ge=0, le=1, allow_inf_nan=False)] = None,
+    limit: Limit = 1000,
 ) -> list[dict[str, object]]:
     """Analytic events in [start, end), newest first."""
-    _check_range(start, end)
+    check_range(start, end)
     where = repo.EventFilter(start, end, event_type, camera, area, min_confidence, limit)
     async with pool.connection() as conn:
-        return await repo.events(conn, mine, where)
+        return await repo.events(conn, str(access.mine), where)

@@ -91,6 +91,9 @@ async def test_matched_reported_only_and_computed_only(database_url: str) -> Non
             f"/api/v1/mines/{mine}/reconciliation", params=params | {"tolerance_s": 5}
         )
         missing = await client.get("/api/v1/mines/999999999999/reconciliation", params=params)
+        cut_short = await client.get(
+            f"/api/v1/mines/{mine}/reconciliation", params=params | {"limit": 1}
+        )
         naive = await client.get(
             f"/api/v1/mines/{mine}/reconciliation",
             params={"start": "2026-03-01T08:00:00", "end": "2026-03-01T10:00:00"},
@@ -108,3 +111,5 @@ async def test_matched_reported_only_and_computed_only(database_url: str) -> Non
     assert strict.json()["point_alarms"]["matched"] == []
     assert missing.status_code == 404
     assert naive.status_code == 422
+    assert body["truncated"] is False  # no list reached the limit (1000)
+    assert cut_short.json()["truncated"] is True  # computed_only has two: cut at one, said so
