@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
+from minewatch.broker_auth import redacted
+from minewatch.broker_commands import register as register_broker_commands
 from minewatch.logs import setup_logging
 from minewatch.settings import Settings
 
@@ -72,7 +74,7 @@ def cmd_stack(settings: Settings, args: argparse.Namespace) -> int:
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     with stack_for(settings) as stack, published_stack(settings, stack):
         migrate(stack.database_url)
-        console.print(f"database: {stack.database_url}\nbroker:   {stack.mqtt_url}")
+        console.print(f"database: {stack.database_url}\nbroker:   {redacted(stack.mqtt_url)}")
         console.print("Ctrl-C stops the stack.")
         _run(lambda: asyncio.Event().wait())  # until SIGINT or SIGTERM
     return 0
@@ -111,7 +113,7 @@ def cmd_gateway(settings: Settings, args: argparse.Namespace) -> int:
         gateway = Gateway(
             settings.gateway, stack.database_url, stack.mqtt_url, feeds=settings.feeds
         )
-        console.print(f"gateway: {stack.mqtt_url} -> {stack.database_url}")
+        console.print(f"gateway: {redacted(stack.mqtt_url)} -> {stack.database_url}")
         return _run(gateway.run)
 
 
@@ -176,12 +178,12 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
         async def main() -> None:
             nonlocal report
             safety = publish_mine(
-                mine, stack.mqtt_url, cycles=args.cycles, realtime=not args.fast, start=start
+                mine, stack.publisher_url, cycles=args.cycles, realtime=not args.fast, start=start
             )
             if feeds is None:
                 report = await safety
                 return
-            other = publish_feeds(feeds, stack.mqtt_url, start, end, realtime=not args.fast)
+            other = publish_feeds(feeds, stack.publisher_url, start, end, realtime=not args.fast)
             report, _ = await asyncio.gather(safety, other)
 
         _run(main)
@@ -262,16 +264,17 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     with stack_for(settings) as stack, published_stack(settings, stack):
         migrate(stack.database_url)
-        return _run(lambda: _demo(settings, stack.database_url, stack.mqtt_url, args.config))
+        return _run(lambda: _demo(settings, stack, args.config))
 
 
-async def _demo(settings: Settings, database_url: str, mqtt_url: str, config: str | None) -> None:
+async def _demo(settings: Settings, stack: Stack, config: str | None) -> None:
     from minewatch.alarms.live import AlarmBroadcaster
     from minewatch.api import create_app
     from minewatch.api.server import serve
     from minewatch.ingest.gateway import Gateway
     from minewatch.simulators.mqtt_publisher import publish_mine
 
+    database_url, mqtt_url = stack.database_url, stack.mqtt_url
     mine = _simulated_mine(config)
     gateway = Gateway(settings.gateway, database_url, mqtt_url, feeds=settings.feeds)
     base = f"http://{settings.api.host}:{settings.api.port}"
@@ -287,7 +290,7 @@ async def _demo(settings: Settings, database_url: str, mqtt_url: str, config: st
         truth = mine.ground_truth[0] if mine.ground_truth else None
         console.rule("[bold]minewatch demo")
         console.print(f"mine {mine.definition.mine.code}: {len(mine.codes)} points, "
-                      f"database {database_url}, broker {mqtt_url}")  # fmt: skip
+                      f"database {database_url}, broker {redacted(mqtt_url)}")  # fmt: skip
         console.print(f"API docs:      {base}/docs")
         console.print(f"active alarms: {base}/api/v1/dispatch/alarms/active")
         console.print(f"live stream:   curl -N {base}/api/v1/dispatch/alarms/stream")
@@ -295,7 +298,8 @@ async def _demo(settings: Settings, database_url: str, mqtt_url: str, config: st
             console.print(f"injected: {truth.kind} on {truth.point} at +{truth.start_s:.0f}s "
                           f"(peak {truth.peak})")  # fmt: skip
         console.print("Ctrl-C stops everything.")
-        tasks.create_task(publish_mine(mine, mqtt_url, cycles=None, realtime=True), name="sim")
+        simulator = publish_mine(mine, stack.publisher_url, cycles=None, realtime=True)
+        tasks.create_task(simulator, name="sim")
         async with alarms.subscribe() as queue:
             while True:
                 event = await queue.get()
@@ -376,6 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     evaluate.add_argument("--json", type=Path, help="also write every figure to this file")
     evaluate.set_defaults(func=cmd_evaluate)
+    register_broker_commands(sub)
     return parser
 
 

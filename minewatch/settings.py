@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -116,6 +116,23 @@ class FeedSettings(BaseModel):
     )
 
 
+class BrokerSettings(BaseModel):
+    """The login and TLS files for a configured broker (``MINEWATCH_MQTT_URL``); the embedded
+    broker makes its own logins (docs/operations.md "Who may publish")."""
+
+    username: str | None = Field(
+        None, description="Broker login (or user:password@ in MINEWATCH_MQTT_URL)."
+    )
+    password: SecretStr | None = Field(None, description="Password of the broker login.")
+    ca_file: str | None = Field(
+        None, description="CA certificate for an mqtts:// broker; unset: the system's CAs."
+    )
+    cert_file: str | None = Field(
+        None, description="Client certificate, for a broker that asks for one (mqtts://)."
+    )
+    key_file: str | None = Field(None, description="Key of the client certificate.")
+
+
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
@@ -133,7 +150,9 @@ class Settings(BaseSettings):
     )
 
     database_url: str | None = Field(None, description="postgresql:// URL of TimescaleDB.")
-    mqtt_url: str | None = Field(None, description="mqtt://host:port of the broker.")
+    mqtt_url: str | None = Field(
+        None, description="mqtt://host:port (mqtts:// for TLS) of the broker."
+    )
     var_dir: Path = Field(Path("var"), description="Where the embedded stack keeps its data.")
     pg_bin_dir: Path = Field(
         Path("/usr/lib/postgresql/15/bin"), description="PostgreSQL server binaries."
@@ -145,3 +164,4 @@ class Settings(BaseSettings):
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     feeds: FeedSettings = Field(default_factory=FeedSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    broker: BrokerSettings = Field(default_factory=BrokerSettings)

@@ -23,6 +23,7 @@ from typing import Generic, TypeVar
 import aiomqtt
 
 from minewatch.backoff import Backoff
+from minewatch.broker_auth import login_options
 from minewatch.feeds import broker_address
 from minewatch.ingest.contract import parse_message
 
@@ -116,6 +117,7 @@ class MqttJsonSource(Generic[M]):
     ) -> None:
         self._parse = parse
         self._host, self._port = broker_address(url)
+        self._login = login_options(url)
         self._client_id = client_id
         self._topics = topics
         self._max_bytes = max_message_bytes
@@ -135,6 +137,7 @@ class MqttJsonSource(Generic[M]):
                 identifier=self._client_id,
                 clean_session=False,
                 keepalive=30,
+                **self._login,
             )
             manual = _ManualAck(client)
             try:
