@@ -62,7 +62,8 @@ def acl_rules(account: Account) -> list[str]:
     """The Mosquitto ``acl_file`` lines of one account (after its ``user`` line).
 
     Mosquitto applies ``deny`` before any grant, so a mine may write under its own tree
-    except the alarm topic that only the gateway speaks on.
+    except the alarm topic that only the gateway (or a link, carrying the alarms of the level
+    below) speaks on.
     """
     roots = _mine_roots(account)
     groups = account.mines or ("+",)
@@ -70,9 +71,10 @@ def acl_rules(account: Account) -> list[str]:
         case Role.MINE | Role.SIMULATOR | Role.LINK:
             rules = [f"topic write {root}/#" for root in roots]
             rules += [f"topic write {SPARKPLUG_ROOT}/{group}/#" for group in groups]
+            if account.role is Role.LINK:  # a link carries the alarms of the level below
+                return rules
             rules += [f"topic deny {alarm_topic(code)}" for code in groups]
-            if account.role is not Role.LINK:  # Sparkplug edge nodes wait for the host's STATE
-                rules.append(f"topic read {SPARKPLUG_ROOT}/STATE/#")
+            rules.append(f"topic read {SPARKPLUG_ROOT}/STATE/#")  # edge nodes wait for it
             return rules
         case Role.GATEWAY:
             rules = [f"topic read {root}/#" for root in roots]

@@ -210,13 +210,16 @@ def _access_lines(accounts: BrokerAccounts | None) -> list[str]:
     ]
 
 
-def mosquitto_config(port: int, data_dir: Path, accounts: BrokerAccounts | None = None) -> str:
+def mosquitto_config(
+    port: int, data_dir: Path, accounts: BrokerAccounts | None = None, extra: str = ""
+) -> str:
     """A broker configuration fit for lossless ingestion (see docs/operations.md).
 
     Mosquitto's defaults lose data: ``max_queued_messages`` 1000 drops QoS 1 messages for an
     offline persistent session, and ``max_inflight_messages`` 20 caps throughput when
     acknowledgements wait for the database commit. With ``accounts`` only their logins may
     connect, each limited by its ACL; without, any client may (the test session's broker).
+    ``extra`` is appended (a bridge to the parent installation, docs/federation.md).
     """
     return "\n".join([
         f"listener {port} 127.0.0.1",
@@ -233,7 +236,7 @@ def mosquitto_config(port: int, data_dir: Path, accounts: BrokerAccounts | None 
         "log_type error",
         "log_type warning",
         "log_type notice",
-        "",
+        extra,
     ])  # fmt: skip
 
 
@@ -251,9 +254,11 @@ def embedded_mosquitto(
     binary: Path,
     port: int | None = None,
     accounts: BrokerAccounts | None = None,
+    extra_config: str = "",
 ) -> Iterator[MosquittoServer]:
     """Run a private Mosquitto broker with persistence and lossless queue limits; with
-    ``accounts``, only their logins may connect (:func:`stack_for` always passes them)."""
+    ``accounts``, only their logins may connect (:func:`stack_for` always passes them);
+    ``extra_config``: more configuration lines (a bridge)."""
     if not binary.exists() and shutil.which(str(binary)) is None:
         raise EmbeddedStackError(f"{binary} not found: run deploy/setup.sh first")
     owner = _service_user("mosquitto")
@@ -261,7 +266,9 @@ def embedded_mosquitto(
     _prepare_dir(data_dir, owner)
     port = port or free_port()
     conf = data_dir / "mosquitto.conf"
-    conf.write_text(mosquitto_config(port, data_dir, accounts))
+    conf.unlink(missing_ok=True)
+    conf.touch(mode=0o600)  # a bridge in it holds the link's password
+    conf.write_text(mosquitto_config(port, data_dir, accounts, extra_config))
     if owner is not None:
         os.chown(conf, owner.pw_uid, owner.pw_gid)
     log_file = data_dir / "mosquitto.log"
@@ -345,9 +352,13 @@ def stack_for(settings: Settings) -> Iterator[Stack]:
         accounts = broker_accounts(data_dir)
         _prepare_dir(accounts.directory, _service_user("mosquitto"))
         logins = accounts.embedded_logins()
+        bridge = settings.broker.bridge_file
         broker = servers.enter_context(
-            embedded_mosquitto(data_dir, settings.mosquitto_bin, accounts=accounts)
-        )
+            embedded_mosquitto(
+                data_dir, settings.mosquitto_bin, accounts=accounts,
+                extra_config=bridge.read_text() if bridge is not None else "",
+            )
+        )  # fmt: skip
         yield Stack(
             database_url, broker.url_for(logins["gateway"]), broker.url_for(logins["simulator"])
         )

@@ -131,6 +131,11 @@ class BrokerSettings(BaseModel):
         None, description="Client certificate, for a broker that asks for one (mqtts://)."
     )
     key_file: str | None = Field(None, description="Key of the client certificate.")
+    bridge_file: Path | None = Field(
+        None,
+        description="Mosquitto configuration appended to the embedded broker's: the bridge "
+        "up to the parent installation (written by minewatch federation config).",
+    )
 
 
 class ApiSettings(BaseModel):
