@@ -25,6 +25,7 @@ from minewatch.settings import Settings
 
 if TYPE_CHECKING:
     from minewatch.embedded import Stack
+    from minewatch.ingest.gateway import Gateway
     from minewatch.simulators.model import SimulatedMine
     from minewatch.trace import Trace
 
@@ -115,7 +116,35 @@ def cmd_gateway(settings: Settings, args: argparse.Namespace) -> int:
             settings.gateway, stack.database_url, stack.mqtt_url, feeds=settings.feeds
         )
         console.print(f"gateway: {redacted(stack.mqtt_url)} -> {stack.database_url}")
-        return _run(gateway.run)
+        return _run(lambda: _with_maintenance(settings, stack.database_url, gateway))
+
+
+async def _with_maintenance(settings: Settings, database_url: str, gateway: Gateway) -> None:
+    """The gateway, and retention + rollups beside it unless MINEWATCH_RETENTION__ENABLED=0."""
+    from minewatch.ingest.maintenance import Maintenance, MaintenanceMetrics
+
+    async with asyncio.TaskGroup() as tasks:
+        tasks.create_task(gateway.run(), name="gateway")
+        if settings.retention.enabled:
+            metrics = MaintenanceMetrics(gateway.metrics.registry)
+            maintenance = Maintenance(database_url, settings.retention, metrics)
+            tasks.create_task(maintenance.run(), name="maintenance")
+
+
+def cmd_maintenance(settings: Settings, args: argparse.Namespace) -> int:
+    """Retention and rollups: one round (--once, for a systemd timer), or every interval_s."""
+    from minewatch.db import migrate
+    from minewatch.embedded import stack_for
+    from minewatch.ingest.maintenance import Maintenance
+
+    with stack_for(settings) as stack:
+        migrate(stack.database_url)
+        maintenance = Maintenance(stack.database_url, settings.retention)
+        if not args.once:
+            return _run(maintenance.run)
+        ran = asyncio.run(maintenance.run_once())
+        console.print("maintenance round done" if ran else "another process holds the round")
+        return 0
 
 
 def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
@@ -278,10 +307,11 @@ async def _demo(settings: Settings, stack: Stack, config: str | None) -> None:
     database_url, mqtt_url = stack.database_url, stack.mqtt_url
     mine = _simulated_mine(config)
     gateway = Gateway(settings.gateway, database_url, mqtt_url, feeds=settings.feeds)
+    work = _with_maintenance(settings, database_url, gateway)
     base = f"http://{settings.api.host}:{settings.api.port}"
     api_started = asyncio.Event()
     async with asyncio.TaskGroup() as tasks, AlarmBroadcaster(database_url) as alarms:
-        tasks.create_task(gateway.run(), name="gateway")
+        tasks.create_task(work, name="gateway")
         tasks.create_task(
             serve(create_app(database_url), settings.api.host, settings.api.port, api_started),
             name="api",
@@ -349,6 +379,9 @@ def build_parser() -> argparse.ArgumentParser:
     load.set_defaults(func=cmd_mine_load)
     sub.add_parser("gateway", help="run the ingest gateway").set_defaults(func=cmd_gateway)
     sub.add_parser("api", help="run the HTTP API").set_defaults(func=cmd_api)
+    maintenance = sub.add_parser("maintenance", help="retention and 1-/5-minute statistics")
+    maintenance.add_argument("--once", action="store_true", help="one round, then exit")
+    maintenance.set_defaults(func=cmd_maintenance)
     sim = sub.add_parser("simulate", help="publish a simulated mine over MQTT")
     sim.add_argument("--config", help="mine TOML (default: the small example mine)")
     sim.add_argument("--cycles", type=int, default=None, help="stop after N polling cycles")

@@ -138,6 +138,22 @@ class BrokerSettings(BaseModel):
     )
 
 
+class RetentionSettings(BaseModel):
+    """When the maintenance task runs; how long each table keeps its data is data itself, in
+    the ``retention_policies`` table (docs/operations.md "Retention and statistics")."""
+
+    enabled: bool = Field(
+        True, description="Run retention and rollups in `minewatch gateway` and `demo`."
+    )
+    interval_s: float = Field(60.0, gt=0, description="Time between two maintenance rounds.")
+    rollup_lookback_s: float = Field(
+        1800.0,
+        gt=0,
+        description="Each round recomputes the 1- and 5-minute statistics this far back; older "
+        "late readings are taken when their chunk is recomputed (docs/operations.md).",
+    )
+
+
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
@@ -170,3 +186,4 @@ class Settings(BaseSettings):
     feeds: FeedSettings = Field(default_factory=FeedSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
