@@ -19,6 +19,7 @@ from rich.console import Console
 
 from minewatch.broker_auth import redacted
 from minewatch.broker_commands import register as register_broker_commands
+from minewatch.doctor.commands import register as register_doctor
 from minewatch.federation.commands import register as register_federation_commands
 from minewatch.logs import setup_logging
 from minewatch.settings import Settings
@@ -416,6 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(func=cmd_evaluate)
     register_broker_commands(sub)
     register_federation_commands(sub)
+    register_doctor(sub)
     return parser
 
 
