@@ -64,7 +64,7 @@ def cmd_list(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``broker add|remove|list`` to the CLI's sub-commands."""
     broker = sub.add_parser("broker", help="broker accounts (password file and ACL)")
     actions = broker.add_subparsers(dest="action", required=True)

@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 
 import psycopg
+
 from minewatch.ingest.maintenance.rollups import raw_chunks, recompute
 
 log = logging.getLogger(__name__)

@@ -12,10 +12,10 @@ import logging
 import time
 
 import psycopg
-from minewatch.ingest.maintenance.retention import retention_round
-from minewatch.ingest.maintenance.rollups import rollup_round
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from minewatch.ingest.maintenance.retention import retention_round
+from minewatch.ingest.maintenance.rollups import rollup_round
 from minewatch.retry import run_rounds
 from minewatch.settings import RetentionSettings
 
@@ -72,7 +72,9 @@ class Maintenance:
         rounds start again after ``interval_s``: maintenance never stops the gateway beside it."""
         while True:
             try:
-                await run_rounds(self._url, self.settings.interval_s, self._round, "maintenance")
+                await run_rounds(
+                    self._url, self.settings.interval_s, self._scheduled, "maintenance"
+                )
             except Exception:
                 log.exception(
                     "maintenance round failed; next try in %.0fs", self.settings.interval_s
@@ -83,6 +85,9 @@ class Maintenance:
         """One round now; False when another process held the round."""
         async with await psycopg.AsyncConnection.connect(self._url) as conn:
             return await self._round(conn, now)
+
+    async def _scheduled(self, conn: psycopg.AsyncConnection) -> None:
+        await self._round(conn)
 
     async def _round(self, conn: psycopg.AsyncConnection, now: dt.datetime | None = None) -> bool:
         began = time.perf_counter()

@@ -64,7 +64,7 @@ def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     doctor = sub.add_parser("doctor", help="check the deployment and say what is wrong")
     doctor.add_argument(
         "--mosquitto-conf",

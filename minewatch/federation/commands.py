@@ -70,7 +70,7 @@ def cmd_links(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``federation config|links`` to the CLI's sub-commands."""
     federation = sub.add_parser("federation", help="links up the hierarchy (MQTT bridges)")
     actions = federation.add_subparsers(dest="action", required=True)

@@ -15,9 +15,6 @@ import aiomqtt
 import orjson
 import psycopg
 import pytest
-from minewatch.simulators.config import example_mine_path, load_mine_config
-from minewatch.simulators.model import SimulatedMine
-from minewatch.simulators.mqtt_publisher import cycle_messages, publish_mine
 
 from minewatch.broker_accounts import BrokerAccounts, Login
 from minewatch.broker_auth import Account, Role, login_options
@@ -30,6 +27,9 @@ from minewatch.embedded import (
 )
 from minewatch.federation import BridgeLogin, Hierarchy, bridge_config, link_account
 from minewatch.settings import Settings
+from minewatch.simulators.config import example_mine_path, load_mine_config
+from minewatch.simulators.model import SimulatedMine
+from minewatch.simulators.mqtt_publisher import cycle_messages, publish_mine
 from tests.fix_stack import TEMPLATE_DB
 from tests.helpers import eventually, running_gateway
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from minewatch.ingest.maintenance import Maintenance
 
 from minewatch.broker_accounts import BrokerAccounts
 from minewatch.broker_auth import Account, Role
@@ -18,6 +17,7 @@ from minewatch.doctor.broker_config import findings, parse, read_config
 from minewatch.doctor.database import database_findings
 from minewatch.embedded import broker_accounts, embedded_mosquitto, mosquitto_config
 from minewatch.federation import BridgeLogin, Hierarchy, bridge_config
+from minewatch.ingest.maintenance import Maintenance
 from minewatch.settings import RetentionSettings, Settings
 
 

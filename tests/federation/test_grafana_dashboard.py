@@ -6,9 +6,10 @@ import json
 import re
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
+
 from minewatch.ingest.maintenance import MaintenanceMetrics
 from minewatch.ingest.metrics import GatewayMetrics
-from prometheus_client import CollectorRegistry
 
 DASHBOARD = Path(__file__).parents[2] / "deploy" / "grafana" / "minewatch-gateway.json"
 SUFFIXES = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"], "gauge": [""]}

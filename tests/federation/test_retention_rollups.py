@@ -17,15 +17,15 @@ import httpx
 import numpy as np
 import psycopg
 import pytest
+
+from minewatch.embedded import free_port
 from minewatch.ingest.gateway import Gateway
 from minewatch.ingest.maintenance import Maintenance
 from minewatch.ingest.sources.replay import TraceReplaySource
+from minewatch.settings import GatewaySettings, RetentionSettings
 from minewatch.simulators.config import example_mine_path, load_mine_config
 from minewatch.simulators.model import SimulatedMine
 from minewatch.simulators.trace import record
-
-from minewatch.embedded import free_port
-from minewatch.settings import GatewaySettings, RetentionSettings
 from minewatch.trace import Trace
 from tests.helpers import eventually, scalar
 

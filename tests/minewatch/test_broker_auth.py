@@ -10,15 +10,15 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
-from minewatch.simulators.config import example_mine_path, load_mine_config
-from minewatch.simulators.model import SimulatedMine
-from minewatch.simulators.mqtt_publisher import cycle_messages, publish_mine
 
 from minewatch.broker_accounts import BrokerAccounts, Login
 from minewatch.broker_auth import Account, Role, acl_file, login_options, redacted, with_login
 from minewatch.embedded import MosquittoServer, broker_accounts, embedded_mosquitto, stack_for
 from minewatch.feeds import broker_address, meta_topic
 from minewatch.settings import Settings
+from minewatch.simulators.config import example_mine_path, load_mine_config
+from minewatch.simulators.model import SimulatedMine
+from minewatch.simulators.mqtt_publisher import cycle_messages, publish_mine
 from tests.helpers import eventually, running_gateway, scalar
 
 MINE_A = "141024010041"
