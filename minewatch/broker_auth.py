@@ -75,11 +75,15 @@ def acl_rules(account: Account) -> list[str]:
                 return rules
             rules += [f"topic deny {alarm_topic(code)}" for code in groups]
             rules.append(f"topic read {SPARKPLUG_ROOT}/STATE/#")  # edge nodes wait for it
+            rules += [f"topic read {SPARKPLUG_ROOT}/{group}/{kind}/#"  # rebirth requests
+                      for group in groups for kind in ("NCMD", "DCMD")]  # fmt: skip
             return rules
         case Role.GATEWAY:
             rules = [f"topic read {root}/#" for root in roots]
             rules += [f"topic read {SPARKPLUG_ROOT}/{group}/#" for group in groups]
             rules += [f"topic write {alarm_topic(code)}" for code in groups]
+            rules += [f"topic write {SPARKPLUG_ROOT}/{group}/{kind}/#"  # rebirth requests
+                      for group in groups for kind in ("NCMD", "DCMD")]  # fmt: skip
             rules += [f"topic readwrite {SPARKPLUG_ROOT}/STATE/#"]
             return rules
         case Role.SCREEN:

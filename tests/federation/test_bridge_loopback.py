@@ -4,6 +4,7 @@ point by point, through a link outage and a bridge restart, and nothing is store
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import os
@@ -202,3 +203,54 @@ async def test_readings_reach_the_city_equal_per_point_through_an_outage_and_a_b
     assert len(city) == len(simulated.codes)
     assert sum(city.values()) == published == (3 * CYCLES + 1) * len(simulated.codes)
     assert _duplicates(city_db) == 0
+
+
+#: seconds the link is down under load; MINEWATCH_TEST_OUTAGE_S=600 gives the issue's 10 minutes
+OUTAGE_S = float(os.environ.get("MINEWATCH_TEST_OUTAGE_S", "20"))
+
+
+@pytest.mark.slow  # OUTAGE_S plus about 15 s
+async def test_an_outage_under_load_loses_nothing_and_duplicates_nothing(
+    two_stacks: tuple[Broker, Broker, dict[str, Login], str, str], unique_id: str
+) -> None:
+    mine_broker, city_broker, logins, mine_db, city_db = two_stacks
+    simulated = _mine()
+    stop = asyncio.Event()
+
+    async def load() -> None:
+        """The mine's systems publish batches of 10 cycles, 0.2 s apart, until stopped."""
+        start = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=1)
+        while not stop.is_set():
+            url = mine_broker.url(logins["mine"])
+            await publish_mine(
+                simulated, url, cycles=10, realtime=False, start=start, client_id=f"kj-{unique_id}"
+            )
+            start += dt.timedelta(seconds=10 * simulated.config.simulation.cycle_s)
+            await asyncio.sleep(0.2)
+
+    def city_equals_mine() -> bool:
+        mine = _counts(mine_db)
+        return bool(mine) and mine == _counts(city_db)
+
+    topics = ["minewatch/v1/+/meta", "minewatch/v1/+/safety/+"]
+    async with (
+        running_gateway(mine_db, mine_broker.url(logins["mine-gateway"]), f"gw-mine-{unique_id}",
+                        topics=topics),
+        running_gateway(city_db, city_broker.url(logins["city-gateway"]), f"gw-city-{unique_id}",
+                        topics=topics),
+    ):  # fmt: skip
+        publisher = asyncio.create_task(load())
+        await asyncio.sleep(2)
+        city_broker.stop()
+        before = sum(_counts(mine_db).values())
+        await asyncio.sleep(OUTAGE_S)
+        during = sum(_counts(mine_db).values()) - before
+        city_broker.start()
+        await asyncio.sleep(2)
+        stop.set()
+        await publisher
+        await eventually(city_equals_mine, limit_s=60 + OUTAGE_S / 5)
+    mine = _counts(mine_db)
+    assert during >= OUTAGE_S * 100, during  # the mine went on storing during the outage
+    assert _counts(city_db) == mine
+    assert (_duplicates(city_db), _duplicates(mine_db)) == (0, 0)

@@ -12,7 +12,15 @@ import aiomqtt
 import pytest
 
 from minewatch.broker_accounts import BrokerAccounts, Login
-from minewatch.broker_auth import Account, Role, acl_file, login_options, redacted, with_login
+from minewatch.broker_auth import (
+    Account,
+    Role,
+    acl_file,
+    acl_rules,
+    login_options,
+    redacted,
+    with_login,
+)
 from minewatch.embedded import MosquittoServer, broker_accounts, embedded_mosquitto, stack_for
 from minewatch.feeds import broker_address, meta_topic
 from minewatch.settings import Settings
@@ -41,6 +49,14 @@ def test_a_mine_may_write_only_its_own_tree_and_never_its_alarm_topic() -> None:
     assert f"topic deny minewatch/v1/{MINE_A}/alarms" in text
     assert "minewatch/v1/+" not in text  # nothing for other mines
     assert text.index("user mine-a") < text.index("topic")  # no line for anonymous clients
+
+
+def test_sparkplug_rebirth_requests_go_from_the_gateway_to_the_mine() -> None:
+    gateway = acl_rules(Account("gw", Role.GATEWAY, (MINE_A,)))
+    mine = acl_rules(Account("mine-a", Role.MINE, (MINE_A,)))
+    assert f"topic write spBv1.0/{MINE_A}/NCMD/#" in gateway
+    assert f"topic read spBv1.0/{MINE_A}/NCMD/#" in mine
+    assert f"topic read spBv1.0/{MINE_A}/DCMD/#" in mine
 
 
 def test_a_mine_or_link_account_without_mines_is_refused() -> None:
@@ -165,3 +181,20 @@ async def test_the_embedded_stack_gives_its_gateway_and_simulator_their_own_logi
         assert message.topic.value == meta_topic(MINE_A)
     with stack_for(settings) as stack:
         assert login_options(stack.mqtt_url) == login_options(first.mqtt_url)
+
+
+@pytest.mark.anyio
+async def test_the_gateway_reaches_a_mines_edge_node_with_a_rebirth_request(
+    secured: tuple[MosquittoServer, dict[str, Login]],
+) -> None:
+    server, logins = secured
+    topic = f"spBv1.0/{MINE_A}/NCMD/edge-1"
+    mine = login_options(server.url_for(logins["mine-a"]))
+    gateway = login_options(server.url_for(logins["gateway"]))
+    async with aiomqtt.Client(server.host, server.port, **mine) as edge:
+        await edge.subscribe(topic, qos=1)
+        async with aiomqtt.Client(server.host, server.port, **gateway) as host:
+            await host.publish(topic, b"rebirth", qos=1)
+        async with asyncio.timeout(10):
+            message = await anext(aiter(edge.messages))
+    assert message.topic.value == topic
