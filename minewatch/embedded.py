@@ -320,6 +320,7 @@ def published_stack(settings: Settings, stack: Stack) -> Iterator[None]:
     """Advertise ``stack`` to other minewatch commands using the same var_dir."""
     path = _stack_file(settings)
     path.touch(mode=0o600)  # it holds the embedded broker's logins
+    path.chmod(0o600)
     path.write_text(json.dumps({"pid": os.getpid(), "database_url": stack.database_url,
                                 "mqtt_url": stack.mqtt_url,
                                 "publisher_url": stack.publisher_url}))  # fmt: skip

@@ -210,6 +210,7 @@ OUTAGE_S = float(os.environ.get("MINEWATCH_TEST_OUTAGE_S", "20"))
 
 
 @pytest.mark.slow  # OUTAGE_S plus about 15 s
+@pytest.mark.timeout(OUTAGE_S + 300)
 async def test_an_outage_under_load_loses_nothing_and_duplicates_nothing(
     two_stacks: tuple[Broker, Broker, dict[str, Login], str, str], unique_id: str
 ) -> None:
