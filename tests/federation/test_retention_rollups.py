@@ -255,3 +255,25 @@ async def test_the_gateway_runs_maintenance_and_exposes_it_as_metrics(
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(30) == 0
+
+
+def test_one_maintenance_round_from_the_command_line(database_url: str, mqtt_url: str) -> None:
+    """What minewatch-maintenance.timer runs: a reading older than the 30 days kept goes, its
+    statistics stay."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO mines (code, name) VALUES ('141024010062', 'old mine');"
+            "INSERT INTO points (mine_code, code, sensor_type, value_type)"
+            " VALUES ('141024010062', 'P1', '0001', 'MN');"
+            "INSERT INTO readings (time, point_id, value)"
+            " SELECT now() - INTERVAL '40 days', id, 0.5 FROM points"
+        )
+    env = os.environ | {"MINEWATCH_DATABASE_URL": database_url, "MINEWATCH_MQTT_URL": mqtt_url}
+    result = subprocess.run(
+        [sys.executable, "-m", "minewatch.cli", "maintenance", "--once"],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "maintenance round done" in result.stderr
+    assert scalar(database_url, "SELECT count(*) FROM readings") == 0
+    assert scalar(database_url, "SELECT sum(n) FROM readings_1m") == 1
