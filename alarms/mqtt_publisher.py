@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import aiomqtt
 import orjson
 
 from minewatch.alarms.live import AlarmBroadcaster
 from minewatch.backoff import Backoff
+from minewatch.broker_auth import login_options
 from minewatch.feeds import alarm_topic, broker_address
 
 log = logging.getLogger(__name__)
@@ -24,11 +26,12 @@ log = logging.getLogger(__name__)
 async def publish_alarms(broadcaster: AlarmBroadcaster, mqtt_url: str, client_id: str) -> None:
     """Run until cancelled."""
     host, port = broker_address(mqtt_url)
+    login: dict[str, Any] = login_options(mqtt_url)
     backoff = Backoff()
     async with broadcaster.subscribe() as events:
         while True:
             try:
-                async with aiomqtt.Client(host, port, identifier=client_id) as client:
+                async with aiomqtt.Client(host, port, identifier=client_id, **login) as client:
                     backoff.reset()
                     while True:
                         event = await events.get()

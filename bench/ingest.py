@@ -34,8 +34,9 @@ from rich.console import Console
 from rich.table import Table
 
 from minewatch.batch import ReadingBatch
+from minewatch.broker_auth import login_options
 from minewatch.db import migrate
-from minewatch.embedded import free_port, stack_for
+from minewatch.embedded import Stack, free_port, stack_for
 from minewatch.feeds import broker_address, meta_topic, safety_subscriptions, safety_topic
 from minewatch.ingest.pgcopy import COPY_READINGS_SQL, encode_readings
 from minewatch.metadata import (
@@ -194,7 +195,10 @@ async def publish_all(mqtt_url: str, items: list[tuple[str, bytes]]) -> None:
     # publish past the tenth pending one, would only spend the benchmark's CPU on stderr.
     quiet = logging.getLogger("bench.publisher")
     quiet.setLevel(logging.ERROR)
-    async with aiomqtt.Client(host, port, max_inflight_messages=1000, logger=quiet) as client:
+    login = login_options(mqtt_url)
+    async with aiomqtt.Client(
+        host, port, max_inflight_messages=1000, logger=quiet, **login
+    ) as client:
         window = 500
         for lo in range(0, len(items), window):
             await asyncio.gather(*(client.publish(t, p, qos=1) for t, p in items[lo : lo + window]))
@@ -231,7 +235,7 @@ async def wait_committed(url: str, work: Workload, limit_s: float = 600) -> floa
 async def wait_subscribed(mqtt_url: str, work: Workload, metrics_port: int) -> None:
     """Publish the definition and wait until the gateway has applied it: it is subscribed."""
     host, port = broker_address(mqtt_url)
-    async with aiomqtt.Client(host, port) as client:
+    async with aiomqtt.Client(host, port, **login_options(mqtt_url)) as client:
         definition = work.definition.model_dump_json().encode()
         await client.publish(meta_topic(MINE), definition, qos=1, retain=True)
     deadline = time.perf_counter() + 60
@@ -260,8 +264,9 @@ def stop_gateway(gateway: subprocess.Popen[bytes], stops: list[bool]) -> None:
         stops.append(False)
 
 
-async def end_to_end(url: str, mqtt_url: str, work: Workload, items: list[tuple[str, bytes]],
-                     mode: str, stops: list[bool]) -> tuple[float, float, int]:  # fmt: skip
+async def end_to_end(url: str, mqtt_url: str, publisher_url: str, work: Workload,
+                     items: list[tuple[str, bytes]], mode: str,
+                     stops: list[bool]) -> tuple[float, float, int]:  # fmt: skip
     """(readings/s, gateway peak RSS MiB, alarms). ``live``: publish while the gateway runs;
     ``drain``: the broker holds everything published while the gateway was stopped. Whether
     each gateway stopped cleanly on SIGINT is appended to ``stops``."""
@@ -269,15 +274,15 @@ async def end_to_end(url: str, mqtt_url: str, work: Workload, items: list[tuple[
     metrics_port = free_port()
     gateway = start_gateway(url, mqtt_url, client_id, metrics_port)
     try:
-        await wait_subscribed(mqtt_url, work, metrics_port)
+        await wait_subscribed(publisher_url, work, metrics_port)
         if mode == "drain":
             stop_gateway(gateway, stops)
-            await publish_all(mqtt_url, items)
+            await publish_all(publisher_url, items)
             began = time.perf_counter()
             gateway = start_gateway(url, mqtt_url, client_id, metrics_port)
         else:
             began = time.perf_counter()
-            await publish_all(mqtt_url, items)
+            await publish_all(publisher_url, items)
         done = await wait_committed(url, work)
         rss = peak_rss_mib(gateway.pid)
     finally:
@@ -294,8 +299,8 @@ async def end_to_end(url: str, mqtt_url: str, work: Workload, items: list[tuple[
 # -- phase 3: the naive bridge -------------------------------------------------------------------
 
 
-async def naive_bridge(url: str, mqtt_url: str, work: Workload, items: list[tuple[str, bytes]],
-                       limit: int) -> float:  # fmt: skip
+async def naive_bridge(url: str, mqtt_url: str, publisher_url: str, work: Workload,
+                       items: list[tuple[str, bytes]], limit: int) -> float:  # fmt: skip
     """What common MQTT-to-database bridges do: one INSERT per reading, commit per message."""
     ids = dict(zip(work.codes.tolist(), point_ids(url, work).tolist(), strict=True))
     subset = items[:limit]
@@ -303,10 +308,14 @@ async def naive_bridge(url: str, mqtt_url: str, work: Workload, items: list[tupl
     host, port = broker_address(mqtt_url)
     received = 0
     async with aiomqtt.Client(
-        host, port, identifier=f"naive-{os.getpid()}", clean_session=False
+        host,
+        port,
+        identifier=f"naive-{os.getpid()}",
+        clean_session=False,
+        **login_options(mqtt_url),
     ) as sub:
         await sub.subscribe(f"minewatch/v1/{MINE}/safety/+", qos=1)
-        publisher = asyncio.create_task(publish_all(mqtt_url, subset))
+        publisher = asyncio.create_task(publish_all(publisher_url, subset))
         began = time.perf_counter()
         with psycopg.connect(url) as conn:
             async for message in sub.messages:
@@ -337,7 +346,8 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
 
 
-async def run(args: argparse.Namespace, admin_url: str, mqtt_url: str) -> dict[str, object]:
+async def run(args: argparse.Namespace, admin_url: str, stack: Stack) -> dict[str, object]:
+    mqtt_url, publisher_url = stack.mqtt_url, stack.publisher_url
     work = build_workload(args.points, args.cycles, args.per_message)
     items = messages(work)
     console.print(f"workload: {work.readings:,} readings in {len(items):,} messages "
@@ -349,13 +359,15 @@ async def run(args: argparse.Namespace, admin_url: str, mqtt_url: str) -> dict[s
     for mode in ("live", "drain"):
         url = fresh_database(admin_url, f"bench_{mode}", work)
         stops: list[bool] = []
-        rate, rss, alarms = await end_to_end(url, mqtt_url, work, items, mode, stops)
+        rate, rss, alarms = await end_to_end(url, mqtt_url, publisher_url, work, items, mode, stops)
         results[f"gateway_clean_stops_{mode}"] = f"{sum(stops)}/{len(stops)}"
         results[f"e2e_{mode}_rows_s"] = rate
         results[f"gateway_peak_rss_mib_{mode}"] = rss
         results["alarms"] = alarms
     url = fresh_database(admin_url, "bench_naive", work)
-    results["naive_rows_s"] = await naive_bridge(url, mqtt_url, work, items, args.naive_messages)
+    results["naive_rows_s"] = await naive_bridge(
+        url, mqtt_url, publisher_url, work, items, args.naive_messages
+    )
     return results
 
 
@@ -406,7 +418,7 @@ def main() -> None:
         settings = settings.model_copy(update={"var_dir": var})
     with stack_for(settings) as stack:
         admin = stack.database_url.rsplit("/", 1)[0] + "/postgres"
-        report(asyncio.run(run(args, admin, stack.mqtt_url)))
+        report(asyncio.run(run(args, admin, stack)))
 
 
 if __name__ == "__main__":

@@ -11,19 +11,30 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
+from minewatch.broker_auth import redacted
+from minewatch.broker_commands import register as register_broker_commands
+from minewatch.doctor.commands import register as register_doctor
+from minewatch.federation.commands import register as register_federation_commands
 from minewatch.logs import setup_logging
 from minewatch.settings import Settings
+
+if TYPE_CHECKING:
+    from minewatch.embedded import Stack
+    from minewatch.ingest.gateway import Gateway
+    from minewatch.simulators.model import SimulatedMine
+    from minewatch.trace import Trace
 
 console = Console(stderr=True)
 log = logging.getLogger("minewatch")
 
 
-def _run(coro_factory: Callable[[], object]) -> int:
+def _run(coro_factory: Callable[[], Awaitable[object]]) -> int:
     """Run a coroutine until it ends or a stop signal; SIGINT (Ctrl-C) and SIGTERM (systemd,
     docker, kill) cancel it cleanly: it drains, acknowledges what is durable and exits 0.
 
@@ -38,7 +49,7 @@ def _run(coro_factory: Callable[[], object]) -> int:
         for stop in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(stop, task.cancel)
         with contextlib.suppress(asyncio.CancelledError):
-            await coro_factory()  # type: ignore[misc]
+            await coro_factory()
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(until_stopped())
@@ -66,7 +77,7 @@ def cmd_stack(settings: Settings, args: argparse.Namespace) -> int:
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     with stack_for(settings) as stack, published_stack(settings, stack):
         migrate(stack.database_url)
-        console.print(f"database: {stack.database_url}\nbroker:   {stack.mqtt_url}")
+        console.print(f"database: {stack.database_url}\nbroker:   {redacted(stack.mqtt_url)}")
         console.print("Ctrl-C stops the stack.")
         _run(lambda: asyncio.Event().wait())  # until SIGINT or SIGTERM
     return 0
@@ -105,8 +116,36 @@ def cmd_gateway(settings: Settings, args: argparse.Namespace) -> int:
         gateway = Gateway(
             settings.gateway, stack.database_url, stack.mqtt_url, feeds=settings.feeds
         )
-        console.print(f"gateway: {stack.mqtt_url} -> {stack.database_url}")
-        return _run(gateway.run)
+        console.print(f"gateway: {redacted(stack.mqtt_url)} -> {stack.database_url}")
+        return _run(lambda: _with_maintenance(settings, stack.database_url, gateway))
+
+
+async def _with_maintenance(settings: Settings, database_url: str, gateway: Gateway) -> None:
+    """The gateway, and retention + rollups beside it unless MINEWATCH_RETENTION__ENABLED=0."""
+    from minewatch.ingest.maintenance import Maintenance, MaintenanceMetrics
+
+    async with asyncio.TaskGroup() as tasks:
+        tasks.create_task(gateway.run(), name="gateway")
+        if settings.retention.enabled:
+            metrics = MaintenanceMetrics(gateway.metrics.registry)
+            maintenance = Maintenance(database_url, settings.retention, metrics)
+            tasks.create_task(maintenance.run(), name="maintenance")
+
+
+def cmd_maintenance(settings: Settings, args: argparse.Namespace) -> int:
+    """Retention and rollups: one round (--once, for a systemd timer), or every interval_s."""
+    from minewatch.db import migrate
+    from minewatch.embedded import stack_for
+    from minewatch.ingest.maintenance import Maintenance
+
+    with stack_for(settings) as stack:
+        migrate(stack.database_url)
+        maintenance = Maintenance(stack.database_url, settings.retention)
+        if not args.once:
+            return _run(maintenance.run)
+        ran = asyncio.run(maintenance.run_once())
+        console.print("maintenance round done" if ran else "another process holds the round")
+        return 0
 
 
 def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
@@ -185,7 +224,7 @@ def cmd_key_add(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _simulated_mine(config: str | None):
+def _simulated_mine(config: str | None) -> SimulatedMine:
     from minewatch.simulators.config import example_mine_path, load_mine_config
     from minewatch.simulators.model import SimulatedMine
 
@@ -233,12 +272,12 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
         async def main() -> None:
             nonlocal report
             safety = publish_mine(
-                mine, stack.mqtt_url, cycles=args.cycles, realtime=not args.fast, start=start
+                mine, stack.publisher_url, cycles=args.cycles, realtime=not args.fast, start=start
             )
             if feeds is None:
                 report = await safety
                 return
-            other = publish_feeds(feeds, stack.mqtt_url, start, end, realtime=not args.fast)
+            other = publish_feeds(feeds, stack.publisher_url, start, end, realtime=not args.fast)
             report, _ = await asyncio.gather(safety, other)
 
         _run(main)
@@ -270,7 +309,14 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
         return _run(lambda: _replay(settings, stack, trace, speed, total, rebase))
 
 
-async def _replay(settings, stack, trace, speed, total, rebase) -> None:
+async def _replay(
+    settings: Settings,
+    stack: Stack,
+    trace: Trace,
+    speed: float | None,
+    total: int | None,
+    rebase: int | None,
+) -> None:
     from rich.progress import Progress
 
     from minewatch.ingest.gateway import Gateway
@@ -312,23 +358,25 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     with stack_for(settings) as stack, published_stack(settings, stack):
         migrate(stack.database_url)
-        return _run(lambda: _demo(settings, stack.database_url, stack.mqtt_url, args.config))
+        return _run(lambda: _demo(settings, stack, args.config))
 
 
-async def _demo(settings: Settings, database_url: str, mqtt_url: str, config: str | None) -> None:
+async def _demo(settings: Settings, stack: Stack, config: str | None) -> None:
     from minewatch.alarms.live import AlarmBroadcaster
     from minewatch.api import create_app
     from minewatch.api.server import serve
     from minewatch.ingest.gateway import Gateway
     from minewatch.simulators.mqtt_publisher import publish_mine
 
+    database_url, mqtt_url = stack.database_url, stack.mqtt_url
     mine = _simulated_mine(config)
     gateway = Gateway(settings.gateway, database_url, mqtt_url, feeds=settings.feeds)
+    work = _with_maintenance(settings, database_url, gateway)
     base = f"http://{settings.api.host}:{settings.api.port}"
     sign_in = await _demo_accounts(settings, database_url, mine.definition.mine.code)
     api_started = asyncio.Event()
     async with asyncio.TaskGroup() as tasks, AlarmBroadcaster(database_url) as alarms:
-        tasks.create_task(gateway.run(), name="gateway")
+        tasks.create_task(work, name="gateway")
         tasks.create_task(
             serve(
                 create_app(database_url, settings.api, settings.auth),
@@ -343,7 +391,7 @@ async def _demo(settings: Settings, database_url: str, mqtt_url: str, config: st
         truth = mine.ground_truth[0] if mine.ground_truth else None
         console.rule("[bold]minewatch demo")
         console.print(f"mine {mine.definition.mine.code}: {len(mine.codes)} points, "
-                      f"database {database_url}, broker {mqtt_url}")  # fmt: skip
+                      f"database {database_url}, broker {redacted(mqtt_url)}")  # fmt: skip
         console.print(f"API docs:      {base}/docs (Authorize: the API key below)")
         for line in sign_in:
             console.print(line, soft_wrap=True)
@@ -354,7 +402,8 @@ async def _demo(settings: Settings, database_url: str, mqtt_url: str, config: st
             console.print(f"injected: {truth.kind} on {truth.point} at +{truth.start_s:.0f}s "
                           f"(peak {truth.peak})")  # fmt: skip
         console.print("Ctrl-C stops everything.")
-        tasks.create_task(publish_mine(mine, mqtt_url, cycles=None, realtime=True), name="sim")
+        simulator = publish_mine(mine, stack.publisher_url, cycles=None, realtime=True)
+        tasks.create_task(simulator, name="sim")
         async with alarms.subscribe() as queue:
             while True:
                 event = await queue.get()
@@ -428,6 +477,9 @@ def build_parser() -> argparse.ArgumentParser:
     _access_parsers(sub)
     sub.add_parser("gateway", help="run the ingest gateway").set_defaults(func=cmd_gateway)
     sub.add_parser("api", help="run the HTTP API").set_defaults(func=cmd_api)
+    maintenance = sub.add_parser("maintenance", help="retention and 1-/5-minute statistics")
+    maintenance.add_argument("--once", action="store_true", help="one round, then exit")
+    maintenance.set_defaults(func=cmd_maintenance)
     sim = sub.add_parser("simulate", help="publish a simulated mine over MQTT")
     sim.add_argument("--config", help="mine TOML (default: the small example mine)")
     sim.add_argument("--cycles", type=int, default=None, help="stop after N polling cycles")
@@ -460,6 +512,9 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     evaluate.add_argument("--json", type=Path, help="also write every figure to this file")
     evaluate.set_defaults(func=cmd_evaluate)
+    register_broker_commands(sub)
+    register_federation_commands(sub)
+    register_doctor(sub)
     return parser
 
 

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import psycopg
 
+from minewatch.broker_accounts import PID, BrokerAccounts, Login
+from minewatch.broker_auth import TlsFiles, with_login
 from minewatch.settings import Settings
 
 _PR_SET_PDEATHSIG = 1
@@ -190,19 +192,38 @@ class MosquittoServer:
 
     @property
     def url(self) -> str:
+        """The broker's URL without a login."""
         return f"mqtt://{self.host}:{self.port}"
 
+    def url_for(self, login: Login) -> str:
+        """The broker's URL carrying ``login``."""
+        return with_login(self.url, login.username, login.password)
 
-def mosquitto_config(port: int, data_dir: Path) -> str:
+
+def _access_lines(accounts: BrokerAccounts | None) -> list[str]:
+    if accounts is None:
+        return ["allow_anonymous true"]
+    return [
+        "allow_anonymous false",
+        f"password_file {accounts.passwd_file}",
+        f"acl_file {accounts.acl_path}",
+    ]
+
+
+def mosquitto_config(
+    port: int, data_dir: Path, accounts: BrokerAccounts | None = None, extra: str = ""
+) -> str:
     """A broker configuration fit for lossless ingestion (see docs/operations.md).
 
     Mosquitto's defaults lose data: ``max_queued_messages`` 1000 drops QoS 1 messages for an
     offline persistent session, and ``max_inflight_messages`` 20 caps throughput when
-    acknowledgements wait for the database commit.
+    acknowledgements wait for the database commit. With ``accounts`` only their logins may
+    connect, each limited by its ACL; without, any client may (the test session's broker).
+    ``extra`` is appended (a bridge to the parent installation, docs/federation.md).
     """
     return "\n".join([
         f"listener {port} 127.0.0.1",
-        "allow_anonymous true",
+        *_access_lines(accounts),
         "persistence true",
         f"persistence_location {data_dir}/",
         "autosave_interval 10",
@@ -215,15 +236,29 @@ def mosquitto_config(port: int, data_dir: Path) -> str:
         "log_type error",
         "log_type warning",
         "log_type notice",
-        "",
+        extra,
     ])  # fmt: skip
+
+
+def broker_accounts(data_dir: Path) -> BrokerAccounts:
+    """The account files of the embedded broker that keeps its data in ``data_dir``."""
+    owner = _service_user("mosquitto")
+    return BrokerAccounts(
+        data_dir.resolve(), None if owner is None else (owner.pw_uid, owner.pw_gid)
+    )
 
 
 @contextlib.contextmanager
 def embedded_mosquitto(
-    data_dir: Path, binary: Path, port: int | None = None
+    data_dir: Path,
+    binary: Path,
+    port: int | None = None,
+    accounts: BrokerAccounts | None = None,
+    extra_config: str = "",
 ) -> Iterator[MosquittoServer]:
-    """Run a private Mosquitto broker with persistence and lossless queue limits."""
+    """Run a private Mosquitto broker with persistence and lossless queue limits; with
+    ``accounts``, only their logins may connect (:func:`stack_for` always passes them);
+    ``extra_config``: more configuration lines (a bridge)."""
     if not binary.exists() and shutil.which(str(binary)) is None:
         raise EmbeddedStackError(f"{binary} not found: run deploy/setup.sh first")
     owner = _service_user("mosquitto")
@@ -231,7 +266,9 @@ def embedded_mosquitto(
     _prepare_dir(data_dir, owner)
     port = port or free_port()
     conf = data_dir / "mosquitto.conf"
-    conf.write_text(mosquitto_config(port, data_dir))
+    conf.unlink(missing_ok=True)
+    conf.touch(mode=0o600)  # a bridge in it holds the link's password
+    conf.write_text(mosquitto_config(port, data_dir, accounts, extra_config))
     if owner is not None:
         os.chown(conf, owner.pw_uid, owner.pw_gid)
     log_file = data_dir / "mosquitto.log"
@@ -242,19 +279,25 @@ def embedded_mosquitto(
             stderr=subprocess.STDOUT,
             **_run_as(owner, signal.SIGTERM),  # as its user: its own setuid would clear the signal
         )
+    pid_file = data_dir / PID  # for `minewatch broker add` to make it reload its accounts
+    pid_file.write_text(str(process.pid))
     try:
         _wait_for_port(port, process, log_file, timeout=30)
         yield MosquittoServer("127.0.0.1", port, data_dir)
     finally:
         _stop(process, signal.SIGTERM)
+        pid_file.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True, slots=True)
 class Stack:
-    """URLs of the database and the broker that a command should use."""
+    """URLs of the database and the broker that a command should use: ``mqtt_url`` with the
+    gateway's login, ``publisher_url`` with the login of a simulator (the same URL when the
+    broker is configured: the environment of each command then names its own login)."""
 
     database_url: str
     mqtt_url: str
+    publisher_url: str
 
 
 def _stack_file(settings: Settings) -> Path:
@@ -269,15 +312,18 @@ def running_stack(settings: Settings) -> Stack | None:
         os.kill(int(info["pid"]), 0)
     except (OSError, ValueError, KeyError):
         return None
-    return Stack(str(info["database_url"]), str(info["mqtt_url"]))
+    return Stack(str(info["database_url"]), str(info["mqtt_url"]), str(info["publisher_url"]))
 
 
 @contextlib.contextmanager
 def published_stack(settings: Settings, stack: Stack) -> Iterator[None]:
     """Advertise ``stack`` to other minewatch commands using the same var_dir."""
     path = _stack_file(settings)
+    path.touch(mode=0o600)  # it holds the embedded broker's logins
+    path.chmod(0o600)
     path.write_text(json.dumps({"pid": os.getpid(), "database_url": stack.database_url,
-                                "mqtt_url": stack.mqtt_url}))  # fmt: skip
+                                "mqtt_url": stack.mqtt_url,
+                                "publisher_url": stack.publisher_url}))  # fmt: skip
     try:
         yield
     finally:
@@ -299,10 +345,30 @@ def stack_for(settings: Settings) -> Iterator[Stack]:
                 embedded_postgres(settings.var_dir / "pg", settings.pg_bin_dir)
             )
             database_url = pg.url()
-        mqtt_url = settings.mqtt_url
-        if mqtt_url is None:
-            broker = servers.enter_context(
-                embedded_mosquitto(settings.var_dir / "mosquitto", settings.mosquitto_bin)
+        if settings.mqtt_url is not None:
+            mqtt_url = configured_broker_url(settings)
+            yield Stack(database_url, mqtt_url, mqtt_url)
+            return
+        data_dir = settings.var_dir / "mosquitto"
+        accounts = broker_accounts(data_dir)
+        _prepare_dir(accounts.directory, _service_user("mosquitto"))
+        logins = accounts.embedded_logins()
+        bridge = settings.broker.bridge_file
+        broker = servers.enter_context(
+            embedded_mosquitto(
+                data_dir, settings.mosquitto_bin, accounts=accounts,
+                extra_config=bridge.read_text() if bridge is not None else "",
             )
-            mqtt_url = broker.url
-        yield Stack(database_url, mqtt_url)
+        )  # fmt: skip
+        yield Stack(
+            database_url, broker.url_for(logins["gateway"]), broker.url_for(logins["simulator"])
+        )
+
+
+def configured_broker_url(settings: Settings) -> str:
+    """``MINEWATCH_MQTT_URL`` with the login and TLS files of ``MINEWATCH_BROKER__*``."""
+    assert settings.mqtt_url is not None
+    auth = settings.broker
+    password = auth.password.get_secret_value() if auth.password is not None else None
+    tls = TlsFiles(auth.ca_file, auth.cert_file, auth.key_file)
+    return with_login(settings.mqtt_url, auth.username, password, tls)

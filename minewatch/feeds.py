@@ -30,11 +30,12 @@ def alarm_topic(mine: str) -> str:
 
 
 def broker_address(url: str) -> tuple[str, int]:
-    """(host, port) of an ``mqtt://host:port`` URL."""
+    """(host, port) of an ``mqtt://host:port`` (or TLS: ``mqtts://``) URL."""
     parts = urlsplit(url)
-    if parts.scheme not in ("mqtt", "tcp"):
-        raise ValueError(f"unsupported broker URL {url!r} (use mqtt://host:port)")
-    return parts.hostname or "127.0.0.1", parts.port or 1883
+    if parts.scheme not in ("mqtt", "tcp", "mqtts", "ssl"):
+        raise ValueError(f"unsupported broker URL {parts.scheme}:// (use mqtt://host:port)")
+    default_port = 1883 if parts.scheme in ("mqtt", "tcp") else 8883
+    return parts.hostname or "127.0.0.1", parts.port or default_port
 
 
 def personnel_topic(mine: str) -> str:

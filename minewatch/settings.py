@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -122,6 +122,44 @@ class FeedSettings(BaseModel):
     )
 
 
+class BrokerSettings(BaseModel):
+    """The login and TLS files for a configured broker (``MINEWATCH_MQTT_URL``); the embedded
+    broker makes its own logins (docs/operations.md "Who may publish")."""
+
+    username: str | None = Field(
+        None, description="Broker login (or user:password@ in MINEWATCH_MQTT_URL)."
+    )
+    password: SecretStr | None = Field(None, description="Password of the broker login.")
+    ca_file: str | None = Field(
+        None, description="CA certificate for an mqtts:// broker; unset: the system's CAs."
+    )
+    cert_file: str | None = Field(
+        None, description="Client certificate, for a broker that asks for one (mqtts://)."
+    )
+    key_file: str | None = Field(None, description="Key of the client certificate.")
+    bridge_file: Path | None = Field(
+        None,
+        description="Mosquitto configuration appended to the embedded broker's: the bridge "
+        "up to the parent installation (written by minewatch federation config).",
+    )
+
+
+class RetentionSettings(BaseModel):
+    """When the maintenance task runs; how long each table keeps its data is data itself, in
+    the ``retention_policies`` table (docs/operations.md "Retention and statistics")."""
+
+    enabled: bool = Field(
+        True, description="Run retention and rollups in `minewatch gateway` and `demo`."
+    )
+    interval_s: float = Field(60.0, gt=0, description="Time between two maintenance rounds.")
+    rollup_lookback_s: float = Field(
+        1800.0,
+        gt=0,
+        description="Each round recomputes the 1- and 5-minute statistics this far back; older "
+        "late readings are taken when their chunk is recomputed (docs/operations.md).",
+    )
+
+
 class ApiSettings(BaseModel):
     """Where the HTTP API listens and how much work one request may cause."""
 
@@ -185,7 +223,9 @@ class Settings(BaseSettings):
     )
 
     database_url: str | None = Field(None, description="postgresql:// URL of TimescaleDB.")
-    mqtt_url: str | None = Field(None, description="mqtt://host:port of the broker.")
+    mqtt_url: str | None = Field(
+        None, description="mqtt://host:port (mqtts:// for TLS) of the broker."
+    )
     var_dir: Path = Field(Path("var"), description="Where the embedded stack keeps its data.")
     pg_bin_dir: Path = Field(
         Path("/usr/lib/postgresql/15/bin"), description="PostgreSQL server binaries."
@@ -198,3 +238,5 @@ class Settings(BaseSettings):
     feeds: FeedSettings = Field(default_factory=FeedSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    broker: BrokerSettings = Field(default_factory=BrokerSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)

@@ -27,6 +27,7 @@ from typing import Any
 import aiomqtt
 import orjson
 
+from minewatch.broker_auth import login_options
 from minewatch.feeds import (
     broker_address,
     personnel_meta_topic,
@@ -122,7 +123,7 @@ async def publish_feeds(
     stop = None if end is None else round(end.timestamp() * US)
     async with aiomqtt.Client(
         host, port, identifier=client_id or f"minewatch-sim-feeds-{mine}",
-        max_inflight_messages=1000,
+        max_inflight_messages=1000, **login_options(mqtt_url),
     ) as client:  # fmt: skip
         ts = start - dt.timedelta(days=1)  # the definitions are valid before the first batch
         await client.publish(

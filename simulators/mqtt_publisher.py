@@ -16,6 +16,7 @@ import aiomqtt
 import numpy as np
 import orjson
 
+from minewatch.broker_auth import login_options
 from minewatch.feeds import broker_address, meta_topic, safety_topic
 from minewatch.simulators.model import Cycle, SimulatedMine
 
@@ -74,7 +75,7 @@ async def publish_mine(
     seqs: dict[str, int] = {}
     async with aiomqtt.Client(
         host, port, identifier=client_id or f"minewatch-sim-{mine.definition.mine.code}",
-        max_inflight_messages=1000,
+        max_inflight_messages=1000, **login_options(mqtt_url),
     ) as client:  # fmt: skip
         await client.publish(
             meta_topic(mine.definition.mine.code),

@@ -19,6 +19,7 @@ import aiomqtt
 import numpy as np
 import orjson
 
+from minewatch.broker_auth import login_options
 from minewatch.feeds import broker_address, meta_topic, safety_topic
 from minewatch.metadata import MineDefinition, MineInfo, PointDefinition, SubstationDefinition
 from minewatch.simulators.personnel import CST
@@ -123,7 +124,7 @@ async def publish_output(
     boot = int(time.time() * 1000)
     async with aiomqtt.Client(
         host, port, identifier=client_id or f"minewatch-sim-output-{scale.mine_code}",
-        max_inflight_messages=1000,
+        max_inflight_messages=1000, **login_options(mqtt_url),
     ) as client:  # fmt: skip
         if publish_definition:
             definition = scale.definition().model_dump_json().encode()

@@ -23,6 +23,7 @@ import aiomqtt
 import numpy as np
 import orjson
 
+from minewatch.broker_auth import login_options
 from minewatch.feeds import broker_address, personnel_meta_topic, personnel_topic
 
 US = 1_000_000
@@ -521,7 +522,7 @@ async def publish_personnel(
     seq = 0
     async with aiomqtt.Client(
         host, port, identifier=client_id or f"minewatch-sim-rydw-{c.mine_code}",
-        max_inflight_messages=1000,
+        max_inflight_messages=1000, **login_options(mqtt_url),
     ) as client:  # fmt: skip
         meta = orjson.dumps(sim.meta_document(start - dt.timedelta(days=1)))
         await client.publish(personnel_meta_topic(c.mine_code), meta, qos=1, retain=True)

@@ -18,6 +18,7 @@ import aiomqtt
 import numpy as np
 import orjson
 
+from minewatch.broker_auth import login_options
 from minewatch.feeds import broker_address, video_meta_topic, video_topic
 
 EVENT_TYPES = ("no_helmet", "intrusion", "belt_deviation", "smoke", "overcrowding", "sleeping")
@@ -127,7 +128,10 @@ async def publish_video(
     report = report if report is not None else VideoPublishReport()
     seq = 0
     async with aiomqtt.Client(
-        host, port, identifier=client_id or f"minewatch-sim-video-{cameras.mine_code}"
+        host,
+        port,
+        identifier=client_id or f"minewatch-sim-video-{cameras.mine_code}",
+        **login_options(mqtt_url),
     ) as client:
         now = dt.datetime.now(dt.UTC)
         meta = orjson.dumps(cameras.meta_document(now - dt.timedelta(seconds=1)))

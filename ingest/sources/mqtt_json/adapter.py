@@ -22,6 +22,7 @@ from typing import Generic, TypeVar
 import aiomqtt
 
 from minewatch.backoff import Backoff
+from minewatch.broker_auth import login_options
 from minewatch.feeds import broker_address
 from minewatch.ingest.contract import ParsedMessage, parse_message
 from minewatch.ingest.sources.base import Ack, Delivery, Source, SourceContext
@@ -106,6 +107,7 @@ class MqttJsonSource(Source, Generic[M]):
     ) -> None:
         self._parse = parse
         self._host, self._port = broker_address(url)
+        self._login = login_options(url)
         self._client_id = client_id
         self._topics = topics
         self._max_bytes = max_message_bytes
@@ -125,6 +127,7 @@ class MqttJsonSource(Source, Generic[M]):
                 identifier=self._client_id,
                 clean_session=False,
                 keepalive=30,
+                **self._login,
             )
             manual = _ManualAck(client)
             try:

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Callable
 import aiomqtt
 
 from minewatch.backoff import Backoff
+from minewatch.broker_auth import login_options
 from minewatch.feeds import broker_address
 from minewatch.ingest.sources.base import Delivery, Source, SourceContext
 from minewatch.ingest.sources.mqtt_json.adapter import _ManualAck
@@ -85,6 +86,7 @@ class SparkplugSource(Source):
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._host_name, self._port = broker_address(url)
+        self._login = login_options(url)
         self._client_id = client_id
         self._groups = groups
         self.host_id = client_id if host_id is None else host_id
@@ -144,6 +146,7 @@ class SparkplugSource(Source):
                 clean_session=False,  # see docs/sparkplug.md: a deliberate deviation
                 keepalive=30,
                 will=will,
+                **self._login,
             )
             manual = _ManualAck(client)  # before connecting, or queued messages are auto-acked
             try:

@@ -1,0 +1,73 @@
+"""The files in deploy/ that an operator installs: systemd units that systemd accepts and
+rates as hardened, and a Mosquitto configuration that `minewatch doctor` passes."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from minewatch.doctor import Level
+from minewatch.doctor.broker_config import findings, parse
+
+DEPLOY = Path(__file__).parents[2] / "deploy"
+UNITS = sorted((DEPLOY / "systemd").glob("minewatch-*.*"))
+#: `systemd-analyze security`: up to 4.0 is "OK", above it "MEDIUM" and worse
+MAX_EXPOSURE = 4.0
+
+needs_systemd = pytest.mark.skipif(
+    shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed"
+)
+
+
+def _installed_copies(tmp_path: Path) -> list[Path]:
+    """The units as they would be installed, with this checkout's minewatch as the command."""
+    env = tmp_path / "minewatch.env"
+    env.write_text((DEPLOY / "systemd" / "minewatch.env.example").read_text())
+    command = str(Path(sys.executable).with_name("minewatch"))
+    out = []
+    for unit in UNITS:
+        text = unit.read_text().replace("/opt/minewatch/.venv/bin/minewatch", command)
+        target = tmp_path / unit.name
+        target.write_text(text.replace("/etc/minewatch/minewatch.env", str(env)))
+        out.append(target)
+    return out
+
+
+@needs_systemd
+def test_systemd_accepts_every_unit(tmp_path: Path) -> None:
+    assert {u.name for u in UNITS} >= {"minewatch-gateway.service", "minewatch-api.service",
+                                       "minewatch-maintenance.service",
+                                       "minewatch-maintenance.timer"}  # fmt: skip
+    result = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", *map(str, _installed_copies(tmp_path))],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+@needs_systemd
+@pytest.mark.parametrize("name", [u.name for u in UNITS if u.suffix == ".service"])
+def test_every_service_is_hardened(tmp_path: Path, name: str) -> None:
+    unit = next(u for u in _installed_copies(tmp_path) if u.name == name)
+    result = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", "--no-pager", str(unit)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    line = next(x for x in result.stdout.splitlines() if "Overall exposure level" in x)
+    exposure = float(line.split(":")[1].split()[0])
+    assert exposure <= MAX_EXPOSURE, line
+    for setting in ("NoNewPrivileges=yes", "ProtectSystem=strict", "User=minewatch"):
+        assert setting in unit.read_text()
+
+
+def test_the_example_mosquitto_configuration_loses_nothing_and_lets_no_one_in() -> None:
+    lines = [
+        line for line in (DEPLOY / "mosquitto" / "minewatch.conf").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]  # fmt: skip
+    found = findings(parse(lines))
+    assert [f for f in found if f.level is not Level.OK] == []
