@@ -22,6 +22,7 @@ passed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -132,8 +133,8 @@ class AlarmEngine:
 
     def restore(
         self,
-        open_episodes: list[tuple[int, str]] | list[tuple[int, str, int]],
-        last_times: list[tuple[int, int]] | list[tuple[int, int, float]],
+        open_episodes: Sequence[tuple[int, str] | tuple[int, str, int]],
+        last_times: Sequence[tuple[int, int] | tuple[int, int, float]],
     ) -> None:
         """Rebuild state from the database: open episodes and each point's latest reading.
 
@@ -143,7 +144,7 @@ class AlarmEngine:
         size = self.registry.size
         for item in open_episodes:
             point_id, rule = int(item[0]), str(item[1])
-            started = int(item[2]) if len(item) > 2 else _NEVER  # type: ignore[misc]
+            started = int(item[2]) if len(item) > 2 else _NEVER
             if not 0 <= point_id < size:
                 continue
             if rule in self.state.runs:
@@ -151,12 +152,12 @@ class AlarmEngine:
             elif rule == interruption.RULE:
                 self.state.interruption.active[point_id] = True
                 self.state.interruption.start_us[point_id] = started
-        for item in last_times:
-            point_id = int(item[0])
+        for reading in last_times:
+            point_id = int(reading[0])
             if 0 <= point_id < size:
-                self.state.last_time_us[point_id] = int(item[1])
-                if len(item) > 2:
-                    self.state.last_value[point_id] = float(item[2])  # type: ignore[misc]
+                self.state.last_time_us[point_id] = int(reading[1])
+                if len(reading) > 2:
+                    self.state.last_value[point_id] = float(reading[2])
         cut = self.state.runs["power_off"]
         self.state = replace(
             self.state,

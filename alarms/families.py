@@ -149,7 +149,8 @@ def _threshold_changes(
     reading before it) lets an ended excursion be reclassified an undeclared calibration."""
     final = None
     if rule.name in _RECLASSIFIED and len(table) and zero is not None:
-        final = np.where(
+        # numpy's stubs refuse None in where(); the object column (str or None) is what we want
+        final = np.where(  # type: ignore[call-overload]
             undeclared_calibration(
                 table, rule.set_level, engine.params.calibration_gas, engine.defaults, zero
             ),

@@ -226,7 +226,7 @@ def _to_us(value: object) -> object:
 async def _frame(
     conn: psycopg.AsyncConnection, sql: str, params: dict[str, object], columns: list[str]
 ) -> pd.DataFrame:
-    cur = await conn.execute(sql, params)  # type: ignore[arg-type]  # constants of this module
+    cur = await conn.execute(sql, params)  # sql: constants of this module
     rows = [
         tuple(_to_us(v) if hasattr(v, "tzinfo") else v for v in r) for r in await cur.fetchall()
     ]
@@ -291,9 +291,8 @@ async def _stored(conn: psycopg.AsyncConnection) -> list[Stored]:
         cams,
         points,
     ) in await cur.fetchall():
-        value = {fusion.GAS_PEOPLE: len(cards), fusion.GAS_CAMERA_OFFLINE: len(cams)}.get(
-            rule, vmax
-        )
+        counts = {fusion.GAS_PEOPLE: len(cards), fusion.GAS_CAMERA_OFFLINE: len(cams)}
+        value = float(counts[rule]) if rule in counts else float(vmax)
         fused = Fused(
             str(rule), str(mine), int(pid), str(area), tuple(int(i) for i in sources),
             datetime_to_us(started), float(value), None if threshold is None else float(threshold),

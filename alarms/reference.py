@@ -142,6 +142,18 @@ class _Point:
         "off_delay_us", "on_delay_us", "poll_us", "poweroff_high", "repeats", "runs", "state",
         "windows",
     )  # fmt: skip
+    # settings, set once by the reference's constructor from the point registry
+    alarm_high: float
+    alarm_clear: float
+    poweroff_high: float
+    on_delay_us: int
+    off_delay_us: int
+    poll_us: int
+    interruption_us: int
+    control_us: int
+    flat_window: int
+    drift_floor: float
+    gas: float
 
     def __init__(self) -> None:
         self.levels: list[_Level] = []
@@ -242,7 +254,9 @@ class ReferenceEngine:
             windows.point_id.tolist(), windows.start_us.tolist(), windows.end_us.tolist(),
             strict=True,
         ):  # fmt: skip
-            self.points[p].windows.append((start, end))  # type: ignore[union-attr]
+            point = self.points[p]
+            assert point is not None  # calibration windows are loaded for known points only
+            point.windows.append((start, end))
         pairs = FeedPairs.of(registry)
         feeds: dict[int, list[int]] = {}  # source -> its feed points (D relations)
         for source, feed in zip(pairs.source.tolist(), pairs.feed.tolist(), strict=True):
@@ -486,9 +500,9 @@ class ReferenceEngine:
             run.add(v, t, near)
         run.eligible += 1
         if run.episode is None and run.eligible >= run.need and t - run.start >= delay:
-            threshold = None if math.isnan(run.threshold) else run.threshold
+            level = None if math.isnan(run.threshold) else run.threshold
             run.episode = Episode(
-                p, rule, run.label, run.start, t, run.start_value, threshold, run.related
+                p, rule, run.label, run.start, t, run.start_value, level, run.related
             )
             self._episodes.append(run.episode)
 

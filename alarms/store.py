@@ -52,7 +52,11 @@ def _params(change: EpisodeChange) -> dict[str, object]:
         "point_id": change.point_id,
         "rule": change.rule,
         "abnormal_type": change.abnormal_type,
-        "started_at": us_to_datetime(change.started_at_us) if change.opened else None,
+        "started_at": (
+            us_to_datetime(change.started_at_us)
+            if change.opened and change.started_at_us is not None
+            else None
+        ),
         "ended_at": us_to_datetime(change.ended_at_us) if change.ended_at_us else None,
         "threshold": change.threshold,
         "start_value": change.start_value,

@@ -138,8 +138,7 @@ class PointRegistry:
         def column(name: str, dtype: type, fill: object) -> npt.NDArray[Any]:
             out: npt.NDArray[Any] = np.full(size, fill, dtype=dtype)
             if len(frame):
-                # pandas-stubs type na_value narrower than pandas accepts (any scalar fill)
-                out[ids] = frame[name].to_numpy(dtype=dtype, na_value=fill)  # type: ignore[call-overload]
+                out[ids] = frame[name].to_numpy(dtype=dtype, na_value=fill)
             return out
 
         known = np.zeros(size, bool)

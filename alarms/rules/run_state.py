@@ -7,6 +7,7 @@ a batch saw, a rule's outcome and its parameters, and the statistics they carry.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -141,7 +142,7 @@ class RunState:
         """Per point id: the run is pending its clear (off-delay)."""
         return self.pending_clear_us != NEVER
 
-    def pending_stats(self, points: IntArray, take: BoolArray) -> Stats:
+    def pending_stats(self, points: npt.NDArray[np.integer[Any]], take: BoolArray) -> Stats:
         """The dip statistics of ``points`` where ``take`` (empty elsewhere)."""
         return (
             np.where(take, self.pending_count[points], 0),
@@ -261,6 +262,7 @@ def expand(part: RunOutcome, sel: BoolArray) -> RunOutcome:
     """An outcome computed on the rows ``sel``, for all rows."""
     if part.on is None:
         return part
+    assert part.raised is not None and part.start_us is not None  # set together with ``on``
     where = np.flatnonzero(sel)
     on = np.zeros(len(sel), bool)
     raised = np.zeros(len(sel), bool)
@@ -282,9 +284,11 @@ def expand(part: RunOutcome, sel: BoolArray) -> RunOutcome:
 def stats_of(ids: IntArray, values: FloatArray, times: IntArray, runs: int) -> Stats:
     """(count, sum, max, max_at, min, min_at) per run id; first occurrence wins ties."""
     count = np.bincount(ids, minlength=runs).astype(np.int64)
-    total = np.bincount(ids, weights=values, minlength=runs)
-    vmax, vmax_at = np.full(runs, -np.inf), np.zeros(runs, np.int64)
-    vmin, vmin_at = np.full(runs, np.inf), np.zeros(runs, np.int64)
+    total = np.bincount(ids, weights=values, minlength=runs).astype(np.float64, copy=False)
+    vmax: FloatArray = np.full(runs, -np.inf)
+    vmin: FloatArray = np.full(runs, np.inf)
+    vmax_at: IntArray = np.zeros(runs, np.int64)
+    vmin_at: IntArray = np.zeros(runs, np.int64)
     if len(ids):
         for sign, out, out_at in ((-1.0, vmax, vmax_at), (1.0, vmin, vmin_at)):
             order = np.lexsort((sign * values, ids))
