@@ -21,7 +21,7 @@ import pytest
 from minewatch.embedded import free_port
 from minewatch.ingest.gateway import Gateway
 from minewatch.ingest.maintenance import Maintenance
-from minewatch.ingest.sources.replay import TraceReplaySource
+from minewatch.ingest.sources.replay.adapter import TraceReplaySource
 from minewatch.settings import GatewaySettings, RetentionSettings
 from minewatch.simulators.config import example_mine_path, load_mine_config
 from minewatch.simulators.model import SimulatedMine
