@@ -92,4 +92,5 @@ def undeclared_calibration(
     known = runs.cum_near > UNKNOWN_HISTORY // 2
     enough = runs.cum_count >= defaults.calibration_min_samples
     shape = peak_at_level & above_limit & plateau & known
-    return runs.ended & enough & duration_ok & shape & zeroed
+    undeclared: BoolArray = runs.ended & enough & duration_ok & shape & zeroed
+    return undeclared

@@ -198,7 +198,8 @@ def nearest_shift_start(
     offsets = np.concatenate(([hours[-1] - DAY_S], hours, [hours[0] + DAY_S]))
     candidates = midnight[:, None] + offsets[None, :]
     best = np.argmin(np.abs(candidates - local_s[:, None]), axis=1)
-    return candidates[np.arange(len(local_s)), best] - utc_offset_s
+    starts: npt.NDArray[np.int64] = candidates[np.arange(len(local_s)), best] - utc_offset_s
+    return starts
 
 
 def leader_absent(

@@ -140,7 +140,8 @@ class RunState:
     @property
     def pending(self) -> BoolArray:
         """Per point id: the run is pending its clear (off-delay)."""
-        return self.pending_clear_us != NEVER
+        pending: BoolArray = self.pending_clear_us != NEVER
+        return pending
 
     def pending_stats(self, points: npt.NDArray[np.integer[Any]], take: BoolArray) -> Stats:
         """The dip statistics of ``points`` where ``take`` (empty elsewhere)."""
