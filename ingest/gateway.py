@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncIterator
 from typing import Any
 
 from minewatch.alarms.fusion_store import FusionEvaluator
@@ -102,13 +102,13 @@ class Gateway:
 
     async def _receive(
         self,
-        deliveries: AsyncGenerator[Delivery[Any], None],
+        deliveries: AsyncIterator[Delivery[Any]],
         queue: asyncio.Queue[Delivery[Any]],
         source: str,
     ) -> None:
         # Closing the source's generator here, when this task is cancelled, runs its cleanup
         # (e.g. Sparkplug's offline STATE) now rather than whenever Python finalises it.
-        async with contextlib.aclosing(deliveries) as stream:
+        async with _closing(deliveries) as stream:
             async for delivery in stream:
                 self.metrics.source_messages.labels(source).inc()
                 if isinstance(delivery.message, SafetyMessage):
@@ -176,3 +176,16 @@ class Gateway:
         pending.acks.append(delivery.ack)
         pending.note_received(delivery.received_at)
         return pending
+
+
+@contextlib.asynccontextmanager
+async def _closing(
+    deliveries: AsyncIterator[Delivery[Any]],
+) -> AsyncIterator[AsyncIterator[Delivery[Any]]]:
+    """Close a source's deliveries when its task ends (an async generator has ``aclose``)."""
+    try:
+        yield deliveries
+    finally:
+        aclose = getattr(deliveries, "aclose", None)
+        if aclose is not None:
+            await aclose()

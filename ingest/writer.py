@@ -155,7 +155,7 @@ class BatchWriter(DurableWriter):
 
     async def _write(
         self, conn: psycopg.AsyncConnection, pending: PendingWrite, batch: ReadingBatch
-    ):  # type: ignore[no-untyped-def]
+    ) -> Evaluation:
         evaluation = self.engine.evaluate(batch)
         stored = batch.with_flags(evaluation.flags)
         async with conn.transaction(), conn.cursor() as cur:

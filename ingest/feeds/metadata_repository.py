@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import psycopg
@@ -76,7 +77,7 @@ def _version(
 
 
 async def apply_versions(
-    cur: psycopg.AsyncCursor, table: VersionedTable, mine: str, rows: dict[str, Row],
+    cur: psycopg.AsyncCursor, table: VersionedTable, mine: str, rows: Mapping[str, Row],
     at: dt.datetime,
 ) -> int:  # fmt: skip
     """Make ``rows`` (key -> attributes) the current versions as of ``at``; returns how many
@@ -128,7 +129,7 @@ async def apply_personnel_meta(conn: psycopg.AsyncConnection, meta: PersonnelMet
     """
     doc = meta.document
     at = us_to_datetime(meta.time_us)
-    entries = {
+    entries: dict[str, tuple[VersionedTable, Mapping[str, Row]]] = {
         "people": (PEOPLE, {p.card: (p.name, p.job, p.title, p.team, p.leader, p.special)
                             for p in doc.people}),
         "areas": (AREAS, {a.code: (a.name, a.type, a.approved) for a in doc.areas}),

@@ -86,9 +86,9 @@ def _bools(items: list[object], nullable: bool) -> np.ndarray:
 def _flags(items: list[object], nullable: bool) -> np.ndarray:
     if not all(type(i) is bool or (nullable and i is None) for i in items):
         raise schema("expected booleans" + (" or null" * nullable))
-    return np.array([FLAG_UNKNOWN if i is None else int(i) for i in items], dtype=np.int8).reshape(
-        len(items)
-    )
+    return np.array(
+        [FLAG_UNKNOWN if i is None else (1 if i else 0) for i in items], dtype=np.int8
+    ).reshape(len(items))
 
 
 def _times(items: list[object], nullable: bool) -> np.ndarray:
@@ -221,7 +221,9 @@ def _parse_batch(mine: str, feed: str, document: dict[str, object], raw: bytes) 
         if items is None:
             if required:
                 raise schema(f"field {name!r} missing")
-            columns[name] = _filler(name, n)
+            filler = _filler(name, n)
+            assert filler is not None  # every optional field has a filler
+            columns[name] = filler
             continue
         if not isinstance(items, list) or len(items) != n:
             raise schema(f"field {name!r} must be a list of {n} items")

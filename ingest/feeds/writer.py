@@ -238,11 +238,11 @@ class FeedWriter(DurableWriter):
         for (mine, camera), (t, up) in latest.items():
             deadline = t + int(self.timeout_s(mine, camera) * 1e6)
             if up and deadline < now_us:  # a stale heartbeat (a backlog): already timed out
-                online, since, reason = False, deadline, "timeout"
+                is_online, since, reason = False, deadline, "timeout"
             else:
-                online, since, reason = up, t, ("heartbeat" if up else "reported")
+                is_online, since, reason = up, t, ("heartbeat" if up else "reported")
             params.append({
-                "mine": mine, "camera": camera, "online": online, "since": us_to_datetime(since),
+                "mine": mine, "camera": camera, "online": is_online, "since": us_to_datetime(since),
                 "time": us_to_datetime(t), "reason": reason,
             })  # fmt: skip
         await upsert_camera_status(cur, params)

@@ -157,7 +157,7 @@ def _point(record: CddyRecord) -> PointDefinition | PointProblem:
             restore_low=_number(record.restore_low),
             desc_on=record.desc_on,
             desc_off=record.desc_off,
-            alarm_state=DEFAULT_ALARM_STATE.get(record.sensor_type),  # type: ignore[arg-type]
+            alarm_state=DEFAULT_ALARM_STATE.get(record.sensor_type),
             x=_number(record.x),
             y=_number(record.y),
             z=_number(record.z),

@@ -16,7 +16,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from typing import Any
 
 import aiomqtt
 
@@ -165,7 +166,7 @@ class SparkplugSource(Source):
 
     async def _session(
         self, client: aiomqtt.Client, manual: _ManualAck, store: BirthStore | None
-    ) -> AsyncIterator[Delivery]:
+    ) -> AsyncGenerator[Delivery[Any], None]:
         """One connection: subscribe, announce, then turn every message into deliveries."""
         loop = asyncio.get_running_loop()
         self._generation += 1

@@ -211,4 +211,5 @@ def encode_rebirth_request(timestamp_ms: int) -> bytes:
     metric.timestamp = timestamp_ms
     metric.datatype = DataType.BOOLEAN
     metric.boolean_value = True
-    return payload.SerializeToString()
+    data: bytes = payload.SerializeToString()  # protobuf's generated code is untyped here
+    return data
