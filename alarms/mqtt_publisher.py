@@ -19,6 +19,7 @@ from minewatch.alarms.live import AlarmBroadcaster
 from minewatch.backoff import Backoff
 from minewatch.broker_auth import login_options
 from minewatch.feeds import alarm_topic, broker_address
+from minewatch.retry import stop_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ async def publish_alarms(broadcaster: AlarmBroadcaster, mqtt_url: str, client_id
                             continue
                         await client.publish(alarm_topic(mine), orjson.dumps(event), qos=1)
             except aiomqtt.MqttError as error:
+                stop_if_cancelled(error)
                 delay = backoff.next_delay()
                 log.warning("alarm publisher lost the broker (%s); retry in %.1fs", error, delay)
                 await asyncio.sleep(delay)

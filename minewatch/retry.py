@@ -21,6 +21,19 @@ log = logging.getLogger(__name__)
 _TRANSIENT_SQLSTATE_CLASSES = ("08", "40", "53", "55", "57", "58")
 
 
+def stop_if_cancelled(error: BaseException) -> None:
+    """Raise CancelledError if the running task is being cancelled.
+
+    A library that turns a cancellation into its own error (aiomqtt's ``Client.__aexit__``
+    waits up to its timeout for the broker's goodbye and then raises ``MqttError`` in place of
+    the ``CancelledError``) would otherwise send a reconnect loop round again, and a stop would
+    never end. Call it first in every ``except`` that retries.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError from error
+
+
 def is_transient(error: BaseException) -> bool:
     """Whether retrying the same write can succeed."""
     if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError | OSError):
@@ -52,6 +65,7 @@ async def run_rounds(
                 backoff.reset()
                 await asyncio.sleep(interval_s)
             except Exception as error:
+                stop_if_cancelled(error)
                 if not is_transient(error):
                     raise
                 delay = backoff.next_delay()

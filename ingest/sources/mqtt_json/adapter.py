@@ -27,6 +27,7 @@ from minewatch.feeds import broker_address
 from minewatch.ingest.contract import ParsedMessage, parse_message
 from minewatch.ingest.sources.base import Ack, Delivery, Source, SourceContext
 from minewatch.ingest.sources.mqtt_json.settings import MqttJsonSettings
+from minewatch.retry import stop_if_cancelled
 from minewatch.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -151,6 +152,7 @@ class MqttJsonSource(Source, Generic[M]):
                                 loop.time(),
                             )
             except aiomqtt.MqttError as exc:
+                stop_if_cancelled(exc)
                 self.connected.clear()
                 delay = backoff.next_delay()
                 log.warning("broker connection lost (%s); reconnecting in %.1fs", exc, delay)

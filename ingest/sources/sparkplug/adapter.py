@@ -44,6 +44,7 @@ from minewatch.ingest.sources.sparkplug.nodes import HostOutput
 from minewatch.ingest.sources.sparkplug.settings import SparkplugSettings
 from minewatch.ingest.sources.sparkplug.store import BirthStore
 from minewatch.ingest.sources.sparkplug.topic import state_topic, valid_host_id
+from minewatch.retry import stop_if_cancelled
 from minewatch.settings import GatewaySettings
 
 __all__ = ["SourceEvent", "SparkplugHost", "SparkplugSource"]
@@ -159,6 +160,7 @@ class SparkplugSource(Source):
                     async for delivery in session:
                         yield delivery
             except aiomqtt.MqttError as exc:
+                stop_if_cancelled(exc)
                 self.connected.clear()
                 delay = backoff.next_delay()
                 log.warning("broker connection lost (%s); reconnecting in %.1fs", exc, delay)
