@@ -9,6 +9,7 @@ import contextlib
 import datetime as dt
 import os
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -112,7 +113,7 @@ class Broker:
 def two_stacks(
     private_dir: Path, pg_server: PostgresServer
 ) -> Iterator[tuple[Broker, Broker, dict[str, Login], str, str]]:
-    suffix = f"{os.getpid()}_{id(private_dir)}"
+    suffix = f"{os.getpid()}_{uuid.uuid4().hex[:12]}"  # id() of a dead object comes back
     mine_db = _fresh_database(pg_server, f"fed_mine_{suffix}")
     city_db = _fresh_database(pg_server, f"fed_city_{suffix}")
     city_accounts = broker_accounts(private_dir / "city")
