@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from minewatch import __version__
 from minewatch.alarms.live import AlarmBroadcaster
+from minewatch.api import console
 from minewatch.api.accounts import Hasher
 from minewatch.api.auth import AuthState, public, undecided_routes
 from minewatch.api.deps import PoolDep, ReportSlots
@@ -25,10 +26,14 @@ from minewatch.api.routers import (
     admin,
     audit,
     catalog,
+    console_dispatch,
+    console_regulator,
+    console_session,
     dispatch,
     inspection,
     personnel,
     production,
+    reports,
     session,
     video,
 )
@@ -81,9 +86,11 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=api.max_body_bytes)
     for router in (
-        session, catalog, dispatch, inspection, personnel, production, video, audit, admin
+        session, catalog, dispatch, inspection, personnel, production, video, audit, admin,
+        reports, console_session, console_dispatch, console_regulator,
     ):  # fmt: skip
         app.include_router(router.router)
+    console.install(app)
     app.mount("/static/swagger-ui", _swagger_files(), name="swagger-ui")
 
     @app.get("/docs", include_in_schema=False, dependencies=[Depends(public)])

@@ -1,0 +1,146 @@
+// minewatch console: the few scripts of the server-rendered pages (no build step, no CDN).
+"use strict";
+const minewatch = (() => {
+  const csrf = () => document.querySelector('meta[name="csrf-token"]').content;
+
+  async function post(path, body) {
+    const response = await fetch(path, {
+      method: "POST", credentials: "same-origin",
+      headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf()},
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const answer = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      const detail = typeof answer.detail === "string" ? answer.detail : JSON.stringify(answer.detail);
+      throw new Error(`${response.status}: ${detail}`);
+    }
+    return answer;
+  }
+
+  function common() {
+    const lang = document.getElementById("lang");
+    lang.addEventListener("click", () => {
+      document.cookie = `minewatch_lang=${lang.dataset.lang}; path=/; SameSite=Strict; max-age=31536000`;
+      location.reload();
+    });
+    const out = document.getElementById("sign-out");
+    if (out) out.addEventListener("click", async () => {
+      await post("/api/v1/auth/logout").catch(() => null);
+      location.href = "/console/login";
+    });
+  }
+
+  function login() {
+    const form = document.getElementById("login");
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const response = await fetch("/api/v1/auth/login", {
+        method: "POST", credentials: "same-origin", headers: {"Content-Type": "application/json"},
+        body: JSON.stringify({username: form.username.value, password: form.password.value}),
+      });
+      if (!response.ok) {
+        document.getElementById("login-error").hidden = false;
+        return;
+      }
+      const next = new URLSearchParams(location.search).get("next") || "";
+      // Only a page of the console: never another site.
+      location.href = /^\/console\/[^/]/.test(next) ? next : "/console/";
+    });
+  }
+
+  function board() {
+    const root = document.getElementById("board");
+    const mine = root.dataset.mine;
+    const state = document.getElementById("stream-state");
+    const message = document.getElementById("message");
+    let refreshing = null;
+    let again = false;
+
+    function say(text) { message.textContent = text; message.hidden = false; }
+
+    async function refresh() {
+      if (refreshing) { again = true; return refreshing; }
+      refreshing = (async () => {
+        do {
+          again = false;
+          const response = await fetch(`/console/mines/${mine}/board/rows`, {credentials: "same-origin"});
+          if (response.ok) root.innerHTML = await response.text();
+        } while (again);
+        const red = root.querySelector("tr.grade-red:not([data-seen])");
+        document.body.classList.toggle("flash", Boolean(red));
+        root.querySelectorAll("tr.alarm").forEach((row) => { row.dataset.seen = "1"; });
+        root.dataset.refreshed = String(Date.now());
+      })();
+      try { await refreshing; } finally { refreshing = null; }
+    }
+
+    root.querySelectorAll("tr.alarm").forEach((row) => { row.dataset.seen = "1"; });
+    const stream = new EventSource(`/api/v1/dispatch/alarms/stream?mine=${mine}`);
+    stream.onopen = () => { state.textContent = "●"; document.body.dataset.stream = "open"; };
+    stream.onerror = () => { state.textContent = "○"; document.body.dataset.stream = "closed"; };
+    stream.addEventListener("alarm", () => refresh());
+    stream.addEventListener("overflow", () => refresh());
+    // Leaving the page ends the stream at once (a page kept in the back-forward cache would
+    // otherwise hold it open).
+    window.addEventListener("pagehide", () => stream.close());
+
+    let current = null;
+    const step = async (id, action, body) => {
+      try {
+        await post(`/api/v1/dispatch/alarms/${id}/${action}`, body);
+        say(`#${id}: ${action} ✓`);
+      } catch (error) {
+        say(`#${id}: ${error.message}`);
+      }
+      await refresh();
+    };
+    root.addEventListener("click", (event) => {
+      const button = event.target.closest("button[data-action]");
+      if (!button) return;
+      current = button.dataset.id;
+      if (button.dataset.action === "acknowledge") step(current, "acknowledge");
+      else document.getElementById(`${button.dataset.action}-dialog`).showModal();
+    });
+    document.querySelectorAll("dialog .close").forEach((b) => b.addEventListener("click", () => b.closest("dialog").close()));
+    document.getElementById("shelve-form").addEventListener("submit", () => {
+      const f = document.getElementById("shelve-form");
+      step(current, "shelve", {reason: f.reason.value, minutes: Number(f.minutes.value)});
+    });
+    document.getElementById("dispose-form").addEventListener("submit", () => {
+      const f = document.getElementById("dispose-form");
+      const body = {cause: f.cause.value, measures: f.measures.value};
+      if (f.open_reason.value) body.open_reason = f.open_reason.value;
+      step(current, "dispose", body);
+    });
+  }
+
+  async function curve() {
+    const chart = document.getElementById("chart");
+    const d = chart.dataset;
+    const labels = JSON.parse(d.labels);
+    const params = new URLSearchParams({start: d.start, end: d.end, bucket: d.bucket});
+    const response = await fetch(`/api/v1/points/${d.point}/readings?${params}`, {credentials: "same-origin"});
+    const state = document.getElementById("chart-state");
+    if (!response.ok) { state.textContent = `${response.status}`; return; }
+    const buckets = await response.json();
+    const xs = buckets.map((b) => Date.parse(b.time) / 1000);
+    const data = [xs, buckets.map((b) => b.avg), buckets.map((b) => b.max)];
+    const series = [{}, {label: `${labels.value} (${d.unit})`, stroke: "#1f5fbf", width: 1.5},
+                    {label: labels.max, stroke: "#8aa9d6", width: 1, dash: [2, 2]}];
+    const levels = [["alarm", "#e08a00"], ["poweroff", "#d11a1a"], ["restore", "#1a9a3a"]];
+    for (const [key, color] of levels) {
+      if (d[key] === "") continue;
+      data.push(xs.map(() => Number(d[key])));
+      series.push({label: `${labels[key]} ${d[key]}`, stroke: color, width: 1, dash: [6, 4], points: {show: false}});
+    }
+    const width = Math.max(600, chart.clientWidth || 900);
+    // Beijing time on the axis, whatever the browser's zone.
+    const tzDate = (ts) => uPlot.tzDate(new Date(ts * 1e3), "Asia/Shanghai");
+    new uPlot({width, height: 380, series, tzDate, scales: {x: {time: true}}}, data, chart);
+    chart.dataset.rendered = String(buckets.length);
+    state.textContent = `${buckets.length} × ${d.bucket}`;
+  }
+
+  common();
+  return {login, board, curve};
+})();

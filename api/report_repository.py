@@ -1,0 +1,182 @@
+"""The console's and the reports' SQL that the other repositories do not have: the latest value
+of every point, the jurisdiction's mines at a glance, and the remote-inspection reports
+(exceedance ranking, disposal compliance, data integrity). One function per query, named
+parameters only; every query is narrowed to the caller's ``scope`` (a prefix of mine codes)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+
+from minewatch.codes import SENSOR_TYPES
+
+Rows = list[dict[str, object]]
+
+#: The rules whose episodes are exceedances of a level (超限): the exceedance ranking counts
+#: their episodes classified as real exceedances (not calibrations, not interference).
+EXCEEDANCE_RULES = ("upper_alarm", "power_off", "lower_alarm")
+
+
+async def latest_readings(conn: AsyncConnection, mine: str) -> Rows:
+    """Every point of the mine with its latest reading (value, time, status bits), its levels
+    and its open alarms' rules (an empty list: none open)."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT p.id, p.code, p.sensor_type, p.value_type, p.unit, p.location, "
+        "p.alarm_high, p.poweroff_high, p.restore_high, r.time, r.value, r.status, "
+        "coalesce((SELECT array_agg(DISTINCT a.rule ORDER BY a.rule) FROM alarms a "
+        "  WHERE a.point_id = p.id AND a.ended_at IS NULL), '{}') AS open_rules "
+        "FROM points p LEFT JOIN LATERAL (SELECT time, value, status FROM readings "
+        "  WHERE point_id = p.id ORDER BY time DESC LIMIT 1) r ON true "
+        "WHERE p.mine_code = %(mine)s ORDER BY p.code",
+        {"mine": mine},
+    )
+    rows = await cur.fetchall()
+    for row in rows:
+        row["sensor_name"] = SENSOR_TYPES.get(str(row["sensor_type"]), "")
+    return rows
+
+
+async def mines_overview(conn: AsyncConnection, scope: str | None) -> Rows:
+    """The mines of the scope: open alarms per grade, the time of the newest reading
+    (None: never any), people underground and cameras online now."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT m.code, m.name, m.approved_capacity_t, "
+        "(SELECT max(r.time) FROM points p CROSS JOIN LATERAL (SELECT time FROM readings "
+        "   WHERE point_id = p.id ORDER BY time DESC LIMIT 1) r "
+        " WHERE p.mine_code = m.code) AS last_data_at, "
+        "count(a.id) FILTER (WHERE a.grade = 'red')::int AS red, "
+        "count(a.id) FILTER (WHERE a.grade = 'orange')::int AS orange, "
+        "count(a.id) FILTER (WHERE a.grade = 'yellow')::int AS yellow, "
+        "count(a.id) FILTER (WHERE a.grade = 'blue')::int AS blue, "
+        "(SELECT count(*) FROM personnel_presence pr WHERE pr.mine_code = m.code "
+        "   AND pr.underground)::int AS underground, "
+        "(SELECT count(*) FROM video_camera_status s WHERE s.mine_code = m.code "
+        "   AND s.online)::int AS cameras_online "
+        "FROM mines m LEFT JOIN alarms a ON a.mine_code = m.code AND a.ended_at IS NULL "
+        "WHERE %(scope)s::text IS NULL OR starts_with(m.code, %(scope)s) "
+        "GROUP BY m.code ORDER BY m.code",
+        {"scope": scope},
+    )
+    return await cur.fetchall()
+
+
+async def exceedance_ranking(
+    conn: AsyncConnection,
+    scope: str | None,
+    mine: str | None,
+    start: dt.datetime,
+    end: dt.datetime,
+    limit: int,
+) -> Rows:
+    """Per mine and point, the exceedance episodes starting in ``[start, end)``: how many,
+    the highest value, the longest and the total duration (still open ones up to now);
+    most frequent first, then highest, then longest (高频次、高浓度、长时间)."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT a.mine_code, m.name AS mine_name, p.id AS point_id, p.code AS point_code, "
+        "p.sensor_type, p.location, p.unit, count(*)::int AS episodes, "
+        "max(a.max_value) AS max_value, "
+        "max(EXTRACT(EPOCH FROM coalesce(a.ended_at, now()) - a.started_at))::float8 "
+        "  AS longest_s, "
+        "sum(EXTRACT(EPOCH FROM coalesce(a.ended_at, now()) - a.started_at))::float8 "
+        "  AS total_s "
+        "FROM alarms a JOIN points p ON p.id = a.point_id JOIN mines m ON m.code = a.mine_code "
+        "WHERE a.rule = ANY(%(rules)s) AND a.classification = 'exceedance' "
+        "AND a.started_at >= %(start)s AND a.started_at < %(end)s "
+        "AND (%(scope)s::text IS NULL OR starts_with(a.mine_code, %(scope)s)) "
+        "AND (%(mine)s::text IS NULL OR a.mine_code = %(mine)s) "
+        "GROUP BY a.mine_code, m.name, p.id "
+        "ORDER BY episodes DESC, max_value DESC NULLS LAST, longest_s DESC, p.id LIMIT %(limit)s",
+        {
+            "rules": list(EXCEEDANCE_RULES),
+            "start": start,
+            "end": end,
+            "scope": scope,
+            "mine": mine,
+            "limit": limit,
+        },
+    )
+    rows = await cur.fetchall()
+    for row in rows:
+        row["sensor_name"] = SENSOR_TYPES.get(str(row["sensor_type"]), "")
+    return rows
+
+
+async def disposal_compliance(
+    conn: AsyncConnection,
+    scope: str | None,
+    mine: str | None,
+    start: dt.datetime,
+    end: dt.datetime,
+    hours: float,
+) -> Rows:
+    """Per mine, the alarms starting in ``[start, end)``: how many, disposed within ``hours``
+    of their start, disposed later, and not disposed although ``hours`` have passed
+    (overdue); compliance is the share disposed in time of those whose time is up."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "WITH a AS (SELECT mine_code, started_at, disposed_at, "
+        "  started_at + make_interval(secs => %(secs)s) AS due FROM alarms "
+        "  WHERE started_at >= %(start)s AND started_at < %(end)s "
+        "  AND (%(scope)s::text IS NULL OR starts_with(mine_code, %(scope)s)) "
+        "  AND (%(mine)s::text IS NULL OR mine_code = %(mine)s)) "
+        "SELECT a.mine_code, m.name AS mine_name, count(*)::int AS alarms, "
+        "count(*) FILTER (WHERE disposed_at <= due)::int AS disposed_in_time, "
+        "count(*) FILTER (WHERE disposed_at > due)::int AS disposed_late, "
+        "count(*) FILTER (WHERE disposed_at IS NULL AND due <= now())::int AS overdue, "
+        "count(*) FILTER (WHERE disposed_at IS NULL AND due > now())::int AS pending "
+        "FROM a JOIN mines m ON m.code = a.mine_code GROUP BY a.mine_code, m.name "
+        "ORDER BY overdue DESC, a.mine_code",
+        {"secs": hours * 3600.0, "start": start, "end": end, "scope": scope, "mine": mine},
+    )
+    rows = await cur.fetchall()
+    for row in rows:
+        due = int(row["disposed_in_time"]) + int(row["disposed_late"]) + int(row["overdue"])  # type: ignore[call-overload]
+        row["compliance_pct"] = None if due == 0 else 100.0 * int(row["disposed_in_time"]) / due  # type: ignore[call-overload]
+    return rows
+
+
+async def data_integrity(
+    conn: AsyncConnection,
+    scope: str | None,
+    mine: str | None,
+    start: dt.datetime,
+    end: dt.datetime,
+    tz: str,
+    limit: int,
+) -> Rows:
+    """Per point and day of ``tz`` in ``[start, end)``: readings received against those its
+    polling cycle (巡检周期) asks for over the part of the day in the range (completeness in
+    percent, at most 100), and its data interruptions (数据中断) starting that day. Points
+    without a polling cycle have no expected count (completeness None)."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "WITH days AS (SELECT d AS day, greatest(d, %(start)s) AS lo, "
+        "  least(d + interval '1 day', %(end)s) AS hi FROM generate_series("
+        "  time_bucket('1 day'::interval, %(start)s::timestamptz, %(tz)s), "
+        "  %(end)s::timestamptz - interval '1 microsecond', '1 day'::interval) d) "
+        "SELECT p.mine_code, p.id AS point_id, p.code AS point_code, p.location, "
+        "p.poll_cycle_s, d.day, "
+        "(SELECT count(*) FROM readings r WHERE r.point_id = p.id AND r.time >= d.lo "
+        "   AND r.time < d.hi)::int AS received, "
+        "CASE WHEN p.poll_cycle_s IS NULL THEN NULL ELSE "
+        "   floor(EXTRACT(EPOCH FROM d.hi - d.lo) / p.poll_cycle_s)::int END AS expected, "
+        "(SELECT count(*) FROM alarms a WHERE a.point_id = p.id AND a.rule = 'data_interruption' "
+        "   AND a.started_at >= d.lo AND a.started_at < d.hi)::int AS interruptions "
+        "FROM points p CROSS JOIN days d "
+        "WHERE (%(scope)s::text IS NULL OR starts_with(p.mine_code, %(scope)s)) "
+        "AND (%(mine)s::text IS NULL OR p.mine_code = %(mine)s) AND d.hi > d.lo "
+        "ORDER BY d.day, p.mine_code, p.code LIMIT %(limit)s",
+        {"start": start, "end": end, "tz": tz, "scope": scope, "mine": mine, "limit": limit},
+    )
+    rows = await cur.fetchall()
+    for row in rows:
+        expected = row["expected"]
+        row["completeness_pct"] = (
+            None if not expected else min(100.0, 100.0 * int(row["received"]) / int(expected))  # type: ignore[call-overload]
+        )
+    return rows

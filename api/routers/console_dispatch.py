@@ -1,0 +1,171 @@
+"""The control room's pages (a regulator sees the same pages of their mines, read-only): the
+live alarm board, an alarm's record, the mine overview and a point's curve. They call the same
+repository functions as the JSON routes; the board's script listens to the alarm stream
+(``/api/v1/dispatch/alarms/stream``) and takes the lifecycle steps through the dispatch API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse
+
+from minewatch.api import (
+    personnel_repository,
+    report_repository,
+    repository,
+    video_repository,
+)
+from minewatch.api.accounts import Role
+from minewatch.api.auth import Access, alarm_access, mine_access, point_access
+from minewatch.api.console.render import Page, page_for
+from minewatch.api.deps import PoolDep
+from minewatch.api.params import AlarmId, MineCode, PointId
+from minewatch.api.routers.console_session import RendererDep
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+MineReader = Annotated[Access, Depends(mine_access())]
+GRADES = ("red", "orange", "yellow", "blue")
+BOARD_ROWS = 500
+#: Buckets of a curve at most: the bucket width grows with the range.
+CURVE_BUCKETS = 1500
+
+
+async def _page(request: Request, pool: PoolDep, access: Access) -> Page:
+    return await page_for(request, pool, access.principal.identity)
+
+
+def by_grade(alarms: list[dict[str, object]]) -> list[tuple[str, list[dict[str, object]]]]:
+    """The open alarms per grade, red first (those without a grade last), each newest first
+    as the query returns them."""
+    groups = [(g, [a for a in alarms if a["grade"] == g]) for g in GRADES]
+    return [*groups, ("none", [a for a in alarms if a["grade"] not in GRADES])]
+
+
+async def _board_alarms(pool: PoolDep, access: Access) -> list[dict[str, object]]:
+    where = repository.AlarmFilter(
+        mine=access.mine, scope=access.scope, active=True, hide_shelved=True, limit=BOARD_ROWS
+    )
+    async with pool.connection() as conn:
+        return await repository.list_alarms(conn, where)
+
+
+@router.get("/mines/{mine}/board")
+async def board(
+    request: Request, mine: MineCode, access: MineReader, pool: PoolDep, pages: RendererDep
+) -> HTMLResponse:
+    """The live alarm board of a mine: open alarms by grade, newest on top."""
+    async with pool.connection() as conn:
+        (info,) = await repository.list_mines(conn, mine)
+    alarms = await _board_alarms(pool, access)
+    return pages.html(
+        "board.html",
+        await _page(request, pool, access),
+        mine=info,
+        groups=by_grade(alarms),
+        total=len(alarms),
+        writable=access.principal.role is Role.DISPATCHER,
+    )
+
+
+@router.get("/mines/{mine}/board/rows")
+async def board_rows(
+    request: Request, mine: MineCode, access: MineReader, pool: PoolDep, pages: RendererDep
+) -> HTMLResponse:
+    """The board's alarm tables alone: the board's script fetches them on each stream event."""
+    alarms = await _board_alarms(pool, access)
+    return pages.html(
+        "board_rows.html",
+        await _page(request, pool, access),
+        groups=by_grade(alarms),
+        total=len(alarms),
+        writable=access.principal.role is Role.DISPATCHER,
+    )
+
+
+@router.get("/alarms/{alarm_id}")
+async def alarm_record(
+    request: Request,
+    alarm_id: AlarmId,
+    pool: PoolDep,
+    pages: RendererDep,
+    access: Annotated[Access, Depends(alarm_access())],
+) -> HTMLResponse:
+    """One alarm's record: its values, who acknowledged, shelved and disposed it, and how."""
+    where = repository.AlarmFilter(alarm_id=alarm_id, scope=access.scope, limit=1)
+    async with pool.connection() as conn:
+        (alarm,) = await repository.list_alarms(conn, where)
+    return pages.html("alarm.html", await _page(request, pool, access), alarm=alarm)
+
+
+def level_state(point: dict[str, object]) -> str:
+    """The latest value against the point's levels: no_data, power_off, alarm or normal."""
+    value = point["value"]
+    if not isinstance(value, float | int):
+        return "no_data"
+    poweroff, alarm = point["poweroff_high"], point["alarm_high"]
+    if isinstance(poweroff, float | int) and value >= poweroff:
+        return "power_off"
+    if isinstance(alarm, float | int) and value >= alarm:
+        return "alarm"
+    return "normal"
+
+
+@router.get("/mines/{mine}/overview")
+async def overview(
+    request: Request, mine: MineCode, access: MineReader, pool: PoolDep, pages: RendererDep
+) -> HTMLResponse:
+    """Every point's latest value, unit and state; people underground per area; cameras."""
+    async with pool.connection() as conn:
+        (info,) = await repository.list_mines(conn, mine)
+        points = await report_repository.latest_readings(conn, mine)
+        areas = await personnel_repository.headcount_now(conn, mine)
+        cameras = await video_repository.cameras(conn, mine)
+    for point in points:
+        point["level_state"] = level_state(point)
+    online = sum(1 for c in cameras if c["status"] == "online")
+    return pages.html(
+        "overview.html",
+        await _page(request, pool, access),
+        mine=info,
+        points=points,
+        areas=areas,
+        cameras=cameras,
+        cameras_online=online,
+    )
+
+
+def curve_bucket_s(hours: float) -> int:
+    """Whole seconds per bucket, so that the range holds at most CURVE_BUCKETS buckets."""
+    return max(1, math.ceil(hours * 3600 / CURVE_BUCKETS))
+
+
+@router.get("/points/{point_id}/curve")
+async def curve(
+    request: Request,
+    point_id: PointId,
+    pool: PoolDep,
+    pages: RendererDep,
+    access: Annotated[Access, Depends(point_access())],
+    hours: Annotated[float, Query(gt=0, le=24 * 31, allow_inf_nan=False)] = 1.0,
+) -> HTMLResponse:
+    """A point's values over the last ``hours`` (fetched by the page from
+    ``/api/v1/points/{id}/readings``), with its alarm, power-off and restore levels as lines."""
+    assert access.mine is not None
+    async with pool.connection() as conn:
+        points = await repository.list_points(conn, access.mine)
+    point = next(p for p in points if p["id"] == point_id)
+    end = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=1)
+    start = end - dt.timedelta(hours=hours)
+    return pages.html(
+        "curve.html",
+        await _page(request, pool, access),
+        point=point,
+        hours=hours,
+        start=start.isoformat(),
+        end=end.isoformat(),
+        bucket=f"PT{curve_bucket_s(hours)}S",
+    )

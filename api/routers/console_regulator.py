@@ -1,0 +1,88 @@
+"""The regulator's pages (a county, city or province; admins see every mine): the overview of
+the jurisdiction's mines and the remote-inspection reports, built by the same code as the
+report API (api/console/reports.py) with links to its CSV and XLSX exports."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+
+from minewatch.api import report_repository
+from minewatch.api.accounts import Role
+from minewatch.api.auth import Access, mine_filter, signed_in
+from minewatch.api.console.render import page_for
+from minewatch.api.console.reports import REPORTS, ReportFilter
+from minewatch.api.deps import PoolDep, Report
+from minewatch.api.routers.console_session import RendererDep
+from minewatch.api.routers.reports import ReportName
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+Regulator = Annotated[Access, Depends(signed_in(Role.REGULATOR, Role.ADMIN))]
+#: A mine whose newest reading is older than this stands out as silent (数据中断).
+SILENT_AFTER = dt.timedelta(minutes=10)
+
+
+def is_silent(last_data_at: object, now: dt.datetime) -> bool:
+    return not isinstance(last_data_at, dt.datetime) or now - last_data_at > SILENT_AFTER
+
+
+@router.get("/regulator")
+async def regulator_overview(
+    request: Request, access: Regulator, pool: PoolDep, pages: RendererDep
+) -> HTMLResponse:
+    """The jurisdiction's mines: open alarms per grade, last data time (silent ones marked),
+    people underground, cameras online; each links to its read-only board."""
+    async with pool.connection() as conn:
+        mines = await report_repository.mines_overview(conn, access.scope)
+    now = dt.datetime.now(dt.UTC)
+    for mine in mines:
+        mine["silent"] = is_silent(mine["last_data_at"], now)
+    page = await page_for(request, pool, access.principal.identity)
+    return pages.html(
+        "regulator.html", page, mines=mines, scope=access.scope or "全部", reports=REPORT_TITLES
+    )
+
+
+#: The report pages' names and titles (Chinese, English), in the order of the issue.
+REPORT_TITLES = (
+    ("alarms", "报警明细", "Alarms"),
+    ("exceedance-ranking", "超限排名", "Exceedance ranking"),
+    ("disposal-compliance", "处置及时性", "Disposal compliance"),
+    ("data-integrity", "数据完整性", "Data integrity"),
+)
+
+
+@router.get("/reports/{name}", dependencies=[Report])
+async def report_page(
+    request: Request,
+    name: ReportName,
+    pool: PoolDep,
+    pages: RendererDep,
+    access: Annotated[Access, Depends(mine_filter())],
+    where: Annotated[ReportFilter, Depends()],
+) -> HTMLResponse:
+    """A report as a table with its filters, and links to the same report as CSV and XLSX."""
+    async with pool.connection() as conn:
+        table = await REPORTS[name](conn, access, where)
+    query = {k: v for k, v in request.query_params.items() if k != "format"}
+    exports = {
+        f: f"/api/v1/reports/{name}?{urlencode({**query, 'format': f})}" for f in ("csv", "xlsx")
+    }
+    start, end = where.period()
+    page = await page_for(request, pool, access.principal.identity)
+    return pages.html(
+        "report.html",
+        page,
+        table=table,
+        exports=exports,
+        reports=REPORT_TITLES,
+        where=where,
+        mine=access.mine or "",
+        start=start,
+        end=end,
+    )
