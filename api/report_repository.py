@@ -73,18 +73,19 @@ async def exceedance_ranking(
     limit: int,
 ) -> Rows:
     """Per mine and point, the exceedance episodes starting in ``[start, end)``: how many,
-    the highest value, the longest and the total duration (still open ones up to now);
+    the highest value, the longest and the total duration (each up to its end, or up to
+    now when still open, and at most up to ``end``: an export of the same period agrees);
     most frequent first, then highest, then longest (高频次、高浓度、长时间)."""
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
         "SELECT a.mine_code, m.name AS mine_name, p.id AS point_id, p.code AS point_code, "
         "p.sensor_type, p.location, p.unit, count(*)::int AS episodes, "
         "max(a.max_value) AS max_value, "
-        "max(EXTRACT(EPOCH FROM coalesce(a.ended_at, now()) - a.started_at))::float8 "
-        "  AS longest_s, "
-        "sum(EXTRACT(EPOCH FROM coalesce(a.ended_at, now()) - a.started_at))::float8 "
-        "  AS total_s "
-        "FROM alarms a JOIN points p ON p.id = a.point_id JOIN mines m ON m.code = a.mine_code "
+        "max(EXTRACT(EPOCH FROM e.until - a.started_at))::float8 AS longest_s, "
+        "sum(EXTRACT(EPOCH FROM e.until - a.started_at))::float8 AS total_s "
+        "FROM alarms a CROSS JOIN LATERAL "
+        "  (SELECT least(coalesce(a.ended_at, now()), %(end)s) AS until) e "
+        "JOIN points p ON p.id = a.point_id JOIN mines m ON m.code = a.mine_code "
         "WHERE a.rule = ANY(%(rules)s) AND a.classification = 'exceedance' "
         "AND a.started_at >= %(start)s AND a.started_at < %(end)s "
         "AND (%(scope)s::text IS NULL OR starts_with(a.mine_code, %(scope)s)) "
@@ -135,8 +136,8 @@ async def disposal_compliance(
     )
     rows = await cur.fetchall()
     for row in rows:
-        due = int(row["disposed_in_time"]) + int(row["disposed_late"]) + int(row["overdue"])  # type: ignore[call-overload]
-        row["compliance_pct"] = None if due == 0 else 100.0 * int(row["disposed_in_time"]) / due  # type: ignore[call-overload]
+        due = int(row["disposed_in_time"]) + int(row["disposed_late"]) + int(row["overdue"])
+        row["compliance_pct"] = None if due == 0 else 100.0 * int(row["disposed_in_time"]) / due
     return rows
 
 
@@ -177,6 +178,6 @@ async def data_integrity(
     for row in rows:
         expected = row["expected"]
         row["completeness_pct"] = (
-            None if not expected else min(100.0, 100.0 * int(row["received"]) / int(expected))  # type: ignore[call-overload]
+            None if not expected else min(100.0, 100.0 * int(row["received"]) / int(expected))
         )
     return rows

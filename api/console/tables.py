@@ -43,7 +43,7 @@ class Column:
         if isinstance(value, dt.datetime):
             return local_time(value)
         if isinstance(value, float) and self.digits is not None:
-            return round(value, self.digits)
+            return round(value) if self.digits == 0 else round(value, self.digits)
         if isinstance(value, list | tuple):
             return ", ".join(str(v) for v in value)
         return value

@@ -4,6 +4,7 @@ report API (api/console/reports.py) with links to its CSV and XLSX exports."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Annotated
 from urllib.parse import urlencode
@@ -67,13 +68,16 @@ async def report_page(
     where: Annotated[ReportFilter, Depends()],
 ) -> HTMLResponse:
     """A report as a table with its filters, and links to the same report as CSV and XLSX."""
+    start, end = where.period()
+    where = dataclasses.replace(where, start=start, end=end)  # one "now" for page and export
     async with pool.connection() as conn:
         table = await REPORTS[name](conn, access, where)
+    # The export covers the very period shown (a default "last 7 days" is pinned here).
     query = {k: v for k, v in request.query_params.items() if k != "format"}
+    query |= {"start": start.isoformat(), "end": end.isoformat()}
     exports = {
         f: f"/api/v1/reports/{name}?{urlencode({**query, 'format': f})}" for f in ("csv", "xlsx")
     }
-    start, end = where.period()
     page = await page_for(request, pool, access.principal.identity)
     return pages.html(
         "report.html",

@@ -4,6 +4,7 @@ period in the sheet). The report pages (/console/reports/...) render the same ta
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -19,6 +20,7 @@ from minewatch.api.errors import NOT_FOUND, SIGNED_IN_ERRORS
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"], responses=SIGNED_IN_ERRORS)
 
 ReportName = Literal["alarms", "exceedance-ranking", "disposal-compliance", "data-integrity"]
+Format = Literal["json", "csv", "xlsx"]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -47,21 +49,11 @@ _FORMATS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get(
-    "/{name}", response_model=ReportTable, responses=_FORMATS | NOT_FOUND, dependencies=[Report]
-)
-async def report(
-    name: ReportName,
-    pool: PoolDep,
-    access: Annotated[Access, Depends(mine_filter())],
-    where: Annotated[ReportFilter, Depends()],
-    format: Annotated[Literal["json", "csv", "xlsx"], Query()] = "json",
+async def _answer(
+    name: str, pool: PoolDep, access: Access, where: ReportFilter, format: Format
 ) -> ReportTable | Response:
-    """A report over ``[start, end)`` (default: the last 7 days, at most 400 days) of the
-    caller's mines (or of ``mine``): `alarms` (filters `rule`, `active`, `min_duration_s`),
-    `exceedance-ranking`, `disposal-compliance` (within `hours`), `data-integrity` (per point
-    and Beijing day)."""
     start, end = where.period()
+    where = dataclasses.replace(where, start=start, end=end)
     async with pool.connection() as conn:
         table = await REPORTS[name](conn, access, where)
     stem = f"{name}_{start:%Y%m%d}-{end:%Y%m%d}"
@@ -86,3 +78,30 @@ async def report(
         columns=columns,
         rows=rows,
     )
+
+
+_COMMON = """
+
+Over ``[start, end)`` (default: the last 7 days, at most 400 days), of the caller's mines (or
+of ``mine``); ``format``: JSON, or the same table as a CSV or XLSX file."""
+
+
+def _add_route(name: str) -> None:
+    async def endpoint(
+        pool: PoolDep,
+        access: Annotated[Access, Depends(mine_filter())],
+        where: Annotated[ReportFilter, Depends()],
+        format: Annotated[Format, Query()] = "json",
+    ) -> ReportTable | Response:
+        return await _answer(name, pool, access, where, format)
+
+    endpoint.__doc__ = (REPORTS[name].__doc__ or "") + _COMMON
+    router.add_api_route(
+        f"/{name}", endpoint, methods=["GET"], response_model=ReportTable,
+        responses=_FORMATS | NOT_FOUND, dependencies=[Report], name=f"report_{name}",
+        summary=f"Report: {name}",
+    )  # fmt: skip
+
+
+for _name in REPORTS:
+    _add_route(_name)

@@ -1,0 +1,202 @@
+"""The regulator's console in a real browser: the jurisdiction's mines (a silent one stands
+out), a mine's board read-only, a mine outside the jurisdiction refused, the reports with
+their exports (the XLSX holds the rows the page shows), and the English switch."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import openpyxl
+import psycopg
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+
+from minewatch.api.accounts import Role
+from minewatch.api.console.tables import XLSX_HEADER_ROW
+from minewatch.metadata import upsert_mine
+from minewatch.simulators.config import example_mine_path, load_mine_config
+from minewatch.simulators.model import SimulatedMine
+from tests.api.two_mines import PASSWORD, World, build_world
+from tests.console.conftest import in_background, shoot, sign_in, wait
+from tests.helpers import running_api
+
+#: A third mine of the regulator's city that never sent data: it stands out as silent.
+SILENT_MINE = "141024010002"
+REPORTS = ("alarms", "exceedance-ranking", "disposal-compliance", "data-integrity")
+
+
+@dataclass(frozen=True)
+class Setting:
+    base: str
+    world: World
+
+
+def _more_data(database_url: str, world: World) -> None:
+    """Mine A: a minute of readings up to now and a disposed, ended exceedance an hour ago;
+    the silent mine: its points, no readings."""
+    small = SimulatedMine(load_mine_config(example_mine_path("small"))).definition
+    silent = small.model_copy(
+        update={"mine": small.mine.model_copy(update={"code": SILENT_MINE, "name": "静默煤矿"})}
+    )
+    with psycopg.connect(database_url) as conn:
+        upsert_mine(conn, silent)
+        conn.execute(
+            "INSERT INTO readings (time, point_id, value) SELECT now() - s * interval '1 s', "
+            "%s, 0.3 FROM generate_series(0, 59) s",
+            (world.a.point_id,),
+        )
+        conn.execute(
+            "INSERT INTO alarms (mine_code, point_id, rule, abnormal_type, classification, "
+            "started_at, ended_at, raised_at, start_value, max_value, max_at, min_value, min_at, "
+            "value_sum, value_count, acknowledged_at, disposed_at, cause, measures, handled_by) "
+            "SELECT mine_code, id, 'upper_alarm', '001', 'exceedance', now() - interval '1 h', "
+            "now() - interval '50 min', now() - interval '1 h', 1.2, 1.3, "
+            "now() - interval '55 min', "
+            "1.2, now() - interval '1 h', 2.5, 2, now() - interval '58 min', "
+            "now() - interval '40 min', '通风不畅', '调整风量', 'dispatcher1' FROM points "
+            "WHERE id = %s",
+            (world.a.point_id,),
+        )
+
+
+@pytest.fixture(scope="module")
+def setting(module_database: str, browser: WebDriver) -> Iterator[Setting]:
+    world = asyncio.run(build_world(module_database))
+    _more_data(module_database, world)
+    with in_background(lambda: running_api(module_database, signed_in=False)) as base:
+        sign_in(browser, str(base), world.usernames[Role.REGULATOR], PASSWORD)
+        yield Setting(str(base), world)
+        browser.get("about:blank")
+
+
+def _mine_rows(driver: WebDriver) -> dict[str, str]:
+    return {
+        r.get_attribute("data-mine") or "": r.get_attribute("class") or ""
+        for r in driver.find_elements(By.CSS_SELECTOR, "#mines tr.mine")
+    }
+
+
+def test_the_overview_lists_the_jurisdiction_and_marks_a_silent_mine(
+    browser: WebDriver, setting: Setting
+) -> None:
+    browser.get(f"{setting.base}/console/")
+    wait(browser, lambda d: d.current_url.endswith("/console/regulator"))
+    rows = _mine_rows(browser)
+    assert set(rows) == {setting.world.a.code, SILENT_MINE}  # not mine B (Gansu)
+    assert "silent" in rows[SILENT_MINE] and "silent" not in rows[setting.world.a.code]
+    a = browser.find_element(By.CSS_SELECTOR, f'#mines tr[data-mine="{setting.world.a.code}"]')
+    assert a.find_element(By.CSS_SELECTOR, "td.n-red").text == "1"  # the open power-off alarm
+    shoot(browser, "07-regulator-overview")
+
+
+def test_a_mine_board_is_read_only_for_a_regulator(browser: WebDriver, setting: Setting) -> None:
+    browser.get(f"{setting.base}/console/mines/{setting.world.a.code}/board")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#board tr.alarm")
+    assert [r.get_attribute("data-alarm-id") for r in rows] == [str(setting.world.a.alarm_id)]
+    assert browser.find_elements(By.CSS_SELECTOR, "#board button[data-action]") == []
+    assert "只读" in browser.find_element(By.TAG_NAME, "h1").text
+    shoot(browser, "08-regulator-board-read-only")
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        "/console/mines/{b}/board",
+        "/console/mines/{b}/overview",
+        "/console/reports/alarms?mine={b}",
+        "/console/points/{point}/curve",
+        "/console/alarms/{alarm}",
+    ],
+)
+def test_a_mine_outside_the_jurisdiction_is_refused(
+    browser: WebDriver, setting: Setting, page: str
+) -> None:
+    b = setting.world.b
+    browser.get(setting.base + page.format(b=b.code, point=b.point_id, alarm=b.alarm_id))
+    body = browser.find_element(By.TAG_NAME, "body").text
+    assert "not known (or not in your scope)" in body
+    assert b.code not in body.replace(page.format(b=b.code, point="", alarm=""), "")
+
+
+def _session(browser: WebDriver) -> dict[str, str]:
+    cookie = browser.get_cookie("minewatch_session")
+    assert cookie is not None
+    return {"minewatch_session": cookie["value"]}
+
+
+def _page_table(driver: WebDriver) -> tuple[list[str], list[list[str]]]:
+    headers = [h.text for h in driver.find_elements(By.CSS_SELECTOR, "#report thead th")]
+    rows = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#report tbody tr'))"
+        ".map(r => Array.from(r.cells).map(c => c.textContent))"
+    )
+    return headers, rows
+
+
+def _same(cell: object, shown: str) -> bool:
+    """A sheet's cell holds what the page shows (a number as a number: 100.0 is read back
+    from XLSX as 100)."""
+    if isinstance(cell, int | float) and not isinstance(cell, bool):
+        return float(shown) == cell
+    return ("" if cell is None else str(cell)) == shown
+
+
+@pytest.mark.parametrize("report", REPORTS)
+def test_a_report_exports_the_rows_the_page_shows(
+    browser: WebDriver, setting: Setting, report: str
+) -> None:
+    browser.get(f"{setting.base}/console/reports/{report}")
+    headers, rows = _page_table(browser)
+    assert rows, "the report has rows"
+    shoot(browser, f"09-report-{report}")
+    href = browser.find_element(By.ID, "export-xlsx").get_attribute("href")
+    assert href is not None
+    xlsx = httpx.get(href, cookies=_session(browser), timeout=20)
+    assert xlsx.status_code == 200, xlsx.text
+    sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content)).active
+    assert sheet is not None
+    values = [list(r) for r in sheet.iter_rows(values_only=True)]
+    assert values[1][:2] == ["管辖范围", "1410"] and values[2][0] == "统计时段"
+    assert values[2][1] == browser.find_element(By.ID, "period").text
+    assert values[XLSX_HEADER_ROW - 1] == headers
+    sheet_rows = values[XLSX_HEADER_ROW:]
+    assert len(sheet_rows) == len(rows)
+    for cells, shown in zip(sheet_rows, rows, strict=True):
+        assert len(cells) == len(shown) and all(map(_same, cells, shown)), (cells, shown)
+    csv_href = browser.find_element(By.ID, "export-csv").get_attribute("href")
+    assert csv_href is not None
+    text = httpx.get(csv_href, cookies=_session(browser), timeout=20).content.decode("utf-8-sig")
+    assert list(csv.reader(io.StringIO(text))) == [headers, *rows]
+
+
+def test_the_alarm_report_filters_by_rule(browser: WebDriver, setting: Setting) -> None:
+    browser.get(f"{setting.base}/console/reports/alarms?rule=upper_alarm")
+    _, rows = _page_table(browser)
+    assert [r[4] for r in rows] == ["upper_alarm"]
+    assert rows[0][11] == "dispatcher1" and rows[0][12] == "通风不畅"
+
+
+def test_the_exceedance_ranking_puts_the_most_frequent_point_first(
+    browser: WebDriver, setting: Setting
+) -> None:
+    browser.get(f"{setting.base}/console/reports/exceedance-ranking")
+    _, rows = _page_table(browser)
+    # Mine A's point: two exceedances (the open power-off, the ended alarm); none of mine B.
+    assert [(r[0], r[2], r[5]) for r in rows] == [
+        (setting.world.a.code, setting.world.a.point_code, "2")
+    ]
+
+
+def test_english_can_be_switched_on_and_off(browser: WebDriver, setting: Setting) -> None:
+    browser.get(f"{setting.base}/console/regulator")
+    browser.find_element(By.ID, "lang").click()
+    wait(browser, lambda d: "Jurisdiction" in d.find_element(By.TAG_NAME, "h1").text)
+    shoot(browser, "10-regulator-overview-english")
+    browser.find_element(By.ID, "lang").click()
+    wait(browser, lambda d: "辖区概况" in d.find_element(By.TAG_NAME, "h1").text)
