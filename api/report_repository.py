@@ -10,13 +10,19 @@ import datetime as dt
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from minewatch.codes import SENSOR_TYPES
+from minewatch.codes import METHANE_SENSOR_TYPES, SENSOR_TYPES
 
 Rows = list[dict[str, object]]
 
 #: The rules whose episodes are exceedances of a level (超限): the exceedance ranking counts
 #: their episodes classified as real exceedances (not calibrations, not interference).
 EXCEEDANCE_RULES = ("upper_alarm", "power_off", "lower_alarm")
+
+
+#: The ranking flags a mine with a methane value at or above this (%) in the period ...
+FLAG_METHANE_PCT = 3.0
+#: ... or with at least this many exceedances.
+FLAG_EPISODES = 5
 
 
 async def latest_readings(conn: AsyncConnection, mine: str) -> Rows:
@@ -75,14 +81,20 @@ async def exceedance_ranking(
     """Per mine and point, the exceedance episodes starting in ``[start, end)``: how many,
     the highest value, the longest and the total duration (each up to its end, or up to
     now when still open, and at most up to ``end``: an export of the same period agrees);
-    most frequent first, then highest, then longest (高频次、高浓度、长时间)."""
+    most frequent first, then highest, then longest (高频次、高浓度、长时间). Each row also
+    carries its mine's totals over the period (``mine_episodes``, the highest methane value
+    ``mine_methane_max``) and ``mine_flagged``: the mine had any methane value at or above
+    FLAG_METHANE_PCT or at least FLAG_EPISODES exceedances (重点关注)."""
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
         "SELECT a.mine_code, m.name AS mine_name, p.id AS point_id, p.code AS point_code, "
         "p.sensor_type, p.location, p.unit, count(*)::int AS episodes, "
         "max(a.max_value) AS max_value, "
         "max(EXTRACT(EPOCH FROM e.until - a.started_at))::float8 AS longest_s, "
-        "sum(EXTRACT(EPOCH FROM e.until - a.started_at))::float8 AS total_s "
+        "sum(EXTRACT(EPOCH FROM e.until - a.started_at))::float8 AS total_s, "
+        "(sum(count(*)) OVER w)::int AS mine_episodes, "
+        "max(max(a.max_value) FILTER (WHERE p.sensor_type = ANY(%(methane)s))) OVER w "
+        "  AS mine_methane_max "
         "FROM alarms a CROSS JOIN LATERAL "
         "  (SELECT least(coalesce(a.ended_at, now()), %(end)s) AS until) e "
         "JOIN points p ON p.id = a.point_id JOIN mines m ON m.code = a.mine_code "
@@ -90,10 +102,11 @@ async def exceedance_ranking(
         "AND a.started_at >= %(start)s AND a.started_at < %(end)s "
         "AND (%(scope)s::text IS NULL OR starts_with(a.mine_code, %(scope)s)) "
         "AND (%(mine)s::text IS NULL OR a.mine_code = %(mine)s) "
-        "GROUP BY a.mine_code, m.name, p.id "
+        "GROUP BY a.mine_code, m.name, p.id WINDOW w AS (PARTITION BY a.mine_code) "
         "ORDER BY episodes DESC, max_value DESC NULLS LAST, longest_s DESC, p.id LIMIT %(limit)s",
         {
             "rules": list(EXCEEDANCE_RULES),
+            "methane": sorted(METHANE_SENSOR_TYPES),
             "start": start,
             "end": end,
             "scope": scope,
@@ -104,6 +117,10 @@ async def exceedance_ranking(
     rows = await cur.fetchall()
     for row in rows:
         row["sensor_name"] = SENSOR_TYPES.get(str(row["sensor_type"]), "")
+        methane_max = row["mine_methane_max"]
+        row["mine_flagged"] = int(row["mine_episodes"]) >= FLAG_EPISODES or (
+            methane_max is not None and float(methane_max) >= FLAG_METHANE_PCT
+        )
     return rows
 
 

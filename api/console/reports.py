@@ -95,6 +95,9 @@ RANKING_COLUMNS = (
     Column("unit", "单位", "unit"),
     Column("longest_s", "最长持续", "longest", "s", 0),
     Column("total_s", "累计时长", "total", "s", 0),
+    Column("mine_episodes", "矿井超限次数", "mine exceedances", "次"),
+    Column("mine_methane_max", "矿井瓦斯最大值", "mine methane maximum", "%", 3),
+    Column("mine_flag", "重点关注矿井", "mine flagged"),
 )
 DISPOSAL_COLUMNS = (
     Column("mine_code", "矿井编码", "mine"),
@@ -146,11 +149,14 @@ async def alarms(conn: AsyncConnection, access: Access, f: ReportFilter) -> Tabl
 
 
 async def exceedance_ranking(conn: AsyncConnection, access: Access, f: ReportFilter) -> Table:
-    """2. Points ranked by exceedances: most frequent, highest, longest."""
+    """2. Points ranked by exceedances: most frequent, highest, longest; with each mine's
+    totals, flagged when it had methane >= 3 % or >= 5 exceedances."""
     start, end = f.period()
     rows = await report_repository.exceedance_ranking(
         conn, access.scope, access.mine, start, end, f.limit
     )
+    for row in rows:
+        row["mine_flag"] = "是" if row["mine_flagged"] else ""
     return Table(
         "exceedance-ranking",
         "超限排名报表",

@@ -63,6 +63,15 @@ def _more_data(database_url: str, world: World) -> None:
             "WHERE id = %s",
             (world.a.point_id,),
         )
+        conn.execute(  # the silent mine had a 3.2 % power-off two hours ago: it is flagged
+            "INSERT INTO alarms (mine_code, point_id, rule, abnormal_type, classification, "
+            "started_at, ended_at, raised_at, start_value, max_value, max_at, min_value, min_at, "
+            "value_sum, value_count) SELECT mine_code, id, 'power_off', '002', 'exceedance', "
+            "now() - interval '2 h', now() - interval '119 min', now() - interval '2 h', 1.6, "
+            "3.2, now() - interval '2 h', 1.6, now() - interval '2 h', 4.8, 2 FROM points "
+            "WHERE mine_code = %s AND code = %s",
+            (SILENT_MINE, world.a.point_code),
+        )
 
 
 @pytest.fixture(scope="module")
@@ -187,9 +196,11 @@ def test_the_exceedance_ranking_puts_the_most_frequent_point_first(
 ) -> None:
     browser.get(f"{setting.base}/console/reports/exceedance-ranking")
     _, rows = _page_table(browser)
-    # Mine A's point: two exceedances (the open power-off, the ended alarm); none of mine B.
-    assert [(r[0], r[2], r[5]) for r in rows] == [
-        (setting.world.a.code, setting.world.a.point_code, "2")
+    # Mine A's point: two exceedances (the open power-off, the ended alarm), highest 1.6 %;
+    # the silent mine's: one, at 3.2 % (>= 3 %: the mine is flagged); none of mine B.
+    assert [(r[0], r[2], r[5], r[6], r[12]) for r in rows] == [
+        (setting.world.a.code, setting.world.a.point_code, "2", "1.6", ""),
+        (SILENT_MINE, setting.world.a.point_code, "1", "3.2", "是"),
     ]
 
 
