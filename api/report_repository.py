@@ -45,6 +45,21 @@ async def latest_readings(conn: AsyncConnection, mine: str) -> Rows:
     return rows
 
 
+async def substation_states(conn: AsyncConnection, mine: str) -> Rows:
+    """Every defined substation of the mine with its newest reported state (FZSS, national
+    files): ``run_state`` 0 通信正常, 1 通信中断, 2 故障, 9 未知, None: never reported."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT s.code, s.location, f.time, f.run_state, f.power_state FROM substations s "
+        "LEFT JOIN LATERAL (SELECT time, run_state, power_state FROM substation_status f "
+        "  WHERE f.mine_code = s.mine_code AND f.substation_code = s.code "
+        "  ORDER BY time DESC LIMIT 1) f ON true "
+        "WHERE s.mine_code = %(mine)s ORDER BY s.code",
+        {"mine": mine},
+    )
+    return await cur.fetchall()
+
+
 async def mines_overview(conn: AsyncConnection, scope: str | None) -> Rows:
     """The mines of the scope: open alarms per grade, the time of the newest reading
     (None: never any), people underground and cameras online now."""

@@ -118,12 +118,14 @@ def level_state(point: dict[str, object]) -> str:
 async def overview(
     request: Request, mine: MineCode, access: MineReader, pool: PoolDep, pages: RendererDep
 ) -> HTMLResponse:
-    """Every point's latest value, unit and state; people underground per area; cameras."""
+    """Every point's latest value, unit and state; substations' communication state; people
+    underground per area; cameras."""
     async with pool.connection() as conn:
         (info,) = await repository.list_mines(conn, mine)
         points = await report_repository.latest_readings(conn, mine)
         areas = await personnel_repository.headcount_now(conn, mine)
         cameras = await video_repository.cameras(conn, mine)
+        substations = await report_repository.substation_states(conn, mine)
     for point in points:
         point["level_state"] = level_state(point)
     online = sum(1 for c in cameras if c["status"] == "online")
@@ -134,6 +136,7 @@ async def overview(
         points=points,
         areas=areas,
         cameras=cameras,
+        substations=substations,
         cameras_online=online,
     )
 

@@ -63,6 +63,12 @@ def _more_data(database_url: str, world: World) -> None:
             "WHERE id = %s",
             (world.a.point_id,),
         )
+        conn.execute(  # substation 001 reported losing communication (FZSS)
+            "INSERT INTO substation_status (time, mine_code, substation_code, run_state, "
+            "power_state, source_file, first_file) VALUES (now() - interval '1 min', %s, "
+            "'001', 0, 1, 'f1', 'f1'), (now(), %s, '001', 1, 1, 'f2', 'f2')",
+            (world.a.code, world.a.code),
+        )
         conn.execute(  # the silent mine had a 3.2 % power-off two hours ago: it is flagged
             "INSERT INTO alarms (mine_code, point_id, rule, abnormal_type, classification, "
             "started_at, ended_at, raised_at, start_value, max_value, max_at, min_value, min_at, "
@@ -102,6 +108,19 @@ def test_the_overview_lists_the_jurisdiction_and_marks_a_silent_mine(
     a = browser.find_element(By.CSS_SELECTOR, f'#mines tr[data-mine="{setting.world.a.code}"]')
     assert a.find_element(By.CSS_SELECTOR, "td.n-red").text == "1"  # the open power-off alarm
     shoot(browser, "07-regulator-overview")
+
+
+def test_the_mine_overview_shows_substation_communication(
+    browser: WebDriver, setting: Setting
+) -> None:
+    browser.get(f"{setting.base}/console/mines/{setting.world.a.code}/overview")
+    states = {
+        r.get_attribute("data-substation"): r.find_element(By.CSS_SELECTOR, "td.run").text
+        for r in browser.find_elements(By.CSS_SELECTOR, "#substations tr")
+    }
+    assert states.pop("001") == "通信中断"  # the newest report, not the earlier one
+    assert states and set(states.values()) == {"无上报"}
+    shoot(browser, "08-regulator-mine-overview")
 
 
 def test_a_mine_board_is_read_only_for_a_regulator(browser: WebDriver, setting: Setting) -> None:
