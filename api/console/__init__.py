@@ -4,6 +4,8 @@ and their exports. The routes are in api/routers/console_*.py and api/routers/re
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -15,7 +17,7 @@ LOGIN = f"{PREFIX}/login"
 
 class SignInRedirect:
     """A page (under /console/) that answers 401 sends the browser to the sign-in page
-    instead, with the page to come back to; API routes keep their JSON 401."""
+    instead, with the page (and its query) to come back to; API routes keep their JSON 401."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -31,7 +33,9 @@ class SignInRedirect:
             nonlocal redirected
             if message["type"] == "http.response.start" and message["status"] == 401:
                 redirected = True
-                location = f"{LOGIN}?next={path}".encode()
+                query = scope.get("query_string", b"").decode("latin-1")
+                back = path + (f"?{query}" if query else "")
+                location = f"{LOGIN}?next={quote(back, safe='/')}".encode()
                 await send(
                     {
                         "type": "http.response.start",

@@ -79,8 +79,9 @@ def _rows(driver: WebDriver) -> list[dict[str, str]]:
 
 
 def test_a_wrong_password_stays_on_the_sign_in_page(browser: WebDriver, console: Console) -> None:
-    browser.get(f"{console.base}/console/mines/{console.mine}/board")
+    browser.get(f"{console.base}/console/reports/alarms?rule=power_off")
     wait(browser, lambda d: "/console/login" in d.current_url)  # signed out: sent to sign in
+    assert browser.current_url.endswith("?next=/console/reports/alarms%3Frule%3Dpower_off")
     browser.find_element(By.ID, "username").send_keys(USER)
     browser.find_element(By.ID, "password").send_keys("wrong")
     browser.find_element(By.ID, "login-submit").click()
