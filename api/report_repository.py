@@ -213,3 +213,48 @@ async def data_integrity(
             None if not expected else min(100.0, 100.0 * int(row["received"]) / int(expected))
         )
     return rows
+
+
+#: Catalytic methane sensors (环境瓦斯, 0001): AQ 6201 asks for a calibration every 15 days.
+CATALYTIC_METHANE = ("0001",)
+#: Episodes that are calibrations, declared or not.
+CALIBRATION_CLASSES = ("calibration_declared", "calibration_flagged", "calibration_undeclared")
+
+
+async def calibration_compliance(
+    conn: AsyncConnection,
+    scope: str | None,
+    mine: str | None,
+    start: dt.datetime,
+    end: dt.datetime,
+    limit: int,
+) -> Rows:
+    """Per catalytic methane point: its last calibration before ``end`` (a declared window,
+    or an episode the engine classified as a calibration, declared or not; None: never) and
+    the undeclared calibrations (未报备标校) that began in ``[start, end)``."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT p.mine_code, p.id AS point_id, p.code AS point_code, p.location, greatest("
+        "  (SELECT max(c.started_at) FROM calibrations c WHERE c.point_id = p.id "
+        "   AND c.started_at < %(end)s), "
+        "  (SELECT max(a.started_at) FROM alarms a WHERE a.point_id = p.id "
+        "   AND a.classification = ANY(%(classes)s) AND a.started_at < %(end)s)"
+        ") AS last_calibration, "
+        "(SELECT count(*) FROM alarms a WHERE a.point_id = p.id "
+        "  AND a.classification = 'calibration_undeclared' "
+        "  AND a.started_at >= %(start)s AND a.started_at < %(end)s)::int AS undeclared "
+        "FROM points p WHERE p.sensor_type = ANY(%(types)s) "
+        "AND (%(scope)s::text IS NULL OR starts_with(p.mine_code, %(scope)s)) "
+        "AND (%(mine)s::text IS NULL OR p.mine_code = %(mine)s) "
+        "ORDER BY p.mine_code, p.code LIMIT %(limit)s",
+        {
+            "classes": list(CALIBRATION_CLASSES),
+            "types": list(CATALYTIC_METHANE),
+            "start": start,
+            "end": end,
+            "scope": scope,
+            "mine": mine,
+            "limit": limit,
+        },
+    )
+    return await cur.fetchall()

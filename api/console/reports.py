@@ -120,6 +120,17 @@ INTEGRITY_COLUMNS = (
     Column("completeness_pct", "上传完整率", "completeness", "%", 1),
     Column("interruptions", "数据中断次数", "interruptions", "次"),
 )
+CALIBRATION_COLUMNS = (
+    Column("mine_code", "矿井编码", "mine"),
+    Column("point_code", "测点编码", "point"),
+    Column("location", "安装位置", "location"),
+    Column("last_calibration", "最近标校时间", "last calibration"),
+    Column("days_since", "距今天数", "days since", "天", 1),
+    Column("overdue", "超期未标校", "overdue"),
+    Column("undeclared", "未报备标校次数", "undeclared calibrations", "次"),
+)
+#: A catalytic methane sensor is calibrated at least every this many days (AQ 6201).
+CALIBRATION_DUE_DAYS = 15
 
 
 async def alarms(conn: AsyncConnection, access: Access, f: ReportFilter) -> Table:
@@ -207,6 +218,25 @@ async def data_integrity(conn: AsyncConnection, access: Access, f: ReportFilter)
     )
 
 
+async def calibration_compliance(conn: AsyncConnection, access: Access, f: ReportFilter) -> Table:
+    """5. Catalytic methane sensors not calibrated within 15 days of the period's end, and
+    calibrations done without declaration within the period."""
+    start, end = f.period()
+    rows = await report_repository.calibration_compliance(
+        conn, access.scope, access.mine, start, end, f.limit
+    )
+    due = dt.timedelta(days=CALIBRATION_DUE_DAYS)
+    for row in rows:
+        last = row["last_calibration"]
+        since = end - last if isinstance(last, dt.datetime) else None
+        row["days_since"] = None if since is None else since.total_seconds() / 86400
+        row["overdue"] = "是" if since is None or since > due else ""
+    title = ("标校合规报表", "Calibration compliance")
+    period = period_text(start, end)
+    return Table("calibration-compliance", *title, CALIBRATION_COLUMNS, rows,
+                 _jurisdiction(access), period)  # fmt: skip
+
+
 Build = Callable[[AsyncConnection, Access, ReportFilter], Awaitable[Table]]
 
 #: Every report by its path name.
@@ -215,4 +245,5 @@ REPORTS: dict[str, Build] = {
     "exceedance-ranking": exceedance_ranking,
     "disposal-compliance": disposal_compliance,
     "data-integrity": data_integrity,
+    "calibration-compliance": calibration_compliance,
 }

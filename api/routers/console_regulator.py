@@ -55,6 +55,7 @@ REPORT_TITLES = (
     ("exceedance-ranking", "超限排名", "Exceedance ranking"),
     ("disposal-compliance", "处置及时性", "Disposal compliance"),
     ("data-integrity", "数据完整性", "Data integrity"),
+    ("calibration-compliance", "标校合规", "Calibration compliance"),
 )
 
 

@@ -19,7 +19,10 @@ from minewatch.api.errors import NOT_FOUND, SIGNED_IN_ERRORS
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"], responses=SIGNED_IN_ERRORS)
 
-ReportName = Literal["alarms", "exceedance-ranking", "disposal-compliance", "data-integrity"]
+ReportName = Literal[
+    "alarms", "exceedance-ranking", "disposal-compliance", "data-integrity",
+    "calibration-compliance",
+]  # fmt: skip
 Format = Literal["json", "csv", "xlsx"]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import datetime as dt
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 import httpx
 import openpyxl
@@ -28,7 +30,10 @@ from tests.helpers import running_api
 
 #: A third mine of the regulator's city that never sent data: it stands out as silent.
 SILENT_MINE = "141024010002"
-REPORTS = ("alarms", "exceedance-ranking", "disposal-compliance", "data-integrity")
+REPORTS = (
+    "alarms", "exceedance-ranking", "disposal-compliance", "data-integrity",
+    "calibration-compliance",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,21 @@ def _more_data(database_url: str, world: World) -> None:
             "1.2, now() - interval '1 h', 2.5, 2, now() - interval '58 min', "
             "now() - interval '40 min', '通风不畅', '调整风量', 'dispatcher1' FROM points "
             "WHERE id = %s",
+            (world.a.point_id,),
+        )
+        conn.execute(  # mine A's point: calibrated (declared) 3 days ago, and once undeclared
+            "INSERT INTO calibrations (point_id, started_at, ended_at, declared_by) VALUES "
+            "(%s, now() - interval '3 days', now() - interval '3 days' + interval '10 min', "
+            "'张工')",
+            (world.a.point_id,),
+        )
+        conn.execute(
+            "INSERT INTO alarms (mine_code, point_id, rule, abnormal_type, classification, "
+            "started_at, ended_at, raised_at, start_value, max_value, max_at, min_value, min_at, "
+            "value_sum, value_count) SELECT mine_code, id, 'upper_alarm', '001', "
+            "'calibration_undeclared', now() - interval '20 days', now() - interval '20 days' "
+            "+ interval '5 min', now() - interval '20 days', 1.1, 2.0, now() - interval '20 days', "
+            "1.1, now() - interval '20 days', 3.1, 2 FROM points WHERE id = %s",
             (world.a.point_id,),
         )
         conn.execute(  # substation 001 reported losing communication (FZSS)
@@ -221,6 +241,20 @@ def test_the_exceedance_ranking_puts_the_most_frequent_point_first(
         (setting.world.a.code, setting.world.a.point_code, "2", "1.6", ""),
         (SILENT_MINE, setting.world.a.point_code, "1", "3.2", "是"),
     ]
+
+
+def test_calibration_compliance_marks_sensors_not_calibrated_in_15_days(
+    browser: WebDriver, setting: Setting
+) -> None:
+    start = (dt.datetime.now(dt.UTC) - dt.timedelta(days=30)).isoformat()
+    browser.get(f"{setting.base}/console/reports/calibration-compliance?"
+                + urlencode({"start": start, "mine": setting.world.a.code}))  # fmt: skip
+    _, rows = _page_table(browser)
+    by_point = {r[1]: (r[4], r[5], r[6]) for r in rows}
+    days, overdue, undeclared = by_point.pop(setting.world.a.point_code)
+    assert float(days) == pytest.approx(3.0, abs=0.1) and overdue == "" and undeclared == "1"
+    # Every other catalytic methane point of mine A was never calibrated: overdue.
+    assert by_point and all(v == ("", "是", "0") for v in by_point.values())
 
 
 def test_english_can_be_switched_on_and_off(browser: WebDriver, setting: Setting) -> None:
