@@ -97,6 +97,8 @@ def test_a_methane_exceedance_appears_on_the_board_within_2_s(
     assert browser.current_url.endswith(f"/console/mines/{console.mine}/board")
     wait(browser, lambda d: d.execute_script("return document.body.dataset.stream") == "open")
     assert _rows(browser) == []
+    flashing = "return document.body.classList.contains('flash')"
+    assert not browser.execute_script(flashing)
     marker = browser.execute_script("document.body.dataset.marker = 'same page'; return 1")
     mine = SimulatedMine(load_mine_config(example_mine_path("small")))
     start = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(seconds=CYCLES)
@@ -123,6 +125,7 @@ def test_a_methane_exceedance_appears_on_the_board_within_2_s(
     assert [r["rule"] for r in rows] == ["power_off", "upper_alarm"]
     assert "grade-red" in rows[0]["class"] and "grade-orange" in rows[1]["class"]
     assert {r["point"] for r in rows} == {console.point}
+    assert browser.execute_script(flashing)  # a new red alarm flashes the top bar
     shoot(browser, "02-dispatcher-board")
 
 

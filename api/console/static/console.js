@@ -66,15 +66,21 @@ const minewatch = (() => {
           const response = await fetch(`/console/mines/${mine}/board/rows`, {credentials: "same-origin"});
           if (response.ok) root.innerHTML = await response.text();
         } while (again);
-        const red = root.querySelector("tr.grade-red:not([data-seen])");
-        document.body.classList.toggle("flash", Boolean(red));
-        root.querySelectorAll("tr.alarm").forEach((row) => { row.dataset.seen = "1"; });
+        const rows = Array.from(root.querySelectorAll("tr.alarm"));
+        const newRed = rows.some((r) => r.classList.contains("grade-red") && !seen.has(r.dataset.alarmId));
+        rows.forEach((r) => seen.add(r.dataset.alarmId));
+        if (newRed) {  // restart the flash for each new red alarm
+          document.body.classList.remove("flash");
+          void document.body.offsetWidth;
+          document.body.classList.add("flash");
+        }
         root.dataset.refreshed = String(Date.now());
       })();
       try { await refreshing; } finally { refreshing = null; }
     }
 
-    root.querySelectorAll("tr.alarm").forEach((row) => { row.dataset.seen = "1"; });
+    // Alarms already on the board; a red one not among them flashes the top bar.
+    const seen = new Set(Array.from(root.querySelectorAll("tr.alarm")).map((r) => r.dataset.alarmId));
     const stream = new EventSource(`/api/v1/dispatch/alarms/stream?mine=${mine}`);
     stream.onopen = () => { state.textContent = "●"; document.body.dataset.stream = "open"; };
     stream.onerror = () => { state.textContent = "○"; document.body.dataset.stream = "closed"; };
