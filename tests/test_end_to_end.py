@@ -8,9 +8,11 @@ import datetime as dt
 import aiomqtt
 import httpx
 import orjson
+import psycopg
 import pytest
 
 from minewatch.feeds import alarm_topic, broker_address, safety_subscriptions
+from minewatch.metadata import upsert_mine
 from minewatch.simulators.config import example_mine_path, load_mine_config
 from minewatch.simulators.model import SimulatedMine
 from minewatch.simulators.mqtt_publisher import publish_mine
@@ -52,6 +54,8 @@ async def test_injected_methane_exceedance_reaches_the_api_and_the_stream(
     events: list[dict[str, object]] = []
     connected = asyncio.Event()
     topics = safety_subscriptions(code)
+    with psycopg.connect(database_url) as conn:  # a stream of an unknown mine answers 404
+        upsert_mine(conn, mine.definition)
     async with (
         running_gateway(database_url, mqtt_url, f"gw-{unique_id}", topics=topics),
         running_api(database_url) as base,
