@@ -33,7 +33,7 @@ from minewatch.simulators.config import example_mine_path, load_mine_config
 from minewatch.simulators.model import SimulatedMine
 from minewatch.simulators.mqtt_publisher import cycle_messages, publish_mine
 from tests.fix_stack import TEMPLATE_DB
-from tests.helpers import eventually, running_gateway
+from tests.helpers import eventually, running_gateway, scalar
 
 pytestmark = pytest.mark.anyio
 
@@ -224,14 +224,21 @@ async def test_an_outage_under_load_loses_nothing_and_duplicates_nothing(
     stop = asyncio.Event()
 
     async def load() -> None:
-        """The mine's systems publish batches of 10 cycles, 0.2 s apart, until stopped."""
-        start = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=1)
+        """The mine's systems publish batches of 10 cycles, 0.2 s apart, until stopped; event
+        time starts 6 h back and is held behind the wall clock, so that no reading is refused as
+        stamped in the future (which the mine and the city, judging at different moments, would
+        decide differently)."""
+        start = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=6)
+        batch = dt.timedelta(seconds=10 * simulated.config.simulation.cycle_s)
         while not stop.is_set():
+            ahead = (start + batch - dt.datetime.now(dt.UTC)).total_seconds()
+            if ahead > -30:
+                await asyncio.sleep(ahead + 30)
             url = mine_broker.url(logins["mine"])
             await publish_mine(
                 simulated, url, cycles=10, realtime=False, start=start, client_id=f"kj-{unique_id}"
             )
-            start += dt.timedelta(seconds=10 * simulated.config.simulation.cycle_s)
+            start += batch
             await asyncio.sleep(0.2)
 
     def city_equals_mine() -> bool:
@@ -263,3 +270,5 @@ async def test_an_outage_under_load_loses_nothing_and_duplicates_nothing(
     assert during >= OUTAGE_S * 100, during  # the mine went on storing during the outage
     assert _counts(city_db) == mine
     assert (_duplicates(city_db), _duplicates(mine_db)) == (0, 0)
+    for url in (mine_db, city_db):
+        assert scalar(url, "SELECT count(*) FROM quarantine") == 0
