@@ -590,16 +590,22 @@ class ReferenceEngine:
         events = [(row[0], 0) for row in pair.rows if fresh(row[0])]
         events += [(t, 1) for f in pair.feeds for t, _ in pair.feed_rows[f] if fresh(t)]
         events.sort()  # by time; at equal times, the source's reading first
+        rows = pair.rows  # each point's readings in time order
+        at = -1  # the source's latest reading at or before the event
+        seen = dict.fromkeys(pair.feeds, -1)  # each feed's latest valid reading at or before it
         for time, kind in events:
-            rows_before = [row for row in pair.rows if row[0] <= time]
-            if rows_before:
-                _, cut, since, value, valid = rows_before[-1]
+            while at + 1 < len(rows) and rows[at + 1][0] <= time:
+                at += 1
+            if at >= 0:
+                _, cut, since, value, valid = rows[at]
             else:
                 (cut, since, value), valid = pair.base, False
             feed_on = False
             for f in pair.feeds:
-                values = [v for t, v in pair.feed_rows[f] if t <= time]
-                fv = values[-1] if values else pair.feed_base[f]
+                fr = pair.feed_rows[f]
+                while seen[f] + 1 < len(fr) and fr[seen[f] + 1][0] <= time:
+                    seen[f] += 1
+                fv = fr[seen[f]][1] if seen[f] >= 0 else pair.feed_base[f]
                 feed_on = feed_on or fv >= 0.5
             late = since is not None and time - since >= pt.control_us
             self._latch(
@@ -608,16 +614,17 @@ class ReferenceEngine:
                 label=Classification.POWER_OFF_FAILURE.value, threshold=pt.poweroff_high,
                 related=pair.feeds[0],
             )  # fmt: skip
-        done = [row for row in pair.rows if row[0] <= horizon]
+        done = [row for row in rows if row[0] <= horizon]
         if done:
             _, cut, since, value, _ = done[-1]
             pair.base = (cut, since, value)
-        pair.rows = [row for row in pair.rows if row[0] > horizon]
+        pair.rows = rows[len(done) :]
         for f in pair.feeds:
-            decided_f = [v for t, v in pair.feed_rows[f] if t <= horizon]
+            fr = pair.feed_rows[f]
+            decided_f = [v for t, v in fr if t <= horizon]
             if decided_f:
                 pair.feed_base[f] = decided_f[-1]
-            pair.feed_rows[f] = [(t, v) for t, v in pair.feed_rows[f] if t > horizon]
+            pair.feed_rows[f] = fr[len(decided_f) :]
         pair.decided = horizon
 
 
