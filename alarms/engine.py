@@ -30,6 +30,7 @@ import numpy.typing as npt
 
 from minewatch.alarms.episodes import EpisodeChange
 from minewatch.alarms.families import FAMILIES, RUN_RULES, Step, Tick
+from minewatch.alarms.incidents import IncidentChange, IncidentTracker, Topology
 from minewatch.alarms.rules import feed, interruption, states
 from minewatch.alarms.rules.context import BatchContext
 from minewatch.alarms.rules.params import PointParams, RuleDefaults
@@ -89,6 +90,9 @@ class Evaluation:
     flags: npt.NDArray[np.int16]  # per row of the evaluated batch, in its original order
     changes: list[EpisodeChange]
     state: EngineState
+    #: incidents opened, joined, updated or closed (alarms/incidents.py), stored after changes
+    incidents: list[IncidentChange] = field(default_factory=list)
+    tracker: IncidentTracker | None = None  # the incidents after the batch (None: unchanged)
 
     @property
     def active(self) -> dict[str, npt.NDArray[np.bool_]]:
@@ -110,13 +114,18 @@ class AlarmEngine:
     defaults: RuleDefaults = field(default_factory=RuleDefaults)
     state: EngineState = field(default_factory=lambda: EngineState.empty(0))
     rules: tuple[ThresholdRule, ...] = ()
+    #: each mine's incident off-delay (``mines.incident_off_delay_s``); missing: the default
+    incident_off_delay_s: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.incidents = IncidentTracker(Topology.from_registry(self.registry))
         self.use_registry(self.registry)
 
     def use_registry(self, registry: PointRegistry) -> None:
         """Take new point metadata (thresholds may have changed); keep the state."""
         self.registry = registry
+        topology = Topology.from_registry(registry, self.incident_off_delay_s)
+        self.incidents = IncidentTracker(topology, self.incidents.open)
         self.rules = threshold_rules(registry)
         self.params = PointParams.of(registry, self.defaults)
         self.pairs = feed.FeedPairs.of(registry)
@@ -167,6 +176,18 @@ class AlarmEngine:
     def commit(self, evaluation: Evaluation) -> None:
         """Adopt the state after a batch, once the batch and its changes are durable."""
         self.state = evaluation.state
+        if evaluation.tracker is not None:
+            self.incidents = evaluation.tracker
+
+    def _incidents(self, evaluation: Evaluation, watermark_us: int) -> Evaluation:
+        """``evaluation`` with the incidents its changes open, join, update or close (on a
+        copy of the tracker: ``commit`` adopts it)."""
+        tracker = self.incidents
+        if not evaluation.changes and not tracker.closable(watermark_us):
+            return evaluation
+        tracker = tracker.copy()
+        incidents = tracker.apply(evaluation.changes, watermark_us)
+        return replace(evaluation, incidents=incidents, tracker=tracker)
 
     def tick(self, now_us: int) -> Evaluation:
         """What the clock decides at ``now_us`` (wall clock, microseconds): data interruption
@@ -184,7 +205,8 @@ class AlarmEngine:
             if family.tick is not None:
                 family.tick(self, tick)
         state = replace(st, interruption=tick.interruption, runs=tick.runs, feed=tick.feed)
-        return Evaluation(np.empty(0, np.int16), tick.changes, state)
+        evaluation = Evaluation(np.empty(0, np.int16), tick.changes, state)
+        return self._incidents(evaluation, now_us - self.defaults.lateness_us)
 
     def evaluate(self, batch: ReadingBatch) -> Evaluation:
         """Every rule family (:data:`alarms.families.FAMILIES`, in its order) over the batch."""
@@ -212,7 +234,8 @@ class AlarmEngine:
             last_time, last_value, step.runs, step.repeats, step.interruption,
             _last_zero(ctx, st.last_zero_us), step.feed,
         )  # fmt: skip
-        return Evaluation(flags, step.changes, state)
+        watermark = int(rows.t.max()) - self.defaults.lateness_us
+        return self._incidents(Evaluation(flags, step.changes, state), watermark)
 
 
 def _last_zero(ctx: BatchContext, before: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:

@@ -27,6 +27,15 @@ class Relation(BaseModel):
     device: str = ""
 
 
+class AirPath(BaseModel):
+    """A point downstream on the same airflow path (minewatch's own, not a 表B.7 relation):
+    the air of this point reaches ``target`` ``delay_s`` later (incidents, docs/alarms.md)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    target: str = Field(min_length=1, description="Code of the downstream point.")
+    delay_s: float = Field(0.0, ge=0, description="Transport delay of the air, seconds.")
+
+
 class PointDefinition(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -76,6 +85,7 @@ class PointDefinition(BaseModel):
     y: float | None = None
     z: float | None = None
     relations: tuple[Relation, ...] = ()
+    downstream: tuple[AirPath, ...] = ()
 
     @model_validator(mode="before")
     @classmethod
@@ -153,6 +163,10 @@ class MineDefinition(BaseModel):
             if point.area_code is not None and not point.area_code.startswith(self.mine.code):
                 raise ValueError(f"point {point.code}: area {point.area_code} of another mine")
             codes.add(point.code)
+        for point in self.points:
+            for path in point.downstream:
+                if path.target not in codes or path.target == point.code:
+                    raise ValueError(f"point {point.code}: downstream {path.target} unknown")
         return self
 
 
@@ -163,7 +177,7 @@ _POINT_COLUMNS = (
     "location", "tag", "x", "y", "z", "relations", "on_delay_s", "prewarn_high",
     "prewarn_high_clear", "prewarn_low", "prewarn_low_clear", "poll_cycle_s",
     "interruption_cycles", "control_time_s", "flatline_samples", "calibration_gas",
-    "alarm_state", "area_code", "off_delay_s",
+    "alarm_state", "area_code", "off_delay_s", "downstream",
 )  # fmt: skip
 
 _UPSERT_POINT = (
@@ -176,12 +190,13 @@ _UPSERT_POINT = (
 
 
 def _point_row(mine_code: str, point: PointDefinition) -> dict[str, object]:
-    row = point.model_dump(exclude={"substation", "relations"})
+    row = point.model_dump(exclude={"substation", "relations", "downstream"})
     row.update(
         mine_code=mine_code,
         substation_code=point.substation,
         value_type=point.value_type.value,
         relations=orjson.dumps([r.model_dump(mode="json") for r in point.relations]).decode(),
+        downstream=orjson.dumps([d.model_dump(mode="json") for d in point.downstream]).decode(),
     )
     return row
 

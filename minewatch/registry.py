@@ -27,9 +27,12 @@ _COLUMNS = (
     "alarm_state", "area_code",
     # off-delay of the threshold rules (migration 0011); NULL = 0
     "off_delay_s",
+    # airflow paths to the points downstream (migration 0016) and the substation: incidents
+    "downstream", "substation_code",
 )  # fmt: skip
 _OBJECT_COLUMNS = (
     "id", "mine_code", "code", "sensor_type", "value_type", "relations", "area_code",
+    "downstream", "substation_code",
 )  # fmt: skip
 _QUERY = "SELECT " + ", ".join(_COLUMNS) + " FROM points ORDER BY id"
 _CALIBRATIONS_QUERY = (
@@ -107,6 +110,10 @@ class PointRegistry:
     alarm_state: FloatArray  # switch points: the abnormal value (0/1); NaN = no state alarm
     area_code: npt.NDArray[np.object_]  # personnel area (RYQY) of the point, or None
     calibrations: CalibrationWindows = field(default_factory=CalibrationWindows.empty)
+    #: migration 0016: list of {"target": point code, "delay_s"} per point (the points its air
+    #: reaches, with the transport delay), or None
+    downstream: npt.NDArray[np.object_] | None = None
+    substation_code: npt.NDArray[np.object_] | None = None
 
     @property
     def size(self) -> int:
@@ -163,6 +170,8 @@ class PointRegistry:
             value_type=column("value_type", object, None),
             relations=column("relations", object, None),
             area_code=column("area_code", object, None),
+            downstream=column("downstream", object, None),
+            substation_code=column("substation_code", object, None),
             calibrations=CalibrationWindows.empty() if calibrations is None else calibrations,
             **floats,
         )

@@ -17,6 +17,7 @@ config and seed give the same readings however the caller reads them (``next_cyc
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -25,6 +26,7 @@ import numpy.typing as npt
 
 from minewatch.codes import FEED_SENSOR_TYPES, PointStatus, ValueType, value_type_of
 from minewatch.metadata import (
+    AirPath,
     MineDefinition,
     PointDefinition,
     Relation,
@@ -462,6 +464,24 @@ def _point_codes(config: MineConfig) -> list[str]:
     return codes
 
 
+def _air_paths(
+    config: MineConfig, templates: list[SensorTemplate]
+) -> dict[int, list[tuple[int, float]]]:
+    """Per methane point, the next methane points downstream on each roadway it is on, with
+    the transport delay: the definition's ``downstream`` (what incidents group along)."""
+    out: dict[int, list[tuple[int, float]]] = {}
+    for roadway in config.roadways:
+        gas = [
+            (config.resolve(ref), delay)
+            for ref, delay in zip(roadway.points, roadway.delays_s, strict=True)
+            if templates[config.resolve(ref)].is_methane
+        ]
+        for (a, ta), (b, tb) in itertools.pairwise(gas):
+            if a != b and all(j != b for j, _ in out.get(a, ())):
+                out.setdefault(a, []).append((b, float(tb - ta)))
+    return out
+
+
 def _cut_pairs(config: MineConfig) -> list[tuple[int, int]]:
     """(methane point, feed point) pairs: the D relations of ``cuts_power_of``."""
     pairs = []
@@ -492,10 +512,12 @@ def _definition(config: MineConfig) -> MineDefinition:
         for i, working in enumerate(config.workings)
         for station in working.substations
     }
+    paths = _air_paths(config, [config.templates[name] for _, name in by_station])
     points = []
     for i, (station, name) in enumerate(by_station):
         t = config.templates[name]
         relations = (Relation(kind="D", target=codes[cut[i]]),) if i in cut else ()
+        downstream = tuple(AirPath(target=codes[j], delay_s=d) for j, d in paths.get(i, ()))
         points.append(
             PointDefinition(
                 code=codes[i],
@@ -515,6 +537,7 @@ def _definition(config: MineConfig) -> MineDefinition:
                 desc_on=t.desc_on,
                 desc_off=t.desc_off,
                 relations=relations,
+                downstream=downstream,
                 poll_cycle_s=sim.cycle_s,
                 alarm_state=t.alarm_state,
                 off_delay_s=t.off_delay_s,

@@ -37,6 +37,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -44,7 +45,9 @@ import pandas as pd
 
 from minewatch.alarms.engine import AlarmEngine
 from minewatch.alarms.episodes import Episode, EpisodeLog
+from minewatch.alarms.evaluation.incident_score import incidents_report
 from minewatch.alarms.evaluation.score import LabelFacts, score
+from minewatch.alarms.incidents import Incident, shifted
 from minewatch.alarms.reference import ReferenceEngine
 from minewatch.alarms.rules.context import UNRELIABLE
 from minewatch.batch import ReadingBatch
@@ -114,6 +117,8 @@ def registry_from_definition(
             "code": p.code,
             "value_type": p.value_type.value,
             "relations": [r.model_dump(mode="json") for r in p.relations],
+            "downstream": [d.model_dump(mode="json") for d in p.downstream],
+            "substation_code": p.substation,
         }
         for i, p in enumerate(definition.points, start=1)
     ]
@@ -238,6 +243,7 @@ class Replay:
     python_s: float | None
     python_opened: dict[str, int] | None
     engine_opened_prefix: dict[str, int]
+    incidents: list[Incident] | None = None  # the engine's incidents, as it tracked them live
 
 
 def _cycles(trace: Trace) -> Iterator[ReadingChunk]:
@@ -296,6 +302,7 @@ def replay(
     prefix: list[tuple[ReadingBatch, int]] = []
     prefix_cycles = 0
     prefix_log = EpisodeLog(point_offset=-1)
+    incidents: dict[tuple[int, str, int], Incident] = {}  # the latest state of each
     for chunk, k in _batches(trace, batch_cycles):
         in_prefix = cycles < python_cycles
         cycles += k
@@ -311,6 +318,8 @@ def replay(
         engine_s += took
         log.apply(evaluation.changes)
         log.apply(ticked.changes)
+        for change in (*evaluation.incidents, *ticked.incidents):
+            incidents[change.key] = change.incident
         if in_prefix:
             prefix_s += took
             prefix.append((batch, int(chunk.time_us[-1])))
@@ -336,6 +345,9 @@ def replay(
         python_s=python_s,
         python_opened=python_opened,
         engine_opened_prefix=_per_rule(prefix_log.episodes),
+        incidents=sorted(
+            (shifted(i, -1) for i in incidents.values()), key=lambda i: (i.raised_us, i.key)
+        ),
     )
 
 
@@ -375,6 +387,31 @@ def _per_rule(episodes: list[Episode]) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
+def _incident_targets(incidents: dict[str, Any]) -> list[dict[str, object]]:
+    mine = incidents["minewatch"]
+    per_event = mine["per_real_event"]
+    return [
+        {
+            "name": "shown incidents per real labelled event",
+            "target": "<= 1.2",
+            "value": per_event,
+            "met": None if per_event is None else per_event <= 1.2,
+        },
+        {
+            "name": "chattering incidents",
+            "target": "0",
+            "value": mine["chattering"],
+            "met": mine["chattering"] == 0,
+        },
+        {
+            "name": "incidents from declared calibrations and spikes",
+            "target": "0",
+            "value": mine["nuisance"],
+            "met": mine["nuisance"] == 0,
+        },
+    ]
+
+
 # -- the command body ---------------------------------------------------------------------------
 
 
@@ -394,6 +431,8 @@ def run_evaluate(
         trace, batch_cycles=batch_cycles, python_cycles=python_cycles, progress=progress
     )
     report = score(trace, result, batch_cycles=batch_cycles)
+    report["incidents"] = incidents = incidents_report(trace, result)
+    report["targets"] += _incident_targets(incidents)  # type: ignore[operator]
     report["run"] = {"wall_s": round(time.perf_counter() - began, 1)}
     if json_out is not None:
         text = json.dumps(report, ensure_ascii=False, indent=1, sort_keys=False)
