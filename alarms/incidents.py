@@ -56,7 +56,7 @@ AREA_RULES = FUSED_RULES | {"fan_stop", "main_fan_stop", "duct_no_wind"}
 SUBSTATION_RULES = frozenset({"substation_fault", "data_interruption"})
 #: A maintenance alarm that is part of its point's gas excursion (gas beyond the range).
 EXCURSION_RULES = frozenset({"over_range"})
-#: The default grades of ``alarm_grade_rules`` (migrations 0005, 0006, 0010, 0016), for the
+#: The default grades of ``alarm_grade_rules`` (migrations 0005, 0010), for the
 #: evaluation which has no database; ``tests/alarms/test_incidents.py`` checks they agree.
 DEFAULT_GRADES: dict[tuple[str, str], str] = {
     ("power_off", "*"): "red",
@@ -74,7 +74,12 @@ DEFAULT_GRADES: dict[tuple[str, str], str] = {
     ("gas_people", "*"): "red",
     ("fan_stop_gas_rise", "*"): "red",
     ("gas_camera_offline", "*"): "orange",
-    ("*", "*"): "blue",
+    **{
+        (rule, "*"): "blue"
+        for rule in ("calibration", "interference", "disconnection", "over_range",
+                     "substation_fault", "negative_drift", "flatline", "data_interruption")
+    },  # fmt: skip
+    ("*", "*"): "yellow",
 }
 #: Categories that make incidents: what a dispatcher or the maintenance staff is shown.
 SHOWN = frozenset({Category.GAS, Category.MAINTENANCE})
@@ -389,6 +394,8 @@ def _belongs(m: Member, incident: Incident, topo: Topology) -> bool:
             and abs(m.start_us - other.start_us) <= topo.off_delay_of(incident)
         ):
             return True
+        if incident.category != Category.GAS:
+            continue  # the air carries gas, not faults
         delay = topo.downstream.get(other.point, {}).get(m.point)
         if delay is not None and other.start_us <= m.start_us:
             end = other.end_us

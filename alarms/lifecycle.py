@@ -290,3 +290,114 @@ async def escalate_due(conn: psycopg.AsyncConnection) -> list[Row]:
         for row in rows:
             await _notify(conn, row, Action.ESCALATED)
     return rows
+
+
+# -- incidents (issue 13): one step on the incident does its members --------------------------
+
+_INCIDENT_COLUMNS = (
+    "id", "mine_code", "root_point_id", "root_rule", "state", "grade", "started_at",
+    "ended_at", "acknowledged_at", "acknowledged_by",
+)  # fmt: skip
+_LOCK_INCIDENT = (
+    "SELECT " + ", ".join(_INCIDENT_COLUMNS) + " FROM incidents WHERE id = %(id)s FOR UPDATE"
+)
+_MEMBER_IDS = "SELECT alarm_id FROM incident_members WHERE incident_id = %(id)s ORDER BY alarm_id"
+_ACKNOWLEDGE_INCIDENT = (
+    "UPDATE incidents SET acknowledged_at = now(), acknowledged_by = %(by)s, "
+    "state = CASE WHEN state = 'raised' THEN 'acknowledged' ELSE state END, updated_at = now() "
+    "WHERE id = %(id)s RETURNING " + ", ".join(_INCIDENT_COLUMNS)
+)
+_ACKNOWLEDGE_MEMBERS = """
+UPDATE alarms SET acknowledged_at = now(), acknowledged_by = %(by)s,
+    state = CASE WHEN state = 'raised' THEN 'acknowledged' ELSE state END, updated_at = now()
+WHERE id = ANY(%(ids)s) AND acknowledged_at IS NULL AND state <> 'disposed'
+RETURNING id"""
+_DISPOSE_INCIDENT = (
+    "UPDATE incidents SET state = 'disposed', updated_at = now() WHERE id = %(id)s "
+    "RETURNING " + ", ".join(_INCIDENT_COLUMNS)
+)
+_DISPOSE_MEMBERS = """
+UPDATE alarms SET state = 'disposed', cause = %(cause)s, measures = %(measures)s,
+    handled_by = %(by)s, disposed_at = now(), updated_at = now(),
+    disposed_open_reason = CASE WHEN ended_at IS NULL THEN %(open_reason)s END,
+    acknowledged_at = coalesce(acknowledged_at, now()),
+    acknowledged_by = coalesce(acknowledged_by, %(by)s)
+WHERE id = ANY(%(ids)s) AND state <> 'disposed'
+RETURNING id"""
+
+
+async def _locked_incident(conn: psycopg.AsyncConnection, incident_id: int) -> tuple[Row, list[int]]:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(_LOCK_INCIDENT, {"id": incident_id})
+    row = await cur.fetchone()
+    if row is None:
+        raise LifecycleError(f"incident {incident_id} does not exist", missing=True)
+    ids = await conn.execute(_MEMBER_IDS, {"id": incident_id})
+    members = [int(r[0]) for r in await ids.fetchall()]
+    # the members too, in id order: a step on one of them waits (no half-done incident)
+    await conn.execute("SELECT id FROM alarms WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+                       (members,))  # fmt: skip
+    return row, members
+
+
+async def _incident_step(
+    conn: psycopg.AsyncConnection, sql: str, members_sql: str, params: Row, action: Action,
+    record: Recorder, detail: Row,
+) -> Row:  # fmt: skip
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(members_sql, params)
+    done = [int(r["id"]) for r in await cur.fetchall()]  # type: ignore[call-overload]
+    await cur.execute(sql, params)
+    row = await cur.fetchone()
+    assert row is not None  # locked
+    members = list(params["ids"])  # type: ignore[call-overload]
+    # One record for the whole step, filed under the incident's first alarm (its root, or the
+    # earliest stored), saying which incident and which of its alarms the step changed.
+    filed = {"id": members[0] if members else None, "mine_code": row["mine_code"]}
+    await record(conn, action, filed,
+                 {**detail, "incident_id": row["id"], "members": members, "changed": done})  # fmt: skip
+    event = {
+        "kind": "incident", "event": action.value, "id": row["id"], "mine": row["mine_code"],
+        "state": row["state"], "grade": row["grade"], "members": members,
+        "time": dt.datetime.now(dt.UTC),
+    }  # fmt: skip
+    await conn.execute("SELECT pg_notify(%s, %s)", (ALARM_CHANNEL, orjson.dumps(event).decode()))
+    return row
+
+
+async def acknowledge_incident(
+    conn: psycopg.AsyncConnection, incident_id: int, actor: Actor, record: Recorder
+) -> Row:
+    """Acknowledge the incident and every member not acknowledged yet; one audit record."""
+    async with conn.transaction():
+        incident, members = await _locked_incident(conn, incident_id)
+        if incident["acknowledged_at"] is not None or incident["state"] == "disposed":
+            raise LifecycleError(
+                f"incident {incident_id} cannot be acknowledged (state {incident['state']})"
+            )
+        params = {"id": incident_id, "by": actor.name, "ids": members}
+        return await _incident_step(conn, _ACKNOWLEDGE_INCIDENT, _ACKNOWLEDGE_MEMBERS, params,
+                                    Action.ACKNOWLEDGED, record, {})  # fmt: skip
+
+
+async def dispose_incident(
+    conn: psycopg.AsyncConnection, incident_id: int, actor: Actor, cause: str, measures: str,
+    open_reason: str | None, record: Recorder,
+) -> Row:  # fmt: skip
+    """One disposal for the incident: every member not disposed yet takes its cause and
+    measures (and an acknowledgement if it had none); one audit record. As for an alarm: after
+    the incident was acknowledged, and while it is open only with ``open_reason``."""
+    async with conn.transaction():
+        incident, members = await _locked_incident(conn, incident_id)
+        if incident["state"] == "disposed":
+            raise LifecycleError(f"incident {incident_id} is already disposed")
+        if incident["acknowledged_at"] is None:
+            raise LifecycleError(f"incident {incident_id} must be acknowledged first")
+        if incident["ended_at"] is None and not open_reason:
+            raise LifecycleError(f"incident {incident_id} is still open: dispose it after it "
+                                 "closes, or give open_reason")  # fmt: skip
+        params = {"id": incident_id, "by": actor.name, "cause": cause, "measures": measures,
+                  "open_reason": open_reason, "ids": members}  # fmt: skip
+        detail: Row = {"cause": cause, "measures": measures, "open_reason": open_reason}
+        return await _incident_step(conn, _DISPOSE_INCIDENT, _DISPOSE_MEMBERS, params,
+                                    Action.DISPOSED, record, detail)  # fmt: skip

@@ -11,6 +11,7 @@ import psycopg
 
 from minewatch.alarms.codes import category_of
 from minewatch.alarms.episodes import EpisodeChange
+from minewatch.alarms.incidents import IncidentChange
 from minewatch.registry import PointRegistry
 from minewatch.timeutil import us_to_datetime
 
@@ -102,9 +103,21 @@ def _events(change: EpisodeChange, registry: PointRegistry) -> list[bytes]:
 
 
 async def write_changes(
+    cur: psycopg.AsyncCursor,
+    changes: list[EpisodeChange],
+    registry: PointRegistry,
+    incidents: list[IncidentChange] | None = None,
+) -> None:
+    """Store episode changes, then the incidents they changed, and queue their
+    notifications, in the cursor's transaction."""
+    await _write_episodes(cur, changes, registry)
+    if incidents:
+        await write_incidents(cur, incidents, registry)
+
+
+async def _write_episodes(
     cur: psycopg.AsyncCursor, changes: list[EpisodeChange], registry: PointRegistry
 ) -> None:
-    """Store episode changes and queue their notifications, in the cursor's transaction."""
     if not changes:
         return
     inserts = [_params(c) for c in changes if c.opened]
@@ -118,6 +131,75 @@ async def write_changes(
     notes = [(ALARM_CHANNEL, e.decode()) for c in changes for e in _events(c, registry)]
     if notes:
         await cur.executemany(_NOTIFY, notes)
+
+
+_UPSERT_INCIDENT = """
+INSERT INTO incidents (mine_code, root_point_id, root_rule, category, grade, started_at,
+                       raised_at, ended_at, peak_value, peak_at, peak_point_id, state)
+VALUES (%(mine)s, %(point)s, %(rule)s, %(category)s, %(grade)s, %(started_at)s, %(raised_at)s,
+        %(ended_at)s, %(peak)s, %(peak_at)s, %(peak_point)s,
+        CASE WHEN %(ended_at)s::timestamptz IS NULL THEN 'raised' ELSE 'cleared' END)
+ON CONFLICT (root_point_id, root_rule, started_at) DO UPDATE SET
+    grade = EXCLUDED.grade, ended_at = EXCLUDED.ended_at, peak_value = EXCLUDED.peak_value,
+    peak_at = EXCLUDED.peak_at, peak_point_id = EXCLUDED.peak_point_id,
+    state = CASE WHEN EXCLUDED.ended_at IS NOT NULL AND incidents.state IN ('raised',
+                 'acknowledged') THEN 'cleared' ELSE incidents.state END,
+    updated_at = now()
+RETURNING id
+"""
+# Members by their natural key; an alarm raised and ended in one batch is found all the same.
+_MEMBERS = """
+INSERT INTO incident_members (incident_id, alarm_id)
+SELECT %(incident)s, a.id FROM alarms a
+WHERE a.point_id = %(point)s AND a.rule = %(rule)s AND a.started_at = %(started_at)s
+ON CONFLICT DO NOTHING
+RETURNING alarm_id
+"""
+
+
+async def write_incidents(
+    cur: psycopg.AsyncCursor, incidents: list[IncidentChange], registry: PointRegistry
+) -> None:
+    """Store incident changes (after the alarm changes they group: members are found by their
+    point, rule and start) and notify each as an ``incident`` event with its member ids."""
+    for change in incidents:
+        i = change.incident
+        point, rule, started = i.key
+        await cur.execute(_UPSERT_INCIDENT, {
+            "mine": registry.mine_code[point], "point": point, "rule": rule,
+            "category": i.category, "grade": i.grade, "started_at": us_to_datetime(started),
+            "raised_at": us_to_datetime(i.raised_us),
+            "ended_at": None if i.closed_at_us is None else us_to_datetime(i.closed_at_us),
+            "peak": i.peak if i.peak_point is not None else None,
+            "peak_at": us_to_datetime(i.peak_at_us) if i.peak_point is not None else None,
+            "peak_point": i.peak_point,
+        })  # fmt: skip
+        row = await cur.fetchone()
+        assert row is not None
+        incident_id = int(row[0])
+        members = [
+            {"incident": incident_id, "point": m.point, "rule": m.rule,
+             "started_at": us_to_datetime(m.start_us)}
+            for m in i.members
+        ]  # fmt: skip
+        await cur.executemany(_MEMBERS, members)
+        ids = await cur.execute(
+            "SELECT alarm_id FROM incident_members WHERE incident_id = %s ORDER BY alarm_id",
+            (incident_id,),
+        )
+        event = {
+            "kind": "incident",
+            "event": change.event,
+            "id": incident_id,
+            "mine": registry.mine_code[point],
+            "root_point": registry.code[point],
+            "root_rule": rule,
+            "grade": i.grade,
+            "time": us_to_datetime(i.closed_at_us if change.event == "closed" else started),
+            "members": [int(r[0]) for r in await ids.fetchall()],
+            "peak": i.peak if i.peak_point is not None else None,
+        }
+        await cur.execute(_NOTIFY, (ALARM_CHANNEL, orjson.dumps(event).decode()))
 
 
 async def load_engine_state(

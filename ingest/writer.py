@@ -110,7 +110,7 @@ class BatchWriter(DurableWriter):
         """Clock-driven alarm checks: data interruption (stored like a batch's changes) and
         escalation of alarms left unacknowledged past their grade's deadline."""
         evaluation = self.engine.tick(now_us())
-        if evaluation.changes:
+        if evaluation.changes or evaluation.incidents:
             await self._retrying(lambda conn: self._write_tick(conn, evaluation))
         self.engine.commit(evaluation)
         escalated = await self._retrying(lifecycle.escalate_due)
@@ -120,7 +120,7 @@ class BatchWriter(DurableWriter):
 
     async def _write_tick(self, conn: psycopg.AsyncConnection, evaluation: Evaluation) -> None:
         async with conn.transaction(), conn.cursor() as cur:
-            await write_changes(cur, evaluation.changes, self.registry)
+            await write_changes(cur, evaluation.changes, self.registry, evaluation.incidents)
 
     # -- flushing ---------------------------------------------------------------------------
 
@@ -166,7 +166,7 @@ class BatchWriter(DurableWriter):
                     await copy.write(encode_readings(stored))
             await write_rejections(cur, pending.rejections)
             await write_watermarks(cur, pending.watermarks)
-            await write_changes(cur, evaluation.changes, self.registry)
+            await write_changes(cur, evaluation.changes, self.registry, evaluation.incidents)
         return evaluation
 
     async def _quarantine_all(

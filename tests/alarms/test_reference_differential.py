@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from minewatch.alarms.engine import AlarmEngine
+from minewatch.alarms.incidents import Incident
 from minewatch.alarms.episodes import Episode, EpisodeLog
 from minewatch.alarms.reference import ReferenceEngine
 from minewatch.alarms.rules.params import RuleDefaults
@@ -189,8 +190,13 @@ def batch_of(rows: list[tuple[int, int, float, int]]) -> ReadingBatch:
 
 
 def run_both(
-    reg: PointRegistry, defaults: RuleDefaults, plan: list[ReadingBatch | int]
+    reg: PointRegistry,
+    defaults: RuleDefaults,
+    plan: list[ReadingBatch | int],
+    incidents: dict[tuple[int, str, int], Incident] | None = None,
 ) -> tuple[list[Episode], list[Episode]]:
+    """(engine episodes, reference episodes) of the plan; ``incidents`` collects the latest
+    state of each incident the engine tracked."""
     engine, log = AlarmEngine(reg, defaults), EpisodeLog()
     reference = ReferenceEngine(reg, defaults)
     for step in plan:
@@ -203,6 +209,8 @@ def run_both(
             reference.tick(step)
         engine.commit(evaluation)
         log.apply(evaluation.changes)
+        if incidents is not None:
+            incidents.update((c.key, c.incident) for c in evaluation.incidents)
     return log.episodes, reference.episodes()
 
 
