@@ -76,9 +76,17 @@ DEFAULT_GRADES: dict[tuple[str, str], str] = {
     ("gas_camera_offline", "*"): "orange",
     **{
         (rule, "*"): "blue"
-        for rule in ("calibration", "interference", "disconnection", "over_range",
-                     "substation_fault", "negative_drift", "flatline", "data_interruption")
-    },  # fmt: skip
+        for rule in (
+            "calibration",
+            "interference",
+            "disconnection",
+            "over_range",
+            "substation_fault",
+            "negative_drift",
+            "flatline",
+            "data_interruption",
+        )
+    },
     ("*", "*"): "yellow",
 }
 #: Categories that make incidents: what a dispatcher or the maintenance staff is shown.

@@ -326,7 +326,9 @@ WHERE id = ANY(%(ids)s) AND state <> 'disposed'
 RETURNING id"""
 
 
-async def _locked_incident(conn: psycopg.AsyncConnection, incident_id: int) -> tuple[Row, list[int]]:
+async def _locked_incident(
+    conn: psycopg.AsyncConnection, incident_id: int
+) -> tuple[Row, list[int]]:
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(_LOCK_INCIDENT, {"id": incident_id})
     row = await cur.fetchone()
@@ -354,8 +356,8 @@ async def _incident_step(
     # One record for the whole step, filed under the incident's first alarm (its root, or the
     # earliest stored), saying which incident and which of its alarms the step changed.
     filed = {"id": members[0] if members else None, "mine_code": row["mine_code"]}
-    await record(conn, action, filed,
-                 {**detail, "incident_id": row["id"], "members": members, "changed": done})  # fmt: skip
+    about = {**detail, "incident_id": row["id"], "members": members, "changed": done}
+    await record(conn, action, filed, about)
     event = {
         "kind": "incident", "event": action.value, "id": row["id"], "mine": row["mine_code"],
         "state": row["state"], "grade": row["grade"], "members": members,

@@ -17,7 +17,7 @@ from fastapi.responses import StreamingResponse
 from psycopg import AsyncConnection
 from pydantic import BaseModel, ConfigDict, Field
 
-from minewatch.alarms import lifecycle
+from minewatch.alarms import incident_store, lifecycle
 from minewatch.alarms.lifecycle import LifecycleError, Recorder
 from minewatch.alarms.live import AlarmBroadcaster
 from minewatch.api import repository
@@ -155,6 +155,105 @@ async def amend(
     actor = access.principal.actor
     return await _transition(pool, access, lambda c, r: lifecycle.amend(
         c, alarm_id, actor, body.cause, body.measures, body.reason, r))  # fmt: skip
+
+
+class IncidentState(BaseModel):
+    id: int
+    mine_code: str
+    root_rule: str
+    state: str
+    grade: str
+    started_at: dt.datetime
+    ended_at: dt.datetime | None
+    acknowledged_at: dt.datetime | None
+    acknowledged_by: str | None
+
+
+async def _incident_step(
+    pool: PoolDep, access: Access, alarm_id: int,
+    step: Callable[[AsyncConnection, int, Recorder], Awaitable[dict[str, object]]],
+) -> dict[str, object]:  # fmt: skip
+    async def run(conn: AsyncConnection, record: Recorder) -> dict[str, object]:
+        incident = await incident_store.incident_of(conn, alarm_id)
+        if incident is None:
+            raise LifecycleError(f"alarm {alarm_id} is in no incident", missing=True)
+        return await step(conn, incident, record)
+
+    return await _transition(pool, access, run)
+
+
+@router.post("/alarms/{alarm_id}/incident/acknowledge", response_model=IncidentState,
+             responses=STEP_ERRORS)  # fmt: skip
+async def acknowledge_incident(
+    alarm_id: AlarmId, access: Dispatcher, pool: PoolDep
+) -> dict[str, object]:
+    """Acknowledge the incident of this alarm and every member alarm not acknowledged yet
+    (one audit record)."""
+    actor = access.principal.actor
+
+    async def step(c: AsyncConnection, i: int, r: Recorder) -> dict[str, object]:
+        return await lifecycle.acknowledge_incident(c, i, actor, r)
+
+    return await _incident_step(pool, access, alarm_id, step)
+
+
+@router.post("/alarms/{alarm_id}/incident/dispose", response_model=IncidentState,
+             responses=STEP_ERRORS)  # fmt: skip
+async def dispose_incident(
+    alarm_id: AlarmId, body: Dispose, access: Dispatcher, pool: PoolDep
+) -> dict[str, object]:
+    """One disposal for the incident of this alarm: every member alarm not disposed yet takes
+    its cause and measures (one audit record)."""
+    actor = access.principal.actor
+
+    async def step(c: AsyncConnection, i: int, r: Recorder) -> dict[str, object]:
+        return await lifecycle.dispose_incident(
+            c, i, actor, body.cause, body.measures, body.open_reason, r
+        )
+
+    return await _incident_step(pool, access, alarm_id, step)
+
+
+class IncidentMember(BaseModel):
+    id: int
+    point: str
+    rule: str
+    classification: str
+    state: str
+    grade: str | None
+    started_at: dt.datetime
+    ended_at: dt.datetime | None
+
+
+class Incident(BaseModel):
+    """One physical event (docs/alarms.md, "Incidents") with its member alarms."""
+
+    id: int
+    mine_code: str
+    root_point: str
+    root_rule: str
+    category: str
+    grade: str
+    state: str
+    started_at: dt.datetime
+    raised_at: dt.datetime
+    ended_at: dt.datetime | None
+    peak_value: float | None
+    peak_at: dt.datetime | None
+    peak_point: str | None
+    acknowledged_at: dt.datetime | None
+    acknowledged_by: str | None
+    members: list[IncidentMember]
+
+
+@router.get("/incidents/active", response_model=list[Incident], responses=NOT_FOUND)
+async def active_incidents(
+    pool: PoolDep, access: Reader, limit: Limit = 1000
+) -> list[dict[str, object]]:
+    """Incidents of the caller's mines (or of ``mine``) still open or not acknowledged, newest
+    first, each with its member alarms: what the dispatcher's board shows."""
+    async with pool.connection() as conn:
+        return await incident_store.open_incidents(conn, access.scope, access.mine, limit)
 
 
 KEEPALIVE_S = 15.0

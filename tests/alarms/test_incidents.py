@@ -44,7 +44,9 @@ def members(incident: Incident) -> list[tuple[int, str]]:
     return [(m.point, m.rule) for m in incident.members]
 
 
-def test_one_excursion_from_alarm_to_power_off_and_feed_failure_is_one_incident_graded_red() -> None:
+def test_one_excursion_from_alarm_to_power_off_and_feed_failure_is_one_incident_graded_red() -> (
+    None
+):
     (incident,) = group(
         [
             alarm(0, "upper_alarm", 0, 100, 1.2),

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from minewatch.alarms.engine import AlarmEngine
-from minewatch.alarms.incidents import Incident
 from minewatch.alarms.episodes import Episode, EpisodeLog
+from minewatch.alarms.incidents import Incident
 from minewatch.alarms.reference import ReferenceEngine
 from minewatch.alarms.rules.params import RuleDefaults
 from minewatch.batch import ReadingBatch
