@@ -219,6 +219,7 @@ class ReferenceEngine:
     def __init__(self, registry: PointRegistry, defaults: RuleDefaults | None = None) -> None:
         self.defaults = defaults or RuleDefaults()
         self.confirm = max(1, self.defaults.confirm_samples)
+        self.trend_band = self.defaults.trend_band
         self._episodes: list[Episode] = []
         self._spikes_seen: set[tuple[int, int]] = set()
         params = PointParams.of(registry, self.defaults)
@@ -401,7 +402,11 @@ class ReferenceEngine:
             else:
                 cand, clear = v <= lv.set, v > lv.clear
             if cand or lv.rule in runs:
-                ramp = prev >= lv.ramp if lv.upper else prev <= lv.ramp
+                band = abs(lv.set) * self.trend_band
+                if lv.upper:  # the ramp level, or a reading continuing a rise
+                    ramp = prev >= lv.ramp or (prev >= lv.set - band and v <= lv.set + band)
+                else:
+                    ramp = prev <= lv.ramp or (prev <= lv.set + band and v >= lv.set - band)
                 need = 1 if ramp and pt.on_delay_us == 0 else self.confirm
                 near = lv.upper and not clear and self._near_gas(pt, v)
                 self._latch(pt, p, lv.rule, t, v, cand, clear, need=need,

@@ -8,6 +8,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+#: Width of the layout when the output is not a terminal.
+PLAIN_WIDTH = 160
+
 
 def _num(value: Any, digits: int = 3) -> str:
     if value is None:
@@ -22,11 +25,25 @@ def _num(value: Any, digits: int = 3) -> str:
 
 
 def _met(value: bool | None) -> str:
-    return {True: "[green]met[/]", False: "[red]missed[/]", None: "-"}[value]
+    return {True: "[green]met[/]", False: "[red]missed[/]", None: "n/a"}[value]
+
+
+def _table(console: Console, title: str, columns: tuple[str, ...], right: int = 1) -> Table:
+    """A table whose columns from ``right`` on are right-aligned. Cells wrap rather than being
+    cut (``fold``), so names stay whole at any width, piped output included."""
+    table = Table(title=title)
+    for k, column in enumerate(columns):
+        table.add_column(column, justify="right" if k >= right else "left", overflow="fold")
+    return table
 
 
 def render(report: dict[str, Any], console: Console) -> None:
-    """Print the evaluation as tables: targets, classes, gas alarms, dispatcher load, speed."""
+    """Print the evaluation as tables: targets, classes, gas alarms, dispatcher load, speed.
+
+    Not on a terminal (piped, redirected) the tables are laid out :data:`PLAIN_WIDTH` wide,
+    whatever the environment says, so names and figures are never cut or wrapped."""
+    if not console.is_terminal and console.width < PLAIN_WIDTH:
+        console.width = PLAIN_WIDTH
     trace = report["trace"]
     console.rule(f"[bold]minewatch evaluate: {trace['path']}")
     console.print(
@@ -36,27 +53,23 @@ def render(report: dict[str, Any], console: Console) -> None:
         f"matching slack {report['slack_s']:g} s"
     )
 
-    targets = Table(title="Targets")
-    for column in ("measure", "target", "value", ""):
-        targets.add_column(column)
+    unknown = report.get("unknown_label_kinds") or {}
+    if unknown:
+        listed = ", ".join(f"{kind} ({n})" for kind, n in unknown.items())
+        console.print(f"[yellow]warning: label kinds not scored (unknown): {listed}[/]")
+
+    targets = _table(console, "Targets", ("measure", "target", "value", ""), right=9)
     for row in report["targets"]:
         targets.add_row(row["name"], row["target"], _num(row["value"]), _met(row["met"]))
     console.print(targets)
 
-    classes = Table(title="Scenario classes (recall, latency from the condition)")
-    for column in (
-        "class",
-        "engine rule -> classification",
-        "labels",
-        "not reached",
-        "detected",
-        "recall",
-        "latency median s",
-        "max s",
-    ):
-        classes.add_column(
-            column, justify="left" if column.startswith(("class", "eng")) else "right"
-        )
+    classes = _table(
+        console,
+        "Scenario classes (recall, latency from the condition)",
+        ("class", "engine rule -> classification", "labels", "not reached", "detected",
+         "recall", "latency median s", "max s"),
+        right=2,
+    )  # fmt: skip
     for name, c in report["classes"].items():
         lat = c["latency_s"]
         classes.add_row(
@@ -65,15 +78,13 @@ def render(report: dict[str, Any], console: Console) -> None:
             _num(c["labels"]),
             _num(c["not_reached"]),
             f"{c['detected']}/{c['counted']}",
-            _num(c["recall"]),
+            _num(c["recall"]) if c["counted"] else "n/a",
             _num(lat["median"], 1),
             _num(lat["max"], 1),
         )
     console.print(classes)
 
-    gas = Table(title="Gas alarms on methane points")
-    for column in ("", "minewatch", "naive baseline"):
-        gas.add_column(column, justify="right")
+    gas = _table(console, "Gas alarms on methane points", ("", "minewatch", "naive baseline"))
     base = report["baseline"]["gas"]
     mine = report["gas"]
     for key, label in (
@@ -92,9 +103,8 @@ def render(report: dict[str, Any], console: Console) -> None:
         gas.add_row(label, _num(mine[key]), _num(base[key]))
     console.print(gas)
 
-    load = Table(title="What a dispatcher sees (ISA-18.2 / EEMUA 191)")
-    for column in ("", "minewatch", "naive baseline"):
-        load.add_column(column, justify="right")
+    columns = ("", "minewatch", "naive baseline")
+    load = _table(console, "What a dispatcher sees (ISA-18.2 / EEMUA 191)", columns)
     shown, base_shown = report["dispatcher"], report["baseline"]["dispatcher"]
     for key, label in (
         ("alarms", "alarms shown"),
@@ -111,13 +121,15 @@ def render(report: dict[str, Any], console: Console) -> None:
     load.add_row("reduction, upper alarms only", _num(reduction["like_for_like"]), "")
     console.print(load)
 
-    actors = Table(title="Top-10 bad actors (minewatch)")
-    for column in ("point", "rule", "alarms", "share"):
-        actors.add_column(column, justify="right" if column in ("alarms", "share") else "left")
+    _incidents(report, console)
+
+    actors = _table(console, "Top-10 bad actors (minewatch)", ("point", "rule", "alarms", "share"),
+                    right=2)  # fmt: skip
     for row in shown["bad_actors"]:
         actors.add_row(row["point"], row["rule"], _num(row["alarms"]), f"{row['share']:.1%}")
     console.print(actors)
 
+    _differences(report, console)
     speed = report["throughput"]
     console.print(
         f"engine: {_num(speed['engine_readings_per_s'], 0)} readings/s over the trace "
@@ -127,3 +139,54 @@ def render(report: dict[str, Any], console: Console) -> None:
         f"rule family) {_num(speed['python_readings_per_s'], 0)}/s, "
         f"ratio {_num(speed['ratio_prefix'], 2)}x"
     )
+
+
+def _incidents(report: dict[str, Any], console: Console) -> None:
+    incidents = report.get("incidents")
+    if not incidents:
+        return
+    title = f"Incidents: what the dispatcher is shown (off-delay {incidents['off_delay_s']:g} s)"
+    table = _table(console, title, ("", "minewatch", "baseline alarms grouped"))
+    mine, base = incidents["minewatch"], incidents["baseline_grouped"]
+    for key, label in (
+        ("incidents", "incidents shown"),
+        ("real_events", "real labelled events"),
+        ("per_real_event", "incidents per real event"),
+        ("events_shown", "real events shown"),
+        ("max_per_event", "most incidents for one event"),
+        ("nuisance", "from calibrations and spikes only"),
+        ("unexplained", "explained by no label"),
+        ("chattering", "chattering incidents"),
+        ("floods", "10-minute windows in flood (> 10)"),
+        ("unjustified_floods", "... with <= 10 real events"),
+        ("members_mean", "alarms per incident, mean"),
+    ):
+        table.add_row(label, _num(mine[key], 2), _num(base[key], 2))
+    console.print(table)
+    columns = ("class", "minewatch", "baseline grouped")
+    kinds = _table(console, "Incidents per class of their event", columns)
+    for kind in sorted(set(mine["by_kind"]) | set(base["by_kind"])):
+        kinds.add_row(kind, _num(mine["by_kind"].get(kind, 0)), _num(base["by_kind"].get(kind, 0)))
+    console.print(kinds)
+
+
+def _differences(report: dict[str, Any], console: Console) -> None:
+    differences = report.get("reference_differences")
+    speed = report["throughput"]
+    if differences is None or not speed.get("prefix_cycles"):
+        return
+    if not differences:
+        console.print(
+            f"engine and pure-Python reference: the same episodes on the first "
+            f"{speed['prefix_cycles']:,} cycles, rule by rule"
+        )
+        return
+    table = _table(console, "Engine vs reference: episodes that differ (first cycles)",
+                   ("rule", "engine", "reference", "only engine", "only reference"))  # fmt: skip
+    for rule, d in differences.items():
+        table.add_row(
+            rule, _num(d["engine"]), _num(d["reference"]),
+            "\n".join(str(k) for k in d["only_engine"]) or "-",
+            "\n".join(str(k) for k in d["only_reference"]) or "-",
+        )  # fmt: skip
+    console.print(table)

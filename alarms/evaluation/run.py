@@ -46,7 +46,7 @@ import pandas as pd
 from minewatch.alarms.engine import AlarmEngine
 from minewatch.alarms.episodes import Episode, EpisodeLog
 from minewatch.alarms.evaluation.incident_score import incidents_report
-from minewatch.alarms.evaluation.score import LabelFacts, score
+from minewatch.alarms.evaluation.score import SLACK_S, LabelFacts, score
 from minewatch.alarms.incidents import Incident, shifted
 from minewatch.alarms.reference import ReferenceEngine
 from minewatch.alarms.rules.context import UNRELIABLE
@@ -244,6 +244,8 @@ class Replay:
     python_opened: dict[str, int] | None
     engine_opened_prefix: dict[str, int]
     incidents: list[Incident] | None = None  # the engine's incidents, as it tracked them live
+    #: episodes of the engine and of the reference that differ on the prefix (per rule)
+    reference_differences: dict[str, dict[str, object]] = field(default_factory=dict)
 
 
 def _cycles(trace: Trace) -> Iterator[ReadingChunk]:
@@ -331,7 +333,11 @@ def replay(
             progress(readings)
     facts = facts.with_conditions(finder.first_us, finder.count)
     prefix_readings = sum(len(b) for b, _ in prefix)
-    python_s, python_opened = _time_reference(prefix, registry) if prefix else (None, None)
+    python_s, python_opened, differences = None, None, {}
+    if prefix:
+        python_s, reference_episodes = _time_reference(prefix, registry)
+        python_opened = _per_rule(reference_episodes)
+        differences = compare_episodes(prefix_log.episodes, reference_episodes)
     return Replay(
         episodes=log.episodes,
         baseline=baseline.episodes(),
@@ -345,6 +351,7 @@ def replay(
         python_s=python_s,
         python_opened=python_opened,
         engine_opened_prefix=_per_rule(prefix_log.episodes),
+        reference_differences=differences,
         incidents=sorted(
             (shifted(i, -1) for i in incidents.values()), key=lambda i: (i.raised_us, i.key)
         ),
@@ -365,19 +372,51 @@ def _side_passes(chunk: ReadingChunk, baseline: Baseline, finder: ConditionFinde
 
 def _time_reference(
     batches: list[tuple[ReadingBatch, int]], registry: PointRegistry
-) -> tuple[float, dict[str, int]]:
+) -> tuple[float, list[Episode]]:
     """Seconds of :class:`alarms.reference.ReferenceEngine` (every rule family, one reading at a
-    time) over the same batches and ticks as the engine, and its episodes per rule."""
+    time) over the same batches and ticks as the engine, and its episodes (points from 0)."""
     began = time.perf_counter()
     reference = ReferenceEngine(registry)
     for batch, now in batches:
         reference.evaluate(batch)
         reference.tick(now)
     seconds = time.perf_counter() - began
-    per_rule: dict[str, int] = {}
-    for episode in reference.episodes():
-        per_rule[episode.rule] = per_rule.get(episode.rule, 0) + 1
-    return seconds, dict(sorted(per_rule.items()))
+    episodes = reference.episodes()
+    for episode in episodes:
+        episode.point -= 1
+        if episode.related is not None:
+            episode.related -= 1
+    return seconds, episodes
+
+
+def _episode_key(e: Episode) -> tuple[object, ...]:
+    return (e.point, e.rule, e.classification, e.start_us, e.raised_us, e.end_us, e.count)
+
+
+def compare_episodes(
+    engine: list[Episode], reference: list[Episode], show: int = 5
+) -> dict[str, dict[str, object]]:
+    """Per rule where they differ: the episodes only the engine has and only the reference has
+    (start, raise, end, classification, readings), up to ``show`` of each, with the counts."""
+    out: dict[str, dict[str, object]] = {}
+    for rule in sorted({e.rule for e in engine} | {e.rule for e in reference}):
+        mine = {_episode_key(e) for e in engine if e.rule == rule}
+        theirs = {_episode_key(e) for e in reference if e.rule == rule}
+        if mine == theirs:
+            continue
+        only_engine, only_reference = (
+            sorted(mine - theirs, key=repr),
+            sorted(theirs - mine, key=repr),
+        )
+        out[rule] = {
+            "engine": len(mine),
+            "reference": len(theirs),
+            "only_engine": [list(k) for k in only_engine[:show]],
+            "only_reference": [list(k) for k in only_reference[:show]],
+            "only_engine_count": len(only_engine),
+            "only_reference_count": len(only_reference),
+        }
+    return out
 
 
 def _per_rule(episodes: list[Episode]) -> dict[str, int]:
@@ -412,6 +451,57 @@ def _incident_targets(incidents: dict[str, Any]) -> list[dict[str, object]]:
     ]
 
 
+def finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by None: strict JSON has no NaN."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    if isinstance(value, np.generic):
+        return finite(value.item())
+    return value
+
+
+def records(trace: Trace, result: Replay) -> dict[str, list[dict[str, object]]]:
+    """Every episode and incident with the labels it overlaps (index in the trace's
+    ground truth, with the evaluation's slack), so a user can score with their own tools."""
+    codes, t0 = trace.codes, trace.start_us
+    slack = round(SLACK_S * 1e6)
+    stations: dict[str, list[str]] = {}
+    for p in trace.definition.points:
+        stations.setdefault(p.substation, []).append(p.code)
+    windows: dict[str, list[tuple[int, int, int]]] = {}
+    for k, g in enumerate(trace.ground_truth):
+        for code in [g.point] if g.point else stations.get(g.substation, []):
+            lo, hi = t0 + round(g.start_s * 1e6), t0 + round(g.end_s * 1e6)
+            windows.setdefault(code, []).append((k, lo - slack, hi + slack))
+
+    def labels(point: int, start: int, end: int | None) -> list[int]:
+        stop = end if end is not None else 2**62
+        return [k for k, lo, hi in windows.get(codes[point], []) if start <= hi and stop >= lo]
+
+    def at(us: int | None) -> float | None:
+        return None if us is None else (us - t0) / 1e6
+
+    episodes = [
+        {"point": codes[e.point], "rule": e.rule, "classification": e.classification,
+         "start_s": at(e.start_us), "raised_s": at(e.raised_us), "end_s": at(e.end_us),
+         "max": e.vmax, "readings": e.count, "labels": labels(e.point, e.start_us, e.end_us)}
+        for e in result.episodes
+    ]  # fmt: skip
+    incidents = [
+        {"root": codes[i.key[0]], "root_rule": i.key[1], "grade": i.grade,
+         "start_s": at(i.start_us), "raised_s": at(i.raised_us), "end_s": at(i.closed_at_us),
+         "peak": i.peak if i.peak_point is not None else None,
+         "members": [[codes[m.point], m.rule, at(m.start_us), at(m.end_us)] for m in i.members],
+         "labels": sorted({k for m in i.members for k in labels(m.point, m.start_us, m.end_us)})}
+        for i in result.incidents or []
+    ]  # fmt: skip
+    return {"episodes": episodes, "incidents": incidents}
+
+
 # -- the command body ---------------------------------------------------------------------------
 
 
@@ -434,7 +524,9 @@ def run_evaluate(
     report["incidents"] = incidents = incidents_report(trace, result)
     report["targets"] += _incident_targets(incidents)  # type: ignore[operator]
     report["run"] = {"wall_s": round(time.perf_counter() - began, 1)}
+    report["reference_differences"] = result.reference_differences
     if json_out is not None:
-        text = json.dumps(report, ensure_ascii=False, indent=1, sort_keys=False)
+        report["records"] = records(trace, result)
+        text = json.dumps(finite(report), ensure_ascii=False, indent=1, allow_nan=False)
         Path(json_out).write_text(text + "\n", encoding="utf-8")
     return report

@@ -28,6 +28,11 @@ Scenario classes: ground-truth kinds -> what the engine must produce
   point of the substation; substation_silent: mode silent -> ``data_interruption`` on every
   point of the substation.
 * vehicle_co: ``vehicle_co`` -> ``upper_alarm`` -> ``exceedance`` on the CO point.
+* co_exceedance: ``co_exceedance`` (a real CO exceedance: a fire candidate, not exhaust) ->
+  ``upper_alarm`` -> ``exceedance`` on the CO point, scored like gas (level ``alarm_high``).
+
+Label kinds outside these classes are listed in ``unknown_label_kinds`` with their count (and
+the report warns of them): they are not scored, never silently.
 
 A label is detected by an episode of its rule and classification on its point (or on the
 points of its substation) whose span overlaps the label's window widened by ``SLACK_S`` on
@@ -158,7 +163,12 @@ CLASSES: tuple[ClassSpec, ...] = (
         every_point=True,
     ),
     ClassSpec("vehicle_co", "vehicle_co", ("upper_alarm",), (EXCEEDANCE,), level="alarm_high"),
+    ClassSpec(
+        "co_exceedance", "co_exceedance", ("upper_alarm",), (EXCEEDANCE,), level="alarm_high"
+    ),
 )
+#: Label kinds the scoring knows: the classes' and the near-limit kind.
+KNOWN_KINDS = frozenset({spec.kind for spec in CLASSES} | {NEAR_LIMIT_KIND})
 #: Rules whose episodes are only explained by labels of these kinds (precision per rule).
 RULE_KINDS: dict[str, frozenset[str]] = {
     "over_range": frozenset({"over_range", "outburst"}),
@@ -316,6 +326,11 @@ def _by_point(episodes: list[Episode]) -> dict[int, list[Episode]]:
     for e in episodes:
         out.setdefault(e.point, []).append(e)
     return out
+
+
+def unknown_kinds(labels: dict[str, int]) -> dict[str, int]:
+    """The label kinds (with their count) that no class scores."""
+    return {kind: n for kind, n in sorted(labels.items()) if kind not in KNOWN_KINDS}
 
 
 def _score_class(
@@ -522,6 +537,7 @@ def score(trace: Trace, result: Replay, *, batch_cycles: int) -> dict[str, objec
     labels: dict[str, int] = {}
     for kind in result.conditions.kind:
         labels[kind] = labels.get(kind, 0) + 1
+    unknown = unknown_kinds(labels)
     gas_latency = classes["gas_exceedance"]["latency_s"]
     cycle_s = cycle_us / 1e6
     report: dict[str, object] = {
@@ -536,6 +552,7 @@ def score(trace: Trace, result: Replay, *, batch_cycles: int) -> dict[str, objec
             "readings": result.readings,
             "labels": labels,
         },
+        "unknown_label_kinds": unknown,
         "batch_cycles": batch_cycles,
         "slack_s": SLACK_S,
         "episodes": dict(sorted(counts.items())),
@@ -590,6 +607,11 @@ def _targets(
     def recall(name: str) -> object:
         return classes[name]["recall"]
 
+    def full(name: str) -> bool | None:
+        """Recall 1.0 met or missed; None (n/a) when the trace has no label of the class."""
+        value = recall(name)
+        return None if value is None else value == 1.0
+
     median = latency["median"] if isinstance(latency, dict) else None
     ratio = throughput.get("ratio_prefix")
     precision = gas["precision"]
@@ -598,13 +620,13 @@ def _targets(
             "recall, real gas exceedances",
             "1.0",
             recall("gas_exceedance"),
-            recall("gas_exceedance") == 1.0,
+            full("gas_exceedance"),
         ),
         row(
             "recall, power-off failures",
             "1.0",
             recall("power_off_failure"),
-            recall("power_off_failure") == 1.0,
+            full("power_off_failure"),
         ),
         row(
             "precision, gas alarms",

@@ -32,6 +32,11 @@ class RuleDefaults:
     #: drifting reading follows within this time (an off-delay), not at every noisy recovery.
     drift_off_delay_s: float = 60.0
     confirm_samples: int = 2  # a step excursion needs this many readings before it raises
+    #: A reading at the level continues a rise (no confirmation, never interference) when the
+    #: previous valid reading was within this share of the level below it and the reading is
+    #: within it above: a slow noisy rise reaches the level from just below, a spike jumps
+    #: from the baseline or far past the level (issue 13; 0.1: 0.10 %CH4 at 1.00 %).
+    trend_band: float = 0.1
     #: 标准气样 levels tried when a point has no calibration_gas ([M]: 1-2 %CH4 is common;
     #: a test must reach the alarm and power-off levels, so 1.5 and 2.0 by default).
     standard_gas: tuple[float, ...] = (1.5, 2.0)

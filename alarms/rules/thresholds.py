@@ -17,6 +17,12 @@ Spikes and confirmation (the decision of issue 5):
   at the ramp level (the next lower level of the point: pre-warning for the alarm, alarm for
   power-off) raises at its first reading. A real gas rise ramps through the lower level; an
   interference spike jumps from the baseline.
+* The same for a reading that continues a rise (issue 13): the previous valid reading was
+  within ``RuleDefaults.trend_band`` of the level below it and the reading is within it above
+  the level. A slow noisy rise touching 1.00 % from 0.97-0.99 % is raised at that reading,
+  never recorded as interference; a spike (from any baseline, a high one included) jumps
+  past the level by more than the band, or from further below, and still needs its second
+  reading.
 * Cost: a step rise from baseline straight past the level raises one polling cycle late (1 s
   in the simulator, at most 30 s per AQ 6201). The episode still starts at the first reading
   (``started_at``: event time); ``raised_at`` tells when it was raised. Every excursion that
@@ -96,13 +102,17 @@ class ThresholdRule:
         if sel is not None:
             cand, ok = cand[sel], ok[sel]
         pid, v = rows.pid, rows.v
+        level = self.set_level[pid]
+        band = np.abs(level) * params.defaults.trend_band
         with np.errstate(invalid="ignore"):
             if self.upper:
                 clear = ok & (v < self.clear_level[pid])
                 ramp = prev >= self.ramp_level[pid]
+                ramp |= (prev >= level - band) & (v <= level + band)  # continues a rise
             else:
                 clear = ok & (v > self.clear_level[pid])
                 ramp = prev <= self.ramp_level[pid]
+                ramp |= (prev <= level + band) & (v >= level - band)
         immediate = ramp & (params.on_delay_us[pid] == 0)
         near = None
         if self.upper:  # only readings inside runs count: those not below the clear level

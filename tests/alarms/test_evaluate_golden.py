@@ -12,13 +12,16 @@ change is meant, regenerate the file on purpose and review its diff:
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
+from minewatch.alarms.evaluation.report import render
 from minewatch.alarms.evaluation.run import run_evaluate
 from minewatch.simulators.config import MineConfig, example_mine_path, load_mine_config
 from minewatch.simulators.model import SimulatedMine
@@ -203,3 +206,41 @@ def test_no_gas_alarm_comes_from_a_declared_calibration_or_a_spike(
 def test_every_scenario_class_is_in_the_trace(report: dict[str, Any]) -> None:
     empty = [name for name, c in report["classes"].items() if not c["labels"]]
     assert not empty
+
+
+def test_the_json_is_strict_and_lists_every_episode_and_incident_with_its_labels(
+    report: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    (path,) = tmp_path_factory.getbasetemp().glob("evaluate*/report.json")
+
+    def refuse(token: str) -> None:
+        raise AssertionError(f"{token} is not JSON")
+
+    written = json.loads(path.read_text("utf-8"), parse_constant=refuse)
+    episodes, incidents = written["records"]["episodes"], written["records"]["incidents"]
+    assert len(episodes) == sum(report["episodes"].values())
+    assert len(incidents) == report["incidents"]["minewatch"]["incidents"]
+    assert all(i["labels"] for i in incidents)  # every incident explained by some label
+    spikes = [e for e in episodes if e["rule"] == "interference"]
+    assert spikes and all(e["labels"] for e in spikes)
+
+
+def test_incidents_per_real_event_and_the_reference_comparison(report: dict[str, Any]) -> None:
+    mine = report["incidents"]["minewatch"]
+    assert mine["per_real_event"] <= 1.2 and mine["events_shown"] == mine["real_events"]
+    assert mine["chattering"] == 0 and mine["nuisance"] == 0
+    assert report["incidents"]["baseline_grouped"]["nuisance"] > 0  # spikes, calibration
+    assert report["reference_differences"] == {}  # engine and reference, episode by episode
+    assert report["unknown_label_kinds"] == {}
+    co = next(t for t in report["classes"].items() if t[0] == "co_exceedance")[1]
+    assert co["labels"] == 0 and co["recall"] is None  # shown as n/a, not missed
+
+
+def test_piped_tables_keep_every_name_whole(report: dict[str, Any]) -> None:
+    out = io.StringIO()
+    render(report, Console(file=out, width=80, force_terminal=False))
+    text = out.getvalue()
+    assert "…" not in text
+    for name in ("undeclared_calibration", "disconnection_silent", "co_exceedance"):
+        assert name in text
+    assert "n/a" in text

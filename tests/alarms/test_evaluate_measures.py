@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import math
+
 import numpy as np
 
 from minewatch.alarms.episodes import Episode, EpisodeLog
-from minewatch.alarms.evaluation.run import Baseline
-from minewatch.alarms.evaluation.score import alarm_measures
+from minewatch.alarms.evaluation.run import Baseline, compare_episodes, finite
+from minewatch.alarms.evaluation.score import alarm_measures, unknown_kinds
 from tests.alarms.helpers import T0, S, recorder, series
 
 CODES = ["A", "B", "C"]
@@ -63,3 +66,19 @@ def test_episode_log_assembles_the_engine_changes_as_the_store_would() -> None:
     assert (alarm.start_us - T0, alarm.raised_us - T0, alarm.end_us - T0) == (S, 2 * S, 4 * S)
     assert alarm.vmax == 1.6
     assert ("interference", "interference") in by_rule
+
+
+def test_unknown_label_kinds_are_listed_with_their_count() -> None:
+    labels = {"methane_exceedance": 4, "co_exceedance": 1, "vehicel_co": 2, "smoke_puff": 1}
+    assert unknown_kinds(labels) == {"smoke_puff": 1, "vehicel_co": 2}
+
+
+def test_the_json_has_no_bare_nan_and_the_comparison_names_differences() -> None:
+    assert json.dumps(finite({"a": [math.nan, 1.0, math.inf], "b": np.float64("nan")}),
+                      allow_nan=False) == '{"a": [null, 1.0, null], "b": null}'  # fmt: skip
+    same = [_alarm(1, 0.0), _alarm(2, 10.0, "power_off")]
+    assert compare_episodes(same, list(same)) == {}
+    other = [_alarm(1, 0.0), _alarm(2, 11.0, "power_off")]
+    diff = compare_episodes(same, other)
+    assert list(diff) == ["power_off"]
+    assert diff["power_off"]["only_engine_count"] == diff["power_off"]["only_reference_count"] == 1
