@@ -348,7 +348,7 @@ async def _incident_step(
 ) -> Row:  # fmt: skip
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(members_sql, params)
-    done = [int(r["id"]) for r in await cur.fetchall()]  # type: ignore[call-overload]
+    done = [int(r["id"]) for r in await cur.fetchall()]
     await cur.execute(sql, params)
     row = await cur.fetchone()
     assert row is not None  # locked

@@ -195,7 +195,7 @@ async def write_incidents(
             "root_point": registry.code[point],
             "root_rule": rule,
             "grade": i.grade,
-            "time": us_to_datetime(i.closed_at_us if change.event == "closed" else started),
+            "time": us_to_datetime(i.closed_at_us if i.closed_at_us is not None else started),
             "members": [int(r[0]) for r in await ids.fetchall()],
             "peak": i.peak if i.peak_point is not None else None,
         }

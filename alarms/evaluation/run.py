@@ -464,7 +464,7 @@ def finite(value: Any) -> Any:
     return value
 
 
-def records(trace: Trace, result: Replay) -> dict[str, list[dict[str, object]]]:
+def records(trace: Trace, result: Replay) -> dict[str, list[dict[str, Any]]]:
     """Every episode and incident with the labels it overlaps (index in the trace's
     ground truth, with the evaluation's slack), so a user can score with their own tools."""
     codes, t0 = trace.codes, trace.start_us
