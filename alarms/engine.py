@@ -30,7 +30,7 @@ import numpy.typing as npt
 
 from minewatch.alarms.episodes import EpisodeChange
 from minewatch.alarms.families import FAMILIES, RUN_RULES, Step, Tick
-from minewatch.alarms.incidents import IncidentChange, IncidentTracker, Topology
+from minewatch.alarms.incidents import Incident, IncidentChange, IncidentTracker, Topology
 from minewatch.alarms.rules import feed, interruption, states
 from minewatch.alarms.rules.context import BatchContext
 from minewatch.alarms.rules.params import PointParams, RuleDefaults
@@ -172,6 +172,15 @@ class AlarmEngine:
             self.state,
             feed=self.state.feed.restored(self.state.last_value, cut.raw, cut.latch_us),
         )
+
+    def restore_incidents(
+        self, off_delay_s: dict[str, float], open_incidents: list[Incident]
+    ) -> None:
+        """Each mine's incident off-delay and the incidents still open (from the database),
+        after a restart: the next alarms of an open event join its incident."""
+        self.incident_off_delay_s = dict(off_delay_s)
+        topology = Topology.from_registry(self.registry, self.incident_off_delay_s)
+        self.incidents = IncidentTracker(topology, list(open_incidents))
 
     def commit(self, evaluation: Evaluation) -> None:
         """Adopt the state after a batch, once the batch and its changes are durable."""

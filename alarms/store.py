@@ -6,12 +6,14 @@ Changes are written in the caller's transaction, together with the readings that
 
 from __future__ import annotations
 
+import math
+
 import orjson
 import psycopg
 
 from minewatch.alarms.codes import category_of
 from minewatch.alarms.episodes import EpisodeChange
-from minewatch.alarms.incidents import IncidentChange
+from minewatch.alarms.incidents import NEVER, Incident, IncidentChange, Member
 from minewatch.registry import PointRegistry
 from minewatch.timeutil import us_to_datetime
 
@@ -200,6 +202,50 @@ async def write_incidents(
             "peak": i.peak if i.peak_point is not None else None,
         }
         await cur.execute(_NOTIFY, (ALARM_CHANNEL, orjson.dumps(event).decode()))
+
+
+_OPEN_INCIDENTS = """
+SELECT i.root_point_id, i.root_rule, (EXTRACT(EPOCH FROM i.started_at) * 1000000)::bigint,
+       i.category, i.grade, i.peak_value, (EXTRACT(EPOCH FROM i.peak_at) * 1000000)::bigint,
+       i.peak_point_id,
+       a.point_id, a.rule, a.classification,
+       (EXTRACT(EPOCH FROM a.started_at) * 1000000)::bigint,
+       (EXTRACT(EPOCH FROM coalesce(a.raised_at, a.started_at)) * 1000000)::bigint,
+       (EXTRACT(EPOCH FROM a.ended_at) * 1000000)::bigint, a.max_value,
+       (EXTRACT(EPOCH FROM a.max_at) * 1000000)::bigint
+FROM incidents i JOIN incident_members m ON m.incident_id = i.id JOIN alarms a ON a.id = m.alarm_id
+WHERE i.ended_at IS NULL
+ORDER BY i.raised_at, i.id, a.raised_at, a.id
+"""
+
+
+async def load_incident_state(
+    conn: psycopg.AsyncConnection,
+) -> tuple[dict[str, float], list[Incident]]:
+    """(each mine's incident off-delay where set, the incidents still open with their members)
+    to rebuild the engine's incident tracker after a restart."""
+    cur = await conn.execute(
+        "SELECT code, incident_off_delay_s FROM mines WHERE incident_off_delay_s IS NOT NULL"
+    )
+    off_delays = {str(r[0]): float(r[1]) for r in await cur.fetchall()}
+    cur = await conn.execute(_OPEN_INCIDENTS)
+    incidents: dict[tuple[int, str, int], Incident] = {}
+    for r in await cur.fetchall():
+        key = (int(r[0]), str(r[1]), int(r[2]))
+        if key not in incidents:
+            incidents[key] = Incident(
+                key, str(r[3]), [], str(r[4]),
+                peak=-math.inf if r[5] is None else float(r[5]),
+                peak_at_us=NEVER if r[6] is None else int(r[6]),
+                peak_point=None if r[7] is None else int(r[7]),
+            )  # fmt: skip
+        incidents[key].members.append(
+            Member(int(r[8]), str(r[9]), str(r[10]), int(r[11]), int(r[12]),
+                   None if r[13] is None else int(r[13]),
+                   -math.inf if r[14] is None else float(r[14]),
+                   NEVER if r[15] is None else int(r[15]))
+        )  # fmt: skip
+    return off_delays, list(incidents.values())
 
 
 async def load_engine_state(

@@ -170,6 +170,8 @@ async def count_alarms(conn: AsyncConnection, where: AlarmFilter) -> int:
 _CHANGES = """
 SELECT c.seq, c.event, c.at, a.id, a.mine_code AS mine, a.point_id, p.code AS point, a.rule,
        a.abnormal_type, a.classification, a.state, a.grade, a.started_at, a.ended_at,
+       (SELECT max(m.incident_id) FROM incident_members m WHERE m.alarm_id = a.id)
+           AS incident_id,  -- issue 13: the incident the alarm belongs to (null: none)
        (%(scope)s::text IS NULL OR starts_with(c.mine_code, %(scope)s))
        AND (%(mine)s::text IS NULL OR c.mine_code = %(mine)s) AS visible
 FROM alarm_changes c JOIN alarms a ON a.id = c.alarm_id LEFT JOIN points p ON p.id = a.point_id

@@ -19,7 +19,7 @@ import psycopg
 
 from minewatch.alarms import lifecycle
 from minewatch.alarms.engine import AlarmEngine, Evaluation
-from minewatch.alarms.store import load_engine_state, write_changes
+from minewatch.alarms.store import load_engine_state, load_incident_state, write_changes
 from minewatch.batch import ReadingBatch
 from minewatch.ingest.contract import SafetyMessage
 from minewatch.ingest.durable import DurableWriter, Pending
@@ -66,6 +66,7 @@ class BatchWriter(DurableWriter):
         self._loaded_at = time.monotonic()
         self.engine = AlarmEngine(self.registry)
         self.engine.restore(*await load_engine_state(conn))
+        self.engine.restore_incidents(*await load_incident_state(conn))
         await self._load_watermarks(conn)
         await conn.rollback()
         return self

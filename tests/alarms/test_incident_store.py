@@ -10,7 +10,12 @@ from minewatch.alarms import lifecycle
 from minewatch.alarms.engine import AlarmEngine
 from minewatch.alarms.lifecycle import Action, Actor, LifecycleError, Row
 from minewatch.alarms.rules.params import RuleDefaults
-from minewatch.alarms.store import ALARM_CHANNEL, write_changes
+from minewatch.alarms.store import (
+    ALARM_CHANNEL,
+    load_engine_state,
+    load_incident_state,
+    write_changes,
+)
 from minewatch.batch import ReadingBatch
 from minewatch.metadata import (
     AirPath,
@@ -114,3 +119,28 @@ async def test_an_event_along_the_air_is_one_stored_incident_acknowledged_and_di
             "SELECT DISTINCT state, cause, measures, handled_by, acknowledged_by FROM alarms"
         ).fetchall()
     assert states == [("disposed", "瓦斯涌出", "加强通风", "zhang", "zhang")]
+
+
+async def test_a_restarted_engine_continues_the_open_incident_with_the_mines_off_delay(
+    database_url: str,
+) -> None:
+    ids = _define(database_url)
+    face = ids["FACE"]
+    with psycopg.connect(database_url) as conn:
+        registry = load_registry(conn)
+        conn.execute("UPDATE mines SET incident_off_delay_s = 10")
+    engine = AlarmEngine(registry, RuleDefaults(allowed_lateness_s=0.0))
+    await _write(database_url, engine, series(face, [0.5, 1.1, 1.2, 0.5]))
+    restarted = AlarmEngine(registry, RuleDefaults(allowed_lateness_s=0.0))
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        restarted.restore(*await load_engine_state(conn))
+        restarted.restore_incidents(*await load_incident_state(conn))
+    assert restarted.incident_off_delay_s == {MINE: 10.0}
+    # the gas comes back 8 s after it cleared: within the mine's 10 s, the same incident
+    notes = await _write(database_url, restarted, series(face, [1.1, 1.2, 0.5], start_s=11))
+    assert [n["event"] for n in notes if n.get("kind") == "incident"] == ["joined"]
+    notes = await _write(database_url, restarted, series(face, [0.5], start_s=30))
+    assert [n["event"] for n in notes if n.get("kind") == "incident"] == ["closed"]
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM incidents").fetchone() == (1,)
+        assert conn.execute("SELECT count(*) FROM incident_members").fetchone() == (2,)
