@@ -177,7 +177,7 @@ def test_cddy_and_fzdy_carry_the_definition_with_thresholds_and_relations(
     assert update.problems == ()
     assert update.definition.substations == definition.substations
     # CDDY has no field for the tag, the mine's cycle settings of each point, a switch point's
-    # alarm state nor the personnel area a point sits in
+    # alarm state, the personnel area a point sits in nor the points downstream on its air
     not_in_cddy = {
         "tag",
         "poll_cycle_s",
@@ -185,6 +185,7 @@ def test_cddy_and_fzdy_carry_the_definition_with_thresholds_and_relations(
         "control_time_s",
         "alarm_state",
         "area_code",
+        "downstream",
     }
     got = [p.model_dump(exclude=not_in_cddy) for p in update.definition.points]
     assert got == [p.model_dump(exclude=not_in_cddy) for p in definition.points]
