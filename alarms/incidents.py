@@ -8,11 +8,16 @@ defines them. Above them, an **incident** groups the alarms that belong to one e
 * alarms of points downstream on the same airflow path (``points.downstream``: the points the
   air of a point reaches, with the transport delay) that start after a member's start and no
   later than that member's end plus the transport delay plus the incident's off-delay;
-* fused cross-system alarms (:mod:`alarms.rules.fusion`) whose subject is a member's point or
-  whose point shares a member's area (``points.area_code``).
+* fused cross-system alarms (:mod:`alarms.rules.fusion`) and the alarms about the air of an
+  area (a fan stopped, a duct without air: :data:`AREA_RULES`) with the gas alarms of the same
+  area (``points.area_code``);
+* one fault on every point of a substation (:data:`SUBSTATION_RULES`, starts within the
+  off-delay of each other);
+* an ``over_range`` with its point's gas excursion.
 
-Only alarms of one dispatcher category join one incident (a disconnection is not the gas
-event); record-only rules (declared calibrations, interference spikes) make no incident.
+Otherwise only alarms of one category join one incident (a disconnection is not the gas
+event), and the air carries gas only; record-only rules (declared calibrations, interference
+spikes) make no incident.
 
 An incident has a root (its first alarm), members, a grade that only rises while it is open
 (the highest grade of its members, ``alarm_grade_rules``), and a peak (the highest reading of
