@@ -1,6 +1,6 @@
 import pytest
 
-pytest_plugins = ["tests.fix_stack"]
+pytest_plugins = ["tests.fix_stack", "tests.teardown_guard"]
 
 
 @pytest.fixture

@@ -42,6 +42,7 @@ from minewatch.ingest.sources.base import Delivery, Source, SourceContext, no_ac
 from minewatch.ingest.sources.modbus.settings import ModbusSettings
 from minewatch.ingest.sources.modbus.spool import Spool, SpoolFull
 from minewatch.modbus_map import ModbusMap, RegisterKind, RegisterPlan, compile_plan
+from minewatch.retry import stop_if_cancelled
 from minewatch.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -241,6 +242,7 @@ class ModbusPoller:
                     if self._faulty.pop(plan.substation, None) is not None:
                         log.info("substation %s answers again", plan.substation)
                 except (_DeviceFault, TimeoutError, ModbusException, OSError, ValueError) as exc:
+                    stop_if_cancelled(exc)
                     fault = exc if isinstance(exc, _DeviceFault) else _classify(exc)
                     if fault.reconnect:
                         if client is not None:
