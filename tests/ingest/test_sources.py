@@ -102,13 +102,16 @@ async def test_modbus_polling_goes_on_through_a_database_outage_via_the_spool(
             source = ModbusSource(server.register_map, config, spool_dir=tmp_path / "spool")
             async with running_gateway(url, mqtt_url, f"gw-{unique_id}", [source]) as gateway:
                 await eventually(lambda: (scalar(url, "SELECT count(*) FROM readings") or 0) > 0)
-                servers.close()  # the database goes away for a while
+                # The database goes away for a while. Stopped and started in a thread: the
+                # event loop must go on polling meanwhile, as the gateway's would.
+                await asyncio.to_thread(servers.close)
                 await asyncio.sleep(2.0)
                 depth = gateway.metrics.registry.get_sample_value(
                     "minewatch_spool_records", {"source": "ModbusSource-0"}
                 )
                 assert depth is not None and depth >= 5  # 2 s of 0.2 s cycles wait in the spool
-                servers.enter_context(embedded_postgres(private / "pg", bin_dir, port))
+                restarted = embedded_postgres(private / "pg", bin_dir, port)
+                await asyncio.to_thread(servers.enter_context, restarted)
                 await asyncio.sleep(1.0)
                 polled_until = dt.datetime.now(dt.UTC)
                 caught_up = polled_until - dt.timedelta(seconds=0.5)
