@@ -26,6 +26,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
 
 from minewatch.alarms.lifecycle import Actor
 from minewatch.api import accounts, audit, repository
@@ -242,6 +243,24 @@ def mine_filter(*roles: Role) -> Callable[..., Awaitable[Access]]:
     return dependency
 
 
+async def _in_scope(
+    request: Request,
+    principal: Principal,
+    pool: AsyncConnectionPool,
+    kind: str,
+    owner: Callable[[AsyncConnection], Awaitable[str | None]],
+    alarm_id: int | None = None,
+) -> Access:
+    """The resource's mine (``owner``) must exist and be in the caller's scope, else 404
+    (existence is not leaked); the read is audited against that mine."""
+    async with pool.connection() as conn:
+        mine = await owner(conn)
+        if mine is None or not principal.sees(mine):
+            raise _not_found(kind)
+        await _read_audited(conn, request, principal, mine, alarm_id)
+    return Access(principal, mine, principal.identity.scope)
+
+
 def mine_access(*roles: Role) -> Callable[..., Awaitable[Access]]:
     """The route is about the mine in its path: it must be in the caller's scope."""
     allowed = _allowed(roles)
@@ -251,11 +270,11 @@ def mine_access(*roles: Role) -> Callable[..., Awaitable[Access]]:
         request: Request, mine: MineCode, principal: PrincipalDep, pool: PoolDep
     ) -> Access:
         _check_role(principal, allowed)
-        async with pool.connection() as conn:
-            if not (principal.sees(mine) and await repository.mine_exists(conn, mine)):
-                raise _not_found("mine")
-            await _read_audited(conn, request, principal, mine)
-        return Access(principal, mine, principal.identity.scope)
+
+        async def existing(conn: AsyncConnection) -> str | None:
+            return mine if await repository.mine_exists(conn, mine) else None
+
+        return await _in_scope(request, principal, pool, "mine", existing)
 
     return dependency
 
@@ -269,12 +288,11 @@ def point_access(*roles: Role) -> Callable[..., Awaitable[Access]]:
         request: Request, point_id: PointId, principal: PrincipalDep, pool: PoolDep
     ) -> Access:
         _check_role(principal, allowed)
-        async with pool.connection() as conn:
-            mine = await repository.point_mine(conn, point_id)
-            if mine is None or not principal.sees(mine):
-                raise _not_found("point")
-            await _read_audited(conn, request, principal, mine)
-        return Access(principal, mine, principal.identity.scope)
+
+        async def owner(conn: AsyncConnection) -> str | None:
+            return await repository.point_mine(conn, point_id)
+
+        return await _in_scope(request, principal, pool, "point", owner)
 
     return dependency
 
@@ -288,12 +306,11 @@ def alarm_access(*roles: Role) -> Callable[..., Awaitable[Access]]:
         request: Request, alarm_id: AlarmId, principal: PrincipalDep, pool: PoolDep
     ) -> Access:
         _check_role(principal, allowed)
-        async with pool.connection() as conn:
-            mine = await repository.alarm_mine(conn, alarm_id)
-            if mine is None or not principal.sees(mine):
-                raise _not_found("alarm")
-            await _read_audited(conn, request, principal, mine, alarm_id)
-        return Access(principal, mine, principal.identity.scope)
+
+        async def owner(conn: AsyncConnection) -> str | None:
+            return await repository.alarm_mine(conn, alarm_id)
+
+        return await _in_scope(request, principal, pool, "alarm", owner, alarm_id)
 
     return dependency
 
