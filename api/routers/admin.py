@@ -7,6 +7,7 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from psycopg import AsyncConnection
 from pydantic import BaseModel, ConfigDict, Field
 
 from minewatch.api import accounts, audit
@@ -19,6 +20,17 @@ from minewatch.api.params import ShortText
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=SIGNED_IN_ERRORS)
 
 Admin = Annotated[Access, Depends(signed_in(Role.ADMIN))]
+
+
+async def _audit_admin(
+    conn: AsyncConnection, access: Access, action: str, detail: dict[str, object]
+) -> None:
+    """An administrator's change, in the audit log in the same transaction as the change."""
+    await audit.record(
+        conn, access.principal.identity, access.principal.client_addr, action, None, None, detail
+    )
+
+
 Username = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")]
 KeyId = Annotated[str, Path(pattern=r"^[a-z0-9]{12}$")]
 Scope = Annotated[str | None, Field(None, pattern=r"^[0-9]{2,12}$")]
@@ -89,13 +101,10 @@ async def add_account(
             )
         except AccountError as error:
             raise invalid(("body", "scope"), str(error)) from None
-        await audit.record(
+        await _audit_admin(
             conn,
-            access.principal.identity,
-            access.principal.client_addr,
+            access,
             "account_added",
-            None,
-            None,
             {"username": body.username, "role": body.role.value, "scope": body.scope},
         )
         found = [a for a in await accounts.list_accounts(conn) if a["username"] == body.username]
@@ -109,15 +118,7 @@ async def disable_account(username: Username, access: Admin, pool: PoolDep) -> d
         account = await accounts.disable_account(conn, username)
         if account is None:
             raise HTTPException(404, "account not known")
-        await audit.record(
-            conn,
-            access.principal.identity,
-            access.principal.client_addr,
-            "account_disabled",
-            None,
-            None,
-            {"username": username},
-        )
+        await _audit_admin(conn, access, "account_disabled", {"username": username})
     return account
 
 
@@ -137,14 +138,8 @@ async def add_key(body: NewKey, access: Admin, pool: PoolDep, request: Request) 
         except AccountError as error:
             raise invalid(("body", "scope"), str(error)) from None
         key_id = key.split("_")[1]
-        await audit.record(
-            conn,
-            access.principal.identity,
-            access.principal.client_addr,
-            "key_added",
-            None,
-            None,
-            {"key": key_id, "role": body.role.value, "scope": body.scope},
+        await _audit_admin(
+            conn, access, "key_added", {"key": key_id, "role": body.role.value, "scope": body.scope}
         )
         info = next(k for k in await accounts.list_keys(conn) if k["id"] == key_id)
     return CreatedKey(**info, key=key)
@@ -157,13 +152,5 @@ async def revoke_key(key_id: KeyId, access: Admin, pool: PoolDep) -> dict[str, o
         info = await accounts.revoke_key(conn, key_id)
         if info is None:
             raise HTTPException(404, "key not known")
-        await audit.record(
-            conn,
-            access.principal.identity,
-            access.principal.client_addr,
-            "key_revoked",
-            None,
-            None,
-            {"key": key_id},
-        )
+        await _audit_admin(conn, access, "key_revoked", {"key": key_id})
     return info

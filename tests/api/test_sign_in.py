@@ -130,3 +130,17 @@ async def test_an_admin_makes_and_revokes_keys_and_disables_accounts(database_ur
         assert (await client.get("/api/v1/auth/me", headers=token)).status_code == 401
         not_admin = bearer(world.keys[Role.DISPATCHER])
         assert (await client.get("/api/v1/admin/keys", headers=not_admin)).status_code == 403
+    with psycopg.connect(database_url) as conn:
+        audited = conn.execute(
+            "SELECT action, actor_role, detail FROM audit_log "
+            "WHERE action IN ('key_added', 'key_revoked', 'account_disabled') ORDER BY id"
+        ).fetchall()
+    key_id = made.json()["id"]
+    assert [(action, role) for action, role, _ in audited] == [
+        ("key_added", "admin"), ("key_revoked", "admin"), ("account_disabled", "admin"),
+    ]  # fmt: skip
+    assert [detail for _, _, detail in audited] == [
+        {"key": key_id, "role": "dispatcher", "scope": world.a.code},
+        {"key": key_id},
+        {"username": user},
+    ]
