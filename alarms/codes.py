@@ -20,7 +20,7 @@ class MaintenanceType(enum.StrEnum):
     DATA_INTERRUPTION = "M03"  # 数据中断 (传感器无数据上传)
     SUBSTATION_FAULT = "M04"  # 分站故障 (status bit 16)
     INTERFERENCE = "M05"  # 干扰尖峰 (single-sample spike)
-    CROSS_CHECK = "M06"  # reads far below its neighbours on the airflow path (alarms/rules/cross_check.py)
+    CROSS_CHECK = "M06"  # far below its airflow neighbours (alarms/rules/cross_check.py)
 
 
 class StateType(enum.StrEnum):

@@ -435,7 +435,8 @@ class ReferenceEngine:
                 puff = lv.rule == "upper_alarm" and pt.puff_us >= 0  # opened as a puff
                 self._latch(pt, p, lv.rule, t, v, cand, clear, need=need,
                             delay=pt.on_delay_us, near=near, threshold=lv.set,
-                            off_delay=pt.off_delay_us, label=PUFF if puff else _EXCEEDANCE)  # fmt: skip
+                            off_delay=pt.off_delay_us,
+                            label=PUFF if puff else _EXCEEDANCE)  # fmt: skip
 
     def _calibration(self, pt: _Point, p: int, r: _Reading) -> None:
         """Excursions to the alarm level while calibrating, flagged or declared."""
@@ -604,7 +605,8 @@ class ReferenceEngine:
             if mine is None or not means or min(means) < cross.minimum[p]:
                 continue  # nothing to compare: hold
             run = self._cross_runs.get(p)
-            low = mine[1] / mine[0] <= cross.ratio[p] * min(means)
+            mean = mine[1] / mine[0]
+            low = mean <= cross.ratio[p] * min(means) and mean < cross.minimum[p]
             if not low:
                 if run is not None:
                     del self._cross_runs[p]

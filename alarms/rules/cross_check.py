@@ -16,11 +16,13 @@ far below every neighbour for long enough:
   readings in any batching give the same windows and decisions. A reading of a window already
   decided (later than the allowed lateness) is left out of the check.
 * **Low** in a window: the point has readings, some neighbour has, the lowest neighbour mean
-  is at least ``cross_check_min`` (they read gas) and the point's mean is at most
-  ``cross_check_ratio`` x that lowest neighbour mean. **Normal**: readings on both sides and
-  not low. Otherwise (no data, or the neighbours read no gas) the window holds what was.
+  is at least ``cross_check_min`` (they read gas), and the point's mean is at most
+  ``cross_check_ratio`` x that lowest neighbour mean *and* below ``cross_check_min`` itself
+  (it reads no gas: a point reading 0.2 % upstream of a downstream rise to 1 % is not low).
+  **Normal**: readings on both sides and not low. Otherwise (no data, or the neighbours read
+  no gas) the window holds what was.
 * The alarm **starts** at the first low window's start, is **raised** at the end of the low
-  window that makes it last ``cross_check_s`` (per point; defaults 0.3, 0.15, 1800 s), and
+  window that makes it last ``cross_check_s`` (per point; defaults 0.3, 0.1, 1800 s), and
   **ends** at the start of the first normal window. Its statistics are the point's readings of
   its windows (count, sum, max, min with their times); ``start_value`` is the first reading of
   the first low window.
@@ -192,7 +194,7 @@ def verdicts(window: Window, points: CrossPoints) -> tuple[npt.NDArray[np.bool_]
     known = points.checked & (count > 0) & np.isfinite(lowest)
     gas = known & (lowest >= points.minimum)
     with np.errstate(invalid="ignore"):
-        low = gas & (mean <= points.ratio * lowest)
+        low = gas & (mean <= points.ratio * lowest) & (mean < points.minimum)
     return low, gas & ~low
 
 

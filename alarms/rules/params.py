@@ -60,9 +60,9 @@ class RuleDefaults:
     co_fire_after_s: float = 180.0
     #: Sensor cross-check (alarms/rules/cross_check.py), where a point leaves it NULL: a point
     #: whose window mean is at most ``cross_check_ratio`` x its neighbours' lowest mean, while
-    #: they read at least ``cross_check_min`` (gas present), for ``cross_check_s``.
+    #: they read at least ``cross_check_min`` (gas present; 0.1 %CH4), for ``cross_check_s``.
     cross_check_ratio: float = 0.3
-    cross_check_min: float = 0.15
+    cross_check_min: float = 0.1
     cross_check_s: float = 1800.0
     #: The cross-check compares means over windows of this length (event time, aligned).
     cross_check_window_s: float = 300.0

@@ -63,8 +63,16 @@ def interruption() -> tuple[PointRegistry, Plan]:
     return registry(POLL), [batch_of([(0, 1, 0.3, 0), (1, 1, 0.3, 0)]), T0 + 30 * S]
 
 
-CO = {"sensor_type": "0004", "range_low": 0.0, "range_high": 1000.0, "alarm_high": 24.0,
-      "alarm_high_clear": 24.0, "poweroff_high": None, "restore_high": None, **POLL}
+CO = {
+    "sensor_type": "0004",
+    "range_low": 0.0,
+    "range_high": 1000.0,
+    "alarm_high": 24.0,
+    "alarm_high_clear": 24.0,
+    "poweroff_high": None,
+    "restore_high": None,
+    **POLL,
+}
 
 
 def co() -> tuple[PointRegistry, Plan]:
