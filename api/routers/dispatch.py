@@ -401,8 +401,9 @@ async def _events(
 @router.get(
     "/alarms/stream", response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
-                     "description": "Server-sent events, each `id: <n>`, `event: alarm` (or `incident`), "
-                     "`data: <JSON>`; comments (`:`) as keep-alive."}, **NOT_FOUND},
+                     "description": "Server-sent events, each `id: <n>`, `event: alarm` "
+                     "(or `incident`), `data: <JSON>`; comments (`:`) as keep-alive."},
+               **NOT_FOUND},
 )  # fmt: skip
 async def alarm_stream(
     broadcaster: BroadcasterDep, pool: PoolDep, access: Reader,

@@ -135,8 +135,6 @@ async def test_the_stream_carries_incident_events_with_their_members(database_ur
         with psycopg.connect(database_url) as conn:
             conn.execute("UPDATE incidents SET acknowledged_at = now(), state = 'acknowledged' "
                          "WHERE id = %s", (incident[0],))  # fmt: skip
-        later, name, event = await asyncio.wait_for(
-            next_event({"Last-Event-ID": str(seq)}), 20
-        )
+        later, name, event = await asyncio.wait_for(next_event({"Last-Event-ID": str(seq)}), 20)
     assert later > seq and name == "incident" and event["event"] == "acknowledged"
     assert event["state"] == "acknowledged"
