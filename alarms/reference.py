@@ -172,6 +172,16 @@ class _Point:
         self.state: tuple[str, float] | None = None  # switch point: (rule, its alarm value)
 
 
+class _CrossRun:
+    """A cross-check streak of low windows (``stats``) and its episode once raised."""
+
+    __slots__ = ("episode", "stats")
+
+    def __init__(self, start: int, first: float) -> None:
+        self.stats = Episode(0, "cross_check", None, start, None, first, None)
+        self.episode: Episode | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class _Reading:
     """One evaluated reading, as every family sees it."""
@@ -237,7 +247,7 @@ class ReferenceEngine:
         #: cross-check windows not decided yet: window -> point -> its readings' statistics
         self._windows: dict[int, dict[int, list[float]]] = {}
         self._decided = -(2**62)
-        self._cross_runs: dict[int, list[float]] = {}  # point -> the run (see _decide_window)
+        self._cross_runs: dict[int, _CrossRun] = {}  # point -> its low streak
         columns = (
             "alarm_high", "alarm_high_clear", "poweroff_high", "restore_high", "prewarn_high",
             "prewarn_high_clear", "alarm_low", "alarm_low_clear", "prewarn_low",
@@ -610,36 +620,27 @@ class ReferenceEngine:
             if not low:
                 if run is not None:
                     del self._cross_runs[p]
-                    episode = run[-1]
-                    if episode is not None:
-                        episode.end_us = start
+                    if run.episode is not None:
+                        run.episode.end_us = start
                 continue
             count, total, first, vmax, vmax_at, vmin, vmin_at = mine
-            if run is None:  # count, total, max, max_at, min, min_at, start, first, episode
-                run = self._cross_runs[p] = [0, 0.0, -math.inf, 0, math.inf, 0, start, first, None]
-            episode = run[-1]
-            target = episode if episode is not None else None
-            if target is not None:  # an open alarm: this window's readings
-                target.count += int(count)
-                target.total += total
-                if vmax > target.vmax:
-                    target.vmax, target.vmax_at = vmax, int(vmax_at)
-                if vmin < target.vmin:
-                    target.vmin, target.vmin_at = vmin, int(vmin_at)
-                continue
-            run[0] += int(count)
-            run[1] += total
-            if vmax > run[2]:
-                run[2], run[3] = vmax, vmax_at
-            if vmin < run[4]:
-                run[4], run[5] = vmin, vmin_at
-            if end - run[6] >= cross.hold_us[p]:
-                run[-1] = Episode(
-                    p, "cross_check", Classification.CROSS_CHECK.value, int(run[6]), end,
-                    run[7], None, None, None, int(run[0]), run[1], run[2], int(run[3]),
-                    run[4], int(run[5]),
+            if run is None:
+                run = self._cross_runs[p] = _CrossRun(start, first)
+            target = run.episode if run.episode is not None else run.stats
+            target.count += int(count)
+            target.total += total
+            if vmax > target.vmax:
+                target.vmax, target.vmax_at = vmax, int(vmax_at)
+            if vmin < target.vmin:
+                target.vmin, target.vmin_at = vmin, int(vmin_at)
+            if run.episode is None and end - run.stats.start_us >= cross.hold_us[p]:
+                st = run.stats
+                run.episode = Episode(
+                    p, "cross_check", Classification.CROSS_CHECK.value, st.start_us, end,
+                    st.start_value, None, None, None, st.count, st.total, st.vmax, st.vmax_at,
+                    st.vmin, st.vmin_at,
                 )  # fmt: skip
-                self._episodes.append(run[-1])
+                self._episodes.append(run.episode)
 
     # -- calibration shape ------------------------------------------------------------------
 
