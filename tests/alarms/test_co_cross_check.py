@@ -4,6 +4,8 @@ hand-made series, engine and reference alike, in any batching."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from minewatch.alarms.episodes import Episode
 from minewatch.alarms.rules.params import RuleDefaults
@@ -80,3 +82,58 @@ def test_a_point_upstream_of_a_rise_or_beside_quiet_neighbours_is_not_flagged() 
     # the neighbours read no gas either: nothing to compare
     reg, rows = _roadway([0.01] * 400, upstream=0.05, downstream=0.04)
     assert not [e for e in _both(reg, [batch_of(rows), T0 + 4100 * S]) if e.rule == "cross_check"]
+
+
+@st.composite
+def _random_roadway(draw: st.DrawFn) -> tuple[PointRegistry, RuleDefaults, list, list]:
+    """Three methane points on one airflow path and a CO point, random series cut into
+    batches in time order, with ticks no later than the readings less the lateness allow."""
+    chain = [{"downstream": [{"target": "P2", "delay_s": 5.0}], "poll_cycle_s": 1.0},
+             {"downstream": [{"target": "P3", "delay_s": 5.0}], "poll_cycle_s": 1.0,
+              "cross_check_s": draw(st.sampled_from([None, 10.0, 20.0]))},
+             {"poll_cycle_s": 1.0}]  # fmt: skip
+    co = {**CO, "co_puff_max_s": draw(st.sampled_from([None, 4.0, 8.0])),
+          "co_fire_after_s": draw(st.sampled_from([None, 3.0, 6.0])),
+          "off_delay_s": draw(st.sampled_from([None, 2.0]))}  # fmt: skip
+    reg = registry(*chain, co)
+    defaults = RuleDefaults(
+        cross_check_window_s=5.0, cross_check_s=15.0, allowed_lateness_s=3.0,
+        confirm_samples=draw(st.sampled_from([1, 2])),
+    )  # fmt: skip
+    palettes = {1: [0.3, 0.4, 0.05], 2: [0.0, 0.02, 0.3, 0.35], 3: [0.3, 0.2, 0.08],
+                4: [3.0, 20.0, 24.0, 30.0, 60.0]}  # fmt: skip
+    rows = []
+    for point, palette in palettes.items():
+        t = 0
+        for _ in range(draw(st.integers(5, 60))):
+            value = draw(st.sampled_from(palette))
+            status = draw(st.sampled_from([0, 0, 0, 0, 4, 128]))
+            for _ in range(draw(st.integers(1, 6))):
+                rows.append((t, point, value, status))
+                t += draw(st.sampled_from([1, 1, 1, 2]))
+    rows.sort()
+    cuts = sorted(draw(st.lists(st.integers(0, len(rows)), max_size=8)))
+    plan: list[ReadingBatch | int] = []
+    for lo, hi in zip([0, *cuts], [*cuts, len(rows)], strict=True):
+        if hi > lo:
+            plan.append(batch_of(rows[lo:hi]))
+            if draw(st.booleans()):
+                plan.append(T0 + (rows[hi - 1][0] + draw(st.integers(0, 3))) * S)
+    end = T0 + (rows[-1][0] + 60) * S
+    return reg, defaults, [*plan, end], [batch_of(rows), end]
+
+
+@settings(max_examples=30, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
+@given(_random_roadway())
+def test_engine_and_reference_agree_in_any_batching(
+    scenario: tuple[PointRegistry, RuleDefaults, list, list],
+) -> None:
+    reg, defaults, plan, whole = scenario
+    engine, reference = run_both(reg, defaults, plan)
+    assert_same_episodes(engine, reference)
+    once, _ = run_both(reg, defaults, whole)
+    assert_same_episodes(
+        [e for e in engine if e.rule != "data_interruption"],
+        [e for e in once if e.rule != "data_interruption"],
+    )
