@@ -185,6 +185,8 @@ def _merged(
 def verdicts(window: Window, points: CrossPoints) -> tuple[npt.NDArray[np.bool_], ...]:
     """(low, normal) per point id for one window (neither: hold)."""
     size = len(points.member)
+    if len(window.count) < size:  # the registry grew since the window began
+        window = _merged(window, np.zeros(0, np.int32), np.zeros(0), np.zeros(0, np.int64), size)
     count = window.count[:size]
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(count > 0, window.total[:size] / np.maximum(count, 1), np.nan)
