@@ -340,8 +340,7 @@ def interruption_tick(engine: AlarmEngine, tick: Tick) -> None:
 
 def co_step(engine: AlarmEngine, step: Step) -> None:
     points: co.COPoints = engine.prepared["co"]
-    confirm = max(1, engine.defaults.confirm_samples)
-    outcome = co.fire_candidate(step.ctx, step.before.runs[co.RULE], points, confirm)
+    outcome = co.fire_candidate(step.ctx, step.before.runs[co.RULE], points)
     step.runs[co.RULE] = outcome.state
     step.changes = co.classify_puffs(step.changes, step.before.runs["upper_alarm"], points)
     step.changes += changes_from_runs(

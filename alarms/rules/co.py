@@ -52,6 +52,7 @@ class COPoints:
     clear: npt.NDArray[np.float64]
     puff_max_us: npt.NDArray[np.int64]  # -1: no vehicles at the point (never a puff)
     fire_after_us: npt.NDArray[np.int64]
+    need: npt.NDArray[np.int64]  # readings a fire candidate needs (the confirmation)
 
     @classmethod
     def of(cls, registry: PointRegistry, defaults: RuleDefaults) -> COPoints:
@@ -64,11 +65,12 @@ class COPoints:
                         registry.co_fire_after_s)  # fmt: skip
         return cls(
             co=co.astype(bool),
-            level=registry.alarm_high,
+            level=np.where(co, registry.alarm_high, np.nan),
             clear=clear,
             puff_max_us=np.where(co & np.isfinite(puff), np.round(np.nan_to_num(puff) * _US), -1)
             .astype(np.int64),
             fire_after_us=np.round(fire * _US).astype(np.int64),
+            need=np.full(registry.size, max(1, defaults.confirm_samples), np.int64),
         )  # fmt: skip
 
     @property
@@ -76,20 +78,20 @@ class COPoints:
         return bool(self.co.any())
 
 
-def fire_candidate(
-    ctx: BatchContext, state: RunState, points: COPoints, confirm: int
-) -> RunOutcome:
+def fire_candidate(ctx: BatchContext, state: RunState, points: COPoints) -> RunOutcome:
     """The ``co_fire_candidate`` runs of the batch; ``state`` is not modified."""
     rows = ctx.rows
     if not points.any:
         return quiet(state, len(rows))
     pid, v = rows.pid, rows.v
-    on = ctx.gas_ok & points.co[pid]
     with np.errstate(invalid="ignore"):
-        cand = on & (v >= points.level[pid])
+        cand = v >= points.level[pid]  # NaN levels (no CO point) compare False
+        if not cand.any() and not state.open.any():  # nothing open, nothing starts
+            return quiet(state, len(rows))
+        on = ctx.gas_ok & points.co[pid]
+        cand &= on
         clear = on & (v < points.clear[pid])
-    need = np.full(len(points.co), max(1, confirm), np.int64)
-    return evaluate_runs(rows, cand, clear, state, need=need, delay_us=points.fire_after_us)
+    return evaluate_runs(rows, cand, clear, state, need=points.need, delay_us=points.fire_after_us)
 
 
 def classify_puffs(

@@ -147,8 +147,12 @@ def add_rows(ctx: BatchContext, points: CrossPoints, before: CrossState | None) 
     keep = w > state.decided
     sel, w = sel[keep], w[keep]
     windows = dict(state.windows)
-    for index in np.unique(w).tolist():
-        part = sel[w == index]  # rows in (point, time) order
+    if not len(sel):
+        return state
+    first, last = int(w[0]), int(w[-1])
+    single = first == last and bool((w == first).all())  # the common case: one window
+    for index in [first] if single else np.unique(w).tolist():
+        part = sel if single else sel[w == index]  # rows in (point, time) order
         windows[index] = _merged(windows.get(index), rows.pid[part], rows.v[part],
                                  rows.t[part], size)  # fmt: skip
     return replace(state, windows=windows)
@@ -158,27 +162,35 @@ def _merged(
     window: Window | None, pid: npt.NDArray[np.int32], v: FloatArray, t: IntArray, size: int
 ) -> Window:
     """``window`` (copied) with the readings ``pid, v, t`` (sorted by point, then time)."""
-    out = Window.empty(size)
-    if window is not None:  # copied (a published window never changes), grown with the registry
+    if window is None:
+        out = Window.empty(size)
+    elif len(window.count) >= size:  # copied: a published window never changes
+        out = Window(*(getattr(window, f.name).copy() for f in fields(Window)))
+    else:  # the registry grew since the window began
+        out = Window.empty(size)
         for f in fields(Window):
             old = getattr(window, f.name)
-            getattr(out, f.name)[: len(old)] = old[:size]
-    points, first = np.unique(pid, return_index=True)
+            getattr(out, f.name)[: len(old)] = old
+    if not len(pid):
+        return out
+    starts = np.flatnonzero(np.concatenate([[True], pid[1:] != pid[:-1]]))
+    points = pid[starts]
+    count = np.diff(np.append(starts, len(pid)))
+    group = np.repeat(np.arange(len(starts)), count)
+    index = np.arange(len(pid))
+    top, low = np.maximum.reduceat(v, starts), np.minimum.reduceat(v, starts)
+    # the earliest reading at the highest (lowest) value, as one reading at a time finds it
+    top_at = t[np.minimum.reduceat(np.where(v == top[group], index, len(pid)), starts)]
+    low_at = t[np.minimum.reduceat(np.where(v == low[group], index, len(pid)), starts)]
     new = out.count[points] == 0
-    out.first[points[new]] = v[first[new]]
-    out.first_at[points[new]] = t[first[new]]
-    out.count[:] += np.bincount(pid, minlength=size)[:size]
-    out.total[:] += np.bincount(pid, weights=v, minlength=size)[:size]
-    top = np.lexsort((t, -v, pid))  # per point: the highest reading, the earliest first
-    tp, first_top = np.unique(pid[top], return_index=True)
-    higher = v[top][first_top] > out.vmax[tp]
-    out.vmax[tp[higher]] = v[top][first_top][higher]
-    out.vmax_at[tp[higher]] = t[top][first_top][higher]
-    low = np.lexsort((t, v, pid))
-    lp, first_low = np.unique(pid[low], return_index=True)
-    lower = v[low][first_low] < out.vmin[lp]
-    out.vmin[lp[lower]] = v[low][first_low][lower]
-    out.vmin_at[lp[lower]] = t[low][first_low][lower]
+    out.first[points[new]] = v[starts[new]]
+    out.first_at[points[new]] = t[starts[new]]
+    out.count[points] += count
+    out.total[points] += np.add.reduceat(v, starts)
+    higher = top > out.vmax[points]
+    out.vmax[points[higher]], out.vmax_at[points[higher]] = top[higher], top_at[higher]
+    lower = low < out.vmin[points]
+    out.vmin[points[lower]], out.vmin_at[points[lower]] = low[lower], low_at[lower]
     return out
 
 
@@ -187,6 +199,7 @@ def verdicts(window: Window, points: CrossPoints) -> tuple[npt.NDArray[np.bool_]
     size = len(points.member)
     if len(window.count) < size:  # the registry grew since the window began
         window = _merged(window, np.zeros(0, np.int32), np.zeros(0), np.zeros(0, np.int64), size)
+
     count = window.count[:size]
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(count > 0, window.total[:size] / np.maximum(count, 1), np.nan)
