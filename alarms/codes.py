@@ -20,6 +20,7 @@ class MaintenanceType(enum.StrEnum):
     DATA_INTERRUPTION = "M03"  # 数据中断 (传感器无数据上传)
     SUBSTATION_FAULT = "M04"  # 分站故障 (status bit 16)
     INTERFERENCE = "M05"  # 干扰尖峰 (single-sample spike)
+    CROSS_CHECK = "M06"  # far below its airflow neighbours (alarms/rules/cross_check.py)
 
 
 class StateType(enum.StrEnum):
@@ -41,6 +42,12 @@ class FusionType(enum.StrEnum):
     GAS_CAMERA_OFFLINE = "F03"  # gas alarm while the area's camera is offline
 
 
+class FireType(enum.StrEnum):
+    """Abnormal types of the CO classes (alarms/rules/co.py; minewatch's own)."""
+
+    FIRE_CANDIDATE = "C01"  # sustained CO at the alarm level: a fire candidate
+
+
 class Classification(enum.StrEnum):
     """What an excursion was (``alarms.classification``; the CHECK list of migration 0003)."""
 
@@ -57,6 +64,8 @@ class Classification(enum.StrEnum):
     DATA_INTERRUPTION = "data_interruption"
     DELIVERY_DELAY = "delivery_delay"
     POWER_OFF_FAILURE = "power_off_failure"
+    CO_VEHICLE_SUSPECTED = "co_vehicle_suspected"  # a short CO puff where vehicles pass
+    CROSS_CHECK = "cross_check"  # far below its neighbours on the airflow path
 
 
 class Category(enum.StrEnum):
@@ -95,6 +104,9 @@ RULES: dict[str, tuple[str, Category]] = {
     "gas_people": (FusionType.GAS_PEOPLE.value, Category.GAS),
     "fan_stop_gas_rise": (FusionType.FAN_STOP_GAS_RISE.value, Category.GAS),
     "gas_camera_offline": (FusionType.GAS_CAMERA_OFFLINE.value, Category.GAS),
+    # CO classes and sensor cross-checks (issue 13; alarms/rules/co.py, cross_check.py)
+    "co_fire_candidate": (FireType.FIRE_CANDIDATE.value, Category.GAS),
+    "cross_check": (MaintenanceType.CROSS_CHECK.value, Category.MAINTENANCE),
 }
 # The personnel and output rules (alarms/rules/personnel.py, alarms/rules/output.py) carry
 # their own codes and categories; they are listed there, on subjects that are not points.

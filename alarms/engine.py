@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -54,6 +55,8 @@ class EngineState:
     interruption: interruption.InterruptionState
     last_zero_us: npt.NDArray[np.int64]  # latest zero-gas reading (undeclared calibration)
     feed: feed.FeedState  # 馈电: readings of D pairs not decided yet
+    #: state a family keeps beyond its run states, by family name (the cross-check's windows)
+    families: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def empty(cls, size: int) -> EngineState:
@@ -82,6 +85,7 @@ class EngineState:
             self.interruption.grown(size),
             grow(self.last_zero_us, _NEVER),
             self.feed.grown(size),
+            self.families,
         )
 
 
@@ -130,6 +134,9 @@ class AlarmEngine:
         self.params = PointParams.of(registry, self.defaults)
         self.pairs = feed.FeedPairs.of(registry)
         self.state_points = states.StatePoints.of(registry)
+        #: what families derive from the registry (``Family.prepare``), by family name
+        self.prepared = {f.name: f.prepare(registry, self.defaults)
+                         for f in FAMILIES if f.prepare is not None}  # fmt: skip
         self.state = self.state.grown(registry.size)
 
     @property
@@ -208,12 +215,13 @@ class AlarmEngine:
         st = self.state
         tick = Tick(
             now_us, now_us - self.defaults.lateness_us, st, dict(st.runs), [], st.interruption,
-            st.feed,
+            st.feed, dict(st.families),
         )  # fmt: skip
         for family in FAMILIES:
             if family.tick is not None:
                 family.tick(self, tick)
-        state = replace(st, interruption=tick.interruption, runs=tick.runs, feed=tick.feed)
+        state = replace(st, interruption=tick.interruption, runs=tick.runs, feed=tick.feed,
+                        families=tick.families)  # fmt: skip
         evaluation = Evaluation(np.empty(0, np.int16), tick.changes, state)
         return self._incidents(evaluation, now_us - self.defaults.lateness_us)
 
@@ -232,7 +240,8 @@ class AlarmEngine:
         ctx = BatchContext.of(rows, self.registry, self.params, st.last_value)
         last_time = st.last_time_us.copy()
         last_time[rows.pid[rows.last_rows]] = rows.t[rows.last_rows]
-        step = Step(ctx, st, last_time, dict(st.runs), {}, [], st.repeats, st.interruption, st.feed)
+        step = Step(ctx, st, last_time, dict(st.runs), {}, [], st.repeats, st.interruption, st.feed,
+                    dict(st.families))  # fmt: skip
         for family in FAMILIES:
             family.evaluate(self, step)
 
@@ -241,7 +250,7 @@ class AlarmEngine:
         last_value[rows.pid[rows.last_rows][has_valid]] = rows.v[ctx.last_valid_row[has_valid]]
         state = EngineState(
             last_time, last_value, step.runs, step.repeats, step.interruption,
-            _last_zero(ctx, st.last_zero_us), step.feed,
+            _last_zero(ctx, st.last_zero_us), step.feed, step.families,
         )  # fmt: skip
         watermark = int(rows.t.max()) - self.defaults.lateness_us
         return self._incidents(Evaluation(flags, step.changes, state), watermark)

@@ -15,8 +15,8 @@ The families run in the registry's order, each reading what the ones before left
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -24,13 +24,15 @@ import numpy.typing as npt
 from minewatch.alarms.codes import RULES, Classification
 from minewatch.alarms.episodes import EpisodeChange, changes_from_runs, closed_record
 from minewatch.alarms.reference import ReferenceEngine
-from minewatch.alarms.rules import faults, feed, interruption, states
+from minewatch.alarms.rules import co, cross_check, faults, feed, interruption, states
 from minewatch.alarms.rules.calibration import undeclared_calibration
 from minewatch.alarms.rules.context import UNRELIABLE, BatchContext
+from minewatch.alarms.rules.params import RuleDefaults
 from minewatch.alarms.rules.run_state import RunOutcome, RunState, RunTable
 from minewatch.alarms.rules.runs import evaluate_runs, expire_pending
 from minewatch.alarms.rules.thresholds import ThresholdRule
 from minewatch.codes import PointStatus
+from minewatch.registry import PointRegistry
 
 if TYPE_CHECKING:
     from minewatch.alarms.engine import AlarmEngine, EngineState
@@ -49,6 +51,8 @@ class Step:
     repeats: npt.NDArray[np.int64]
     interruption: interruption.InterruptionState
     feed: feed.FeedState
+    #: state a family keeps beyond run states (``EngineState.families``), by family name
+    families: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -62,6 +66,7 @@ class Tick:
     changes: list[EpisodeChange]
     interruption: interruption.InterruptionState
     feed: feed.FeedState
+    families: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +81,9 @@ class Family:
     evaluate: Callable[[AlarmEngine, Step], None]
     tick: Callable[[AlarmEngine, Tick], None] | None
     reference: Callable[..., None]
+    #: per-point settings the family derives from the registry, once per registry
+    #: (``AlarmEngine.prepared[name]``); None: it reads what the engine has
+    prepare: Callable[[PointRegistry, RuleDefaults], Any] | None = None
 
     def __post_init__(self) -> None:
         unknown = [r for r in (*self.rules, *self.records) if r not in RULES]
@@ -327,6 +335,48 @@ def interruption_tick(engine: AlarmEngine, tick: Tick) -> None:
     tick.changes += changes
 
 
+# -- CO classes (alarms/rules/co.py) -----------------------------------------------------------
+
+
+def co_step(engine: AlarmEngine, step: Step) -> None:
+    points: co.COPoints = engine.prepared["co"]
+    outcome = co.fire_candidate(step.ctx, step.before.runs[co.RULE], points)
+    step.runs[co.RULE] = outcome.state
+    step.changes = co.classify_puffs(step.changes, step.before.runs["upper_alarm"], points)
+    step.changes += changes_from_runs(
+        co.RULE, RULES[co.RULE][0], outcome.runs, points.level, Classification.EXCEEDANCE.value
+    )
+
+
+def co_tick(engine: AlarmEngine, tick: Tick) -> None:
+    """CO alarms that the clock ended (off-delay on a silent point) are classified too."""
+    points: co.COPoints = engine.prepared["co"]
+    tick.changes = co.classify_puffs(tick.changes, tick.before.runs["upper_alarm"], points)
+
+
+# -- sensor cross-checks (alarms/rules/cross_check.py) -------------------------------------------
+
+
+def cross_check_step(engine: AlarmEngine, step: Step) -> None:
+    points: cross_check.CrossPoints = engine.prepared["cross_check"]
+    before = step.before.families.get("cross_check")
+    windows = cross_check.add_rows(step.ctx, points, before)
+    watermark = int(step.ctx.rows.t.max()) - engine.defaults.lateness_us
+    changes, step.families["cross_check"], step.runs[cross_check.RULE] = cross_check.decide(
+        windows, step.before.runs[cross_check.RULE], points, watermark
+    )
+    step.changes += changes
+
+
+def cross_check_tick(engine: AlarmEngine, tick: Tick) -> None:
+    """Windows whose end the clock less the allowed lateness has passed."""
+    before = tick.before.families.get("cross_check") or cross_check.CrossState()
+    changes, tick.families["cross_check"], tick.runs[cross_check.RULE] = cross_check.decide(
+        before, tick.runs[cross_check.RULE], engine.prepared["cross_check"], tick.bound_us
+    )
+    tick.changes += changes
+
+
 # -- the registry --------------------------------------------------------------------------------
 
 _THRESHOLD_LEVELS = (
@@ -368,6 +418,20 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "interruption", (), (interruption.RULE,), ("poll_cycle_s", "interruption_cycles"), 0,
         interruption_step, interruption_tick, ReferenceEngine._interruption,
+    ),
+    # issue 13: after the thresholds, whose CO alarm records it classifies
+    Family(
+        "co", (co.RULE,), (),
+        ("sensor_type", "alarm_high", "alarm_high_clear", "co_puff_max_s", "co_fire_after_s"),
+        _HOLD | int(PointStatus.CALIBRATION), co_step, co_tick, ReferenceEngine._co,
+        co.COPoints.of,
+    ),
+    Family(
+        "cross_check", (cross_check.RULE,), (),
+        ("sensor_type", "value_type", "downstream", "cross_check_ratio", "cross_check_min",
+         "cross_check_s"),
+        _HOLD | int(PointStatus.CALIBRATION), cross_check_step, cross_check_tick,
+        ReferenceEngine._cross_check, cross_check.CrossPoints.of,
     ),
 )  # fmt: skip
 #: Every rule with a run state (latched), in the registry's order.

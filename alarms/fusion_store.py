@@ -150,6 +150,28 @@ WHERE id = %(id)s AND ended_at IS NULL
 RETURNING ended_at
 """
 
+# A fused alarm joins the open incidents of the alarms it fuses (issue 13); an incident's grade
+# only rises. Each incident joined is announced like the engine's incident events.
+_JOIN_INCIDENTS = """
+WITH joined AS (
+    INSERT INTO incident_members (incident_id, alarm_id)
+    SELECT DISTINCT m.incident_id, %(id)s::bigint FROM incident_members m
+    JOIN incidents i ON i.id = m.incident_id
+    WHERE m.alarm_id = ANY(%(sources)s) AND i.ended_at IS NULL
+    ON CONFLICT DO NOTHING
+    RETURNING incident_id
+), fused AS (SELECT grade FROM alarms WHERE id = %(id)s)
+UPDATE incidents i SET updated_at = now(),
+    grade = CASE WHEN array_position(%(ranks)s, (SELECT grade FROM fused))
+                      > array_position(%(ranks)s, i.grade)
+                 THEN (SELECT grade FROM fused) ELSE i.grade END
+FROM joined j, points p
+WHERE i.id = j.incident_id AND p.id = i.root_point_id
+RETURNING i.id, i.mine_code, p.code, i.root_rule, i.grade, i.started_at, i.peak_value
+"""
+_MEMBERS = "SELECT alarm_id FROM incident_members WHERE incident_id = %s ORDER BY alarm_id"
+GRADE_ORDER = ["blue", "yellow", "orange", "red"]
+
 # The point's code comes from the database, like the API's listing.
 _NOTIFY = """
 SELECT pg_notify(%(channel)s, (%(event)s::jsonb || jsonb_build_object('point', p.code))::text)
@@ -324,6 +346,7 @@ async def _write(
             params["id"] = row[0]
             await conn.execute(_FUSION_ROW, params)
             await _notify(conn, change, int(row[0]), change.time_us, now)
+            await _join_incidents(conn, int(row[0]), list(f.sources))
             if f.ended_us is not None:  # found after its sources ended: ended at once
                 ended = FusionChange("cleared", f, f.ended_us, int(row[0]))
                 await conn.execute(_CLEAR, {"id": row[0], "time": us_to_datetime(f.ended_us)})
@@ -340,6 +363,24 @@ async def _write(
             await _notify(conn, change, change.alarm_id, datetime_to_us(row[0]), now)
         written.append(change)
     return written
+
+
+async def _join_incidents(conn: psycopg.AsyncConnection, alarm_id: int, sources: list[int]) -> None:
+    """The fused alarm joins the open incidents of its source alarms (docs/alarms.md,
+    "Incidents"): one ``joined`` incident event each, on the alarm channel."""
+    cur = await conn.execute(
+        _JOIN_INCIDENTS, {"id": alarm_id, "sources": sources, "ranks": GRADE_ORDER}
+    )
+    for incident_id, mine, root, rule, grade, started, peak in await cur.fetchall():
+        members = await conn.execute(_MEMBERS, (incident_id,))
+        event = {
+            "kind": "incident", "event": "joined", "id": incident_id, "mine": mine,
+            "root_point": root, "root_rule": rule, "grade": grade, "time": started,
+            "members": [int(r[0]) for r in await members.fetchall()], "peak": peak,
+        }  # fmt: skip
+        await conn.execute(
+            "SELECT pg_notify(%s, %s)", (ALARM_CHANNEL, orjson.dumps(event).decode())
+        )
 
 
 async def _notify(

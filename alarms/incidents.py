@@ -79,6 +79,8 @@ DEFAULT_GRADES: dict[tuple[str, str], str] = {
     ("gas_people", "*"): "red",
     ("fan_stop_gas_rise", "*"): "red",
     ("gas_camera_offline", "*"): "orange",
+    ("upper_alarm", "co_vehicle_suspected"): "yellow",
+    ("co_fire_candidate", "*"): "red",
     **{
         (rule, "*"): "blue"
         for rule in (
@@ -90,6 +92,7 @@ DEFAULT_GRADES: dict[tuple[str, str], str] = {
             "negative_drift",
             "flatline",
             "data_interruption",
+            "cross_check",
         )
     },
     ("*", "*"): "yellow",

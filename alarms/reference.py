@@ -41,7 +41,9 @@ from dataclasses import dataclass
 
 from minewatch.alarms.codes import Classification
 from minewatch.alarms.episodes import Episode
+from minewatch.alarms.rules.co import PUFF, COPoints
 from minewatch.alarms.rules.context import UNRELIABLE
+from minewatch.alarms.rules.cross_check import CrossPoints
 from minewatch.alarms.rules.feed import FeedPairs
 from minewatch.alarms.rules.params import PointParams, RuleDefaults
 from minewatch.alarms.rules.states import RULE_NAMES, StatePoints
@@ -137,10 +139,10 @@ class _Point:
     """One point's settings and state."""
 
     __slots__ = (
-        "alarm_clear", "alarm_high", "control_us", "drift_floor", "flat_window", "gas",
-        "interrupted", "interruption_us", "last_time", "last_value", "last_zero", "levels",
-        "off_delay_us", "on_delay_us", "poll_us", "poweroff_high", "repeats", "runs", "state",
-        "windows",
+        "alarm_clear", "alarm_high", "co", "control_us", "drift_floor", "fire_us",
+        "flat_window", "gas", "interrupted", "interruption_us", "last_time", "last_value",
+        "last_zero", "levels", "off_delay_us", "on_delay_us", "poll_us", "poweroff_high",
+        "puff_us", "repeats", "runs", "state", "windows",
     )  # fmt: skip
     # settings, set once by the reference's constructor from the point registry
     alarm_high: float
@@ -154,6 +156,9 @@ class _Point:
     flat_window: int
     drift_floor: float
     gas: float
+    co: bool  # a CO point with an alarm level (alarms/rules/co.py)
+    puff_us: int  # co_puff_max_s; -1: no vehicles
+    fire_us: int  # co_fire_after_s
 
     def __init__(self) -> None:
         self.levels: list[_Level] = []
@@ -165,6 +170,16 @@ class _Point:
         self.repeats = 0  # identical consecutive valid readings (flat line)
         self.interrupted: Episode | None = None
         self.state: tuple[str, float] | None = None  # switch point: (rule, its alarm value)
+
+
+class _CrossRun:
+    """A cross-check streak of low windows (``stats``) and its episode once raised."""
+
+    __slots__ = ("episode", "stats")
+
+    def __init__(self, start: int, first: float) -> None:
+        self.stats = Episode(0, "cross_check", None, start, None, first, None)
+        self.episode: Episode | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +239,15 @@ class ReferenceEngine:
         self._spikes_seen: set[tuple[int, int]] = set()
         params = PointParams.of(registry, self.defaults)
         state_points = StatePoints.of(registry)
+        co = COPoints.of(registry, self.defaults)
+        self.cross = CrossPoints.of(registry, self.defaults)
+        self._neighbours: dict[int, list[int]] = {}
+        for a, b in zip(self.cross.src.tolist(), self.cross.dst.tolist(), strict=True):
+            self._neighbours.setdefault(a, []).append(b)
+        #: cross-check windows not decided yet: window -> point -> its readings' statistics
+        self._windows: dict[int, dict[int, list[float]]] = {}
+        self._decided = -(2**62)
+        self._cross_runs: dict[int, _CrossRun] = {}  # point -> its low streak
         columns = (
             "alarm_high", "alarm_high_clear", "poweroff_high", "restore_high", "prewarn_high",
             "prewarn_high_clear", "alarm_low", "alarm_low_clear", "prewarn_low",
@@ -247,6 +271,8 @@ class ReferenceEngine:
             pt.flat_window = int(params.flatline_samples[p])
             pt.drift_floor = float(params.drift_floor[p])
             pt.gas = float(params.calibration_gas[p])
+            pt.co = bool(co.co[p])
+            pt.puff_us, pt.fire_us = int(co.puff_max_us[p]), int(co.fire_after_us[p])
             rule_index = int(state_points.rule[p])
             if rule_index >= 0:
                 pt.state = (RULE_NAMES[rule_index], float(state_points.alarm_state[p]))
@@ -275,6 +301,7 @@ class ReferenceEngine:
         """Every reading of the batch in arrival order; returns the late flag per reading."""
         self._spikes_seen.clear()
         late: list[bool] = []
+        latest: int | None = None
         for t, p, v, s in zip(
             batch.time_us.tolist(), batch.point_id.tolist(), batch.value.tolist(),
             batch.status.tolist(), strict=True,
@@ -284,6 +311,7 @@ class ReferenceEngine:
                 late.append(pt is not None)
                 continue
             late.append(False)
+            latest = t if latest is None else max(latest, t)
             valid = not s & _UNRELIABLE
             self._reading(pt, p, t, v, s, valid)
             touched = []
@@ -299,6 +327,8 @@ class ReferenceEngine:
                 self._feed(source, self._lowest_last(source))
         for source in self.pairs:
             self._feed(source, self._lagging(source))
+        if latest is not None:
+            self._decide(latest - self.lateness)
         return late
 
     def tick(self, now_us: int) -> None:
@@ -326,6 +356,7 @@ class ReferenceEngine:
                 self._end(pt, p, "negative_drift", run, run.pending)
         for source in self.pairs:
             self._feed(source, bound)
+        self._decide(bound)
         for p, pt in enumerate(self.points):
             if pt is None or pt.last_time is None or pt.interrupted is not None:
                 continue
@@ -358,6 +389,8 @@ class ReferenceEngine:
         self._calibration(pt, p, r)
         self._faults(pt, p, r)
         self._states(pt, p, r)
+        self._co(pt, p, r)
+        self._cross_check(pt, p, r)
         pt.last_time = t
         if valid:
             pt.last_value = v
@@ -409,9 +442,11 @@ class ReferenceEngine:
                     ramp = prev <= lv.ramp or (prev <= lv.set + band and v >= lv.set - band)
                 need = 1 if ramp and pt.on_delay_us == 0 else self.confirm
                 near = lv.upper and not clear and self._near_gas(pt, v)
+                puff = lv.rule == "upper_alarm" and pt.puff_us >= 0  # opened as a puff
                 self._latch(pt, p, lv.rule, t, v, cand, clear, need=need,
                             delay=pt.on_delay_us, near=near, threshold=lv.set,
-                            off_delay=pt.off_delay_us)  # fmt: skip
+                            off_delay=pt.off_delay_us,
+                            label=PUFF if puff else _EXCEEDANCE)  # fmt: skip
 
     def _calibration(self, pt: _Point, p: int, r: _Reading) -> None:
         """Excursions to the alarm level while calibrating, flagged or declared."""
@@ -531,6 +566,81 @@ class ReferenceEngine:
         episode.end_us = t
         if rule in _RECLASSIFIED and self._undeclared_calibration(pt, run, t):
             episode.classification = Classification.CALIBRATION_UNDECLARED.value
+        elif rule == "upper_alarm" and pt.puff_us >= 0:  # CO where vehicles pass
+            episode.classification = PUFF if t - run.start <= pt.puff_us else _EXCEEDANCE
+
+    # -- CO classes and cross-checks (alarms/rules/co.py, cross_check.py) ---------------------
+
+    def _co(self, pt: _Point, p: int, r: _Reading) -> None:
+        """A fire candidate: CO at the alarm level for the point's ``co_fire_after_s``."""
+        if not pt.co or not r.valid or r.calibrating:
+            return
+        cand, clear = r.v >= pt.alarm_high, r.v < pt.alarm_clear
+        if cand or "co_fire_candidate" in pt.runs:
+            self._latch(pt, p, "co_fire_candidate", r.t, r.v, cand, clear, need=self.confirm,
+                        delay=pt.fire_us, threshold=pt.alarm_high)  # fmt: skip
+
+    def _cross_check(self, pt: _Point, p: int, r: _Reading) -> None:
+        """A reading into its cross-check window (decided in :meth:`_decide`)."""
+        if not self.cross.member[p] or not r.valid or r.calibrating:
+            return
+        w = r.t // self.cross.window_us
+        if w <= self._decided:  # later than the allowed lateness: out of the check
+            return
+        stats = self._windows.setdefault(w, {}).get(p)
+        if stats is None:  # count, total, first, max, max_at, min, min_at
+            stats = self._windows[w][p] = [0, 0.0, r.v, -math.inf, 0, math.inf, 0]
+        stats[0] += 1
+        stats[1] += r.v
+        if r.v > stats[3]:
+            stats[3], stats[4] = r.v, r.t
+        if r.v < stats[5]:
+            stats[5], stats[6] = r.v, r.t
+
+    def _decide(self, bound: int) -> None:
+        """The cross-check windows that ended at or before ``bound``, in order."""
+        size = self.cross.window_us
+        last = bound // size - 1
+        if last <= self._decided:
+            return
+        for w in sorted(x for x in self._windows if x <= last):
+            self._decide_window(w, self._windows.pop(w))
+        self._decided = last
+
+    def _decide_window(self, w: int, window: dict[int, list[float]]) -> None:
+        cross, start, end = self.cross, w * self.cross.window_us, (w + 1) * self.cross.window_us
+        for p, neighbours in self._neighbours.items():
+            mine = window.get(p)
+            means = [window[q][1] / window[q][0] for q in neighbours if q in window]
+            if mine is None or not means or min(means) < cross.minimum[p]:
+                continue  # nothing to compare: hold
+            run = self._cross_runs.get(p)
+            mean = mine[1] / mine[0]
+            low = mean <= cross.ratio[p] * min(means) and mean < cross.minimum[p]
+            if not low:
+                if run is not None:
+                    del self._cross_runs[p]
+                    if run.episode is not None:
+                        run.episode.end_us = start
+                continue
+            count, total, first, vmax, vmax_at, vmin, vmin_at = mine
+            if run is None:
+                run = self._cross_runs[p] = _CrossRun(start, first)
+            target = run.episode if run.episode is not None else run.stats
+            target.count += int(count)
+            target.total += total
+            if vmax > target.vmax:
+                target.vmax, target.vmax_at = vmax, int(vmax_at)
+            if vmin < target.vmin:
+                target.vmin, target.vmin_at = vmin, int(vmin_at)
+            if run.episode is None and end - run.stats.start_us >= cross.hold_us[p]:
+                st = run.stats
+                run.episode = Episode(
+                    p, "cross_check", Classification.CROSS_CHECK.value, st.start_us, end,
+                    st.start_value, None, None, None, st.count, st.total, st.vmax, st.vmax_at,
+                    st.vmin, st.vmin_at,
+                )  # fmt: skip
+                self._episodes.append(run.episode)
 
     # -- calibration shape ------------------------------------------------------------------
 

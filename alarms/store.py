@@ -142,7 +142,11 @@ VALUES (%(mine)s, %(point)s, %(rule)s, %(category)s, %(grade)s, %(started_at)s, 
         %(ended_at)s, %(peak)s, %(peak_at)s, %(peak_point)s,
         CASE WHEN %(ended_at)s::timestamptz IS NULL THEN 'raised' ELSE 'cleared' END)
 ON CONFLICT (root_point_id, root_rule, started_at) DO UPDATE SET
-    grade = EXCLUDED.grade, ended_at = EXCLUDED.ended_at, peak_value = EXCLUDED.peak_value,
+    -- the grade only rises: a fused alarm may have raised it (alarms/fusion_store.py)
+    grade = CASE WHEN array_position(ARRAY['blue', 'yellow', 'orange', 'red'], EXCLUDED.grade)
+                      > array_position(ARRAY['blue', 'yellow', 'orange', 'red'], incidents.grade)
+                 THEN EXCLUDED.grade ELSE incidents.grade END,
+    ended_at = EXCLUDED.ended_at, peak_value = EXCLUDED.peak_value,
     peak_at = EXCLUDED.peak_at, peak_point_id = EXCLUDED.peak_point_id,
     state = CASE WHEN EXCLUDED.ended_at IS NOT NULL AND incidents.state IN ('raised',
                  'acknowledged') THEN 'cleared' ELSE incidents.state END,

@@ -93,7 +93,8 @@ async def exceedance_ranking(
     end: dt.datetime,
     limit: int,
 ) -> Rows:
-    """Per mine and point, the exceedance episodes starting in ``[start, end)``: how many,
+    """Per mine and point, the exceedance episodes starting in ``[start, end)`` (CO alarms
+    classed as suspected vehicle exhaust included: the limit was exceeded): how many,
     the highest value, the longest and the total duration (each up to its end, or up to
     now when still open, and at most up to ``end``: an export of the same period agrees);
     most frequent first, then highest, then longest (高频次、高浓度、长时间). Each row also
@@ -113,7 +114,9 @@ async def exceedance_ranking(
         "FROM alarms a CROSS JOIN LATERAL "
         "  (SELECT least(coalesce(a.ended_at, now()), %(end)s) AS until) e "
         "JOIN points p ON p.id = a.point_id JOIN mines m ON m.code = a.mine_code "
-        "WHERE a.rule = ANY(%(rules)s) AND a.classification = 'exceedance' "
+        # a CO alarm classed a vehicle puff (issue 13) is still an exceedance of the limit
+        "WHERE a.rule = ANY(%(rules)s) "
+        "AND a.classification IN ('exceedance', 'co_vehicle_suspected') "
         "AND a.started_at >= %(start)s AND a.started_at < %(end)s "
         "AND (%(scope)s::text IS NULL OR starts_with(a.mine_code, %(scope)s)) "
         "AND (%(mine)s::text IS NULL OR a.mine_code = %(mine)s) "

@@ -168,13 +168,21 @@ async def count_alarms(conn: AsyncConnection, where: AlarmFilter) -> int:
 
 
 _CHANGES = """
-SELECT c.seq, c.event, c.at, a.id, a.mine_code AS mine, a.point_id, p.code AS point, a.rule,
+SELECT c.seq, c.event, c.at, a.id, c.mine_code AS mine, a.point_id, p.code AS point, a.rule,
        a.abnormal_type, a.classification, a.state, a.grade, a.started_at, a.ended_at,
        (SELECT max(m.incident_id) FROM incident_members m WHERE m.alarm_id = a.id)
            AS incident_id,  -- issue 13: the incident the alarm belongs to (null: none)
+       -- a change of an incident (migration 0017): the incident with its member alarms
+       c.incident_id AS changed_incident, rp.code AS root_point, i.root_rule, i.category,
+       i.grade AS incident_grade, i.state AS incident_state,
+       i.started_at AS incident_started_at, i.ended_at AS incident_ended_at, i.peak_value,
+       (SELECT coalesce(array_agg(m.alarm_id ORDER BY m.alarm_id), '{}')
+        FROM incident_members m WHERE m.incident_id = i.id) AS members,
        (%(scope)s::text IS NULL OR starts_with(c.mine_code, %(scope)s))
        AND (%(mine)s::text IS NULL OR c.mine_code = %(mine)s) AS visible
-FROM alarm_changes c JOIN alarms a ON a.id = c.alarm_id LEFT JOIN points p ON p.id = a.point_id
+FROM alarm_changes c LEFT JOIN alarms a ON a.id = c.alarm_id
+LEFT JOIN points p ON p.id = a.point_id
+LEFT JOIN incidents i ON i.id = c.incident_id LEFT JOIN points rp ON rp.id = i.root_point_id
 WHERE c.seq > %(after)s
 ORDER BY c.seq LIMIT %(limit)s
 """

@@ -86,6 +86,17 @@ class PointDefinition(BaseModel):
     z: float | None = None
     relations: tuple[Relation, ...] = ()
     downstream: tuple[AirPath, ...] = ()
+    # CO classes and sensor cross-checks (migration 0017, docs/alarms.md); None: the default.
+    co_puff_max_s: float | None = Field(
+        None, gt=0, description="CO points where vehicles pass: a CO alarm ending within this "
+        "is a suspected exhaust puff (co_vehicle_suspected); None: no vehicles here.",
+    )  # fmt: skip
+    co_fire_after_s: float | None = Field(
+        None, gt=0, description="CO at the alarm level this long is a fire candidate."
+    )
+    cross_check_ratio: float | None = Field(None, gt=0, lt=1)
+    cross_check_min: float | None = Field(None, ge=0)
+    cross_check_s: float | None = Field(None, gt=0)
 
     @model_validator(mode="before")
     @classmethod
@@ -178,6 +189,7 @@ _POINT_COLUMNS = (
     "prewarn_high_clear", "prewarn_low", "prewarn_low_clear", "poll_cycle_s",
     "interruption_cycles", "control_time_s", "flatline_samples", "calibration_gas",
     "alarm_state", "area_code", "off_delay_s", "downstream",
+    "co_puff_max_s", "co_fire_after_s", "cross_check_ratio", "cross_check_min", "cross_check_s",
 )  # fmt: skip
 
 _UPSERT_POINT = (

@@ -29,6 +29,8 @@ _COLUMNS = (
     "off_delay_s",
     # airflow paths to the points downstream (migration 0016) and the substation: incidents
     "downstream", "substation_code",
+    # CO classes and sensor cross-checks (migration 0017); NULL = the engine's default
+    "co_puff_max_s", "co_fire_after_s", "cross_check_ratio", "cross_check_min", "cross_check_s",
 )  # fmt: skip
 _OBJECT_COLUMNS = (
     "id", "mine_code", "code", "sensor_type", "value_type", "relations", "area_code",
@@ -114,6 +116,12 @@ class PointRegistry:
     #: reaches, with the transport delay), or None
     downstream: npt.NDArray[np.object_] | None = None
     substation_code: npt.NDArray[np.object_] | None = None
+    #: migration 0017 (alarms/rules/co.py, cross_check.py): NaN = no vehicles / the default
+    co_puff_max_s: FloatArray = field(default_factory=lambda: np.zeros(0))
+    co_fire_after_s: FloatArray = field(default_factory=lambda: np.zeros(0))
+    cross_check_ratio: FloatArray = field(default_factory=lambda: np.zeros(0))
+    cross_check_min: FloatArray = field(default_factory=lambda: np.zeros(0))
+    cross_check_s: FloatArray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def size(self) -> int:

@@ -44,6 +44,8 @@ ScenarioKind = Literal[
     "interference",  # single-sample spikes (electromagnetic interference)
     "substation_comm_loss",  # 分站通信中断: no messages from a substation, or status 16
     "vehicle_co",  # 胶轮车 exhaust: a short CO rise moving along a roadway
+    "co_fire",  # a smouldering fire (e.g. a belt): CO rising slowly for tens of minutes
+    "sensor_drift",  # a catalytic sensor losing sensitivity: reads a fraction of the gas
 ]
 SCENARIO_KINDS: tuple[str, ...] = get_args(ScenarioKind)
 
@@ -263,6 +265,18 @@ class SimulationConfig(BaseModel):
         description="Silence after which the mine's definitions say a point's data is "
         "interrupted (数据中断): written into every point as interruption_cycles.",
     )
+    co_puff_max_s: float = Field(
+        180.0,
+        gt=0,
+        description="Written into every CO point on a belt or transport roadway (vehicles "
+        "pass there): a CO alarm ending within it is a suspected exhaust puff.",
+    )
+    cross_check_s: float | None = Field(
+        None,
+        gt=0,
+        description="Written into every methane point as cross_check_s (how long it must read "
+        "far below its airflow neighbours); None: the engine's default (1800 s).",
+    )
     control_time_s: float = Field(
         2.0,
         gt=0,
@@ -335,6 +349,10 @@ class MineConfig(BaseModel):
             ) from None
         template = self.templates[(scenario.sensor or "").split("#")[0]]
         if scenario.kind in METHANE_KINDS and not template.is_methane:
+            raise ValueError(f"{where}: {scenario.sensor} is not a methane sensor")
+        if scenario.kind == "co_fire" and template.sensor_type != CO_SENSOR_TYPE:
+            raise ValueError(f"{where}: {scenario.sensor} is not a CO sensor")
+        if scenario.kind == "sensor_drift" and not template.is_methane:
             raise ValueError(f"{where}: {scenario.sensor} is not a methane sensor")
         if scenario.kind == "fan_stop" and template.sensor_type not in FAN_SENSOR_TYPES:
             raise ValueError(f"{where}: {scenario.sensor} is not a fan")

@@ -267,6 +267,23 @@ def _showcase(substations: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for item in plan:
         item["start_s"] = t
         t += item["duration_s"] + (item.get("tau_s", 0) if item["kind"] == "fan_stop" else 0) + 60
+    # issue 13: smouldering fires (a belt, a face, a transport roadway) and sensors losing
+    # their sensitivity between neighbours that read gas, at set hours of the day
+    tr = by_kind["辅助运输"]
+    plan += [
+        {"kind": "co_fire", "substation": pick(belt, 1), "sensor": "CO", "start_s": 4 * 3600.0,
+         "duration_s": 1800, "peak": 58},
+        {"kind": "co_fire", "substation": pick(lw, 4), "sensor": "CO#2",
+         "start_s": 10 * 3600.0, "duration_s": 2400, "peak": 70},
+        {"kind": "co_fire", "substation": pick(tr, 1), "sensor": "CO#2",
+         "start_s": 17 * 3600.0, "duration_s": 1500, "peak": 45},
+        {"kind": "sensor_drift", "substation": pick(lw, 5), "sensor": "CH4_T2",
+         "start_s": 3 * 3600.0, "duration_s": 6 * 3600, "peak": 0.02},
+        {"kind": "sensor_drift", "substation": pick(hd, 6), "sensor": "CH4_HT2",
+         "start_s": 9 * 3600.0, "duration_s": 4 * 3600, "peak": 0.02},
+        {"kind": "sensor_drift", "substation": pick(lw, 7), "sensor": "CH4_MID",
+         "start_s": 14 * 3600.0, "duration_s": 8 * 3600, "peak": 0.03},
+    ]  # fmt: skip
     return plan
 
 

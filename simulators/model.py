@@ -33,7 +33,13 @@ from minewatch.metadata import (
     SubstationDefinition,
 )
 from minewatch.simulators import physics
-from minewatch.simulators.config import ATMOSPHERE_KINDS, FIRST_WORKING, MineConfig, SensorTemplate
+from minewatch.simulators.config import (
+    ATMOSPHERE_KINDS,
+    CO_SENSOR_TYPE,
+    FIRST_WORKING,
+    MineConfig,
+    SensorTemplate,
+)
 from minewatch.simulators.scenarios import (
     Injected,
     MineLayout,
@@ -230,7 +236,7 @@ class SimulatedMine:
         # 1. the air
         level = self._local_levels(t, variability=True)
         for item in active:
-            if item.kind in ATMOSPHERE_KINDS or item.kind == "vehicle_co":
+            if item.kind in ATMOSPHERE_KINDS or item.kind in ("vehicle_co", "co_fire"):
                 for p, series in excess_at(item, t):
                     level[:, p] += series
             if item.kind == "fan_stop":
@@ -315,6 +321,9 @@ class SimulatedMine:
                 value[rows, p] = (1 - weight) * value[rows, p] + weight * (target + 0.25 * jitter)
                 if item.kind == "calibration":
                     status[rows, p] |= PointStatus.CALIBRATION
+            case "sensor_drift":  # sensitivity lost: the gas reads as ``peak`` at the baseline
+                gain = (c.peak or 0.0) / max(self._layout.baseline[p], 1e-9)
+                value[rows, p] *= 1.0 - (1.0 - gain) * np.minimum(1.0, x / 0.3)
             case "negative_drift":
                 offset = ((c.peak or 0.0) - self._layout.baseline[p]) * np.minimum(1.0, x / 0.3)
                 value[rows, p] += offset
@@ -513,6 +522,9 @@ def _definition(config: MineConfig) -> MineDefinition:
         for station in working.substations
     }
     paths = _air_paths(config, [config.templates[name] for _, name in by_station])
+    # CO points where vehicles pass (belt and transport roadways): short CO puffs are exhaust
+    vehicles = {config.resolve(ref) for r in config.roadways if r.kind in ("belt", "transport")
+                for ref in r.points}  # fmt: skip
     points = []
     for i, (station, name) in enumerate(by_station):
         t = config.templates[name]
@@ -544,6 +556,10 @@ def _definition(config: MineConfig) -> MineDefinition:
                 area_code=area_of.get(station),
                 interruption_cycles=math.ceil(sim.interruption_after_s / sim.cycle_s),
                 control_time_s=sim.control_time_s,
+                co_puff_max_s=sim.co_puff_max_s
+                if i in vehicles and t.sensor_type == CO_SENSOR_TYPE
+                else None,
+                cross_check_s=sim.cross_check_s if t.is_methane else None,
             )
         )
     return MineDefinition(

@@ -99,6 +99,8 @@ def shape(kind: str, x: FloatArray, duration_s: float, tau_s: float) -> FloatArr
                 tail = at_end * np.exp(-3 * after / tau_s) * np.maximum(0.0, 1 - after / tau_s)
                 y = np.where(x < 1, 1 - np.exp(-np.maximum(t, 0) / tau_s), tail)
                 return np.where((x >= 0) & (after < tau_s), y, 0.0)
+            case "co_fire":  # smouldering: a slow rise, then put out
+                y = np.where(x < 0.85, x / 0.85, (1 - x) / 0.15)
             case "vehicle_co":
                 t = x * duration_s
                 y = np.minimum(1.0, t / 10.0) * np.exp(-t / (duration_s / 3))
@@ -175,7 +177,7 @@ def resolve(config: MineConfig, layout: MineLayout, scenario: ScenarioConfig) ->
         injected.feeds = np.array(
             sorted({layout.feed_of[p] for p in origins if p in layout.feed_of}), np.int64
         )
-    elif kind in ATMOSPHERE_KINDS:
+    elif kind in ATMOSPHERE_KINDS or kind == "co_fire":
         injected.origins = [(point, peak - layout.baseline[point])]
         if kind == "power_off_failure":
             injected.feeds = np.array([layout.feed_of[point]], np.int64)
@@ -294,7 +296,19 @@ def _candidates(config: MineConfig, layout: MineLayout) -> dict[str, list[str]]:
         "interference": low_range,
         "substation_comm_loss": sorted(set(layout.station)),
         "vehicle_co": vehicle,
+        "co_fire": [
+            r
+            for i, r in enumerate(layout.refs)
+            if layout.sensor_type[i] == CO_SENSOR_TYPE and _alarm(layout, i)
+        ],
+        "sensor_drift": [r for r in low_range if _on_air_path(layout, config.resolve(r))],
     }
+
+
+def _on_air_path(layout: MineLayout, i: int) -> bool:
+    """A methane point with another methane point on its airflow path (cross-checkable)."""
+    return any(i in indices and sum(layout.methane[j] for j in indices) > 1
+               for indices in layout.roadways.values())  # fmt: skip
 
 
 def _alarm(layout: MineLayout, i: int) -> bool:
@@ -353,6 +367,8 @@ def _random_scenario(
         "stuck": lambda: (rng.uniform(950, 2000) * cycle_s, None),
         "interference": lambda: (rng.uniform(60, 600),
                                  rng.uniform(max(alarm, 1.5), min(high, 4.0))),
+        "co_fire": lambda: (rng.uniform(1200, 3600), rng.uniform(40, 80)),
+        "sensor_drift": lambda: (rng.uniform(7200, 43200), rng.uniform(0.01, 0.04)),
     }  # fmt: skip
     if flicker:  # 闪断: a connector that makes and breaks contact, seconds at a time
         draws["disconnection"] = lambda: (rng.uniform(5, 60), None)

@@ -81,7 +81,7 @@ async def test_injected_methane_exceedance_reaches_the_api_and_the_stream(
             return scalar(database_url, "SELECT count(*) FROM readings") == report.readings
 
         await eventually(all_stored)
-        await eventually(lambda: len(events) >= 4, limit_s=10)
+        await eventually(lambda: sum("rule" in e for e in events) >= 4, limit_s=10)
         await eventually(
             lambda: sum(e.get("kind") != "incident" for e in screen_events) >= 4, limit_s=10
         )
@@ -125,12 +125,19 @@ async def test_injected_methane_exceedance_reaches_the_api_and_the_stream(
         assert alarm["start_value"] >= alarm["threshold"]
 
     # The stream pushed each raise and clear as it was committed.
-    seen = sorted((e["rule"], e["event"]) for e in events)
+    stream_alarms = [e for e in events if "rule" in e]  # `event: alarm`
+    seen = sorted((e["rule"], e["event"]) for e in stream_alarms)
     assert seen == [
         ("power_off", "cleared"), ("power_off", "raised"),
         ("upper_alarm", "cleared"), ("upper_alarm", "raised"),
     ]  # fmt: skip
-    assert all(e["point"] == truth.point and e["mine"] == code for e in events)
+    assert all(e["point"] == truth.point and e["mine"] == code for e in stream_alarms)
+    # The stream also carries the incident that groups them (`event: incident`, issue 13).
+    stream_incidents = [e for e in events if "root_rule" in e]
+    assert stream_incidents and stream_incidents[0]["event"] == "opened", events
+    assert all(e["root_point"] == truth.point for e in stream_incidents)
+    ids = {e["id"] for e in stream_alarms}
+    assert ids <= {m for e in stream_incidents for m in e["members"]}  # type: ignore[attr-defined]
     # ... and control-room screens got the same events on MQTT.
     # The screens' MQTT topic carries the same changes, and the incident that groups them.
     alarm_events = [e for e in screen_events if e.get("kind") != "incident"]

@@ -103,6 +103,21 @@ def render(report: dict[str, Any], console: Console) -> None:
         gas.add_row(label, _num(mine[key]), _num(base[key]))
     console.print(gas)
 
+    co = report.get("co")
+    if co:
+        table = _table(console, "CO alarms: exhaust is not fire", ("", "minewatch"))
+        for key, label in (
+            ("alarms", "CO alarms (upper_alarm on CO points)"),
+            ("puff_alarms", "... on a vehicle puff only"),
+            ("puffs_not_classed_vehicle", "... of those not classed co_vehicle_suspected"),
+            ("fire_candidates", "fire candidates (co_fire_candidate)"),
+            ("fire_candidates_from_puffs", "... explained by a vehicle puff only"),
+        ):
+            table.add_row(label, _num(co[key]))
+        for name, n in co["by_classification"].items():
+            table.add_row(f"CO alarms classed {name}", _num(n))
+        console.print(table)
+
     columns = ("", "minewatch", "naive baseline")
     load = _table(console, "What a dispatcher sees (ISA-18.2 / EEMUA 191)", columns)
     shown, base_shown = report["dispatcher"], report["baseline"]["dispatcher"]

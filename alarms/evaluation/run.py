@@ -84,6 +84,11 @@ _PARAMS = (
     "off_delay_s",
     "alarm_state",
     "area_code",
+    "co_puff_max_s",
+    "co_fire_after_s",
+    "cross_check_ratio",
+    "cross_check_min",
+    "cross_check_s",
 )
 
 

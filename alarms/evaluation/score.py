@@ -27,9 +27,19 @@ Scenario classes: ground-truth kinds -> what the engine must produce
 * substation_fault: ``substation_comm_loss`` mode status -> ``substation_fault`` on every
   point of the substation; substation_silent: mode silent -> ``data_interruption`` on every
   point of the substation.
-* vehicle_co: ``vehicle_co`` -> ``upper_alarm`` -> ``exceedance`` on the CO point.
+* vehicle_co: ``vehicle_co`` -> ``upper_alarm`` -> ``co_vehicle_suspected`` on the CO point
+  (alarms/rules/co.py: a short puff where vehicles pass, its own class and a lower grade).
+* co_fire: ``co_fire`` (the simulator's smouldering fire) -> ``co_fire_candidate`` on the CO
+  point (level ``alarm_high``: latency from the first reading at the level, so it includes
+  the point's ``co_fire_after_s``).
 * co_exceedance: ``co_exceedance`` (a real CO exceedance: a fire candidate, not exhaust) ->
   ``upper_alarm`` -> ``exceedance`` on the CO point, scored like gas (level ``alarm_high``).
+* sensor_drift: ``sensor_drift`` (a catalytic sensor losing sensitivity) -> ``cross_check``
+  (alarms/rules/cross_check.py) on the point.
+
+CO alarms (``co`` in the report): the CO ``upper_alarm`` episodes by classification, those
+overlapping a vehicle puff label that were not classed a puff, and the fire candidates that
+only a vehicle puff explains (target 0).
 
 Label kinds outside these classes are listed in ``unknown_label_kinds`` with their count (and
 the report warns of them): they are not scored, never silently.
@@ -162,10 +172,14 @@ CLASSES: tuple[ClassSpec, ...] = (
         substation=True,
         every_point=True,
     ),
-    ClassSpec("vehicle_co", "vehicle_co", ("upper_alarm",), (EXCEEDANCE,), level="alarm_high"),
+    ClassSpec(
+        "vehicle_co", "vehicle_co", ("upper_alarm",), ("co_vehicle_suspected",), level="alarm_high"
+    ),
+    ClassSpec("co_fire", "co_fire", ("co_fire_candidate",), (EXCEEDANCE,), level="alarm_high"),
     ClassSpec(
         "co_exceedance", "co_exceedance", ("upper_alarm",), (EXCEEDANCE,), level="alarm_high"
     ),
+    ClassSpec("sensor_drift", "sensor_drift", ("cross_check",), ("cross_check",)),
 )
 #: Label kinds the scoring knows: the classes' and the near-limit kind.
 KNOWN_KINDS = frozenset({spec.kind for spec in CLASSES} | {NEAR_LIMIT_KIND})
@@ -182,6 +196,8 @@ RULE_KINDS: dict[str, frozenset[str]] = {
     "fan_stop": frozenset({"fan_stop"}),
     "calibration": frozenset({"calibration"}),
     "interference": frozenset({"interference"}),
+    "co_fire_candidate": frozenset({"co_fire", "co_exceedance"}),
+    "cross_check": frozenset({"sensor_drift", "negative_drift"}),
 }
 
 
@@ -478,6 +494,37 @@ def _gas(
     }
 
 
+def _co(ctx: _Ctx, episodes: list[Episode], co_points: set[int]) -> dict[str, object]:
+    """CO alarms told apart (alarms/rules/co.py): puffs and fire candidates against labels."""
+    f = ctx.facts
+
+    def labelled(e: Episode, kinds: set[str]) -> bool:
+        return any(
+            f.kind[k] in kinds
+            and int(f.point[k]) == e.point
+            and _overlaps(e, int(f.start_us[k]), int(f.end_us[k]), ctx.slack, ctx.horizon)
+            for k in range(len(f))
+        )
+
+    alarms = [e for e in episodes if e.rule == "upper_alarm" and e.point in co_points]
+    by_class: dict[str, int] = {}
+    for e in alarms:
+        by_class[str(e.classification)] = by_class.get(str(e.classification), 0) + 1
+    fire_kinds = {"co_fire", "co_exceedance"}
+    puffs = [e for e in alarms if labelled(e, {"vehicle_co"}) and not labelled(e, fire_kinds)]
+    fires = [e for e in episodes if e.rule == "co_fire_candidate"]
+    return {
+        "alarms": len(alarms),
+        "by_classification": dict(sorted(by_class.items())),
+        "puff_alarms": len(puffs),
+        "puffs_not_classed_vehicle": sum(e.classification != "co_vehicle_suspected" for e in puffs),
+        "fire_candidates": len(fires),
+        "fire_candidates_from_puffs": sum(
+            labelled(e, {"vehicle_co"}) and not labelled(e, fire_kinds) for e in fires
+        ),
+    }
+
+
 def _rule_precision(ctx: _Ctx, episodes: list[Episode]) -> dict[str, dict[str, object]]:
     f = ctx.facts
     out: dict[str, dict[str, object]] = {}
@@ -527,6 +574,8 @@ def score(trace: Trace, result: Replay, *, batch_cycles: int) -> dict[str, objec
         counts[key] = counts.get(key, 0) + 1
     on_delay = max((p.on_delay_s or 0.0) for p in definition.points) if definition.points else 0.0
     gas = _gas(ctx, result.episodes, methane, trace, days)
+    co_points = {i for i, p in enumerate(definition.points) if p.sensor_type == "0004"}
+    co = _co(ctx, result.episodes, co_points)
     base_gas = _gas(ctx, result.baseline, methane, trace, days)
     engine_rate = result.readings / result.engine_s if result.engine_s else None
     prefix_rate = (
@@ -558,6 +607,7 @@ def score(trace: Trace, result: Replay, *, batch_cycles: int) -> dict[str, objec
         "episodes": dict(sorted(counts.items())),
         "classes": classes,
         "gas": gas,
+        "co": co,
         "rules": _rule_precision(ctx, result.episodes),
         "dispatcher": isa,
         "baseline": {"gas": base_gas, "dispatcher": base_isa},
@@ -587,7 +637,7 @@ def score(trace: Trace, result: Replay, *, batch_cycles: int) -> dict[str, objec
     throughput = report["throughput"]
     assert isinstance(throughput, dict)
     report["targets"] = _targets(
-        classes, gas, reduction, gas_latency, on_delay, cycle_s, throughput
+        classes, gas, reduction, gas_latency, on_delay, cycle_s, throughput, co
     )
     return report
 
@@ -600,6 +650,7 @@ def _targets(
     on_delay: float,
     cycle_s: float,
     throughput: dict[str, object],
+    co: dict[str, object],
 ) -> list[dict[str, object]]:
     def row(name: str, target: str, value: object, met: bool | None) -> dict[str, object]:
         return {"name": name, "target": target, "value": value, "met": met}
@@ -642,6 +693,19 @@ def _targets(
         ),
         row(
             "gas alarms from single-sample spikes", "0", gas["from_spikes"], gas["from_spikes"] == 0
+        ),
+        row("recall, CO fire candidates", "1.0", recall("co_fire"), full("co_fire")),
+        row(
+            "CO fire candidates from vehicle puffs",
+            "0",
+            co["fire_candidates_from_puffs"],
+            co["fire_candidates_from_puffs"] == 0,
+        ),
+        row(
+            "recall, drifting sensors (cross-check)",
+            "1.0",
+            recall("sensor_drift"),
+            full("sensor_drift"),
         ),
         row(
             "fewer alarms than the naive baseline",

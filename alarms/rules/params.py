@@ -55,6 +55,17 @@ class RuleDefaults:
     #: substation's message may arrive after the next cycle of another's. Larger tolerates
     #: more skew and delays a decision whose other side fell silent by as much.
     allowed_lateness_s: float = 60.0
+    #: CO at the alarm level this long is a fire candidate (alarms/rules/co.py), where a point
+    #: has no ``co_fire_after_s``: a vehicle's exhaust puff is over within a minute or two.
+    co_fire_after_s: float = 180.0
+    #: Sensor cross-check (alarms/rules/cross_check.py), where a point leaves it NULL: a point
+    #: whose window mean is at most ``cross_check_ratio`` x its neighbours' lowest mean, while
+    #: they read at least ``cross_check_min`` (gas present; 0.1 %CH4), for ``cross_check_s``.
+    cross_check_ratio: float = 0.3
+    cross_check_min: float = 0.1
+    cross_check_s: float = 1800.0
+    #: The cross-check compares means over windows of this length (event time, aligned).
+    cross_check_window_s: float = 300.0
 
     def __post_init__(self) -> None:
         if not self.allowed_lateness_s >= 0:

@@ -310,12 +310,35 @@ GAP_GRACE_S = 5.0
 GAP_POLL_S = 0.2
 
 
+_ALARM_KEYS = (
+    "event", "id", "mine", "point_id", "point", "rule", "abnormal_type", "classification",
+    "state", "grade", "started_at", "ended_at", "incident_id",
+)  # fmt: skip
+
+
 def _sse(row: dict[str, object]) -> bytes:
-    event = {k: v for k, v in row.items() if k not in ("seq", "at", "visible")}
+    """An ``alarm`` event, or an ``incident`` event for a change of an incident (issue 13)."""
+    if row.get("changed_incident") is not None:
+        return _incident_sse(row)
+    event = {k: row[k] for k in _ALARM_KEYS}
     event["time"] = {"raised": row["started_at"], "cleared": row["ended_at"]}.get(
         str(row["event"]), row["at"]
     )
     return b"id: %d\nevent: alarm\ndata: %s\n\n" % (row["seq"], orjson.dumps(event))  # type: ignore[str-format]
+
+
+def _incident_sse(row: dict[str, object]) -> bytes:
+    """``opened``, ``updated`` (members joined, a member's end, grade or peak), ``closed``,
+    ``acknowledged`` or ``disposed``: the incident as it is now, with its member alarm ids."""
+    event = {
+        "event": row["event"], "id": row["changed_incident"], "mine": row["mine"],
+        "root_point": row["root_point"], "root_rule": row["root_rule"],
+        "category": row["category"], "grade": row["incident_grade"],
+        "state": row["incident_state"], "started_at": row["incident_started_at"],
+        "ended_at": row["incident_ended_at"], "peak": row["peak_value"],
+        "members": row["members"], "time": row["at"],
+    }  # fmt: skip
+    return b"id: %d\nevent: incident\ndata: %s\n\n" % (row["seq"], orjson.dumps(event))  # type: ignore[str-format]
 
 
 @dataclass
@@ -378,8 +401,9 @@ async def _events(
 @router.get(
     "/alarms/stream", response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
-                     "description": "Server-sent events, each `id: <n>`, `event: alarm`, "
-                     "`data: <JSON>`; comments (`:`) as keep-alive."}, **NOT_FOUND},
+                     "description": "Server-sent events, each `id: <n>`, `event: alarm` "
+                     "(or `incident`), `data: <JSON>`; comments (`:`) as keep-alive."},
+               **NOT_FOUND},
 )  # fmt: skip
 async def alarm_stream(
     broadcaster: BroadcasterDep, pool: PoolDep, access: Reader,
@@ -387,7 +411,9 @@ async def alarm_stream(
 ) -> StreamingResponse:  # fmt: skip
     """Server-sent events of the caller's mines (or of ``mine``): one ``alarm`` event per
     change (raised, cleared, acknowledged, shelved, unshelved, disposed, amended, escalated,
-    regraded) as it is committed. Reconnect with ``Last-Event-ID`` to resume."""
+    regraded) as it is committed, and one ``incident`` event per change of an incident
+    (opened, updated, closed, acknowledged, disposed; with its member alarm ids). Reconnect
+    with ``Last-Event-ID`` to resume."""
     return StreamingResponse(
         _events(pool, broadcaster, access, last_event_id),
         media_type="text/event-stream",

@@ -57,6 +57,8 @@ SCHEDULE: list[tuple[str, str, str | None, float, float, dict[str, Any]]] = [
     ("power_off_failure", "001", "CH4_T1", 1700, 300, {"peak": 1.8}),
     ("disconnection", "003", "CH4_HT2", 1700, 300, {}),
     ("negative_drift", "002", "CH4_T2", 2100, 600, {"peak": -0.05}),
+    ("co_fire", "001", "CO", 400, 1500, {"peak": 58}),
+    ("sensor_drift", "005", "CH4_MAIN", 60, 2600, {"peak": 0.02}),
 ]
 
 
@@ -76,6 +78,7 @@ def small_trace_config() -> MineConfig:
     data = base.model_dump(mode="json")
     data["scenarios"] = scenarios
     data["random_scenarios"] = {"rate_per_hour": 0.0}
+    data["simulation"]["cross_check_s"] = 600.0  # the drifting sensor is found within 45 min
     return MineConfig.model_validate(data)
 
 
@@ -259,3 +262,15 @@ def test_piped_tables_keep_every_name_whole(report: dict[str, Any]) -> None:
     for name in ("undeclared_calibration", "disconnection_silent", "co_exceedance"):
         assert name in text
     assert "n/a" in text
+
+
+def test_exhaust_puffs_are_told_apart_from_the_fire_and_the_drifting_sensor_is_found(
+    report: dict[str, Any],
+) -> None:
+    co, classes = report["co"], report["classes"]
+    assert co["puff_alarms"] > 0 and co["puffs_not_classed_vehicle"] == 0
+    assert co["fire_candidates"] >= 1 and co["fire_candidates_from_puffs"] == 0
+    assert classes["vehicle_co"]["recall"] == 1.0 and classes["co_fire"]["recall"] == 1.0
+    assert classes["sensor_drift"]["recall"] == 1.0
+    assert report["rules"]["cross_check"]["precision"] == 1.0  # no neighbour flagged with it
+    assert report["rules"]["co_fire_candidate"]["precision"] == 1.0

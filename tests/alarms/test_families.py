@@ -63,7 +63,40 @@ def interruption() -> tuple[PointRegistry, Plan]:
     return registry(POLL), [batch_of([(0, 1, 0.3, 0), (1, 1, 0.3, 0)]), T0 + 30 * S]
 
 
-SERIES = {f.__name__: f for f in (thresholds, calibration, faults, states, feed, interruption)}
+CO = {
+    "sensor_type": "0004",
+    "range_low": 0.0,
+    "range_high": 1000.0,
+    "alarm_high": 24.0,
+    "alarm_high_clear": 24.0,
+    "poweroff_high": None,
+    "restore_high": None,
+    **POLL,
+}
+
+
+def co() -> tuple[PointRegistry, Plan]:
+    """A vehicle's exhaust puff (short: suspected), then CO held at the level (fire candidate)."""
+    values = [3.0] * 5 + [30.0, 40.0, 30.0] + [3.0] * 5 + [25.0] * 200 + [3.0]
+    rows = [(t, 1, v, 0) for t, v in enumerate(values)]
+    return registry({**CO, "co_puff_max_s": 120.0}), [batch_of(rows)]
+
+
+def cross_check() -> tuple[PointRegistry, Plan]:
+    """The middle of three methane points on one roadway reads far below the other two."""
+    poll = {"poll_cycle_s": 10.0}
+    chain = [{"downstream": [{"target": "P2", "delay_s": 60.0}], **poll},
+             {"downstream": [{"target": "P3", "delay_s": 60.0}], "cross_check_s": 600.0, **poll},
+             poll]  # fmt: skip
+    rows = []
+    for t in range(0, 2400, 10):
+        rows += [(t, 1, 0.4, 0), (t, 2, 0.02 if t < 1800 else 0.3, 0), (t, 3, 0.35, 0)]
+    return registry(*chain), [batch_of(rows[: len(rows) // 2]), batch_of(rows[len(rows) // 2 :]),
+                              T0 + 2420 * S]  # fmt: skip
+
+
+SERIES = {f.__name__: f for f in (thresholds, calibration, faults, states, feed, interruption,
+                                  co, cross_check)}  # fmt: skip
 
 
 @pytest.mark.parametrize("family", FAMILIES, ids=lambda f: f.name)

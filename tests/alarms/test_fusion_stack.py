@@ -195,6 +195,7 @@ async def test_a_methane_alarm_where_three_people_are_fuses_with_their_cards_and
         (raised,) = fused(database, "gas_people")
         gas_id, gas_start, _ = alarm(database, "upper_alarm", "CH4-FACE")
         alarm(database, "upper_alarm", "CH4-GOAF")  # a gas alarm too, in an empty area
+        incident = incident_of(database, gas_id)
 
         async with httpx.AsyncClient(base_url=base) as api:
             active = (await api.get("/api/v1/dispatch/alarms/active", params={"mine": MINE})).json()
@@ -219,6 +220,23 @@ async def test_a_methane_alarm_where_three_people_are_fuses_with_their_cards_and
     assert listed["fusion"]["cards"] == [card(1), card(2), card(3)]
     assert datetime_to_us(ended["ended_at"]) == gas_end == t0 + 30 * s  # type: ignore[arg-type]
     assert ended["max_value"] == 3 and ended["cards"] == [card(1), card(2)]
+    # issue 13: the fused alarm joined the gas alarm's incident live, which became red
+    assert raised["id"] in incident["members"] and gas_id in incident["members"]
+    assert incident["grade"] == "red"
+
+
+def incident_of(database_url: str, alarm_id: int) -> dict[str, object]:
+    """The incident of an alarm, with its member alarm ids."""
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT i.id, i.grade, array_agg(m2.alarm_id ORDER BY m2.alarm_id) AS members "
+            "FROM incident_members m JOIN incidents i ON i.id = m.incident_id "
+            "JOIN incident_members m2 ON m2.incident_id = i.id WHERE m.alarm_id = %s "
+            "GROUP BY i.id, i.grade",
+            (alarm_id,),
+        ).fetchone()
+    assert row is not None, f"alarm {alarm_id} is in no incident"
+    return {"id": row[0], "grade": row[1], "members": row[2]}
 
 
 async def test_a_gas_alarm_fuses_when_people_arrive_and_ends_when_the_area_empties(

@@ -87,3 +87,54 @@ async def test_a_change_committed_after_a_later_numbered_one_is_not_skipped(
     finally:
         slow.close()
     assert seq == before + 1 and event["event"] == "cleared"
+
+
+async def test_the_stream_carries_incident_events_with_their_members(database_url: str) -> None:
+    """Issue 13: an incident opened (as the gateway stores it, with its members in the same
+    transaction) and then acknowledged reaches the stream as ``incident`` events."""
+    world = await build_world(database_url)
+    incident: list[int] = []
+
+    def open_incident() -> None:
+        with psycopg.connect(database_url) as conn:
+            row = conn.execute(
+                "INSERT INTO incidents (mine_code, root_point_id, root_rule, category, grade, "
+                "started_at, raised_at) SELECT mine_code, point_id, rule, 'gas', 'red', "
+                "started_at, started_at FROM alarms WHERE id = %s RETURNING id",
+                (world.a.alarm_id,),
+            ).fetchone()
+            assert row is not None
+            incident.append(int(row[0]))
+            conn.execute("INSERT INTO incident_members (incident_id, alarm_id) VALUES (%s, %s)",
+                         (row[0], world.a.alarm_id))  # fmt: skip
+
+    async def next_event(headers: dict[str, str], on_connect=None) -> tuple[int, str, dict]:  # type: ignore[no-untyped-def,type-arg]
+        stream = f"/api/v1/dispatch/alarms/stream?mine={world.a.code}"
+        headers = bearer(world.keys[Role.DISPATCHER]) | headers
+        async with client.stream("GET", stream, headers=headers) as response:
+            seq, name = None, None
+            async for line in response.aiter_lines():
+                if line.startswith(": connected") and on_connect is not None:
+                    on_connect()
+                if line.startswith("id: "):
+                    seq = int(line[4:])
+                if line.startswith("event: "):
+                    name = line[7:]
+                if line.startswith("data: "):
+                    assert seq is not None and name is not None
+                    return seq, name, orjson.loads(line[6:])
+        raise AssertionError("no event")
+
+    async with (
+        running_api(database_url, signed_in=False) as base,
+        httpx.AsyncClient(base_url=base, timeout=20) as client,
+    ):
+        seq, name, event = await asyncio.wait_for(next_event({}, open_incident), 20)
+        assert name == "incident" and event["event"] == "opened" and event["id"] == incident[0]
+        assert event["members"] == [world.a.alarm_id] and event["grade"] == "red"
+        with psycopg.connect(database_url) as conn:
+            conn.execute("UPDATE incidents SET acknowledged_at = now(), state = 'acknowledged' "
+                         "WHERE id = %s", (incident[0],))  # fmt: skip
+        later, name, event = await asyncio.wait_for(next_event({"Last-Event-ID": str(seq)}), 20)
+    assert later > seq and name == "incident" and event["event"] == "acknowledged"
+    assert event["state"] == "acknowledged"

@@ -177,7 +177,8 @@ def test_cddy_and_fzdy_carry_the_definition_with_thresholds_and_relations(
     assert update.problems == ()
     assert update.definition.substations == definition.substations
     # CDDY has no field for the tag, the mine's cycle settings of each point, a switch point's
-    # alarm state, the personnel area a point sits in nor the points downstream on its air
+    # alarm state, the personnel area a point sits in, the points downstream on its air nor
+    # the CO and cross-check settings (minewatch's own, migration 0017)
     not_in_cddy = {
         "tag",
         "poll_cycle_s",
@@ -186,6 +187,11 @@ def test_cddy_and_fzdy_carry_the_definition_with_thresholds_and_relations(
         "alarm_state",
         "area_code",
         "downstream",
+        "co_puff_max_s",
+        "co_fire_after_s",
+        "cross_check_ratio",
+        "cross_check_min",
+        "cross_check_s",
     }
     got = [p.model_dump(exclude=not_in_cddy) for p in update.definition.points]
     assert got == [p.model_dump(exclude=not_in_cddy) for p in definition.points]

@@ -224,3 +224,34 @@ def test_random_scenarios_are_drawn_from_the_seed_without_overlaps() -> None:
     for labels in by_station.values():
         labels.sort(key=lambda g: g.start_s)
         assert all(a.end_s <= b.start_s for a, b in itertools.pairwise(labels))
+
+
+def test_a_smouldering_fire_rises_slowly_and_a_drifting_sensor_reads_a_fraction() -> None:
+    """Issue 13: ``co_fire`` (tens of minutes to its peak) and ``sensor_drift`` (a catalytic
+    sensor reading a fraction of the gas, never below zero, while its neighbours read gas);
+    CO points where vehicles pass carry ``co_puff_max_s`` in the definition."""
+    from minewatch.simulators.config import MineConfig, example_mine_path, load_mine_config
+
+    data = load_mine_config(example_mine_path("small")).model_dump(mode="json")
+    data["scenarios"] = [
+        {"kind": "co_fire", "substation": "001", "sensor": "CO", "start_s": 100,
+         "duration_s": 1800, "peak": 58},
+        {"kind": "sensor_drift", "substation": "005", "sensor": "CH4_MAIN", "start_s": 100,
+         "duration_s": 2500, "peak": 0.02},
+    ]  # fmt: skip
+    mine = SimulatedMine(MineConfig.model_validate(data))
+    fire, drift = mine.ground_truth
+    assert (fire.kind, fire.peak, drift.kind, drift.peak) == ("co_fire", 58, "sensor_drift", 0.02)
+    values = run(mine, 2700)
+    co = _point(mine, fire)
+    series = values.value[:, co]
+    first_alarm = int(np.argmax(series >= 24))
+    assert first_alarm - 100 > 300  # a slow rise: minutes to the alarm level, not seconds
+    assert series.max() == pytest.approx(58, abs=4) and series[-300:].max() < 10
+    main, downstream = _point(mine, drift), mine.point_index("005", "CH4_MAIN#2")
+    late = values.value[values.rows(1000, 2600)]
+    assert late[:, main].mean() == pytest.approx(0.02, abs=0.015) and late[:, main].min() >= 0
+    assert late[:, downstream].mean() > 0.1
+    puffs = {p.code for p in mine.definition.points if p.co_puff_max_s == 180.0}
+    belt = {mine.codes[mine.point_index("005", f"CO{n}")] for n in ("", "#2", "#3")}
+    assert puffs == belt  # the belt roadway's CO points, not the face's

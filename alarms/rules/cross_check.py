@@ -1,0 +1,300 @@
+"""Sensors checked against their neighbours on the airflow path (issue 13, item 3).
+
+Sensors of one airflow path see the same gas, a little later and attenuated downstream. A
+catalytic sensor losing its sensitivity (poisoned, drifting down) reads far below its
+neighbours while they read gas; its readings stay above zero, so the negative-drift rule never
+sees it. ``cross_check`` (a maintenance alarm, never a gas alarm) raises when a point reads
+far below every neighbour for long enough:
+
+* **Neighbours** are the mine definition's airflow relation (``points.downstream``, migration
+  0016), both ways: the points a point's air reaches and the points whose air reaches it,
+  of the same sensor type and analog.
+* **Windows**: readings that measure the gas (no fault bit, not calibrating) are averaged per
+  point over aligned windows of ``RuleDefaults.cross_check_window_s`` (300 s, event time). A
+  window is decided once the event-time watermark (the batch's latest reading, or the clock,
+  less the allowed lateness) has passed its end, so every reading of it is in: the same
+  readings in any batching give the same windows and decisions. A reading of a window already
+  decided (later than the allowed lateness) is left out of the check.
+* **Low** in a window: the point has readings, some neighbour has, the lowest neighbour mean
+  is at least ``cross_check_min`` (they read gas), and the point's mean is at most
+  ``cross_check_ratio`` x that lowest neighbour mean *and* below ``cross_check_min`` itself
+  (it reads no gas: a point reading 0.2 % upstream of a downstream rise to 1 % is not low).
+  **Normal**: readings on both sides and not low. Otherwise (no data, or the neighbours read
+  no gas) the window holds what was.
+* The alarm **starts** at the first low window's start, is **raised** at the end of the low
+  window that makes it last ``cross_check_s`` (per point; defaults 0.3, 0.1, 1800 s), and
+  **ends** at the start of the first normal window. Its statistics are the point's readings of
+  its windows (count, sum, max, min with their times); ``start_value`` is the first reading of
+  the first low window.
+
+Per-point settings are data (``points.cross_check_ratio``, ``cross_check_min``,
+``cross_check_s``, migration 0017). The engine keeps the windows not yet decided
+(:class:`CrossState`, at most two at the default window and lateness) and the alarm's run in a
+:class:`~alarms.rules.run_state.RunState`, so an open alarm is restored after a restart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+
+import numpy as np
+import numpy.typing as npt
+
+from minewatch.alarms.codes import RULES, Classification
+from minewatch.alarms.episodes import EpisodeChange
+from minewatch.alarms.rules.context import BatchContext
+from minewatch.alarms.rules.params import RuleDefaults
+from minewatch.alarms.rules.run_state import NEVER, RunState
+from minewatch.codes import ValueType
+from minewatch.registry import PointRegistry
+
+RULE = "cross_check"
+LABEL = Classification.CROSS_CHECK.value
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+_US = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class CrossPoints:
+    """The neighbour pairs (point ``src`` is checked against ``dst``) and settings per point."""
+
+    src: IntArray
+    dst: IntArray
+    member: npt.NDArray[np.bool_]  # a point checked, or a neighbour of one
+    checked: npt.NDArray[np.bool_]
+    ratio: FloatArray
+    minimum: FloatArray
+    hold_us: IntArray
+    window_us: int
+
+    @classmethod
+    def of(cls, registry: PointRegistry, defaults: RuleDefaults) -> CrossPoints:
+        size = registry.size
+        pairs: set[tuple[int, int]] = set()
+        analog = registry.value_type == ValueType.ANALOG.value
+        downstream = registry.downstream
+        for i in np.flatnonzero(registry.known & analog).tolist() if downstream is not None else ():
+            for path in downstream[i] or ():  # type: ignore[index]
+                j = int(registry.lookup(str(registry.mine_code[i]), [str(path["target"])])[0])
+                same = j >= 0 and registry.sensor_type[j] == registry.sensor_type[i]
+                if same and j != i and analog[j]:
+                    pairs |= {(i, j), (j, i)}
+        ordered = sorted(pairs)
+        src = np.array([a for a, _ in ordered], np.int64)
+        dst = np.array([b for _, b in ordered], np.int64)
+        member = np.zeros(size, bool)
+        member[src] = True
+        member[dst] = True
+        checked = np.zeros(size, bool)
+        checked[src] = True
+
+        def setting(values: FloatArray, default: float) -> FloatArray:
+            out: FloatArray = np.where(np.isnan(values), default, values)
+            return out
+
+        return cls(
+            src, dst, member, checked,
+            setting(registry.cross_check_ratio, defaults.cross_check_ratio),
+            setting(registry.cross_check_min, defaults.cross_check_min),
+            np.round(setting(registry.cross_check_s, defaults.cross_check_s) * _US)
+            .astype(np.int64),
+            round(defaults.cross_check_window_s * _US),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One window's readings per point id (count 0: none)."""
+
+    count: IntArray
+    total: FloatArray
+    first: FloatArray
+    first_at: IntArray
+    vmax: FloatArray
+    vmax_at: IntArray
+    vmin: FloatArray
+    vmin_at: IntArray
+
+    @classmethod
+    def empty(cls, size: int) -> Window:
+        return cls(
+            np.zeros(size, np.int64), np.zeros(size), np.full(size, np.nan),
+            np.full(size, NEVER, np.int64), np.full(size, -np.inf), np.zeros(size, np.int64),
+            np.full(size, np.inf), np.zeros(size, np.int64),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class CrossState:
+    """Windows not decided yet (by window index) and the last decided window index."""
+
+    windows: dict[int, Window] = field(default_factory=dict)
+    decided: int = NEVER
+
+
+def add_rows(ctx: BatchContext, points: CrossPoints, before: CrossState | None) -> CrossState:
+    """``before`` with the batch's readings of the points checked and their neighbours."""
+    state = before if before is not None else CrossState()
+    rows = ctx.rows
+    if not len(points.src) or not len(rows):
+        return state
+    sel = np.flatnonzero(ctx.gas_ok & points.member[rows.pid])
+    if not len(sel):
+        return state
+    size = len(points.member)
+    w = rows.t[sel] // points.window_us
+    keep = w > state.decided
+    sel, w = sel[keep], w[keep]
+    windows = dict(state.windows)
+    if not len(sel):
+        return state
+    first, last = int(w[0]), int(w[-1])
+    single = first == last and bool((w == first).all())  # the common case: one window
+    for index in [first] if single else np.unique(w).tolist():
+        part = sel if single else sel[w == index]  # rows in (point, time) order
+        windows[index] = _merged(windows.get(index), rows.pid[part], rows.v[part],
+                                 rows.t[part], size)  # fmt: skip
+    return replace(state, windows=windows)
+
+
+def _merged(
+    window: Window | None, pid: npt.NDArray[np.int32], v: FloatArray, t: IntArray, size: int
+) -> Window:
+    """``window`` (copied) with the readings ``pid, v, t`` (sorted by point, then time)."""
+    if window is None:
+        out = Window.empty(size)
+    elif len(window.count) >= size:  # copied: a published window never changes
+        out = Window(*(getattr(window, f.name).copy() for f in fields(Window)))
+    else:  # the registry grew since the window began
+        out = Window.empty(size)
+        for f in fields(Window):
+            old = getattr(window, f.name)
+            getattr(out, f.name)[: len(old)] = old
+    if not len(pid):
+        return out
+    starts = np.flatnonzero(np.concatenate([[True], pid[1:] != pid[:-1]]))
+    points = pid[starts]
+    count = np.diff(np.append(starts, len(pid)))
+    group = np.repeat(np.arange(len(starts)), count)
+    index = np.arange(len(pid))
+    top, low = np.maximum.reduceat(v, starts), np.minimum.reduceat(v, starts)
+    # the earliest reading at the highest (lowest) value, as one reading at a time finds it
+    top_at = t[np.minimum.reduceat(np.where(v == top[group], index, len(pid)), starts)]
+    low_at = t[np.minimum.reduceat(np.where(v == low[group], index, len(pid)), starts)]
+    new = out.count[points] == 0
+    out.first[points[new]] = v[starts[new]]
+    out.first_at[points[new]] = t[starts[new]]
+    out.count[points] += count
+    out.total[points] += np.add.reduceat(v, starts)
+    higher = top > out.vmax[points]
+    out.vmax[points[higher]], out.vmax_at[points[higher]] = top[higher], top_at[higher]
+    lower = low < out.vmin[points]
+    out.vmin[points[lower]], out.vmin_at[points[lower]] = low[lower], low_at[lower]
+    return out
+
+
+def verdicts(window: Window, points: CrossPoints) -> tuple[npt.NDArray[np.bool_], ...]:
+    """(low, normal) per point id for one window (neither: hold)."""
+    size = len(points.member)
+    if len(window.count) < size:  # the registry grew since the window began
+        window = _merged(window, np.zeros(0, np.int32), np.zeros(0), np.zeros(0, np.int64), size)
+
+    count = window.count[:size]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(count > 0, window.total[:size] / np.maximum(count, 1), np.nan)
+    lowest = np.full(size, np.inf)
+    seen = np.isfinite(mean[points.dst])
+    np.minimum.at(lowest, points.src[seen], mean[points.dst][seen])
+    known = points.checked & (count > 0) & np.isfinite(lowest)
+    gas = known & (lowest >= points.minimum)
+    with np.errstate(invalid="ignore"):
+        low = gas & (mean <= points.ratio * lowest) & (mean < points.minimum)
+    return low, gas & ~low
+
+
+def decide(
+    state: CrossState, run: RunState, points: CrossPoints, bound_us: int
+) -> tuple[list[EpisodeChange], CrossState, RunState]:
+    """Decide the windows that ended before ``bound_us``, in order: the changes, the windows
+    left, the run state after (``run`` is not modified)."""
+    last = bound_us // points.window_us - 1  # the last window whose end is at or before bound
+    if last <= state.decided:
+        return [], state, run
+    due = sorted(w for w in state.windows if w <= last)
+    changes: list[EpisodeChange] = []
+    after = run.copy() if due else run
+    for w in due:
+        changes += _window(state.windows[w], w, after, points)
+    windows = {w: x for w, x in state.windows.items() if w > last}
+    return _folded(changes), CrossState(windows, last), after
+
+
+def _folded(changes: list[EpisodeChange]) -> list[EpisodeChange]:
+    """One change per episode: the windows decided at once after an opening (or an update)
+    fold into it, as the store applies one evaluation's updates before its inserts."""
+    out: list[EpisodeChange] = []
+    live: dict[int, int] = {}  # point -> its change in ``out`` whose episode goes on
+    for c in changes:
+        k = live.get(c.point_id)
+        if c.opened or k is None:
+            out.append(c)
+            k = len(out) - 1
+        else:
+            a = out[k]
+            higher, lower = c.max_value > a.max_value, c.min_value < a.min_value
+            out[k] = replace(
+                a, ended_at_us=c.ended_at_us, count=a.count + c.count,
+                value_sum=a.value_sum + c.value_sum,
+                max_value=c.max_value if higher else a.max_value,
+                max_at_us=c.max_at_us if higher else a.max_at_us,
+                min_value=c.min_value if lower else a.min_value,
+                min_at_us=c.min_at_us if lower else a.min_at_us,
+            )  # fmt: skip
+        if out[k].ended_at_us is None:
+            live[c.point_id] = k
+        else:
+            live.pop(c.point_id, None)
+    return out
+
+
+def _window(window: Window, w: int, run: RunState, points: CrossPoints) -> list[EpisodeChange]:
+    """One decided window: start, continue, raise or end each point's run (``run`` updated)."""
+    low, normal = verdicts(window, points)
+    start_us, end_us = w * points.window_us, (w + 1) * points.window_us
+    abnormal_type = RULES[RULE][0]
+    out: list[EpisodeChange] = []
+    for p in np.flatnonzero(normal & run.raw).tolist():  # back to normal
+        if run.active[p]:
+            out.append(EpisodeChange(p, RULE, abnormal_type, False, None, None, None, start_us,
+                                     0, 0.0, -np.inf, 0, np.inf, 0))  # fmt: skip
+        run.raw[p] = run.active[p] = False
+        run.start_us[p] = NEVER
+    for p in np.flatnonzero(low).tolist():
+        c, total = int(window.count[p]), float(window.total[p])
+        vmax, vmax_at = float(window.vmax[p]), int(window.vmax_at[p])
+        vmin, vmin_at = float(window.vmin[p]), int(window.vmin_at[p])
+        if not run.raw[p]:  # a new run
+            run.raw[p], run.start_us[p] = True, start_us
+            run.start_value[p] = window.first[p]
+            run.count[p], run.total[p] = 0, 0.0
+            run.vmax[p], run.vmin[p] = -np.inf, np.inf
+        if run.active[p]:  # an open alarm: this window's readings
+            out.append(EpisodeChange(p, RULE, abnormal_type, False, None, None, None, None,
+                                     c, total, vmax, vmax_at, vmin, vmin_at))  # fmt: skip
+            continue
+        run.count[p] += c
+        run.total[p] += total
+        if vmax > run.vmax[p]:
+            run.vmax[p], run.vmax_at[p] = vmax, vmax_at
+        if vmin < run.vmin[p]:
+            run.vmin[p], run.vmin_at[p] = vmin, vmin_at
+        if end_us - run.start_us[p] >= points.hold_us[p]:  # lasted long enough: raise
+            run.active[p] = True
+            out.append(EpisodeChange(
+                p, RULE, abnormal_type, True, int(run.start_us[p]), None,
+                float(run.start_value[p]), None, int(run.count[p]), float(run.total[p]),
+                float(run.vmax[p]), int(run.vmax_at[p]), float(run.vmin[p]),
+                int(run.vmin_at[p]), LABEL, end_us,
+            ))  # fmt: skip
+    return out
