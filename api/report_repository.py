@@ -258,3 +258,41 @@ async def calibration_compliance(
         },
     )
     return await cur.fetchall()
+
+
+#: Band kinds of a point's curve: the point's alarm episodes, its calibrations (declared
+#: windows and episodes the engine classified as calibrations) and its data interruptions.
+INTERRUPTION_RULES = ("data_interruption",)
+
+
+async def point_bands(
+    conn: AsyncConnection, point_id: int, start: dt.datetime, end: dt.datetime, limit: int
+) -> Rows:
+    """What happened to a point over ``[start, end)``, as spans that overlap the range (an
+    open one ends at ``None``): ``kind`` ``episode`` (an alarm episode, with its rule and
+    grade), ``calibration`` (a declared window, or an episode classified as a calibration) or
+    ``interruption`` (数据中断); oldest first."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT * FROM ("
+        "  SELECT CASE WHEN a.rule = ANY(%(interruptions)s) THEN 'interruption' "
+        "    WHEN a.classification = ANY(%(classes)s) THEN 'calibration' ELSE 'episode' END "
+        "    AS kind, a.id AS alarm_id, a.rule, a.classification, a.grade, "
+        "    a.started_at, a.ended_at, NULL::text AS declared_by "
+        "  FROM alarms a WHERE a.point_id = %(point)s AND a.started_at < %(end)s "
+        "  AND (a.ended_at IS NULL OR a.ended_at > %(start)s) "
+        "  UNION ALL "
+        "  SELECT 'calibration', NULL, NULL, 'declared', NULL, c.started_at, c.ended_at, "
+        "    c.declared_by FROM calibrations c WHERE c.point_id = %(point)s "
+        "  AND c.started_at < %(end)s AND c.ended_at > %(start)s"
+        ") b ORDER BY started_at, kind LIMIT %(limit)s",
+        {
+            "point": point_id,
+            "start": start,
+            "end": end,
+            "limit": limit,
+            "interruptions": list(INTERRUPTION_RULES),
+            "classes": list(CALIBRATION_CLASSES),
+        },
+    )
+    return await cur.fetchall()
