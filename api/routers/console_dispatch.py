@@ -65,9 +65,7 @@ async def _board_rows(pool: PoolDep, access: Access) -> BoardRows:
     )
     async with pool.connection() as conn:
         alarms = await repository.list_alarms(conn, where)
-        incidents = await incident_store.open_incidents(
-            conn, access.scope, access.mine, BOARD_ROWS
-        )
+        incidents = await incident_store.open_incidents(conn, access.scope, access.mine, BOARD_ROWS)
     for incident in incidents:
         for member in incident["members"]:  # type: ignore[attr-defined]
             for key in ("started_at", "ended_at"):

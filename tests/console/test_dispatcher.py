@@ -137,7 +137,10 @@ def test_a_methane_exceedance_appears_on_the_board_within_2_s(
     assert {r["point"] for r in rows} == {console.point}
     assert browser.execute_script(flashing)  # a new red alarm flashes the top bar
     # One physical event: the point's excursion is one incident, its alarms its members.
-    wait(browser, lambda d: _incidents(d) and _incidents(d)[0]["members"] >= {"power_off", "upper_alarm"})
+    wait(
+        browser,
+        lambda d: _incidents(d) and _incidents(d)[0]["members"] >= {"power_off", "upper_alarm"},
+    )
     (incident,) = _incidents(browser)
     assert incident["grade"] == "red" and incident["state"] == "raised"
     shoot(browser, "02-dispatcher-board")
@@ -274,9 +277,14 @@ def test_a_point_curve_draws_its_threshold_lines_and_bands(
     assert f"报警门限 {alarm}" in legend and f"断电门限 {poweroff}" in legend
     assert f"复电门限 {restore}" in legend
     assert browser.find_elements(By.CSS_SELECTOR, "#chart canvas")
-    kinds = [r.get_attribute("data-kind") for r in browser.find_elements(By.CSS_SELECTOR, "#bands tr.band")]
+    kinds = [
+        r.get_attribute("data-kind")
+        for r in browser.find_elements(By.CSS_SELECTOR, "#bands tr.band")
+    ]
     assert kinds.count("calibration") == 1 and kinds.count("interruption") == 1
     assert kinds.count("episode") >= 2  # the power-off and the alarm of the exceedance
-    drawn = wait(browser, lambda d: d.find_element(By.ID, "chart").get_attribute("data-bands-drawn"))
+    drawn = wait(
+        browser, lambda d: d.find_element(By.ID, "chart").get_attribute("data-bands-drawn")
+    )
     assert int(drawn) == len(kinds)  # every band within the hour is drawn
     shoot(browser, "06-point-curve")
