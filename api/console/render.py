@@ -123,6 +123,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "band_calibration": ("标校", "calibration"),
     "band_interruption": ("数据中断", "data interruption"),
     "kind": ("类别", "Kind"),
+    "on_time_s": ("及时上限 (秒)", "On time within (s)"),
     "lang": ("English", "中文"),
     "times_note": ("时间为北京时间 (UTC+8)", "Times in UTC+8 (mine local time)"),
 }

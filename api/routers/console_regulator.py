@@ -19,7 +19,7 @@ from minewatch.api.console.render import page_for
 from minewatch.api.console.reports import REPORTS, ReportFilter
 from minewatch.api.deps import PoolDep, Report
 from minewatch.api.routers.console_session import RendererDep
-from minewatch.api.routers.reports import ReportName
+from minewatch.api.routers.reports import MINE_CODE_LENGTH, ReportName
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -56,6 +56,11 @@ REPORT_TITLES = (
     ("disposal-compliance", "处置及时性", "Disposal compliance"),
     ("data-integrity", "数据完整性", "Data integrity"),
     ("calibration-compliance", "标校合规", "Calibration compliance"),
+    ("threshold-conformance", "门限合规", "Threshold conformance"),
+    ("personnel", "人员定位", "Personnel"),
+    ("output", "产量核查", "Output"),
+    ("reconciliation", "报警核对", "Reconciliation"),
+    ("six-systems", "六大系统督查", "Six-system check"),
 )
 
 
@@ -79,6 +84,12 @@ async def report_page(
     exports = {
         f: f"/api/v1/reports/{name}?{urlencode({**query, 'format': f})}" for f in ("csv", "xlsx")
     }
+    one_mine = access.mine or (
+        access.scope if len(access.scope or "") == MINE_CODE_LENGTH else None
+    )
+    if name == "alarms" and one_mine is not None:  # the alarms of one mine as a YCBJ file
+        ycbj = {"mine": one_mine, "start": start.isoformat(), "end": end.isoformat()}
+        exports["ycbj"] = f"/api/v1/reports/alarms/ycbj?{urlencode(ycbj)}"
     page = await page_for(request, pool, access.principal.identity)
     return pages.html(
         "report.html",
