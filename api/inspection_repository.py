@@ -6,11 +6,17 @@ caller's ``scope`` (a prefix of mine codes) and, if given, one ``mine``."""
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from minewatch.alarms.codes import RULES, Category
+from minewatch.alarms.output_store import (
+    DEFAULT_WRAP_FRACTION,
+    OUTPUT_SENSOR_TYPE,
+    output_totals,
+)
 from minewatch.codes import METHANE_SENSOR_TYPES
 
 Rows = list[dict[str, object]]
@@ -284,3 +290,33 @@ async def system_now(
     last = await _by_mine(conn, _LAST[system], params)
     faults = await _by_mine(conn, _FAULTS[system], params) if system in _FAULTS else None
     return last, faults
+
+
+async def mines_with_output(conn: AsyncConnection, scope: str | None) -> Rows:
+    """The mines of the scope with a belt scale (an output point, 3001), with their approved
+    capacity and time zone."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT m.code, m.approved_capacity_t, m.timezone FROM mines m WHERE "
+        "(%(scope)s::text IS NULL OR starts_with(m.code, %(scope)s)) AND EXISTS (SELECT 1 "
+        "FROM points p WHERE p.mine_code = m.code AND p.sensor_type = %(type)s) ORDER BY 1",
+        {"scope": scope, "type": OUTPUT_SENSOR_TYPE},
+    )
+    return await cur.fetchall()
+
+
+def period_start(now: dt.datetime, period: str, tz: str) -> dt.datetime:
+    """The start of the local day or month (``period``) of ``tz`` that contains ``now``."""
+    local = now.astimezone(ZoneInfo(tz))
+    day = local.date() if period == "day" else local.date().replace(day=1)
+    return dt.datetime.combine(day, dt.time(), ZoneInfo(tz))
+
+
+async def output_so_far(
+    conn: AsyncConnection, mine: str, period: str, tz: str, now: dt.datetime
+) -> float:
+    """The mine's output (t) since the start of the local day or month: the production API's
+    counter rule (docs/feeds.md, "Output")."""
+    start = period_start(now, period, tz)
+    rows = await output_totals(conn, mine, period, start, now, tz, DEFAULT_WRAP_FRACTION)
+    return sum(float(r["output_t"]) for r in rows)  # type: ignore[arg-type]

@@ -14,7 +14,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from minewatch.alarms import incident_store
+from minewatch.alarms.output_store import OUTPUT_SENSOR_TYPE
 from minewatch.api import (
+    inspection_repository,
     personnel_repository,
     report_repository,
     repository,
@@ -137,13 +139,21 @@ async def overview(
     request: Request, mine: MineCode, access: MineReader, pool: PoolDep, pages: RendererDep
 ) -> HTMLResponse:
     """Every point's latest value, unit and state; substations' communication state; people
-    underground per area; cameras."""
+    underground per area; today's output (the mine's local day); cameras."""
     async with pool.connection() as conn:
         (info,) = await repository.list_mines(conn, mine)
         points = await report_repository.latest_readings(conn, mine)
         areas = await personnel_repository.headcount_now(conn, mine)
         cameras = await video_repository.cameras(conn, mine)
         substations = await report_repository.substation_states(conn, mine)
+        has_output = any(p["sensor_type"] == OUTPUT_SENSOR_TYPE for p in points)
+        timezone = str(info.get("timezone") or "Asia/Shanghai")
+        now = dt.datetime.now(dt.UTC)
+        output_today = (
+            await inspection_repository.output_so_far(conn, mine, "day", timezone, now)
+            if has_output
+            else None
+        )
     for point in points:
         point["level_state"] = level_state(point)
     online = sum(1 for c in cameras if c["status"] == "online")
@@ -156,6 +166,7 @@ async def overview(
         cameras=cameras,
         substations=substations,
         cameras_online=online,
+        output_today=output_today,
     )
 
 

@@ -160,6 +160,17 @@ def test_the_overview_lists_the_jurisdiction_and_marks_a_silent_mine(
     assert "silent" in rows[SILENT_MINE] and "silent" not in rows[setting.world.a.code]
     a = browser.find_element(By.CSS_SELECTOR, f'#mines tr[data-mine="{setting.world.a.code}"]')
     assert a.find_element(By.CSS_SELECTOR, "td.n-red").text == "1"  # the open power-off alarm
+    # This month's output against the monthly limit (10 % of 1,000 t a year): over it.
+    output = a.find_element(By.CSS_SELECTOR, "td.output")
+    assert output.text == "130.0 / 100" and "over" in (output.get_attribute("class") or "")
+    # The grid by county: one division (141024), the silent mine grey, mine A red.
+    divisions = browser.find_elements(By.CSS_SELECTOR, "#grid section.division")
+    assert [d.get_attribute("data-division") for d in divisions] == ["141024"]
+    tiles = {
+        t.get_attribute("data-mine"): t.get_attribute("class")
+        for t in browser.find_elements(By.CSS_SELECTOR, "#grid a.tile")
+    }
+    assert tiles == {setting.world.a.code: "tile state-red", SILENT_MINE: "tile state-silent"}
     shoot(browser, "07-regulator-overview")
 
 
@@ -172,6 +183,7 @@ def test_the_mine_overview_shows_substation_communication(
         for r in browser.find_elements(By.CSS_SELECTOR, "#substations tr")
     }
     assert states.pop("001") == "通信中断"  # the newest report, not the earlier one
+    assert browser.find_element(By.ID, "output-today").text == "130.0 t"  # the belt scale
     assert states and set(states.values()) == {"无上报"}
     shoot(browser, "08-regulator-mine-overview")
 
