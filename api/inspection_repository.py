@@ -6,6 +6,7 @@ caller's ``scope`` (a prefix of mine codes) and, if given, one ``mine``."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from zoneinfo import ZoneInfo
 
 from psycopg import AsyncConnection
@@ -255,8 +256,10 @@ _FAULTS = {
 }
 
 
-async def _by_mine(conn: AsyncConnection, sql: str, params: dict[str, object]) -> dict[str, object]:
-    cur = await conn.execute(sql, params)  # type: ignore[arg-type]
+async def _by_mine(
+    conn: AsyncConnection, sql: str, params: Mapping[str, object]
+) -> dict[str, object]:
+    cur = await conn.execute(sql, params)
     return {str(row[0]): row[1] for row in await cur.fetchall()}
 
 
@@ -319,4 +322,4 @@ async def output_so_far(
     counter rule (docs/feeds.md, "Output")."""
     start = period_start(now, period, tz)
     rows = await output_totals(conn, mine, period, start, now, tz, DEFAULT_WRAP_FRACTION)
-    return sum(float(r["output_t"]) for r in rows)  # type: ignore[arg-type]
+    return sum((float(r["output_t"]) for r in rows), 0.0)  # type: ignore[arg-type]

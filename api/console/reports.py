@@ -432,7 +432,7 @@ def local_days(start: dt.datetime, end: dt.datetime, tz: str) -> list[dt.datetim
     ``[start, end)``."""
     zone = ZoneInfo(tz)
     day = start.astimezone(zone).date()
-    out = []
+    out: list[dt.datetime] = []
     while True:
         midnight = dt.datetime.combine(day, dt.time(), zone)
         if midnight >= end:
