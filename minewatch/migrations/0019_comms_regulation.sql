@@ -84,3 +84,9 @@ INSERT INTO methane_regulation
     ('24', '井下临时瓦斯抽采泵站下风侧', '抽采泵站', NULL, 30, 1.0, 1.0, 1.0),
     ('4', '采煤工作面回风巷', '回风巷', NULL, 40, 1.0, 1.0, 1.0),
     ('2', '采煤工作面', '工作面', NULL, 50, 1.0, 1.5, 1.0);
+
+-- The open alarms of a mine (the regulator's overview counts them per grade for every mine of
+-- the jurisdiction; bench/console_load.py (a)).
+CREATE INDEX alarms_open_mine_idx ON alarms (mine_code, grade) WHERE ended_at IS NULL;
+-- A point's alarms over a range: the bands of its curve (/console/points/{id}/curve).
+CREATE INDEX alarms_point_started_idx ON alarms (point_id, started_at);
