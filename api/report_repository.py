@@ -101,24 +101,27 @@ async def exceedance_ranking(
     ``mine_methane_max``) and ``mine_flagged``: the mine had any methane value at or above
     FLAG_METHANE_PCT or at least FLAG_EPISODES exceedances (重点关注)."""
     cur = conn.cursor(row_factory=dict_row)
+    # Aggregated per point first (narrow rows, hashed), joined to points and mines after: the
+    # per-mine totals are window sums over the points, not over every alarm.
     await cur.execute(
-        "SELECT a.mine_code, m.name AS mine_name, p.id AS point_id, p.code AS point_code, "
-        "p.sensor_type, p.location, p.unit, count(*)::int AS episodes, "
-        "max(a.max_value) AS max_value, "
-        "max(EXTRACT(EPOCH FROM e.until - a.started_at))::float8 AS longest_s, "
-        "sum(EXTRACT(EPOCH FROM e.until - a.started_at))::float8 AS total_s, "
-        "(sum(count(*)) OVER w)::int AS mine_episodes, "
-        "max(max(a.max_value) FILTER (WHERE p.sensor_type = ANY(%(methane)s))) OVER w "
+        "WITH e AS (SELECT a.point_id, count(*)::int AS episodes, "
+        "  max(a.max_value) AS max_value, "
+        "  max(d.s) AS longest_s, sum(d.s) AS total_s "
+        "  FROM alarms a CROSS JOIN LATERAL (SELECT date_part('epoch', "  # float8, not numeric
+        "    least(coalesce(a.ended_at, now()), %(end)s) - a.started_at) AS s) d "
+        "  WHERE a.rule = ANY(%(rules)s) AND a.classification = 'exceedance' "
+        "  AND a.started_at >= %(start)s AND a.started_at < %(end)s "
+        "  AND (%(scope)s::text IS NULL OR starts_with(a.mine_code, %(scope)s)) "
+        "  AND (%(mine)s::text IS NULL OR a.mine_code = %(mine)s) GROUP BY a.point_id) "
+        "SELECT p.mine_code, m.name AS mine_name, p.id AS point_id, p.code AS point_code, "
+        "p.sensor_type, p.location, p.unit, e.episodes, e.max_value, e.longest_s, e.total_s, "
+        "(sum(e.episodes) OVER w)::int AS mine_episodes, "
+        "max(CASE WHEN p.sensor_type = ANY(%(methane)s) THEN e.max_value END) OVER w "
         "  AS mine_methane_max "
-        "FROM alarms a CROSS JOIN LATERAL "
-        "  (SELECT least(coalesce(a.ended_at, now()), %(end)s) AS until) e "
-        "JOIN points p ON p.id = a.point_id JOIN mines m ON m.code = a.mine_code "
-        "WHERE a.rule = ANY(%(rules)s) AND a.classification = 'exceedance' "
-        "AND a.started_at >= %(start)s AND a.started_at < %(end)s "
-        "AND (%(scope)s::text IS NULL OR starts_with(a.mine_code, %(scope)s)) "
-        "AND (%(mine)s::text IS NULL OR a.mine_code = %(mine)s) "
-        "GROUP BY a.mine_code, m.name, p.id WINDOW w AS (PARTITION BY a.mine_code) "
-        "ORDER BY episodes DESC, max_value DESC NULLS LAST, longest_s DESC, p.id LIMIT %(limit)s",
+        "FROM e JOIN points p ON p.id = e.point_id JOIN mines m ON m.code = p.mine_code "
+        "WINDOW w AS (PARTITION BY p.mine_code) "
+        "ORDER BY e.episodes DESC, e.max_value DESC NULLS LAST, e.longest_s DESC, p.id "
+        "LIMIT %(limit)s",
         {
             "rules": list(EXCEEDANCE_RULES),
             "methane": sorted(METHANE_SENSOR_TYPES),
