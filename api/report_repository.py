@@ -102,26 +102,29 @@ async def exceedance_ranking(
     ``mine_methane_max``) and ``mine_flagged``: the mine had any methane value at or above
     FLAG_METHANE_PCT or at least FLAG_EPISODES exceedances (重点关注)."""
     cur = conn.cursor(row_factory=dict_row)
+    # Aggregated per point first (narrow rows, hashed), joined to points and mines after: the
+    # per-mine totals are window sums over the points, not over every alarm.
     await cur.execute(
-        "SELECT a.mine_code, m.name AS mine_name, p.id AS point_id, p.code AS point_code, "
-        "p.sensor_type, p.location, p.unit, count(*)::int AS episodes, "
-        "max(a.max_value) AS max_value, "
-        "max(EXTRACT(EPOCH FROM e.until - a.started_at))::float8 AS longest_s, "
-        "sum(EXTRACT(EPOCH FROM e.until - a.started_at))::float8 AS total_s, "
-        "(sum(count(*)) OVER w)::int AS mine_episodes, "
-        "max(max(a.max_value) FILTER (WHERE p.sensor_type = ANY(%(methane)s))) OVER w "
-        "  AS mine_methane_max "
-        "FROM alarms a CROSS JOIN LATERAL "
-        "  (SELECT least(coalesce(a.ended_at, now()), %(end)s) AS until) e "
-        "JOIN points p ON p.id = a.point_id JOIN mines m ON m.code = a.mine_code "
+        "WITH e AS (SELECT a.point_id, count(*)::int AS episodes, "
+        "  max(a.max_value) AS max_value, "
+        "  max(d.s) AS longest_s, sum(d.s) AS total_s "
+        "  FROM alarms a CROSS JOIN LATERAL (SELECT date_part('epoch', "  # float8, not numeric
+        "    least(coalesce(a.ended_at, now()), %(end)s) - a.started_at) AS s) d "
+        "  WHERE a.rule = ANY(%(rules)s) "
         # a CO alarm classed a vehicle puff (issue 13) is still an exceedance of the limit
-        "WHERE a.rule = ANY(%(rules)s) "
-        "AND a.classification IN ('exceedance', 'co_vehicle_suspected') "
-        "AND a.started_at >= %(start)s AND a.started_at < %(end)s "
-        "AND (%(scope)s::text IS NULL OR starts_with(a.mine_code, %(scope)s)) "
-        "AND (%(mine)s::text IS NULL OR a.mine_code = %(mine)s) "
-        "GROUP BY a.mine_code, m.name, p.id WINDOW w AS (PARTITION BY a.mine_code) "
-        "ORDER BY episodes DESC, max_value DESC NULLS LAST, longest_s DESC, p.id LIMIT %(limit)s",
+        "  AND a.classification IN ('exceedance', 'co_vehicle_suspected') "
+        "  AND a.started_at >= %(start)s AND a.started_at < %(end)s "
+        "  AND (%(scope)s::text IS NULL OR starts_with(a.mine_code, %(scope)s)) "
+        "  AND (%(mine)s::text IS NULL OR a.mine_code = %(mine)s) GROUP BY a.point_id) "
+        "SELECT p.mine_code, m.name AS mine_name, p.id AS point_id, p.code AS point_code, "
+        "p.sensor_type, p.location, p.unit, e.episodes, e.max_value, e.longest_s, e.total_s, "
+        "(sum(e.episodes) OVER w)::int AS mine_episodes, "
+        "max(CASE WHEN p.sensor_type = ANY(%(methane)s) THEN e.max_value END) OVER w "
+        "  AS mine_methane_max "
+        "FROM e JOIN points p ON p.id = e.point_id JOIN mines m ON m.code = p.mine_code "
+        "WINDOW w AS (PARTITION BY p.mine_code) "
+        "ORDER BY e.episodes DESC, e.max_value DESC NULLS LAST, e.longest_s DESC, p.id "
+        "LIMIT %(limit)s",
         {
             "rules": list(EXCEEDANCE_RULES),
             "methane": sorted(METHANE_SENSOR_TYPES),
@@ -258,6 +261,44 @@ async def calibration_compliance(
             "scope": scope,
             "mine": mine,
             "limit": limit,
+        },
+    )
+    return await cur.fetchall()
+
+
+#: Band kinds of a point's curve: the point's alarm episodes, its calibrations (declared
+#: windows and episodes the engine classified as calibrations) and its data interruptions.
+INTERRUPTION_RULES = ("data_interruption",)
+
+
+async def point_bands(
+    conn: AsyncConnection, point_id: int, start: dt.datetime, end: dt.datetime, limit: int
+) -> Rows:
+    """What happened to a point over ``[start, end)``, as spans that overlap the range (an
+    open one ends at ``None``): ``kind`` ``episode`` (an alarm episode, with its rule and
+    grade), ``calibration`` (a declared window, or an episode classified as a calibration) or
+    ``interruption`` (数据中断); oldest first."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT * FROM ("
+        "  SELECT CASE WHEN a.rule = ANY(%(interruptions)s) THEN 'interruption' "
+        "    WHEN a.classification = ANY(%(classes)s) THEN 'calibration' ELSE 'episode' END "
+        "    AS kind, a.id AS alarm_id, a.rule, a.classification, a.grade, "
+        "    a.started_at, a.ended_at, NULL::text AS declared_by "
+        "  FROM alarms a WHERE a.point_id = %(point)s AND a.started_at < %(end)s "
+        "  AND (a.ended_at IS NULL OR a.ended_at > %(start)s) "
+        "  UNION ALL "
+        "  SELECT 'calibration', NULL, NULL, 'declared', NULL, c.started_at, c.ended_at, "
+        "    c.declared_by FROM calibrations c WHERE c.point_id = %(point)s "
+        "  AND c.started_at < %(end)s AND c.ended_at > %(start)s"
+        ") b ORDER BY started_at, kind LIMIT %(limit)s",
+        {
+            "point": point_id,
+            "start": start,
+            "end": end,
+            "limit": limit,
+            "interruptions": list(INTERRUPTION_RULES),
+            "classes": list(CALIBRATION_CLASSES),
         },
     )
     return await cur.fetchall()

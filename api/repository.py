@@ -15,7 +15,8 @@ async def list_mines(conn: AsyncConnection, scope: str | None) -> list[dict[str,
     """The mines whose code starts with ``scope`` (all with None)."""
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
-        "SELECT m.code, m.name, m.gas_class, m.approved_capacity_t, count(p.id)::int AS points "
+        "SELECT m.code, m.name, m.gas_class, m.approved_capacity_t, m.timezone, "
+        "count(p.id)::int AS points "
         "FROM mines m LEFT JOIN points p ON p.mine_code = m.code "
         "WHERE %(scope)s::text IS NULL OR starts_with(m.code, %(scope)s) "
         "GROUP BY m.code ORDER BY m.code",

@@ -14,7 +14,10 @@ sends requests one after the other; each endpoint gets ``--requests`` requests i
 Targets (issue 12): p95 <= 300 ms for (a), (c), (d), <= 1 s for (b).
 
     .venv/bin/python -m bench.console_load [--mines 100] [--days 30] [--alarms 20]
-        [--clients 20] [--requests 200]
+        [--clients 20] [--requests 200] [--serial 0]
+
+``--serial N`` adds, per endpoint, N requests from one client alone (no queueing behind the
+other clients): on a loaded machine, the request's own cost next to the p95 at 20 clients.
 """
 
 from __future__ import annotations
@@ -157,8 +160,10 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, object]:
     results: dict[str, object] = {"mines": args.mines, "loaded_s": loaded_s}
     try:
         for name, (path, credential) in paths.items():
-            await measure(base, path, credential, args.clients, args.clients)  # warm up
+            await measure(base, path, credential, args.clients, max(2, args.clients))  # warm up
             results[name] = await measure(base, path, credential, args.clients, args.requests)
+            if args.serial:  # one client alone: what a request costs without queueing
+                results[f"{name}_serial"] = await measure(base, path, credential, 1, args.serial)
     finally:
         api.terminate()
         api.wait(30)
@@ -181,6 +186,9 @@ def report(results: dict[str, object]) -> None:
         limit = "" if target is None else f"{target:.0f}"
         print(f"{name:10} {row['p50_ms']:8.0f} {row['p95_ms']:8.0f} {limit:>8} "
               f"{row['errors']:7} {verdict}")  # fmt: skip
+        serial = results.get(f"{name}_serial")
+        if isinstance(serial, dict):
+            print(f"{'  1 client':10} {serial['p50_ms']:8.0f} {serial['p95_ms']:8.0f}")
     print(json.dumps(results))
 
 
@@ -191,6 +199,12 @@ def main() -> None:
     parser.add_argument("--alarms", type=int, default=20, help="alarms a day per mine")
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument(
+        "--serial",
+        type=int,
+        default=0,
+        help="also this many requests from one client alone per endpoint (0: none)",
+    )
     args = parser.parse_args()
     settings = Settings()
     if settings.database_url is None:

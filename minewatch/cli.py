@@ -253,12 +253,15 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
         record(mine, Path(args.record), cycles)
         console.print(f"recorded {cycles} cycles of {len(mine.codes)} points to {args.record}")
         return 0
+    from minewatch.simulators.comms import labels as comms_labels
+    from minewatch.simulators.comms import publish_comms
     from minewatch.simulators.live import publish_feeds
     from minewatch.simulators.national_files import feeds_starting_at, mine_starting_at
 
     start = dt.datetime.now(dt.UTC).replace(microsecond=0)
     mine = mine_starting_at(mine.config, start)
-    # The other systems (personnel, video, output) with their scenarios, on the same clock;
+    # The other systems (personnel, video, output, communications) with their scenarios, on the
+    # same clock;
     # fast and endless would flood the broker, so --fast plays them only with --cycles.
     feeds = None
     end = None
@@ -278,7 +281,8 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
                 report = await safety
                 return
             other = publish_feeds(feeds, stack.publisher_url, start, end, realtime=not args.fast)
-            report, _ = await asyncio.gather(safety, other)
+            comms = publish_comms(feeds, stack.publisher_url, start, end, realtime=not args.fast)
+            report, _, _ = await asyncio.gather(safety, other, comms)
 
         _run(main)
     if report is not None:
@@ -289,6 +293,7 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
         truth = [dataclasses.asdict(g) for g in mine.ground_truth]
         if feeds is not None:
             truth += [dataclasses.asdict(g) for g in feeds.labels]
+            truth += [dataclasses.asdict(g) for g in comms_labels(feeds)]
         print(json.dumps(truth, ensure_ascii=False))
     return 0
 

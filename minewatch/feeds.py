@@ -1,5 +1,6 @@
 """Names of the MQTT feed contract (docs/feeds.md), shared by producers and the gateway:
-the safety feed, the personnel and video feeds, and the alarm events, all under one root."""
+the safety feed, the personnel, video and communications feeds, and the alarm events, all under
+one root."""
 
 from __future__ import annotations
 
@@ -56,3 +57,14 @@ def video_topic(mine: str) -> str:
 def video_meta_topic(mine: str) -> str:
     """The cameras of one mine, retained."""
     return f"{TOPIC_ROOT}/{mine}/video/meta"
+
+
+def comms_topic(mine: str) -> str:
+    """Status reports of one mine's communications devices (通信联络: base stations, dispatch
+    phones, broadcast)."""
+    return f"{TOPIC_ROOT}/{mine}/comms"
+
+
+def comms_meta_topic(mine: str) -> str:
+    """The communications devices of one mine, retained."""
+    return f"{TOPIC_ROOT}/{mine}/comms/meta"

@@ -97,6 +97,8 @@ class FeedSettings(BaseModel):
             "minewatch/v1/+/personnel/meta",
             "minewatch/v1/+/video",
             "minewatch/v1/+/video/meta",
+            "minewatch/v1/+/comms",
+            "minewatch/v1/+/comms/meta",
         ],
         description="MQTT topic filters to subscribe to (QoS 1).",
     )
@@ -114,8 +116,9 @@ class FeedSettings(BaseModel):
     heartbeat_timeout_s: float = Field(
         90.0,
         gt=0,
-        description="A camera with no heartbeat for this long is offline (per camera: "
-        "video/meta heartbeat_timeout_s).",
+        description="A camera (or communications device) with no heartbeat (status report) "
+        "for this long is offline (per camera or device: heartbeat_timeout_s in video/meta, "
+        "comms/meta).",
     )
     watchdog_interval_s: float = Field(
         5.0, gt=0, description="How often the clock-driven camera timeout sweep runs."

@@ -22,6 +22,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, m
 from minewatch.codes import METHANE_SENSOR_TYPES, SENSOR_TYPES
 from minewatch.metadata import MineInfo
 from minewatch.simulators.feed_config import (
+    CommsConfig,
     FeedScenarioConfig,
     OutputConfig,
     PersonnelConfig,
@@ -298,6 +299,7 @@ class MineConfig(BaseModel):
     random_scenarios: RandomScenarios = Field(default_factory=RandomScenarios)
     personnel: PersonnelConfig = Field(default_factory=PersonnelConfig)
     video: VideoConfig = Field(default_factory=VideoConfig)
+    comms: CommsConfig = Field(default_factory=CommsConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     feed_scenarios: list[FeedScenarioConfig] = Field(default_factory=list)
     random_feed_scenarios: RandomFeedScenarios = Field(default_factory=RandomFeedScenarios)

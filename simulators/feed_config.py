@@ -1,5 +1,6 @@
 """The mine description's sections for the other systems of a mine: personnel positioning
-(人员定位), video (视频) and the belt scale (产量), and their labelled scenarios
+(人员定位), video (视频), the belt scale (产量) and communications (通信联络), and their labelled
+scenarios
 (docs/simulator.md, "Personnel, video and output").
 
 Every mine has these systems with the defaults below; the sections only change them.
@@ -72,6 +73,33 @@ class OutputConfig(BaseModel):
     )
     wrap_at_t: float = Field(1_000_000.0, gt=0, description="The counter's rollover.")
     noise: float = Field(0.2, ge=0, lt=1, description="Relative spread per cycle (uniform).")
+
+
+class CommsScenarioConfig(BaseModel):
+    """A labelled scenario of the communications system: ``device_offline`` (the device stops
+    reporting: it times out) or ``device_fault`` (it reports ``fault`` while online)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: Literal["device_offline", "device_fault"]
+    device: int = Field(1, ge=1, description="The device's number (its code's last digits).")
+    start_s: float = Field(ge=0, description="Seconds from simulation.start.")
+    duration_s: float = Field(gt=0)
+    fault: str = Field("电源故障", min_length=1, max_length=200)
+
+    @property
+    def end_s(self) -> float:
+        return self.start_s + self.duration_s
+
+
+class CommsConfig(BaseModel):
+    """The communications system (通信联络): per working an underground base station and a
+    dispatch phone, and at the shaft a base station, the dispatch room's phone and the
+    broadcast (docs/simulator.md, "Communications")."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    heartbeat_s: int = Field(30, ge=1, description="Every device reports this often.")
+    heartbeat_timeout_s: float = Field(90.0, gt=0)
+    scenarios: list[CommsScenarioConfig] = Field(default_factory=list)
 
 
 class FeedScenarioConfig(BaseModel):

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
+from minewatch.alarms import incident_store
+from minewatch.alarms.output_store import OUTPUT_SENSOR_TYPE
 from minewatch.api import (
+    inspection_repository,
     personnel_repository,
     report_repository,
     repository,
@@ -32,6 +36,8 @@ GRADES = ("red", "orange", "yellow", "blue")
 BOARD_ROWS = 500
 #: Buckets of a curve at most: the bucket width grows with the range.
 CURVE_BUCKETS = 1500
+#: Bands (episodes, calibrations, interruptions) drawn on a curve at most.
+CURVE_BANDS = 500
 
 
 async def _page(request: Request, pool: PoolDep, access: Access) -> Page:
@@ -45,12 +51,29 @@ def by_grade(alarms: list[dict[str, object]]) -> list[tuple[str, list[dict[str, 
     return [*groups, ("none", [a for a in alarms if a["grade"] not in GRADES])]
 
 
-async def _board_alarms(pool: PoolDep, access: Access) -> list[dict[str, object]]:
+@dataclass(frozen=True, slots=True)
+class BoardRows:
+    """What the board shows: the open alarms by grade, and the incidents (one physical event
+    each, with its member alarms) still open or not acknowledged."""
+
+    groups: list[tuple[str, list[dict[str, object]]]]
+    total: int
+    incidents: list[dict[str, object]]
+
+
+async def _board_rows(pool: PoolDep, access: Access) -> BoardRows:
     where = repository.AlarmFilter(
         mine=access.mine, scope=access.scope, active=True, hide_shelved=True, limit=BOARD_ROWS
     )
     async with pool.connection() as conn:
-        return await repository.list_alarms(conn, where)
+        alarms = await repository.list_alarms(conn, where)
+        incidents = await incident_store.open_incidents(conn, access.scope, access.mine, BOARD_ROWS)
+    for incident in incidents:
+        for member in incident["members"]:  # type: ignore[attr-defined]
+            for key in ("started_at", "ended_at"):
+                if isinstance(member[key], str):
+                    member[key] = dt.datetime.fromisoformat(member[key])
+    return BoardRows(by_grade(alarms), len(alarms), incidents)
 
 
 @router.get("/mines/{mine}/board")
@@ -60,13 +83,11 @@ async def board(
     """The live alarm board of a mine: open alarms by grade, newest on top."""
     async with pool.connection() as conn:
         (info,) = await repository.list_mines(conn, mine)
-    alarms = await _board_alarms(pool, access)
     return pages.html(
         "board.html",
         await _page(request, pool, access),
         mine=info,
-        groups=by_grade(alarms),
-        total=len(alarms),
+        board=await _board_rows(pool, access),
         writable=access.principal.role is Role.DISPATCHER,
     )
 
@@ -75,13 +96,12 @@ async def board(
 async def board_rows(
     request: Request, mine: MineCode, access: MineReader, pool: PoolDep, pages: RendererDep
 ) -> HTMLResponse:
-    """The board's alarm tables alone: the board's script fetches them on each stream event."""
-    alarms = await _board_alarms(pool, access)
+    """The board's incidents and alarm tables alone: the board's script fetches them on each
+    stream event."""
     return pages.html(
         "board_rows.html",
         await _page(request, pool, access),
-        groups=by_grade(alarms),
-        total=len(alarms),
+        board=await _board_rows(pool, access),
         writable=access.principal.role is Role.DISPATCHER,
     )
 
@@ -119,13 +139,21 @@ async def overview(
     request: Request, mine: MineCode, access: MineReader, pool: PoolDep, pages: RendererDep
 ) -> HTMLResponse:
     """Every point's latest value, unit and state; substations' communication state; people
-    underground per area; cameras."""
+    underground per area; today's output (the mine's local day); cameras."""
     async with pool.connection() as conn:
         (info,) = await repository.list_mines(conn, mine)
         points = await report_repository.latest_readings(conn, mine)
         areas = await personnel_repository.headcount_now(conn, mine)
         cameras = await video_repository.cameras(conn, mine)
         substations = await report_repository.substation_states(conn, mine)
+        has_output = any(p["sensor_type"] == OUTPUT_SENSOR_TYPE for p in points)
+        timezone = str(info.get("timezone") or "Asia/Shanghai")
+        now = dt.datetime.now(dt.UTC)
+        output_today = (
+            await inspection_repository.output_so_far(conn, mine, "day", timezone, now)
+            if has_output
+            else None
+        )
     for point in points:
         point["level_state"] = level_state(point)
     online = sum(1 for c in cameras if c["status"] == "online")
@@ -138,6 +166,7 @@ async def overview(
         cameras=cameras,
         substations=substations,
         cameras_online=online,
+        output_today=output_today,
     )
 
 
@@ -156,13 +185,16 @@ async def curve(
     hours: Annotated[float, Query(gt=0, le=24 * 31, allow_inf_nan=False)] = 1.0,
 ) -> HTMLResponse:
     """A point's values over the last ``hours`` (fetched by the page from
-    ``/api/v1/points/{id}/readings``), with its alarm, power-off and restore levels as lines."""
+    ``/api/v1/points/{id}/readings``), with its alarm, power-off and restore levels as lines
+    and its alarm episodes, calibrations and data interruptions as bands."""
     assert access.mine is not None
     async with pool.connection() as conn:
         points = await repository.list_points(conn, access.mine)
     point = next(p for p in points if p["id"] == point_id)
     end = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=1)
     start = end - dt.timedelta(hours=hours)
+    async with pool.connection() as conn:
+        bands = await report_repository.point_bands(conn, point_id, start, end, CURVE_BANDS)
     return pages.html(
         "curve.html",
         await _page(request, pool, access),
@@ -171,4 +203,20 @@ async def curve(
         start=start.isoformat(),
         end=end.isoformat(),
         bucket=f"PT{curve_bucket_s(hours)}S",
+        bands=bands,
+        bands_json=[_band_json(b) for b in bands],
     )
+
+
+def _band_json(band: dict[str, object]) -> dict[str, object]:
+    """A band for the chart's script: kind, label and its span in epoch seconds (an open
+    one: null, drawn to the right edge)."""
+    started, ended = band["started_at"], band["ended_at"]
+    assert isinstance(started, dt.datetime)
+    return {
+        "kind": band["kind"],
+        "label": band["rule"] or band["classification"],
+        "grade": band["grade"],
+        "from": started.timestamp(),
+        "to": ended.timestamp() if isinstance(ended, dt.datetime) else None,
+    }

@@ -8,7 +8,9 @@ become. The parser is :mod:`.parsing` (topic and bytes in, one of these or a
   once it stopped, null or absent: not reported);
 - ``personnel/meta`` (retained) — people, areas and stations (RYXX, RYQY, RYJZ);
 - ``video`` — kinds ``heartbeats``, ``events``;
-- ``video/meta`` (retained) — cameras.
+- ``video/meta`` (retained) — cameras;
+- ``comms`` — kind ``device_status`` (通信联络: each device online or not, and its fault);
+- ``comms/meta`` (retained) — the communications devices.
 
 Batches are columnar: every row column is a JSON list of the same length. A malformed message
 is refused whole; a row whose codes are invalid is refused alone
@@ -94,6 +96,19 @@ class Camera(_Meta):
     heartbeat_timeout_s: float | None = Field(None, gt=0)
 
 
+#: Kinds of communications devices: 井下基站, 调度电话, 广播.
+DEVICE_KINDS = ("base_station", "phone", "broadcast")
+
+
+class Device(_Meta):
+    code: str = Field(min_length=1, max_length=64)
+    kind: Literal["base_station", "phone", "broadcast"]
+    name: str = ""
+    area: str | None = None
+    location: str = ""
+    heartbeat_timeout_s: float | None = Field(None, gt=0)
+
+
 class PersonnelLimits(_Meta):
     """The mine's limits for the personnel alarms (docs/alarms.md); a null switches a rule
     off. Sent with a definition, they replace the stored ones; absent, those stay."""
@@ -146,6 +161,14 @@ class VideoMetaDocument(_Meta):
     cameras: tuple[Camera, ...] = ()
 
 
+class CommsMetaDocument(_Meta):
+    v: Literal[1]
+    mine: str
+    mine_name: str | None = None
+    ts: dt.datetime
+    devices: tuple[Device, ...] = ()
+
+
 @dataclass(frozen=True, slots=True)
 class PersonnelMeta:
     """A full personnel definition: what is absent from it is retired at ``time_us``."""
@@ -164,9 +187,17 @@ class VideoMeta:
     document: VideoMetaDocument
 
 
+@dataclass(frozen=True, slots=True)
+class CommsMeta:
+    source: str
+    mine: str
+    time_us: int
+    document: CommsMetaDocument
+
+
 # -- columnar batches ------------------------------------------------------------------------
 
-Kind = Literal["positions", "snapshot", "station_status", "heartbeats", "events"]
+Kind = Literal["positions", "snapshot", "station_status", "heartbeats", "events", "device_status"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +205,7 @@ class FeedBatch:
     """One message's rows as equal-length numpy columns (``time_us`` always among them)."""
 
     kind: Kind
-    source: str  # "<mine>/personnel/<system>" or "<mine>/video/<system>": the dedup unit
+    source: str  # "<mine>/<personnel|video|comms>/<system>": the dedup unit
     mine: str
     boot: int
     seq: int
@@ -200,7 +231,7 @@ def _plain(value: object) -> object:
     return value.item() if isinstance(value, np.generic) else value
 
 
-FeedMessage = FeedBatch | PersonnelMeta | VideoMeta | Rejection
+FeedMessage = FeedBatch | PersonnelMeta | VideoMeta | CommsMeta | Rejection
 
 
 #: The system name of the feed sources numbered by their time in seconds: the national files

@@ -1,5 +1,5 @@
-"""Personnel and camera metadata with history (a repository: its SQL, named parameters only):
-a full definition in, versions out.
+"""Personnel, camera and communications-device metadata with history (a repository: its SQL,
+named parameters only): a full definition in, versions out.
 
 Each definition message is complete (like an RYXX/RYQY/RYJZ file): an entry that differs from
 the current version closes it at the message's ``ts`` and opens a new one; an entry that is
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from minewatch.ingest.feeds.contract import PersonnelLimits, PersonnelMeta, VideoMeta
+from minewatch.ingest.feeds.contract import CommsMeta, PersonnelLimits, PersonnelMeta, VideoMeta
 from minewatch.timeutil import us_to_datetime
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,11 @@ STATIONS = VersionedTable(
 CAMERAS = VersionedTable(
     "video_cameras", "camera_code",
     ("name", "area_code", "location", "stream_url", "heartbeat_timeout_s"),
+)  # fmt: skip
+
+DEVICES = VersionedTable(
+    "comms_devices", "device_code",
+    ("kind", "name", "area_code", "location", "heartbeat_timeout_s"),
 )  # fmt: skip
 
 Row = tuple[object, ...]
@@ -197,3 +202,17 @@ async def load_camera_timeouts(conn: psycopg.AsyncConnection) -> dict[tuple[str,
         "WHERE valid_to IS NULL AND heartbeat_timeout_s IS NOT NULL"
     )
     return {(str(m), str(c)): float(t) for m, c, t in await cur.fetchall()}
+
+
+async def apply_comms_meta(conn: psycopg.AsyncConnection, meta: CommsMeta) -> int:
+    doc = meta.document
+    at = us_to_datetime(meta.time_us)
+    async with conn.transaction(), conn.cursor() as cur:
+        await _ensure_mine(cur, meta.mine, doc.mine_name)
+        if not await _newer(cur, "comms_feed_state", meta.mine, at):
+            log.info("device definition of %s at %s is not newer: ignored", meta.mine, at)
+            return 0
+        devices = {
+            d.code: (d.kind, d.name, d.area, d.location, d.heartbeat_timeout_s) for d in doc.devices
+        }
+        return await apply_versions(cur, DEVICES, meta.mine, devices, at)

@@ -1,7 +1,7 @@
-"""The personnel and video MQTT JSON contract's parser (docs/feeds.md): topic and bytes in, a
-:class:`FeedBatch`, a metadata message or a :class:`Rejection` out; no I/O. The envelope (size,
-JSON, version, times) is :mod:`minewatch.ingest.envelope`, shared with the safety contract; the
-types are :mod:`.contract`.
+"""The personnel, video and communications MQTT JSON contract's parser (docs/feeds.md): topic
+and bytes in, a :class:`FeedBatch`, a metadata message or a :class:`Rejection` out; no I/O.
+The envelope (size, JSON, version, times) is :mod:`minewatch.ingest.envelope`, shared with the
+safety contract; the types are :mod:`.contract`.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from minewatch.ingest.feeds.contract import (
     NO_TIME,
     OUT_OF_MINE,
     STATION_STATES,
+    CommsMeta,
+    CommsMetaDocument,
     FeedBatch,
     FeedMessage,
     PersonnelMeta,
@@ -137,20 +139,25 @@ _SPECS: dict[tuple[str, str], tuple[str, _Spec]] = {
         "snapshots": (_strings, False, True), "ids": (_strings, False, True),
         "offsets_ms": (_offsets, False, False),
     }),
+    ("comms", "device_status"): ("devices", {
+        "devices": (_strings, True, False), "online": (_bools, True, False),
+        "faults": (_strings, False, True), "offsets_ms": (_offsets, False, False),
+    }),
 }  # fmt: skip
 
 _ENVELOPE = frozenset({"v", "mine", "system", "boot", "seq", "kind", "ts"})
 
 
 def parse_feed_message(topic: str, payload: bytes, max_bytes: int) -> FeedMessage:
-    """Parse one MQTT message of the personnel/video contract; never raises on bad input."""
+    """Parse one MQTT message of the personnel/video/comms contract; never raises on bad
+    input."""
     return parse_envelope(topic, payload, max_bytes, lambda parts, source: _route(
         topic, parts, source, payload))  # fmt: skip
 
 
 def _route(topic: str, parts: list[str], source: str, payload: bytes) -> FeedMessage:
     match parts:
-        case ["minewatch", "v1", mine, ("personnel" | "video") as feed]:
+        case ["minewatch", "v1", mine, ("personnel" | "video" | "comms") as feed]:
             return _parse_batch(mine, feed, load_object(payload), payload)
         case ["minewatch", "v1", mine, "personnel", "meta"]:
             document = _meta(PersonnelMetaDocument, mine, payload)
@@ -160,12 +167,17 @@ def _route(topic: str, parts: list[str], source: str, payload: bytes) -> FeedMes
             document = _meta(VideoMetaDocument, mine, payload)
             assert isinstance(document, VideoMetaDocument)
             return VideoMeta(source, mine, _aware_us(document.ts), document)
+        case ["minewatch", "v1", mine, "comms", "meta"]:
+            document = _meta(CommsMetaDocument, mine, payload)
+            assert isinstance(document, CommsMetaDocument)
+            return CommsMeta(source, mine, _aware_us(document.ts), document)
     raise unknown_topic(topic)
 
 
-def _meta(
-    model: type[PersonnelMetaDocument | VideoMetaDocument], mine: str, payload: bytes
-) -> PersonnelMetaDocument | VideoMetaDocument:
+_MetaDocument = PersonnelMetaDocument | VideoMetaDocument | CommsMetaDocument
+
+
+def _meta(model: type[_MetaDocument], mine: str, payload: bytes) -> _MetaDocument:
     load_object(payload)  # same refusals (JSON, version) as the batches
     try:
         document = model.model_validate_json(payload)

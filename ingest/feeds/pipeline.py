@@ -12,7 +12,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 
 from minewatch.ingest.batching import batch_loop
-from minewatch.ingest.feeds.contract import FeedBatch, PersonnelMeta, VideoMeta
+from minewatch.ingest.feeds.contract import CommsMeta, FeedBatch, PersonnelMeta, VideoMeta
 from minewatch.ingest.feeds.screening import screen
 from minewatch.ingest.feeds.source import FeedDelivery, feed_source
 from minewatch.ingest.feeds.watchdog import CameraWatchdog
@@ -97,7 +97,7 @@ class FeedPipeline:
         match message:
             case Rejection():
                 pending.rejections.append(message)
-            case PersonnelMeta() | VideoMeta():
+            case PersonnelMeta() | VideoMeta() | CommsMeta():
                 pending = await self._flush(pending)  # definitions apply in arrival order
                 try:
                     await self.writer.apply_meta(message)

@@ -1,5 +1,6 @@
-"""The personnel/video writer's SQL (ingest/feeds/writer.py): the rows it copies, the
-transitions and presence it upserts, the camera status, and the state it loads on start.
+"""The personnel/video/comms writer's SQL (ingest/feeds/writer.py): the rows it copies, the
+transitions and presence it upserts, the camera and device status, and the state it loads on
+start.
 Named parameters only; table and column names are constants of this module, never input."""
 
 from __future__ import annotations
@@ -37,8 +38,13 @@ _COPY_EVENTS = (
     "COPY video_events (time, mine_code, camera_code, area_code, event_type, confidence, "
     "snapshot_ref, event_id) FROM STDIN"
 )
+# received_at: the commit's transaction time (when minewatch had the report durably).
+_COPY_DEVICE_STATUS = (
+    "COPY comms_status_reports (time, mine_code, device_code, online, fault) FROM STDIN"
+)
 #: (COPY statement, batch kind, the batch's columns after time_us, in the statement's order)
 _COPIES = (
+    (_COPY_DEVICE_STATUS, "device_status", ("devices", "online", "faults")),
     (_COPY_STATION_STATUS, "station_status", ("stations", "run_state", "power_state")),
     (_COPY_HEARTBEATS, "heartbeats", ("cameras", "online")),
     (_COPY_EVENTS, "events", ("cameras", "areas", "types", "confidence", "snapshots", "ids")),
@@ -92,6 +98,16 @@ WITH old AS (
 INSERT INTO video_status_changes (time, mine_code, camera_code, online, reason)
 SELECT up.since, %(mine)s, %(camera)s, up.online, up.reason FROM up
 WHERE NOT EXISTS (SELECT 1 FROM old WHERE old.online = up.online)
+"""
+# The newest report per device of a write batch; an older one never replaces a newer one.
+_DEVICE_STATUS = """
+INSERT INTO comms_device_status AS s (mine_code, device_code, online, fault, since, last_report_at)
+VALUES (%(mine)s, %(device)s, %(online)s, %(fault)s, %(time)s, %(time)s)
+ON CONFLICT (mine_code, device_code) DO UPDATE SET
+    since = CASE WHEN s.online = EXCLUDED.online AND s.fault IS NOT DISTINCT FROM EXCLUDED.fault
+                 THEN s.since ELSE EXCLUDED.since END,
+    online = EXCLUDED.online, fault = EXCLUDED.fault, last_report_at = EXCLUDED.last_report_at
+WHERE EXCLUDED.last_report_at > s.last_report_at
 """
 _SELECT_PRESENCE = (
     "SELECT mine_code, card_code, " + ", ".join(_PRESENCE_COLUMNS) + " FROM personnel_presence"
@@ -196,6 +212,13 @@ async def upsert_camera_status(
     ``since``, ``time``, ``reason``."""
     if heartbeats:
         await cur.executemany(_HEARTBEAT_STATUS, heartbeats)
+
+
+async def upsert_device_status(cur: psycopg.AsyncCursor, reports: list[dict[str, object]]) -> None:
+    """Per device, its newest report of the batch: ``mine``, ``device``, ``online``,
+    ``fault``, ``time``."""
+    if reports:
+        await cur.executemany(_DEVICE_STATUS, reports)
 
 
 async def load_tracker(conn: psycopg.AsyncConnection) -> PresenceTracker:

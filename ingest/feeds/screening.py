@@ -33,8 +33,9 @@ def screen(batch: FeedBatch, now_us: int, limits: TimeLimits) -> tuple[FeedBatch
         code_ok &= _code_ok(c["stations"], batch.mine, STATION_LENGTH)
     if "areas" in c:
         code_ok &= _code_ok(c["areas"], batch.mine, AREA_LENGTH, nullable=batch.kind == "events")
-    if "cameras" in c:
-        code_ok &= np.fromiter((0 < len(x) <= 64 for x in c["cameras"]), bool, len(batch))
+    for name in ("cameras", "devices"):
+        if name in c:
+            code_ok &= np.fromiter((0 < len(x) <= 64 for x in c[name]), bool, len(batch))
     times = c["time_us"]
     checks = [
         (QuarantineReason.INVALID_CODE, ~code_ok,

@@ -23,12 +23,14 @@ from minewatch.ingest.durable import DurableWriter, Pending
 from minewatch.ingest.feeds.alarms import FeedAlarms
 from minewatch.ingest.feeds.contract import (
     NO_TIME,
+    CommsMeta,
     FeedBatch,
     PersonnelMeta,
     VideoMeta,
     is_time_sequenced,
 )
 from minewatch.ingest.feeds.metadata_repository import (
+    apply_comms_meta,
     apply_personnel_meta,
     apply_video_meta,
     load_camera_timeouts,
@@ -39,6 +41,7 @@ from minewatch.ingest.feeds.repository import (
     copy_positions,
     load_tracker,
     upsert_camera_status,
+    upsert_device_status,
     upsert_presence,
     upsert_snapshot_times,
     write_transitions,
@@ -52,7 +55,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class FeedPending(Pending):
-    """The personnel/video write batch."""
+    """The personnel/video/comms write batch."""
 
     batches: list[FeedBatch] = field(default_factory=list)
     rows: int = 0
@@ -146,9 +149,11 @@ class FeedWriter(DurableWriter):
         self.sequence_gaps += missing
         return True
 
-    async def apply_meta(self, meta: PersonnelMeta | VideoMeta) -> None:
+    async def apply_meta(self, meta: PersonnelMeta | VideoMeta | CommsMeta) -> None:
         """Store a definition; a permanent refusal raises (the caller quarantines it)."""
-        if isinstance(meta, PersonnelMeta):
+        if isinstance(meta, CommsMeta):
+            await self._retrying(lambda conn: apply_comms_meta(conn, meta))
+        elif isinstance(meta, PersonnelMeta):
             await self._retrying(lambda conn: apply_personnel_meta(conn, meta))
             conn = await self._connection()
             await self.alarms.reload(conn)  # limits, areas and leaders the rules use
@@ -221,6 +226,7 @@ class FeedWriter(DurableWriter):
             await upsert_snapshot_times(cur, update.snapshot_at)
             await copy_batches(cur, by_kind)
             await self._write_camera_status(cur, by_kind.get("heartbeats", []), now_us)
+            await upsert_device_status(cur, _device_status(by_kind.get("device_status", [])))
             await write_subject_changes(cur, alarms.changes)
             await _write_bookkeeping_rows(cur, pending)
 
@@ -250,6 +256,24 @@ class FeedWriter(DurableWriter):
     async def _write_bookkeeping(self, conn: psycopg.AsyncConnection, pending: FeedPending) -> None:
         async with conn.transaction(), conn.cursor() as cur:
             await _write_bookkeeping_rows(cur, pending)
+
+
+def _device_status(batches: list[FeedBatch]) -> list[dict[str, object]]:
+    """The newest report per communications device of the write batch."""
+    latest: dict[tuple[str, str], tuple[int, bool, object]] = {}
+    for batch in batches:
+        c = batch.columns
+        rows = zip(c["time_us"].tolist(), c["devices"], c["online"].tolist(), c["faults"],
+                   strict=True)  # fmt: skip
+        for t, device, up, fault in rows:
+            key = (batch.mine, device)
+            if key not in latest or t >= latest[key][0]:
+                latest[key] = (t, up, fault)
+    return [
+        {"mine": mine, "device": device, "online": up, "fault": fault,
+         "time": us_to_datetime(t)}
+        for (mine, device), (t, up, fault) in latest.items()
+    ]  # fmt: skip
 
 
 async def _write_bookkeeping_rows(cur: psycopg.AsyncCursor, pending: FeedPending) -> None:

@@ -78,6 +78,16 @@ def _rows(driver: WebDriver) -> list[dict[str, str]]:
     return driver.execute_script(_ROWS)  # type: ignore[no-any-return]
 
 
+_INCIDENTS = """return Array.from(document.querySelectorAll('#board div.incident')).map(i => ({
+  id: i.dataset.incidentId, grade: i.dataset.grade, state: i.dataset.state,
+  members: Array.from(i.querySelectorAll('tr.member')).map(r => r.dataset.rule)}));"""
+
+
+def _incidents(driver: WebDriver) -> list[dict[str, object]]:
+    found = driver.execute_script(_INCIDENTS)
+    return [{**i, "members": set(i["members"])} for i in found]
+
+
 def test_a_wrong_password_stays_on_the_sign_in_page(browser: WebDriver, console: Console) -> None:
     browser.get(f"{console.base}/console/reports/alarms?rule=power_off")
     wait(browser, lambda d: "/console/login" in d.current_url)  # signed out: sent to sign in
@@ -126,6 +136,13 @@ def test_a_methane_exceedance_appears_on_the_board_within_2_s(
     assert "grade-red" in rows[0]["class"] and "grade-orange" in rows[1]["class"]
     assert {r["point"] for r in rows} == {console.point}
     assert browser.execute_script(flashing)  # a new red alarm flashes the top bar
+    # One physical event: the point's excursion is one incident, its alarms its members.
+    wait(
+        browser,
+        lambda d: _incidents(d) and _incidents(d)[0]["members"] >= {"power_off", "upper_alarm"},
+    )
+    (incident,) = _incidents(browser)
+    assert incident["grade"] == "red" and incident["state"] == "raised"
     shoot(browser, "02-dispatcher-board")
 
 
@@ -180,6 +197,33 @@ def test_acknowledge_shelve_and_dispose_from_the_board(
     assert actions == "acknowledged,disposed,acknowledged,shelved"
 
 
+def test_acknowledge_and_dispose_an_incident_from_the_board(
+    browser: WebDriver, console: Console
+) -> None:
+    browser.get(f"{console.base}/console/mines/{console.mine}/board")
+    (incident,) = _incidents(browser)
+    selector = f'#board div.incident[data-incident-id="{incident["id"]}"] button[data-action="%s"]'
+    script = "const b = document.querySelector(arguments[0]); if (b) b.click(); return !!b;"
+    wait(browser, lambda d: d.execute_script(script, selector % "incident-acknowledge"))
+    wait(browser, lambda d: _incidents(d)[0]["state"] == "acknowledged")
+    wait(browser, lambda d: d.execute_script(script, selector % "incident-dispose"))
+    browser.find_element(By.ID, "dispose-cause").send_keys("工作面瓦斯涌出")
+    browser.find_element(By.ID, "dispose-measures").send_keys("停电撤人、加强通风")
+    browser.find_element(By.ID, "dispose-open-reason").send_keys("现场已处理")
+    browser.find_element(By.ID, "dispose-submit").click()
+    wait(browser, lambda d: _incidents(d) == [])  # a disposed incident leaves the board
+    state = scalar(console.database_url, "SELECT state FROM incidents WHERE id = %s",
+                   (int(str(incident["id"])),))  # fmt: skip
+    assert state == "disposed"
+    undisposed = scalar(
+        console.database_url,
+        "SELECT count(*) FROM incident_members m JOIN alarms a ON a.id = m.alarm_id "
+        "WHERE m.incident_id = %s AND a.disposed_at IS NULL",
+        (int(str(incident["id"])),),
+    )
+    assert undisposed == 0  # every member took the incident's disposal
+
+
 def test_the_overview_shows_each_point_latest_value_unit_and_state(
     browser: WebDriver, console: Console
 ) -> None:
@@ -201,7 +245,25 @@ def test_the_overview_shows_each_point_latest_value_unit_and_state(
     shoot(browser, "05-mine-overview")
 
 
-def test_a_point_curve_draws_its_threshold_lines(browser: WebDriver, console: Console) -> None:
+def test_a_point_curve_draws_its_threshold_lines_and_bands(
+    browser: WebDriver, console: Console
+) -> None:
+    with psycopg.connect(console.database_url, autocommit=True) as conn:
+        conn.execute(  # a declared calibration and a data interruption within the hour
+            "INSERT INTO calibrations (point_id, started_at, ended_at, declared_by) SELECT id, "
+            "now() - interval '50 min', now() - interval '40 min', '张工' FROM points "
+            "WHERE code = %s",
+            (console.point,),
+        )
+        conn.execute(
+            "INSERT INTO alarms (mine_code, point_id, rule, abnormal_type, classification, "
+            "started_at, ended_at, raised_at, start_value, max_value, max_at, min_value, "
+            "min_at, value_sum, value_count) SELECT mine_code, id, 'data_interruption', 'M03', "
+            "'data_interruption', now() - interval '30 min', now() - interval '25 min', "
+            "now() - interval '30 min', 0, 0, now() - interval '30 min', 0, "
+            "now() - interval '30 min', 0, 1 FROM points WHERE code = %s",
+            (console.point,),
+        )
     browser.get(f"{console.base}/console/mines/{console.mine}/overview")
     row = browser.find_element(By.CSS_SELECTOR, f'#points tr[data-point="{console.point}"]')
     row.find_element(By.LINK_TEXT, "曲线").click()
@@ -215,4 +277,14 @@ def test_a_point_curve_draws_its_threshold_lines(browser: WebDriver, console: Co
     assert f"报警门限 {alarm}" in legend and f"断电门限 {poweroff}" in legend
     assert f"复电门限 {restore}" in legend
     assert browser.find_elements(By.CSS_SELECTOR, "#chart canvas")
+    kinds = [
+        r.get_attribute("data-kind")
+        for r in browser.find_elements(By.CSS_SELECTOR, "#bands tr.band")
+    ]
+    assert kinds.count("calibration") == 1 and kinds.count("interruption") == 1
+    assert kinds.count("episode") >= 2  # the power-off and the alarm of the exceedance
+    drawn = wait(
+        browser, lambda d: d.find_element(By.ID, "chart").get_attribute("data-bands-drawn")
+    )
+    assert int(drawn) == len(kinds)  # every band within the hour is drawn
     shoot(browser, "06-point-curve")

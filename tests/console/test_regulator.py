@@ -20,8 +20,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from minewatch.api.accounts import Role
-from minewatch.api.console.tables import XLSX_HEADER_ROW
+from minewatch.api.console.tables import LOCAL, XLSX_HEADER_ROW
 from minewatch.metadata import upsert_mine
+from minewatch.national import ParsedFile, parse_file
 from minewatch.simulators.config import example_mine_path, load_mine_config
 from minewatch.simulators.model import SimulatedMine
 from tests.api.two_mines import PASSWORD, World, build_world
@@ -32,8 +33,12 @@ from tests.helpers import running_api
 SILENT_MINE = "141024010002"
 REPORTS = (
     "alarms", "exceedance-ranking", "disposal-compliance", "data-integrity",
-    "calibration-compliance",
+    "calibration-compliance", "threshold-conformance", "personnel", "output", "reconciliation",
+    "six-systems",
 )  # fmt: skip
+#: Mine A's belt scale (产量, 3001): 100 t -> 230 t this month, 130 t against a capacity of
+#: 1,000 t a year (limit 100 t a month): over capacity.
+OUTPUT_POINT = "OUT01"
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,34 @@ def _more_data(database_url: str, world: World) -> None:
             "'001', 0, 1, 'f1', 'f1'), (now(), %s, '001', 1, 1, 'f2', 'f2')",
             (world.a.code, world.a.code),
         )
+        conn.execute(  # the silent mine's return-corner methane alarms at 1.2 %: too loose
+            "UPDATE points SET alarm_high = 1.2 "
+            "WHERE mine_code = %s AND location LIKE '%%回风隅角'",
+            (SILENT_MINE,),
+        )
+        conn.execute(  # mine A's belt scale: three counter readings within the last minutes
+            "INSERT INTO points (mine_code, code, sensor_type, value_type, unit, location) "
+            "VALUES (%s, %s, '3001', 'LJ', 't', '主运输皮带')",
+            (world.a.code, OUTPUT_POINT),
+        )
+        conn.execute(
+            "INSERT INTO readings (time, point_id, value) SELECT now() - s * interval '1 min', "
+            "p.id, v FROM points p, (VALUES (3, 100.0), (2, 150.0), (1, 230.0)) r(s, v) "
+            "WHERE p.mine_code = %s AND p.code = %s",
+            (world.a.code, OUTPUT_POINT),
+        )
+        conn.execute("UPDATE mines SET approved_capacity_t = 1000 WHERE code = %s", (world.a.code,))
+        conn.execute(  # mine A's communications: a minute of reports, one device with a fault
+            "INSERT INTO comms_status_reports (time, mine_code, device_code, online, fault) "
+            "SELECT now() - s * interval '1 s', %s, 'C1', true, NULL FROM generate_series(1, 60) s",
+            (world.a.code,),
+        )
+        conn.execute(
+            "INSERT INTO comms_device_status (mine_code, device_code, online, fault, since, "
+            "last_report_at) VALUES (%s, 'C1', true, NULL, now() - interval '1 min', now()), "
+            "(%s, 'C2', true, '电源故障', now() - interval '1 min', now())",
+            (world.a.code, world.a.code),
+        )
         conn.execute(  # the silent mine had a 3.2 % power-off two hours ago: it is flagged
             "INSERT INTO alarms (mine_code, point_id, rule, abnormal_type, classification, "
             "started_at, ended_at, raised_at, start_value, max_value, max_at, min_value, min_at, "
@@ -127,6 +160,17 @@ def test_the_overview_lists_the_jurisdiction_and_marks_a_silent_mine(
     assert "silent" in rows[SILENT_MINE] and "silent" not in rows[setting.world.a.code]
     a = browser.find_element(By.CSS_SELECTOR, f'#mines tr[data-mine="{setting.world.a.code}"]')
     assert a.find_element(By.CSS_SELECTOR, "td.n-red").text == "1"  # the open power-off alarm
+    # This month's output against the monthly limit (10 % of 1,000 t a year): over it.
+    output = a.find_element(By.CSS_SELECTOR, "td.output")
+    assert output.text == "130.0 / 100" and "over" in (output.get_attribute("class") or "")
+    # The grid by county: one division (141024), the silent mine grey, mine A red.
+    divisions = browser.find_elements(By.CSS_SELECTOR, "#grid section.division")
+    assert [d.get_attribute("data-division") for d in divisions] == ["141024"]
+    tiles = {
+        t.get_attribute("data-mine"): t.get_attribute("class")
+        for t in browser.find_elements(By.CSS_SELECTOR, "#grid a.tile")
+    }
+    assert tiles == {setting.world.a.code: "tile state-red", SILENT_MINE: "tile state-silent"}
     shoot(browser, "07-regulator-overview")
 
 
@@ -139,6 +183,7 @@ def test_the_mine_overview_shows_substation_communication(
         for r in browser.find_elements(By.CSS_SELECTOR, "#substations tr")
     }
     assert states.pop("001") == "通信中断"  # the newest report, not the earlier one
+    assert browser.find_element(By.ID, "output-today").text == "130.0 t"  # the belt scale
     assert states and set(states.values()) == {"无上报"}
     shoot(browser, "08-regulator-mine-overview")
 
@@ -264,3 +309,74 @@ def test_english_can_be_switched_on_and_off(browser: WebDriver, setting: Setting
     shoot(browser, "10-regulator-overview-english")
     browser.find_element(By.ID, "lang").click()
     wait(browser, lambda d: "辖区概况" in d.find_element(By.TAG_NAME, "h1").text)
+
+
+def test_threshold_conformance_finds_a_looser_alarm_level(
+    browser: WebDriver, setting: Setting
+) -> None:
+    browser.get(f"{setting.base}/console/reports/threshold-conformance?mine={SILENT_MINE}")
+    _, rows = _page_table(browser)
+    verdicts = {(r[1], r[2]): r[11] for r in rows}
+    loose = {k: v for k, v in verdicts.items() if v not in ("符合", "未匹配规程条目")}
+    # Only the return corners (回风隅角, row 1: alarm >= 1.0 %) are too loose; listed first.
+    assert len(loose) == 2 and all(p.endswith("回风隅角") for _, p in loose)
+    assert set(loose.values()) == {"报警门限偏高"}
+    assert [r[11] for r in rows[:2]] == ["报警门限偏高"] * 2
+    # The electrical chamber (变电所) has no verified row in the table: said, not judged.
+    assert {p for (_, p), v in verdicts.items() if v == "未匹配规程条目"} == {"中央变电所变电所"}
+    corner = next(r for r in rows if r[2].endswith("回风隅角"))
+    assert corner[4] == "1.2" and corner[8] == "1.0" and "第1行" in corner[7]
+    assert "符合" in verdicts.values()  # the simulated mine's other points keep the table
+
+
+def test_output_flags_a_month_over_capacity(browser: WebDriver, setting: Setting) -> None:
+    browser.get(f"{setting.base}/console/reports/output")
+    _, rows = _page_table(browser)
+    by_mine = {r[0]: r for r in rows}
+    a = by_mine[setting.world.a.code]
+    assert float(a[3]) == 130.0 and float(a[5]) == 100.0 and a[7] == "是"
+    assert by_mine[SILENT_MINE][8] == "无产量数据"
+
+
+def test_the_six_system_check_per_mine_and_system(browser: WebDriver, setting: Setting) -> None:
+    today = dt.datetime.now(dt.UTC).astimezone(LOCAL).replace(hour=0, minute=0, second=0,
+                                                             microsecond=0)  # fmt: skip
+    browser.get(f"{setting.base}/console/reports/six-systems?"
+                + urlencode({"start": today.isoformat()}))  # fmt: skip
+    headers, rows = _page_table(browser)
+    assert headers[4] == "接入状态"
+    cells = {(r[0], r[2]): r for r in rows}
+    assert {s for _, s in cells} == {"监管平台联网", "安全监控", "人员定位", "产量监测",
+                                     "视频调度", "通信联络"}  # fmt: skip
+    a = setting.world.a.code
+    safety, comms = cells[(a, "安全监控")], cells[(a, "通信联络")]
+    assert safety[4] == "在线" and float(safety[6]) > 0 and float(safety[7]) == 100.0
+    assert comms[4] == "在线" and float(comms[7]) == 100.0 and comms[8] == "1"  # the fault
+    assert cells[(a, "人员定位")][4] == "离线" and cells[(a, "人员定位")][7] == ""
+    assert {r[4] for r in rows if r[0] == SILENT_MINE} == {"离线"}
+    shoot(browser, "11-six-systems")
+
+
+def test_the_alarms_of_one_mine_export_as_a_ycbj_file(browser: WebDriver, setting: Setting) -> None:
+    browser.get(f"{setting.base}/console/reports/alarms")
+    assert browser.find_elements(By.ID, "export-ycbj") == []  # a jurisdiction: no one file
+    browser.get(f"{setting.base}/console/reports/alarms?mine={setting.world.a.code}")
+    _, rows = _page_table(browser)
+    href = browser.find_element(By.ID, "export-ycbj").get_attribute("href")
+    assert href is not None
+    answer = httpx.get(href, cookies=_session(browser), timeout=20)
+    assert answer.status_code == 200, answer.text
+    name = answer.headers["content-disposition"].split('filename="')[1].rstrip('"')
+    parsed = parse_file(name, answer.content)  # the national inbox's own codec
+    assert isinstance(parsed, ParsedFile) and not parsed.problems
+    assert parsed.header.mine_code == setting.world.a.code
+    # Every alarm of the page is a point alarm with a national 异常类型: one record each.
+    assert sorted(r.start_time.strftime("%Y-%m-%d %H:%M:%S") for r in parsed.records) == sorted(
+        r[6] for r in rows
+    )
+    disposed = [r for r in parsed.records if r.cause]
+    assert [(r.cause, r.measures, r.entered_by) for r in disposed] == [
+        ("通风不畅", "调整风量", "dispatcher1")
+    ]
+    no_mine = httpx.get(f"{setting.base}/api/v1/reports/alarms/ycbj", cookies=_session(browser))
+    assert no_mine.status_code == 422

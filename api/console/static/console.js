@@ -91,9 +91,11 @@ const minewatch = (() => {
     window.addEventListener("pagehide", () => stream.close());
 
     let current = null;
+    let disposeIncident = false;  // the dispose dialog serves an alarm or a whole incident
     const step = async (id, action, body) => {
       try {
-        await post(`/api/v1/dispatch/alarms/${id}/${action}`, body);
+        // "incident-acknowledge" -> /alarms/{id}/incident/acknowledge (the alarm's incident)
+        await post(`/api/v1/dispatch/alarms/${id}/${action.replace("-", "/")}`, body);
         say(`#${id}: ${action} ✓`);
       } catch (error) {
         say(`#${id}: ${error.message}`);
@@ -104,8 +106,12 @@ const minewatch = (() => {
       const button = event.target.closest("button[data-action]");
       if (!button) return;
       current = button.dataset.id;
-      if (button.dataset.action === "acknowledge") step(current, "acknowledge");
-      else document.getElementById(`${button.dataset.action}-dialog`).showModal();
+      const action = button.dataset.action;
+      if (action === "acknowledge" || action === "incident-acknowledge") step(current, action);
+      else {
+        disposeIncident = action === "incident-dispose";
+        document.getElementById(`${action.replace("incident-", "")}-dialog`).showModal();
+      }
     });
     document.querySelectorAll("dialog .close").forEach((b) => b.addEventListener("click", () => b.closest("dialog").close()));
     document.getElementById("shelve-form").addEventListener("submit", () => {
@@ -116,7 +122,7 @@ const minewatch = (() => {
       const f = document.getElementById("dispose-form");
       const body = {cause: f.cause.value, measures: f.measures.value};
       if (f.open_reason.value) body.open_reason = f.open_reason.value;
-      step(current, "dispose", body);
+      step(current, disposeIncident ? "incident-dispose" : "dispose", body);
     });
   }
 
@@ -129,8 +135,15 @@ const minewatch = (() => {
     const state = document.getElementById("chart-state");
     if (!response.ok) { state.textContent = `${response.status}`; return; }
     const buckets = await response.json();
-    const xs = buckets.map((b) => Date.parse(b.time) / 1000);
-    const data = [xs, buckets.map((b) => b.avg), buckets.map((b) => b.max)];
+    // The range's ends as points without values: the x axis shows the whole range asked for,
+    // and the level lines run across it.
+    const times = buckets.map((b) => Date.parse(b.time) / 1000);
+    // (the first bucket may begin before the range: time_bucket floors it)
+    const range = [Math.min(Date.parse(d.start) / 1000, times[0] ?? Infinity),
+                   Math.max(Date.parse(d.end) / 1000, times[times.length - 1] ?? -Infinity)];
+    const xs = [range[0], ...times, range[1]];
+    const data = [xs, [null, ...buckets.map((b) => b.avg), null],
+                  [null, ...buckets.map((b) => b.max), null]];
     const series = [{}, {label: `${labels.value} (${d.unit})`, stroke: "#1f5fbf", width: 1.5},
                     {label: labels.max, stroke: "#8aa9d6", width: 1, dash: [2, 2]}];
     const levels = [["alarm", "#e08a00"], ["poweroff", "#d11a1a"], ["restore", "#1a9a3a"]];
@@ -139,10 +152,33 @@ const minewatch = (() => {
       data.push(xs.map(() => Number(d[key])));
       series.push({label: `${labels[key]} ${d[key]}`, stroke: color, width: 1, dash: [6, 4], points: {show: false}});
     }
+    // Episodes, calibrations and interruptions as bands behind the curves (an open one runs
+    // to the right edge).
+    const bands = JSON.parse(d.bands);
+    const fills = {episode: "rgba(224,120,0,0.16)", calibration: "rgba(31,111,209,0.16)",
+                   interruption: "rgba(120,120,130,0.22)"};
+    let drawn = 0;
+    const drawBands = (u) => {
+      const {left, top, width: w, height: h} = u.bbox;
+      const ctx = u.ctx;
+      drawn = 0;
+      ctx.save();
+      for (const band of bands) {
+        const x0 = Math.max(left, u.valToPos(band.from, "x", true));
+        const x1 = Math.min(left + w, band.to === null ? left + w : u.valToPos(band.to, "x", true));
+        if (!(x1 > x0)) continue;
+        ctx.fillStyle = fills[band.kind] || fills.episode;
+        ctx.fillRect(x0, top, Math.max(1, x1 - x0), h);
+        drawn += 1;
+      }
+      ctx.restore();
+      chart.dataset.bandsDrawn = String(drawn);
+    };
     const width = Math.max(600, chart.clientWidth || 900);
     // Beijing time on the axis, whatever the browser's zone.
     const tzDate = (ts) => uPlot.tzDate(new Date(ts * 1e3), "Asia/Shanghai");
-    new uPlot({width, height: 380, series, tzDate, scales: {x: {time: true}}}, data, chart);
+    new uPlot({width, height: 380, series, tzDate, hooks: {drawClear: [drawBands]},
+               scales: {x: {time: true, range: () => range}}}, data, chart);
     chart.dataset.rendered = String(buckets.length);
     state.textContent = `${buckets.length} × ${d.bucket}`;
   }
