@@ -29,6 +29,7 @@ from minewatch.api.routers import (
     console_dispatch,
     console_regulator,
     console_session,
+    directives,
     dispatch,
     inspection,
     personnel,
@@ -87,7 +88,7 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=api.max_body_bytes)
     for router in (
         session, catalog, dispatch, inspection, personnel, production, video, audit, admin,
-        reports, console_session, console_dispatch, console_regulator,
+        reports, console_session, console_dispatch, console_regulator, directives,
     ):  # fmt: skip
         app.include_router(router.router)
     console.install(app)

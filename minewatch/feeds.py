@@ -56,3 +56,14 @@ def video_topic(mine: str) -> str:
 def video_meta_topic(mine: str) -> str:
     """The cameras of one mine, retained."""
     return f"{TOPIC_ROOT}/{mine}/video/meta"
+
+
+#: Root of what flows down the hierarchy (docs/federation.md "Directives down"): outside
+#: ``TOPIC_ROOT``, so no mine or link login, which write under ``TOPIC_ROOT/<mine>/#``, can
+#: speak on it.
+DOWN_ROOT = f"minewatch/down/v{CONTRACT_VERSION}"
+
+
+def directive_topic(mine: str) -> str:
+    """Regulators' directives (inspection notes, required actions) to one mine, from above."""
+    return f"{DOWN_ROOT}/{mine}/directives"

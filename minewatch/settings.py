@@ -82,6 +82,12 @@ class GatewaySettings(BaseModel):
         description="How often clock-driven alarm checks (data interruption) run; unset: never "
         "(replaying recorded traces, whose event time is not the wall clock).",
     )
+    installation: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,50}$",
+        description="This installation's name in the federation hierarchy; set: the gateway "
+        "publishes the directives written here and stores those arriving from above.",
+    )
     metrics_host: str = Field("127.0.0.1", description="Where /metrics (Prometheus) listens.")
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="Port of /metrics; unset: no metrics endpoint."

@@ -10,3 +10,29 @@ ALTER TABLE source_watermarks
     ADD COLUMN forgotten bigint NOT NULL DEFAULT -1;
 -- What the plain watermark meant: every earlier boot is delivered.
 UPDATE source_watermarks SET forgotten = boot - 1;
+
+-- Directives down the hierarchy (docs/federation.md "Directives down"): a regulator's
+-- inspection note or required action for a mine, written at any level, carried down by the
+-- brokers' bridges, stored at every level below on its way (the same id everywhere).
+CREATE TABLE directives (
+    id               uuid PRIMARY KEY,
+    mine_code        text NOT NULL,
+    kind             text NOT NULL CHECK (kind IN ('note', 'action')),  -- 检查意见 / 整改要求
+    body             text NOT NULL CHECK (length(body) BETWEEN 1 AND 4000),
+    author           text NOT NULL,
+    due_at           timestamptz,            -- an action's deadline
+    point_code       text,                   -- the alarm it is about, by its natural key
+    rule             text,                   -- (ids differ between levels)
+    alarm_started_at timestamptz,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    -- where it was written: NULL until this installation's gateway has published it (then its
+    -- MINEWATCH_GATEWAY__INSTALLATION); the writer's name for one received from above
+    origin           text,
+    published_at     timestamptz,            -- written here: when the gateway published it
+    received_at      timestamptz,            -- written above: when it arrived here
+    acknowledged_at  timestamptz,            -- read at the mine (by acknowledged_by)
+    acknowledged_by  text
+);
+CREATE INDEX directives_mine_idx ON directives (mine_code, created_at DESC);
+CREATE INDEX directives_outbox_idx ON directives (created_at)
+    WHERE published_at IS NULL AND received_at IS NULL;

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import aiomqtt
+import httpx
 import orjson
 import psycopg
 import pytest
@@ -36,14 +37,13 @@ from tests.federation.stacks import (
     subscribed,
     total,
 )
-from tests.helpers import eventually, running_gateway, scalar
+from tests.helpers import eventually, running_api, running_gateway, scalar
 
 pytestmark = pytest.mark.anyio
 
 MINE = "141024010051"
 CYCLES = 15
 TOPICS = ["minewatch/v1/+/meta", "minewatch/v1/+/safety/+"]
-# The gateways publish no alarm events: these tests count readings only.
 
 
 def _mine(exceedances: int = 0) -> SimulatedMine:
@@ -182,6 +182,60 @@ async def test_readings_reach_the_city_equal_per_point_through_an_outage_and_a_b
     assert len(city) == len(simulated.codes)
     assert sum(city.values()) == published == (3 * CYCLES + 1) * len(simulated.codes)
     assert duplicates(city_db) == 0
+
+
+async def test_a_directive_written_at_the_city_reaches_the_mine_through_a_link_outage(
+    two_stacks: tuple[Broker, Broker, dict[str, Login], str, str], unique_id: str
+) -> None:
+    """A regulator's required action, written through the city's API while the mine's broker
+    (and so the bridge) is down, is published by the city's gateway, kept for the link by the
+    city's broker, carried down when the bridge is back, and listed by the mine's API, once,
+    where the mine's dispatcher acknowledges it."""
+    mine_broker, city_broker, logins, mine_db, city_db = two_stacks
+    simulated = _mine()
+    directive = {
+        "kind": "action", "body": "1201 采煤工作面: 查明 T1 超限原因, 24 小时内整改",
+        "due_at": "2026-01-02T08:00:00+08:00", "point": simulated.codes[0],
+        "rule": "upper_alarm", "alarm_started_at": "2026-01-01T08:00:00+08:00",
+    }  # fmt: skip
+    async with (
+        running_gateway(mine_db, mine_broker.url(logins["mine-gateway"]), f"gw-mine-{unique_id}",
+                        topics=TOPICS, publish_alarms=False, installation=f"mine-{MINE}"),
+        running_gateway(city_db, city_broker.url(logins["city-gateway"]), f"gw-city-{unique_id}",
+                        topics=TOPICS, publish_alarms=False, installation="city"),
+        running_api(city_db) as city_api, running_api(mine_db) as mine_api,
+        httpx.AsyncClient() as http,
+    ):  # fmt: skip
+        await publish_mine(simulated, mine_broker.url(logins["mine"]), cycles=1, realtime=False,
+                           client_id=f"kj-{unique_id}")  # fmt: skip
+        await eventually(lambda: scalar(city_db, "SELECT count(*) FROM mines") == 1)
+        await asyncio.sleep(1)  # the mine's gateway's directive subscription is made
+        mine_broker.stop()
+        written = await http.post(f"{city_api}/api/v1/mines/{MINE}/directives", json=directive)
+        assert written.status_code == 201, written.text
+        ident = written.json()["id"]
+        await eventually(lambda: scalar(
+            city_db, "SELECT count(*) FROM directives WHERE published_at IS NOT NULL") == 1
+        )  # fmt: skip
+        mine_broker.start()
+
+        async def at_the_mine() -> bool:
+            answer = await http.get(f"{mine_api}/api/v1/mines/{MINE}/directives")
+            return answer.status_code == 200 and len(answer.json()) == 1
+
+        await eventually(at_the_mine, limit_s=30)
+        received = (await http.get(f"{mine_api}/api/v1/mines/{MINE}/directives")).json()[0]
+        assert received["id"] == ident and received["origin"] == "city"
+        assert received["received_at"] is not None and received["published_at"] is None
+        for key in ("kind", "body", "rule"):
+            assert received[key] == directive[key]
+        assert received["point_code"] == directive["point"]
+        ack = await http.post(f"{mine_api}/api/v1/mines/{MINE}/directives/{ident}/acknowledge")
+        assert ack.status_code == 200 and ack.json()["acknowledged_at"] is not None
+        # The city does not take its own directive for one from above: it stays as written.
+        city = (await http.get(f"{city_api}/api/v1/mines/{MINE}/directives")).json()
+        assert [(d["id"], d["received_at"]) for d in city] == [(ident, None)]
+    assert scalar(mine_db, "SELECT count(*) FROM directives") == 1
 
 
 #: seconds the link is down under load; MINEWATCH_TEST_OUTAGE_S=600 gives the issue's 10 minutes

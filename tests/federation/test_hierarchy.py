@@ -39,6 +39,8 @@ def test_an_alarms_link_carries_alarms_and_definitions_of_every_mine_below_over_
         "topic minewatch/v1/141024010031/alarms out 1",
         "topic minewatch/v1/141024010032/meta out 1",
         "topic minewatch/v1/141024010032/alarms out 1",
+        "topic minewatch/down/v1/141024010031/directives in 1",  # down: the levels above's
+        "topic minewatch/down/v1/141024010032/directives in 1",
     ]
     assert "address province.example:8883" in text and "bridge_cafile /ca.crt" in text
     assert link_account(hierarchy, "city").mines == ("141024010031", "141024010032")
