@@ -31,6 +31,7 @@ from minewatch.api.routers import (
     console_session,
     directives,
     dispatch,
+    federation,
     inspection,
     personnel,
     production,
@@ -88,7 +89,7 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=api.max_body_bytes)
     for router in (
         session, catalog, dispatch, inspection, personnel, production, video, audit, admin,
-        reports, console_session, console_dispatch, console_regulator, directives,
+        reports, console_session, console_dispatch, console_regulator, directives, federation,
     ):  # fmt: skip
         app.include_router(router.router)
     console.install(app)

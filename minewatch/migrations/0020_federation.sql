@@ -36,3 +36,15 @@ CREATE TABLE directives (
 CREATE INDEX directives_mine_idx ON directives (mine_code, created_at DESC);
 CREATE INDEX directives_outbox_idx ON directives (created_at)
     WHERE published_at IS NULL AND received_at IS NULL;
+
+-- Where the records of each mine below this installation come from (docs/federation.md "Which
+-- installation a record came from"): the installation that serves the mine and the link below
+-- this level that carries it up (the broker account link-<via> is the only login allowed to
+-- write the mine's topics here). Written by `minewatch federation links` from the hierarchy.
+CREATE TABLE federation_sources (
+    mine_code    text PRIMARY KEY,
+    installation text NOT NULL,   -- the installation whose `mines` hold it
+    via          text NOT NULL,   -- the installation directly below this one that links it up
+    up           text NOT NULL CHECK (up IN ('readings', 'alarms')),  -- what its link carries
+    updated_at   timestamptz NOT NULL DEFAULT now()
+);
