@@ -184,6 +184,11 @@ class ApiSettings(BaseModel):
     statement_timeout_ms: int = Field(
         15_000, ge=100, description="A single query of the API is cancelled after this (503)."
     )
+    replica_url: str | None = Field(
+        None,
+        description="postgresql:// URL of a read-only streaming replica: reports and history "
+        "read there, off the gateway's write path; unset: the primary (docs/operations.md).",
+    )
     report_slots: int | None = Field(
         None, ge=1, description="Reports (history, series, reconciliation, audit) running at "
         "once at most, so that the live board keeps connections; unset: half the pool.",

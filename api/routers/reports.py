@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from minewatch.api.auth import Access, mine_filter
 from minewatch.api.console.reports import REPORTS, ReportFilter
 from minewatch.api.console.tables import to_csv, to_xlsx
-from minewatch.api.deps import PoolDep, Report
+from minewatch.api.deps import ReadPoolDep, Report
 from minewatch.api.errors import NOT_FOUND, SIGNED_IN_ERRORS
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"], responses=SIGNED_IN_ERRORS)
@@ -53,7 +53,7 @@ _FORMATS: dict[int | str, dict[str, Any]] = {
 
 
 async def _answer(
-    name: str, pool: PoolDep, access: Access, where: ReportFilter, format: Format
+    name: str, pool: ReadPoolDep, access: Access, where: ReportFilter, format: Format
 ) -> ReportTable | Response:
     start, end = where.period()
     where = dataclasses.replace(where, start=start, end=end)
@@ -91,7 +91,7 @@ of ``mine``); ``format``: JSON, or the same table as a CSV or XLSX file."""
 
 def _add_route(name: str) -> None:
     async def endpoint(
-        pool: PoolDep,
+        pool: ReadPoolDep,
         access: Annotated[Access, Depends(mine_filter())],
         where: Annotated[ReportFilter, Depends()],
         format: Annotated[Format, Query()] = "json",
