@@ -87,7 +87,7 @@ async def write(
     async with pool.connection() as conn:
         cur = conn.cursor(row_factory=dict_row)
         record = await (await cur.execute(_INSERT, row)).fetchone()
-        detail = {"id": str(row["id"]), "kind": body.kind}
+        detail: dict[str, object] = {"id": str(row["id"]), "kind": body.kind}
         await audit.record(conn, principal.identity, principal.client_addr, "directive",
                            access.mine, None, detail)  # fmt: skip
     assert record is not None
