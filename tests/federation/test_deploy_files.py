@@ -71,3 +71,37 @@ def test_the_example_mosquitto_configuration_loses_nothing_and_lets_no_one_in() 
     ]  # fmt: skip
     found = findings(parse(lines))
     assert [f for f in found if f.level is not Level.OK] == []
+
+
+@pytest.mark.parametrize(
+    ("sources", "mirror"),
+    [
+        # one-line format, a local mirror after the security archive
+        ("# old\ndeb http://security.debian.org/debian-security bookworm-security main\n"
+         "deb [arch=amd64] http://mirrors.mine.local/debian bookworm main\n",
+         "http://mirrors.mine.local/debian"),
+        # deb822 (Debian 12's and 13's default)
+        ("Types: deb\nURIs: http://10.1.2.3/debian\nSuites: trixie trixie-updates\n"
+         "Components: main\n", "http://10.1.2.3/debian"),
+        ("", "http://deb.debian.org/debian"),  # nothing configured: Debian's own
+    ],
+)  # fmt: skip
+def test_setup_takes_the_debian_mirror_from_the_machines_apt_sources(
+    tmp_path: Path, sources: str, mirror: str
+) -> None:
+    """deploy/setup.sh fetches TimescaleDB's source from the mirror apt already uses."""
+    script = (DEPLOY / "setup.sh").read_text()
+    start = script.index("debian_mirror() {")
+    function = script[start : script.index("\n}\n", start) + 3]
+    listed = tmp_path / "sources.list"
+    listed.write_text(sources)
+    function = function.replace(
+        "/etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources",
+        str(listed),
+    )
+    assert str(listed) in function
+    found = subprocess.run(
+        ["bash", "-c", f"{function}\ndebian_mirror"], capture_output=True, text=True, check=True,
+        env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert found.stdout.strip() == mirror
