@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from minewatch.doctor import Level
 from minewatch.doctor.broker_config import findings, parse
@@ -105,3 +106,25 @@ def test_setup_takes_the_debian_mirror_from_the_machines_apt_sources(
         env={"PATH": "/usr/bin:/bin"},
     )  # fmt: skip
     assert found.stdout.strip() == mirror
+
+
+def test_the_compose_file_checks_every_service_and_its_broker_loses_nothing() -> None:
+    """deploy/compose (not run here: no container runtime): every service has a health check,
+    the gateway and the API start only after what they need is healthy, and its Mosquitto
+    configuration passes the checks of `minewatch doctor`."""
+    compose = yaml.safe_load((DEPLOY / "compose" / "compose.yaml").read_text())
+    services = compose["services"]
+    assert set(services) == {"database", "broker", "gateway", "api"}
+    for name, service in services.items():
+        assert service["healthcheck"]["test"], name
+    for name in ("gateway", "api"):
+        needs = services[name]["depends_on"]
+        assert all(v == {"condition": "service_healthy"} for v in needs.values()), name
+    assert "./mosquitto.conf:/mosquitto/config/mosquitto.conf:ro" in services["broker"]["volumes"]
+    lines = [
+        line for line in (DEPLOY / "compose" / "mosquitto.conf").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]  # fmt: skip
+    assert [f for f in findings(parse(lines)) if f.level is not Level.OK] == []
+    env = (DEPLOY / "compose" / "minewatch.env.example").read_text()
+    assert "MINEWATCH_BROKER__PASSWORD" in env and "POSTGRES_PASSWORD" in env
