@@ -31,9 +31,10 @@ MAX_MISSING = 10_000
 MAX_EARLIER = 64
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs 3 us a message; never mutated
 class SourceMark:
-    """What of one source is stored; see the module's docstring."""
+    """What of one source is stored; see the module's docstring. A value: every change makes
+    a new one (:meth:`admit`), so a committed mark is never altered by a pending batch."""
 
     boot: int
     seq: int
@@ -62,10 +63,10 @@ class SourceMark:
         """None if ``mark`` was stored already; else the mark after storing it and the number of
         messages of its boot found missing just before it (a gap)."""
         boot, seq = mark
+        if boot == self.boot and seq == self.seq + 1:  # the usual case, in order: cheap
+            return SourceMark(boot, seq, self.missing, self.earlier, self.forgotten), 0
         if mark > self.top:
             if boot == self.boot:
-                if seq == self.seq + 1:  # the usual case, in order
-                    return SourceMark(boot, seq, self.missing, self.earlier, self.forgotten), 0
                 holes = _holes(boot, self.seq, seq)
                 return _bounded(boot, seq, self.missing + holes, self.earlier, self.forgotten), (
                     seq - self.seq - 1
