@@ -52,8 +52,8 @@ _REPLICA_LAG = (
 class Health(BaseModel):
     status: str
     database: str
-    #: seconds the replica's last replayed transaction is behind now (None: no replica, or
-    #: nothing replayed yet); what the reports show is at most this old
+    #: seconds the replica's last replayed transaction is behind now (left out: no replica, or
+    #: it does not answer); what the reports show is at most this old
     replica_lag_s: float | None = None
 
 
@@ -127,6 +127,7 @@ def create_app(
 
     @app.get(
         "/health", tags=["operations"], response_model=Health, dependencies=[Depends(public)],
+        response_model_exclude_none=True,  # replica_lag_s only with a replica
         responses={503: {"model": ErrorDetail, "description": "The database does not answer."}},
     )  # fmt: skip
     async def health(pool: PoolDep) -> Health | JSONResponse:

@@ -110,7 +110,7 @@ async def test_reports_read_the_replica_and_a_base_backup_restores_everything(
 
             assert await listed() == 2
             health = (await http.get(f"{base}/health")).json()
-            assert health["replica_lag_s"] is not None and health["replica_lag_s"] < 60
+            assert health.get("replica_lag_s") is not None and health.get("replica_lag_s") < 60
             # Replay paused on the replica: what the primary stores now is not in the report
             # (it reads the replica), and the lag grows; resumed, it appears.
             with psycopg.connect(replica.url(), autocommit=True) as conn:
@@ -131,4 +131,4 @@ async def test_reports_read_the_replica_and_a_base_backup_restores_everything(
 
 async def _lagging(http: httpx.AsyncClient, base: str) -> bool:
     health = (await http.get(f"{base}/health")).json()
-    return bool(health["replica_lag_s"] is not None and health["replica_lag_s"] > 0)
+    return bool(health.get("replica_lag_s") is not None and health.get("replica_lag_s") > 0)
