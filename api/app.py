@@ -30,7 +30,9 @@ from minewatch.api.routers import (
     console_dispatch,
     console_regulator,
     console_session,
+    directives,
     dispatch,
+    federation,
     inspection,
     personnel,
     production,
@@ -41,11 +43,19 @@ from minewatch.api.routers import (
 from minewatch.settings import ApiSettings, AuthSettings
 
 HEALTH_TIMEOUT_S = 3.0
+# On a standby: how far behind the last replayed transaction is (0 when nothing is waiting).
+_REPLICA_LAG = (
+    "SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
+    "ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END"
+)
 
 
 class Health(BaseModel):
     status: str
     database: str
+    #: seconds the replica's last replayed transaction is behind now (left out: no replica, or
+    #: it does not answer); what the reports show is at most this old
+    replica_lag_s: float | None = None
 
 
 def _swagger_files() -> StaticFiles:
@@ -66,10 +76,22 @@ def create_app(
             kwargs={"options": f"-c statement_timeout={api.statement_timeout_ms}"},
         )  # fmt: skip
         await pool.open(wait=True)
-        async with pool, AlarmBroadcaster(database_url) as broadcaster:
-            app.state.pool = pool
-            app.state.broadcaster = broadcaster
-            yield
+        async with contextlib.AsyncExitStack() as pools:
+            await pools.enter_async_context(pool)
+            app.state.read_pool = pool
+            if api.replica_url is not None:  # reports and history read there
+                replica = AsyncConnectionPool(
+                    api.replica_url, min_size=1, max_size=api.pool_max_size,
+                    max_waiting=api.pool_max_waiting, timeout=api.pool_timeout_s, open=False,
+                    kwargs={"options": f"-c statement_timeout={api.statement_timeout_ms} "
+                            "-c default_transaction_read_only=on"},
+                )  # fmt: skip
+                await replica.open(wait=False)
+                app.state.read_pool = await pools.enter_async_context(replica)
+            async with AlarmBroadcaster(database_url) as broadcaster:
+                app.state.pool = pool
+                app.state.broadcaster = broadcaster
+                yield
 
     app = FastAPI(
         title="minewatch",
@@ -88,7 +110,8 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=api.max_body_bytes)
     for router in (
         session, catalog, dispatch, inspection, personnel, production, video, audit, admin,
-        reports, console_session, console_dispatch, console_regulator, comms,
+        reports, console_session, console_dispatch, console_regulator, comms, directives,
+        federation,
     ):  # fmt: skip
         app.include_router(router.router)
     console.install(app)
@@ -106,6 +129,7 @@ def create_app(
 
     @app.get(
         "/health", tags=["operations"], response_model=Health, dependencies=[Depends(public)],
+        response_model_exclude_none=True,  # replica_lag_s only with a replica
         responses={503: {"model": ErrorDetail, "description": "The database does not answer."}},
     )  # fmt: skip
     async def health(pool: PoolDep) -> Health | JSONResponse:
@@ -115,7 +139,18 @@ def create_app(
                 await conn.execute("SELECT 1")
         except Exception:  # any failure to answer is unhealthy; the reason is in the log
             return unavailable("the database does not answer")
-        return Health(status="ok", database="ok")
+        return Health(status="ok", database="ok", replica_lag_s=await _replica_lag(app))
+
+    async def _replica_lag(app: FastAPI) -> float | None:
+        if api.replica_url is None:
+            return None
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT_S), app.state.read_pool.connection() as c:
+                cur = await c.execute(_REPLICA_LAG)
+                row = await cur.fetchone()
+        except Exception:  # a replica that does not answer has no lag to tell
+            return None
+        return None if row is None or row[0] is None else float(row[0])
 
     undecided = undecided_routes(app)
     if undecided:

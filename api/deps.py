@@ -21,7 +21,14 @@ def get_broadcaster(request: Request) -> AlarmBroadcaster:
     return request.app.state.broadcaster
 
 
+def get_read_pool(request: Request) -> AsyncConnectionPool:
+    """The replica's pool (MINEWATCH_API__REPLICA_URL), else the primary's: for routes that
+    only read (reports, history); never for a route that writes, audit records included."""
+    return request.app.state.read_pool
+
+
 PoolDep = Annotated[AsyncConnectionPool, Depends(get_pool)]
+ReadPoolDep = Annotated[AsyncConnectionPool, Depends(get_read_pool)]
 BroadcasterDep = Annotated[AlarmBroadcaster, Depends(get_broadcaster)]
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Idempotent set-up of a Debian 12 machine for minewatch: system packages, TimescaleDB
-# (Apache-2 edition, built from Debian trixie's source package against bookworm's
-# PostgreSQL 15, see docs/operations.md), and a virtual environment with the project.
+# Idempotent set-up of a Debian 12 or 13 machine for minewatch: system packages, TimescaleDB
+# (Apache-2 edition: Debian's binary package where the release has one for PG_MAJOR, else built
+# from Debian trixie's source package, fetched from the mirror this machine's apt uses; see
+# docs/operations.md), and a virtual environment with the project.
 # Every step is skipped when its result is already there, so this is cheap to re-run.
 set -euo pipefail
 
@@ -28,14 +29,38 @@ if [ ${#need_packages[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_packages[@]}"
 fi
 
+# The Debian mirror this machine's apt already uses (a mine's network often reaches only a
+# local mirror): the first URI of a main Debian archive in its sources, deb822 or one-line;
+# DEBIAN_MIRROR overrides it.
+debian_mirror() {
+  if [ -n "${DEBIAN_MIRROR:-}" ]; then echo "$DEBIAN_MIRROR"; return; fi
+  local found
+  found=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources \
+            2>/dev/null | awk '
+    /^[[:space:]]*#/ { next }
+    /^URIs:/ { for (i = 2; i <= NF; i++) if ($i !~ /security|updates/) { print $i; exit } }
+    /^deb(-src)?[[:space:]]/ { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) {
+        if ($i !~ /security/ && $(i + 1) !~ /security|updates|backports/) { print $i; exit } } }')
+  echo "${found:-http://deb.debian.org/debian}"
+}
+
 PKGLIBDIR=$($PG_CONFIG --pkglibdir)
+# Debian 13 (trixie) and later package TimescaleDB (Apache-2 edition) for their PostgreSQL:
+# install the binary package when apt knows it, else build it from source below.
+if ! ls "$PKGLIBDIR"/timescaledb*.so >/dev/null 2>&1 \
+   && apt-cache show "postgresql-$PG_MAJOR-timescaledb" >/dev/null 2>&1; then
+  log "installing TimescaleDB from the distribution: postgresql-$PG_MAJOR-timescaledb"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    "postgresql-$PG_MAJOR-timescaledb" || log "not installable here; building it from source"
+fi
 if ! ls "$PKGLIBDIR"/timescaledb*.so >/dev/null 2>&1; then
-  log "building TimescaleDB (Apache-2 edition) from Debian trixie's source package"
+  mirror=$(debian_mirror)
+  log "building TimescaleDB (Apache-2 edition) from Debian trixie's source package ($mirror)"
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
   mkdir -p "$work/lists/partial" "$work/archives/partial"
   # A private apt configuration: the machine's own sources stay untouched.
-  echo "deb-src http://deb.debian.org/debian trixie main" > "$work/sources.list"
+  echo "deb-src $mirror trixie main" > "$work/sources.list"
   apt_opts=(-o "Dir::Etc::sourcelist=$work/sources.list" -o "Dir::Etc::sourceparts=/nonexistent"
             -o "Dir::State::Lists=$work/lists" -o "Dir::Cache::archives=$work/archives"
             -o "APT::Sandbox::User=root")

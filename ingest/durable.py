@@ -18,7 +18,8 @@ import psycopg
 
 from minewatch.backoff import Backoff
 from minewatch.ingest.quarantine import Rejection
-from minewatch.ingest.repository import Watermark, load_watermarks
+from minewatch.ingest.repository import load_watermarks
+from minewatch.ingest.sequence import SourceMark, Watermark, first_mark
 from minewatch.retry import is_transient
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ class Pending:
     """What every write batch accumulates between two flushes, besides its data."""
 
     rejections: list[Rejection] = field(default_factory=list)
-    watermarks: dict[str, Watermark] = field(default_factory=dict)
+    watermarks: dict[str, SourceMark] = field(default_factory=dict)
     acks: list[Callable[[], None]] = field(default_factory=list)
     first_received_at: float | None = None
 
@@ -50,7 +51,7 @@ class DurableWriter:
         self._url = database_url
         self._on_retry = on_retry
         self._conn: psycopg.AsyncConnection | None = None
-        self.watermarks: dict[str, Watermark] = {}
+        self.watermarks: dict[str, SourceMark] = {}
 
     async def _connection(self) -> psycopg.AsyncConnection:
         if self._conn is None or self._conn.closed or self._conn.broken:
@@ -93,17 +94,20 @@ class DurableWriter:
                     await conn.close()
                 await asyncio.sleep(delay)
 
-    def is_new(self, pending: dict[str, Watermark], source: str, mark: Watermark) -> int | None:
-        """None if ``mark`` is a redelivery for ``source``; else the number of messages missing
-        before it (0: none). Notes the mark in ``pending`` when it is new."""
+    def is_new(self, pending: dict[str, SourceMark], source: str, mark: Watermark) -> int | None:
+        """None if ``mark`` is a redelivery for ``source`` (stored, or earlier in this batch);
+        else the number of messages found missing just before it (0: none). Notes the new mark
+        in ``pending``. Exact whatever the order of arrival (:mod:`.sequence`)."""
         current = pending.get(source) or self.watermarks.get(source)
-        if current is not None and mark <= current:
+        if current is None:
+            pending[source] = first_mark(mark)
+            return 0
+        admitted = current.admit(mark)
+        if admitted is None:
             return None
-        missing = 0
-        if current is not None and mark[0] == current[0] and mark[1] > current[1] + 1:
-            missing = mark[1] - current[1] - 1
+        pending[source], missing = admitted
+        if missing:
             log.warning("source %s: %d message(s) missing before seq %d", source, missing, mark[1])
-        pending[source] = mark
         return missing
 
 

@@ -22,6 +22,7 @@ from minewatch.alarms.live import AlarmBroadcaster
 from minewatch.alarms.mqtt_publisher import publish_alarms
 from minewatch.ingest.batching import batch_loop
 from minewatch.ingest.contract import MetaMessage, SafetyMessage
+from minewatch.ingest.directives import DirectiveRelay
 from minewatch.ingest.feeds import FeedPipeline, FeedSettings
 from minewatch.ingest.feeds.contract import FeedBatch, PersonnelMeta
 from minewatch.ingest.metrics import GatewayMetrics, metrics_endpoint
@@ -95,6 +96,12 @@ class Gateway:
                 tasks.create_task(self.fusion.run(), name="alarm-fusion")
             if self.settings.publish_alarms:
                 tasks.create_task(self._publish_alarms(), name="alarm-publisher")
+            if self.settings.installation is not None:
+                relay = DirectiveRelay(
+                    self._database_url, self._mqtt_url, f"{self.settings.client_id}-directives",
+                    self.settings.installation,
+                )  # fmt: skip
+                tasks.create_task(relay.run(), name="directives")
             for source in self.sources:
                 await source.connected.wait()
             await self.feeds.ready.wait()

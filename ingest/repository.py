@@ -1,43 +1,60 @@
-"""The SQL every writer of the pipeline shares: the per-source ``(boot, seq)`` watermarks and the
-quarantine. Named parameters only; the readings' binary COPY is :mod:`.pgcopy`."""
+"""The SQL every writer of the pipeline shares: the per-source ``(boot, seq)`` marks
+(:mod:`.sequence`) and the quarantine. Named parameters only; the readings' binary COPY is
+:mod:`.pgcopy`."""
 
 from __future__ import annotations
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from minewatch.ingest.quarantine import Rejection
+from minewatch.ingest.sequence import SourceMark
 
-Watermark = tuple[int, int]  # (boot, seq)
-
-_SELECT_WATERMARKS = "SELECT source, boot, seq FROM source_watermarks WHERE source LIKE %(like)s"
+_COLUMNS = "source, boot, seq, missing, earlier, forgotten"
+_SELECT_WATERMARKS = f"SELECT {_COLUMNS} FROM source_watermarks WHERE source LIKE %(like)s"
 _LOCK_WATERMARKS = (
-    "SELECT source, boot, seq FROM source_watermarks WHERE source = ANY(%(sources)s) FOR UPDATE"
+    f"SELECT {_COLUMNS} FROM source_watermarks WHERE source = ANY(%(sources)s) FOR UPDATE"
 )
+# The writer owns its sources' marks and writes each whole; it never moves the newest
+# (boot, seq) back (a hole filled or an earlier boot's tail keeps it).
 _UPSERT_WATERMARK = (
-    "INSERT INTO source_watermarks (source, boot, seq) VALUES (%(source)s, %(boot)s, %(seq)s) "
+    "INSERT INTO source_watermarks (source, boot, seq, missing, earlier, forgotten) "
+    "VALUES (%(source)s, %(boot)s, %(seq)s, %(missing)s, %(earlier)s, %(forgotten)s) "
     "ON CONFLICT (source) DO UPDATE SET boot = EXCLUDED.boot, seq = EXCLUDED.seq, "
-    "updated_at = now() WHERE (EXCLUDED.boot, EXCLUDED.seq) > "
+    "missing = EXCLUDED.missing, earlier = EXCLUDED.earlier, forgotten = EXCLUDED.forgotten, "
+    "updated_at = now() WHERE (EXCLUDED.boot, EXCLUDED.seq) >= "
     "(source_watermarks.boot, source_watermarks.seq)"
 )
+
+
+def _marks(rows: list[tuple[object, ...]]) -> dict[str, SourceMark]:
+    return {
+        str(s): SourceMark.from_row(int(b), int(q), m, e, int(f))  # type: ignore[call-overload]
+        for s, b, q, m, e, f in rows
+    }
+
+
 _INSERT_QUARANTINE = (
     "INSERT INTO quarantine (source, reason, detail, payload) "
     "VALUES (%(source)s, %(reason)s, %(detail)s, %(payload)s)"
 )
 
 
-async def load_watermarks(conn: psycopg.AsyncConnection, like: str = "%") -> dict[str, Watermark]:
-    """The committed watermarks of the sources whose name is ``LIKE`` the pattern."""
+async def load_watermarks(conn: psycopg.AsyncConnection, like: str = "%") -> dict[str, SourceMark]:
+    """The committed marks of the sources whose name is ``LIKE`` the pattern."""
     cur = await conn.execute(_SELECT_WATERMARKS, {"like": like})
-    return {str(s): (int(b), int(q)) for s, b, q in await cur.fetchall()}
+    return _marks(await cur.fetchall())
 
 
-async def write_watermarks(cur: psycopg.AsyncCursor, marks: dict[str, Watermark]) -> None:
-    """Raise each source's watermark to its mark (never lower it)."""
+async def write_watermarks(cur: psycopg.AsyncCursor, marks: dict[str, SourceMark]) -> None:
+    """Store each source's mark (its newest (boot, seq) never moves back)."""
     if marks:
-        await cur.executemany(
-            _UPSERT_WATERMARK,
-            [{"source": s, "boot": b, "seq": q} for s, (b, q) in marks.items()],
-        )
+        rows = []
+        for source, mark in marks.items():
+            row = mark.to_row(source)
+            row["missing"], row["earlier"] = Jsonb(row["missing"]), Jsonb(row["earlier"])
+            rows.append(row)
+        await cur.executemany(_UPSERT_WATERMARK, rows)
 
 
 async def write_rejections(cur: psycopg.AsyncCursor, rejections: list[Rejection]) -> None:
@@ -52,16 +69,18 @@ async def write_rejections(cur: psycopg.AsyncCursor, rejections: list[Rejection]
         )  # fmt: skip
 
 
-async def committed_before(cur: psycopg.AsyncCursor, marks: dict[str, Watermark]) -> bool:
+async def committed_before(cur: psycopg.AsyncCursor, marks: dict[str, SourceMark]) -> bool:
     """Whether an earlier attempt of this very write committed after all.
 
     A connection lost during COMMIT leaves the outcome unknown, and the retry must not store the
-    batch twice. The batch's watermarks commit together with its data, so if the database
-    already holds them, the earlier attempt went through. The rows are locked, so no other
-    writer can move them while this transaction decides.
+    batch twice. The batch's marks commit together with its data, and each differs from the
+    committed one (its source delivered something new: a higher seq, a hole filled, an earlier
+    boot's tail), so if the database already holds one of them, the earlier attempt went
+    through. The rows are locked, so no other writer can move them while this transaction
+    decides.
     """
     if not marks:
         return False
     await cur.execute(_LOCK_WATERMARKS, {"sources": list(marks)})
-    stored = {str(s): (int(b), int(q)) for s, b, q in await cur.fetchall()}
-    return any(stored.get(source, (-1, -1)) >= mark for source, mark in marks.items())
+    stored = _marks(await cur.fetchall())
+    return any(stored.get(source) == mark for source, mark in marks.items())

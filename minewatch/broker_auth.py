@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit, urlunsplit
 
 import aiomqtt
 
-from minewatch.feeds import TOPIC_ROOT, alarm_topic
+from minewatch.feeds import TOPIC_ROOT, alarm_topic, directive_topic
 
 SPARKPLUG_ROOT = "spBv1.0"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -72,7 +72,8 @@ def acl_rules(account: Account) -> list[str]:
             rules = [f"topic write {root}/#" for root in roots]
             rules += [f"topic write {SPARKPLUG_ROOT}/{group}/#" for group in groups]
             if account.role is Role.LINK:  # a link carries the alarms of the level below
-                return rules
+                # and, the other way, the directives of the levels above to its mines
+                return rules + [f"topic read {directive_topic(code)}" for code in groups]
             rules += [f"topic deny {alarm_topic(code)}" for code in groups]
             rules.append(f"topic read {SPARKPLUG_ROOT}/STATE/#")  # edge nodes wait for it
             rules += [f"topic read {SPARKPLUG_ROOT}/{group}/{kind}/#"  # rebirth requests
@@ -85,6 +86,7 @@ def acl_rules(account: Account) -> list[str]:
             rules += [f"topic write {SPARKPLUG_ROOT}/{group}/{kind}/#"  # rebirth requests
                       for group in groups for kind in ("NCMD", "DCMD")]  # fmt: skip
             rules += [f"topic readwrite {SPARKPLUG_ROOT}/STATE/#"]
+            rules += [f"topic readwrite {directive_topic(code)}" for code in groups]
             return rules
         case Role.SCREEN:
             return [f"topic read {alarm_topic(code)}" for code in groups]

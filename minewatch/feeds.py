@@ -68,3 +68,14 @@ def comms_topic(mine: str) -> str:
 def comms_meta_topic(mine: str) -> str:
     """The communications devices of one mine, retained."""
     return f"{TOPIC_ROOT}/{mine}/comms/meta"
+
+
+#: Root of what flows down the hierarchy (docs/federation.md "Directives down"): outside
+#: ``TOPIC_ROOT``, so no mine or link login, which write under ``TOPIC_ROOT/<mine>/#``, can
+#: speak on it.
+DOWN_ROOT = f"minewatch/down/v{CONTRACT_VERSION}"
+
+
+def directive_topic(mine: str) -> str:
+    """Regulators' directives (inspection notes, required actions) to one mine, from above."""
+    return f"{DOWN_ROOT}/{mine}/directives"

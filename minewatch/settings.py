@@ -82,6 +82,12 @@ class GatewaySettings(BaseModel):
         description="How often clock-driven alarm checks (data interruption) run; unset: never "
         "(replaying recorded traces, whose event time is not the wall clock).",
     )
+    installation: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,50}$",
+        description="This installation's name in the federation hierarchy; set: the gateway "
+        "publishes the directives written here and stores those arriving from above.",
+    )
     metrics_host: str = Field("127.0.0.1", description="Where /metrics (Prometheus) listens.")
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="Port of /metrics; unset: no metrics endpoint."
@@ -180,6 +186,11 @@ class ApiSettings(BaseModel):
     )
     statement_timeout_ms: int = Field(
         15_000, ge=100, description="A single query of the API is cancelled after this (503)."
+    )
+    replica_url: str | None = Field(
+        None,
+        description="postgresql:// URL of a read-only streaming replica: reports and history "
+        "read there, off the gateway's write path; unset: the primary (docs/operations.md).",
     )
     report_slots: int | None = Field(
         None, ge=1, description="Reports (history, series, reconciliation, audit) running at "

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from minewatch.api import audit, reconciliation_repository, repository
 from minewatch.api.accounts import Role
 from minewatch.api.auth import Access, alarm_access, mine_access, mine_filter, point_access
-from minewatch.api.deps import PoolDep, Report
+from minewatch.api.deps import PoolDep, ReadPoolDep, Report
 from minewatch.api.errors import NOT_FOUND, SIGNED_IN_ERRORS, invalid
 from minewatch.api.models import Alarm, ReadingBucket, Reconciliation
 from minewatch.api.params import (
@@ -39,7 +39,7 @@ MAX_BUCKETS = 20_000
 @router.get("/points/{point_id}/readings", response_model=list[ReadingBucket],
             responses=NOT_FOUND, dependencies=[Report])  # fmt: skip
 async def readings(
-    pool: PoolDep,
+    pool: ReadPoolDep,
     access: Annotated[Access, Depends(point_access())],
     point_id: PointId,
     start: Start,
@@ -84,7 +84,7 @@ TOTAL_HEADER = {
     responses={200: {"headers": TOTAL_HEADER}, **NOT_FOUND},
 )  # fmt: skip
 async def alarms(
-    pool: PoolDep,
+    pool: ReadPoolDep,
     response: Response,
     access: Annotated[Access, Depends(mine_filter())],
     point_id: Annotated[int | None, Query(ge=1, le=INT4_MAX)] = None,
@@ -162,7 +162,7 @@ async def annotate(
     dependencies=[Report],
 )
 async def reconciliation(
-    pool: PoolDep,
+    pool: ReadPoolDep,
     access: Annotated[Access, Depends(mine_access())],
     start: Start,
     end: End,

@@ -17,7 +17,7 @@ from minewatch.api.auth import Access, mine_filter
 from minewatch.api.console.reports import REPORTS, ReportFilter
 from minewatch.api.console.tables import to_csv, to_xlsx
 from minewatch.api.console.ycbj import ycbj_file
-from minewatch.api.deps import PoolDep, Report
+from minewatch.api.deps import ReadPoolDep, Report
 from minewatch.api.errors import NOT_FOUND, SIGNED_IN_ERRORS, invalid
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"], responses=SIGNED_IN_ERRORS)
@@ -57,7 +57,7 @@ _FORMATS: dict[int | str, dict[str, Any]] = {
 
 
 async def _answer(
-    name: str, pool: PoolDep, access: Access, where: ReportFilter, format: Format
+    name: str, pool: ReadPoolDep, access: Access, where: ReportFilter, format: Format
 ) -> ReportTable | Response:
     start, end = where.period()
     where = dataclasses.replace(where, start=start, end=end)
@@ -104,7 +104,7 @@ MINE_CODE_LENGTH = 12
                      "it; `X-Record-Count`: its records."}, **NOT_FOUND},
 )  # fmt: skip
 async def alarms_ycbj(
-    pool: PoolDep,
+    pool: ReadPoolDep,
     access: Annotated[Access, Depends(mine_filter())],
     where: Annotated[ReportFilter, Depends()],
 ) -> Response:
@@ -133,7 +133,7 @@ async def alarms_ycbj(
 
 def _add_route(name: str) -> None:
     async def endpoint(
-        pool: PoolDep,
+        pool: ReadPoolDep,
         access: Annotated[Access, Depends(mine_filter())],
         where: Annotated[ReportFilter, Depends()],
         format: Annotated[Format, Query()] = "json",

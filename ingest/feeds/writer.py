@@ -48,6 +48,7 @@ from minewatch.ingest.feeds.repository import (
 )
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
 from minewatch.ingest.repository import committed_before, write_rejections, write_watermarks
+from minewatch.ingest.sequence import SourceMark
 from minewatch.timeutil import us_to_datetime
 
 log = logging.getLogger(__name__)
@@ -137,10 +138,10 @@ class FeedWriter(DurableWriter):
         mark = (batch.boot, batch.seq)
         if is_time_sequenced(batch.source):
             current = pending.watermarks.get(batch.source) or self.watermarks.get(batch.source)
-            if current is not None and mark <= current:
+            if current is not None and mark <= current.top:
                 self.duplicates += 1
                 return False
-            pending.watermarks[batch.source] = mark
+            pending.watermarks[batch.source] = SourceMark(*mark, forgotten=mark[0])
             return True
         missing = self.is_new(pending.watermarks, batch.source, mark)
         if missing is None:

@@ -5,8 +5,9 @@ No-loss choices, each needed: QoS 1 on every topic; ``cleansession false`` and
 ``local_cleansession false`` so that both brokers keep the bridge's session, and the lower
 broker queues (and, with ``persistence true``, stores) what the link could not send yet;
 queue limits on the lower broker sized for the outage the hierarchy names. What crosses twice
-(a resend after a reconnect) is dropped by the upper gateway by the sender's (source, seq)
-watermark, as any redelivery.
+(a resend after a reconnect) is dropped by the upper gateway by the sender's (source, boot, seq),
+as any redelivery, in whatever order it arrives (ingest/sequence.py). The same bridge carries the
+directives of the levels above down to its mines (topic ``in``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from minewatch.federation.hierarchy import Hierarchy, UpMode
 from minewatch.feeds import (
     alarm_topic,
     broker_address,
+    directive_topic,
     meta_topic,
     personnel_meta_topic,
     personnel_topic,
@@ -102,4 +104,6 @@ def bridge_config(
             lines.append(f"bridge_cafile {parent.ca_file}")
         lines.append("bridge_insecure false")
     lines += [f"topic {topic} out {BRIDGE_QOS}" for topic in topics_up(item.up, mines)]
+    # Directives of the levels above to the mines below (docs/federation.md "Directives down")
+    lines += [f"topic {directive_topic(code)} in {BRIDGE_QOS}" for code in mines]
     return "\n".join(lines) + "\n"

@@ -1,7 +1,8 @@
 """``minewatch federation ...``: the links of the hierarchy (docs/federation.md).
 
-On the parent: ``links`` creates a broker account for each installation below it. On the
-child: ``config`` writes the bridge up, with the password the parent made.
+On the parent: ``links`` creates a broker account for each installation below it and records,
+in the parent's database, which installation each mine's records come from. On the child:
+``config`` writes the bridge up, with the password the parent made.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ import argparse
 import os
 from pathlib import Path
 
+import psycopg
 from rich.console import Console
 
 from minewatch.broker_accounts import BrokerAccounts
-from minewatch.embedded import broker_accounts
+from minewatch.embedded import broker_accounts, running_stack
 from minewatch.federation.bridge import BridgeLogin, bridge_config, link_account
-from minewatch.federation.hierarchy import load_hierarchy
+from minewatch.federation.hierarchy import Hierarchy, load_hierarchy
 from minewatch.settings import Settings
 
 
@@ -67,7 +69,45 @@ def cmd_links(settings: Settings, args: argparse.Namespace) -> int:
             console.print(f"{child.name}: account {login.username}, password in {target}")
     if accounts.reload_broker():
         console.print("the running embedded broker reloaded its accounts")
+    database_url = settings.database_url or _embedded_database(settings)
+    if database_url is None:
+        console.print("no database configured (MINEWATCH_DATABASE_URL): where each mine's "
+                      "records come from is not recorded")  # fmt: skip
+        return 0
+    with psycopg.connect(database_url) as conn:
+        record_sources(conn, hierarchy, args.installation)
+    console.print(f"recorded the source installation of {len(hierarchy.sources(args.installation))}"
+                  " mine(s) below (federation_sources)")  # fmt: skip
     return 0
+
+
+def _embedded_database(settings: Settings) -> str | None:
+    stack = running_stack(settings)
+    return None if stack is None else stack.database_url
+
+
+_RECORD_SOURCE = (
+    "INSERT INTO federation_sources (mine_code, installation, via, up) "
+    "VALUES (%(mine)s, %(installation)s, %(via)s, %(up)s) ON CONFLICT (mine_code) DO UPDATE "
+    "SET installation = EXCLUDED.installation, via = EXCLUDED.via, up = EXCLUDED.up, "
+    "updated_at = now()"
+)
+
+
+def record_sources(conn: psycopg.Connection, hierarchy: Hierarchy, name: str) -> None:
+    """Store, for every mine below ``name``, the installation its records come from (the
+    hierarchy replaces what was there: a mine moved elsewhere leaves)."""
+    rows = [
+        {"mine": mine, "installation": owner, "via": via, "up": up.value}
+        for mine, owner, via, up in hierarchy.sources(name)
+    ]
+    with conn.transaction():
+        conn.execute(
+            "DELETE FROM federation_sources WHERE NOT (mine_code = ANY(%s))",
+            ([r["mine"] for r in rows],),
+        )
+        with conn.cursor() as cur:
+            cur.executemany(_RECORD_SOURCE, rows)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -123,6 +123,32 @@ class Hierarchy(BaseModel):
     def children(self, name: str) -> list[Installation]:
         return [i for i in self.installation if i.parent == name]
 
+    def owner(self, mine: str) -> Installation:
+        """The installation whose ``mines`` hold ``mine``."""
+        for item in self.installation:
+            if mine in item.mines:
+                return item
+        raise KeyError(f"no installation serves mine {mine}")
+
+    def carried_up(self, mine: str, name: str) -> UpMode:
+        """What of ``mine`` arrives at ``name``'s parent: only alarms if any link on the way
+        from its installation up to ``name`` carries only alarms (docs/federation.md)."""
+        modes = []
+        for item in self.chain(self.owner(mine).name):
+            modes.append(item.up)
+            if item.name == name:
+                break
+        return UpMode.ALARMS if UpMode.ALARMS in modes else UpMode.READINGS
+
+    def sources(self, name: str) -> list[tuple[str, str, str, UpMode]]:
+        """For every mine below ``name``: (mine, the installation serving it, the child of
+        ``name`` whose link carries it, what arrives of it)."""
+        return [
+            (mine, self.owner(mine).name, child.name, self.carried_up(mine, child.name))
+            for child in self.children(name)
+            for mine in self.mines_below(child.name)
+        ]
+
     def mines_below(self, name: str) -> list[str]:
         """The mines of ``name`` and of every installation under it."""
         mines = list(self.get(name).mines)

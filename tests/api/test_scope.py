@@ -33,7 +33,8 @@ def _path_values(world: World, mine: str) -> dict[str, str]:
     target = world.a if mine == world.a.code else world.b
     return {"mine": target.code, "point_id": str(target.point_id),
             "alarm_id": str(target.alarm_id), "card": f"{target.code}00001",
-            "camera": "CAM-01", "username": "dispatcher1", "key_id": "abcdefghijkl"}  # fmt: skip
+            "camera": "CAM-01", "username": "dispatcher1", "key_id": "abcdefghijkl",
+            "directive_id": "6f2c1a9e-0000-4000-8000-000000000001"}  # fmt: skip
 
 
 def _body(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, object]:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from minewatch.doctor import Level
 from minewatch.doctor.broker_config import findings, parse
@@ -71,3 +72,59 @@ def test_the_example_mosquitto_configuration_loses_nothing_and_lets_no_one_in() 
     ]  # fmt: skip
     found = findings(parse(lines))
     assert [f for f in found if f.level is not Level.OK] == []
+
+
+@pytest.mark.parametrize(
+    ("sources", "mirror"),
+    [
+        # one-line format, a local mirror after the security archive
+        ("# old\ndeb http://security.debian.org/debian-security bookworm-security main\n"
+         "deb [arch=amd64] http://mirrors.mine.local/debian bookworm main\n",
+         "http://mirrors.mine.local/debian"),
+        # deb822 (Debian 12's and 13's default)
+        ("Types: deb\nURIs: http://10.1.2.3/debian\nSuites: trixie trixie-updates\n"
+         "Components: main\n", "http://10.1.2.3/debian"),
+        ("", "http://deb.debian.org/debian"),  # nothing configured: Debian's own
+    ],
+)  # fmt: skip
+def test_setup_takes_the_debian_mirror_from_the_machines_apt_sources(
+    tmp_path: Path, sources: str, mirror: str
+) -> None:
+    """deploy/setup.sh fetches TimescaleDB's source from the mirror apt already uses."""
+    script = (DEPLOY / "setup.sh").read_text()
+    start = script.index("debian_mirror() {")
+    function = script[start : script.index("\n}\n", start) + 3]
+    listed = tmp_path / "sources.list"
+    listed.write_text(sources)
+    function = function.replace(
+        "/etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources",
+        str(listed),
+    )
+    assert str(listed) in function
+    found = subprocess.run(
+        ["bash", "-c", f"{function}\ndebian_mirror"], capture_output=True, text=True, check=True,
+        env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert found.stdout.strip() == mirror
+
+
+def test_the_compose_file_checks_every_service_and_its_broker_loses_nothing() -> None:
+    """deploy/compose (not run here: no container runtime): every service has a health check,
+    the gateway and the API start only after what they need is healthy, and its Mosquitto
+    configuration passes the checks of `minewatch doctor`."""
+    compose = yaml.safe_load((DEPLOY / "compose" / "compose.yaml").read_text())
+    services = compose["services"]
+    assert set(services) == {"database", "broker", "gateway", "api"}
+    for name, service in services.items():
+        assert service["healthcheck"]["test"], name
+    for name in ("gateway", "api"):
+        needs = services[name]["depends_on"]
+        assert all(v == {"condition": "service_healthy"} for v in needs.values()), name
+    assert "./mosquitto.conf:/mosquitto/config/mosquitto.conf:ro" in services["broker"]["volumes"]
+    lines = [
+        line for line in (DEPLOY / "compose" / "mosquitto.conf").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]  # fmt: skip
+    assert [f for f in findings(parse(lines)) if f.level is not Level.OK] == []
+    env = (DEPLOY / "compose" / "minewatch.env.example").read_text()
+    assert "MINEWATCH_BROKER__PASSWORD" in env and "POSTGRES_PASSWORD" in env

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 from pydantic import ValidationError
 
@@ -39,6 +40,8 @@ def test_an_alarms_link_carries_alarms_and_definitions_of_every_mine_below_over_
         "topic minewatch/v1/141024010031/alarms out 1",
         "topic minewatch/v1/141024010032/meta out 1",
         "topic minewatch/v1/141024010032/alarms out 1",
+        "topic minewatch/down/v1/141024010031/directives in 1",  # down: the levels above's
+        "topic minewatch/down/v1/141024010032/directives in 1",
     ]
     assert "address province.example:8883" in text and "bridge_cafile /ca.crt" in text
     assert link_account(hierarchy, "city").mines == ("141024010031", "141024010032")
@@ -94,3 +97,39 @@ def test_the_command_writes_the_bridge_readable_only_by_its_owner(tmp_path: Path
     assert "remote_username link-mine-141024010031" in text
     assert "remote_password s3cret" in text
     assert "address city-1410.example.gov:8883" in text
+
+
+def test_each_mine_below_is_known_by_the_installation_serving_it_and_the_link_carrying_it() -> None:
+    hierarchy = _hierarchy(PROVINCE, CITY, MINE_1, MINE_2)
+    assert hierarchy.sources("city") == [
+        ("141024010031", "mine-1", "mine-1", "readings"),
+        ("141024010032", "mine-2", "mine-2", "alarms"),
+    ]
+    # At the province both come through the city's link, which carries alarms only.
+    assert hierarchy.sources("province") == [
+        ("141024010031", "mine-1", "city", "alarms"),
+        ("141024010032", "mine-2", "city", "alarms"),
+    ]
+
+
+@pytest.mark.anyio
+async def test_links_record_where_each_mine_comes_from_and_the_api_tells_it(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from minewatch.cli import main
+    from tests.helpers import running_api
+
+    example = Path(__file__).parents[2] / "deploy" / "federation" / "hierarchy.example.toml"
+    monkeypatch.setenv("MINEWATCH_DATABASE_URL", database_url)
+    accounts, secrets = tmp_path / "accounts", tmp_path / "secrets"
+    argv = ["federation", "links", str(example), "--installation", "city-1410",
+            "--dir", str(accounts), "--secrets", str(secrets)]  # fmt: skip
+    accounts.mkdir()
+    assert main(argv) == 0
+    expected = load_hierarchy(example).sources("city-1410")
+    assert expected
+    async with running_api(database_url) as api, httpx.AsyncClient() as http:
+        answer = await http.get(f"{api}/api/v1/federation/sources")
+    assert answer.status_code == 200, answer.text
+    got = [(s["mine_code"], s["installation"], s["via"], s["up"]) for s in answer.json()]
+    assert got == sorted((m, o, v, u.value) for m, o, v, u in expected)

@@ -11,6 +11,7 @@ import pytest
 
 from minewatch.ingest.feeds.contract import is_time_sequenced
 from minewatch.ingest.feeds.writer import FeedPending, FeedWriter
+from minewatch.ingest.sequence import SourceMark
 from minewatch.ingest.sources.national.personnel import jzss_batch, ryss_batch
 from minewatch.national import (
     CHINA_TZ,
@@ -72,13 +73,13 @@ def test_one_minute_files_are_no_sequence_gap(
     assert writer.sequence_gaps == 0
     assert not [r for r in caplog.records if "missing" in r.getMessage()]
     last = int((T0 + dt.timedelta(minutes=7)).timestamp())  # the upload time in seconds
-    assert pending.watermarks[f"{MINE}/personnel/national-jzss"] == (0, last)
+    assert pending.watermarks[f"{MINE}/personnel/national-jzss"].top == (0, last)
 
 
 def test_a_file_delivered_again_or_older_than_the_last_is_still_a_duplicate(
     writer: FeedWriter,
 ) -> None:
-    writer.watermarks = {f"{MINE}/personnel/national-ryss": (0, ryss_batch(ryss(5)).seq)}
+    writer.watermarks = {f"{MINE}/personnel/national-ryss": SourceMark(0, ryss_batch(ryss(5)).seq)}
     pending = FeedPending()
     assert not writer.accepts(pending, ryss_batch(ryss(5)))  # committed before a crash
     assert not writer.accepts(pending, ryss_batch(ryss(4)))

@@ -44,8 +44,7 @@ async def test_retrying_a_write_whose_commit_did_go_through_stores_nothing_twice
     limits = TimeLimits(300_000_000, 86_400_000_000)
     async with BatchWriter(database_url, GatewayMetrics(), 30.0, limits) as writer:
         pending = PendingWrite(messages=[message], acks=[lambda: None], readings=len(points))
-        assert writer.accepts(PendingWrite(), message)
-        pending.watermarks[message.source] = (1, 1)
+        assert writer.accepts(pending, message)
         await writer.flush(pending)
         # The same write again, as a retry after an ambiguous COMMIT would send it:
         batch, _ = validate_messages([message], writer.points, now_us(), limits)

@@ -59,6 +59,16 @@ def test_sparkplug_rebirth_requests_go_from_the_gateway_to_the_mine() -> None:
     assert f"topic read spBv1.0/{MINE_A}/DCMD/#" in mine
 
 
+def test_directives_come_down_from_the_gateway_or_a_link_and_no_mine_can_forge_one() -> None:
+    gateway = acl_rules(Account("gw", Role.GATEWAY, (MINE_A,)))
+    link = acl_rules(Account("link-x", Role.LINK, (MINE_A,)))
+    mine = acl_rules(Account("mine-a", Role.MINE, (MINE_A,)))
+    assert f"topic readwrite minewatch/down/v1/{MINE_A}/directives" in gateway
+    assert f"topic read minewatch/down/v1/{MINE_A}/directives" in link  # the bridge carries it
+    assert not [rule for rule in mine if "down" in rule or rule.endswith(" minewatch/#")]
+    assert not [rule for rule in link if "down" in rule and "write" in rule]
+
+
 def test_a_mine_or_link_account_without_mines_is_refused() -> None:
     with pytest.raises(ValueError, match="at least one mine"):
         Account("mine-x", Role.MINE)

@@ -1,0 +1,140 @@
+"""Which messages of a source are stored: exact deduplication by ``(boot, seq)`` that does not
+need the messages in order (sans-IO).
+
+A high watermark alone ("drop anything at or below the highest ``(boot, seq)`` seen") is exact
+only while every source's messages arrive in order. A broker bridge does not keep that order
+across a reconnect: after a link outage Mosquitto 2.0 resends what was in flight and what it
+queued, and a message can arrive after a later one of its source (seen on loopback: seq 9 of a
+boot before seq 8; and whole publisher boots after the next boot). The watermark then drops the
+late message as a redelivery, silently. So the mark of a source also remembers
+
+- ``missing``: the ``(boot, seq)`` below the newest that have not arrived (yet): a late one is
+  new and fills its hole; a seq jump is still counted as a gap when first seen;
+- ``earlier``: the highest seq seen of each earlier boot, so that the tail of a boot arriving
+  after the next boot began is new, and a redelivery of it is not;
+- ``forgotten``: every boot up to this one that is not in ``earlier`` counts as delivered (what
+  the bounds below push out, and the boots before a watermark kept by an older minewatch).
+
+Bounded: at most :data:`MAX_MISSING` holes and :data:`MAX_EARLIER` earlier boots per source; a
+hole or boot pushed out is treated as the plain watermark treated everything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+Watermark = tuple[int, int]  # (boot, seq)
+
+#: Holes remembered per source (the newest ones): far more than a bridge reorders.
+MAX_MISSING = 10_000
+#: Earlier boots remembered per source.
+MAX_EARLIER = 64
+
+
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs 3 us a message; never mutated
+class SourceMark:
+    """What of one source is stored; see the module's docstring. A value: every change makes
+    a new one (:meth:`admit`), so a committed mark is never altered by a pending batch."""
+
+    boot: int
+    seq: int
+    missing: tuple[Watermark, ...] = ()  # sorted
+    earlier: tuple[Watermark, ...] = ()  # (boot, highest seq seen), sorted by boot
+    forgotten: int = -1
+
+    @property
+    def top(self) -> Watermark:
+        """The newest ``(boot, seq)`` stored (the classic watermark)."""
+        return (self.boot, self.seq)
+
+    def seen(self, mark: Watermark) -> bool:
+        """Whether ``mark`` is stored already (a redelivery)."""
+        boot, seq = mark
+        if mark > self.top:
+            return False
+        if boot == self.boot:
+            return mark not in self.missing
+        tops = dict(self.earlier)
+        if boot in tops:
+            return seq <= tops[boot] and mark not in self.missing
+        return boot <= self.forgotten
+
+    def admit(self, mark: Watermark) -> tuple[SourceMark, int] | None:
+        """None if ``mark`` was stored already; else the mark after storing it and the number of
+        messages of its boot found missing just before it (a gap)."""
+        boot, seq = mark
+        if boot == self.boot and seq == self.seq + 1:  # the usual case, in order: cheap
+            return SourceMark(boot, seq, self.missing, self.earlier, self.forgotten), 0
+        if mark > self.top:
+            if boot == self.boot:
+                holes = _holes(boot, self.seq, seq)
+                return _bounded(boot, seq, self.missing + holes, self.earlier, self.forgotten), (
+                    seq - self.seq - 1
+                )
+            earlier = (*self.earlier, (self.boot, self.seq))
+            holes = _holes(boot, 0, seq)  # its first messages may still come
+            return _bounded(boot, seq, self.missing + holes, earlier, self.forgotten), 0
+        if self.seen(mark):
+            return None
+        missing = tuple(m for m in self.missing if m != mark)
+        if boot == self.boot:  # a hole filled
+            return SourceMark(self.boot, self.seq, missing, self.earlier, self.forgotten), 0
+        tops = dict(self.earlier)
+        top = tops.get(boot)
+        gap = 0
+        if top is None:  # an earlier boot not seen before: all of it is new
+            missing += _holes(boot, 0, seq)
+            tops[boot] = seq
+        elif seq > top:  # the tail of an earlier boot
+            missing += _holes(boot, top, seq)
+            gap = seq - top - 1
+            tops[boot] = seq
+        earlier = tuple(sorted(tops.items()))
+        return _bounded(self.boot, self.seq, missing, earlier, self.forgotten), gap
+
+    # -- stored form (a row of source_watermarks) --------------------------------------------
+
+    def to_row(self, source: str) -> dict[str, object]:
+        return {
+            "source": source, "boot": self.boot, "seq": self.seq,
+            "missing": [list(m) for m in self.missing],
+            "earlier": [list(e) for e in self.earlier], "forgotten": self.forgotten,
+        }  # fmt: skip
+
+    @classmethod
+    def from_row(
+        cls, boot: int, seq: int, missing: object, earlier: object, forgotten: int
+    ) -> SourceMark:
+        return cls(int(boot), int(seq), _pairs(missing), _pairs(earlier), int(forgotten))
+
+
+def first_mark(mark: Watermark) -> SourceMark:
+    """The mark of a source whose first message is ``mark``. What came before it is unknown (a
+    gateway started while its publishers run): counted as delivered, as the plain watermark
+    did, rather than remembered as thousands of holes."""
+    boot, seq = mark
+    return SourceMark(boot, seq, forgotten=boot - 1)
+
+
+def _holes(boot: int, after: int, before: int) -> tuple[Watermark, ...]:
+    """The seqs strictly between ``after`` and ``before`` (the newest :data:`MAX_MISSING`), from
+    1: a boot's numbering starts at 1 (docs/feeds.md)."""
+    low = max(after + 1, 1, before - MAX_MISSING)
+    return tuple((boot, s) for s in range(low, before))
+
+
+def _bounded(
+    boot: int, seq: int, missing: tuple[Watermark, ...], earlier: tuple[Watermark, ...],
+    forgotten: int,
+) -> SourceMark:  # fmt: skip
+    if len(earlier) > MAX_EARLIER:
+        forgotten = max(forgotten, earlier[-MAX_EARLIER - 1][0])
+        earlier = earlier[-MAX_EARLIER:]
+    kept = sorted(m for m in set(missing) if m[0] > forgotten)
+    return SourceMark(boot, seq, tuple(kept[-MAX_MISSING:]), earlier, forgotten)
+
+
+def _pairs(value: object) -> tuple[Watermark, ...]:
+    if not isinstance(value, list):
+        return ()
+    return tuple((int(a), int(b)) for a, b in value)
