@@ -42,7 +42,9 @@ class GatewayMetrics:
             "minewatch_write_retries_total", "Database writes retried", registry=r
         )
         self.pending = Gauge(
-            "minewatch_pending_messages", "Messages received and not yet durable", registry=r
+            "minewatch_pending_messages",
+            "Messages received and not yet durable (queued or in the write batch)",
+            registry=r,
         )
         self.lag = Gauge(
             "minewatch_lag_seconds", "Receive-to-commit delay of the last write", registry=r

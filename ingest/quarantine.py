@@ -44,3 +44,6 @@ class Rejection:
     reason: QuarantineReason
     detail: str
     payload: bytes
+    #: (sequence source, boot, seq) of a refused message that carried them: it arrived, so
+    #: it is no gap in its source's sequence
+    numbered: tuple[str, int, int] | None = None

@@ -19,6 +19,7 @@ import psycopg
 
 from minewatch.alarms import lifecycle
 from minewatch.alarms.engine import AlarmEngine, Evaluation
+from minewatch.alarms.rules.params import RuleDefaults
 from minewatch.alarms.store import load_engine_state, load_incident_state, write_changes
 from minewatch.batch import ReadingBatch
 from minewatch.ingest.contract import SafetyMessage
@@ -48,8 +49,9 @@ class PendingWrite(Pending):
 
 class BatchWriter(DurableWriter):
     def __init__(
-        self, database_url: str, metrics: GatewayMetrics, refresh_s: float, limits: TimeLimits
-    ) -> None:
+        self, database_url: str, metrics: GatewayMetrics, refresh_s: float, limits: TimeLimits,
+        defaults: RuleDefaults | None = None,
+    ) -> None:  # fmt: skip
         super().__init__(database_url, on_retry=metrics.write_retries.inc)
         self._limits = limits
         self._metrics = metrics
@@ -57,14 +59,15 @@ class BatchWriter(DurableWriter):
         self._loaded_at = 0.0
         self.registry: PointRegistry = PointRegistry.empty()
         self.points = PointResolver(self.registry)
-        self.engine = AlarmEngine(self.registry)
+        self._defaults = defaults or RuleDefaults()  # MINEWATCH_GATEWAY__ALLOWED_LATENESS_S
+        self.engine = AlarmEngine(self.registry, self._defaults)
 
     async def __aenter__(self) -> BatchWriter:
         conn = await self._connection()
         self.registry = await load_registry_async(conn)
         self.points = PointResolver(self.registry)
         self._loaded_at = time.monotonic()
-        self.engine = AlarmEngine(self.registry)
+        self.engine = AlarmEngine(self.registry, self._defaults)
         self.engine.restore(*await load_engine_state(conn))
         self.engine.restore_incidents(*await load_incident_state(conn))
         await self._load_watermarks(conn)
@@ -78,7 +81,12 @@ class BatchWriter(DurableWriter):
 
     def accepts(self, pending: PendingWrite, message: SafetyMessage) -> bool:
         """Whether ``message`` is new for its source (not a redelivery); counts gaps."""
-        missing = self.is_new(pending.watermarks, message.source, (message.boot, message.seq))
+        return self.received(pending, message.source, (message.boot, message.seq))
+
+    def received(self, pending: PendingWrite, source: str, mark: tuple[int, int]) -> bool:
+        """Whether ``mark`` is new for ``source``; counts the sequence numbers skipped before
+        it (a message refused whole but numbered is received, not missing)."""
+        missing = self.is_new(pending.watermarks, source, mark)
         if missing:
             self._metrics.sequence_gaps.inc(missing)
         return missing is not None

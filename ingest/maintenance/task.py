@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from minewatch.ingest.maintenance.retention import retention_round
 from minewatch.ingest.maintenance.rollups import rollup_round
-from minewatch.retry import run_rounds
+from minewatch.retry import run_rounds, stop_if_cancelled
 from minewatch.settings import RetentionSettings
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,8 @@ class Maintenance:
                 await run_rounds(
                     self._url, self.settings.interval_s, self._scheduled, "maintenance"
                 )
-            except Exception:
+            except Exception as error:
+                stop_if_cancelled(error)
                 log.exception(
                     "maintenance round failed; next try in %.0fs", self.settings.interval_s
                 )
