@@ -1,13 +1,29 @@
-"""The SQL every writer of the pipeline shares: the per-source ``(boot, seq)`` watermarks and the
-quarantine. Named parameters only; the readings' binary COPY is :mod:`.pgcopy`."""
+"""The SQL every writer of the pipeline shares: the per-source ``(boot, seq)`` watermarks, the
+sequence gaps and the quarantine. Named parameters only; the readings' binary COPY is
+:mod:`.pgcopy`."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import psycopg
 
 from minewatch.ingest.quarantine import Rejection
+from minewatch.timeutil import us_to_datetime
 
 Watermark = tuple[int, int]  # (boot, seq)
+
+
+@dataclass(frozen=True, slots=True)
+class SequenceGap:
+    """Sequence numbers of a source that never arrived (``first_seq``..``last_seq``)."""
+
+    source: str
+    boot: int
+    first_seq: int
+    last_seq: int
+    next_time_us: int | None  # event time of the message that came after the gap
+
 
 _SELECT_WATERMARKS = "SELECT source, boot, seq FROM source_watermarks WHERE source LIKE %(like)s"
 _LOCK_WATERMARKS = (
@@ -65,3 +81,19 @@ async def committed_before(cur: psycopg.AsyncCursor, marks: dict[str, Watermark]
     await cur.execute(_LOCK_WATERMARKS, {"sources": list(marks)})
     stored = {str(s): (int(b), int(q)) for s, b, q in await cur.fetchall()}
     return any(stored.get(source, (-1, -1)) >= mark for source, mark in marks.items())
+
+
+_INSERT_GAP = (
+    "INSERT INTO sequence_gaps (source, boot, first_seq, last_seq, next_time) "
+    "VALUES (%(source)s, %(boot)s, %(first)s, %(last)s, %(next_time)s)"
+)
+
+
+async def write_gaps(cur: psycopg.AsyncCursor, gaps: list[SequenceGap]) -> None:
+    """Record sequence numbers never received (migration 0018), in the batch's transaction."""
+    if gaps:
+        await cur.executemany(_INSERT_GAP, [
+            {"source": g.source, "boot": g.boot, "first": g.first_seq, "last": g.last_seq,
+             "next_time": None if g.next_time_us is None else us_to_datetime(g.next_time_us)}
+            for g in gaps
+        ])  # fmt: skip

@@ -27,7 +27,13 @@ from minewatch.ingest.durable import DurableWriter, Pending
 from minewatch.ingest.metrics import GatewayMetrics
 from minewatch.ingest.pgcopy import COPY_READINGS_SQL, encode_readings
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
-from minewatch.ingest.repository import committed_before, write_rejections, write_watermarks
+from minewatch.ingest.repository import (
+    SequenceGap,
+    committed_before,
+    write_gaps,
+    write_rejections,
+    write_watermarks,
+)
 from minewatch.ingest.time_limits import TimeLimits
 from minewatch.ingest.validate import PointResolver, validate_messages
 from minewatch.metadata import MineDefinition, upsert_mine_async
@@ -45,6 +51,7 @@ class PendingWrite(Pending):
     readings: int = 0
     #: message source -> whom to tell which of its readings were refused (Delivery.refused)
     refusal_listeners: dict[str, Callable[[list[Rejection]], None]] = field(default_factory=dict)
+    gaps: list[SequenceGap] = field(default_factory=list)  # sequence numbers never received
 
 
 class BatchWriter(DurableWriter):
@@ -81,14 +88,21 @@ class BatchWriter(DurableWriter):
 
     def accepts(self, pending: PendingWrite, message: SafetyMessage) -> bool:
         """Whether ``message`` is new for its source (not a redelivery); counts gaps."""
-        return self.received(pending, message.source, (message.boot, message.seq))
+        first = int(message.time_us[0]) if len(message) else None
+        return self.received(pending, message.source, (message.boot, message.seq), first)
 
-    def received(self, pending: PendingWrite, source: str, mark: tuple[int, int]) -> bool:
-        """Whether ``mark`` is new for ``source``; counts the sequence numbers skipped before
-        it (a message refused whole but numbered is received, not missing)."""
+    def received(
+        self, pending: PendingWrite, source: str, mark: tuple[int, int],
+        time_us: int | None = None,
+    ) -> bool:  # fmt: skip
+        """Whether ``mark`` is new for ``source``; counts and records (``sequence_gaps``, with
+        the batch) the sequence numbers skipped before it. A message refused whole but
+        numbered is received, not missing."""
         missing = self.is_new(pending.watermarks, source, mark)
         if missing:
             self._metrics.sequence_gaps.inc(missing)
+            boot, seq = mark
+            pending.gaps.append(SequenceGap(source, boot, seq - missing, seq - 1, time_us))
         return missing is not None
 
     async def maybe_refresh_registry(self) -> None:
@@ -175,6 +189,7 @@ class BatchWriter(DurableWriter):
                     await copy.write(encode_readings(stored))
             await write_rejections(cur, pending.rejections)
             await write_watermarks(cur, pending.watermarks)
+            await write_gaps(cur, pending.gaps)
             await write_changes(cur, evaluation.changes, self.registry, evaluation.incidents)
         return evaluation
 
@@ -196,6 +211,7 @@ class BatchWriter(DurableWriter):
         async with conn.transaction(), conn.cursor() as cur:
             await write_rejections(cur, pending.rejections)
             await write_watermarks(cur, pending.watermarks)
+            await write_gaps(cur, pending.gaps)
 
 
 def _tell_refusals(pending: PendingWrite) -> None:
