@@ -14,7 +14,8 @@ alarms with hysteresis, on-delay, confirmation and pre-warnings), calibration, f
 (maintenance), switch states (fan stop, smoke...), feed (馈电异常) and interruption. Every
 episode carries a classification (:class:`alarms.codes.Classification`). Rows are evaluated in
 event time, sorted by (point, time); a row not after its point's last evaluated reading is late:
-flagged, stored, not evaluated. Every rule keeps its state across batches, so where a batch
+flagged, stored, not evaluated here (:mod:`alarms.late` evaluates it apart, in its own time
+order). Every rule keeps its state across batches, so where a batch
 is cut changes no episode (``tests/alarms/test_batch_invariance.py``); the rule that merges
 points (feed) holds its decisions until both sides have reported or the allowed lateness has
 passed.

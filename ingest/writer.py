@@ -19,6 +19,7 @@ import psycopg
 
 from minewatch.alarms import lifecycle
 from minewatch.alarms.engine import AlarmEngine, Evaluation
+from minewatch.alarms.late_store import LateEvaluation
 from minewatch.alarms.rules.params import RuleDefaults
 from minewatch.alarms.store import load_engine_state, load_incident_state, write_changes
 from minewatch.batch import ReadingBatch
@@ -68,6 +69,7 @@ class BatchWriter(DurableWriter):
         self.points = PointResolver(self.registry)
         self._defaults = defaults or RuleDefaults()  # MINEWATCH_GATEWAY__ALLOWED_LATENESS_S
         self.engine = AlarmEngine(self.registry, self._defaults)
+        self.late = LateEvaluation(self._defaults)
 
     async def __aenter__(self) -> BatchWriter:
         conn = await self._connection()
@@ -187,6 +189,7 @@ class BatchWriter(DurableWriter):
             if len(stored):
                 async with cur.copy(COPY_READINGS_SQL) as copy:
                     await copy.write(encode_readings(stored))
+                await self.late.store(cur, self.registry, stored)  # readings flagged late
             await write_rejections(cur, pending.rejections)
             await write_watermarks(cur, pending.watermarks)
             await write_gaps(cur, pending.gaps)

@@ -30,7 +30,8 @@ class ReadingFlag(enum.IntFlag):
     """Flags minewatch itself sets on a stored reading (``readings.flags``)."""
 
     NONE = 0
-    LATE = 1  # event time not after the last evaluated reading of the point: stored, not evaluated
+    LATE = 1  # event time not after the last evaluated reading of the point: stored, evaluated
+    # apart in its own time order (alarms/late.py), not by the live engine
 
 
 class ValueType(enum.StrEnum):
