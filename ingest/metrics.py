@@ -57,6 +57,11 @@ class GatewayMetrics:
             "minewatch_source_readings_total", "Readings received per source", ["source"],
             registry=r,
         )  # fmt: skip
+        self.sparkplug_refusals = Counter(
+            "minewatch_sparkplug_refusals_total",
+            "Sparkplug births (and deaths) refused: the node is left as it was",
+            ["source", "kind"], registry=r,
+        )  # fmt: skip
         self.spool_depth = Gauge(
             "minewatch_spool_records", "Records in a source's durable spool not yet stored",
             ["source"], registry=r,

@@ -34,6 +34,8 @@ class QuarantineReason(enum.StrEnum):
     SPARKPLUG_VIOLATION = "sparkplug_violation"  # decodable, but breaks the specification
     NO_BIRTH = "no_birth"  # data from an edge node or device whose birth is not known
     UNKNOWN_METRIC = "unknown_metric"  # alias or name not defined by the current birth
+    UNMAPPED_METRIC = "unmapped_metric"  # defined, but not in its source's metric map
+    STALE_DEATH = "stale_death"  # an NDEATH of an earlier session (bdSeq): ignored, kept
 
 
 @dataclass(frozen=True, slots=True)

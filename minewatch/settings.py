@@ -94,6 +94,11 @@ class GatewaySettings(BaseModel):
         "evaluated together: cross-point rules (feed) and off-delay clears wait this long for "
         'a silent side (docs/alarms.md "Batching and late data").',
     )
+    sparkplug_map_file: Path | None = Field(
+        None,
+        description="TOML map of Sparkplug metric names to point codes per edge node or device "
+        '(docs/sparkplug.md "Metric map"); unset: metric names are point codes.',
+    )
     stop_flush_s: float = Field(
         5.0,
         gt=0,

@@ -13,6 +13,7 @@ import enum
 import math
 from dataclasses import dataclass
 
+import numpy as np
 from google.protobuf.message import DecodeError
 
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
@@ -170,7 +171,11 @@ def metric_number(datatype: int, metric: SparkplugMetric) -> float | None:
         return None
     if datatype == DataType.BOOLEAN:
         return float(value) if field == "boolean_value" else None
-    if datatype in (DataType.FLOAT, DataType.DOUBLE):
+    if datatype == DataType.FLOAT:
+        if field == "float_value":  # the shortest decimal that gives back the float32
+            return float(str(np.float32(value)))  # (1.3, not 1.2999999523162842)
+        return float(value) if field in _FLOAT_FIELDS else None
+    if datatype == DataType.DOUBLE:
         return float(value) if field in _FLOAT_FIELDS else None
     if field not in _INTEGER_FIELDS or isinstance(value, bool | float):
         return None
