@@ -20,3 +20,19 @@ CREATE TABLE IF NOT EXISTS sequence_gaps (
     CHECK (first_seq <= last_seq)
 );
 CREATE INDEX IF NOT EXISTS sequence_gaps_source_idx ON sequence_gaps (source, detected_at DESC);
+
+-- TimescaleDB's own "Job History Log Retention Policy" (job 3 in 2.19) runs a function of the
+-- community licence; under the Apache licence minewatch's TimescaleDB is built with, it fails
+-- at every start of the server and logs ERROR: functionality not supported under the current
+-- "apache" license. minewatch runs no TimescaleDB job (retention and statistics are its own
+-- maintenance task): unschedule it. alter_job() is community-licensed too, hence the catalog.
+DO $$
+BEGIN
+    IF current_setting('timescaledb.license', true) = 'apache' THEN
+        UPDATE _timescaledb_config.bgw_job SET scheduled = false
+        WHERE proc_schema = '_timescaledb_functions'
+          AND proc_name = 'policy_job_stat_history_retention';
+    END IF;
+EXCEPTION WHEN insufficient_privilege OR undefined_table OR undefined_column THEN
+    RAISE NOTICE 'TimescaleDB job history retention left scheduled: %', SQLERRM;
+END $$;
