@@ -20,9 +20,11 @@ from minewatch.ingest.quarantine import QuarantineReason, Rejection
 from minewatch.metadata import MineDefinition, upsert_mine
 from minewatch.simulators.config import example_mine_path, load_mine_config
 from minewatch.simulators.model import SimulatedMine
-from tests.helpers import eventually, running_gateway, scalar
+from tests.helpers import eventually, running_api, running_gateway, scalar
 
 pytestmark = pytest.mark.anyio
+
+BASE = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=10)
 
 
 @pytest.fixture
@@ -37,7 +39,7 @@ def _message(definition: MineDefinition, seq: int, **overrides: object) -> bytes
     points = [p.code for p in definition.points if p.substation == "001"]
     message: dict[str, object] = {
         "v": 1, "mine": definition.mine.code, "substation": "001", "boot": 7, "seq": seq,
-        "ts": (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=100 - seq)).isoformat(),
+        "ts": (BASE + dt.timedelta(seconds=seq)).isoformat(),
         "points": points, "values": [0.25] * len(points), "status": [0] * len(points),
     }  # fmt: skip
     message.update(overrides)
@@ -85,6 +87,19 @@ async def test_a_message_quarantined_whole_is_received_not_counted_as_missing(
         await _publish(mqtt_url, [(topic, _message(definition, 7))])
         await eventually(lambda: gw.metrics.sequence_gaps._value.get() == 2)
     assert len(_quarantined(database_url, f"{mine}/safety/001")) == 2
+    # the gap is kept (what never arrived, and when the next message came) ...
+    with psycopg.connect(database_url) as conn:
+        gaps = conn.execute(
+            "SELECT source, boot, first_seq, last_seq, missing, next_time FROM sequence_gaps"
+        ).fetchall()
+    assert gaps == [(f"{mine}/001", 7, 5, 6, 2, BASE + dt.timedelta(seconds=7))]
+    # ... and shown in the data-integrity report, per point of the substation
+    async with running_api(database_url) as base, httpx.AsyncClient(base_url=base) as client:
+        report = (await client.get("/api/v1/reports/data-integrity", params={"mine": mine})).json()
+    substation = {p.code for p in definition.points if p.substation == "001"}
+    missing = {r["point_code"]: r["messages_missing"] for r in report["rows"]}
+    assert {c for c, n in missing.items() if n} == substation
+    assert {missing[c] for c in substation} == {2}
 
 
 async def test_refusal_reasons_are_written_for_people(
