@@ -14,7 +14,8 @@ alarms with hysteresis, on-delay, confirmation and pre-warnings), calibration, f
 (maintenance), switch states (fan stop, smoke...), feed (馈电异常) and interruption. Every
 episode carries a classification (:class:`alarms.codes.Classification`). Rows are evaluated in
 event time, sorted by (point, time); a row not after its point's last evaluated reading is late:
-flagged, stored, not evaluated. Every rule keeps its state across batches, so where a batch
+flagged, stored, not evaluated here (:mod:`alarms.late` evaluates it apart, in its own time
+order). Every rule keeps its state across batches, so where a batch
 is cut changes no episode (``tests/alarms/test_batch_invariance.py``); the rule that merges
 points (feed) holds its decisions until both sides have reported or the allowed lateness has
 passed.
@@ -228,9 +229,10 @@ class AlarmEngine:
     def evaluate(self, batch: ReadingBatch) -> Evaluation:
         """Every rule family (:data:`alarms.families.FAMILIES`, in its order) over the batch."""
         st = self.state
-        late, order = live_order(batch.point_id, batch.time_us, st.last_time_us)
+        skipped, order = live_order(batch.point_id, batch.time_us, st.last_time_us)
         flags = batch.flags.copy()
-        flags[late] |= ReadingFlag.LATE
+        if skipped.any():
+            flags |= skip_flags(batch.point_id, batch.time_us, st.last_time_us, skipped)
         pid, t = batch.point_id[order], batch.time_us[order]
         value, status = batch.value[order], batch.status[order]
         rows = Rows.of(pid, t, value, status)
@@ -292,6 +294,29 @@ def live_order(
     late = np.zeros(n, bool)
     late[order] = late_sorted
     return late, order[~late_sorted]
+
+
+def skip_flags(
+    point_id: npt.NDArray[np.int32],
+    time_us: npt.NDArray[np.int64],
+    last_time_us: npt.NDArray[np.int64],
+    skipped: npt.NDArray[np.bool_],
+) -> npt.NDArray[np.int16]:
+    """The flag of each row (arrival order) the live engine does not evaluate: ``REPEAT`` for
+    the same time as the point's last evaluated reading or as a row of the point that arrived
+    before it, ``LATE`` for an older time; 0 for the rows it evaluates."""
+    n = len(time_us)
+    order = np.lexsort((np.arange(n), time_us, point_id))
+    pid, t = point_id[order], time_us[order]
+    again = np.zeros(n, bool)
+    again[1:] = (pid[1:] == pid[:-1]) & (t[1:] == t[:-1])
+    repeat = np.zeros(n, bool)
+    repeat[order] = again
+    repeat |= time_us == last_time_us[point_id]
+    flags = np.zeros(n, np.int16)
+    flags[skipped & repeat] = ReadingFlag.REPEAT
+    flags[skipped & ~repeat] = ReadingFlag.LATE
+    return flags
 
 
 def _point_order(point_id: npt.NDArray[np.int32]) -> npt.NDArray[np.intp]:

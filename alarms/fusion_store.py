@@ -95,11 +95,11 @@ _READINGS = (
     + """
 SELECT m.stop_id, m.point_id, r.time, r.value FROM methane m CROSS JOIN LATERAL (
     (SELECT time, value FROM readings r WHERE r.point_id = m.point_id AND r.time <= m.started
-       AND r.flags & 1 = 0 AND r.status & %(not_gas)s = 0 ORDER BY time DESC LIMIT 1)
+       AND r.flags & 3 = 0 AND r.status & %(not_gas)s = 0 ORDER BY time DESC LIMIT 1)
     UNION ALL
     (SELECT time, value FROM readings r WHERE r.point_id = m.point_id AND r.time > m.started
        AND (m.ended IS NULL OR r.time <= m.ended)
-       AND r.flags & 1 = 0 AND r.status & %(not_gas)s = 0)
+       AND r.flags & 3 = 0 AND r.status & %(not_gas)s = 0)
 ) r
 """
 )

@@ -74,7 +74,7 @@ class AlarmBroadcaster:
                     async for note in conn.notifies():
                         self._publish(orjson.loads(note.payload))
             except psycopg.Error as error:
-                stop_if_cancelled(error)
+                stop_if_cancelled(error)  # psycopg's clean-up may hide a cancellation
                 self.listening.clear()
                 delay = backoff.next_delay()
                 log.warning("alarm listener lost its connection (%s); retry in %.1fs", error, delay)

@@ -267,7 +267,7 @@ async def load_engine_state(
     cur = await conn.execute(
         "SELECT p.id, (EXTRACT(EPOCH FROM last.time) * 1000000)::bigint, last.value "
         "FROM points p CROSS JOIN LATERAL (SELECT time, value FROM readings r "
-        "WHERE r.point_id = p.id AND r.flags & 1 = 0 ORDER BY time DESC LIMIT 1) last"
+        "WHERE r.point_id = p.id AND r.flags & 3 = 0 ORDER BY time DESC LIMIT 1) last"
     )
     last_times = [(int(r[0]), int(r[1]), float(r[2])) for r in await cur.fetchall()]
     return open_episodes, last_times

@@ -43,6 +43,7 @@ class ReadingBucket(BaseModel):
     last: float
     count: int
     status_any: int  # bitwise OR of the status words in the bucket
+    late: int = 0  # readings that arrived after newer ones of the point (flag late)
 
 
 class Alarm(BaseModel):
@@ -83,6 +84,9 @@ class Alarm(BaseModel):
     shelved_reason: str | None = None
     escalated_at: dt.datetime | None = None
     disposed_open_reason: str | None = None  # why it was disposed before it cleared
+    #: found by evaluating late readings in their own time order, after the live engine had
+    #: passed them (a mine catching up after an outage; docs/alarms.md)
+    computed_late: bool = False
 
 
 class ReconciledPointAlarm(BaseModel):
@@ -102,6 +106,7 @@ class ReconciledPointAlarm(BaseModel):
     computed_end: dt.datetime | None
     computed_max: float
     computed_disposed: bool
+    computed_late: bool = False  # from readings that arrived late (docs/alarms.md)
 
 
 class ReportedPointAlarm(BaseModel):
@@ -124,6 +129,7 @@ class ComputedPointAlarm(BaseModel):
     ended_at: dt.datetime | None
     max_value: float
     disposed: bool
+    computed_late: bool = False  # from readings that arrived late (docs/alarms.md)
 
 
 class ReconciledPersonnelAlarm(BaseModel):

@@ -37,7 +37,7 @@ _OVERLAP = """
 
 _POINT_COMPUTED = """
     SELECT a.id, p.code AS point_code, a.abnormal_type, a.rule, a.classification,
-           a.started_at, a.ended_at, a.max_value, a.disposed_at
+           a.started_at, a.ended_at, a.max_value, a.disposed_at, a.computed_late
     FROM alarms a JOIN points p ON p.id = a.point_id
     WHERE a.mine_code = %(mine)s AND a.subject_kind = 'point'
       AND a.abnormal_type ~ '^[0-9]{3}$'
@@ -58,7 +58,7 @@ SELECT r.point_code, r.abnormal_type, r.started_at AS reported_start,
        (r.cause <> '' AND r.measures <> '') AS reported_disposed, r.source_file,
        m.id AS alarm_id, m.rule, m.classification, m.started_at AS computed_start,
        m.ended_at AS computed_end, m.max_value AS computed_max,
-       m.disposed_at IS NOT NULL AS computed_disposed
+       m.disposed_at IS NOT NULL AS computed_disposed, m.computed_late
 FROM r CROSS JOIN LATERAL (
     SELECT c.* FROM c
     WHERE c.point_code = r.point_code AND c.abnormal_type = r.abnormal_type
@@ -85,7 +85,8 @@ LIMIT %(limit)s
 POINT_COMPUTED_ONLY = f"""
 WITH c AS ({_POINT_COMPUTED}), r AS ({_POINT_REPORTED})
 SELECT c.id AS alarm_id, c.point_code, c.abnormal_type, c.rule, c.classification,
-       c.started_at, c.ended_at, c.max_value, c.disposed_at IS NOT NULL AS disposed
+       c.started_at, c.ended_at, c.max_value, c.disposed_at IS NOT NULL AS disposed,
+       c.computed_late
 FROM c
 WHERE NOT EXISTS (
     SELECT 1 FROM r WHERE r.point_code = c.point_code AND r.abnormal_type = c.abnormal_type

@@ -190,8 +190,10 @@ async def data_integrity(
 ) -> Rows:
     """Per point and day of ``tz`` in ``[start, end)``: readings received against those its
     polling cycle (巡检周期) asks for over the part of the day in the range (completeness in
-    percent, at most 100), and its data interruptions (数据中断) starting that day. Points
-    without a polling cycle have no expected count (completeness None)."""
+    percent, at most 100), its data interruptions (数据中断) starting that day, its readings
+    that arrived late (after newer ones of the point: flag ``late``) and the messages of its
+    substation that never arrived (sequence gaps found that day). Points without a polling
+    cycle have no expected count (completeness None)."""
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
         "WITH days AS (SELECT d AS day, greatest(d, %(start)s) AS lo, "
@@ -205,7 +207,12 @@ async def data_integrity(
         "CASE WHEN p.poll_cycle_s IS NULL THEN NULL ELSE "
         "   floor(EXTRACT(EPOCH FROM d.hi - d.lo) / p.poll_cycle_s)::int END AS expected, "
         "(SELECT count(*) FROM alarms a WHERE a.point_id = p.id AND a.rule = 'data_interruption' "
-        "   AND a.started_at >= d.lo AND a.started_at < d.hi)::int AS interruptions "
+        "   AND a.started_at >= d.lo AND a.started_at < d.hi)::int AS interruptions, "
+        "(SELECT count(*) FROM readings r WHERE r.point_id = p.id AND r.time >= d.lo "
+        "   AND r.time < d.hi AND r.flags & 1 = 1)::int AS late, "
+        "(SELECT coalesce(sum(g.missing - g.filled), 0) FROM sequence_gaps g "
+        "   WHERE g.source = p.mine_code || '/' || p.substation_code "
+        "   AND g.next_time >= d.lo AND g.next_time < d.hi)::int AS messages_missing "
         "FROM points p CROSS JOIN days d "
         "WHERE (%(scope)s::text IS NULL OR starts_with(p.mine_code, %(scope)s)) "
         "AND (%(mine)s::text IS NULL OR p.mine_code = %(mine)s) AND d.hi > d.lo "

@@ -69,7 +69,7 @@ async def reading_buckets(
         "SELECT time_bucket(%(bucket)s::interval, time, %(tz)s) AS time, avg(value) AS avg, "
         "min(value) AS min, "
         "max(value) AS max, last(value, time) AS last, count(*)::int AS count, "
-        "bit_or(status)::int AS status_any "
+        "bit_or(status)::int AS status_any, count(*) FILTER (WHERE flags & 1 = 1)::int AS late "
         "FROM readings WHERE point_id = %(point)s AND time >= %(start)s AND time < %(end)s "
         "GROUP BY 1 ORDER BY 1",
         {"bucket": bucket, "point": point_id, "start": start, "end": end, "tz": tz},
@@ -109,7 +109,7 @@ SELECT a.id, a.mine_code, a.point_id, p.code AS point_code,
        a.threshold, a.start_value, a.max_value, a.max_at, a.min_value, a.min_at,
        a.value_sum / a.value_count AS mean_value, a.acknowledged_at, a.cause, a.measures,
        a.handled_by, a.disposed_at, a.grade, a.acknowledged_by, a.shelved_by, a.shelved_until,
-       a.shelved_reason, a.escalated_at, a.disposed_open_reason, a.raised_at,
+       a.shelved_reason, a.escalated_at, a.disposed_open_reason, a.raised_at, a.computed_late,
        fu.area_code AS fusion_area, fu.source_alarm_ids AS fused_alarm_ids,
        fu.cards AS fusion_cards, fu.cameras AS fusion_cameras,
        (SELECT array_agg(fp.code ORDER BY fp.code) FROM points fp WHERE fp.id = ANY(fu.points))

@@ -18,9 +18,11 @@ log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*"; }
 
 need_packages=()
 # chromium and chromium-driver: the console's browser tests (tests/console/, headless);
-# fonts-wqy-microhei: Chinese glyphs in its screenshots.
+# fonts-wqy-microhei: Chinese glyphs in its screenshots; mbpoll: a Modbus client that is not
+# pymodbus, reading `minewatch simulate --modbus` (tests/simulators/test_modbus_cli.py).
 for pkg in postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR cmake mosquitto mosquitto-clients \
-           dpkg-dev build-essential xz-utils python3-venv chromium chromium-driver fonts-wqy-microhei; do
+           dpkg-dev build-essential xz-utils python3-venv chromium chromium-driver fonts-wqy-microhei \
+           mbpoll; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_packages+=("$pkg")
 done
 if [ ${#need_packages[@]} -gt 0 ]; then

@@ -8,13 +8,15 @@ JSON, version, times) is :mod:`.envelope`, shared with the personnel/video contr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 import orjson
 from pydantic import ValidationError
 
+from minewatch.feeds import OTHER_FEEDS
 from minewatch.ingest import envelope
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
 from minewatch.metadata import MineDefinition
@@ -46,29 +48,94 @@ class MetaMessage:
     definition: MineDefinition
 
 
-ParsedMessage = SafetyMessage | MetaMessage | Rejection
+@dataclass(frozen=True, slots=True)
+class OtherFeed:
+    """A message of another feed under the same tree (personnel, video, alarm events): read
+    by its own client, acknowledged here and not stored."""
+
+    source: str
+
+
+ParsedMessage = SafetyMessage | MetaMessage | Rejection | OtherFeed
+
+_MINE_CODE = re.compile(r"[0-9]{12}")
+_SUBSTATION_CODE = re.compile(r"[^/+#]{1,32}")
 
 
 def parse_message(topic: str, payload: bytes, max_bytes: int) -> ParsedMessage:
-    """Parse one MQTT message of the contract; never raises on bad input."""
-    return envelope.parse_envelope(topic, payload, max_bytes, lambda parts, source: _route(
+    """Parse one MQTT message of the contract; never raises on bad input.
+
+    A refused message on a safety topic that still carries an integer ``boot`` and ``seq``
+    says so (:attr:`Rejection.numbered`): it arrived, so it is no sequence gap.
+    """
+    parts = topic.split("/")
+    if len(parts) > 3 and "/".join(parts[3:]) in OTHER_FEEDS:
+        return OtherFeed("/".join(parts[2:]))
+    parsed = envelope.parse_envelope(topic, payload, max_bytes, lambda parts, source: _route(
         topic, parts, source, payload))  # fmt: skip
+    if isinstance(parsed, Rejection) and len(parts) == 5 and parts[3] == "safety":
+        mark = _received_mark(parts[2], parts[4], payload, max_bytes)
+        if mark is not None:
+            return replace(parsed, numbered=(f"{parts[2]}/{parts[4]}", *mark))
+    return parsed
+
+
+def _received_mark(
+    mine: str, substation: str, payload: bytes, max_bytes: int
+) -> tuple[int, int] | None:
+    """``(boot, seq)`` of a refused safety message whose payload names the topic's source (an
+    oversized one is not read; one naming another source numbers another sequence)."""
+    if len(payload) > max_bytes:
+        return None
+    try:
+        document = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(document, dict):
+        return None
+    if document.get("mine") != mine or document.get("substation") != substation:
+        return None
+    boot, seq = document.get("boot"), document.get("seq")
+    if type(boot) is int and type(seq) is int:
+        return boot, seq
+    return None
 
 
 def _route(topic: str, parts: list[str], source: str, payload: bytes) -> ParsedMessage:
     match parts:
         case ["minewatch", "v1", mine, "safety", substation]:
+            _check_codes(topic, mine, substation)
             may_hold_bools = b"true" in payload or b"false" in payload
             return _parse_safety(mine, substation, envelope.load_object(payload), may_hold_bools)
         case ["minewatch", "v1", mine, "meta"]:
+            _check_codes(topic, mine)
             return _parse_meta(mine, source, envelope.load_object(payload))
     raise envelope.unknown_topic(topic)
 
 
-def _field(document: dict[str, object], name: str, kind: type | tuple[type, ...]) -> object:
+def _check_codes(topic: str, mine: str, substation: str | None = None) -> None:
+    if not _MINE_CODE.fullmatch(mine):
+        raise envelope.Refused(
+            QuarantineReason.UNKNOWN_TOPIC,
+            f"topic {topic!r}: the mine code must be 12 digits, not {mine!r}",
+        )
+    if substation is not None and not _SUBSTATION_CODE.fullmatch(substation):
+        raise envelope.Refused(
+            QuarantineReason.UNKNOWN_TOPIC,
+            f"topic {topic!r}: the substation code must be 1 to 32 characters",
+        )
+
+
+#: how a reason names the JSON type a field must have
+_KINDS = {int: "an integer", str: "a string", list: "a list"}
+
+
+def _field(document: dict[str, object], name: str, kind: type) -> object:
     value = document.get(name)
+    if value is None:
+        raise envelope.schema(f"{name} is missing")
     if not isinstance(value, kind) or isinstance(value, bool):
-        raise envelope.schema(f"field {name!r} missing or not {kind}")
+        raise envelope.schema(f"{name} must be {_KINDS.get(kind, kind.__name__)}")
     return value
 
 

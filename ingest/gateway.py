@@ -20,8 +20,9 @@ from typing import Any
 from minewatch.alarms.fusion_store import FusionEvaluator
 from minewatch.alarms.live import AlarmBroadcaster
 from minewatch.alarms.mqtt_publisher import publish_alarms
+from minewatch.alarms.rules.params import RuleDefaults
 from minewatch.ingest.batching import batch_loop
-from minewatch.ingest.contract import MetaMessage, SafetyMessage
+from minewatch.ingest.contract import MetaMessage, OtherFeed, SafetyMessage
 from minewatch.ingest.directives import DirectiveRelay
 from minewatch.ingest.feeds import FeedPipeline, FeedSettings
 from minewatch.ingest.feeds.contract import FeedBatch, PersonnelMeta
@@ -58,7 +59,10 @@ class Gateway:
         limits = TimeLimits(
             int(settings.max_future_skew_s * 1e6), int(settings.max_past_age_s * 1e6)
         )
-        self._writer = BatchWriter(database_url, self.metrics, settings.registry_refresh_s, limits)
+        defaults = RuleDefaults(allowed_lateness_s=settings.allowed_lateness_s)
+        self._writer = BatchWriter(
+            database_url, self.metrics, settings.registry_refresh_s, limits, defaults
+        )
         # Personnel and video travel on their own topics, tables and MQTT session.
         feeds = feeds or FeedSettings()
         if feeds.client_id is None:
@@ -67,8 +71,13 @@ class Gateway:
         # What the national files report besides readings and definitions (FZSS, YCBJ...).
         self.reports = ReportSink(database_url)
         # Fused alarms (gas x people x cameras x fans), on the clock of the clock-driven checks.
-        self.fusion = FusionEvaluator(database_url, settings.tick_s) if settings.tick_s else None
+        self.fusion = (
+            FusionEvaluator(database_url, settings.tick_s,
+                            lateness_us=round(settings.allowed_lateness_s * 1e6))
+            if settings.tick_s else None
+        )  # fmt: skip
         self.ready = asyncio.Event()
+        self._held = PendingWrite()  # the write batch being accumulated (the pending gauge)
 
     async def run(self) -> None:
         """Run until cancelled."""
@@ -78,6 +87,8 @@ class Gateway:
         endpoint = metrics_endpoint(
             self.metrics.registry, self.settings.metrics_host, self.settings.metrics_port
         )
+        # Read when scraped, so an idle gateway shows 0, not its last busy moment.
+        self.metrics.pending.set_function(lambda: queue.qsize() + len(self._held.acks))
         with endpoint:
             await self._run(queue)
 
@@ -129,7 +140,6 @@ class Gateway:
         if isinstance(delivery.message, NationalReport):  # from the file inbox too
             target = self.reports.queue
         await target.put(delivery)  # blocks when the writer falls behind: backpressure
-        self.metrics.pending.set(queue.qsize())
 
     async def _publish_alarms(self) -> None:
         async with AlarmBroadcaster(self._database_url) as broadcaster:
@@ -146,19 +156,29 @@ class Gateway:
             max_delay_s=self.settings.batch_max_delay_ms / 1000,
             tick=self._writer.tick if self.settings.tick_s else None,
             tick_s=self.settings.tick_s or 0.0,
+            stop_flush_s=self.settings.stop_flush_s,
         )
 
     async def _flush(self, pending: PendingWrite) -> PendingWrite:
         await self._writer.flush(pending)
         await self._writer.maybe_refresh_registry()
-        return PendingWrite()
+        self._held = PendingWrite()
+        return self._held
 
     async def _accept(self, delivery: Delivery, pending: PendingWrite) -> PendingWrite:
         message = delivery.message
         match message:
+            case OtherFeed():  # personnel/video/alarms: their own client stores them
+                self.metrics.messages.labels("other_feed").inc()
             case Rejection():
                 self.metrics.messages.labels("rejected").inc()
-                pending.rejections.append(message)
+                numbered = message.numbered
+                if numbered is None or self._writer.received(
+                    pending, numbered[0], (numbered[1], numbered[2])
+                ):
+                    pending.rejections.append(message)
+                else:  # a redelivery of a message already quarantined
+                    self.metrics.duplicates.inc()
             case MetaMessage():
                 self.metrics.messages.labels("meta").inc()
                 pending = await self._flush(pending)  # definitions apply in arrival order
@@ -182,6 +202,7 @@ class Gateway:
                         pending.refusal_listeners[message.source] = delivery.refused
         pending.acks.append(delivery.ack)
         pending.note_received(delivery.received_at)
+        self._held = pending
         return pending
 
 

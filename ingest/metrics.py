@@ -42,7 +42,9 @@ class GatewayMetrics:
             "minewatch_write_retries_total", "Database writes retried", registry=r
         )
         self.pending = Gauge(
-            "minewatch_pending_messages", "Messages received and not yet durable", registry=r
+            "minewatch_pending_messages",
+            "Messages received and not yet durable (queued or in the write batch)",
+            registry=r,
         )
         self.lag = Gauge(
             "minewatch_lag_seconds", "Receive-to-commit delay of the last write", registry=r
@@ -54,6 +56,11 @@ class GatewayMetrics:
         self.source_readings = Counter(
             "minewatch_source_readings_total", "Readings received per source", ["source"],
             registry=r,
+        )  # fmt: skip
+        self.sparkplug_refusals = Counter(
+            "minewatch_sparkplug_refusals_total",
+            "Sparkplug births (and deaths) refused: the node is left as it was",
+            ["source", "kind"], registry=r,
         )  # fmt: skip
         self.spool_depth = Gauge(
             "minewatch_spool_records", "Records in a source's durable spool not yet stored",

@@ -34,6 +34,8 @@ class QuarantineReason(enum.StrEnum):
     SPARKPLUG_VIOLATION = "sparkplug_violation"  # decodable, but breaks the specification
     NO_BIRTH = "no_birth"  # data from an edge node or device whose birth is not known
     UNKNOWN_METRIC = "unknown_metric"  # alias or name not defined by the current birth
+    UNMAPPED_METRIC = "unmapped_metric"  # defined, but not in its source's metric map
+    STALE_DEATH = "stale_death"  # an NDEATH of an earlier session (bdSeq): ignored, kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,3 +46,6 @@ class Rejection:
     reason: QuarantineReason
     detail: str
     payload: bytes
+    #: (sequence source, boot, seq) of a refused message that carried them: it arrived, so
+    #: it is no gap in its source's sequence
+    numbered: tuple[str, int, int] | None = None

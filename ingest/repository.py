@@ -1,14 +1,29 @@
 """The SQL every writer of the pipeline shares: the per-source ``(boot, seq)`` marks
-(:mod:`.sequence`) and the quarantine. Named parameters only; the readings' binary COPY is
-:mod:`.pgcopy`."""
+(:mod:`.sequence`), the sequence gaps and the quarantine. Named parameters only; the readings'
+binary COPY is :mod:`.pgcopy`."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import psycopg
 from psycopg.types.json import Jsonb
 
 from minewatch.ingest.quarantine import Rejection
 from minewatch.ingest.sequence import SourceMark
+from minewatch.timeutil import us_to_datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SequenceGap:
+    """Sequence numbers of a source that never arrived (``first_seq``..``last_seq``)."""
+
+    source: str
+    boot: int
+    first_seq: int
+    last_seq: int
+    next_time_us: int | None  # event time of the message that came after the gap
+
 
 _COLUMNS = "source, boot, seq, missing, earlier, forgotten"
 _SELECT_WATERMARKS = f"SELECT {_COLUMNS} FROM source_watermarks WHERE source LIKE %(like)s"
@@ -84,3 +99,31 @@ async def committed_before(cur: psycopg.AsyncCursor, marks: dict[str, SourceMark
     await cur.execute(_LOCK_WATERMARKS, {"sources": list(marks)})
     stored = _marks(await cur.fetchall())
     return any(stored.get(source) == mark for source, mark in marks.items())
+
+
+_INSERT_GAP = (
+    "INSERT INTO sequence_gaps (source, boot, first_seq, last_seq, next_time) "
+    "VALUES (%(source)s, %(boot)s, %(first)s, %(last)s, %(next_time)s)"
+)
+
+
+async def write_gaps(cur: psycopg.AsyncCursor, gaps: list[SequenceGap]) -> None:
+    """Record sequence numbers never received (migration 0018), in the batch's transaction."""
+    if gaps:
+        await cur.executemany(_INSERT_GAP, [
+            {"source": g.source, "boot": g.boot, "first": g.first_seq, "last": g.last_seq,
+             "next_time": None if g.next_time_us is None else us_to_datetime(g.next_time_us)}
+            for g in gaps
+        ])  # fmt: skip
+
+
+_FILL_GAP = (
+    "UPDATE sequence_gaps SET filled = filled + 1 WHERE source = %(source)s "
+    "AND boot = %(boot)s AND %(seq)s BETWEEN first_seq AND last_seq"
+)
+
+
+async def write_fills(cur: psycopg.AsyncCursor, fills: list[tuple[str, int, int]]) -> None:
+    """Count the messages (source, boot, seq) that arrived inside a recorded gap after all."""
+    if fills:
+        await cur.executemany(_FILL_GAP, [{"source": s, "boot": b, "seq": q} for s, b, q in fills])

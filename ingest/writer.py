@@ -19,6 +19,8 @@ import psycopg
 
 from minewatch.alarms import lifecycle
 from minewatch.alarms.engine import AlarmEngine, Evaluation
+from minewatch.alarms.late_store import LateEvaluation
+from minewatch.alarms.rules.params import RuleDefaults
 from minewatch.alarms.store import load_engine_state, load_incident_state, write_changes
 from minewatch.batch import ReadingBatch
 from minewatch.ingest.contract import SafetyMessage
@@ -26,7 +28,14 @@ from minewatch.ingest.durable import DurableWriter, Pending
 from minewatch.ingest.metrics import GatewayMetrics
 from minewatch.ingest.pgcopy import COPY_READINGS_SQL, encode_readings
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
-from minewatch.ingest.repository import committed_before, write_rejections, write_watermarks
+from minewatch.ingest.repository import (
+    SequenceGap,
+    committed_before,
+    write_fills,
+    write_gaps,
+    write_rejections,
+    write_watermarks,
+)
 from minewatch.ingest.time_limits import TimeLimits
 from minewatch.ingest.validate import PointResolver, validate_messages
 from minewatch.metadata import MineDefinition, upsert_mine_async
@@ -44,12 +53,15 @@ class PendingWrite(Pending):
     readings: int = 0
     #: message source -> whom to tell which of its readings were refused (Delivery.refused)
     refusal_listeners: dict[str, Callable[[list[Rejection]], None]] = field(default_factory=dict)
+    gaps: list[SequenceGap] = field(default_factory=list)  # sequence numbers never received
+    fills: list[tuple[str, int, int]] = field(default_factory=list)  # (source, boot, seq) late
 
 
 class BatchWriter(DurableWriter):
     def __init__(
-        self, database_url: str, metrics: GatewayMetrics, refresh_s: float, limits: TimeLimits
-    ) -> None:
+        self, database_url: str, metrics: GatewayMetrics, refresh_s: float, limits: TimeLimits,
+        defaults: RuleDefaults | None = None,
+    ) -> None:  # fmt: skip
         super().__init__(database_url, on_retry=metrics.write_retries.inc)
         self._limits = limits
         self._metrics = metrics
@@ -57,14 +69,16 @@ class BatchWriter(DurableWriter):
         self._loaded_at = 0.0
         self.registry: PointRegistry = PointRegistry.empty()
         self.points = PointResolver(self.registry)
-        self.engine = AlarmEngine(self.registry)
+        self._defaults = defaults or RuleDefaults()  # MINEWATCH_GATEWAY__ALLOWED_LATENESS_S
+        self.engine = AlarmEngine(self.registry, self._defaults)
+        self.late = LateEvaluation(self._defaults)
 
     async def __aenter__(self) -> BatchWriter:
         conn = await self._connection()
         self.registry = await load_registry_async(conn)
         self.points = PointResolver(self.registry)
         self._loaded_at = time.monotonic()
-        self.engine = AlarmEngine(self.registry)
+        self.engine = AlarmEngine(self.registry, self._defaults)
         self.engine.restore(*await load_engine_state(conn))
         self.engine.restore_incidents(*await load_incident_state(conn))
         await self._load_watermarks(conn)
@@ -78,9 +92,24 @@ class BatchWriter(DurableWriter):
 
     def accepts(self, pending: PendingWrite, message: SafetyMessage) -> bool:
         """Whether ``message`` is new for its source (not a redelivery); counts gaps."""
-        missing = self.is_new(pending.watermarks, message.source, (message.boot, message.seq))
+        first = int(message.time_us[0]) if len(message) else None
+        return self.received(pending, message.source, (message.boot, message.seq), first)
+
+    def received(
+        self, pending: PendingWrite, source: str, mark: tuple[int, int],
+        time_us: int | None = None,
+    ) -> bool:  # fmt: skip
+        """Whether ``mark`` is new for ``source``; counts and records (``sequence_gaps``, with
+        the batch) the sequence numbers skipped before it. A message refused whole but
+        numbered is received, not missing."""
+        current = pending.watermarks.get(source) or self.watermarks.get(source)
+        missing = self.is_new(pending.watermarks, source, mark)
+        if missing is not None and current is not None and mark < current.top:
+            pending.fills.append((source, *mark))  # a hole filled after all
         if missing:
             self._metrics.sequence_gaps.inc(missing)
+            boot, seq = mark
+            pending.gaps.append(SequenceGap(source, boot, seq - missing, seq - 1, time_us))
         return missing is not None
 
     async def maybe_refresh_registry(self) -> None:
@@ -165,8 +194,11 @@ class BatchWriter(DurableWriter):
             if len(stored):
                 async with cur.copy(COPY_READINGS_SQL) as copy:
                     await copy.write(encode_readings(stored))
+                await self.late.store(cur, self.registry, stored)  # readings flagged late
             await write_rejections(cur, pending.rejections)
             await write_watermarks(cur, pending.watermarks)
+            await write_gaps(cur, pending.gaps)
+            await write_fills(cur, pending.fills)
             await write_changes(cur, evaluation.changes, self.registry, evaluation.incidents)
         return evaluation
 
@@ -188,6 +220,8 @@ class BatchWriter(DurableWriter):
         async with conn.transaction(), conn.cursor() as cur:
             await write_rejections(cur, pending.rejections)
             await write_watermarks(cur, pending.watermarks)
+            await write_gaps(cur, pending.gaps)
+            await write_fills(cur, pending.fills)
 
 
 def _tell_refusals(pending: PendingWrite) -> None:

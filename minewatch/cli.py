@@ -231,6 +231,35 @@ def _simulated_mine(config: str | None) -> SimulatedMine:
     return SimulatedMine(load_mine_config(Path(config) if config else example_mine_path()))
 
 
+def _simulate_modbus(settings: Settings, args: argparse.Namespace, mine: SimulatedMine) -> int:
+    """Every substation as a Modbus TCP device, the register map written for a poller."""
+    from minewatch.modbus_map import ModbusMap
+    from minewatch.simulators.modbus_server import (
+        fixed_port_map,
+        mbpoll_commands,
+        serve_until_cancelled,
+    )
+
+    host, port = args.modbus_host, args.modbus_port
+    map_out = Path(args.map_out) if args.map_out else settings.var_dir / "modbus-map.toml"
+    fixed = fixed_port_map(mine, host, port) if port else None
+
+    def ready(register_map: ModbusMap) -> None:
+        map_out.parent.mkdir(parents=True, exist_ok=True)
+        map_out.write_text(register_map.to_toml(), encoding="utf-8")
+        for station in register_map.substations:
+            device = station.device
+            console.print(f"substation {station.substation}: {device.host}:{device.port} "
+                          f"unit {device.unit_id}, {len(station.points)} points")  # fmt: skip
+            for line in mbpoll_commands(station):
+                console.print(f"  {line}", markup=False, highlight=False)
+        console.print(f"register map: {map_out}", markup=False, highlight=False)
+        console.print(f"poll it: MINEWATCH_GATEWAY__MODBUS_MAP_FILE={map_out} minewatch gateway",
+                      markup=False, highlight=False)  # fmt: skip
+
+    return _run(lambda: serve_until_cancelled(mine, fixed, host, ready))
+
+
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     from minewatch.embedded import stack_for
     from minewatch.simulators.mqtt_publisher import publish_mine
@@ -246,6 +275,8 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
         console.print(f"wrote {len(written.files)} files to {args.files}: {counts}")
         return 0
     mine = _simulated_mine(args.config)
+    if args.modbus:
+        return _simulate_modbus(settings, args, mine)
     if args.record:
         from minewatch.simulators.trace import record
 
@@ -494,6 +525,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="publish the safety-monitoring feed only (no personnel, video, output)",
     )  # fmt: skip
     sim.add_argument("--record", metavar="TRACE", help="write a trace (no broker) instead")
+    sim.add_argument(
+        "--modbus", action="store_true",
+        help="serve every substation as a Modbus TCP device instead (docs/modbus.md)",
+    )  # fmt: skip
+    sim.add_argument("--modbus-host", default="127.0.0.1", help="--modbus: address to listen on")
+    sim.add_argument(
+        "--modbus-port", type=int, default=5020,
+        help="--modbus: the first substation's port, the next ones follow; 0: free ports",
+    )  # fmt: skip
+    sim.add_argument(
+        "--map-out", metavar="FILE", help="--modbus: register map (default var/modbus-map.toml)"
+    )
     sim.add_argument("--hours", type=float, default=1.0, help="simulated hours to --record")
     sim.add_argument("--files", metavar="DIR", help="write national TXT files into DIR instead")
     sim.add_argument("--minutes", type=float, default=60.0, help="simulated minutes to --files")

@@ -30,7 +30,10 @@ class ReadingFlag(enum.IntFlag):
     """Flags minewatch itself sets on a stored reading (``readings.flags``)."""
 
     NONE = 0
-    LATE = 1  # event time not after the last evaluated reading of the point: stored, not evaluated
+    LATE = 1  # event time before the last evaluated reading of the point: stored, evaluated
+    # apart in its own time order (alarms/late.py), not by the live engine
+    REPEAT = 2  # the same event time as an earlier reading of the point (a Sparkplug birth and
+    # the data of the same millisecond, a reading sent twice): stored, not evaluated, not late
 
 
 class ValueType(enum.StrEnum):

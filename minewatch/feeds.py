@@ -21,8 +21,15 @@ def meta_topic(mine: str) -> str:
 
 
 def safety_subscriptions(mine: str) -> list[str]:
-    """The topic filters of one mine's safety feed (what a gateway serving that mine takes)."""
-    return [meta_topic(mine), f"{TOPIC_ROOT}/{mine}/safety/+"]
+    """The topic filter of one mine's safety feed (what a gateway serving that mine takes): the
+    mine's whole tree, so that a message under a topic outside the contract is quarantined
+    rather than never received; the other feeds' topics are left to their own clients."""
+    return [f"{TOPIC_ROOT}/{mine}/#"]
+
+
+#: The levels after ``minewatch/v1/<mine>/`` of the feeds that are not the safety feed's:
+#: the personnel and video pipeline reads them on its own session; alarms are the gateway's own.
+OTHER_FEEDS = frozenset({"alarms", "personnel", "personnel/meta", "video", "video/meta"})
 
 
 def alarm_topic(mine: str) -> str:

@@ -192,13 +192,36 @@ _POINT_COLUMNS = (
     "co_puff_max_s", "co_fire_after_s", "cross_check_ratio", "cross_check_min", "cross_check_s",
 )  # fmt: skip
 
-_UPSERT_POINT = (
-    "INSERT INTO points (mine_code, code, " + ", ".join(_POINT_COLUMNS) + ") VALUES ("
-    "%(mine_code)s, %(code)s, " + ", ".join(f"%({c})s" for c in _POINT_COLUMNS) + ") "
-    "ON CONFLICT (mine_code, code) DO UPDATE SET "
-    + ", ".join(f"{c} = EXCLUDED.{c}" for c in _POINT_COLUMNS)
-    + ", updated_at = now()"
-)
+
+def _upsert(
+    table: str, key: tuple[str, ...], columns: tuple[str, ...], carried: frozenset[str]
+) -> str:
+    """INSERT every column; on conflict update only the ``carried`` ones (a definition updates
+    the fields it carries and leaves the others, whichever source wrote them)."""
+    names = key + columns
+    update = [f"{c} = EXCLUDED.{c}" for c in columns if c in carried]
+    return (
+        f"INSERT INTO {table} ({', '.join(names)}) VALUES ("
+        + ", ".join(f"%({c})s" for c in names)
+        + f") ON CONFLICT ({', '.join(key)}) DO UPDATE SET "
+        + ", ".join([*update, "updated_at = now()"])
+    )
+
+
+#: a point field -> the column(s) it sets (the others have the field's name)
+_POINT_FIELD_COLUMNS = {
+    "substation": ("substation_code",),
+    "sensor_type": ("sensor_type", "value_type"),
+}
+
+
+def _carried_columns(point: PointDefinition) -> frozenset[str]:
+    """The columns of ``point`` its source gave (pydantic's ``model_fields_set``)."""
+    return frozenset(
+        column
+        for name in point.model_fields_set
+        for column in _POINT_FIELD_COLUMNS.get(name, (name,))
+    )
 
 
 def _point_row(mine_code: str, point: PointDefinition) -> dict[str, object]:
@@ -213,26 +236,33 @@ def _point_row(mine_code: str, point: PointDefinition) -> dict[str, object]:
     return row
 
 
-_UPSERT_MINE = (
-    "INSERT INTO mines (code, name, gas_class, approved_capacity_t) "
-    "VALUES (%(code)s, %(name)s, %(gas_class)s, %(approved_capacity_t)s) "
-    "ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, gas_class = EXCLUDED.gas_class, "
-    "approved_capacity_t = EXCLUDED.approved_capacity_t, updated_at = now()"
-)
-_UPSERT_SUBSTATION = (
-    "INSERT INTO substations (mine_code, code, location) VALUES (%s, %s, %s) "
-    "ON CONFLICT (mine_code, code) DO UPDATE SET location = EXCLUDED.location, updated_at = now()"
-)
+_MINE_COLUMNS = ("name", "gas_class", "approved_capacity_t")
 
 
 def _upsert_statements(definition: MineDefinition) -> list[tuple[str, list[object]]]:
-    """The statements (each with its parameter rows) that store ``definition``."""
+    """The statements (each with its parameter rows) that store ``definition``.
+
+    Each row updates only the fields its definition carries: a national CDDY file (no gas
+    class, no capacity, no per-point rule settings) leaves what the MQTT definition set.
+    A field given as null is carried, and clears the stored value.
+    """
     mine = definition.mine
-    return [
-        (_UPSERT_MINE, [mine.model_dump()]),
-        (_UPSERT_SUBSTATION, [(mine.code, s.code, s.location) for s in definition.substations]),
-        (_UPSERT_POINT, [_point_row(mine.code, p) for p in definition.points]),
-    ]
+    statements: list[tuple[str, list[object]]] = [
+        (_upsert("mines", ("code",), _MINE_COLUMNS, frozenset(mine.model_fields_set)),
+         [mine.model_dump()]),
+    ]  # fmt: skip
+    for station in definition.substations:
+        carried = frozenset(station.model_fields_set)
+        statements.append((
+            _upsert("substations", ("mine_code", "code"), ("location",), carried),
+            [{"mine_code": mine.code, "code": station.code, "location": station.location}],
+        ))  # fmt: skip
+    by_shape: dict[frozenset[str], list[object]] = {}
+    for point in definition.points:
+        by_shape.setdefault(_carried_columns(point), []).append(_point_row(mine.code, point))
+    for carried, rows in by_shape.items():
+        statements.append((_upsert("points", ("mine_code", "code"), _POINT_COLUMNS, carried), rows))
+    return statements
 
 
 def upsert_mine(conn: psycopg.Connection, definition: MineDefinition) -> None:

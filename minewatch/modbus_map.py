@@ -17,6 +17,7 @@ instead (pymodbus-dev/pymodbus#2675) and is not used.
 from __future__ import annotations
 
 import enum
+import json
 import math
 import struct
 from collections.abc import Mapping, Sequence
@@ -171,6 +172,32 @@ class ModbusMap(BaseModel):
             if station.substation == code:
                 return station
         raise KeyError(code)
+
+    def to_toml(self) -> str:
+        """The map as the TOML file this page's format describes (``ModbusMap.model_validate(
+        tomllib.loads(text))`` gives it back), e.g. for ``MINEWATCH_GATEWAY__MODBUS_MAP_FILE``."""
+        lines = [f"mine = {_toml_value(self.mine)}"]
+        for station in self.substations:
+            head = station.model_dump(mode="json", exclude={"points", "device"})
+            device = station.device.model_dump(mode="json")
+            lines += ["", "[[substations]]"]
+            lines += [f"{key} = {_toml_value(value)}" for key, value in head.items()]
+            inline = ", ".join(f"{k} = {_toml_value(v)}" for k, v in device.items())
+            lines.append(f"device = {{ {inline} }}")
+            for point in station.points:
+                fields = point.model_dump(mode="json", exclude_none=True)
+                lines += ["", "[[substations.points]]"]
+                lines += [f"{key} = {_toml_value(value)}" for key, value in fields.items()]
+        return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: object) -> str:
+    """A TOML scalar: strings JSON-quoted (a subset of TOML's basic strings), numbers, bools."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(str(value), ensure_ascii=False)
 
 
 # -- the default layout of simulated devices ----------------------------------------------------

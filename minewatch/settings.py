@@ -17,8 +17,9 @@ class GatewaySettings(BaseModel):
     """How the gateway batches, bounds and validates what it receives."""
 
     topics: list[str] = Field(
-        default_factory=lambda: ["minewatch/v1/+/meta", "minewatch/v1/+/safety/+"],
-        description="MQTT topic filters to subscribe to (QoS 1).",
+        default_factory=lambda: ["minewatch/v1/#"],
+        description="MQTT topic filters to subscribe to (QoS 1): the whole tree, so that a "
+        "topic outside the contract is quarantined, not unseen.",
     )
     client_id: str = Field(
         "minewatch-gateway",
@@ -91,6 +92,24 @@ class GatewaySettings(BaseModel):
     metrics_host: str = Field("127.0.0.1", description="Where /metrics (Prometheus) listens.")
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="Port of /metrics; unset: no metrics endpoint."
+    )
+    allowed_lateness_s: float = Field(
+        60.0,
+        ge=0,
+        description="How far one point's readings may lag another's (event time) and still be "
+        "evaluated together: cross-point rules (feed) and off-delay clears wait this long for "
+        'a silent side (docs/alarms.md "Batching and late data").',
+    )
+    sparkplug_map_file: Path | None = Field(
+        None,
+        description="TOML map of Sparkplug metric names to point codes per edge node or device "
+        '(docs/sparkplug.md "Metric map"); unset: metric names are point codes.',
+    )
+    stop_flush_s: float = Field(
+        5.0,
+        gt=0,
+        description="On a stop signal, how long the last write batch may take to become durable; "
+        "then it is left unacknowledged (redelivered to the next run) and the gateway exits.",
     )
 
 

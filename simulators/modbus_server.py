@@ -19,6 +19,7 @@ import contextlib
 import functools
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -32,6 +33,7 @@ from minewatch.modbus_map import (
     DeviceAddress,
     ModbusMap,
     RegisterPlan,
+    SubstationMap,
     WordOrder,
     compile_plan,
     default_register_map,
@@ -292,3 +294,46 @@ class ModbusMineServer:
             self._clock = None
         for device in self._devices.values():
             await self._stop(device)
+
+
+# -- `minewatch simulate --modbus`: the simulated mine for a user's own poller --------------------
+
+
+def fixed_port_map(
+    mine: SimulatedMine, host: str, first_port: int, word_order: WordOrder = WordOrder.ABCD
+) -> ModbusMap:
+    """The default layout with substation ``k`` (in definition order) on ``first_port + k``."""
+    stations = [s.code for s in mine.definition.substations]
+    return default_register_map(
+        mine.definition,
+        {code: DeviceAddress(host=host, port=first_port + k) for k, code in enumerate(stations)},
+        word_order=word_order,
+    )
+
+
+def mbpoll_commands(station_map: SubstationMap) -> list[str]:
+    """mbpoll command lines (a Modbus client that is not pymodbus) that read one device of the
+    default layout once: every register raw, then the first point's float32 value."""
+    device = station_map.device
+    first = station_map.points[0]
+    kind = "3" if station_map.register_kind == "input" else "4"
+    span = max(p.status_address or p.address for p in station_map.points) + 1
+    order = "-B " if first.word_order == WordOrder.ABCD else ""
+    common = f"-m tcp -a {device.unit_id} -0 -1 -p {device.port}"
+    return [
+        f"mbpoll {common} -t {kind} -r 0 -c {min(span, 125)} {device.host}",
+        f"mbpoll {common} -t {kind}:float {order}-r {first.address} -c 1 {device.host}",
+    ]
+
+
+async def serve_until_cancelled(
+    mine: SimulatedMine,
+    register_map: ModbusMap | None,
+    host: str,
+    on_ready: Callable[[ModbusMap], None],
+) -> None:
+    """Serve ``mine`` in real time (one cycle per ``simulation.cycle_s``) until cancelled;
+    ``on_ready`` gets the register map once every device listens."""
+    async with ModbusMineServer(mine, register_map, host=host, realtime=True) as server:
+        on_ready(server.register_map)
+        await asyncio.Event().wait()

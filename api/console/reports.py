@@ -139,6 +139,8 @@ INTEGRITY_COLUMNS = (
     Column("expected", "应收条数", "expected", "条"),
     Column("completeness_pct", "上传完整率", "completeness", "%", 1),
     Column("interruptions", "数据中断次数", "interruptions", "次"),
+    Column("late", "迟到条数", "late readings", "条"),
+    Column("messages_missing", "缺失报文数", "messages missing", "条"),
 )
 CALIBRATION_COLUMNS = (
     Column("mine_code", "矿井编码", "mine"),
@@ -218,7 +220,8 @@ async def disposal_compliance(conn: AsyncConnection, access: Access, f: ReportFi
 
 
 async def data_integrity(conn: AsyncConnection, access: Access, f: ReportFilter) -> Table:
-    """4. Per point and local day: upload completeness and data interruptions."""
+    """4. Per point and local day: upload completeness, data interruptions, late readings
+    and messages that never arrived."""
     start, end = f.period()
     rows = await report_repository.data_integrity(
         conn, access.scope, access.mine, start, end, "Asia/Shanghai", f.limit

@@ -129,7 +129,13 @@ def test_late_and_duplicate_rows_are_flagged_and_not_evaluated() -> None:
     late = series(1, [3.0, 3.0], times_s=[5.0, 12.0])  # both not after t=12
     dup = series(1, [3.0, 3.0], times_s=[20.0, 20.0])  # second row repeats the time
     evaluation = engine.evaluate(ReadingBatch.concat([late, dup]))
-    assert evaluation.flags.tolist() == [ReadingFlag.LATE, ReadingFlag.LATE, 0, ReadingFlag.LATE]
+    # older: late; the same time as an evaluated reading, or as an earlier row: a repeat
+    assert evaluation.flags.tolist() == [
+        ReadingFlag.LATE,
+        ReadingFlag.REPEAT,
+        0,
+        ReadingFlag.REPEAT,
+    ]
     assert evaluation.changes == []  # a single live 3.0 reading is only pending
     engine.commit(evaluation)
     assert engine.last_time_us[1] == T0 + 20 * S

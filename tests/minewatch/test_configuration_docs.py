@@ -70,3 +70,15 @@ def test_every_setting_is_documented_with_its_default() -> None:
 
 def test_the_document_lists_no_setting_that_does_not_exist() -> None:
     assert not sorted(set(_rows()) - set(_settings(Settings)))
+
+
+def test_the_allowed_lateness_setting_is_the_engines_default_and_reaches_it() -> None:
+    from minewatch.alarms.rules.params import RuleDefaults
+    from minewatch.ingest.gateway import Gateway
+    from minewatch.settings import GatewaySettings
+
+    assert GatewaySettings().allowed_lateness_s == RuleDefaults().allowed_lateness_s
+    settings = GatewaySettings(allowed_lateness_s=90, topics=[])
+    gateway = Gateway(settings, "postgresql://nowhere/x", "mqtt://127.0.0.1:1", sources=[])
+    assert gateway._writer.engine.defaults.lateness_us == 90_000_000
+    assert gateway.fusion is not None and gateway.fusion._lateness_us == 90_000_000

@@ -205,7 +205,9 @@ def test_a_death_with_the_birth_bdseq_interrupts_node_and_devices_until_the_next
     )
     assert host.is_online(MINE, EDGE, "d1")
     stale = host.receive(topic("NDEATH"), ndeath(2), clock())
-    assert stale.events == [] and stale.messages == [] and host.is_online(MINE, EDGE)
+    assert stale.events == [] and host.is_online(MINE, EDGE)  # ignored, but kept and told
+    assert [m.reason for m in stale.messages] == [QuarantineReason.STALE_DEATH]  # type: ignore[union-attr]
+    assert [kind for kind, _ in stale.warnings] == ["NDEATH"]
     death = host.receive(topic("NDEATH"), ndeath(3), clock())
     assert [(e.source, e.cause) for e in death.events] == [
         (NODE_SOURCE, InterruptionCause.NODE_DEATH),

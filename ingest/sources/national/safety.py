@@ -169,6 +169,9 @@ def _point(record: CddyRecord) -> PointDefinition | PointProblem:
         )
     except ValidationError as error:
         return PointProblem(record.point_code, _short(error))
+    # CDDY has no alarm-state field: the code table's value is for a new point only, not
+    # carried over one a fuller definition (the MQTT one) already set (metadata.upsert_mine).
+    point.model_fields_set.discard("alarm_state")
     if point.value_type != record.value_type:
         return PointProblem(
             record.point_code,

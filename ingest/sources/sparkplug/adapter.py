@@ -24,6 +24,7 @@ import aiomqtt
 from minewatch.backoff import Backoff
 from minewatch.broker_auth import login_options
 from minewatch.feeds import broker_address
+from minewatch.ingest.metrics import GatewayMetrics
 from minewatch.ingest.sources.base import Delivery, Source, SourceContext
 from minewatch.ingest.sources.mqtt_json.adapter import _ManualAck
 from minewatch.ingest.sources.sparkplug import (
@@ -40,6 +41,7 @@ from minewatch.ingest.sources.sparkplug.host_state import (
     must_answer,
     parse_state,
 )
+from minewatch.ingest.sources.sparkplug.metric_map import MetricMap
 from minewatch.ingest.sources.sparkplug.nodes import HostOutput
 from minewatch.ingest.sources.sparkplug.settings import SparkplugSettings
 from minewatch.ingest.sources.sparkplug.store import BirthStore
@@ -86,6 +88,7 @@ class SparkplugSource(Source):
         on_event: Callable[[SourceEvent], None] = _log_event,
         rebirth_retry_s: float = 10.0,
         clock: Callable[[], float] = time.time,
+        metric_map: MetricMap | None = None,
     ) -> None:
         self._host_name, self._port = broker_address(url)
         self._login = login_options(url)
@@ -99,8 +102,11 @@ class SparkplugSource(Source):
         self._on_event = on_event
         self._clock = clock
         self.host = SparkplugHost(
-            max_message_bytes=max_message_bytes, rebirth_retry_ms=int(rebirth_retry_s * 1000)
-        )
+            max_message_bytes=max_message_bytes, rebirth_retry_ms=int(rebirth_retry_s * 1000),
+            metric_map=metric_map,
+        )  # fmt: skip
+        self._refusals: Callable[[str], None] = lambda kind: None
+        self.refusals = 0  # births and deaths refused (also in /metrics once bound)
         self._client: aiomqtt.Client | None = None
         self._generation = 0
         self._birth_ms = 0  # the timestamp of the current connection's Will and STATE birth
@@ -108,6 +114,11 @@ class SparkplugSource(Source):
 
     def _generation_now(self) -> int:
         return self._generation
+
+    def bind_metrics(self, metrics: GatewayMetrics, name: str) -> None:
+        """Refused births and deaths: ``minewatch_sparkplug_refusals_total{source,kind}``."""
+        counter = metrics.sparkplug_refusals
+        self._refusals = lambda kind: counter.labels(name, kind).inc()
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -209,6 +220,12 @@ class SparkplugSource(Source):
 
     async def _act(self, output: HostOutput, store: BirthStore | None) -> None:
         """Events, rebirth requests and births of one message, before its readings go on."""
+        for kind, text in output.warnings:
+            # a refused birth leaves the node unborn; an NDEATH of an earlier session is normal
+            # after a clean disconnect of some edge nodes (pysparkplug's carries the next bdSeq)
+            log.log(logging.INFO if kind == "NDEATH" else logging.WARNING, "%s", text)
+            self.refusals += 1
+            self._refusals(kind)
         for event in output.events:
             self._on_event(event)
         for request in output.commands:
@@ -248,7 +265,8 @@ def create(gateway: GatewaySettings, context: SourceContext) -> SparkplugSource 
     settings = SparkplugSettings.from_gateway(gateway)
     if settings is None:
         return None
+    metric_map = None if settings.map_file is None else MetricMap.load(settings.map_file)
     return SparkplugSource(
         context.mqtt_url, settings.client_id, list(settings.groups), settings.max_message_bytes,
-        host_id=settings.host_id, database_url=context.database_url,
+        host_id=settings.host_id, database_url=context.database_url, metric_map=metric_map,
     )  # fmt: skip

@@ -18,11 +18,17 @@ class MetricDefinition:
     alias: int | None
     datatype: int
     protocol: bool  # bdSeq, Node Control/*, Device Control/*: never a reading
+    #: the point code from the metric map (metric_map.py); None: the metric name
+    mapped: str | None = None
+    unmapped: bool = False  # its source has a map table that does not list it: quarantined
 
     @property
     def point(self) -> str | None:
-        """The point code its readings are stored under (the metric name); None: none."""
-        return None if self.protocol else self.name
+        """The point code its readings are stored under (the mapped code, else the metric
+        name); None: none (a protocol metric, or one its source's map does not list)."""
+        if self.protocol or self.unmapped:
+            return None
+        return self.mapped or self.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +55,13 @@ class BirthRecord:
     def metrics_json(self) -> bytes:
         return orjson.dumps(
             [
-                {"name": m.name, "alias": m.alias, "datatype": m.datatype, "point": m.point}
+                {
+                    "name": m.name,
+                    "alias": m.alias,
+                    "datatype": m.datatype,
+                    "point": m.point,
+                    "protocol": m.protocol,
+                }
                 for m in self.metrics
             ]
         )
@@ -60,15 +72,19 @@ class BirthRecord:
         items = orjson.loads(data) if isinstance(data, str | bytes) else data
         if not isinstance(items, list):
             raise ValueError(f"stored birth metrics are not a list: {items!r:.80}")
-        return tuple(
-            MetricDefinition(
-                name=str(item["name"]),
+        out = []
+        for item in items:
+            name, point = str(item["name"]), item.get("point")
+            protocol = bool(item.get("protocol", point is None))  # older rows: no "protocol"
+            out.append(MetricDefinition(
+                name=name,
                 alias=None if item.get("alias") is None else int(item["alias"]),
                 datatype=int(item["datatype"]),
-                protocol=item.get("point") is None,
-            )
-            for item in items
-        )
+                protocol=protocol,
+                mapped=None if point is None or point == name else str(point),
+                unmapped=point is None and not protocol,
+            ))  # fmt: skip
+        return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)

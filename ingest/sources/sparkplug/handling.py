@@ -13,6 +13,7 @@ from minewatch.ingest.sources.sparkplug.events import (
     DataResumed,
     InterruptionCause,
 )
+from minewatch.ingest.sources.sparkplug.metric_map import UNMAPPED, MetricMap
 from minewatch.ingest.sources.sparkplug.nodes import (
     BD_SEQ,
     MAX_TIME_MS,
@@ -44,7 +45,9 @@ class Handling:
         now_ms: int,
         out: HostOutput,
         ask_rebirth: RebirthAsker,
+        metric_map: MetricMap | None = None,
     ) -> None:
+        self._map = metric_map or MetricMap()
         self.node = node
         self.topic = topic
         self.payload = payload
@@ -166,7 +169,13 @@ class Handling:
             if metric.datatype is None:
                 raise Refused(violation, f"metric {metric.name!r} has no datatype in the birth")
             protocol = metric.name == BD_SEQ or metric.name.startswith(PROTOCOL_PREFIXES)
-            definition = MetricDefinition(metric.name, metric.alias, metric.datatype, protocol)
+            topic = self.topic
+            point = self._map.point_of(topic.group, topic.edge_node, topic.device, metric.name)
+            definition = MetricDefinition(
+                metric.name, metric.alias, metric.datatype, protocol,
+                mapped=point if isinstance(point, str) and point != metric.name else None,
+                unmapped=point is UNMAPPED and not protocol,
+            )  # fmt: skip
             if metric.alias is not None:
                 if metric.alias in by_alias:
                     raise Refused(violation, f"alias {metric.alias} used twice")
@@ -233,8 +242,14 @@ class Handling:
     def _node_death(self) -> None:
         node = self.node
         bd_seq = _bd_seq(self.payload)
-        if not node.source.online or bd_seq != node.bd_seq:
-            return  # a will from an earlier session, or a node never seen born: nothing ends
+        if not node.source.online:
+            return  # a node never seen born, or already dead: nothing ends
+        if bd_seq != node.bd_seq:  # a will from an earlier session: ignored, and kept
+            raise Refused(
+                QuarantineReason.STALE_DEATH,
+                f"NDEATH with bdSeq {bd_seq}, but the living birth has bdSeq {node.bd_seq}: "
+                "ignored (a will of an earlier session); the node stays alive",
+            )
         for state in (node.source, *node.devices.values()):
             if state.online:
                 state.online = False

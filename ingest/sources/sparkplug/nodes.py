@@ -31,6 +31,8 @@ class HostOutput:
     events: list[SourceEvent] = field(default_factory=list)
     commands: list[RebirthRequest] = field(default_factory=list)
     births: list[BirthRecord] = field(default_factory=list)
+    #: (message type, what happened) to log at WARNING: a birth refused, a stale death ignored
+    warnings: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass

@@ -13,10 +13,12 @@ import enum
 import math
 from dataclasses import dataclass
 
+import numpy as np
 from google.protobuf.message import DecodeError
 
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
 from minewatch.ingest.sources.sparkplug import sparkplug_b_pb2 as pb
+from minewatch.modbus_map import float32_to_decimal
 
 #: A metric value as it was on the wire (before the datatype is applied).
 RawValue = int | float | bool | str | bytes | None
@@ -170,7 +172,12 @@ def metric_number(datatype: int, metric: SparkplugMetric) -> float | None:
         return None
     if datatype == DataType.BOOLEAN:
         return float(value) if field == "boolean_value" else None
-    if datatype in (DataType.FLOAT, DataType.DOUBLE):
+    if datatype == DataType.FLOAT:
+        if field == "float_value":  # the shortest decimal that gives back the float32
+            single = np.array([value], np.float32)  # (1.3, not 1.2999999523162842)
+            return float(float32_to_decimal(single)[0])  # as the Modbus path does
+        return float(value) if field in _FLOAT_FIELDS else None
+    if datatype == DataType.DOUBLE:
         return float(value) if field in _FLOAT_FIELDS else None
     if field not in _INTEGER_FIELDS or isinstance(value, bool | float):
         return None

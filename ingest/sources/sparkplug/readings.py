@@ -53,6 +53,10 @@ def emit_readings(
             continue
         if definition.protocol:
             continue
+        if definition.unmapped:
+            why = f"metric {definition.name!r} is not in the metric map of {topic.source}"
+            _refuse(metric, QuarantineReason.UNMAPPED_METRIC, why, topic, payload, out)
+            continue
         if metric.timestamp_ms is not None and metric.timestamp_ms > MAX_TIME_MS:
             why = f"metric timestamp {metric.timestamp_ms} after 9999"
             _refuse(metric, QuarantineReason.SPARKPLUG_VIOLATION, why, topic, payload, out)
@@ -61,7 +65,7 @@ def emit_readings(
         number = None
         if metric.datatype in (None, datatype):
             number = metric_number(datatype, metric)
-        codes.append(definition.name)
+        codes.append(definition.point or definition.name)
         times.append(default_us if metric.timestamp_ms is None else metric.timestamp_ms * 1000)
         values.append(0.0 if number is None else number)
         ok.append(number is not None)
@@ -93,7 +97,9 @@ def fault_codes(state: SourceState) -> list[str]:
     """The point codes a substation fault of ``state`` covers: every metric of its birth
     whose values are readings."""
     return [
-        d.name for d in state.by_name.values() if not d.protocol and d.datatype in NUMERIC_TYPES
+        d.point
+        for d in state.by_name.values()
+        if d.point is not None and d.datatype in NUMERIC_TYPES
     ]
 
 

@@ -28,6 +28,7 @@ from minewatch.ingest.quarantine import QuarantineReason, Rejection
 from minewatch.ingest.sources.sparkplug.births import BirthRecord, StoredBirth
 from minewatch.ingest.sources.sparkplug.events import RebirthRequest
 from minewatch.ingest.sources.sparkplug.handling import Handling
+from minewatch.ingest.sources.sparkplug.metric_map import MetricMap
 from minewatch.ingest.sources.sparkplug.nodes import HostOutput, NodeState, Refused, SourceState
 from minewatch.ingest.sources.sparkplug.payload import decode_payload
 from minewatch.ingest.sources.sparkplug.topic import MessageType, SparkplugTopic, parse_topic
@@ -35,12 +36,18 @@ from minewatch.ingest.sources.sparkplug.topic import MessageType, SparkplugTopic
 __all__ = ["HostOutput", "SparkplugHost"]
 
 _IGNORED = frozenset({MessageType.NCMD, MessageType.DCMD, MessageType.STATE})
+#: Refusals that leave a node or device in another state than its edge node believes
+_LOUD = frozenset({MessageType.NBIRTH, MessageType.DBIRTH, MessageType.NDEATH})
 
 
 class SparkplugHost:
     """The host application's view of every edge node of the configured groups (mines)."""
 
-    def __init__(self, *, max_message_bytes: int, rebirth_retry_ms: int = 10_000) -> None:
+    def __init__(
+        self, *, max_message_bytes: int, rebirth_retry_ms: int = 10_000,
+        metric_map: MetricMap | None = None,
+    ) -> None:  # fmt: skip
+        self._map = metric_map or MetricMap()
         self._max_bytes = max_message_bytes
         self._rebirth_retry_ms = rebirth_retry_ms
         self._nodes: dict[tuple[str, str], NodeState] = {}
@@ -116,9 +123,14 @@ class SparkplugHost:
             node_topic = SparkplugTopic(parsed.group, MessageType.NBIRTH, parsed.edge_node)
             node = self._nodes[key] = NodeState(SourceState(node_topic))
         try:
-            Handling(node, parsed, decoded, payload, now_ms, out, self._request_rebirth).run()
+            Handling(
+                node, parsed, decoded, payload, now_ms, out, self._request_rebirth, self._map
+            ).run()
         except Refused as refused:
             out.messages.append(Rejection(parsed.source, refused.reason, refused.detail, payload))
+            if parsed.kind in _LOUD:  # a node left unborn, or a death not believed: say so
+                what = f"{parsed.kind} of {parsed.source} refused ({refused.reason}): "
+                out.warnings.append((str(parsed.kind), what + refused.detail))
         return out
 
     def _request_rebirth(self, node: NodeState, now_ms: int, reason: str, out: HostOutput) -> None:

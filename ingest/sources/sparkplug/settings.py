@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from minewatch.settings import GatewaySettings
@@ -16,6 +18,7 @@ class SparkplugSettings(BaseModel):
     client_id: str = Field(description="GATEWAY__CLIENT_ID + '-sparkplug'")
     host_id: str | None = Field(description="GATEWAY__SPARKPLUG_HOST_ID; None: the client id")
     max_message_bytes: int = Field(ge=1024, description="GATEWAY__MAX_MESSAGE_BYTES")
+    map_file: Path | None = Field(None, description="GATEWAY__SPARKPLUG_MAP_FILE")
 
     @classmethod
     def from_gateway(cls, gateway: GatewaySettings) -> SparkplugSettings | None:
@@ -27,4 +30,5 @@ class SparkplugSettings(BaseModel):
             client_id=f"{gateway.client_id}-sparkplug",
             host_id=gateway.sparkplug_host_id,
             max_message_bytes=gateway.max_message_bytes,
+            map_file=gateway.sparkplug_map_file,
         )
