@@ -17,6 +17,7 @@ from minewatch.embedded import free_port
 from minewatch.ingest.gateway import Gateway
 from minewatch.ingest.sources.base import Source
 from minewatch.settings import ApiSettings, AuthSettings, GatewaySettings
+from tests.teardown_guard import describe
 
 
 async def _until_set(event: asyncio.Event, task: asyncio.Task[None], limit_s: float) -> None:
@@ -28,6 +29,11 @@ async def _until_set(event: asyncio.Event, task: asyncio.Task[None], limit_s: fl
         raise AssertionError("component stopped before it was ready")
     if waiter not in done:
         raise TimeoutError(f"component not ready within {limit_s}s")
+
+
+#: how long a server task (gateway, API) may take to stop once cancelled (the gateway's last
+#: flush is bounded by MINEWATCH_GATEWAY__STOP_FLUSH_S, 5 s by default)
+STOP_DEADLINE_S = 60.0
 
 
 @contextlib.asynccontextmanager
@@ -42,6 +48,14 @@ async def running_task(
         assert not task.done(), f"{name} stopped"
     finally:
         task.cancel()
+        # A clean stop is part of the contract: a task that does not end on its cancel fails
+        # the test with every task's stack, rather than hanging the run.
+        done, _ = await asyncio.wait({task}, timeout=STOP_DEADLINE_S)
+        if not done:
+            raise AssertionError(
+                f"{name} did not stop within {STOP_DEADLINE_S:.0f}s of its cancel:\n"
+                + "\n".join(describe(t) for t in asyncio.all_tasks())
+            )
         with contextlib.suppress(asyncio.CancelledError):
             await task
 

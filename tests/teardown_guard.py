@@ -29,7 +29,8 @@ _leftovers: list[str] = []
 _original = asyncio.runners._cancel_all_tasks  # type: ignore[attr-defined]
 
 
-def _describe(task: asyncio.Task[object]) -> str:
+def describe(task: asyncio.Task[object]) -> str:
+    """A task and where it waits."""
     out = io.StringIO()
     task.print_stack(file=out)
     return f"{task!r}\n{out.getvalue()}"
@@ -45,7 +46,7 @@ def _cancel_all_tasks_with_deadline(loop: asyncio.AbstractEventLoop) -> None:
             task.cancel()
         _, pending = loop.run_until_complete(asyncio.wait(pending, timeout=DEADLINE_S))
     if pending:
-        report = "\n".join(_describe(task) for task in pending)
+        report = "\n".join(describe(task) for task in pending)
         print(f"\n[teardown_guard] tasks that ignored cancellation:\n{report}", file=sys.stderr)
         _leftovers.append(report)
     for task in to_cancel - pending:  # as asyncio does: an error on the way out is reported
