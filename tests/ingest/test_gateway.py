@@ -61,10 +61,11 @@ async def test_malformed_messages_are_quarantined_with_reasons_and_the_gateway_k
             (topic, b"\xff\xfe invalid utf-8"),
             (topic, orjson.dumps(wrong_type)),
             (topic, orjson.dumps(unknown)),
-            (topic, orjson.dumps({**good, "values": [0.1]})),  # lengths differ
-            (topic, orjson.dumps({**good, "mine": "999999999999"})),  # topic mismatch
+            # each numbered after the last: a lower number is a redelivery, not quarantined twice
+            (topic, orjson.dumps({**good, "seq": 4, "values": [0.1]})),  # lengths differ
+            (topic, orjson.dumps({**good, "seq": 5, "mine": "999999999999"})),  # topic mismatch
             (meta_topic(mine), orjson.dumps({"v": 1, "mine": {"code": mine}})),  # bad definition
-            (topic, orjson.dumps({**good, "seq": 4})),
+            (topic, orjson.dumps({**good, "seq": 6})),
         ])  # fmt: skip
 
         def settled() -> bool:
