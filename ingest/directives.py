@@ -155,6 +155,7 @@ class DirectiveRelay:
                     await self._store(message)
                     break
                 except psycopg.Error as error:
+                    stop_if_cancelled(error)
                     if not is_transient(error):
                         log.error("directive refused by the database: %s", error)
                         break
