@@ -70,6 +70,7 @@ class BatchWriter(DurableWriter):
         self._defaults = defaults or RuleDefaults()  # MINEWATCH_GATEWAY__ALLOWED_LATENESS_S
         self.engine = AlarmEngine(self.registry, self._defaults)
         self.late = LateEvaluation(self._defaults)
+        self._refused_seqs: dict[str, set[tuple[int, int]]] = {}  # refused_arrived()
 
     async def __aenter__(self) -> BatchWriter:
         conn = await self._connection()
@@ -98,14 +99,29 @@ class BatchWriter(DurableWriter):
         time_us: int | None = None,
     ) -> bool:  # fmt: skip
         """Whether ``mark`` is new for ``source``; counts and records (``sequence_gaps``, with
-        the batch) the sequence numbers skipped before it. A message refused whole but
-        numbered is received, not missing."""
+        the batch) the sequence numbers skipped before it that never arrived (a message
+        refused whole but numbered arrived: :meth:`refused_arrived`)."""
         missing = self.is_new(pending.watermarks, source, mark)
+        refused = self._refused_seqs.get(source)
+        arrived: list[int] = []
+        if refused:  # those up to this mark are accounted for now
+            arrived = sorted(s for b, s in refused if b == mark[0] and s < mark[1])
+            self._refused_seqs[source] = {m for m in refused if m > mark}
         if missing:
-            self._metrics.sequence_gaps.inc(missing)
             boot, seq = mark
-            pending.gaps.append(SequenceGap(source, boot, seq - missing, seq - 1, time_us))
+            first = seq - missing
+            for lo, hi in _holes(first, seq - 1, [s for s in arrived if s >= first]):
+                pending.gaps.append(SequenceGap(source, boot, lo, hi, time_us))
+                self._metrics.sequence_gaps.inc(hi - lo + 1)
         return missing is not None
+
+    def refused_arrived(self, source: str, mark: tuple[int, int]) -> None:
+        """A message of ``source`` numbered ``mark`` arrived and was refused whole: no gap.
+        Remembered in memory only (and for a bounded number per source); the watermark is
+        not moved, so a refused message with a wrong ``seq`` can never hide good data."""
+        seen = self._refused_seqs.setdefault(source, set())
+        if len(seen) < _MAX_REFUSED_SEQS:
+            seen.add(mark)
 
     async def maybe_refresh_registry(self) -> None:
         if time.monotonic() - self._loaded_at >= self._refresh_s:
@@ -215,6 +231,25 @@ class BatchWriter(DurableWriter):
             await write_rejections(cur, pending.rejections)
             await write_watermarks(cur, pending.watermarks)
             await write_gaps(cur, pending.gaps)
+
+
+#: Refused-but-numbered messages remembered per source until its next message (gap counting)
+_MAX_REFUSED_SEQS = 10_000
+
+
+def _holes(first: int, last: int, arrived: list[int]) -> list[tuple[int, int]]:
+    """The runs of ``first..last`` left once the (ascending) ``arrived`` numbers are taken out."""
+    holes: list[tuple[int, int]] = []
+    lo = first
+    for n in arrived:
+        if n > last:
+            break
+        if n > lo:
+            holes.append((lo, n - 1))
+        lo = max(lo, n + 1)
+    if lo <= last:
+        holes.append((lo, last))
+    return holes
 
 
 def _tell_refusals(pending: PendingWrite) -> None:
