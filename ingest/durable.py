@@ -93,16 +93,20 @@ class DurableWriter:
                     await conn.close()
                 await asyncio.sleep(delay)
 
-    def is_new(self, pending: dict[str, Watermark], source: str, mark: Watermark) -> int | None:
+    def is_new(
+        self, pending: dict[str, Watermark], source: str, mark: Watermark, quiet: bool = False
+    ) -> int | None:
         """None if ``mark`` is a redelivery for ``source``; else the number of messages missing
-        before it (0: none). Notes the mark in ``pending`` when it is new."""
+        before it (0: none; logged unless ``quiet``). Notes the mark in ``pending`` when new."""
         current = pending.get(source) or self.watermarks.get(source)
         if current is not None and mark <= current:
             return None
         missing = 0
         if current is not None and mark[0] == current[0] and mark[1] > current[1] + 1:
             missing = mark[1] - current[1] - 1
-            log.warning("source %s: %d message(s) missing before seq %d", source, missing, mark[1])
+            if not quiet:
+                log.warning("source %s: %d message(s) missing before seq %d", source, missing,
+                            mark[1])  # fmt: skip
         pending[source] = mark
         return missing
 

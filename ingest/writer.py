@@ -101,7 +101,7 @@ class BatchWriter(DurableWriter):
         """Whether ``mark`` is new for ``source``; counts and records (``sequence_gaps``, with
         the batch) the sequence numbers skipped before it that never arrived (a message
         refused whole but numbered arrived: :meth:`refused_arrived`)."""
-        missing = self.is_new(pending.watermarks, source, mark)
+        missing = self.is_new(pending.watermarks, source, mark, quiet=True)
         refused = self._refused_seqs.get(source)
         arrived: list[int] = []
         if refused:  # those up to this mark are accounted for now
@@ -113,6 +113,8 @@ class BatchWriter(DurableWriter):
             for lo, hi in _holes(first, seq - 1, [s for s in arrived if s >= first]):
                 pending.gaps.append(SequenceGap(source, boot, lo, hi, time_us))
                 self._metrics.sequence_gaps.inc(hi - lo + 1)
+                log.warning("source %s: messages %d-%d never arrived (before seq %d)",
+                            source, lo, hi, seq)  # fmt: skip
         return missing is not None
 
     def refused_arrived(self, source: str, mark: tuple[int, int]) -> None:
