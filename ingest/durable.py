@@ -94,10 +94,13 @@ class DurableWriter:
                     await conn.close()
                 await asyncio.sleep(delay)
 
-    def is_new(self, pending: dict[str, SourceMark], source: str, mark: Watermark) -> int | None:
+    def is_new(
+        self, pending: dict[str, SourceMark], source: str, mark: Watermark, quiet: bool = False
+    ) -> int | None:
         """None if ``mark`` is a redelivery for ``source`` (stored, or earlier in this batch);
-        else the number of messages found missing just before it (0: none). Notes the new mark
-        in ``pending``. Exact whatever the order of arrival (:mod:`.sequence`)."""
+        else the number of messages found missing just before it (0: none; logged unless
+        ``quiet``). Notes the new mark in ``pending``. Exact whatever the order of arrival
+        (:mod:`.sequence`)."""
         current = pending.get(source) or self.watermarks.get(source)
         if current is None:
             pending[source] = first_mark(mark)
@@ -106,7 +109,7 @@ class DurableWriter:
         if admitted is None:
             return None
         pending[source], missing = admitted
-        if missing:
+        if missing and not quiet:
             log.warning("source %s: %d message(s) missing before seq %d", source, missing, mark[1])
         return missing
 

@@ -172,13 +172,10 @@ class Gateway:
                 self.metrics.messages.labels("other_feed").inc()
             case Rejection():
                 self.metrics.messages.labels("rejected").inc()
-                numbered = message.numbered
-                if numbered is None or self._writer.received(
-                    pending, numbered[0], (numbered[1], numbered[2])
-                ):
-                    pending.rejections.append(message)
-                else:  # a redelivery of a message already quarantined
-                    self.metrics.duplicates.inc()
+                pending.rejections.append(message)  # kept, even if its seq was seen
+                if message.numbered is not None:  # it arrived: no sequence gap
+                    source, boot, seq = message.numbered
+                    self._writer.refused_arrived(source, (boot, seq))
             case MetaMessage():
                 self.metrics.messages.labels("meta").inc()
                 pending = await self._flush(pending)  # definitions apply in arrival order

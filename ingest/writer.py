@@ -72,6 +72,7 @@ class BatchWriter(DurableWriter):
         self._defaults = defaults or RuleDefaults()  # MINEWATCH_GATEWAY__ALLOWED_LATENESS_S
         self.engine = AlarmEngine(self.registry, self._defaults)
         self.late = LateEvaluation(self._defaults)
+        self._refused_seqs: dict[str, set[tuple[int, int]]] = {}  # refused_arrived()
 
     async def __aenter__(self) -> BatchWriter:
         conn = await self._connection()
@@ -100,17 +101,35 @@ class BatchWriter(DurableWriter):
         time_us: int | None = None,
     ) -> bool:  # fmt: skip
         """Whether ``mark`` is new for ``source``; counts and records (``sequence_gaps``, with
-        the batch) the sequence numbers skipped before it. A message refused whole but
-        numbered is received, not missing."""
+        the batch) the sequence numbers skipped before it that never arrived (a message
+        refused whole but numbered arrived: :meth:`refused_arrived`); a number that fills a
+        recorded hole later (a bridge resending after an outage) is counted as filled."""
         current = pending.watermarks.get(source) or self.watermarks.get(source)
-        missing = self.is_new(pending.watermarks, source, mark)
+        missing = self.is_new(pending.watermarks, source, mark, quiet=True)
         if missing is not None and current is not None and mark < current.top:
             pending.fills.append((source, *mark))  # a hole filled after all
+        refused = self._refused_seqs.get(source)
+        arrived: list[int] = []
+        if refused:  # those up to this mark are accounted for now
+            arrived = sorted(s for b, s in refused if b == mark[0] and s < mark[1])
+            self._refused_seqs[source] = {m for m in refused if m > mark}
         if missing:
-            self._metrics.sequence_gaps.inc(missing)
             boot, seq = mark
-            pending.gaps.append(SequenceGap(source, boot, seq - missing, seq - 1, time_us))
+            first = seq - missing
+            for lo, hi in _holes(first, seq - 1, [s for s in arrived if s >= first]):
+                pending.gaps.append(SequenceGap(source, boot, lo, hi, time_us))
+                self._metrics.sequence_gaps.inc(hi - lo + 1)
+                log.warning("source %s: messages %d-%d never arrived (before seq %d)",
+                            source, lo, hi, seq)  # fmt: skip
         return missing is not None
+
+    def refused_arrived(self, source: str, mark: tuple[int, int]) -> None:
+        """A message of ``source`` numbered ``mark`` arrived and was refused whole: no gap.
+        Remembered in memory only (and for a bounded number per source); the watermark is
+        not moved, so a refused message with a wrong ``seq`` can never hide good data."""
+        seen = self._refused_seqs.setdefault(source, set())
+        if len(seen) < _MAX_REFUSED_SEQS:
+            seen.add(mark)
 
     async def maybe_refresh_registry(self) -> None:
         if time.monotonic() - self._loaded_at >= self._refresh_s:
@@ -222,6 +241,25 @@ class BatchWriter(DurableWriter):
             await write_watermarks(cur, pending.watermarks)
             await write_gaps(cur, pending.gaps)
             await write_fills(cur, pending.fills)
+
+
+#: Refused-but-numbered messages remembered per source until its next message (gap counting)
+_MAX_REFUSED_SEQS = 10_000
+
+
+def _holes(first: int, last: int, arrived: list[int]) -> list[tuple[int, int]]:
+    """The runs of ``first..last`` left once the (ascending) ``arrived`` numbers are taken out."""
+    holes: list[tuple[int, int]] = []
+    lo = first
+    for n in arrived:
+        if n > last:
+            break
+        if n > lo:
+            holes.append((lo, n - 1))
+        lo = max(lo, n + 1)
+    if lo <= last:
+        holes.append((lo, last))
+    return holes
 
 
 def _tell_refusals(pending: PendingWrite) -> None:

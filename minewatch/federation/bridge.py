@@ -23,7 +23,7 @@ from minewatch.feeds import (
     meta_topic,
     personnel_meta_topic,
     personnel_topic,
-    safety_subscriptions,
+    safety_topic,
     video_meta_topic,
     video_topic,
 )
@@ -49,7 +49,9 @@ def topics_up(mode: UpMode, mines: list[str]) -> list[str]:
     out: list[str] = []
     for code in mines:
         if mode is UpMode.READINGS:
-            out += safety_subscriptions(code)  # the definition and every substation's readings
+            # the definition and every substation's readings (not the whole tree: the mine's
+            # alarm topic stays at its level)
+            out += [meta_topic(code), safety_topic(code, "+")]
             out += [personnel_topic(code), personnel_meta_topic(code)]
             out += [video_topic(code), video_meta_topic(code)]
         else:
