@@ -214,10 +214,14 @@ class AlarmEngine:
         if evaluation.tracker is not None:
             self.incidents = evaluation.tracker
 
-    def _incidents(self, evaluation: Evaluation, watermark_us: int) -> Evaluation:
+    def _incidents(
+        self, evaluation: Evaluation, watermark_us: int, after: Evaluation | None = None
+    ) -> Evaluation:
         """``evaluation`` with the incidents its changes open, join, update or close (on a
-        copy of the tracker: ``commit`` adopts it)."""
+        copy of the tracker: ``commit`` adopts it); ``after``: see :meth:`evaluate`."""
         tracker = self.incidents
+        if after is not None and after.tracker is not None:
+            tracker = after.tracker
         if not evaluation.changes and not tracker.closable(watermark_us):
             return evaluation
         tracker = tracker.copy()
@@ -246,9 +250,14 @@ class AlarmEngine:
         evaluation = Evaluation(np.empty(0, np.int16), tick.changes, state)
         return self._incidents(evaluation, now_us - self.defaults.lateness_us)
 
-    def evaluate(self, batch: ReadingBatch) -> Evaluation:
-        """Every rule family (:data:`alarms.families.FAMILIES`, in its order) over the batch."""
-        st = self.state
+    def evaluate(self, batch: ReadingBatch, after: Evaluation | None = None) -> Evaluation:
+        """Every rule family (:data:`alarms.families.FAMILIES`, in its order) over the batch.
+
+        ``after``: an evaluation not committed yet (the batch ahead, whose transaction runs):
+        the batch is evaluated on top of its state, and must be committed after it. If that
+        one is never committed, evaluate the batch again without it.
+        """
+        st = self.state if after is None else after.state
         flags = batch.flags.copy()
         pid, t = batch.point_id, batch.time_us
         if len(pid) > 1 and bool((pid[1:] > pid[:-1]).all()):
@@ -289,7 +298,7 @@ class AlarmEngine:
             _last_zero(ctx, st.last_zero_us), step.feed, open_rules(step.runs, st),
         )  # fmt: skip
         watermark = int(rows.t.max()) - self.defaults.lateness_us
-        return self._incidents(Evaluation(flags, step.changes, state), watermark)
+        return self._incidents(Evaluation(flags, step.changes, state), watermark, after)
 
 
 def _last_zero(ctx: BatchContext, before: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:

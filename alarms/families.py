@@ -301,6 +301,7 @@ def feed_step(engine: AlarmEngine, step: Step) -> None:
     outcome, step.feed = feed.decide(
         pending, engine.pairs, step.last_time_us, step.before.runs["feed_abnormal"],
         engine.params.control_time_us, engine.defaults.lateness_us,
+        run_open="feed_abnormal" in step.before.open_rules,
     )  # fmt: skip
     if outcome is not None:
         step.runs["feed_abnormal"] = outcome.state
@@ -312,6 +313,7 @@ def feed_tick(engine: AlarmEngine, tick: Tick) -> None:
     outcome, tick.feed = feed.decide(
         tick.before.feed, engine.pairs, tick.before.last_time_us, tick.runs["feed_abnormal"],
         engine.params.control_time_us, engine.defaults.lateness_us, tick.bound_us,
+        run_open="feed_abnormal" in tick.before.open_rules,
     )  # fmt: skip
     if outcome is not None:
         tick.runs["feed_abnormal"] = outcome.state

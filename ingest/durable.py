@@ -93,10 +93,21 @@ class DurableWriter:
                     await conn.close()
                 await asyncio.sleep(delay)
 
-    def is_new(self, pending: dict[str, Watermark], source: str, mark: Watermark) -> int | None:
+    def is_new(
+        self,
+        pending: dict[str, Watermark],
+        source: str,
+        mark: Watermark,
+        inflight: dict[str, Watermark] | None = None,
+    ) -> int | None:
         """None if ``mark`` is a redelivery for ``source``; else the number of messages missing
-        before it (0: none). Notes the mark in ``pending`` when it is new."""
-        current = pending.get(source) or self.watermarks.get(source)
+        before it (0: none). Notes the mark in ``pending`` when it is new. ``inflight``: the
+        marks of a batch whose transaction runs (they are taken, though not committed yet)."""
+        current = (
+            pending.get(source)
+            or (inflight.get(source) if inflight else None)
+            or self.watermarks.get(source)
+        )
         if current is not None and mark <= current:
             return None
         missing = 0

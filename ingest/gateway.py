@@ -130,6 +130,12 @@ class Gateway:
 
     async def _write(self, queue: asyncio.Queue[Delivery[Any]]) -> None:
         max_readings = self.settings.batch_max_readings
+        try:
+            await self._batch_loop(queue, max_readings)
+        finally:  # the last batch handed over is durable and acknowledged before we stop
+            await asyncio.shield(self._writer.drain())
+
+    async def _batch_loop(self, queue: asyncio.Queue[Delivery[Any]], max_readings: int) -> None:
         await batch_loop(
             queue,
             empty=PendingWrite,
@@ -142,7 +148,9 @@ class Gateway:
         )
 
     async def _flush(self, pending: PendingWrite) -> PendingWrite:
-        await self._writer.flush(pending)
+        """Hand the batch to the pipelined writer (ingest/writer.py): it is prepared while the
+        batch ahead commits; both are durable and acknowledged once the loop stops."""
+        await self._writer.submit(pending)
         await self._writer.maybe_refresh_registry()
         return PendingWrite()
 

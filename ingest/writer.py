@@ -4,11 +4,22 @@ A write batch holds the readings of many messages, the rejections, the new seque
 and the alarm changes the batch causes; all are committed together, then the messages are
 acknowledged. The writer owns the database connection, the point registry, the watermarks
 and the alarm engine: one owner, no locks.
+
+**Pipelined** (:meth:`BatchWriter.submit`): while batch N's transaction runs (a task of its
+own, on the writer's connection), batch N+1 is validated, evaluated on top of N's alarm state
+(not committed yet) and encoded; its transaction starts once N's has ended. N's messages are
+acknowledged, and its alarm state adopted, only after N committed, in order. If N was
+quarantined instead (a permanent refusal), its alarm state is never adopted and N+1 is
+evaluated again from the state that did commit. At most one batch is in flight: everything
+else that uses the connection (the clock, a registry refresh, a mine definition) first waits
+for it (:meth:`BatchWriter.drain`). Deduplication counts the in-flight batch's sequence
+numbers as taken.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -37,6 +48,17 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
+class _Prepared:
+    """A write batch ready for its transaction: validated, evaluated, encoded."""
+
+    pending: PendingWrite
+    batch: ReadingBatch
+    evaluation: Evaluation
+    copy: bytes  # the readings' binary COPY stream
+    started: float  # when its flush began (monotonic)
+
+
+@dataclass
 class PendingWrite(Pending):
     """The safety feed's write batch: messages to validate and store together."""
 
@@ -58,6 +80,9 @@ class BatchWriter(DurableWriter):
         self.registry: PointRegistry = PointRegistry.empty()
         self.points = PointResolver(self.registry)
         self.engine = AlarmEngine(self.registry)
+        #: the batch whose transaction runs (its task returns the evaluation it adopted, None
+        #: when it was quarantined), with its prepared batch
+        self._inflight: tuple[asyncio.Task[Evaluation | None], _Prepared] | None = None
 
     async def __aenter__(self) -> BatchWriter:
         conn = await self._connection()
@@ -72,13 +97,24 @@ class BatchWriter(DurableWriter):
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self._close()
+        try:
+            if self._inflight is not None and exc[0] is None:
+                await self.drain()
+        finally:
+            if self._inflight is not None:  # leaving on an error: nothing more is acknowledged
+                self._inflight[0].cancel()
+                with contextlib.suppress(BaseException):
+                    await self._inflight[0]
+                self._inflight = None
+            await self._close()
 
     # -- the dedup decision belongs to the writer: it knows what is durable -----------------
 
     def accepts(self, pending: PendingWrite, message: SafetyMessage) -> bool:
         """Whether ``message`` is new for its source (not a redelivery); counts gaps."""
-        missing = self.is_new(pending.watermarks, message.source, (message.boot, message.seq))
+        inflight = self._inflight[1].pending.watermarks if self._inflight is not None else None
+        mark = (message.boot, message.seq)
+        missing = self.is_new(pending.watermarks, message.source, mark, inflight)
         if missing:
             self._metrics.sequence_gaps.inc(missing)
         return missing is not None
@@ -88,6 +124,7 @@ class BatchWriter(DurableWriter):
             await self.refresh_registry()
 
     async def refresh_registry(self) -> None:
+        await self.drain()
         conn = await self._connection()
         self.registry = await load_registry_async(conn)
         self.points = PointResolver(self.registry)
@@ -96,6 +133,7 @@ class BatchWriter(DurableWriter):
         self.engine.use_registry(self.registry)
 
     async def apply_definition(self, definition: MineDefinition) -> None:
+        await self.drain()
         await self._retrying(lambda conn: self._apply_definition(conn, definition))
         await self.refresh_registry()
 
@@ -110,6 +148,7 @@ class BatchWriter(DurableWriter):
     async def tick(self) -> None:
         """Clock-driven alarm checks: data interruption (stored like a batch's changes) and
         escalation of alarms left unacknowledged past their grade's deadline."""
+        await self.drain()
         evaluation = self.engine.tick(now_us())
         if evaluation.changes or evaluation.incidents:
             await self._retrying(lambda conn: self._write_tick(conn, evaluation))
@@ -126,14 +165,61 @@ class BatchWriter(DurableWriter):
     # -- flushing ---------------------------------------------------------------------------
 
     async def flush(self, pending: PendingWrite) -> None:
-        """Make ``pending`` durable (retrying transient failures forever), then acknowledge it."""
+        """Make ``pending`` durable (retrying transient failures forever), then acknowledge it
+        (after the batch in flight, if any)."""
+        await self.submit(pending)
+        await self.drain()
+
+    async def submit(self, pending: PendingWrite) -> None:
+        """Start making ``pending`` durable behind the batch in flight (see the module's
+        docstring): prepared now, its transaction started once the one in flight has ended.
+        Returns when it is in flight; :meth:`drain` waits for it."""
         if not pending:
             return
         started = time.monotonic()
+        ahead = self._inflight[1].evaluation if self._inflight is not None else None
+        prepared = self._prepare(pending, ahead, started)
+        adopted = await self.drain()
+        if ahead is not None and adopted is not ahead:  # the batch ahead was quarantined
+            prepared = self._prepare(pending, None, started)
+        task = asyncio.create_task(self._commit(prepared), name="write-transaction")
+        self._inflight = (task, prepared)
+
+    async def drain(self) -> Evaluation | None:
+        """Wait for the batch in flight to end (committed and acknowledged, or quarantined);
+        the evaluation its commit adopted (None: none in flight, or quarantined)."""
+        if self._inflight is None:
+            return None
+        task = self._inflight[0]
+        try:
+            # shielded: a cancelled caller (the gateway stopping) flushes again on its way
+            # out, and that flush waits for this same transaction
+            return await asyncio.shield(task)
+        finally:
+            if task.done() and self._inflight is not None and self._inflight[0] is task:
+                self._inflight = None
+
+    def _prepare(
+        self, pending: PendingWrite, ahead: Evaluation | None, started: float
+    ) -> _Prepared:
+        """Validate, evaluate (on top of ``ahead``, the batch in flight, when given) and
+        encode: the Python work of a write, done while the database works on the batch
+        ahead."""
         batch, refused = validate_messages(pending.messages, self.points, now_us(), self._limits)
         pending.rejections.extend(refused)
+        evaluation = self.engine.evaluate(batch, after=ahead)
+        stored = batch.with_flags(evaluation.flags)
+        copy = encode_readings(stored) if len(stored) else b""
+        return _Prepared(pending, batch, evaluation, copy, started)
+
+    async def _commit(self, prepared: _Prepared) -> Evaluation | None:
+        """The batch's transaction (retried until durable; quarantined if refused), then its
+        alarm state adopted and its messages acknowledged."""
+        pending = prepared.pending
         try:
-            evaluation = await self._retrying(lambda conn: self._write(conn, pending, batch))
+            evaluation: Evaluation | None = await self._retrying(
+                lambda conn: self._write(conn, prepared)
+            )
         except psycopg.Error as error:  # permanent: keep the data aside, never drop it
             log.error("write refused by the database (%s); quarantining the batch", error)
             refusal = str(error)
@@ -141,7 +227,7 @@ class BatchWriter(DurableWriter):
             evaluation = None
         if evaluation is not None:
             self.engine.commit(evaluation)
-            self._metrics.readings_stored.inc(len(batch))
+            self._metrics.readings_stored.inc(len(prepared.batch))
         self.watermarks.update(pending.watermarks)
         for rejection in pending.rejections:
             self._metrics.quarantined.labels(rejection.reason.value).inc()
@@ -150,21 +236,19 @@ class BatchWriter(DurableWriter):
         for ack in acks:  # holds it (a cancelled caller may hand the same one in again)
             ack()
         done = time.monotonic()
-        self._metrics.flushes.observe(done - started)
+        self._metrics.flushes.observe(done - prepared.started)
         if pending.first_received_at is not None:
             self._metrics.lag.set(asyncio.get_running_loop().time() - pending.first_received_at)
+        return evaluation
 
-    async def _write(
-        self, conn: psycopg.AsyncConnection, pending: PendingWrite, batch: ReadingBatch
-    ) -> Evaluation:
-        evaluation = self.engine.evaluate(batch)
-        stored = batch.with_flags(evaluation.flags)
+    async def _write(self, conn: psycopg.AsyncConnection, prepared: _Prepared) -> Evaluation:
+        pending, evaluation = prepared.pending, prepared.evaluation
         async with conn.transaction(), conn.cursor() as cur:
             if await committed_before(cur, pending.watermarks):
                 return evaluation
-            if len(stored):
+            if prepared.copy:
                 async with cur.copy(COPY_READINGS_SQL) as copy:
-                    await copy.write(encode_readings(stored))
+                    await copy.write(prepared.copy)
             await write_rejections(cur, pending.rejections)
             await write_watermarks(cur, pending.watermarks)
             await write_changes(cur, evaluation.changes, self.registry, evaluation.incidents)

@@ -45,7 +45,7 @@ def evaluate_faults(
     ``open_rules``: the rules with a run open (None: look at ``states``)."""
     rows = ctx.rows
     size = len(params.analog)
-    one = np.ones(size, np.int64)
+    one = _ones(size)
     out: dict[str, RunOutcome] = {}
 
     def is_open(name: str) -> bool:
@@ -94,6 +94,18 @@ def evaluate_faults(
         else:
             after[rows.pid[rows.last_rows]] = count[rows.last_rows]
     return out, after
+
+
+_ONES: dict[int, npt.NDArray[np.int64]] = {}
+
+
+def _ones(size: int) -> npt.NDArray[np.int64]:
+    """``need`` of one reading for every point (read only, so one array per size serves)."""
+    ones = _ONES.get(size)
+    if ones is None:
+        ones = _ONES[size] = np.ones(size, np.int64)
+        ones.flags.writeable = False
+    return ones
 
 
 def _repeats(

@@ -229,9 +229,11 @@ def decide(
     control_time_us: IntArray,
     lateness_us: int,
     bound_us: int = NEVER,
+    run_open: bool | None = None,
 ) -> tuple[RunOutcome | None, FeedState]:
     """Evaluate every event of every pair up to its source's horizon; the runs of
-    ``feed_abnormal`` (None: nothing to evaluate) and the state after."""
+    ``feed_abnormal`` (None: nothing to evaluate) and the state after. ``run_open``: some
+    ``feed_abnormal`` run is open (None: look at ``runs``)."""
     if not len(pairs):
         return None, state
     sources, horizon = pairs.horizons(state.decided_us, last_time_us, bound_us, lateness_us)
@@ -249,7 +251,9 @@ def decide(
     point_horizon[sources] = horizon
     pid, t = state.pid, state.t
     events = None
-    if state.cut.any() or state.base_cut.any() or runs.any_open():  # else no cut, no run
+    if run_open is None:
+        run_open = runs.any_open()
+    if run_open or state.cut.any() or state.base_cut.any():  # else no cut, no run
         events = _events(state, pairs, sources, horizon, runs, control_time_us)
     outcome = None
     if events is not None:
@@ -274,13 +278,16 @@ def decide(
             base_cut[points[src]] = state.cut[last[src]]
             base_since[points[src]] = state.since[last[src]]
     if all_done:
-        empty = FeedState.empty(0)
-        rows = (empty.pid, empty.t, empty.v, empty.valid, empty.cut, empty.since)
+        rows = _NO_ROWS
     else:
         keep = ~done
         rows = (pid[keep], t[keep], state.v[keep], state.valid[keep], state.cut[keep],
                 state.since[keep])  # fmt: skip
     return outcome, FeedState(after_decided, base_cut, base_since, base_value, *rows)
+
+
+_EMPTY = FeedState.empty(0)
+_NO_ROWS = (_EMPTY.pid, _EMPTY.t, _EMPTY.v, _EMPTY.valid, _EMPTY.cut, _EMPTY.since)
 
 
 def _last_done(pid: npt.NDArray[np.int32], done: BoolArray) -> BoolArray:

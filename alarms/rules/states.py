@@ -48,9 +48,13 @@ class StatePoints:
     rule: npt.NDArray[np.int8]
     alarm_state: npt.NDArray[np.float64]
     any: bool = field(init=False)  # some point has a state rule
+    #: ``alarm_state`` where the point has a rule, NaN elsewhere (equals no reading)
+    ruled_state: npt.NDArray[np.float64] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "any", bool((self.rule >= 0).any()))
+        ruled = np.where(self.rule >= 0, self.alarm_state, np.nan)
+        object.__setattr__(self, "ruled_state", ruled)
 
     @classmethod
     def of(cls, registry: PointRegistry) -> StatePoints:
@@ -80,11 +84,13 @@ def evaluate_states(
     )  # fmt: skip
     if not points.any and not opened:
         return {name: quiet(states[name], n) for name in RULE_NAMES}  # no state points
-    rule = points.rule[rows.pid]
     with np.errstate(invalid="ignore"):
-        abnormal = (rule >= 0) & (rows.v == points.alarm_state[rows.pid])
+        abnormal = rows.v == points.ruled_state[rows.pid]
     if not ctx.all_valid:
         abnormal &= ctx.valid
+    if not abnormal.any() and not opened:
+        return {name: quiet(states[name], n) for name in RULE_NAMES}  # nothing sets, none open
+    rule = points.rule[rows.pid]
     setting = set(rule[abnormal].tolist()) if abnormal.any() else set()
     need = np.ones(len(points.rule), np.int64)
     out: dict[str, RunOutcome] = {}
