@@ -2,6 +2,7 @@
 naive one-INSERT-per-reading bridge, all in one run on the same hypertable.
 
     .venv/bin/python -m bench.ingest [--points 2000] [--cycles 500] [--per-message 50]
+        [--sequential]
 
 Without MINEWATCH_DATABASE_URL / MINEWATCH_MQTT_URL it runs on a private embedded stack. Each
 phase starts from an empty ``readings`` table in a fresh database. Figures are rates of
@@ -166,10 +167,11 @@ def raw_copy(url: str, work: Workload, chunk: int) -> float:
 
 
 def start_gateway(
-    url: str, mqtt_url: str, client_id: str, metrics_port: int
+    url: str, mqtt_url: str, client_id: str, metrics_port: int, pipelined: bool = True
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
+        "MINEWATCH_GATEWAY__PIPELINED": json.dumps(pipelined),
         "MINEWATCH_DATABASE_URL": url,
         "MINEWATCH_MQTT_URL": mqtt_url,
         "MINEWATCH_GATEWAY__CLIENT_ID": client_id,
@@ -265,21 +267,22 @@ def stop_gateway(gateway: subprocess.Popen[bytes], stops: list[bool]) -> None:
 
 
 async def end_to_end(url: str, mqtt_url: str, publisher_url: str, work: Workload,
-                     items: list[tuple[str, bytes]], mode: str,
-                     stops: list[bool]) -> tuple[float, float, int]:  # fmt: skip
+                     items: list[tuple[str, bytes]], mode: str, stops: list[bool],
+                     pipelined: bool = True) -> tuple[float, float, int]:  # fmt: skip
     """(readings/s, gateway peak RSS MiB, alarms). ``live``: publish while the gateway runs;
     ``drain``: the broker holds everything published while the gateway was stopped. Whether
-    each gateway stopped cleanly on SIGINT is appended to ``stops``."""
+    each gateway stopped cleanly on SIGINT is appended to ``stops``. ``pipelined``: the
+    writer prepares the next batch while one commits (the default), else one at a time."""
     client_id = f"bench-{mode}-{os.getpid()}"
     metrics_port = free_port()
-    gateway = start_gateway(url, mqtt_url, client_id, metrics_port)
+    gateway = start_gateway(url, mqtt_url, client_id, metrics_port, pipelined)
     try:
         await wait_subscribed(publisher_url, work, metrics_port)
         if mode == "drain":
             stop_gateway(gateway, stops)
             await publish_all(publisher_url, items)
             began = time.perf_counter()
-            gateway = start_gateway(url, mqtt_url, client_id, metrics_port)
+            gateway = start_gateway(url, mqtt_url, client_id, metrics_port, pipelined)
         else:
             began = time.perf_counter()
             await publish_all(publisher_url, items)
@@ -356,13 +359,19 @@ async def run(args: argparse.Namespace, admin_url: str, stack: Stack) -> dict[st
                                   "messages": len(items)}  # fmt: skip
     url = fresh_database(admin_url, "bench_copy", work)
     results["copy_rows_s"] = raw_copy(url, work, args.copy_chunk)
-    for mode in ("live", "drain"):
-        url = fresh_database(admin_url, f"bench_{mode}", work)
+    phases = [(mode, True) for mode in ("live", "drain")]
+    if args.sequential:  # the writer one batch at a time, in the same run (A/B)
+        phases += [(mode, False) for mode in ("live", "drain")]
+    for mode, pipelined in phases:
+        key = mode if pipelined else f"{mode}_sequential"
+        url = fresh_database(admin_url, f"bench_{key}", work)
         stops: list[bool] = []
-        rate, rss, alarms = await end_to_end(url, mqtt_url, publisher_url, work, items, mode, stops)
-        results[f"gateway_clean_stops_{mode}"] = f"{sum(stops)}/{len(stops)}"
-        results[f"e2e_{mode}_rows_s"] = rate
-        results[f"gateway_peak_rss_mib_{mode}"] = rss
+        rate, rss, alarms = await end_to_end(
+            url, mqtt_url, publisher_url, work, items, mode, stops, pipelined
+        )
+        results[f"gateway_clean_stops_{key}"] = f"{sum(stops)}/{len(stops)}"
+        results[f"e2e_{key}_rows_s"] = rate
+        results[f"gateway_peak_rss_mib_{key}"] = rss
         results["alarms"] = alarms
     url = fresh_database(admin_url, "bench_naive", work)
     results["naive_rows_s"] = await naive_bridge(
@@ -381,9 +390,13 @@ def report(results: dict[str, object]) -> None:
         ("raw binary COPY (ceiling)", "copy_rows_s"),
         ("minewatch, publish while running", "e2e_live_rows_s"),
         ("minewatch, drain broker backlog", "e2e_drain_rows_s"),
+        ("minewatch, live, sequential writer", "e2e_live_sequential_rows_s"),
+        ("minewatch, drain, sequential writer", "e2e_drain_sequential_rows_s"),
         ("naive bridge, INSERT per reading", "naive_rows_s"),
     ]
     for label, key in rows:
+        if key not in results:
+            continue
         rate = float(results[key])  # type: ignore[arg-type]
         table.add_row(label, f"{rate:,.0f}", f"{rate / ceiling:.0%}")
     console.print(table)
@@ -392,7 +405,9 @@ def report(results: dict[str, object]) -> None:
         f"{results['gateway_peak_rss_mib_drain']:.0f} MiB (drain); "
         f"alarms raised: {results['alarms']}"
     )
-    for mode in ("live", "drain"):
+    for mode in ("live", "drain", "live_sequential", "drain_sequential"):
+        if f"gateway_clean_stops_{mode}" not in results:
+            continue
         stops = str(results[f"gateway_clean_stops_{mode}"])
         done, total = stops.split("/")
         if done != total:
@@ -410,6 +425,11 @@ def main() -> None:
     parser.add_argument("--per-message", type=int, default=50)
     parser.add_argument("--copy-chunk", type=int, default=20_000)
     parser.add_argument("--naive-messages", type=int, default=2000)
+    parser.add_argument(
+        "--sequential", action="store_true",
+        help="also run both end-to-end phases with the writer one batch at a time "
+        "(MINEWATCH_GATEWAY__PIPELINED=false), in the same run",
+    )  # fmt: skip
     args = parser.parse_args()
     settings = Settings()
     if settings.database_url is None:

@@ -148,9 +148,13 @@ class Gateway:
         )
 
     async def _flush(self, pending: PendingWrite) -> PendingWrite:
-        """Hand the batch to the pipelined writer (ingest/writer.py): it is prepared while the
-        batch ahead commits; both are durable and acknowledged once the loop stops."""
-        await self._writer.submit(pending)
+        """Hand the batch to the writer: pipelined (ingest/writer.py), it is prepared while the
+        batch ahead commits, and the last one is durable and acknowledged when the loop
+        stops; else it is durable and acknowledged when this returns."""
+        if self.settings.pipelined:
+            await self._writer.submit(pending)
+        else:
+            await self._writer.flush(pending)
         await self._writer.maybe_refresh_registry()
         return PendingWrite()
 

@@ -14,12 +14,10 @@ from minewatch.feeds import safety_topic
 from minewatch.ingest.contract import SafetyMessage, parse_message
 from minewatch.ingest.metrics import GatewayMetrics
 from minewatch.ingest.time_limits import TimeLimits
-from minewatch.ingest.validate import validate_messages
 from minewatch.ingest.writer import BatchWriter, PendingWrite
 from minewatch.metadata import upsert_mine
 from minewatch.simulators.config import example_mine_path, load_mine_config
 from minewatch.simulators.model import SimulatedMine
-from minewatch.timeutil import now_us
 from tests.helpers import scalar
 
 pytestmark = pytest.mark.anyio
@@ -48,8 +46,8 @@ async def test_retrying_a_write_whose_commit_did_go_through_stores_nothing_twice
         pending.watermarks[message.source] = (1, 1)
         await writer.flush(pending)
         # The same write again, as a retry after an ambiguous COMMIT would send it:
-        batch, _ = validate_messages([message], writer.points, now_us(), limits)
-        await writer._retrying(lambda conn: writer._write(conn, pending, batch))
+        prepared = writer._prepare(pending, None, 0.0)
+        await writer._retrying(lambda conn: writer._write(conn, prepared))
     assert scalar(database_url, "SELECT count(*) FROM readings") == len(points)
 
 
