@@ -33,9 +33,10 @@ class GatewaySettings(BaseModel):
     batch_max_readings: int = Field(20_000, ge=1, description="Flush a write batch at this size.")
     batch_max_delay_ms: int = Field(100, ge=1, description="Flush a write batch after this delay.")
     pipelined: bool = Field(
-        True,
+        False,
         description="Prepare the next write batch (validate, evaluate, encode) while one "
-        "commits (ingest/writer.py); false: one batch at a time.",
+        "commits (ingest/writer.py); false: one batch at a time (no gain measured on a "
+        "2-core box, docs/benchmarks.md).",
     )
     max_message_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     max_future_skew_s: float = Field(
