@@ -37,7 +37,7 @@ from minewatch.alarms.rules import feed, interruption, states
 from minewatch.alarms.rules.context import BatchContext
 from minewatch.alarms.rules.params import PointParams, RuleDefaults
 from minewatch.alarms.rules.run_state import NEVER, Rows, RunState
-from minewatch.alarms.rules.thresholds import ThresholdRule, threshold_rules
+from minewatch.alarms.rules.thresholds import Reach, ThresholdRule, threshold_rules
 from minewatch.batch import ReadingBatch
 from minewatch.codes import ReadingFlag
 from minewatch.registry import PointRegistry
@@ -58,6 +58,9 @@ class EngineState:
     feed: feed.FeedState  # 馈电: readings of D pairs not decided yet
     #: state a family keeps beyond its run states, by family name (the cross-check's windows)
     families: dict[str, Any] = field(default_factory=dict)
+    #: The rules of ``runs`` with a run open (latched or pending its clear) at some point: a
+    #: rule outside it with no row that sets it has nothing to do in a batch.
+    open_rules: frozenset[str] = frozenset()
 
     @classmethod
     def empty(cls, size: int) -> EngineState:
@@ -70,6 +73,10 @@ class EngineState:
             np.full(size, _NEVER, np.int64),
             feed.FeedState.empty(size),
         )
+
+    def with_open_rules(self) -> EngineState:
+        """The state with ``open_rules`` found again from ``runs`` (after a change in place)."""
+        return replace(self, open_rules=open_rules(self.runs))
 
     def grown(self, size: int) -> EngineState:
         def grow(array: np.ndarray, fill: object) -> np.ndarray:
@@ -87,7 +94,25 @@ class EngineState:
             grow(self.last_zero_us, _NEVER),
             self.feed.grown(size),
             self.families,
-        )
+        ).with_open_rules()
+
+
+def open_rules(runs: dict[str, RunState], before: EngineState | None = None) -> frozenset[str]:
+    """The rules of ``runs`` with a run open at some point: found for every rule, or (with
+    ``before``, the state ``runs`` were computed from) for the rules whose run state changed."""
+    if before is None:
+        return frozenset(rule for rule, state in runs.items() if state.any_open())
+    found = None
+    for rule, state in runs.items():
+        if state is before.runs.get(rule):
+            continue
+        if found is None:
+            found = set(before.open_rules)
+        if state.any_open():
+            found.add(rule)
+        else:
+            found.discard(rule)
+    return before.open_rules if found is None else frozenset(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +157,7 @@ class AlarmEngine:
         topology = Topology.from_registry(registry, self.incident_off_delay_s)
         self.incidents = IncidentTracker(topology, self.incidents.open)
         self.rules = threshold_rules(registry)
+        self.reach = Reach.of(self.rules, registry.size)
         self.params = PointParams.of(registry, self.defaults)
         self.pairs = feed.FeedPairs.of(registry)
         self.state_points = states.StatePoints.of(registry)
@@ -179,7 +205,7 @@ class AlarmEngine:
         self.state = replace(
             self.state,
             feed=self.state.feed.restored(self.state.last_value, cut.raw, cut.latch_us),
-        )
+        ).with_open_rules()
 
     def restore_incidents(
         self, off_delay_s: dict[str, float], open_incidents: list[Incident]
@@ -221,38 +247,57 @@ class AlarmEngine:
         for family in FAMILIES:
             if family.tick is not None:
                 family.tick(self, tick)
-        state = replace(st, interruption=tick.interruption, runs=tick.runs, feed=tick.feed,
-                        families=tick.families)  # fmt: skip
+        state = replace(
+            st, interruption=tick.interruption, runs=tick.runs, feed=tick.feed,
+            families=tick.families, open_rules=open_rules(tick.runs, st),
+        )  # fmt: skip
         evaluation = Evaluation(np.empty(0, np.int16), tick.changes, state)
         return self._incidents(evaluation, now_us - self.defaults.lateness_us)
 
     def evaluate(self, batch: ReadingBatch) -> Evaluation:
         """Every rule family (:data:`alarms.families.FAMILIES`, in its order) over the batch."""
         st = self.state
-        skipped, order = live_order(batch.point_id, batch.time_us, st.last_time_us)
         flags = batch.flags.copy()
-        if skipped.any():
-            flags |= skip_flags(batch.point_id, batch.time_us, st.last_time_us, skipped)
-        pid, t = batch.point_id[order], batch.time_us[order]
-        value, status = batch.value[order], batch.status[order]
-        rows = Rows.of(pid, t, value, status)
+        pid, t = batch.point_id, batch.time_us
+        if len(pid) > 1 and bool((pid[1:] > pid[:-1]).all()):
+            # A point's readings, one each, in point order (a live batch of one polling cycle):
+            # already in evaluation order, and skipped (late or a repeat) only against the state.
+            skipped = t <= st.last_time_us[pid]
+            if skipped.any():
+                flags |= skip_flags(pid, t, st.last_time_us, skipped)
+                live = np.flatnonzero(~skipped)
+                rows = Rows.distinct(pid[live], t[live], batch.value[live], batch.status[live])
+            else:
+                rows = Rows.distinct(pid, t, batch.value, batch.status)
+        else:
+            skipped, order = live_order(pid, t, st.last_time_us)
+            if skipped.any():
+                flags |= skip_flags(pid, t, st.last_time_us, skipped)
+            pid, t = pid[order], t[order]
+            rows = Rows.of(pid, t, batch.value[order], batch.status[order])
         if not len(rows):
             return Evaluation(flags, [], st)
 
         ctx = BatchContext.of(rows, self.registry, self.params, st.last_value)
         last_time = st.last_time_us.copy()
-        last_time[rows.pid[rows.last_rows]] = rows.t[rows.last_rows]
+        last = rows.last_rows
+        last_points = rows.pid[last]
+        last_time[last_points] = rows.t[last]
         step = Step(ctx, st, last_time, dict(st.runs), {}, [], st.repeats, st.interruption, st.feed,
                     dict(st.families))  # fmt: skip
         for family in FAMILIES:
             family.evaluate(self, step)
 
         last_value = st.last_value.copy()
-        has_valid = ctx.last_valid_row >= 0
-        last_value[rows.pid[rows.last_rows][has_valid]] = rows.v[ctx.last_valid_row[has_valid]]
+        if ctx.all_valid:
+            last_value[last_points] = rows.v[last]
+        else:
+            has_valid = ctx.last_valid_row >= 0
+            last_value[last_points[has_valid]] = rows.v[ctx.last_valid_row[has_valid]]
         state = EngineState(
             last_time, last_value, step.runs, step.repeats, step.interruption,
             _last_zero(ctx, st.last_zero_us), step.feed, step.families,
+            open_rules(step.runs, st),
         )  # fmt: skip
         watermark = int(rows.t.max()) - self.defaults.lateness_us
         return self._incidents(Evaluation(flags, step.changes, state), watermark)

@@ -15,7 +15,7 @@ The families run in the registry's order, each reading what the ones before left
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -28,7 +28,7 @@ from minewatch.alarms.rules import co, cross_check, faults, feed, interruption, 
 from minewatch.alarms.rules.calibration import undeclared_calibration
 from minewatch.alarms.rules.context import UNRELIABLE, BatchContext
 from minewatch.alarms.rules.params import RuleDefaults
-from minewatch.alarms.rules.run_state import RunOutcome, RunState, RunTable
+from minewatch.alarms.rules.run_state import RunOutcome, RunState, RunTable, quiet
 from minewatch.alarms.rules.runs import evaluate_runs, expire_pending
 from minewatch.alarms.rules.thresholds import ThresholdRule
 from minewatch.codes import PointStatus
@@ -108,13 +108,19 @@ _FAULT_CLASS = {
 def thresholds_step(engine: AlarmEngine, step: Step) -> None:
     ctx, st = step.ctx, step.before
     confirm = max(1, engine.defaults.confirm_samples)
+    upper, lower = engine.reach.reached(ctx)  # no reading beyond any level: a quiet batch
     for rule in engine.rules:
+        if rule.name not in st.open_rules and not (upper if rule.upper else lower):
+            step.outcomes[rule.name] = quiet(st.runs[rule.name], len(ctx.rows))
+            continue
         outcome = rule.evaluate(ctx, st.runs[rule.name], engine.params, confirm)
         step.outcomes[rule.name] = outcome
         step.runs[rule.name] = outcome.state
         zero = None
         if rule.name in _RECLASSIFIED and len(outcome.runs):
-            zero = _zero_before(ctx, outcome, st.runs[rule.name], st.last_zero_us)
+            zero, step.runs[rule.name] = _zero_before(
+                ctx, outcome, st.runs[rule.name], st.last_zero_us
+            )
         step.changes += _threshold_changes(engine, rule, outcome.runs, zero)
     levels = {rule.name: rule.set_level for rule in engine.rules}
     step.changes += _spikes([(step.outcomes[n].runs, levels[n]) for n in _UPPER_GAS])
@@ -124,6 +130,9 @@ def thresholds_tick(engine: AlarmEngine, tick: Tick) -> None:
     """Off-delay clears the clock resolves."""
     expired: dict[str, RunTable] = {}
     for rule in engine.rules:
+        if rule.name not in tick.before.open_rules:  # nothing pending its clear
+            expired[rule.name] = RunTable.empty()
+            continue
         outcome = expire_pending(tick.runs[rule.name], engine.params.off_delay_us, tick.bound_us)
         tick.runs[rule.name], expired[rule.name] = outcome.state, outcome.runs
         zero = tick.before.runs[rule.name].zero_us[outcome.runs.point]
@@ -137,17 +146,24 @@ def _zero_before(
     outcome: RunOutcome,
     before: RunState,
     last_zero_us: npt.NDArray[np.int64],
-) -> npt.NDArray[np.int64]:
-    """Per run of ``outcome``: the point's latest zero-gas reading before the run began;
-    kept in the rule's state for the runs still open (a run carried over keeps its own)."""
+) -> tuple[npt.NDArray[np.int64] | None, RunState]:
+    """Per run of ``outcome``: the point's latest zero-gas reading before the run began (None
+    when every run was open before the batch and none ended: nothing needs it); and the
+    rule's state after the batch with it kept for the runs still open (a run carried over
+    keeps its own)."""
     table = outcome.runs
     heads = np.maximum(table.head_row, 0)
-    starts = ctx.zero_at(heads, last_zero_us[table.point]) if len(ctx.rows) else heads
     carried = (table.head_row < 0) | (table.start_us < ctx.rows.t[heads])
+    if carried.all() and not table.ended.any():  # runs going on: nothing to find or keep
+        return None, outcome.state
+    starts = ctx.zero_at(heads, last_zero_us[table.point]) if len(ctx.rows) else heads
     zero = np.where(carried, before.zero_us[table.point], starts)
     still_open = ~table.ended
-    outcome.state.zero_us[table.point[still_open]] = zero[still_open]
-    return zero
+    if not still_open.any():
+        return zero, outcome.state
+    zero_us = outcome.state.zero_us.copy()  # the state's columns may be shared: never written
+    zero_us[table.point[still_open]] = zero[still_open]
+    return zero, replace(outcome.state, zero_us=zero_us)
 
 
 def _threshold_changes(
@@ -156,7 +172,7 @@ def _threshold_changes(
     """Records of a threshold rule's runs; ``zero`` (per run: the point's latest zero-gas
     reading before it) lets an ended excursion be reclassified an undeclared calibration."""
     final = None
-    if rule.name in _RECLASSIFIED and len(table) and zero is not None:
+    if rule.name in _RECLASSIFIED and len(table) and zero is not None and table.ended.any():
         # numpy's stubs refuse None in where(); the object column (str or None) is what we want
         final = np.where(  # type: ignore[call-overload]
             undeclared_calibration(
@@ -208,8 +224,10 @@ def _spikes(tables: list[tuple[RunTable, npt.NDArray[np.float64]]]) -> list[Epis
 def calibration_step(engine: AlarmEngine, step: Step) -> None:
     """Excursions to the alarm level while calibrating (flagged or declared)."""
     ctx, state, registry = step.ctx, step.before.runs["calibration"], engine.registry
+    if not ctx.any_calibrating and "calibration" not in step.before.open_rules:
+        return  # nothing open, nothing starts
     calibrating = ctx.valid & ctx.calibrating
-    if not state.raw.any() and not calibrating.any():  # nothing open, nothing starts
+    if not state.raw.any() and not calibrating.any():
         return
     pid, v = ctx.rows.pid, ctx.rows.v
     level = registry.alarm_high[pid]
@@ -238,7 +256,7 @@ def calibration_step(engine: AlarmEngine, step: Step) -> None:
 
 def faults_step(engine: AlarmEngine, step: Step) -> None:
     outcomes, step.repeats = faults.evaluate_faults(
-        step.ctx, step.before.runs, step.before.repeats, engine.params
+        step.ctx, step.before.runs, step.before.repeats, engine.params, step.before.open_rules
     )
     for name, outcome in outcomes.items():
         step.runs[name] = outcome.state
@@ -249,6 +267,8 @@ def faults_step(engine: AlarmEngine, step: Step) -> None:
 
 def faults_tick(engine: AlarmEngine, tick: Tick) -> None:
     """Negative drift pending its off-delay on a silent point: the clock ends it."""
+    if "negative_drift" not in tick.before.open_rules:
+        return
     off_delay = round(engine.defaults.drift_off_delay_s * 1e6)
     drift = expire_pending(
         tick.runs["negative_drift"], np.full(engine.registry.size, off_delay, np.int64),
@@ -266,7 +286,9 @@ def faults_tick(engine: AlarmEngine, tick: Tick) -> None:
 
 def states_step(engine: AlarmEngine, step: Step) -> None:
     ctx, before = step.ctx, step.before
-    outcomes = states.evaluate_states(ctx, before.runs, engine.state_points, engine.params)
+    outcomes = states.evaluate_states(
+        ctx, before.runs, engine.state_points, engine.params, before.open_rules
+    )
     for name, outcome in outcomes.items():
         step.runs[name] = outcome.state
         step.changes += changes_from_runs(
@@ -281,11 +303,13 @@ def states_step(engine: AlarmEngine, step: Step) -> None:
 def feed_step(engine: AlarmEngine, step: Step) -> None:
     ctx = step.ctx
     pending = feed.pair_rows(
-        ctx.rows, ctx.valid, step.outcomes["power_off"], engine.pairs, step.before.feed
-    )
+        ctx.rows, ctx.valid, step.outcomes["power_off"], engine.pairs, step.before.feed,
+        ctx.all_valid,
+    )  # fmt: skip
     outcome, step.feed = feed.decide(
         pending, engine.pairs, step.last_time_us, step.before.runs["feed_abnormal"],
         engine.params.control_time_us, engine.defaults.lateness_us,
+        run_open="feed_abnormal" in step.before.open_rules,
     )  # fmt: skip
     if outcome is not None:
         step.runs["feed_abnormal"] = outcome.state
@@ -297,6 +321,7 @@ def feed_tick(engine: AlarmEngine, tick: Tick) -> None:
     outcome, tick.feed = feed.decide(
         tick.before.feed, engine.pairs, tick.before.last_time_us, tick.runs["feed_abnormal"],
         engine.params.control_time_us, engine.defaults.lateness_us, tick.bound_us,
+        run_open="feed_abnormal" in tick.before.open_rules,
     )  # fmt: skip
     if outcome is not None:
         tick.runs["feed_abnormal"] = outcome.state

@@ -260,9 +260,22 @@ class IncidentTracker:
     topology: Topology
     open: list[Incident] = field(default_factory=list)
     _owned: set[int] = field(default_factory=set, repr=False)
+    #: during :meth:`apply`: where the open incidents' members are (see :class:`_Index`)
+    _index: _Index | None = field(default=None, repr=False)
+    _upstream: dict[int, list[int]] | None = field(default=None, repr=False)
 
     def copy(self) -> IncidentTracker:
-        return IncidentTracker(self.topology, list(self.open))
+        return IncidentTracker(self.topology, list(self.open), _upstream=self._upstream)
+
+    def _upstream_of(self) -> dict[int, list[int]]:
+        """Per point, the points whose gas reaches it (the reverse of ``downstream``)."""
+        if self._upstream is None:
+            upstream: dict[int, list[int]] = {}
+            for source, reached in self.topology.downstream.items():
+                for point in reached:
+                    upstream.setdefault(point, []).append(source)
+            self._upstream = upstream
+        return self._upstream
 
     def apply(self, changes: list[EpisodeChange], watermark_us: int) -> list[IncidentChange]:
         """Members' ends and statistics first, then new alarms in raise order, then the
@@ -288,8 +301,13 @@ class IncidentTracker:
                 c.rule,
             ),
         )
-        for c in opened:
-            self._open(c, touched)
+        if opened:
+            self._index = _Index.of(self.open, self.topology)
+            try:
+                for c in opened:
+                    self._open(c, touched)
+            finally:
+                self._index = None
         by_key = {incident.key: incident for incident in self.open}
         out = [IncidentChange(k, e, by_key[k]) for k, e in touched.items()]
         return out + self.expire(watermark_us)
@@ -355,11 +373,14 @@ class IncidentTracker:
             self.open.append(incident)
             self._owned.add(id(incident))
             touched[incident.key] = "opened"
+            k = len(self.open) - 1
         else:
             incident = self._own(k)
             if touched.get(incident.key, "updated") == "updated":
                 touched[incident.key] = "joined"
         incident.members.append(member)
+        if self._index is not None:
+            self._index.add(k, incident.category, member.point, self.topology)
         if GRADE_RANK[grade] > GRADE_RANK[incident.grade]:
             incident.grade = grade
         _absorb(incident, member, c, self.topology)
@@ -367,7 +388,12 @@ class IncidentTracker:
     def _joined(self, m: Member, category: str) -> int | None:
         """The earliest open incident that the alarm belongs to (its position), or None."""
         topo = self.topology
-        for k, incident in enumerate(self.open):
+        if self._index is None:
+            candidates: Iterable[int] = range(len(self.open))
+        else:  # only incidents it can belong to: not a scan of every open one (a flood)
+            candidates = self._index.candidates(m, topo, self._upstream_of())
+        for k in candidates:
+            incident = self.open[k]
             if not incident.open_at(m.raised_us, topo.off_delay_of(incident)):
                 continue
             if incident.category == category and _belongs(m, incident, topo):
@@ -375,6 +401,49 @@ class IncidentTracker:
             if m.rule in EXCURSION_RULES and any(o.point == m.point for o in incident.members):
                 return k
         return None
+
+
+@dataclass(slots=True)
+class _Index:
+    """Positions of the open incidents by their members' points and substations, and (gas
+    incidents only) areas: every incident a new alarm can belong to (see :func:`_belongs`,
+    :meth:`IncidentTracker._joined`) has a member on its point, on a point upstream of it,
+    in its substation or (gas) in its area. So a flood of alarms (a mine's network down:
+    every point interrupted) is grouped without comparing each with every open incident."""
+
+    by_point: dict[int, set[int]] = field(default_factory=dict)
+    by_station: dict[str, set[int]] = field(default_factory=dict)
+    gas_by_area: dict[str, set[int]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, incidents: list[Incident], topo: Topology) -> _Index:
+        index = cls()
+        for k, incident in enumerate(incidents):
+            for m in incident.members:
+                index.add(k, incident.category, m.point, topo)
+        return index
+
+    def add(self, k: int, category: str, point: int, topo: Topology) -> None:
+        self.by_point.setdefault(point, set()).add(k)
+        station = topo.substation.get(point)
+        if station is not None:
+            self.by_station.setdefault(station, set()).add(k)
+        area = topo.area.get(point)
+        if category == Category.GAS and area is not None:
+            self.gas_by_area.setdefault(area, set()).add(k)
+
+    def candidates(self, m: Member, topo: Topology, upstream: dict[int, list[int]]) -> list[int]:
+        """Positions, in order, of the incidents ``m`` may belong to (a superset)."""
+        out = set(self.by_point.get(m.point, ()))
+        for point in upstream.get(m.point, ()):
+            out.update(self.by_point.get(point, ()))
+        station = topo.substation.get(m.point)
+        if m.rule in SUBSTATION_RULES and station is not None:
+            out.update(self.by_station.get(station, ()))
+        area = topo.area.get(m.point)
+        if area is not None:
+            out.update(self.gas_by_area.get(area, ()))
+        return sorted(out)
 
 
 def shifted(incident: Incident, offset: int) -> Incident:

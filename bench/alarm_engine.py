@@ -8,12 +8,21 @@ over-range, substation faults, negative drift, stuck sensors, silences), a few o
 (lower alarm and pre-warning) and feed points on D relations (馈电异常). The episodes of both
 are counted per rule and must be equal: the benchmark is a correctness check too.
 
-    .venv/bin/python bench/alarm_engine.py [--points 2000] [--samples 1200] [--batch 60]
+    .venv/bin/python bench/alarm_engine.py [--points 2000] [--samples 1200] [--batches 1,60,replay]
+    .venv/bin/python bench/alarm_engine.py --trace TRACE [--cycles 600] [--batches 1,10,60,600]
+
+Times are CPU seconds of this process (``time.process_time``): the machines are shared, and
+wall time would count the other processes' work; both sides are timed the same way.
+
+With ``--trace``, a recorded trace (``minewatch.simulators.trace record``) is replayed instead:
+its first ``--cycles`` polling cycles, as ``minewatch evaluate`` cuts them. Each batch size is
+one row of the table (engine and reference rates, their ratio), so the cross-over is visible.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections import Counter
@@ -29,9 +38,11 @@ if not __package__:
 
 from minewatch.alarms.engine import AlarmEngine
 from minewatch.alarms.episodes import Episode, EpisodeLog
+from minewatch.alarms.evaluation.run import cycle_batches, registry_of
 from minewatch.alarms.reference import ReferenceEngine
 from minewatch.batch import ReadingBatch
 from minewatch.registry import CalibrationWindows, PointRegistry
+from minewatch.trace import Trace
 
 ALARM, ALARM_CLEAR, POWER_OFF, RESTORE = 1.0, 0.9, 1.5, 1.0
 PREWARN, PREWARN_CLEAR = 0.8, 0.75
@@ -59,6 +70,9 @@ def make_data(points: int, samples: int, seed: int = 1) -> np.ndarray:
     spikes = rng.integers(0, samples * points, points)  # single-sample interference
     values.reshape(-1)[spikes] += 3.0
     return np.round(np.clip(values, 0.0, 4.0), 2)
+
+
+Plan = list[tuple[ReadingBatch, int]]  # batches, each with the clock after it
 
 
 class Workload:
@@ -152,7 +166,7 @@ class Workload:
         })  # fmt: skip
         return PointRegistry.from_frame(frame, CalibrationWindows.from_rows(self.windows))
 
-    def batches(self, cycles: int) -> list[tuple[ReadingBatch, int]]:
+    def batches(self, cycles: int) -> Plan:
         """Batches of ``cycles`` polling cycles (each cycle all points, as the gateway gets
         them), each with the clock at its last event time."""
         n = self.values.shape[1]
@@ -172,13 +186,11 @@ class Workload:
         return out
 
 
-def run_engine(
-    registry: PointRegistry, work: list[tuple[ReadingBatch, int]]
-) -> tuple[float, list[Episode]]:
-    """Seconds in evaluate + commit + tick, and the episodes assembled from the changes."""
+def run_engine(registry: PointRegistry, work: Plan) -> tuple[float, list[Episode]]:
+    """CPU seconds in evaluate + commit + tick, and the episodes assembled from the changes."""
     engine = AlarmEngine(registry)
     changes = []
-    started = time.perf_counter()
+    started = time.process_time()
     for batch, now in work:
         evaluation = engine.evaluate(batch)
         engine.commit(evaluation)
@@ -186,23 +198,21 @@ def run_engine(
         evaluation = engine.tick(now)
         engine.commit(evaluation)
         changes.append(evaluation.changes)
-    seconds = time.perf_counter() - started
+    seconds = time.process_time() - started
     log = EpisodeLog()
     for batch_changes in changes:
         log.apply(batch_changes)
     return seconds, log.episodes
 
 
-def run_reference(
-    registry: PointRegistry, work: list[tuple[ReadingBatch, int]]
-) -> tuple[float, list[Episode]]:
-    """Seconds through the per-reading reference (building it included), and its episodes."""
-    started = time.perf_counter()
+def run_reference(registry: PointRegistry, work: Plan) -> tuple[float, list[Episode]]:
+    """CPU seconds through the per-reading reference (building it included), its episodes."""
+    started = time.process_time()
     reference = ReferenceEngine(registry)
     for batch, now in work:
         reference.evaluate(batch)
         reference.tick(now)
-    return time.perf_counter() - started, reference.episodes()
+    return time.process_time() - started, reference.episodes()
 
 
 def count(episodes: list[Episode]) -> Counter[str]:
@@ -220,44 +230,82 @@ def count(episodes: list[Episode]) -> Counter[str]:
     return out
 
 
+def trace_work(path: Path, cycles: int) -> tuple[PointRegistry, Callable[[int], Plan]]:
+    """The registry of a recorded trace and its first ``cycles`` polling cycles, cut into
+    batches of a given number of cycles (as ``minewatch evaluate`` replays it)."""
+    trace = Trace(path)
+    registry = registry_of(trace)
+
+    def plan(per_batch: int) -> Plan:
+        out: Plan = []
+        seen = 0
+        for chunk, k in cycle_batches(trace, per_batch):
+            if seen >= cycles:
+                break
+            seen += k
+            zeros = np.zeros(len(chunk), np.int16)
+            batch = ReadingBatch(chunk.time_us, chunk.point + 1, chunk.value, chunk.status, zeros)
+            out.append((batch, int(chunk.time_us[-1])))
+        return out
+
+    return registry, plan
+
+
+def _load() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=2000, help="methane points")
     parser.add_argument("--samples", type=int, default=1200, help="polling cycles of 1 s")
-    parser.add_argument("--batch", type=int, default=60, help="polling cycles per batch")
+    parser.add_argument(
+        "--batches", default="1,60,replay",
+        help="polling cycles per batch, comma-separated ('replay': every cycle in one batch)",
+    )  # fmt: skip
+    parser.add_argument("--trace", type=Path, help="a recorded trace instead of the workload")
+    parser.add_argument("--cycles", type=int, default=600, help="with --trace: its first cycles")
     args = parser.parse_args()
-    if args.samples <= 600 or args.points < 10:
-        parser.error("--samples must exceed 600 (excursions last up to 300 cycles), --points >= 10")
-    work = Workload(args.points, args.samples)
-    registry = work.registry()
-    n = int(np.count_nonzero(~np.isnan(work.values)))
-    print(f"{args.points} methane + {work.oxygen} oxygen + {work.feeds} feed points x "
-          f"{args.samples} cycles = {n:,} readings")  # fmt: skip
-    counts: dict[tuple[str, str], Counter[str]] = {}
+    if args.trace is not None:
+        registry, make_plan = trace_work(args.trace, args.cycles)
+        total_cycles = args.cycles
+        print(f"trace {args.trace}: {registry.size - 1} points, first {args.cycles} cycles")
+    else:
+        if args.samples <= 600 or args.points < 10:
+            parser.error("--samples must exceed 600 (excursions last up to 300 cycles), "
+                         "--points >= 10")  # fmt: skip
+        work = Workload(args.points, args.samples)
+        registry, make_plan, total_cycles = work.registry(), work.batches, args.samples
+        print(f"{args.points} methane + {work.oxygen} oxygen + {work.feeds} feed points x "
+              f"{args.samples} cycles")  # fmt: skip
+    sizes = [total_cycles if b == "replay" else int(b) for b in args.batches.split(",")]
+    print(f"load average at start: {_load()}")
+    counts: dict[tuple[str, int], Counter[str]] = {}
     same = True
-    modes = (
-        ("batches", f"batches of {args.batch} cycles", args.batch),
-        ("replay", "one batch (replay)", args.samples),
-    )
     runs: list[tuple[str, Callable[..., tuple[float, list[Episode]]]]] = [
         ("engine", run_engine), ("reference", run_reference),
     ]  # fmt: skip
-    for mode, label, cycles in modes:
-        plan = work.batches(cycles)
-        seconds = {}
+    header = (f"{'cycles/batch':>12} {'readings/batch':>14} {'engine M/s':>11} "
+              f"{'reference M/s':>13} {'ratio':>7}  same episodes")  # fmt: skip
+    print(header)
+    for cycles in sizes:
+        plan = make_plan(cycles)
+        n = sum(len(batch) for batch, _ in plan)
+        rate = {}
         for name, run in runs:
-            seconds[name], episodes = run(registry, plan)
-            counts[name, mode] = count(episodes)
-            rate = n / seconds[name] / 1e6
-            print(f"{name + ', ' + label:<40} {rate:8.3f} M readings/s  ({seconds[name]:.2f} s)")
-        agree = counts["engine", mode] == counts["reference", mode]
+            seconds, episodes = run(registry, plan)
+            counts[name, cycles] = count(episodes)
+            rate[name] = n / seconds / 1e6
+        agree = counts["engine", cycles] == counts["reference", cycles]
         same &= agree
-        print(f"  ratio engine/reference: {seconds['reference'] / seconds['engine']:.1f}x; "
-              f"same episodes per rule: {agree}")  # fmt: skip
+        print(f"{cycles:>12} {n / len(plan):>14,.0f} {rate['engine']:>11.3f} "
+              f"{rate['reference']:>13.3f} {rate['engine'] / rate['reference']:>6.1f}x  "
+              f"{agree}", flush=True)  # fmt: skip
+    print(f"load average at end: {_load()}")
     print()
     rules = sorted(set().union(*counts.values()), key=lambda r: (r.strip().split(":")[0], r))
     print(f"{'episodes':<42}" + "".join(f"{name:>11}" for name, _ in counts))
-    print(f"{'':<42}" + "".join(f"{mode:>11}" for _, mode in counts))
+    print(f"{'cycles/batch':<42}" + "".join(f"{c:>11}" for _, c in counts))
     for rule in rules:
         print(f"{rule:<42}" + "".join(f"{c[rule]:>11}" for c in counts.values()))
     return 0 if same else 1

@@ -264,7 +264,7 @@ def _cycles(trace: Trace) -> Iterator[ReadingChunk]:
             yield ReadingChunk(t[a:b], chunk.point[a:b], chunk.value[a:b], chunk.status[a:b])
 
 
-def _batches(trace: Trace, cycles: int) -> Iterator[tuple[ReadingChunk, int]]:
+def cycle_batches(trace: Trace, cycles: int) -> Iterator[tuple[ReadingChunk, int]]:
     """Batches of ``cycles`` polling cycles (the last may be shorter), with their cycle count."""
     pending: list[ReadingChunk] = []
     for cycle in _cycles(trace):
@@ -310,7 +310,7 @@ def replay(
     prefix_cycles = 0
     prefix_log = EpisodeLog(point_offset=-1)
     incidents: dict[tuple[int, str, int], Incident] = {}  # the latest state of each
-    for chunk, k in _batches(trace, batch_cycles):
+    for chunk, k in cycle_batches(trace, batch_cycles):
         in_prefix = cycles < python_cycles
         cycles += k
         readings += len(chunk)

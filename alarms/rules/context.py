@@ -36,6 +36,11 @@ class BatchContext:
     last_valid_row: npt.NDArray[np.intp]  # per ``rows.last_rows``: the point's last valid row
     zero_rows: npt.NDArray[np.intp]  # valid readings at the zero-gas level (calibration's 调零)
 
+    #: no row has a status bit that makes it invalid (``valid`` is all True)
+    all_valid: bool = True
+    #: some row is calibrating (flagged or declared)
+    any_calibrating: bool = False
+
     @property
     def calibrating(self) -> BoolArray:
         return self.flagged | self.declared
@@ -49,22 +54,33 @@ class BatchContext:
         last_value: npt.NDArray[np.float64],
     ) -> BatchContext:
         pid, v, s = rows.pid, rows.v, rows.s
-        valid = (s & UNRELIABLE) == 0
-        flagged = (s & PointStatus.CALIBRATION) != 0
+        n = len(rows)
+        if s.any():
+            valid = (s & UNRELIABLE) == 0
+            flagged = (s & PointStatus.CALIBRATION) != 0
+            all_valid, any_flagged = bool(valid.all()), bool(flagged.any())
+        else:  # no status bit at all: the common case
+            valid, flagged = np.ones(n, bool), np.zeros(n, bool)
+            all_valid, any_flagged = True, False
         declared = declared_mask(rows, registry.calibrations)
+        any_declared = bool(declared.any()) if len(registry.calibrations) else False
         with np.errstate(invalid="ignore"):
-            drift = valid & (v < params.drift_floor[pid])
-        prev, last_valid = _previous_valid(rows, valid, last_value)
+            below = v < params.drift_floor[pid]
+        drift = below if all_valid else valid & below
+        prev, last_valid = _previous_valid(rows, valid, last_value, all_valid)
+        gas_ok = valid & ~flagged & ~declared if any_flagged or any_declared else valid
         return cls(
             rows=rows,
             valid=valid,
             flagged=flagged,
             declared=declared,
-            gas_ok=valid & ~flagged & ~declared,
+            gas_ok=gas_ok,
             drift=drift,
             prev_value=prev,
             last_valid_row=last_valid,
-            zero_rows=_zero_rows(rows, valid, params.defaults.calibration_zero_level),
+            zero_rows=_zero_rows(rows, valid, params.defaults.calibration_zero_level, all_valid),
+            all_valid=all_valid,
+            any_calibrating=any_flagged or any_declared,
         )
 
     def zero_at(
@@ -79,18 +95,22 @@ class BatchContext:
         return np.where(in_group, self.rows.t[zero_row], before)
 
 
-def _zero_rows(rows: Rows, valid: BoolArray, level: float) -> npt.NDArray[np.intp]:
+def _zero_rows(rows: Rows, valid: BoolArray, level: float, all_valid: bool) -> npt.NDArray[np.intp]:
     with np.errstate(invalid="ignore"):
-        return np.flatnonzero(valid & (rows.v <= level))
+        zero = rows.v <= level
+    return np.flatnonzero(zero if all_valid else valid & zero)
 
 
 def _previous_valid(
-    rows: Rows, valid: BoolArray, last_value: npt.NDArray[np.float64]
+    rows: Rows, valid: BoolArray, last_value: npt.NDArray[np.float64], all_valid: bool
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.intp]]:
     """Per row, the value of the point's previous valid row (before the batch: the state);
     per point present, its last valid row in the batch (-1: none)."""
     n = len(rows)
-    if valid.all():  # the common case: every reading is a measurement
+    if rows.single:  # one row per point: the previous valid reading is the state's
+        last = rows.last_rows if all_valid else np.where(valid, rows.last_rows, -1)
+        return last_value[rows.pid], last
+    if all_valid:  # the common case: every reading is a measurement
         values = np.empty(n)
         values[1:] = rows.v[:-1]
         first = np.flatnonzero(rows.first)

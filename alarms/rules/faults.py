@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from minewatch.alarms.rules.context import BatchContext
 from minewatch.alarms.rules.params import PointParams
-from minewatch.alarms.rules.run_state import NEVER, BoolArray, Rows, RunOutcome, RunState, quiet
+from minewatch.alarms.rules.run_state import BoolArray, Rows, RunOutcome, RunState, quiet
 from minewatch.alarms.rules.runs import evaluate_runs
 from minewatch.codes import PointStatus
 
@@ -39,23 +39,27 @@ def evaluate_faults(
     states: dict[str, RunState],
     repeats: npt.NDArray[np.int64],
     params: PointParams,
+    open_rules: frozenset[str] | None = None,
 ) -> tuple[dict[str, RunOutcome], npt.NDArray[np.int64]]:
-    """Outcomes per fault rule, and the identical-reading counts per point after the batch."""
+    """Outcomes per fault rule, and the identical-reading counts per point after the batch.
+    ``open_rules``: the rules with a run open (None: look at ``states``)."""
     rows = ctx.rows
     size = len(params.analog)
-    one = np.ones(size, np.int64)
+    one = _ones(size)
     out: dict[str, RunOutcome] = {}
-    bits_seen = int(np.bitwise_or.reduce(rows.s[rows.s != 0])) if len(rows) else 0
+
+    def is_open(name: str) -> bool:
+        return states[name].any_open() if open_rules is None else name in open_rules
+
+    bits_seen = int(np.bitwise_or.reduce(rows.s)) if len(rows) else 0
     for name, bit in STATUS_RULES:
-        if not bits_seen & bit and not states[name].raw.any():  # nothing sets, nothing open
+        if not bits_seen & bit and not is_open(name):  # nothing sets, nothing open
             out[name] = quiet(states[name], len(rows))
             continue
         flagged = (rows.s & bit) != 0
         out[name] = evaluate_runs(rows, flagged, ~flagged, states[name], need=one)
 
-    drift_state = states["negative_drift"]
-    pending = bool((drift_state.pending_clear_us != NEVER).any())  # a clear in its off-delay
-    if ctx.drift.any() or drift_state.raw.any() or pending:
+    if is_open("negative_drift") or ctx.drift.any():  # open, pending its clear, or starting
         drift_need = np.full(size, params.defaults.drift_samples, np.int64)
         with np.errstate(invalid="ignore"):
             above = ctx.valid & (rows.v >= params.drift_floor[rows.pid])
@@ -67,17 +71,41 @@ def evaluate_faults(
     else:
         out["negative_drift"] = quiet(states["negative_drift"], len(rows))
 
-    window = params.flatline_samples
-    checked = ctx.valid & (window[rows.pid] > 0)
+    window = params.flatline_samples[rows.pid]
+    checked = window > 0
+    if not ctx.all_valid:
+        checked &= ctx.valid
     same = checked & (rows.v == ctx.prev_value)
     changed = checked & ~same
-    count = _repeats(rows, same, changed, repeats)
-    stuck = same & (count >= window[rows.pid] - 1)
-    out["flatline"] = evaluate_runs(rows, stuck, changed, states["flatline"], need=one)
+    if rows.single:  # one row per point: the count carried, one more, or 0 at a change
+        count = repeats[rows.pid] + same
+        count[changed] = 0
+    else:
+        count = _repeats(rows, same, changed, repeats)
+    stuck = same & (count >= window - 1)
+    if stuck.any() or is_open("flatline"):
+        out["flatline"] = evaluate_runs(rows, stuck, changed, states["flatline"], need=one)
+    else:
+        out["flatline"] = quiet(states["flatline"], len(rows))
     after = repeats.copy()
     if len(rows):
-        after[rows.pid[rows.last_rows]] = count[rows.last_rows]
+        if rows.single:
+            after[rows.pid] = count
+        else:
+            after[rows.pid[rows.last_rows]] = count[rows.last_rows]
     return out, after
+
+
+_ONES: dict[int, npt.NDArray[np.int64]] = {}
+
+
+def _ones(size: int) -> npt.NDArray[np.int64]:
+    """``need`` of one reading for every point (read only, so one array per size serves)."""
+    ones = _ONES.get(size)
+    if ones is None:
+        ones = _ONES[size] = np.ones(size, np.int64)
+        ones.flags.writeable = False
+    return ones
 
 
 def _repeats(

@@ -36,7 +36,7 @@ from the next event on: it is not merged back into decided history.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -53,10 +53,41 @@ FloatArray = npt.NDArray[np.float64]
 
 @dataclass(frozen=True, slots=True)
 class FeedPairs:
-    """D relations from a point with a power-off level to a feed point, sorted by source."""
+    """D relations from a point with a power-off level to a feed point, sorted by source;
+    ``size``: the registry's, for the per-point masks."""
 
     source: IntArray
     feed: IntArray
+    size: int = 0
+    # Derived once (each batch reads them): the distinct sources, where each one's pairs
+    # start, each pair's index among the sources, per point id whether it is a source, a
+    # feed or either, and whether every source has one feed (no reduction needed).
+    sources: IntArray = field(init=False)
+    starts: IntArray = field(init=False)
+    pair_source: IntArray = field(init=False)
+    is_source: BoolArray = field(init=False)
+    is_feed: BoolArray = field(init=False)
+    is_pair_point: BoolArray = field(init=False)
+    one_feed_each: bool = field(init=False)
+    feeds_distinct: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        first = np.ones(len(self.source), bool)
+        first[1:] = self.source[1:] != self.source[:-1]
+        starts = np.flatnonzero(first)
+        sources = self.source[starts]
+        size = max(self.size, int(max(self.source.max(), self.feed.max())) + 1 if len(self) else 0)
+        is_source, is_feed = np.zeros(size, bool), np.zeros(size, bool)
+        is_source[self.source], is_feed[self.feed] = True, True
+        derived = {
+            "sources": sources, "starts": starts,
+            "pair_source": np.searchsorted(sources, self.source),
+            "is_source": is_source, "is_feed": is_feed, "is_pair_point": is_source | is_feed,
+            "one_feed_each": len(sources) == len(self.source),
+            "feeds_distinct": len(np.unique(self.feed)) == len(self.feed),
+        }  # fmt: skip
+        for name, value in derived.items():
+            object.__setattr__(self, name, value)
 
     @classmethod
     def of(cls, registry: PointRegistry) -> FeedPairs:
@@ -71,7 +102,7 @@ class FeedPairs:
                     pairs.append((p, f))
         pairs.sort()
         array = np.array(pairs, np.int64).reshape(-1, 2)
-        return cls(array[:, 0].copy(), array[:, 1].copy())
+        return cls(array[:, 0].copy(), array[:, 1].copy(), registry.size)
 
     def __len__(self) -> int:
         return len(self.source)
@@ -81,13 +112,15 @@ class FeedPairs:
     ) -> tuple[IntArray, IntArray]:
         """(sources, their horizon): see the module's docstring; ``bound_us`` is the clock's
         (NEVER: none). Never earlier than what was decided before."""
-        starts = np.flatnonzero(np.r_[True, self.source[1:] != self.source[:-1]])
-        sources = self.source[starts]
+        sources = self.sources
         src_t, feed_t = last_time_us[sources], last_time_us[self.feed]
-        lowest = np.minimum(src_t, np.minimum.reduceat(feed_t, starts))
-        highest = np.maximum(src_t, np.maximum.reduceat(feed_t, starts))
+        if self.one_feed_each:
+            lowest, highest = np.minimum(src_t, feed_t), np.maximum(src_t, feed_t)
+        else:
+            lowest = np.minimum(src_t, np.minimum.reduceat(feed_t, self.starts))
+            highest = np.maximum(src_t, np.maximum.reduceat(feed_t, self.starts))
         lagging = np.where(highest == NEVER, NEVER, highest - lateness_us)
-        horizon = np.maximum.reduce([decided_us[sources], lowest, lagging])
+        horizon = np.maximum(np.maximum(decided_us[sources], lowest), lagging)
         return sources, np.maximum(horizon, bound_us)
 
 
@@ -144,6 +177,11 @@ class FeedState:
         added to the kept ones."""
         if not len(pid):
             return self
+        if not len(self.pid):  # nothing kept: the new rows are in order already
+            return FeedState(
+                self.decided_us, self.base_cut, self.base_since, self.base_value,
+                pid, t, v, valid, cut, since,
+            )  # fmt: skip
         columns = [
             np.concatenate([getattr(self, name), new])
             for name, new in zip(("pid", "t", "v", "valid", "cut", "since"),
@@ -163,26 +201,24 @@ def pair_rows(
     cut: RunOutcome,
     pairs: FeedPairs,
     state: FeedState,
+    all_valid: bool = False,
 ) -> FeedState:
     """``state`` with the batch's readings of pair points added: every reading of a source
-    (with its raw cut), the valid readings of a feed."""
+    (with its raw cut), the valid readings of a feed (``all_valid``: every row is valid)."""
     if not len(pairs) or not len(rows):
         return state
-    size = len(state.decided_us)
-    is_source = np.zeros(size, bool)
-    is_source[pairs.source] = True
-    is_feed = np.zeros(size, bool)
-    is_feed[pairs.feed] = True
-    take = is_source[rows.pid] | (is_feed[rows.pid] & valid)
+    if all_valid:
+        take = pairs.is_pair_point[rows.pid]
+    else:
+        take = pairs.is_source[rows.pid] | (pairs.is_feed[rows.pid] & valid)
     if not take.any():
         return state
     if cut.on is None or cut.start_us is None:  # the power-off rule had nothing open
-        on, since = np.zeros(len(rows), bool), np.full(len(rows), NEVER, np.int64)
+        at = np.flatnonzero(take)
+        on, since = np.zeros(len(at), bool), np.full(len(at), NEVER, np.int64)
     else:
-        on, since = cut.on, np.where(cut.on, cut.start_us, NEVER)
-    return state.with_rows(
-        rows.pid[take], rows.t[take], rows.v[take], valid[take], on[take], since[take]
-    )
+        on, since = cut.on[take], np.where(cut.on, cut.start_us, NEVER)[take]
+    return state.with_rows(rows.pid[take], rows.t[take], rows.v[take], valid[take], on, since)
 
 
 def decide(
@@ -193,19 +229,32 @@ def decide(
     control_time_us: IntArray,
     lateness_us: int,
     bound_us: int = NEVER,
+    run_open: bool | None = None,
 ) -> tuple[RunOutcome | None, FeedState]:
     """Evaluate every event of every pair up to its source's horizon; the runs of
-    ``feed_abnormal`` (None: nothing to evaluate) and the state after."""
+    ``feed_abnormal`` (None: nothing to evaluate) and the state after. ``run_open``: some
+    ``feed_abnormal`` run is open (None: look at ``runs``)."""
     if not len(pairs):
         return None, state
     sources, horizon = pairs.horizons(state.decided_us, last_time_us, bound_us, lateness_us)
-    size = len(state.decided_us)
-    point_horizon = np.full(size, np.iinfo(np.int64).max, np.int64)  # not a pair point: drop
-    np.minimum.at(point_horizon, pairs.feed, horizon[np.searchsorted(sources, pairs.source)])
-    point_horizon[sources] = horizon
     decided = state.decided_us
+    after_decided = decided.copy()
+    after_decided[sources] = horizon
+    if not len(state.pid):  # no reading waits: the decided times move, nothing else
+        return None, replace(state, decided_us=after_decided)
+    size = len(decided)
+    point_horizon = np.full(size, np.iinfo(np.int64).max, np.int64)  # not a pair point: drop
+    if pairs.feeds_distinct:
+        point_horizon[pairs.feed] = horizon[pairs.pair_source]
+    else:
+        np.minimum.at(point_horizon, pairs.feed, horizon[pairs.pair_source])
+    point_horizon[sources] = horizon
     pid, t = state.pid, state.t
-    events = _events(state, pairs, sources, horizon, runs, control_time_us)
+    events = None
+    if run_open is None:
+        run_open = runs.any_open()
+    if run_open or state.cut.any() or state.base_cut.any():  # else no cut, no run
+        events = _events(state, pairs, sources, horizon, runs, control_time_us)
     outcome = None
     if events is not None:
         ev_rows, cond, clear, counted = events
@@ -216,23 +265,29 @@ def decide(
 
     # The readings now decided become the base; the rest wait.
     done = t <= point_horizon[pid]
-    after_decided = decided.copy()
-    after_decided[sources] = horizon
-    base_cut, base_since = state.base_cut.copy(), state.base_since.copy()
-    base_value = state.base_value.copy()
-    if done.any():
+    all_done = bool(done.all())
+    base_cut, base_since, base_value = state.base_cut, state.base_since, state.base_value
+    if all_done or done.any():
         last = np.flatnonzero(_last_done(pid, done))
         points = pid[last]
+        base_value = base_value.copy()
         base_value[points] = state.v[last]
-        src = np.isin(points, sources)
-        base_cut[points[src]] = state.cut[last[src]]
-        base_since[points[src]] = state.since[last[src]]
-    keep = ~done
-    after = FeedState(
-        after_decided, base_cut, base_since, base_value, pid[keep], t[keep], state.v[keep],
-        state.valid[keep], state.cut[keep], state.since[keep],
-    )  # fmt: skip
-    return outcome, after
+        src = pairs.is_source[points]
+        if src.any():
+            base_cut, base_since = base_cut.copy(), base_since.copy()
+            base_cut[points[src]] = state.cut[last[src]]
+            base_since[points[src]] = state.since[last[src]]
+    if all_done:
+        rows = _NO_ROWS
+    else:
+        keep = ~done
+        rows = (pid[keep], t[keep], state.v[keep], state.valid[keep], state.cut[keep],
+                state.since[keep])  # fmt: skip
+    return outcome, FeedState(after_decided, base_cut, base_since, base_value, *rows)
+
+
+_EMPTY = FeedState.empty(0)
+_NO_ROWS = (_EMPTY.pid, _EMPTY.t, _EMPTY.v, _EMPTY.valid, _EMPTY.cut, _EMPTY.since)
 
 
 def _last_done(pid: npt.NDArray[np.int32], done: BoolArray) -> BoolArray:

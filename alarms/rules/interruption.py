@@ -147,11 +147,16 @@ def _gaps(
 ) -> list[EpisodeChange]:
     """Closed interruptions for the silences longer than the interruption time between a
     point's consecutive readings, unless the clock already opened one (an open episode)."""
-    prev_t = np.empty(len(rows), np.int64)
-    prev_t[1:] = rows.t[:-1]
-    prev_t[rows.first] = last_time_us[rows.pid[rows.first]]
+    if rows.single:  # each row its point's first
+        prev_t = last_time_us[rows.pid]
+    else:
+        prev_t = np.empty(len(rows), np.int64)
+        prev_t[1:] = rows.t[:-1]
+        prev_t[rows.first] = last_time_us[rows.pid[rows.first]]
     with np.errstate(over="ignore"):
         gap = (prev_t != NEVER) & (rows.t - prev_t > params.interruption_us[rows.pid])
+    if not gap.any():
+        return []
     gap &= ~(rows.first & state.active[rows.pid])
     found = np.flatnonzero(gap)
     if not len(found):

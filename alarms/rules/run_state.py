@@ -33,6 +33,7 @@ class Rows:
     gs: npt.NDArray[np.intp]  # first row of each row's point
     first: BoolArray  # row is its point's first in the batch
     last_rows: npt.NDArray[np.intp]  # last row of each point present
+    single: bool = False  # every row is its point's only one (``gs`` and ``last_rows``: 0..n-1)
 
     @classmethod
     def of(
@@ -51,6 +52,16 @@ class Rows:
         last[:-1] = first[1:]
         status = np.zeros(n, np.int16) if s is None else s
         return cls(pid, t, v, status, gs, first, np.flatnonzero(last))
+
+    @classmethod
+    def distinct(
+        cls, pid: npt.NDArray[np.int32], t: IntArray, v: FloatArray, s: npt.NDArray[np.int16]
+    ) -> Rows:
+        """Rows of distinct points in ascending order (one polling cycle): each its point's
+        first and last row."""
+        n = len(pid)
+        index = np.arange(n)
+        return cls(pid, t, v, s, index, np.ones(n, bool), index, True)
 
     def __len__(self) -> int:
         return len(self.pid)
@@ -129,6 +140,10 @@ class RunState:
 
     def copy(self) -> RunState:
         return RunState(*(getattr(self, f.name).copy() for f in fields(self)))
+
+    def any_open(self) -> bool:
+        """Some point has a run open (latched, or pending its clear)."""
+        return bool(self.raw.any() or (self.pending_clear_us != NEVER).any())
 
     @property
     def open(self) -> BoolArray:

@@ -32,6 +32,7 @@ import numpy.typing as npt
 
 from minewatch.alarms.rules import off_delay
 from minewatch.alarms.rules.latch import latch, previous_state
+from minewatch.alarms.rules.run_loop import SMALL, loop_runs
 from minewatch.alarms.rules.run_state import (
     NEVER,
     BoolArray,
@@ -65,22 +66,28 @@ def evaluate_runs(
     immediate: BoolArray | None = None,
     near: BoolArray | None = None,
     off_delay_us: IntArray | None = None,
+    hot: BoolArray | None = None,
 ) -> RunOutcome:
     """Runs of one rule over ``rows``; ``state`` is not modified.
 
     ``need``, ``delay_us`` and ``off_delay_us`` are per point id; ``eligible`` rows may raise
     and count towards ``need`` (default ``cand | clear``); ``counted`` rows enter the
     statistics (default ``eligible``); ``immediate`` marks rows whose run, if it starts there,
-    needs one reading. A row both ``cand`` and ``clear`` sets (see :func:`latch`).
+    needs one reading. A row both ``cand`` and ``clear`` sets (see :func:`latch`). ``hot``:
+    :func:`hot_rows`, when the caller has it.
     """
     n = len(rows)
-    sel = hot_rows(rows, cand, state)
+    sel = hot_rows(rows, cand, state) if hot is None else hot
     if sel is None:  # nothing open, nothing starts: the common case
         return quiet(state, n)
     eligible = (cand | clear) if eligible is None else eligible
     params = RunParams(
         need, delay_us, eligible, eligible if counted is None else counted, immediate, near
     )
+    if off_delay_us is None or not off_delay.applies(state, off_delay_us):
+        where = np.flatnonzero(sel)
+        if len(where) <= SMALL:  # a few rows: one at a time costs less than a hundred numpy calls
+            return loop_runs(rows, where.tolist(), cand, clear, state, params)
     if np.count_nonzero(sel) < n // 2:  # work on the points that have something to do
         part = _evaluate_hot(rows.take(sel), cand[sel], clear[sel], state, params.take(sel),
                              off_delay_us)  # fmt: skip

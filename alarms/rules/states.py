@@ -16,7 +16,7 @@ on-delay is checked at the point's readings; switch points are polled every cycl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -47,6 +47,14 @@ class StatePoints:
 
     rule: npt.NDArray[np.int8]
     alarm_state: npt.NDArray[np.float64]
+    any: bool = field(init=False)  # some point has a state rule
+    #: ``alarm_state`` where the point has a rule, NaN elsewhere (equals no reading)
+    ruled_state: npt.NDArray[np.float64] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "any", bool((self.rule >= 0).any()))
+        ruled = np.where(self.rule >= 0, self.alarm_state, np.nan)
+        object.__setattr__(self, "ruled_state", ruled)
 
     @classmethod
     def of(cls, registry: PointRegistry) -> StatePoints:
@@ -59,29 +67,36 @@ class StatePoints:
             rule[configured & np.isin(registry.sensor_type, list(types))] = k
         return cls(rule, registry.alarm_state)
 
-    @property
-    def any(self) -> bool:
-        """Some point has a state rule."""
-        return bool((self.rule >= 0).any())
-
 
 def evaluate_states(
-    ctx: BatchContext, states: dict[str, RunState], points: StatePoints, params: PointParams
+    ctx: BatchContext,
+    states: dict[str, RunState],
+    points: StatePoints,
+    params: PointParams,
+    open_rules: frozenset[str] | None = None,
 ) -> dict[str, RunOutcome]:
-    """Outcomes per state rule over the batch; ``states`` are not modified."""
+    """Outcomes per state rule over the batch; ``states`` are not modified. ``open_rules``:
+    the rules with a run open (None: look at ``states``)."""
     rows = ctx.rows
     n = len(rows)
-    if not points.any and not any(states[name].raw.any() for name in RULE_NAMES):
+    opened = {name for name in RULE_NAMES if states[name].raw.any()} if open_rules is None else (
+        open_rules.intersection(RULE_NAMES)
+    )  # fmt: skip
+    if not points.any and not opened:
         return {name: quiet(states[name], n) for name in RULE_NAMES}  # no state points
-    rule = points.rule[rows.pid]
     with np.errstate(invalid="ignore"):
-        abnormal = ctx.valid & (rule >= 0) & (rows.v == points.alarm_state[rows.pid])
-    setting = set(np.unique(rule[abnormal]).tolist()) if abnormal.any() else set()
+        abnormal = rows.v == points.ruled_state[rows.pid]
+    if not ctx.all_valid:
+        abnormal &= ctx.valid
+    if not abnormal.any() and not opened:
+        return {name: quiet(states[name], n) for name in RULE_NAMES}  # nothing sets, none open
+    rule = points.rule[rows.pid]
+    setting = set(rule[abnormal].tolist()) if abnormal.any() else set()
     need = np.ones(len(points.rule), np.int64)
     out: dict[str, RunOutcome] = {}
     for k, name in enumerate(RULE_NAMES):
         state = states[name]
-        if k not in setting and not state.raw.any():  # nothing sets, nothing open
+        if k not in setting and name not in opened:  # nothing sets, nothing open
             out[name] = quiet(state, n)
             continue
         cand = abnormal & (rule == k)

@@ -40,7 +40,7 @@ setting.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -49,6 +49,7 @@ from minewatch.alarms.codes import RULES
 from minewatch.alarms.rules.calibration import near_standard_gas
 from minewatch.alarms.rules.context import BatchContext
 from minewatch.alarms.rules.params import PointParams
+from minewatch.alarms.rules.run_loop import SMALL
 from minewatch.alarms.rules.run_state import RunOutcome, RunState, expand, quiet
 from minewatch.alarms.rules.runs import evaluate_runs, hot_rows
 from minewatch.registry import PointRegistry
@@ -63,6 +64,10 @@ class ThresholdRule:
     set_level: FloatArray  # indexed by point id
     clear_level: FloatArray
     ramp_level: FloatArray  # previous reading at or beyond it: no confirmation needed
+    enabled: bool = field(init=False)  # some point has the level
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "enabled", bool(np.isfinite(self.set_level).any()))
 
     @property
     def abnormal_type(self) -> str:
@@ -78,13 +83,14 @@ class ThresholdRule:
         with np.errstate(invalid="ignore"):
             level = self.set_level[rows.pid]
             cand = ok & ((rows.v >= level) if self.upper else (rows.v <= level))
-        sel = hot_rows(rows, cand, state)
-        if sel is None:
+        hot = hot_rows(rows, cand, state)
+        if hot is None:
             return quiet(state, len(rows))
-        if np.count_nonzero(sel) >= len(rows) // 2:  # a subset would cost more than it saves
-            sel = None
-        part = self._evaluate_rows(ctx, sel, cand, ok, state, params, confirm)
-        return part if sel is None else expand(part, sel)
+        k = np.count_nonzero(hot)
+        if k >= len(rows) // 2 or k <= SMALL:  # a subset would cost more than it saves
+            return self._evaluate_rows(ctx, None, cand, ok, state, params, confirm, hot)
+        part = self._evaluate_rows(ctx, hot, cand, ok, state, params, confirm, None)
+        return expand(part, hot)
 
     def _evaluate_rows(
         self,
@@ -95,8 +101,10 @@ class ThresholdRule:
         state: RunState,
         params: PointParams,
         confirm: int,
+        hot: npt.NDArray[np.bool_] | None,
     ) -> RunOutcome:
-        """The rule on the rows ``sel`` (all rows when None): the points with something to do."""
+        """The rule on the rows ``sel`` (all rows when None): the points with something to do
+        (``hot``: those rows, when known)."""
         rows = ctx.rows if sel is None else ctx.rows.take(sel)
         prev = ctx.prev_value if sel is None else ctx.prev_value[sel]
         if sel is not None:
@@ -132,11 +140,30 @@ class ThresholdRule:
             immediate=immediate,
             near=near,
             off_delay_us=params.off_delay_us,
+            hot=hot,
         )
 
-    @property
-    def enabled(self) -> bool:
-        return bool(np.isfinite(self.set_level).any())
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """Per point id, the lowest level at which an upper rule sets and the highest at which a
+    lower rule sets (NaN: none): a batch with no reading beyond them sets no threshold rule."""
+
+    upper: FloatArray
+    lower: FloatArray
+
+    @classmethod
+    def of(cls, rules: tuple[ThresholdRule, ...], size: int) -> Reach:
+        nan = np.full(size, np.nan)
+        upper = [r.set_level for r in rules if r.upper]
+        lower = [r.set_level for r in rules if not r.upper]
+        return cls(np.fmin.reduce(upper) if upper else nan, np.fmax.reduce(lower) if lower else nan)
+
+    def reached(self, ctx: BatchContext) -> tuple[bool, bool]:
+        """(some reading reaches an upper rule's level, some reading a lower rule's)."""
+        pid, v = ctx.rows.pid, ctx.rows.v
+        with np.errstate(invalid="ignore"):
+            return bool((v >= self.upper[pid]).any()), bool((v <= self.lower[pid]).any())
 
 
 def _clear_or_set(clear: FloatArray, set_level: FloatArray) -> FloatArray:
