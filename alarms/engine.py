@@ -31,6 +31,7 @@ import numpy.typing as npt
 from minewatch.alarms.episodes import EpisodeChange
 from minewatch.alarms.families import FAMILIES, RUN_RULES, Step, Tick
 from minewatch.alarms.incidents import Incident, IncidentChange, IncidentTracker, Topology
+from minewatch.alarms.prealarms import PrealarmOutcome, PrealarmParams, Prealarms
 from minewatch.alarms.rules import feed, interruption, states
 from minewatch.alarms.rules.context import BatchContext
 from minewatch.alarms.rules.params import PointParams, RuleDefaults
@@ -93,6 +94,8 @@ class Evaluation:
     #: incidents opened, joined, updated or closed (alarms/incidents.py), stored after changes
     incidents: list[IncidentChange] = field(default_factory=list)
     tracker: IncidentTracker | None = None  # the incidents after the batch (None: unchanged)
+    #: pre-alarms raised or cleared and the forecasters' state after (alarms/prealarms.py)
+    prealarm: PrealarmOutcome | None = None
 
     @property
     def active(self) -> dict[str, npt.NDArray[np.bool_]]:
@@ -116,9 +119,12 @@ class AlarmEngine:
     rules: tuple[ThresholdRule, ...] = ()
     #: each mine's incident off-delay (``mines.incident_off_delay_s``); missing: the default
     incident_off_delay_s: dict[str, float] = field(default_factory=dict)
+    #: each mine's pre-alarm settings (``mines.prealarm``); missing: the defaults
+    prealarm_params: dict[str, PrealarmParams] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.incidents = IncidentTracker(Topology.from_registry(self.registry))
+        self.prealarms = Prealarms.of(self.registry, self.prealarm_params)
         self.use_registry(self.registry)
 
     def use_registry(self, registry: PointRegistry) -> None:
@@ -131,6 +137,7 @@ class AlarmEngine:
         self.pairs = feed.FeedPairs.of(registry)
         self.state_points = states.StatePoints.of(registry)
         self.state = self.state.grown(registry.size)
+        self.prealarms = Prealarms.of(registry, self.prealarm_params, self.prealarms.state)
 
     @property
     def active(self) -> dict[str, npt.NDArray[np.bool_]]:
@@ -187,6 +194,7 @@ class AlarmEngine:
         self.state = evaluation.state
         if evaluation.tracker is not None:
             self.incidents = evaluation.tracker
+        self.prealarms.commit(evaluation.prealarm)
 
     def _incidents(self, evaluation: Evaluation, watermark_us: int) -> Evaluation:
         """``evaluation`` with the incidents its changes open, join, update or close (on a
@@ -244,7 +252,9 @@ class AlarmEngine:
             _last_zero(ctx, st.last_zero_us), step.feed,
         )  # fmt: skip
         watermark = int(rows.t.max()) - self.defaults.lateness_us
-        return self._incidents(Evaluation(flags, step.changes, state), watermark)
+        prealarm = self.prealarms.evaluate(rows, ctx.gas_ok)
+        evaluation = Evaluation(flags, step.changes, state, prealarm=prealarm)
+        return self._incidents(evaluation, watermark)
 
 
 def _last_zero(ctx: BatchContext, before: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
