@@ -19,8 +19,8 @@ changes nothing: the same readings give the same forecasts in any batching
 
 The sums of a batch are taken about the middle of a time segment with weights
 ``exp(u / tau)``; a batch spanning more than :data:`SEGMENT_TAUS` time constants is cut into
-segments (one loop turn each: a day's replay batch, not a live one) so the weights stay in a
-safe floating-point range.
+segments (one loop turn each: replay batches, never a live one of a few cycles) so the
+weights stay in a range where the differences of cumulative sums keep their precision.
 """
 
 from __future__ import annotations
@@ -33,8 +33,10 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 NEVER = -(2**62)
-#: Longest span of one segment of a batch, in time constants: weights within exp(+-10).
-SEGMENT_TAUS = 20.0
+#: Longest span of one segment of a batch, in time constants: weights within exp(+-2). The
+#: sums of all points of a segment are one cumulative sum; a point's own sums are read off it
+#: by difference, so a wider range of weights would cost them precision.
+SEGMENT_TAUS = 4.0
 _SUMS = ("s0", "s1", "s2", "sy", "sty", "syy")
 
 
@@ -85,7 +87,8 @@ def median3(
     pid: npt.NDArray[np.int32], y: FloatArray, gs: npt.NDArray[np.intp], state: TrendState
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """The median of each reading and the two before it of its point (the state carries the
-    last two of the previous batch; missing ones are left out). Returns (filtered, the last
+    last two of the previous batch; a missing one counts as the one after it, so a point's
+    first reading passes unchanged and its second gives the first). Returns (filtered, the last
     two raw inputs per row: prev1, prev2 after the row)."""
     n = len(y)
     idx = np.arange(n)
@@ -155,7 +158,7 @@ def _segment_sums(
 ) -> None:
     """The six weighted sums at each row (ages from the row), written into ``out``."""
     mid = (int(t_us.min()) + int(t_us.max())) // 2
-    u = (t_us - mid) / 1e6  # seconds about the segment's middle: |u| <= 10 tau
+    u = (t_us - mid) / 1e6  # seconds about the segment's middle: |u| <= 2 tau
     tau = tau_s[pid]
     e = np.exp(u / tau)
     f = 1.0 / e

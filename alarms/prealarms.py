@@ -7,10 +7,10 @@ level (``alarm_high``), on every batch, the trend of :mod:`alarms.forecast` give
 valid reading outside calibration a forecast ``horizon_s`` ahead and its standard error. A
 pre-alarm is
 
-* **raised** when, for ``confirm`` consecutive readings, the reading's fitted level is still
-  below the alarm level, the slope is rising and the forecast less ``z`` standard errors
-  reaches the level (enough confidence), with at least ``min_weight`` readings of history
-  behind the fit;
+* **raised** when, for ``confirm`` consecutive readings, the reading (median of three) and
+  its fitted level are still below the alarm level, the slope is rising and the forecast less
+  ``z`` standard errors reaches the level (enough confidence), with at least ``min_weight``
+  readings of history behind the fit;
 * **cleared** when the forecast falls back below ``clear_fraction`` of the level while the
   fitted level is below the level (a pre-alarm stays up while the gas is above the level:
   the alarm is then shown too).
@@ -216,14 +216,17 @@ class Prealarms:
 
 
 def conditions(
-    pid: npt.NDArray[np.int32], trend: Trend, pts: PrealarmPoints
+    pid: npt.NDArray[np.int32],
+    trend: Trend,
+    pts: PrealarmPoints,
 ) -> tuple[BoolArray, BoolArray]:
     """Per row: (the raise condition, the clear condition)."""
     level = pts.level[pid]
     enough = trend.weight >= pts.min_weight[pid]
     with np.errstate(invalid="ignore"):
         confident = trend.forecast - pts.z[pid] * trend.stderr >= level
-        rise = enough & (trend.level < level) & (trend.slope > 0) & confident
+        below = (trend.level < level) & (trend.filtered < level)
+        rise = enough & below & (trend.slope > 0) & confident
         clear = enough & (trend.forecast < pts.clear_level[pid]) & (trend.level < level)
     return rise, clear
 

@@ -180,24 +180,25 @@ class Event:
 
 
 def exceedance_events(trace: Trace, facts: LabelFacts) -> list[Event]:
-    """One event per (point, hit) of the real gas labels that hit their level in the data."""
+    """One event per point and root label: the labels of one scenario at one point (its root
+    label and the derived one at the same point) are one exceedance; its hit is their
+    earliest."""
     truth = trace.ground_truth
-    seen: dict[tuple[int, int], list[int]] = {}
-    category: dict[tuple[int, int], str] = {}
+    labels: dict[tuple[int, int], list[int]] = {}
     for k in range(len(truth)):
         g = truth[k]
         if g.kind not in GAS_KINDS or facts.first_us[k] < 0 or facts.point[k] < 0:
             continue
         if g.kind == "power_off_failure":
             continue  # measured at the power-off level: its own point's alarm-level label counts
-        root = truth[g.cause] if g.cause is not None else g
-        key = (int(facts.point[k]), int(facts.first_us[k]))
-        seen.setdefault(key, []).append(k)
-        category.setdefault(key, CATEGORY.get(root.kind, "exceedance"))
-    return sorted(
-        (Event(p, t, category[(p, t)], tuple(ks)) for (p, t), ks in seen.items()),
-        key=lambda e: (e.hit_us, e.point),
-    )
+        root = g.cause if g.cause is not None else k
+        labels.setdefault((int(facts.point[k]), root), []).append(k)
+    events = [
+        Event(p, int(min(facts.first_us[k] for k in ks)),
+              CATEGORY.get(truth[root].kind, "exceedance"), tuple(ks))
+        for (p, root), ks in labels.items()
+    ]  # fmt: skip
+    return sorted(events, key=lambda e: (e.hit_us, e.point))
 
 
 def _windows(
