@@ -189,6 +189,15 @@ class AlarmEngine:
         topology = Topology.from_registry(self.registry, self.incident_off_delay_s)
         self.incidents = IncidentTracker(topology, list(open_incidents))
 
+    def restore_prealarms(
+        self, params: dict[str, PrealarmParams], open_prealarms: list[tuple[int, int]]
+    ) -> None:
+        """Each mine's pre-alarm settings and the pre-alarms still open (point id, raised_us),
+        after a restart (alarms/prealarm_store.py); the forecasts start again from nothing."""
+        self.prealarm_params = dict(params)
+        self.prealarms = Prealarms.of(self.registry, self.prealarm_params)
+        self.prealarms.restore(open_prealarms)
+
     def commit(self, evaluation: Evaluation) -> None:
         """Adopt the state after a batch, once the batch and its changes are durable."""
         self.state = evaluation.state

@@ -19,6 +19,7 @@ import psycopg
 
 from minewatch.alarms import lifecycle
 from minewatch.alarms.engine import AlarmEngine, Evaluation
+from minewatch.alarms.prealarm_store import load_prealarm_state, write_prealarms
 from minewatch.alarms.store import load_engine_state, load_incident_state, write_changes
 from minewatch.batch import ReadingBatch
 from minewatch.ingest.contract import SafetyMessage
@@ -67,6 +68,7 @@ class BatchWriter(DurableWriter):
         self.engine = AlarmEngine(self.registry)
         self.engine.restore(*await load_engine_state(conn))
         self.engine.restore_incidents(*await load_incident_state(conn))
+        self.engine.restore_prealarms(*await load_prealarm_state(conn))
         await self._load_watermarks(conn)
         await conn.rollback()
         return self
@@ -168,6 +170,7 @@ class BatchWriter(DurableWriter):
             await write_rejections(cur, pending.rejections)
             await write_watermarks(cur, pending.watermarks)
             await write_changes(cur, evaluation.changes, self.registry, evaluation.incidents)
+            await write_prealarms(cur, evaluation.prealarm, self.registry)
         return evaluation
 
     async def _quarantine_all(
