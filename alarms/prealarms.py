@@ -52,6 +52,9 @@ class PrealarmParams:
     enabled: bool = True
     horizon_s: float = 300.0  # how far ahead the forecast looks
     tau_s: float = 90.0  # time constant of the trend's weights (its window)
+    #: a second, slower trend (0: none): the forecast takes the smaller of the two slopes, so
+    #: a rise must last about this long to count in full (a passing plume is not a build-up)
+    slow_tau_s: float = 0.0
     z: float = 3.0  # standard errors the forecast must clear the level by
     confirm: int = 10  # consecutive readings the condition must hold
     min_weight: float = 60.0  # history behind the fit (weighted readings)
@@ -84,6 +87,7 @@ class PrealarmPoints:
     level: FloatArray  # alarm_high
     horizon_s: FloatArray
     tau_s: FloatArray
+    slow_tau_s: FloatArray  # the slow trend's (0: none)
     z: FloatArray
     confirm: IntArray
     min_weight: FloatArray
@@ -110,7 +114,7 @@ class PrealarmPoints:
         level = registry.alarm_high.astype(np.float64)
         target = registry.known & methane & np.isfinite(level) & column("enabled", np.bool_)
         return cls(
-            target, level, column("horizon_s"), column("tau_s"), column("z"),
+            target, level, column("horizon_s"), column("tau_s"), column("slow_tau_s"), column("z"),
             column("confirm", np.int64), column("min_weight"),
             level * column("clear_fraction"),
         )  # fmt: skip
@@ -121,13 +125,15 @@ class PrealarmState:
     """Per point id: the trend's sums, the latch, the condition's current run of readings."""
 
     trend: TrendState
+    slow: TrendState
     active: BoolArray
     run: IntArray  # consecutive readings meeting the raise condition
     raised_us: IntArray  # start of the open pre-alarm (NEVER: none)
 
     @classmethod
     def empty(cls, size: int) -> PrealarmState:
-        return cls(TrendState.empty(size), np.zeros(size, bool), np.zeros(size, np.int64),
+        return cls(TrendState.empty(size), TrendState.empty(size), np.zeros(size, bool),
+                   np.zeros(size, np.int64),
                    np.full(size, NEVER, np.int64))  # fmt: skip
 
     def grown(self, size: int) -> PrealarmState:
@@ -140,8 +146,9 @@ class PrealarmState:
             out[:keep] = a[:keep]
             return out
 
-        return PrealarmState(self.trend.grown(size), grow(self.active, False),
-                             grow(self.run, 0), grow(self.raised_us, NEVER))  # fmt: skip
+        return PrealarmState(self.trend.grown(size), self.slow.grown(size),
+                             grow(self.active, False), grow(self.run, 0),
+                             grow(self.raised_us, NEVER))  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,8 +218,18 @@ class Prealarms:
         pid, t, v = rows.pid[sel], rows.t[sel], rows.v[sel]
         st = self.state
         trend, trend_after = ew_trend(pid, t, v, st.trend, pts.tau_s, pts.horizon_s)
+        slow_after = st.slow
+        slow_tau = pts.slow_tau_s[pid]
+        if (slow_tau > 0).any():
+            tau = np.where(pts.slow_tau_s > 0, pts.slow_tau_s, pts.tau_s)
+            slow, slow_after = ew_trend(pid, t, v, st.slow, tau, pts.horizon_s)
+            slope = np.where(slow_tau > 0, np.minimum(trend.slope, slow.slope), trend.slope)
+            trend = dataclasses.replace(
+                trend, slope=slope, forecast=trend.level + slope * pts.horizon_s[pid]
+            )
         changes, active, run, raised = decide(pid, t, trend, pts, st)
-        return PrealarmOutcome(changes, PrealarmState(trend_after, active, run, raised))
+        state = PrealarmState(trend_after, slow_after, active, run, raised)
+        return PrealarmOutcome(changes, state)
 
 
 def conditions(
