@@ -47,17 +47,21 @@ BoolArray = npt.NDArray[np.bool_]
 @dataclass(frozen=True, slots=True)
 class PrealarmParams:
     """A mine's pre-alarm settings (``mines.prealarm``); the defaults were tuned on the
-    development set only (docs/benchmarks.md, "Pre-alarms")."""
+    development set only (bench/prealarm/, docs/benchmarks.md "Pre-alarms"), for a 1 s
+    polling cycle."""
 
     enabled: bool = True
-    horizon_s: float = 300.0  # how far ahead the forecast looks
-    tau_s: float = 90.0  # time constant of the trend's weights (its window)
+    horizon_s: float = 1200.0  # how far ahead the forecast looks
+    tau_s: float = 60.0  # time constant of the trend's weights (its window)
     #: a second, slower trend (0: none): the forecast takes the smaller of the two slopes, so
     #: a rise must last about this long to count in full (a passing plume is not a build-up)
-    slow_tau_s: float = 0.0
+    slow_tau_s: float = 400.0
     z: float = 3.0  # standard errors the forecast must clear the level by
-    confirm: int = 10  # consecutive readings the condition must hold
-    min_weight: float = 60.0  # history behind the fit (weighted readings)
+    confirm: int = 30  # consecutive readings the condition must hold
+    #: history behind the fit, in readings weighted by the trend's weights: it never exceeds
+    #: about ``tau_s`` / polling cycle, so a mine polling slower than 1 s must lower it (keep
+    #: ``tau_s`` / cycle well above it), or no pre-alarm is ever raised
+    min_weight: float = 60.0
     clear_fraction: float = 0.9  # cleared below this share of the level
 
     def __post_init__(self) -> None:

@@ -13,7 +13,9 @@ from minewatch.codes import PointStatus
 from .helpers import MINE, T0, S, registry, series
 
 #: Fixed here, so that tuning the defaults moves no test.
-PARAMS = PrealarmParams(horizon_s=300.0, tau_s=120.0, z=3.0, confirm=10, min_weight=60.0)
+PARAMS = PrealarmParams(
+    horizon_s=300.0, tau_s=120.0, slow_tau_s=0.0, z=3.0, confirm=10, min_weight=60.0
+)
 
 
 def feed(
