@@ -115,20 +115,23 @@ def ew_trend(
     state: TrendState,
     tau_s: FloatArray,
     horizon_s: FloatArray,
+    filtered: FloatArray | None = None,
 ) -> tuple[Trend, TrendState]:
     """The trend at every row (rows sorted by (point, time), one input each) and the state
-    after them. ``tau_s`` and ``horizon_s`` are per point id."""
+    after them. ``tau_s`` and ``horizon_s`` are per point id; ``filtered``: the rows' median
+    of three when already known (a second trend over the same rows)."""
     n = len(pid)
     first = np.ones(n, bool)
     first[1:] = pid[1:] != pid[:-1]
     gs = np.maximum.accumulate(np.where(first, np.arange(n), 0)) if n else np.arange(0)
-    filtered, _, _ = median3(pid, y, gs, state)
+    if filtered is None:
+        filtered, _, _ = median3(pid, y, gs, state)
     sums = np.empty((6, n))
     if n:
         span = int(t_us.max() - t_us.min())
         limit = SEGMENT_TAUS * float(tau_s[pid].min()) * 1e6
         if span <= limit:
-            _segment_sums(pid, t_us, filtered, gs, state, tau_s, sums, np.arange(n))
+            sums = _segment_sums(pid, t_us, filtered, gs, state, tau_s)
         else:  # a long replay batch: segments of time, each carrying the sums to the next
             seg = ((t_us - t_us.min()) // max(1, int(limit))).astype(np.int64)
             carry = state
@@ -137,9 +140,7 @@ def ew_trend(
                 sub_first = np.ones(len(rows), bool)
                 sub_first[1:] = pid[rows][1:] != pid[rows][:-1]
                 sub_gs = np.maximum.accumulate(np.where(sub_first, np.arange(len(rows)), 0))
-                part = np.empty((6, len(rows)))
-                _segment_sums(pid[rows], t_us[rows], filtered[rows], sub_gs, carry, tau_s, part,
-                              np.arange(len(rows)))  # fmt: skip
+                part = _segment_sums(pid[rows], t_us[rows], filtered[rows], sub_gs, carry, tau_s)
                 sums[:, rows] = part
                 carry = _after(carry, pid[rows], t_us[rows], part, y[rows], sub_first)
     after = _after(state, pid, t_us, sums, y, first)
@@ -153,41 +154,55 @@ def _segment_sums(
     gs: npt.NDArray[np.intp],
     state: TrendState,
     tau_s: FloatArray,
-    out: FloatArray,
-    rows: npt.NDArray[np.intp],
-) -> None:
-    """The six weighted sums at each row (ages from the row), written into ``out``."""
+) -> FloatArray:
+    """The six weighted sums at each row (ages from the row), shape (6, rows).
+
+    Each term is weighted ``exp(u / tau)`` (``u``: seconds from the segment's middle), so the
+    sums at a row are its point's cumulative sums scaled by ``exp(-u / tau)`` and shifted to
+    ages from the row. The sums carried from before the segment enter as one more term at the
+    point's first row, weighted by the age of their time."""
     mid = (int(t_us.min()) + int(t_us.max())) // 2
     u = (t_us - mid) / 1e6  # seconds about the segment's middle: |u| <= 2 tau
     tau = tau_s[pid]
     e = np.exp(u / tau)
-    f = 1.0 / e
-
-    def gcum(x: FloatArray) -> FloatArray:
-        c = np.cumsum(x)
-        return c - (c[gs] - x[gs])
-
-    c0, c1, c2 = gcum(e), gcum(e * u), gcum(e * u * u)
-    cy, cuy, cyy = gcum(e * y), gcum(e * u * y), gcum(e * y * y)
-    a0 = f * c0
-    a1 = f * (c1 - u * c0)
-    a2 = f * (c2 - 2 * u * c1 + u * u * c0)
-    ay = f * cy
-    aty = f * (cuy - u * cy)
-    ayy = f * cyy
-    # the sums carried from before the segment, decayed and shifted to each row's time
-    prior = state.t_us[pid]
+    x = np.empty((6, len(u)))
+    x[0] = e
+    np.multiply(e, u, out=x[1])
+    np.multiply(x[1], u, out=x[2])
+    np.multiply(e, y, out=x[3])
+    np.multiply(x[1], y, out=x[4])
+    np.multiply(x[3], y, out=x[5])
+    # the sums carried from before the segment, as a term at each point's first row
+    starts = np.flatnonzero(gs == np.arange(len(gs)))
+    sp = pid[starts]
+    prior = state.t_us[sp]
     has = prior != NEVER
-    dt = np.where(has, (t_us - np.where(has, prior, 0)) / 1e6, 0.0)
-    d = np.where(has, np.exp(-dt / tau), 0.0)
-    s0, s1, s2 = state.s0[pid], state.s1[pid], state.s2[pid]
-    sy, sty, syy = state.sy[pid], state.sty[pid], state.syy[pid]
-    out[0, rows] = a0 + d * s0
-    out[1, rows] = a1 + d * (s1 - dt * s0)
-    out[2, rows] = a2 + d * (s2 - 2 * dt * s1 + dt * dt * s0)
-    out[3, rows] = ay + d * sy
-    out[4, rows] = aty + d * (sty - dt * sy)
-    out[5, rows] = ayy + d * syy
+    up = np.where(has, (np.where(has, prior, mid) - mid) / 1e6, 0.0)
+    w = np.where(has, np.exp(np.maximum(up / tau_s[sp], -700.0)), 0.0)
+    s0, s1, s2 = state.s0[sp], state.s1[sp], state.s2[sp]
+    sy, sty = state.sy[sp], state.sty[sp]
+    x[0, starts] += w * s0
+    x[1, starts] += w * (up * s0 + s1)
+    x[2, starts] += w * (up * up * s0 + 2 * up * s1 + s2)
+    x[3, starts] += w * sy
+    x[4, starts] += w * (up * sy + sty)
+    x[5, starts] += w * state.syy[sp]
+    sizes = np.diff(np.append(starts, len(u)))
+    if len(sizes) and bool((sizes == sizes[0]).all()):  # every point as many rows: a block each
+        c = np.cumsum(x.reshape(6, len(sizes), int(sizes[0])), axis=2).reshape(6, len(u))
+    else:
+        c = np.cumsum(x, axis=1)
+        c -= c[:, gs] - x[:, gs]  # each point's own cumulative sums
+    c0, c1, c2, cy, cuy, cyy = c
+    f = 1.0 / e
+    out = np.empty_like(c)
+    np.multiply(f, c0, out=out[0])
+    out[1] = f * (c1 - u * c0)
+    out[2] = f * (c2 - 2 * u * c1 + u * u * c0)
+    np.multiply(f, cy, out=out[3])
+    out[4] = f * (cuy - u * cy)
+    np.multiply(f, cyy, out=out[5])
+    return out
 
 
 def _after(

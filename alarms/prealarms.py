@@ -226,7 +226,7 @@ class Prealarms:
         slow_tau = pts.slow_tau_s[pid]
         if (slow_tau > 0).any():
             tau = np.where(pts.slow_tau_s > 0, pts.slow_tau_s, pts.tau_s)
-            slow, slow_after = ew_trend(pid, t, v, st.slow, tau, pts.horizon_s)
+            slow, slow_after = ew_trend(pid, t, v, st.slow, tau, pts.horizon_s, trend.filtered)
             slope = np.where(slow_tau > 0, np.minimum(trend.slope, slow.slope), trend.slope)
             trend = dataclasses.replace(
                 trend, slope=slope, forecast=trend.level + slope * pts.horizon_s[pid]
