@@ -57,9 +57,9 @@ class TrendState:
 
     @classmethod
     def empty(cls, size: int) -> TrendState:
-        zeros = [np.zeros(size) for _ in _SUMS]
-        return cls(np.full(size, NEVER, np.int64), *zeros, np.full(size, np.nan),
-                   np.full(size, np.nan))  # fmt: skip
+        s0, s1, s2, sy, sty, syy = (np.zeros(size) for _ in _SUMS)
+        return cls(np.full(size, NEVER, np.int64), s0, s1, s2, sy, sty, syy,
+                   np.full(size, np.nan), np.full(size, np.nan))  # fmt: skip
 
     def grown(self, size: int) -> TrendState:
         if size == len(self.t_us):
@@ -233,7 +233,8 @@ def _after(
     before_last = last - 1
     own = (before_last >= 0) & ~first[last]
     prev2[points] = np.where(own, y[np.maximum(before_last, 0)], state.prev1[points])
-    return TrendState(t, *arrays, prev1, prev2)
+    s0, s1, s2, sy, sty, syy = arrays
+    return TrendState(t, s0, s1, s2, sy, sty, syy, prev1, prev2)
 
 
 def _fit(sums: FloatArray, horizon_s: FloatArray, filtered: FloatArray) -> Trend:

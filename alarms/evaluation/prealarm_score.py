@@ -263,7 +263,7 @@ def score_prealarms(
     categories = {}
     for name in CATEGORIES:
         rows = [r for r in per_event if r["category"] == name]
-        leads = [float(r["lead_s"]) for r in rows if r["lead_s"] is not None]
+        leads = [float(v) for r in rows if isinstance(v := r["lead_s"], float)]
         categories[name] = {
             "events": len(rows),
             "prealarmed": len(leads),
