@@ -12,10 +12,16 @@ from minewatch.alarms.prealarms import PrealarmChange, PrealarmOutcome, Prealarm
 from minewatch.registry import PointRegistry
 from minewatch.timeutil import us_to_datetime
 
+#: A raise closes a pre-alarm of the point left open (one the engine no longer knows of, e.g.
+#: written by another gateway), so one stays open per point and a write never fails on it.
+_CLOSE_STALE = """
+UPDATE prealarms SET cleared_at = %(raised)s
+WHERE point_id = %(point)s AND cleared_at IS NULL AND raised_at < %(raised)s
+"""
 _RAISE = """
 INSERT INTO prealarms (mine_code, point_id, raised_at, level, forecast, predicted_at, horizon_s)
 VALUES (%(mine)s, %(point)s, %(raised)s, %(level)s, %(forecast)s, %(predicted)s, %(horizon)s)
-ON CONFLICT (point_id, raised_at) DO NOTHING
+ON CONFLICT DO NOTHING
 """
 _CLEAR = """
 UPDATE prealarms SET cleared_at = %(cleared)s
@@ -43,7 +49,12 @@ async def write_prealarms(
     if outcome is None or not outcome.changes:
         return
     for c in outcome.changes:  # a point's raise and clear may be in one batch: keep the order
-        await cur.execute(_RAISE if c.cleared_us is None else _CLEAR, _params(c, registry))
+        params = _params(c, registry)
+        if c.cleared_us is None:
+            await cur.execute(_CLOSE_STALE, params)
+            await cur.execute(_RAISE, params)
+        else:
+            await cur.execute(_CLEAR, params)
 
 
 async def load_prealarm_state(

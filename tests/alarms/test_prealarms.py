@@ -71,7 +71,7 @@ def test_flat_noisy_gas_and_spikes_raise_nothing() -> None:
     pre = make({})
     values = 0.4 + noise(4 * 3600, 2, sd=0.04)
     values[1000:4000:300] = 3.5  # interference: single readings far above the level
-    assert feed(pre, 1, values) == []
+    assert feed(pre, 1, values, batch=60) == []
 
 
 def test_a_rise_that_turns_back_is_cleared_when_the_forecast_falls() -> None:
