@@ -33,6 +33,7 @@ import numpy.typing as npt
 from minewatch.alarms.episodes import EpisodeChange
 from minewatch.alarms.families import FAMILIES, RUN_RULES, Step, Tick
 from minewatch.alarms.incidents import Incident, IncidentChange, IncidentTracker, Topology
+from minewatch.alarms.prealarms import PrealarmOutcome, PrealarmParams, Prealarms
 from minewatch.alarms.rules import feed, interruption, states
 from minewatch.alarms.rules.context import BatchContext
 from minewatch.alarms.rules.params import PointParams, RuleDefaults
@@ -123,6 +124,8 @@ class Evaluation:
     #: incidents opened, joined, updated or closed (alarms/incidents.py), stored after changes
     incidents: list[IncidentChange] = field(default_factory=list)
     tracker: IncidentTracker | None = None  # the incidents after the batch (None: unchanged)
+    #: pre-alarms raised or cleared and the forecasters' state after (alarms/prealarms.py)
+    prealarm: PrealarmOutcome | None = None
 
     @property
     def active(self) -> dict[str, npt.NDArray[np.bool_]]:
@@ -146,9 +149,12 @@ class AlarmEngine:
     rules: tuple[ThresholdRule, ...] = ()
     #: each mine's incident off-delay (``mines.incident_off_delay_s``); missing: the default
     incident_off_delay_s: dict[str, float] = field(default_factory=dict)
+    #: each mine's pre-alarm settings (``mines.prealarm``); missing: the defaults
+    prealarm_params: dict[str, PrealarmParams] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.incidents = IncidentTracker(Topology.from_registry(self.registry))
+        self.prealarms = Prealarms.of(self.registry, self.prealarm_params)
         self.use_registry(self.registry)
 
     def use_registry(self, registry: PointRegistry) -> None:
@@ -165,6 +171,7 @@ class AlarmEngine:
         self.prepared = {f.name: f.prepare(registry, self.defaults)
                          for f in FAMILIES if f.prepare is not None}  # fmt: skip
         self.state = self.state.grown(registry.size)
+        self.prealarms = Prealarms.of(registry, self.prealarm_params, self.prealarms.state)
 
     @property
     def active(self) -> dict[str, npt.NDArray[np.bool_]]:
@@ -216,11 +223,21 @@ class AlarmEngine:
         topology = Topology.from_registry(self.registry, self.incident_off_delay_s)
         self.incidents = IncidentTracker(topology, list(open_incidents))
 
+    def restore_prealarms(
+        self, params: dict[str, PrealarmParams], open_prealarms: list[tuple[int, int]]
+    ) -> None:
+        """Each mine's pre-alarm settings and the pre-alarms still open (point id, raised_us),
+        after a restart (alarms/prealarm_store.py); the forecasts start again from nothing."""
+        self.prealarm_params = dict(params)
+        self.prealarms = Prealarms.of(self.registry, self.prealarm_params)
+        self.prealarms.restore(open_prealarms)
+
     def commit(self, evaluation: Evaluation) -> None:
         """Adopt the state after a batch, once the batch and its changes are durable."""
         self.state = evaluation.state
         if evaluation.tracker is not None:
             self.incidents = evaluation.tracker
+        self.prealarms.commit(evaluation.prealarm)
 
     def _incidents(self, evaluation: Evaluation, watermark_us: int) -> Evaluation:
         """``evaluation`` with the incidents its changes open, join, update or close (on a
@@ -300,7 +317,9 @@ class AlarmEngine:
             open_rules(step.runs, st),
         )  # fmt: skip
         watermark = int(rows.t.max()) - self.defaults.lateness_us
-        return self._incidents(Evaluation(flags, step.changes, state), watermark)
+        prealarm = self.prealarms.evaluate(rows, ctx.gas_ok)
+        evaluation = Evaluation(flags, step.changes, state, prealarm=prealarm)
+        return self._incidents(evaluation, watermark)
 
 
 def _last_zero(ctx: BatchContext, before: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:

@@ -20,6 +20,7 @@ import psycopg
 from minewatch.alarms import lifecycle
 from minewatch.alarms.engine import AlarmEngine, Evaluation
 from minewatch.alarms.late_store import LateEvaluation
+from minewatch.alarms.prealarm_store import load_prealarm_state, write_prealarms
 from minewatch.alarms.rules.params import RuleDefaults
 from minewatch.alarms.store import load_engine_state, load_incident_state, write_changes
 from minewatch.batch import ReadingBatch
@@ -82,6 +83,7 @@ class BatchWriter(DurableWriter):
         self.engine = AlarmEngine(self.registry, self._defaults)
         self.engine.restore(*await load_engine_state(conn))
         self.engine.restore_incidents(*await load_incident_state(conn))
+        self.engine.restore_prealarms(*await load_prealarm_state(conn))
         await self._load_watermarks(conn)
         await conn.rollback()
         return self
@@ -219,6 +221,7 @@ class BatchWriter(DurableWriter):
             await write_gaps(cur, pending.gaps)
             await write_fills(cur, pending.fills)
             await write_changes(cur, evaluation.changes, self.registry, evaluation.incidents)
+            await write_prealarms(cur, evaluation.prealarm, self.registry)
         return evaluation
 
     async def _quarantine_all(

@@ -25,6 +25,7 @@ from minewatch.logs import setup_logging
 from minewatch.settings import Settings
 
 if TYPE_CHECKING:
+    from minewatch.alarms.prealarms import PrealarmParams
     from minewatch.embedded import Stack
     from minewatch.ingest.gateway import Gateway
     from minewatch.simulators.model import SimulatedMine
@@ -488,9 +489,20 @@ def cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
         report = run_evaluate(
             args.trace, batch_cycles=args.batch_cycles, json_out=args.json,
             progress=lambda n: progress.update(task, completed=n),
+            prealarm=_prealarm_params(args.prealarm),
         )  # fmt: skip
     render(report, Console())
     return 0
+
+
+def _prealarm_params(items: list[str] | None) -> PrealarmParams | None:
+    """``--prealarm key=value`` options as the mine's pre-alarm settings (None: defaults)."""
+    if not items:
+        return None
+    from minewatch.alarms.prealarms import PrealarmParams
+
+    pairs = [item.partition("=") for item in items]
+    return PrealarmParams.of({k: json.loads(v) for k, _, v in pairs})
 
 
 # -- argument parsing ----------------------------------------------------------------------------
@@ -559,6 +571,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="polling cycles per engine batch (default 1: as the gateway)",
     )  # fmt: skip
     evaluate.add_argument("--json", type=Path, help="also write every figure to this file")
+    evaluate.add_argument(
+        "--prealarm", action="append", metavar="KEY=VALUE",
+        help="a pre-alarm setting of the trace's mine (docs/alarms.md), e.g. horizon_s=600",
+    )  # fmt: skip
     evaluate.set_defaults(func=cmd_evaluate)
     register_broker_commands(sub)
     register_federation_commands(sub)

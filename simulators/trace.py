@@ -184,6 +184,7 @@ def _main(argv: list[str] | None = None) -> int:
     rec.add_argument("--mine", default="small", help="example name or path to a TOML file")
     rec.add_argument("--hours", type=float, default=1.0)
     rec.add_argument("--cycle-s", type=float, help="override the mine's polling cycle")
+    rec.add_argument("--seed", type=int, help="override the mine's seed ([simulation] seed)")
     rec.add_argument("--out", type=Path, required=True)
     info = sub.add_parser("info", help="summarise a trace")
     info.add_argument("path", type=Path)
@@ -200,6 +201,10 @@ def _main(argv: list[str] | None = None) -> int:
     if args.cycle_s:
         config = config.model_copy(
             update={"simulation": config.simulation.model_copy(update={"cycle_s": args.cycle_s})}
+        )
+    if args.seed is not None:
+        config = config.model_copy(
+            update={"simulation": config.simulation.model_copy(update={"seed": args.seed})}
         )
     began = time.perf_counter()
     mine = SimulatedMine(config)

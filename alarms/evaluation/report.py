@@ -137,6 +137,7 @@ def render(report: dict[str, Any], console: Console) -> None:
     console.print(load)
 
     _incidents(report, console)
+    _prealarms(report, console)
 
     actors = _table(console, "Top-10 bad actors (minewatch)", ("point", "rule", "alarms", "share"),
                     right=2)  # fmt: skip
@@ -154,6 +155,42 @@ def render(report: dict[str, Any], console: Console) -> None:
         f"rule family) {_num(speed['python_readings_per_s'], 0)}/s, "
         f"ratio {_num(speed['ratio_prefix'], 2)}x"
     )
+
+
+def _prealarms(report: dict[str, Any], console: Console) -> None:
+    """Pre-alarms per exceedance class, against the two baselines (issue 17)."""
+    pre = report.get("prealarms")
+    if not pre:
+        return
+    p = pre["params"]
+    title = (f"Pre-alarms (horizon {p['horizon_s']:g} s, tau {p['tau_s']:g} s, slow tau "
+             f"{p['slow_tau_s']:g} s, z {p['z']:g}, confirm {p['confirm']}): "
+             "before the alarm")  # fmt: skip
+    names = (("minewatch", "minewatch"),
+             ("linear", f"linear, last {pre['baseline_readings']}"),
+             ("persistence", "persistence"))  # fmt: skip
+    table = _table(console, title, ("class", *(label for _, label in names)))
+    classes = pre["minewatch"]["categories"]
+    for cat in classes:
+        cells = []
+        for key, _ in names:
+            c = pre[key]["categories"][cat]
+            lead = c["lead_mean_s"]
+            cells.append(f"{c['prealarmed']}/{c['events']}, lead mean {_num(lead, 0)} s")
+        table.add_row(cat + (" (not counted: no forecast sees it)" if cat == "outburst" else ""),
+                      *cells)  # fmt: skip
+    for key, label in (
+        ("prealarms", "pre-alarms"),
+        ("before_an_exceedance", "... before an exceedance (within horizon)"),
+        ("during_an_exceedance", "... during an exceedance"),
+        ("false", "... false (no exceedance within the horizon)"),
+        ("false_near_limit", "    of which near the limit (labelled)"),
+        ("false_per_sensor_week", "false per sensor-week"),
+    ):
+        table.add_row(label, *(_num(pre[k][key], 2) for k, _ in names))
+    console.print(table)
+    console.print(f"{_num(pre['minewatch']['sensor_weeks'], 2)} sensor-weeks "
+                  f"({pre['minewatch']['sensors']} methane points forecast)")  # fmt: skip
 
 
 def _incidents(report: dict[str, Any], console: Console) -> None:

@@ -46,10 +46,21 @@ import pandas as pd
 from minewatch.alarms.engine import AlarmEngine
 from minewatch.alarms.episodes import Episode, EpisodeLog
 from minewatch.alarms.evaluation.incident_score import incidents_report
+from minewatch.alarms.evaluation.prealarm_score import (
+    BASELINE_READINGS,
+    LinearExtrapolation,
+    PrealarmLog,
+    PreEpisode,
+    persistence,
+    score_prealarms,
+)
 from minewatch.alarms.evaluation.score import SLACK_S, LabelFacts, score
 from minewatch.alarms.incidents import Incident, shifted
+from minewatch.alarms.prealarms import PrealarmParams, PrealarmPoints
 from minewatch.alarms.reference import ReferenceEngine
+from minewatch.alarms.rules.calibration import declared_mask
 from minewatch.alarms.rules.context import UNRELIABLE
+from minewatch.alarms.rules.run_state import Rows
 from minewatch.batch import ReadingBatch
 from minewatch.codes import PointStatus
 from minewatch.metadata import MineDefinition
@@ -251,6 +262,8 @@ class Replay:
     incidents: list[Incident] | None = None  # the engine's incidents, as it tracked them live
     #: episodes of the engine and of the reference that differ on the prefix (per rule)
     reference_differences: dict[str, dict[str, object]] = field(default_factory=dict)
+    prealarms: list[PreEpisode] = field(default_factory=list)  # the engine's (issue 17)
+    linear_prealarms: list[PreEpisode] = field(default_factory=list)  # the baseline's
 
 
 def _cycles(trace: Trace) -> Iterator[ReadingChunk]:
@@ -293,12 +306,17 @@ def replay(
     batch_cycles: int = 1,
     python_cycles: int = PYTHON_CYCLES,
     progress: Callable[[int], None] | None = None,
+    prealarm: PrealarmParams | None = None,
 ) -> Replay:
-    """Run the trace through the engine, the baseline and the label conditions (one pass)."""
+    """Run the trace through the engine, the baseline and the label conditions (one pass).
+    ``prealarm``: the mine's pre-alarm settings (default: the engine's defaults)."""
     if batch_cycles < 1:
         raise ValueError("batch_cycles must be at least 1")
     registry = registry_of(trace)
-    engine = AlarmEngine(registry)
+    mine = trace.definition.mine.code
+    engine = AlarmEngine(registry, prealarm_params={mine: prealarm} if prealarm else {})
+    prealarm_log = PrealarmLog()
+    linear = LinearExtrapolation(engine.prealarms.points)
     log = EpisodeLog(point_offset=-1)
     n = len(trace.codes)
     baseline = Baseline(registry.alarm_high[1 : n + 1].copy())
@@ -325,6 +343,8 @@ def replay(
         engine_s += took
         log.apply(evaluation.changes)
         log.apply(ticked.changes)
+        if evaluation.prealarm is not None:
+            prealarm_log.apply(evaluation.prealarm.changes)
         for change in (*evaluation.incidents, *ticked.incidents):
             incidents[change.key] = change.incident
         if in_prefix:
@@ -333,7 +353,7 @@ def replay(
             prefix_cycles += k
             prefix_log.apply(evaluation.changes)
             prefix_log.apply(ticked.changes)
-        _side_passes(chunk, baseline, finder)
+        _side_passes(chunk, baseline, finder, linear, registry)
         if progress is not None:
             progress(readings)
     facts = facts.with_conditions(finder.first_us, finder.count)
@@ -357,14 +377,22 @@ def replay(
         python_opened=python_opened,
         engine_opened_prefix=_per_rule(prefix_log.episodes),
         reference_differences=differences,
+        prealarms=prealarm_log.episodes,
+        linear_prealarms=linear.log.episodes,
         incidents=sorted(
             (shifted(i, -1) for i in incidents.values()), key=lambda i: (i.raised_us, i.key)
         ),
     )
 
 
-def _side_passes(chunk: ReadingChunk, baseline: Baseline, finder: ConditionFinder) -> None:
-    """The baseline and the label conditions on one batch, sorted by (point, time)."""
+def _side_passes(
+    chunk: ReadingChunk,
+    baseline: Baseline,
+    finder: ConditionFinder,
+    linear: LinearExtrapolation,
+    registry: PointRegistry,
+) -> None:
+    """The baselines and the label conditions on one batch, sorted by (point, time)."""
     order = np.argsort(chunk.point, kind="stable")  # time order kept within a point
     p, t, v, s = chunk.point[order], chunk.time_us[order], chunk.value[order], chunk.status[order]
     first = np.ones(len(p), bool)
@@ -372,7 +400,12 @@ def _side_passes(chunk: ReadingChunk, baseline: Baseline, finder: ConditionFinde
     last = np.flatnonzero(np.append(first[1:], True))
     baseline.feed(p, t, v, first, last)
     calibrating = (s & PointStatus.CALIBRATION) != 0
-    finder.feed(p, t, v, ((s & UNRELIABLE) == 0) & ~calibrating)
+    ok = ((s & UNRELIABLE) == 0) & ~calibrating
+    finder.feed(p, t, v, ok)
+    # the forecast baseline sees what the forecaster sees: no declared calibration either
+    declared = declared_mask(Rows.of(p + 1, t, v, s), registry.calibrations)
+    keep = ok & ~declared
+    linear.feed(p[keep] + 1, t[keep], v[keep])
 
 
 def _time_reference(
@@ -507,6 +540,26 @@ def records(trace: Trace, result: Replay) -> dict[str, list[dict[str, Any]]]:
     return {"episodes": episodes, "incidents": incidents}
 
 
+def prealarm_report(
+    trace: Trace, result: Replay, prealarm: PrealarmParams | None
+) -> dict[str, object]:
+    """Pre-alarms of the forecaster and the two baselines, scored per exceedance event."""
+    registry = registry_of(trace)
+    mine = trace.definition.mine.code
+    points = PrealarmPoints.of(registry, {mine: prealarm} if prealarm else {})
+    duration_s = result.cycles * int(trace.manifest["cycle_us"]) / 1e6
+    params = prealarm or PrealarmParams()
+    return {
+        "params": dataclasses.asdict(params),
+        "baseline_readings": BASELINE_READINGS,
+        "minewatch": score_prealarms(trace, result.conditions, result.prealarms, points,
+                                     duration_s),
+        "linear": score_prealarms(trace, result.conditions, result.linear_prealarms, points,
+                                  duration_s),
+        "persistence": persistence(trace, result.conditions, points, duration_s),
+    }  # fmt: skip
+
+
 # -- the command body ---------------------------------------------------------------------------
 
 
@@ -517,19 +570,22 @@ def run_evaluate(
     json_out: Path | str | None = None,
     python_cycles: int = PYTHON_CYCLES,
     progress: Callable[[int], None] | None = None,
+    prealarm: PrealarmParams | None = None,
 ) -> dict[str, object]:
     """Evaluate the engine on a trace; the results as a JSON-able dict (also written to
     ``json_out`` when given). See :func:`alarms.evaluation.score.score` for the keys."""
     trace = Trace(Path(trace_path))
     began = time.perf_counter()
     result = replay(
-        trace, batch_cycles=batch_cycles, python_cycles=python_cycles, progress=progress
-    )
+        trace, batch_cycles=batch_cycles, python_cycles=python_cycles, progress=progress,
+        prealarm=prealarm,
+    )  # fmt: skip
     report = score(trace, result, batch_cycles=batch_cycles)
     report["incidents"] = incidents = incidents_report(trace, result)
     report["targets"] += _incident_targets(incidents)  # type: ignore[operator]
     report["run"] = {"wall_s": round(time.perf_counter() - began, 1)}
     report["reference_differences"] = result.reference_differences
+    report["prealarms"] = prealarm_report(trace, result, prealarm)
     if json_out is not None:
         report["records"] = records(trace, result)
         text = json.dumps(finite(report), ensure_ascii=False, indent=1, allow_nan=False)

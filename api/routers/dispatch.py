@@ -17,7 +17,7 @@ from fastapi.responses import StreamingResponse
 from psycopg import AsyncConnection
 from pydantic import BaseModel, ConfigDict, Field
 
-from minewatch.alarms import incident_store, lifecycle
+from minewatch.alarms import incident_store, lifecycle, prealarm_store
 from minewatch.alarms.lifecycle import LifecycleError, Recorder
 from minewatch.alarms.live import AlarmBroadcaster
 from minewatch.api import repository
@@ -225,6 +225,20 @@ class IncidentMember(BaseModel):
     ended_at: dt.datetime | None
 
 
+class IncidentPrealarm(BaseModel):
+    """A pre-alarm shown on an incident: its point's forecast reached the alarm level."""
+
+    id: int
+    point: str
+    raised_at: dt.datetime
+    cleared_at: dt.datetime | None
+    level: float
+    forecast: float
+    predicted_at: dt.datetime | None
+    horizon_s: float
+    lead_s: float  # how long before the incident started it was raised (negative: after)
+
+
 class Incident(BaseModel):
     """One physical event (docs/alarms.md, "Incidents") with its member alarms."""
 
@@ -244,6 +258,8 @@ class Incident(BaseModel):
     acknowledged_at: dt.datetime | None
     acknowledged_by: str | None
     members: list[IncidentMember]
+    #: pre-alarms of its points before and during it (docs/alarms.md, "Pre-alarms")
+    prealarms: list[IncidentPrealarm] = []
 
 
 @router.get("/incidents/active", response_model=list[Incident], responses=NOT_FOUND)
@@ -254,6 +270,30 @@ async def active_incidents(
     first, each with its member alarms: what the dispatcher's board shows."""
     async with pool.connection() as conn:
         return await incident_store.open_incidents(conn, access.scope, access.mine, limit)
+
+
+class Prealarm(BaseModel):
+    """A pre-alarm up now: the point's forecast reaches its alarm level within the horizon
+    (never a regulatory alarm record; docs/alarms.md, "Pre-alarms")."""
+
+    id: int
+    mine_code: str
+    point: str
+    location: str | None
+    raised_at: dt.datetime
+    level: float
+    forecast: float
+    predicted_at: dt.datetime | None
+    horizon_s: float
+
+
+@router.get("/prealarms/active", response_model=list[Prealarm], responses=NOT_FOUND)
+async def active_prealarms(
+    pool: PoolDep, access: Reader, limit: Limit = 1000
+) -> list[dict[str, object]]:
+    """Pre-alarms up now on the caller's mines (or on ``mine``), newest first."""
+    async with pool.connection() as conn:
+        return await prealarm_store.active_prealarms(conn, access.scope, access.mine, limit)
 
 
 KEEPALIVE_S = 15.0

@@ -1,0 +1,253 @@
+"""A robust trend per sensor, vectorised over a batch: the forecaster of the pre-alarms.
+
+Per point, over its readings in time order:
+
+1. a **median of three** (the reading and the two before it) removes a spike of one reading
+   (interference) and delays a real rise by one reading;
+2. an **exponentially weighted least-squares line** through the filtered readings: weight
+   ``exp(-age / tau)``, so the effective window is about ``tau`` (a reading ``3 tau`` old
+   weighs 5 %). The line gives, at each reading, the level ``a`` and the slope ``b`` (per
+   second), the forecast ``a + b * horizon`` and its standard error from the weighted
+   residuals.
+
+The weighted sums (``S0 = sum w``, ``S1 = sum w tau``, ``S2 = sum w tau^2``, ``Sy``, ``Sty``,
+``Syy``, ages ``tau <= 0`` counted from the reading) are the whole state: carried from one
+reading to the next by a decay and a shift, so they are cumulative sums within a batch (no
+Python loop per reading) and a few numbers per point between batches. Where a batch is cut
+changes nothing: the same readings give the same forecasts in any batching
+(``tests/alarms/test_forecast.py``).
+
+The sums of a batch are taken about the middle of a time segment with weights
+``exp(u / tau)``; a batch spanning more than :data:`SEGMENT_TAUS` time constants is cut into
+segments (one loop turn each: replay batches, never a live one of a few cycles) so the
+weights stay in a range where the differences of cumulative sums keep their precision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+NEVER = -(2**62)
+#: Longest span of one segment of a batch, in time constants: weights within exp(+-2). The
+#: sums of all points of a segment are one cumulative sum; a point's own sums are read off it
+#: by difference, so a wider range of weights would cost them precision.
+SEGMENT_TAUS = 4.0
+_SUMS = ("s0", "s1", "s2", "sy", "sty", "syy")
+
+
+@dataclass(frozen=True, slots=True)
+class TrendState:
+    """Per point id: the weighted sums at the point's last input reading, and the last two
+    raw inputs (for the median of three); NaN / NEVER: none yet."""
+
+    t_us: IntArray
+    s0: FloatArray
+    s1: FloatArray
+    s2: FloatArray
+    sy: FloatArray
+    sty: FloatArray
+    syy: FloatArray
+    prev1: FloatArray  # the latest raw input
+    prev2: FloatArray  # the one before it
+
+    @classmethod
+    def empty(cls, size: int) -> TrendState:
+        s0, s1, s2, sy, sty, syy = (np.zeros(size) for _ in _SUMS)
+        return cls(np.full(size, NEVER, np.int64), s0, s1, s2, sy, sty, syy,
+                   np.full(size, np.nan), np.full(size, np.nan))  # fmt: skip
+
+    def grown(self, size: int) -> TrendState:
+        if size == len(self.t_us):
+            return self
+        fresh = TrendState.empty(size)
+        keep = min(size, len(self.t_us))
+        for name in ("t_us", *_SUMS, "prev1", "prev2"):
+            getattr(fresh, name)[:keep] = getattr(self, name)[:keep]
+        return fresh
+
+
+@dataclass(frozen=True, slots=True)
+class Trend:
+    """Per input row: the fitted line at the reading and what it forecasts."""
+
+    level: FloatArray  # a: the line at the reading's time
+    slope: FloatArray  # b: per second
+    weight: FloatArray  # S0: the history behind the fit (readings, weighted)
+    forecast: FloatArray  # a + b * horizon
+    stderr: FloatArray  # standard error of the forecast (NaN: too little history)
+    filtered: FloatArray  # the median-of-three input
+
+
+def median3(
+    pid: npt.NDArray[np.int32], y: FloatArray, gs: npt.NDArray[np.intp], state: TrendState
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """The median of each reading and the two before it of its point (the state carries the
+    last two of the previous batch; a missing one counts as the one after it, so a point's
+    first reading passes unchanged and its second gives the first). Returns (filtered, the last
+    two raw inputs per row: prev1, prev2 after the row)."""
+    n = len(y)
+    idx = np.arange(n)
+    p1 = np.empty(n)
+    p2 = np.empty(n)
+    if n:
+        p1[1:] = y[:-1]
+        p2[2:] = y[:-2]
+        at_start = idx == gs
+        second = idx == gs + 1
+        p1[at_start] = state.prev1[pid[at_start]]
+        p2[at_start] = state.prev2[pid[at_start]]
+        p2[second] = state.prev1[pid[second]]
+    a = np.where(np.isnan(p1), y, p1)
+    b = np.where(np.isnan(p2), a, p2)
+    low, high = np.minimum(a, b), np.maximum(a, b)
+    return np.maximum(low, np.minimum(high, y)), y, p1
+
+
+def ew_trend(
+    pid: npt.NDArray[np.int32],
+    t_us: IntArray,
+    y: FloatArray,
+    state: TrendState,
+    tau_s: FloatArray,
+    horizon_s: FloatArray,
+    filtered: FloatArray | None = None,
+) -> tuple[Trend, TrendState]:
+    """The trend at every row (rows sorted by (point, time), one input each) and the state
+    after them. ``tau_s`` and ``horizon_s`` are per point id; ``filtered``: the rows' median
+    of three when already known (a second trend over the same rows)."""
+    n = len(pid)
+    first = np.ones(n, bool)
+    first[1:] = pid[1:] != pid[:-1]
+    gs = np.maximum.accumulate(np.where(first, np.arange(n), 0)) if n else np.arange(0)
+    if filtered is None:
+        filtered, _, _ = median3(pid, y, gs, state)
+    sums = np.empty((6, n))
+    if n:
+        span = int(t_us.max() - t_us.min())
+        limit = SEGMENT_TAUS * float(tau_s[pid].min()) * 1e6
+        if span <= limit:
+            sums = _segment_sums(pid, t_us, filtered, gs, state, tau_s)
+        else:  # a long replay batch: segments of time, each carrying the sums to the next
+            seg = ((t_us - t_us.min()) // max(1, int(limit))).astype(np.int64)
+            carry = state
+            for k in np.unique(seg).tolist():
+                rows = np.flatnonzero(seg == k)
+                sub_first = np.ones(len(rows), bool)
+                sub_first[1:] = pid[rows][1:] != pid[rows][:-1]
+                sub_gs = np.maximum.accumulate(np.where(sub_first, np.arange(len(rows)), 0))
+                part = _segment_sums(pid[rows], t_us[rows], filtered[rows], sub_gs, carry, tau_s)
+                sums[:, rows] = part
+                carry = _after(carry, pid[rows], t_us[rows], part, y[rows], sub_first)
+    after = _after(state, pid, t_us, sums, y, first)
+    return _fit(sums, horizon_s[pid], filtered), after
+
+
+def _segment_sums(
+    pid: npt.NDArray[np.int32],
+    t_us: IntArray,
+    y: FloatArray,
+    gs: npt.NDArray[np.intp],
+    state: TrendState,
+    tau_s: FloatArray,
+) -> FloatArray:
+    """The six weighted sums at each row (ages from the row), shape (6, rows).
+
+    Each term is weighted ``exp(u / tau)`` (``u``: seconds from the segment's middle), so the
+    sums at a row are its point's cumulative sums scaled by ``exp(-u / tau)`` and shifted to
+    ages from the row. The sums carried from before the segment enter as one more term at the
+    point's first row, weighted by the age of their time."""
+    mid = (int(t_us.min()) + int(t_us.max())) // 2
+    u = (t_us - mid) / 1e6  # seconds about the segment's middle: |u| <= 2 tau
+    tau = tau_s[pid]
+    e = np.exp(u / tau)
+    x = np.empty((6, len(u)))
+    x[0] = e
+    np.multiply(e, u, out=x[1])
+    np.multiply(x[1], u, out=x[2])
+    np.multiply(e, y, out=x[3])
+    np.multiply(x[1], y, out=x[4])
+    np.multiply(x[3], y, out=x[5])
+    # the sums carried from before the segment, as a term at each point's first row
+    starts = np.flatnonzero(gs == np.arange(len(gs)))
+    sp = pid[starts]
+    prior = state.t_us[sp]
+    has = prior != NEVER
+    up = np.where(has, (np.where(has, prior, mid) - mid) / 1e6, 0.0)
+    w = np.where(has, np.exp(np.maximum(up / tau_s[sp], -700.0)), 0.0)
+    s0, s1, s2 = state.s0[sp], state.s1[sp], state.s2[sp]
+    sy, sty = state.sy[sp], state.sty[sp]
+    x[0, starts] += w * s0
+    x[1, starts] += w * (up * s0 + s1)
+    x[2, starts] += w * (up * up * s0 + 2 * up * s1 + s2)
+    x[3, starts] += w * sy
+    x[4, starts] += w * (up * sy + sty)
+    x[5, starts] += w * state.syy[sp]
+    sizes = np.diff(np.append(starts, len(u)))
+    if len(sizes) and bool((sizes == sizes[0]).all()):  # every point as many rows: a block each
+        c = np.cumsum(x.reshape(6, len(sizes), int(sizes[0])), axis=2).reshape(6, len(u))
+    else:
+        c = np.cumsum(x, axis=1)
+        c -= c[:, gs] - x[:, gs]  # each point's own cumulative sums
+    c0, c1, c2, cy, cuy, cyy = c
+    f = 1.0 / e
+    out = np.empty_like(c)
+    np.multiply(f, c0, out=out[0])
+    out[1] = f * (c1 - u * c0)
+    out[2] = f * (c2 - 2 * u * c1 + u * u * c0)
+    np.multiply(f, cy, out=out[3])
+    out[4] = f * (cuy - u * cy)
+    np.multiply(f, cyy, out=out[5])
+    return out
+
+
+def _after(
+    state: TrendState,
+    pid: npt.NDArray[np.int32],
+    t_us: IntArray,
+    sums: FloatArray,
+    y: FloatArray,
+    first: npt.NDArray[np.bool_],
+) -> TrendState:
+    """The state after the rows: each present point's sums at its last row, and its last two
+    raw inputs."""
+    n = len(pid)
+    if not n:
+        return state
+    last = np.flatnonzero(np.append(first[1:], True))
+    points = pid[last]
+    t = state.t_us.copy()
+    t[points] = t_us[last]
+    arrays = []
+    for k, name in enumerate(_SUMS):
+        column = getattr(state, name).copy()
+        column[points] = sums[k, last]
+        arrays.append(column)
+    prev1 = state.prev1.copy()
+    prev2 = state.prev2.copy()
+    prev1[points] = y[last]
+    before_last = last - 1
+    own = (before_last >= 0) & ~first[last]
+    prev2[points] = np.where(own, y[np.maximum(before_last, 0)], state.prev1[points])
+    s0, s1, s2, sy, sty, syy = arrays
+    return TrendState(t, s0, s1, s2, sy, sty, syy, prev1, prev2)
+
+
+def _fit(sums: FloatArray, horizon_s: FloatArray, filtered: FloatArray) -> Trend:
+    """The weighted least-squares line through each row's sums, and its forecast."""
+    s0, s1, s2, sy, sty, syy = sums
+    with np.errstate(invalid="ignore", divide="ignore"):
+        den = s0 * s2 - s1 * s1
+        ok = (s0 > 2.0) & (den > 1e-12 * np.maximum(s0 * s2, 1e-300))
+        slope = np.where(ok, (s0 * sty - s1 * sy) / den, 0.0)
+        level = np.where(ok, (s2 * sy - s1 * sty) / den, sy / np.maximum(s0, 1e-300))
+        rss = np.maximum(syy - level * sy - slope * sty, 0.0)
+        sigma2 = rss / np.maximum(s0 - 2.0, 1e-9)
+        h = horizon_s
+        var = sigma2 * (s2 - 2 * h * s1 + h * h * s0) / den
+        stderr = np.where(ok, np.sqrt(np.maximum(var, 0.0)), np.nan)
+    return Trend(level, slope, s0, level + slope * horizon_s, stderr, filtered)

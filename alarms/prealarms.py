@@ -1,0 +1,306 @@
+"""Pre-alarms (issue 17): a warning that a methane sensor's forecast reaches its alarm level
+within the horizon, minutes before the reading does.
+
+A pre-alarm is its own class: never a regulatory alarm record (``alarms``), no national
+abnormal-type code, no effect on the alarms or the incidents. Per methane point with an alarm
+level (``alarm_high``), on every batch, the trend of :mod:`alarms.forecast` gives at each
+valid reading outside calibration a forecast ``horizon_s`` ahead and its standard error. A
+pre-alarm is
+
+* **raised** when, for ``confirm`` consecutive readings, the reading (median of three) and
+  its fitted level are still below the alarm level, the slope is rising and the forecast less
+  ``z`` standard errors reaches the level (enough confidence), with at least ``min_weight``
+  readings of history behind the fit;
+* **cleared** when the forecast falls back below ``clear_fraction`` of the level while the
+  fitted level is below the level (a pre-alarm stays up while the gas is above the level:
+  the alarm is then shown too).
+
+Readings with an unreliable status or inside a calibration (flagged or declared) are not
+forecast from. The parameters are data per mine (``mines.prealarm``, migration 0021: a JSON
+object of :class:`PrealarmParams` fields; missing fields and mines take the defaults).
+
+:class:`Prealarms` is the engine's part: ``evaluate`` returns a :class:`PrealarmOutcome`
+without changing anything, ``commit`` adopts it, as the alarm engine does with its state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from minewatch.alarms.forecast import NEVER, Trend, TrendState, ew_trend
+from minewatch.alarms.rules.latch import group_starts, latch, previous_state
+from minewatch.alarms.rules.run_state import Rows
+from minewatch.codes import METHANE_SENSOR_TYPES
+from minewatch.registry import PointRegistry
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True, slots=True)
+class PrealarmParams:
+    """A mine's pre-alarm settings (``mines.prealarm``); the defaults were tuned on the
+    development set only (bench/prealarm/, docs/benchmarks.md "Pre-alarms"), for a 1 s
+    polling cycle."""
+
+    enabled: bool = True
+    horizon_s: float = 1200.0  # how far ahead the forecast looks
+    tau_s: float = 60.0  # time constant of the trend's weights (its window)
+    #: a second, slower trend (0: none): the forecast takes the smaller of the two slopes, so
+    #: a rise must last about this long to count in full (a passing plume is not a build-up)
+    slow_tau_s: float = 400.0
+    z: float = 3.0  # standard errors the forecast must clear the level by
+    confirm: int = 30  # consecutive readings the condition must hold
+    #: history behind the fit, in readings weighted by the trend's weights: it never exceeds
+    #: about ``tau_s`` / polling cycle, so a mine polling slower than 1 s must lower it (keep
+    #: ``tau_s`` / cycle well above it), or no pre-alarm is ever raised
+    min_weight: float = 60.0
+    clear_fraction: float = 0.9  # cleared below this share of the level
+
+    def __post_init__(self) -> None:
+        if not (self.horizon_s > 0 and self.tau_s > 0 and self.confirm >= 1):
+            raise ValueError(f"pre-alarm parameters out of range: {self}")
+
+    @classmethod
+    def of(
+        cls, data: Mapping[str, Any] | None, base: PrealarmParams | None = None
+    ) -> PrealarmParams:
+        """``base`` (the defaults) with the fields ``data`` sets; an unknown field is an error."""
+        base = base or cls()
+        if not data:
+            return base
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown pre-alarm parameters: {unknown}")
+        return dataclasses.replace(base, **dict(data))
+
+
+@dataclass(frozen=True, slots=True)
+class PrealarmPoints:
+    """Per point id: whether it is forecast, and its settings as arrays."""
+
+    target: BoolArray
+    level: FloatArray  # alarm_high
+    horizon_s: FloatArray
+    tau_s: FloatArray
+    slow_tau_s: FloatArray  # the slow trend's (0: none)
+    z: FloatArray
+    confirm: IntArray
+    min_weight: FloatArray
+    clear_level: FloatArray
+
+    @classmethod
+    def of(
+        cls,
+        registry: PointRegistry,
+        per_mine: Mapping[str, PrealarmParams] | None = None,
+        default: PrealarmParams | None = None,
+    ) -> PrealarmPoints:
+        default = default or PrealarmParams()
+        size = registry.size
+        params = [default] * size
+        if per_mine:
+            for i in np.flatnonzero(registry.known).tolist():
+                params[i] = per_mine.get(str(registry.mine_code[i]), default)
+
+        def column(name: str, dtype: type = np.float64) -> npt.NDArray[Any]:
+            return np.array([getattr(p, name) for p in params], dtype)
+
+        methane = np.array([t in METHANE_SENSOR_TYPES for t in registry.sensor_type], bool)
+        level = registry.alarm_high.astype(np.float64)
+        target = registry.known & methane & np.isfinite(level) & column("enabled", np.bool_)
+        return cls(
+            target, level, column("horizon_s"), column("tau_s"), column("slow_tau_s"), column("z"),
+            column("confirm", np.int64), column("min_weight"),
+            level * column("clear_fraction"),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class PrealarmState:
+    """Per point id: the trend's sums, the latch, the condition's current run of readings."""
+
+    trend: TrendState
+    slow: TrendState
+    active: BoolArray
+    run: IntArray  # consecutive readings meeting the raise condition
+    raised_us: IntArray  # start of the open pre-alarm (NEVER: none)
+
+    @classmethod
+    def empty(cls, size: int) -> PrealarmState:
+        return cls(TrendState.empty(size), TrendState.empty(size), np.zeros(size, bool),
+                   np.zeros(size, np.int64),
+                   np.full(size, NEVER, np.int64))  # fmt: skip
+
+    def grown(self, size: int) -> PrealarmState:
+        if size == len(self.active):
+            return self
+
+        def grow(a: npt.NDArray[Any], fill: object) -> npt.NDArray[Any]:
+            out = np.full(size, fill, a.dtype)
+            keep = min(size, len(a))
+            out[:keep] = a[:keep]
+            return out
+
+        return PrealarmState(self.trend.grown(size), self.slow.grown(size),
+                             grow(self.active, False), grow(self.run, 0),
+                             grow(self.raised_us, NEVER))  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class PrealarmChange:
+    """A pre-alarm raised (``cleared_us`` None) or cleared (both set), by point id.
+
+    At a raise: the alarm level, the forecast ``horizon_s`` ahead, and the predicted moment
+    the level is reached (``predicted_us``, from the fitted line)."""
+
+    point: int
+    raised_us: int
+    cleared_us: int | None
+    level: float
+    forecast: float
+    predicted_us: int | None
+    horizon_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class PrealarmOutcome:
+    changes: list[PrealarmChange]
+    state: PrealarmState
+
+
+@dataclass
+class Prealarms:
+    """The engine's pre-alarm part: points, settings and state (replaced on commit)."""
+
+    points: PrealarmPoints
+    state: PrealarmState = field(default_factory=lambda: PrealarmState.empty(0))
+
+    @classmethod
+    def of(
+        cls,
+        registry: PointRegistry,
+        per_mine: Mapping[str, PrealarmParams] | None = None,
+        state: PrealarmState | None = None,
+    ) -> Prealarms:
+        points = PrealarmPoints.of(registry, per_mine)
+        before = state if state is not None else PrealarmState.empty(0)
+        return cls(points, before.grown(registry.size))
+
+    @property
+    def active(self) -> BoolArray:
+        return self.state.active
+
+    def restore(self, open_prealarms: list[tuple[int, int]]) -> None:
+        """The pre-alarms still open in the database after a restart: (point id, raised_us).
+        They clear once the rebuilt forecast falls back."""
+        for point, raised in open_prealarms:
+            if 0 <= point < len(self.state.active):
+                self.state.active[point] = True
+                self.state.raised_us[point] = raised
+
+    def commit(self, outcome: PrealarmOutcome | None) -> None:
+        if outcome is not None:
+            self.state = outcome.state
+
+    def evaluate(self, rows: Rows, ok: BoolArray) -> PrealarmOutcome | None:
+        """The forecast at every row of a forecast point where ``ok`` (a measurement, not
+        calibrating); None when no such row."""
+        pts = self.points
+        take = ok & pts.target[rows.pid]
+        if not take.any():
+            return None
+        sel = np.flatnonzero(take)
+        pid, t, v = rows.pid[sel], rows.t[sel], rows.v[sel]
+        st = self.state
+        trend, trend_after = ew_trend(pid, t, v, st.trend, pts.tau_s, pts.horizon_s)
+        slow_after = st.slow
+        slow_tau = pts.slow_tau_s[pid]
+        if (slow_tau > 0).any():
+            tau = np.where(pts.slow_tau_s > 0, pts.slow_tau_s, pts.tau_s)
+            slow, slow_after = ew_trend(pid, t, v, st.slow, tau, pts.horizon_s, trend.filtered)
+            slope = np.where(slow_tau > 0, np.minimum(trend.slope, slow.slope), trend.slope)
+            trend = dataclasses.replace(
+                trend, slope=slope, forecast=trend.level + slope * pts.horizon_s[pid]
+            )
+        changes, active, run, raised = decide(pid, t, trend, pts, st)
+        state = PrealarmState(trend_after, slow_after, active, run, raised)
+        return PrealarmOutcome(changes, state)
+
+
+def conditions(
+    pid: npt.NDArray[np.int32],
+    trend: Trend,
+    pts: PrealarmPoints,
+) -> tuple[BoolArray, BoolArray]:
+    """Per row: (the raise condition, the clear condition)."""
+    level = pts.level[pid]
+    enough = trend.weight >= pts.min_weight[pid]
+    with np.errstate(invalid="ignore"):
+        confident = trend.forecast - pts.z[pid] * trend.stderr >= level
+        below = (trend.level < level) & (trend.filtered < level)
+        rise = enough & below & (trend.slope > 0) & confident
+        clear = enough & (trend.forecast < pts.clear_level[pid]) & (trend.level < level)
+    return rise, clear
+
+
+def decide(
+    pid: npt.NDArray[np.int32],
+    t: IntArray,
+    trend: Trend,
+    pts: PrealarmPoints,
+    st: PrealarmState,
+) -> tuple[list[PrealarmChange], BoolArray, IntArray, IntArray]:
+    """Raises and clears over the rows; the latch, run and raise time per point after them."""
+    n = len(pid)
+    gs = group_starts(pid)
+    idx = np.arange(n)
+    rise, clear = conditions(pid, trend, pts)
+    # consecutive rows meeting the raise condition, carried over from the state
+    last_miss = np.maximum.accumulate(np.where(~rise, idx, -1))
+    in_group = last_miss >= gs
+    run = np.where(in_group, idx - last_miss, idx - gs + 1 + st.run[pid])
+    run = np.where(rise, run, 0)
+    set_rows = rise & (run >= pts.confirm[pid])
+    initial = st.active[pid]
+    state = latch(gs, set_rows, clear & ~set_rows, initial)
+    before = previous_state(gs, state, initial)
+    up = state & ~before
+    down = ~state & before
+
+    last = np.flatnonzero(np.append(pid[1:] != pid[:-1], True)) if n else idx
+    points = pid[last]
+    active = st.active.copy()
+    active[points] = state[last]
+    runs = st.run.copy()
+    runs[points] = run[last]
+    raised = st.raised_us.copy()
+    changes: list[PrealarmChange] = []
+    if up.any() or down.any():
+        level = pts.level[pid]
+        for i in np.flatnonzero(up | down).tolist():
+            p = int(pid[i])
+            if up[i]:
+                b = float(trend.slope[i])
+                gap = (float(level[i]) - float(trend.level[i])) / b if b > 0 else None
+                raised[p] = int(t[i])
+                changes.append(PrealarmChange(
+                    p, int(t[i]), None, float(level[i]), float(trend.forecast[i]),
+                    None if gap is None else int(t[i]) + round(gap * 1e6),
+                    float(pts.horizon_s[p]),
+                ))  # fmt: skip
+            else:
+                changes.append(PrealarmChange(
+                    p, int(raised[p]), int(t[i]), float(level[i]), float(trend.forecast[i]),
+                    None, float(pts.horizon_s[p]),
+                ))  # fmt: skip
+                raised[p] = NEVER
+    return changes, active, runs, raised

@@ -1,0 +1,122 @@
+"""Pre-alarms (alarms/prealarms.py) on hand-made series, and one run through the engine."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from minewatch.alarms.engine import AlarmEngine
+from minewatch.alarms.prealarms import PrealarmChange, PrealarmParams, Prealarms
+from minewatch.alarms.rules.run_state import Rows
+from minewatch.codes import PointStatus
+
+from .helpers import MINE, T0, S, registry, series
+
+#: Fixed here, so that tuning the defaults moves no test.
+PARAMS = PrealarmParams(
+    horizon_s=300.0, tau_s=120.0, slow_tau_s=0.0, z=3.0, confirm=10, min_weight=60.0
+)
+
+
+def feed(
+    prealarms: Prealarms, point: int, values: np.ndarray, *, status: int = 0, start_s: float = 0.0,
+    batch: int = 7,
+) -> list[PrealarmChange]:  # fmt: skip
+    """One reading a second, in batches of ``batch`` readings; every change, committed."""
+    out: list[PrealarmChange] = []
+    for a in range(0, len(values), batch):
+        chunk = values[a : a + batch]
+        t = T0 + np.round((start_s + a + np.arange(len(chunk))) * S).astype(np.int64)
+        rows = Rows.of(np.full(len(chunk), point, np.int32), t, chunk.astype(float),
+                       np.full(len(chunk), status, np.int16))  # fmt: skip
+        ok = (rows.s & PointStatus.CALIBRATION) == 0
+        outcome = prealarms.evaluate(rows, ok)
+        if outcome is not None:
+            out += outcome.changes
+            prealarms.commit(outcome)
+    return out
+
+
+def make(*points: dict[str, object], params: PrealarmParams = PARAMS) -> Prealarms:
+    return Prealarms.of(registry(*points), {MINE: params})
+
+
+def noise(n: int, seed: int, sd: float = 0.03) -> np.ndarray:
+    """AR(1) noise like a real sensor's (persistent, not white)."""
+    rng = np.random.default_rng(seed)
+    e = rng.normal(0, sd * np.sqrt(1 - 0.9**2), n)
+    out = np.zeros(n)
+    for i in range(1, n):
+        out[i] = 0.9 * out[i - 1] + e[i]
+    return out
+
+
+def test_a_slow_rise_is_pre_alarmed_minutes_before_it_reaches_the_level() -> None:
+    pre = make({})
+    values = np.concatenate([np.full(600, 0.3), 0.3 + 0.0005 * np.arange(1800)])  # +0.03/min
+    values = values + noise(len(values), 1)
+    changes = feed(pre, 1, values)
+    reach = int(np.argmax(values >= 1.0))
+    raised = [c for c in changes if c.cleared_us is None]
+    assert raised, "no pre-alarm on a steady rise to the level"
+    lead_s = reach - (raised[0].raised_us - T0) / S
+    assert 60 <= lead_s <= 400
+    assert raised[0].level == 1.0 and raised[0].forecast >= 1.0
+    assert raised[0].predicted_us is not None
+    predicted_s = (raised[0].predicted_us - T0) / S
+    assert abs(predicted_s - reach) < 120  # the line's crossing is near the real one
+
+
+def test_flat_noisy_gas_and_spikes_raise_nothing() -> None:
+    pre = make({})
+    values = 0.4 + noise(4 * 3600, 2, sd=0.04)
+    values[1000:4000:300] = 3.5  # interference: single readings far above the level
+    assert feed(pre, 1, values, batch=60) == []
+
+
+def test_a_rise_that_turns_back_is_cleared_when_the_forecast_falls() -> None:
+    pre = make({})
+    up = 0.3 + 0.002 * np.arange(300)  # to 0.9 in five minutes
+    down = 0.9 - 0.002 * np.arange(300)
+    changes = feed(pre, 1, np.concatenate([np.full(300, 0.3), up, down]))
+    assert [c.cleared_us is None for c in changes] == [True, False]
+    raise_, clear = changes
+    assert clear.raised_us == raise_.raised_us < clear.cleared_us
+    assert not pre.active[1]
+
+
+def test_readings_while_calibrating_are_not_forecast_from() -> None:
+    pre = make({})
+    feed(pre, 1, np.full(600, 0.3))
+    gas = np.linspace(0.3, 2.0, 60)  # standard gas applied, flagged 标校
+    assert feed(pre, 1, gas, status=int(PointStatus.CALIBRATION), start_s=600) == []
+
+
+def test_only_methane_points_with_an_alarm_level_of_enabled_mines_are_forecast() -> None:
+    pre = make({}, {"sensor_type": "0004", "alarm_high": 24.0}, {"alarm_high": np.nan})
+    assert pre.points.target[1:].tolist() == [True, False, False]
+    off = make({}, params=PrealarmParams(enabled=False))
+    assert not off.points.target.any()
+    with pytest.raises(ValueError, match="unknown"):
+        PrealarmParams.of({"horizon": 5})
+    assert PrealarmParams.of({"z": 4}).z == 4
+
+
+def test_through_the_engine_the_pre_alarm_comes_before_the_alarm_and_is_no_alarm_record() -> None:
+    engine = AlarmEngine(registry({}), prealarm_params={MINE: PARAMS})
+    values = np.concatenate([np.full(600, 0.3), 0.3 + 0.0005 * np.arange(1800)])
+    values = values + noise(len(values), 5)
+    prealarms: list[PrealarmChange] = []
+    alarm_at = None
+    for a in range(0, len(values), 5):
+        evaluation = engine.evaluate(series(1, values[a : a + 5], start_s=a))
+        engine.commit(evaluation)
+        if evaluation.prealarm is not None:
+            prealarms += evaluation.prealarm.changes
+        for change in evaluation.changes:
+            assert change.rule != "prealarm"
+            if change.rule == "upper_alarm" and change.opened and alarm_at is None:
+                alarm_at = change.raised_at_us
+    assert alarm_at is not None and prealarms
+    assert prealarms[0].raised_us < alarm_at - 60 * S
+    assert engine.prealarms.active[1]  # still up while the gas is above the level

@@ -1,0 +1,72 @@
+"""Pre-alarms through the write path (issue 17): the mine's settings read from the database,
+a pre-alarm written in the batch's transaction, and restored by the next writer."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import orjson
+import psycopg
+import pytest
+
+from minewatch.feeds import safety_topic
+from minewatch.ingest.contract import SafetyMessage, parse_message
+from minewatch.ingest.metrics import GatewayMetrics
+from minewatch.ingest.time_limits import TimeLimits
+from minewatch.ingest.writer import BatchWriter, PendingWrite
+from minewatch.metadata import upsert_mine
+from minewatch.simulators.config import example_mine_path, load_mine_config
+from minewatch.simulators.model import SimulatedMine
+from tests.helpers import scalar
+
+pytestmark = pytest.mark.anyio
+SETTINGS = '{"horizon_s": 600, "tau_s": 60, "slow_tau_s": 0, "confirm": 5, "min_weight": 30}'
+
+
+async def test_a_rising_face_sensor_gets_a_pre_alarm_stored_and_restored(
+    database_url: str,
+) -> None:
+    definition = SimulatedMine(load_mine_config(example_mine_path("small"))).definition
+    with psycopg.connect(database_url) as conn:
+        upsert_mine(conn, definition)
+        conn.execute("UPDATE mines SET prealarm = %s::jsonb", (SETTINGS,))
+    mine = definition.mine.code
+    points = [p.code for p in definition.points if p.substation == "001"]
+    face = next(i for i, p in enumerate(points) if p.endswith("A02"))  # CH4_T1, alarm 1.0
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=700)
+    messages = []
+    for k in range(600):  # flat for 5 minutes, then +0.12 %/min (0.9 % at the end: no alarm)
+        values = [0.3] * len(points)
+        values[face] = 0.3 + 0.002 * max(0, k - 300)
+        payload = {
+            "v": 1, "mine": mine, "substation": "001", "boot": 1, "seq": k + 1,
+            "ts": (start + dt.timedelta(seconds=k)).isoformat(), "points": points,
+            "values": values, "status": [0] * len(points),
+        }  # fmt: skip
+        message = parse_message(safety_topic(mine, "001"), orjson.dumps(payload), 1 << 20)
+        assert isinstance(message, SafetyMessage)
+        messages.append(message)
+    limits = TimeLimits(300_000_000, 86_400_000_000)
+    acked: list[int] = []
+    async with BatchWriter(database_url, GatewayMetrics(), 30.0, limits) as writer:
+        assert writer.engine.prealarm_params[mine].horizon_s == 600
+        for a in range(0, len(messages), 20):
+            chunk = messages[a : a + 20]
+            pending = PendingWrite(
+                messages=chunk, acks=[lambda: acked.append(1)], readings=len(points) * len(chunk)
+            )
+            pending.watermarks[chunk[0].source] = (1, chunk[-1].seq)
+            await writer.flush(pending)
+        face_id = int(writer.registry.lookup(mine, [points[face]])[0])
+        assert len(acked) == len(range(0, len(messages), 20))
+        assert writer.engine.prealarms.active[face_id]
+    assert scalar(database_url, "SELECT count(*) FROM alarms WHERE rule = 'upper_alarm'") == 0
+    row = scalar(
+        database_url,
+        "SELECT EXTRACT(EPOCH FROM raised_at - %s::timestamptz) FROM prealarms "
+        "WHERE point_id = %s AND cleared_at IS NULL",
+        (start, face_id),
+    )
+    assert row is not None and 300 < float(str(row)) < 600  # raised on the rise
+    async with BatchWriter(database_url, GatewayMetrics(), 30.0, limits) as restarted:
+        assert restarted.engine.prealarms.active[face_id]
