@@ -1,7 +1,8 @@
 """Alarm events on MQTT for control-room screens: ``minewatch/v1/<mine>/alarms``.
 
-Every committed alarm change (raise, clear, acknowledgement, disposal, escalation) reaches the
-database's notification channel; this task forwards each to its mine's topic at QoS 1. Screens
+Every committed alarm change (raise, clear, acknowledgement, disposal, escalation), incident
+change and pre-alarm raise or clear (``"kind": "prealarm"``) reaches the database's
+notification channel; this task forwards each to its mine's topic at QoS 1. Screens
 subscribe there instead of polling the API. A broker outage is bridged by reconnecting; events
 of the outage are not replayed (the API holds the full state: screens reload it on reconnect).
 """

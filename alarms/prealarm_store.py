@@ -1,31 +1,45 @@
 """Pre-alarms in the database (migration 0021): written in the batch's transaction, the
-engine's state after a restart, and the reads for the dispatcher (issue 17)."""
+engine's state after a restart, and the reads for the dispatcher (issue 17). Each raise and
+clear is numbered on ``alarm_changes`` by a trigger (migration 0022: the SSE stream's
+``prealarm`` events) and notified on the alarm channel (the stream's wake-up, MQTT screens)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg.rows import dict_row
 
 from minewatch.alarms.prealarms import PrealarmChange, PrealarmOutcome, PrealarmParams
+from minewatch.alarms.store import ALARM_CHANNEL
 from minewatch.registry import PointRegistry
 from minewatch.timeutil import us_to_datetime
 
+#: A pre-alarm as an event (the SSE stream's ``prealarm`` event, api/repository.py, has the
+#: same fields): ``lead_s`` is how long after the raise the forecast reaches the level.
+_RETURNING = """id, mine_code, point_id, raised_at, cleared_at, level, forecast, predicted_at,
+    horizon_s, EXTRACT(EPOCH FROM predicted_at - raised_at)::float8 AS lead_s"""
+_EVENT_KEYS = ("id", "mine", "point_id", "raised_at", "cleared_at", "level", "forecast",
+               "predicted_at", "horizon_s", "lead_s")  # fmt: skip
+
 #: A raise closes a pre-alarm of the point left open (one the engine no longer knows of, e.g.
 #: written by another gateway), so one stays open per point and a write never fails on it.
-_CLOSE_STALE = """
+_CLOSE_STALE = f"""
 UPDATE prealarms SET cleared_at = %(raised)s
 WHERE point_id = %(point)s AND cleared_at IS NULL AND raised_at < %(raised)s
+RETURNING {_RETURNING}
 """
-_RAISE = """
+_RAISE = f"""
 INSERT INTO prealarms (mine_code, point_id, raised_at, level, forecast, predicted_at, horizon_s)
 VALUES (%(mine)s, %(point)s, %(raised)s, %(level)s, %(forecast)s, %(predicted)s, %(horizon)s)
 ON CONFLICT DO NOTHING
+RETURNING {_RETURNING}
 """
-_CLEAR = """
+_CLEAR = f"""
 UPDATE prealarms SET cleared_at = %(cleared)s
 WHERE point_id = %(point)s AND raised_at = %(raised)s AND cleared_at IS NULL
+RETURNING {_RETURNING}
 """
 
 
@@ -50,11 +64,25 @@ async def write_prealarms(
         return
     for c in outcome.changes:  # a point's raise and clear may be in one batch: keep the order
         params = _params(c, registry)
+        code = str(registry.code[c.point])
         if c.cleared_us is None:
             await cur.execute(_CLOSE_STALE, params)
+            await _notify(cur, "cleared", code)
             await cur.execute(_RAISE, params)
+            await _notify(cur, "raised", code)
         else:
             await cur.execute(_CLEAR, params)
+            await _notify(cur, "cleared", code)
+
+
+async def _notify(cur: psycopg.AsyncCursor, kind: str, point: str) -> None:
+    """A ``prealarm`` event for each row the statement just changed; ``pg_notify`` is
+    transactional, so it is heard once the batch is committed."""
+    for row in await cur.fetchall():
+        event: dict[str, object] = dict(zip(_EVENT_KEYS, row, strict=True))
+        event.update(kind="prealarm", event=kind, point=point)
+        event["time"] = event["raised_at" if kind == "raised" else "cleared_at"]
+        await cur.execute("SELECT pg_notify(%s, %s)", (ALARM_CHANNEL, orjson.dumps(event).decode()))
 
 
 async def load_prealarm_state(

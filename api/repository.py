@@ -179,11 +179,17 @@ SELECT c.seq, c.event, c.at, a.id, c.mine_code AS mine, a.point_id, p.code AS po
        i.started_at AS incident_started_at, i.ended_at AS incident_ended_at, i.peak_value,
        (SELECT coalesce(array_agg(m.alarm_id ORDER BY m.alarm_id), '{}')
         FROM incident_members m WHERE m.incident_id = i.id) AS members,
+       -- a pre-alarm raised or cleared (migration 0022)
+       c.prealarm_id AS changed_prealarm, pa.point_id AS prealarm_point_id,
+       pp.code AS prealarm_point, pa.raised_at, pa.cleared_at, pa.level, pa.forecast,
+       pa.predicted_at, pa.horizon_s,
+       EXTRACT(EPOCH FROM pa.predicted_at - pa.raised_at)::float8 AS lead_s,
        (%(scope)s::text IS NULL OR starts_with(c.mine_code, %(scope)s))
        AND (%(mine)s::text IS NULL OR c.mine_code = %(mine)s) AS visible
 FROM alarm_changes c LEFT JOIN alarms a ON a.id = c.alarm_id
 LEFT JOIN points p ON p.id = a.point_id
 LEFT JOIN incidents i ON i.id = c.incident_id LEFT JOIN points rp ON rp.id = i.root_point_id
+LEFT JOIN prealarms pa ON pa.id = c.prealarm_id LEFT JOIN points pp ON pp.id = pa.point_id
 WHERE c.seq > %(after)s
 ORDER BY c.seq LIMIT %(limit)s
 """

@@ -357,9 +357,12 @@ _ALARM_KEYS = (
 
 
 def _sse(row: dict[str, object]) -> bytes:
-    """An ``alarm`` event, or an ``incident`` event for a change of an incident (issue 13)."""
+    """An ``alarm`` event, or an ``incident`` event for a change of an incident (issue 13),
+    or a ``prealarm`` event for a pre-alarm raised or cleared (issue 17)."""
     if row.get("changed_incident") is not None:
         return _incident_sse(row)
+    if row.get("changed_prealarm") is not None:
+        return _prealarm_sse(row)
     event = {k: row[k] for k in _ALARM_KEYS}
     event["time"] = {"raised": row["started_at"], "cleared": row["ended_at"]}.get(
         str(row["event"]), row["at"]
@@ -379,6 +382,20 @@ def _incident_sse(row: dict[str, object]) -> bytes:
         "members": row["members"], "time": row["at"],
     }  # fmt: skip
     return b"id: %d\nevent: incident\ndata: %s\n\n" % (row["seq"], orjson.dumps(event))  # type: ignore[str-format]
+
+
+def _prealarm_sse(row: dict[str, object]) -> bytes:
+    """``raised`` or ``cleared``: the pre-alarm as it is now; ``lead_s`` is how long after the
+    raise its forecast reaches the level (the same fields as on MQTT)."""
+    event = {
+        "event": row["event"], "id": row["changed_prealarm"], "mine": row["mine"],
+        "point_id": row["prealarm_point_id"], "point": row["prealarm_point"],
+        "raised_at": row["raised_at"], "cleared_at": row["cleared_at"], "level": row["level"],
+        "forecast": row["forecast"], "predicted_at": row["predicted_at"],
+        "horizon_s": row["horizon_s"], "lead_s": row["lead_s"],
+    }  # fmt: skip
+    event["time"] = row["raised_at"] if row["event"] == "raised" else row["cleared_at"]
+    return b"id: %d\nevent: prealarm\ndata: %s\n\n" % (row["seq"], orjson.dumps(event))  # type: ignore[str-format]
 
 
 @dataclass
@@ -442,7 +459,7 @@ async def _events(
     "/alarms/stream", response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
                      "description": "Server-sent events, each `id: <n>`, `event: alarm` "
-                     "(or `incident`), `data: <JSON>`; comments (`:`) as keep-alive."},
+                     "(or `incident`, `prealarm`), `data: <JSON>`; comments (`:`) as keep-alive."},
                **NOT_FOUND},
 )  # fmt: skip
 async def alarm_stream(
@@ -452,8 +469,9 @@ async def alarm_stream(
     """Server-sent events of the caller's mines (or of ``mine``): one ``alarm`` event per
     change (raised, cleared, acknowledged, shelved, unshelved, disposed, amended, escalated,
     regraded) as it is committed, and one ``incident`` event per change of an incident
-    (opened, updated, closed, acknowledged, disposed; with its member alarm ids). Reconnect
-    with ``Last-Event-ID`` to resume."""
+    (opened, updated, closed, acknowledged, disposed; with its member alarm ids), and one
+    ``prealarm`` event per pre-alarm raised or cleared. Reconnect with ``Last-Event-ID`` to
+    resume."""
     return StreamingResponse(
         _events(pool, broadcaster, access, last_event_id),
         media_type="text/event-stream",
