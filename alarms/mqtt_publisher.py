@@ -20,7 +20,7 @@ from minewatch.alarms.live import AlarmBroadcaster
 from minewatch.backoff import Backoff
 from minewatch.broker_auth import login_options
 from minewatch.feeds import alarm_topic, broker_address
-from minewatch.retry import stop_if_cancelled
+from minewatch.retry import resume_cancellation, stop_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ async def publish_alarms(broadcaster: AlarmBroadcaster, mqtt_url: str, client_id
                 async with aiomqtt.Client(host, port, identifier=client_id, **login) as client:
                     backoff.reset()
                     while True:
+                        resume_cancellation()
                         event = await events.get()
                         mine = event.get("mine")
                         if event.get("event") == "overflow" or not isinstance(mine, str):

@@ -32,7 +32,7 @@ from minewatch.feeds import DOWN_ROOT, broker_address, directive_topic
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
 from minewatch.ingest.repository import write_rejections
 from minewatch.ingest.sources.mqtt_json.adapter import MqttJsonSource
-from minewatch.retry import is_transient, stop_if_cancelled
+from minewatch.retry import is_transient, resume_cancellation, stop_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,7 @@ class DirectiveRelay:
                 ) as client:
                     backoff.reset()
                     while True:
+                        resume_cancellation()
                         await self._publish_pending(client)
                         await asyncio.sleep(self._poll_s)
             except (aiomqtt.MqttError, psycopg.Error, OSError) as error:

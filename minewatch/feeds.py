@@ -28,8 +28,11 @@ def safety_subscriptions(mine: str) -> list[str]:
 
 
 #: The levels after ``minewatch/v1/<mine>/`` of the feeds that are not the safety feed's:
-#: the personnel and video pipeline reads them on its own session; alarms are the gateway's own.
-OTHER_FEEDS = frozenset({"alarms", "personnel", "personnel/meta", "video", "video/meta"})
+#: the personnel, video and communications pipeline reads them on its own session; alarms are
+#: the gateway's own.
+OTHER_FEEDS = frozenset(
+    {"alarms", "personnel", "personnel/meta", "video", "video/meta", "comms", "comms/meta"}
+)
 
 
 def alarm_topic(mine: str) -> str:

@@ -34,6 +34,19 @@ def stop_if_cancelled(error: BaseException) -> None:
         raise asyncio.CancelledError from error
 
 
+def resume_cancellation() -> None:
+    """Raise CancelledError if the running task was cancelled and the cancel got lost.
+
+    Python 3.11's ``asyncio.wait_for`` drops a cancellation that arrives in the same loop turn
+    as the result it waits for (fixed in 3.12), and aiomqtt waits in it for CONNACK and for each
+    QoS 1 acknowledgement. The task is then "cancelling" but runs on, and a loop that waits on
+    its next event never ends. Call it at the top of every long-lived loop around such calls.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 def is_transient(error: BaseException) -> bool:
     """Whether retrying the same write can succeed."""
     if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError | OSError):

@@ -11,7 +11,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minewatch.codes import PointStatus
-from minewatch.ingest.contract import MetaMessage, SafetyMessage, parse_message
+from minewatch.feeds import (
+    alarm_topic,
+    comms_meta_topic,
+    comms_topic,
+    personnel_meta_topic,
+    personnel_topic,
+    video_meta_topic,
+    video_topic,
+)
+from minewatch.ingest.contract import MetaMessage, OtherFeed, SafetyMessage, parse_message
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
 from minewatch.ingest.time_limits import TimeLimits
 from minewatch.ingest.validate import PointResolver, validate
@@ -182,3 +191,15 @@ def test_fuzzed_messages_never_crash_and_every_reading_is_accounted_for(
             assert len(batch) + len(rejections) == len(result)  # type: ignore[arg-type]
         else:
             assert isinstance(result, Rejection)
+
+
+def test_every_other_feed_under_the_tree_is_left_to_its_own_client() -> None:
+    """The safety source subscribes to the whole tree: a message of any other feed minewatch
+    defines must be acknowledged and left alone, never quarantined as an unknown topic."""
+    mine = "141024010001"
+    others = [
+        alarm_topic, personnel_topic, personnel_meta_topic, video_topic, video_meta_topic,
+        comms_topic, comms_meta_topic,
+    ]  # fmt: skip
+    for topic in others:
+        assert isinstance(parse_message(topic(mine), b"{}", 1 << 20), OtherFeed), topic(mine)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
-from minewatch.retry import stop_if_cancelled
+from minewatch.retry import resume_cancellation, stop_if_cancelled
 
 ROUNDS = 20
 
@@ -52,3 +53,24 @@ async def test_without_the_check_the_cancel_is_lost() -> None:
 @pytest.mark.anyio
 async def test_outside_a_cancellation_nothing_happens() -> None:
     stop_if_cancelled(ConnectionError("broker gone"))
+
+
+@pytest.mark.anyio
+async def test_a_cancel_lost_by_a_library_is_raised_again_at_the_next_loop_turn() -> None:
+    """What Python 3.11's wait_for does when the cancel and the result arrive together: the
+    CancelledError is dropped but the task stays "cancelling"; the loop must still end."""
+    turns = 0
+
+    async def loop_that_loses_a_cancel() -> None:
+        nonlocal turns
+        while True:
+            resume_cancellation()
+            turns += 1
+            with contextlib.suppress(asyncio.CancelledError):  # lost, as in 3.11's wait_for
+                await asyncio.sleep(0.01)
+
+    task = asyncio.create_task(loop_that_loses_a_cancel())
+    await asyncio.sleep(0.05)
+    task.cancel()
+    await asyncio.wait({task}, timeout=5)  # without the check the task would run on for ever
+    assert task.cancelled() and turns > 1

@@ -27,7 +27,7 @@ from minewatch.feeds import broker_address
 from minewatch.ingest.contract import ParsedMessage, parse_message
 from minewatch.ingest.sources.base import Ack, Delivery, Source, SourceContext
 from minewatch.ingest.sources.mqtt_json.settings import MqttJsonSettings
-from minewatch.retry import stop_if_cancelled
+from minewatch.retry import resume_cancellation, stop_if_cancelled
 from minewatch.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -143,6 +143,7 @@ class MqttJsonSource(Source, Generic[M]):
                     received = _Received(client)
                     parse, max_bytes, current = self._parse, self._max_bytes, self._generation_now
                     while True:
+                        resume_cancellation()
                         for message in await received.next_batch():
                             payload = message.payload
                             data = payload if isinstance(payload, bytes) else str(payload).encode()

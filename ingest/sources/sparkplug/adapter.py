@@ -46,7 +46,7 @@ from minewatch.ingest.sources.sparkplug.nodes import HostOutput
 from minewatch.ingest.sources.sparkplug.settings import SparkplugSettings
 from minewatch.ingest.sources.sparkplug.store import BirthStore
 from minewatch.ingest.sources.sparkplug.topic import state_topic, valid_host_id
-from minewatch.retry import stop_if_cancelled
+from minewatch.retry import resume_cancellation, stop_if_cancelled
 from minewatch.settings import GatewaySettings
 
 __all__ = ["SourceEvent", "SparkplugHost", "SparkplugSource"]
@@ -192,8 +192,10 @@ class SparkplugSource(Source):
         self.connected.set()
         log.info("sparkplug host %r online at %s:%s as %s",
                  self.host_id, self._host_name, self._port, self._client_id)  # fmt: skip
+        resume_cancellation()  # one lost while subscribing or announcing
         try:
             async for message in client.messages:
+                resume_cancellation()
                 payload = message.payload
                 data = payload if isinstance(payload, bytes) else str(payload).encode()
                 ack = manual.ack_function(
