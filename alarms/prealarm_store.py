@@ -5,6 +5,8 @@ clear is numbered on ``alarm_changes`` by a trigger (migration 0022: the SSE str
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -100,8 +102,9 @@ async def load_prealarm_state(
 
 
 _ACTIVE = """
-SELECT pa.id, pa.mine_code, p.code AS point, p.location, pa.raised_at, pa.level, pa.forecast,
-       pa.predicted_at, pa.horizon_s
+SELECT pa.id, pa.mine_code, pa.point_id, p.code AS point, p.location, pa.raised_at, pa.level,
+       pa.forecast, pa.predicted_at, pa.horizon_s,
+       EXTRACT(EPOCH FROM pa.predicted_at - pa.raised_at)::float8 AS lead_s
 FROM prealarms pa JOIN points p ON p.id = pa.point_id
 WHERE pa.cleared_at IS NULL
   AND (%(scope)s::text IS NULL OR starts_with(pa.mine_code, %(scope)s))
@@ -114,10 +117,51 @@ LIMIT %(limit)s
 async def active_prealarms(
     conn: psycopg.AsyncConnection, scope: str | None, mine: str | None, limit: int
 ) -> list[dict[str, object]]:
-    """Pre-alarms up now, newest first."""
+    """Pre-alarms up now, newest first; ``lead_s``: how long after the raise the forecast
+    reaches the level (the warning it gave)."""
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(_ACTIVE, {"scope": scope, "mine": mine, "limit": limit})
     return list(await cur.fetchall())
+
+
+_OF_POINT = """
+SELECT id, raised_at, cleared_at, level, forecast, predicted_at, horizon_s
+FROM prealarms
+WHERE point_id = %(point)s AND raised_at < %(end)s
+  AND (cleared_at IS NULL OR cleared_at > %(start)s)
+ORDER BY raised_at
+LIMIT %(limit)s
+"""
+
+
+async def point_prealarms(
+    conn: psycopg.AsyncConnection,
+    point_id: int,
+    start: dt.datetime,
+    end: dt.datetime,
+    limit: int,
+) -> list[dict[str, object]]:
+    """A point's pre-alarms that overlap ``[start, end)`` (an open one: ``cleared_at`` None),
+    oldest first: the point curve's pre-alarm bands and forecast."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(_OF_POINT, {"point": point_id, "start": start, "end": end, "limit": limit})
+    return list(await cur.fetchall())
+
+
+def forecast_line(prealarm: Mapping[str, object]) -> tuple[tuple[float, float], ...]:
+    """The forecast a pre-alarm was raised on, as points (epoch seconds, value) of its fitted
+    line: from the raise to the end of the horizon (the stored forecast), through the level at
+    the predicted moment. One point only when the line cannot be recovered (no predicted
+    moment, or the forecast equal to the level)."""
+    raised, predicted = prealarm["raised_at"], prealarm["predicted_at"]
+    level, forecast = float(prealarm["level"]), float(prealarm["forecast"])  # type: ignore[arg-type]
+    assert isinstance(raised, dt.datetime)
+    t0 = raised.timestamp()
+    t1 = t0 + float(prealarm["horizon_s"])  # type: ignore[arg-type]
+    if not isinstance(predicted, dt.datetime) or abs(t1 - predicted.timestamp()) < 1e-6:
+        return ((t1, forecast),)
+    slope = (forecast - level) / (t1 - predicted.timestamp())
+    return ((t0, level - slope * (predicted.timestamp() - t0)), (t1, forecast))
 
 
 #: The pre-alarms shown on an incident: those of its member alarms' points raised from two

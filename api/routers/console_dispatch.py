@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
-from minewatch.alarms import incident_store
+from minewatch.alarms import incident_store, prealarm_store
 from minewatch.alarms.output_store import OUTPUT_SENSOR_TYPE
 from minewatch.api import (
     inspection_repository,
@@ -38,6 +38,8 @@ BOARD_ROWS = 500
 CURVE_BUCKETS = 1500
 #: Bands (episodes, calibrations, interruptions) drawn on a curve at most.
 CURVE_BANDS = 500
+#: Pre-alarms drawn on a curve at most.
+CURVE_PREALARMS = 200
 
 
 async def _page(request: Request, pool: PoolDep, access: Access) -> Page:
@@ -53,12 +55,15 @@ def by_grade(alarms: list[dict[str, object]]) -> list[tuple[str, list[dict[str, 
 
 @dataclass(frozen=True, slots=True)
 class BoardRows:
-    """What the board shows: the open alarms by grade, and the incidents (one physical event
-    each, with its member alarms) still open or not acknowledged."""
+    """What the board shows: the open alarms by grade, the incidents (one physical event
+    each, with its member alarms) still open or not acknowledged, and the pre-alarms up now
+    (issue 17: a methane forecast reaching the alarm level within the horizon)."""
 
     groups: list[tuple[str, list[dict[str, object]]]]
     total: int
     incidents: list[dict[str, object]]
+    prealarms: list[dict[str, object]]
+    now: dt.datetime
 
 
 async def _board_rows(pool: PoolDep, access: Access) -> BoardRows:
@@ -68,19 +73,28 @@ async def _board_rows(pool: PoolDep, access: Access) -> BoardRows:
     async with pool.connection() as conn:
         alarms = await repository.list_alarms(conn, where)
         incidents = await incident_store.open_incidents(conn, access.scope, access.mine, BOARD_ROWS)
+        prealarms = await prealarm_store.active_prealarms(
+            conn, access.scope, access.mine, BOARD_ROWS
+        )
     for incident in incidents:
         for member in incident["members"]:  # type: ignore[attr-defined]
             for key in ("started_at", "ended_at"):
                 if isinstance(member[key], str):
                     member[key] = dt.datetime.fromisoformat(member[key])
-    return BoardRows(by_grade(alarms), len(alarms), incidents)
+        for pre in incident.get("prealarms") or []:  # type: ignore[attr-defined]
+            for key in ("raised_at", "cleared_at", "predicted_at"):
+                if isinstance(pre[key], str):
+                    pre[key] = dt.datetime.fromisoformat(pre[key])
+    now = dt.datetime.now(dt.UTC)
+    return BoardRows(by_grade(alarms), len(alarms), incidents, prealarms, now)
 
 
 @router.get("/mines/{mine}/board")
 async def board(
     request: Request, mine: MineCode, access: MineReader, pool: PoolDep, pages: RendererDep
 ) -> HTMLResponse:
-    """The live alarm board of a mine: open alarms by grade, newest on top."""
+    """The live alarm board of a mine: pre-alarms up now, incidents, open alarms by grade,
+    newest on top."""
     async with pool.connection() as conn:
         (info,) = await repository.list_mines(conn, mine)
     return pages.html(
@@ -185,8 +199,9 @@ async def curve(
     hours: Annotated[float, Query(gt=0, le=24 * 31, allow_inf_nan=False)] = 1.0,
 ) -> HTMLResponse:
     """A point's values over the last ``hours`` (fetched by the page from
-    ``/api/v1/points/{id}/readings``), with its alarm, power-off and restore levels as lines
-    and its alarm episodes, calibrations and data interruptions as bands."""
+    ``/api/v1/points/{id}/readings``), with its alarm, power-off and restore levels as lines,
+    its alarm episodes, calibrations, data interruptions and pre-alarms as bands, and the
+    forecast of a pre-alarm up now as a line into the future."""
     assert access.mine is not None
     async with pool.connection() as conn:
         points = await repository.list_points(conn, access.mine)
@@ -195,6 +210,9 @@ async def curve(
     start = end - dt.timedelta(hours=hours)
     async with pool.connection() as conn:
         bands = await report_repository.point_bands(conn, point_id, start, end, CURVE_BANDS)
+        prealarms = await prealarm_store.point_prealarms(
+            conn, point_id, start, end, CURVE_PREALARMS
+        )
     return pages.html(
         "curve.html",
         await _page(request, pool, access),
@@ -204,7 +222,13 @@ async def curve(
         end=end.isoformat(),
         bucket=f"PT{curve_bucket_s(hours)}S",
         bands=bands,
-        bands_json=[_band_json(b) for b in bands],
+        bands_json=[_band_json(b) for b in bands] + [_prealarm_band(p) for p in prealarms],
+        prealarms=prealarms,
+        forecasts_json=[
+            {"points": prealarm_store.forecast_line(p), "level": p["level"]}
+            for p in prealarms
+            if p["cleared_at"] is None
+        ],
     )
 
 
@@ -219,4 +243,17 @@ def _band_json(band: dict[str, object]) -> dict[str, object]:
         "grade": band["grade"],
         "from": started.timestamp(),
         "to": ended.timestamp() if isinstance(ended, dt.datetime) else None,
+    }
+
+
+def _prealarm_band(prealarm: dict[str, object]) -> dict[str, object]:
+    """A pre-alarm as a band of the chart (an open one: drawn to the right edge)."""
+    raised, cleared = prealarm["raised_at"], prealarm["cleared_at"]
+    assert isinstance(raised, dt.datetime)
+    return {
+        "kind": "prealarm",
+        "label": "prealarm",
+        "grade": None,
+        "from": raised.timestamp(),
+        "to": cleared.timestamp() if isinstance(cleared, dt.datetime) else None,
     }

@@ -285,6 +285,8 @@ class Prealarm(BaseModel):
     forecast: float
     predicted_at: dt.datetime | None
     horizon_s: float
+    #: how long after the raise the forecast reaches the level (None: no predicted moment)
+    lead_s: float | None = None
 
 
 @router.get("/prealarms/active", response_model=list[Prealarm], responses=NOT_FOUND)

@@ -86,6 +86,20 @@ const minewatch = (() => {
     stream.onerror = () => { state.textContent = "○"; document.body.dataset.stream = "closed"; };
     stream.addEventListener("alarm", () => refresh());
     stream.addEventListener("overflow", () => refresh());
+    // A pre-alarm raised or cleared (a forecast reaching the alarm level): the board's
+    // pre-alarm table and the incidents' pre-alarms are redrawn.
+    stream.addEventListener("prealarm", () => refresh());
+    // The time left to the level counts down between events.
+    const minutes = document.documentElement.lang === "en" ? "min" : "分钟";
+    setInterval(() => {
+      for (const row of root.querySelectorAll("tr.prealarm[data-predicted]")) {
+        const at = Number(row.dataset.predicted);
+        const cell = row.querySelector("td.left");
+        if (!row.dataset.predicted || !cell) continue;
+        const left = at - Date.now() / 1000;
+        if (left > 0) cell.textContent = `${(left / 60).toFixed(1)} ${minutes}`;
+      }
+    }, 5000);
     // Leaving the page ends the stream at once (a page kept in the back-forward cache would
     // otherwise hold it open).
     window.addEventListener("pagehide", () => stream.close());
@@ -152,11 +166,35 @@ const minewatch = (() => {
       data.push(xs.map(() => Number(d[key])));
       series.push({label: `${labels[key]} ${d[key]}`, stroke: color, width: 1, dash: [6, 4], points: {show: false}});
     }
-    // Episodes, calibrations and interruptions as bands behind the curves (an open one runs
-    // to the right edge).
+    // The forecast of a pre-alarm up now: its fitted line from the raise to the end of the
+    // horizon (into the future: the x axis runs on to its end), as one more series.
+    const forecasts = JSON.parse(d.forecasts || "[]");
+    if (forecasts.length) {
+      const extra = forecasts.flatMap((f) => f.points.map((p) => p[0]));
+      const all = Array.from(new Set([...xs, ...extra])).sort((a, b) => a - b);
+      const at = new Map(all.map((x, i) => [x, i]));
+      const spread = (column) => {
+        const out = all.map(() => null);
+        xs.forEach((x, i) => { if (column[i] !== null) out[at.get(x)] = column[i]; });
+        return out;
+      };
+      for (let k = 1; k < data.length; k++) data[k] = spread(data[k]);
+      data[0] = all;
+      for (let k = 3; k < data.length; k++) data[k] = all.map(() => data[k].find((v) => v !== null));
+      const line = all.map(() => null);
+      for (const f of forecasts) for (const [x, y] of f.points) line[at.get(x)] = y;
+      data.push(line);
+      series.push({label: labels.forecast, stroke: "#963cc8", width: 2, dash: [8, 4], spanGaps: true,
+                   points: {show: true, size: 6}});
+      range[1] = Math.max(range[1], ...extra);
+      xs.splice(0, xs.length, ...all);
+      chart.dataset.forecastsDrawn = String(forecasts.length);
+    }
+    // Episodes, calibrations, interruptions and pre-alarms as bands behind the curves (an open
+    // one runs to the right edge).
     const bands = JSON.parse(d.bands);
     const fills = {episode: "rgba(224,120,0,0.16)", calibration: "rgba(31,111,209,0.16)",
-                   interruption: "rgba(120,120,130,0.22)"};
+                   interruption: "rgba(120,120,130,0.22)", prealarm: "rgba(150,60,200,0.14)"};
     let drawn = 0;
     const drawBands = (u) => {
       const {left, top, width: w, height: h} = u.bbox;
@@ -179,6 +217,7 @@ const minewatch = (() => {
     const tzDate = (ts) => uPlot.tzDate(new Date(ts * 1e3), "Asia/Shanghai");
     new uPlot({width, height: 380, series, tzDate, hooks: {drawClear: [drawBands]},
                scales: {x: {time: true, range: () => range}}}, data, chart);
+    chart.dataset.xMax = String(range[1]);
     chart.dataset.rendered = String(buckets.length);
     state.textContent = `${buckets.length} × ${d.bucket}`;
   }
