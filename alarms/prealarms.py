@@ -66,10 +66,10 @@ class PrealarmParams:
     min_weight: float = 60.0
     clear_fraction: float = 0.9  # cleared below this share of the level
     #: Ventilation (issue 17): while an air-speed sensor (风速) of the point's substation
-    #: reads below its low alarm level (the air is lost: a local fan stopped), a rise need
-    #: not last (the fast trend's slope alone, no slow trend) and this many readings confirm
-    #: it (0: the input off). Adopted on the development set: fan stops 8/8 pre-alarmed
-    #: instead of 4/8, false pre-alarms unchanged (docs/benchmarks.md "Pre-alarms").
+    #: has read below its low alarm level within ``tau_s`` (the air is lost: a local fan
+    #: stopped), a rise need not last (the fast trend's slope alone, no slow trend), this
+    #: many readings confirm it, and a pre-alarm up is not cleared (0: the input off).
+    #: Adopted on the development set (docs/benchmarks.md "Pre-alarms").
     vent_confirm: int = 5
     #: An experiment, off by default (it did not improve the development figures,
     #: docs/benchmarks.md "Pre-alarms"): ``upstream_gain`` > 0 adds to a point's forecast
@@ -206,14 +206,14 @@ class PrealarmState:
     active: BoolArray
     run: IntArray  # consecutive readings meeting the raise condition
     raised_us: IntArray  # start of the open pre-alarm (NEVER: none)
-    #: the latest valid reading per point (the air-speed input's; NaN: none yet)
-    last: FloatArray = field(default_factory=lambda: np.zeros(0))
+    #: per air-speed point: its latest valid reading below its low alarm level (NEVER: none)
+    low_us: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @classmethod
     def empty(cls, size: int) -> PrealarmState:
         return cls(TrendState.empty(size), TrendState.empty(size), np.zeros(size, bool),
                    np.zeros(size, np.int64),
-                   np.full(size, NEVER, np.int64), np.full(size, np.nan))  # fmt: skip
+                   np.full(size, NEVER, np.int64), np.full(size, NEVER, np.int64))  # fmt: skip
 
     def grown(self, size: int) -> PrealarmState:
         if size == len(self.active):
@@ -225,12 +225,11 @@ class PrealarmState:
             out[:keep] = a[:keep]
             return out
 
-        last = (
-            self.last if len(self.last) == len(self.active) else np.full(len(self.active), np.nan)
-        )
+        n = len(self.active)
+        low = self.low_us if len(self.low_us) == n else np.full(n, NEVER, np.int64)
         return PrealarmState(self.trend.grown(size), self.slow.grown(size),
                              grow(self.active, False), grow(self.run, 0),
-                             grow(self.raised_us, NEVER), grow(last, np.nan))  # fmt: skip
+                             grow(self.raised_us, NEVER), grow(low, NEVER))  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,7 +303,7 @@ class Prealarms:
         fast_slope = trend.slope
         slow_after = st.slow
         slow_tau = pts.slow_tau_s[pid]
-        vent_lost, last = self._ventilation_lost(rows, ok, pid, t)
+        vent_lost, low_us = self._ventilation_lost(rows, ok, pid, t)
         if (slow_tau > 0).any():
             tau = np.where(pts.slow_tau_s > 0, pts.slow_tau_s, pts.tau_s)
             slow, slow_after = ew_trend(pid, t, v, st.slow, tau, pts.horizon_s, trend.filtered)
@@ -324,36 +323,42 @@ class Prealarms:
             if vent_lost.any()
             else None
         )
-        changes, active, run, raised = decide(pid, t, trend, pts, st, confirm)
-        state = PrealarmState(trend_after, slow_after, active, run, raised, last)
+        hold = vent_lost if vent_lost.any() else None
+        changes, active, run, raised = decide(pid, t, trend, pts, st, confirm, hold)
+        state = PrealarmState(trend_after, slow_after, active, run, raised, low_us)
         return PrealarmOutcome(changes, state)
 
     def _ventilation_lost(
         self, rows: Rows, ok: BoolArray, pid: npt.NDArray[np.int32], t: IntArray
-    ) -> tuple[BoolArray, FloatArray]:
+    ) -> tuple[BoolArray, IntArray]:
         """Per forecast row: its substation's air-speed point read below its low alarm level
-        at its latest valid reading up to the row's time; the latest readings after the rows."""
+        within the trend's time constant (``tau_s``) up to the row's time (a valid reading);
+        the latest such time per point after the rows."""
         pts, st = self.points, self.state
-        last = st.last if len(st.last) == len(pts.air) else np.full(len(pts.air), np.nan)
-        air = pts.air[pid] if len(pts.air) else np.full(len(pid), -1)
-        if not (air >= 0).any():
-            return np.zeros(len(pid), bool), last
-        # the air points' valid rows, keyed (point, time) in order as the rows are sorted
-        sel = np.flatnonzero(ok & (pts.air_of[rows.pid] if len(pts.air_of) else False))
-        base = int(min(t.min(), rows.t.min()))
-        key = rows.pid[sel].astype(np.int64) * _KEY + (rows.t[sel] - base)
+        size = len(pts.air)
+        last = st.low_us if len(st.low_us) == size else np.full(size, NEVER, np.int64)
+        air = pts.air[pid] if size else np.full(len(pid), -1)
         has = air >= 0
-        want = np.where(has, air, 0) * _KEY + (t - base)
-        k = np.searchsorted(key, want, "right") - 1
-        kk = np.maximum(k, 0)
-        same = has & (k >= 0) & (rows.pid[sel][kk] == air) if len(sel) else np.zeros(len(pid), bool)
-        value = np.where(same, rows.v[sel][kk] if len(sel) else np.nan, last[np.where(has, air, 0)])
+        if not has.any():
+            return np.zeros(len(pid), bool), last
+        # the air points' valid readings below their low level, keyed (point, time) in order
         with np.errstate(invalid="ignore"):
-            lost = has & (value < pts.air_low[np.where(has, air, 0)])
-        if len(sel):  # each air point's latest valid reading of the batch
-            ends = np.flatnonzero(np.append(rows.pid[sel][1:] != rows.pid[sel][:-1], True))
+            low = ok & pts.air_of[rows.pid] & (rows.v < pts.air_low[rows.pid])
+        sel = np.flatnonzero(low)
+        a = np.where(has, air, 0)
+        before = last[a]
+        if len(sel):
+            base = int(min(t.min(), rows.t.min()))
+            lpid = rows.pid[sel].astype(np.int64)
+            key = lpid * _KEY + (rows.t[sel] - base)
+            k = np.searchsorted(key, a * _KEY + (t - base), "right") - 1
+            kk = np.maximum(k, 0)
+            same = has & (k >= 0) & (lpid[kk] == a)
+            before = np.where(same, rows.t[sel][kk], before)
+            ends = np.flatnonzero(np.append(lpid[1:] != lpid[:-1], True))
             last = last.copy()
-            last[rows.pid[sel][ends]] = rows.v[sel][ends]
+            last[lpid[ends]] = rows.t[sel][ends]
+        lost = has & (before != NEVER) & (t - before <= pts.tau_s[pid] * 1e6)
         return lost, last
 
 
@@ -410,13 +415,17 @@ def decide(
     pts: PrealarmPoints,
     st: PrealarmState,
     confirm: IntArray | None = None,
+    hold: BoolArray | None = None,
 ) -> tuple[list[PrealarmChange], BoolArray, IntArray, IntArray]:
     """Raises and clears over the rows; the latch, run and raise time per point after them.
-    ``confirm``: the readings confirming a raise per row (default: the points' setting)."""
+    ``confirm``: the readings confirming a raise per row (default: the points' setting);
+    ``hold``: rows where a pre-alarm up is not cleared (the air is lost)."""
     n = len(pid)
     gs = group_starts(pid)
     idx = np.arange(n)
     rise, clear = conditions(pid, trend, pts)
+    if hold is not None:
+        clear &= ~hold
     # consecutive rows meeting the raise condition, carried over from the state
     last_miss = np.maximum.accumulate(np.where(~rise, idx, -1))
     in_group = last_miss >= gs

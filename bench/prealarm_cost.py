@@ -18,6 +18,7 @@ With ``--trace``, the batches are the trace's polling cycles (1 and 60 per batch
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -31,7 +32,7 @@ import numpy as np
 
 from bench.alarm_engine import MINE, Workload
 from minewatch.alarms.engine import AlarmEngine
-from minewatch.alarms.evaluation.run import _batches, registry_of
+from minewatch.alarms.evaluation.run import cycle_batches, registry_of
 from minewatch.alarms.prealarms import PrealarmParams
 from minewatch.batch import ReadingBatch
 from minewatch.registry import PointRegistry
@@ -39,10 +40,15 @@ from minewatch.trace import Trace
 
 
 def run(
-    registry: PointRegistry, work: list[tuple[ReadingBatch, int]], on: bool, mine: str = MINE
+    registry: PointRegistry,
+    work: list[tuple[ReadingBatch, int]],
+    on: bool,
+    mine: str = MINE,
+    settings: PrealarmParams | None = None,
 ) -> tuple[float, float]:
-    """(seconds in evaluate + commit + tick over the batches, of which the forecaster's)."""
-    params = {} if on else {mine: PrealarmParams(enabled=False)}
+    """(seconds in evaluate + commit + tick over the batches, of which the forecaster's);
+    ``settings``: the mine's pre-alarm settings when on (default: the defaults)."""
+    params = ({mine: settings} if settings else {}) if on else {mine: PrealarmParams(enabled=False)}
     engine = AlarmEngine(registry, prealarm_params=params)
     spent = [0.0]
     forecast = engine.prealarms.evaluate
@@ -68,7 +74,10 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=1200, help="polling cycles of 1 s")
     parser.add_argument("--repeat", type=int, default=3, help="alternating runs of each")
     parser.add_argument("--trace", type=Path, help="a recorded trace instead of the workload")
+    parser.add_argument("--settings", default="{}",
+                        help="pre-alarm settings as JSON, e.g. {\"vent_confirm\": 0}")  # fmt: skip
     args = parser.parse_args()
+    settings = PrealarmParams.of(json.loads(args.settings))
     if args.trace:
         trace = Trace(args.trace)
         registry = registry_of(trace)
@@ -77,11 +86,11 @@ def main() -> int:
         def plan_of(cycles: int) -> list[tuple[ReadingBatch, int]]:
             return [(ReadingBatch(c.time_us, c.point + 1, c.value, c.status,
                                   np.zeros(len(c), np.int16)), int(c.time_us[-1]))
-                    for c, _ in _batches(trace, cycles)]  # fmt: skip
+                    for c, _ in cycle_batches(trace, cycles)]  # fmt: skip
 
         readings = int(trace.manifest["readings"])
         print(f"{args.trace}: {trace.manifest['points']} points, {trace.manifest['cycles']} "
-              f"cycles, {readings:,} readings; defaults: {PrealarmParams()}")  # fmt: skip
+              f"cycles, {readings:,} readings; settings: {settings}")  # fmt: skip
     else:
         mine = MINE
         work = Workload(args.points, args.samples)
@@ -89,13 +98,13 @@ def main() -> int:
         plan_of = work.batches
         readings = sum(len(b) for b, _ in work.batches(args.samples))
         print(f"{args.points} methane points (+ oxygen, feed) x {args.samples} cycles = "
-              f"{readings:,} readings; defaults: {PrealarmParams()}")  # fmt: skip
+              f"{readings:,} readings; settings: {settings}")  # fmt: skip
     for cycles in (1, 60):
         plan = plan_of(cycles)
         best = {False: (float("inf"), 0.0), True: (float("inf"), 0.0)}
         for _ in range(args.repeat):  # alternate, keep each one's best (least disturbed)
             for on in (False, True):
-                best[on] = min(best[on], run(registry, plan, on, mine))
+                best[on] = min(best[on], run(registry, plan, on, mine, settings))
         whole, forecaster = best[True]
         print(f"batches of {cycles:>2} cycle(s), {len(plan)} batches: engine with pre-alarms "
               f"{readings / whole / 1e6:.3f} M/s, forecaster {forecaster / len(plan) * 1e3:.3f} "

@@ -34,7 +34,7 @@ def main(argv: list[str]) -> int:
     for combo in itertools.product(*grid.values()):
         settings = dict(zip(grid, combo, strict=True))
         params = PrealarmParams.of(settings)
-        false = near = 0
+        false = near = raised = 0
         weeks = 0.0
         counts = {short: [0, []] for _, short in CLASSES}
         for trace in traces:
@@ -42,13 +42,14 @@ def main(argv: list[str]) -> int:
             r = prealarm_report(trace, result, params)["minewatch"]
             assert isinstance(r, dict)
             false += r["false"]
+            raised += r["prealarms"]
             near += r["false_near_limit"]
             weeks += r["sensor_weeks"]
             for cat, short in CLASSES:
                 counts[short][0] += r["categories"][cat]["events"]
                 leads = [e["lead_s"] for e in r["events"] if e["category"] == cat]
                 counts[short][1] += [lead for lead in leads if lead is not None]
-        parts = [f"false/sw {false / weeks:.2f} ({false}, near {near})"]
+        parts = [f"pre-alarms {raised} false/sw {false / weeks:.2f} ({false}, near {near})"]
         for _, short in CLASSES:
             n, leads = counts[short]
             mean = round(float(np.mean(leads))) if leads else None
