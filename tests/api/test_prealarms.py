@@ -57,6 +57,7 @@ async def test_pre_alarms_are_stored_restored_listed_in_scope_and_shown_on_the_i
             (world.a.code, world.a.point_code)
         ]  # the dispatcher's own mine only; the other mine's are not shown
         assert active[0]["forecast"] == 1.12 and active[0]["horizon_s"] == 600.0
+        assert active[0]["lead_s"] == pytest.approx(190.0)  # from the raise to the predicted moment
         board = (await client.get("/api/v1/dispatch/incidents/active")).json()
         (shown,) = [i for i in board if i["id"] == incident]
         (pre,) = shown["prealarms"]
