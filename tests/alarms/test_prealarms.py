@@ -176,3 +176,35 @@ def test_lost_air_makes_a_fan_stop_rise_count_at_once() -> None:
         if raised
         else times["normal"] == float("inf")
     )
+
+
+def test_the_upstream_experiment_adds_the_rise_on_its_way_only_when_switched_on() -> None:
+    """Point 1 is upstream of point 2 (150 s on the airflow path). With ``upstream_gain``
+    the downstream forecast takes the upstream's rise while the upstream itself meets its
+    raise condition: the downstream point is pre-alarmed earlier. Off by default."""
+    up = {"downstream": [{"target": "P2", "delay_s": 150.0}]}
+    n = 1500
+    k = np.arange(n) - 300.0
+    rise = 0.3 + np.where(k > 0, 0.0012 * np.maximum(k, 0), 0.0)  # 1.0 % after ~580 s
+    upstream = rise + noise(n, 11, sd=0.02)
+    downstream = 0.3 + 0.8 * (np.concatenate([np.full(150, 0.3), rise[:-150]]) - 0.3)
+    downstream = downstream + noise(n, 12, sd=0.02)
+    first = {}
+    for gain in (0.0, 0.8):
+        params = dataclasses.replace(PARAMS, upstream_gain=gain)
+        pre = Prealarms.of(registry(up, {}), {MINE: params})
+        assert len(pre.points.up_down) == (1 if gain else 0)
+        out: list[PrealarmChange] = []
+        for a in range(0, n, 10):
+            t = T0 + (a + np.arange(min(10, n - a))) * S
+            m = len(t)
+            values = np.concatenate([upstream[a : a + m], downstream[a : a + m]])
+            rows = Rows.of(np.repeat(np.array([1, 2], np.int32), m), np.concatenate([t, t]), values)
+            outcome = pre.evaluate(rows, np.ones(2 * m, bool))
+            if outcome is not None:
+                out += outcome.changes
+                pre.commit(outcome)
+        raised = [c.raised_us for c in out if c.point == 2 and c.cleared_us is None]
+        first[gain] = (raised[0] - T0) / S if raised else float("inf")
+    assert PrealarmParams().upstream_gain == 0.0
+    assert first[0.8] < first[0.0]
