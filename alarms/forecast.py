@@ -147,6 +147,76 @@ def ew_trend(
     return _fit(sums, horizon_s[pid], filtered), after
 
 
+def ew_state_after(
+    pid: npt.NDArray[np.int32],
+    t_us: IntArray,
+    y: FloatArray,
+    state: TrendState,
+    tau_s: FloatArray,
+    filtered: FloatArray,
+) -> TrendState:
+    """The state :func:`ew_trend` leaves after the rows, without the fit at every row: the
+    weighted sums at each point's last row only (a sum per point instead of cumulative sums),
+    for rows whose trend nobody reads. ``filtered``: the rows' median of three."""
+    n = len(pid)
+    if not n:
+        return state
+    first = np.ones(n, bool)
+    first[1:] = pid[1:] != pid[:-1]
+    span = int(t_us.max() - t_us.min())
+    if span > SEGMENT_TAUS * float(tau_s[pid].min()) * 1e6:  # a long replay batch: in full
+        return ew_trend(pid, t_us, y, state, tau_s, np.zeros(len(tau_s)), filtered)[1]
+    starts = np.flatnonzero(first)
+    last = np.append(starts[1:], n) - 1
+    mid = (int(t_us.min()) + int(t_us.max())) // 2
+    u = (t_us - mid) / 1e6
+    tau = tau_s[pid]
+    e = np.exp(u / tau)
+    x = np.empty((6, n))
+    x[0] = e
+    np.multiply(e, u, out=x[1])
+    np.multiply(x[1], u, out=x[2])
+    np.multiply(e, filtered, out=x[3])
+    np.multiply(x[1], filtered, out=x[4])
+    np.multiply(x[3], filtered, out=x[5])
+    _carried(x, pid, starts, state, tau_s, mid)
+    c0, c1, c2, cy, cuy, cyy = np.add.reduceat(x, starts, axis=1)
+    ul = u[last]
+    f = 1.0 / e[last]
+    sums = np.zeros((6, n))
+    sums[0, last] = f * c0
+    sums[1, last] = f * (c1 - ul * c0)
+    sums[2, last] = f * (c2 - 2 * ul * c1 + ul * ul * c0)
+    sums[3, last] = f * cy
+    sums[4, last] = f * (cuy - ul * cy)
+    sums[5, last] = f * cyy
+    return _after(state, pid, t_us, sums, y, first)
+
+
+def _carried(
+    x: FloatArray,
+    pid: npt.NDArray[np.int32],
+    starts: npt.NDArray[np.intp],
+    state: TrendState,
+    tau_s: FloatArray,
+    mid: int,
+) -> None:
+    """Add the sums carried from before the segment as a term at each point's first row."""
+    sp = pid[starts]
+    prior = state.t_us[sp]
+    has = prior != NEVER
+    up = np.where(has, (np.where(has, prior, mid) - mid) / 1e6, 0.0)
+    w = np.where(has, np.exp(np.maximum(up / tau_s[sp], -700.0)), 0.0)
+    s0, s1, s2 = state.s0[sp], state.s1[sp], state.s2[sp]
+    sy, sty = state.sy[sp], state.sty[sp]
+    x[0, starts] += w * s0
+    x[1, starts] += w * (up * s0 + s1)
+    x[2, starts] += w * (up * up * s0 + 2 * up * s1 + s2)
+    x[3, starts] += w * sy
+    x[4, starts] += w * (up * sy + sty)
+    x[5, starts] += w * state.syy[sp]
+
+
 def _segment_sums(
     pid: npt.NDArray[np.int32],
     t_us: IntArray,
@@ -174,19 +244,7 @@ def _segment_sums(
     np.multiply(x[3], y, out=x[5])
     # the sums carried from before the segment, as a term at each point's first row
     starts = np.flatnonzero(gs == np.arange(len(gs)))
-    sp = pid[starts]
-    prior = state.t_us[sp]
-    has = prior != NEVER
-    up = np.where(has, (np.where(has, prior, mid) - mid) / 1e6, 0.0)
-    w = np.where(has, np.exp(np.maximum(up / tau_s[sp], -700.0)), 0.0)
-    s0, s1, s2 = state.s0[sp], state.s1[sp], state.s2[sp]
-    sy, sty = state.sy[sp], state.sty[sp]
-    x[0, starts] += w * s0
-    x[1, starts] += w * (up * s0 + s1)
-    x[2, starts] += w * (up * up * s0 + 2 * up * s1 + s2)
-    x[3, starts] += w * sy
-    x[4, starts] += w * (up * sy + sty)
-    x[5, starts] += w * state.syy[sp]
+    _carried(x, pid, starts, state, tau_s, mid)
     sizes = np.diff(np.append(starts, len(u)))
     if len(sizes) and bool((sizes == sizes[0]).all()):  # every point as many rows: a block each
         c = np.cumsum(x.reshape(6, len(sizes), int(sizes[0])), axis=2).reshape(6, len(u))

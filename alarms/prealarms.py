@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from minewatch.alarms.forecast import NEVER, Trend, TrendState, ew_trend
+from minewatch.alarms.forecast import NEVER, Trend, TrendState, ew_state_after, ew_trend
 from minewatch.alarms.rules.latch import group_starts, latch, previous_state
 from minewatch.alarms.rules.run_state import Rows
 from minewatch.codes import METHANE_SENSOR_TYPES
@@ -43,6 +43,9 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 AIR_SPEED = "0002"  # 风速: the air speed in the roadway
+#: Batches with fewer rows per point than this fit the slow trend at every row (splitting
+#: costs more than it saves on a live batch of one polling cycle).
+SPLIT_ROWS_PER_POINT = 4
 _KEY = np.int64(1) << 40  # (point, time) keys: point x 2^40 + us from the batch's start
 
 
@@ -306,9 +309,30 @@ class Prealarms:
         vent_lost, low_us = self._ventilation_lost(rows, ok, pid, t)
         if (slow_tau > 0).any():
             tau = np.where(pts.slow_tau_s > 0, pts.slow_tau_s, pts.tau_s)
-            slow, slow_after = ew_trend(pid, t, v, st.slow, tau, pts.horizon_s, trend.filtered)
-            gated = (slow_tau > 0) & ~vent_lost
-            slope = np.where(gated, np.minimum(trend.slope, slow.slope), trend.slope)
+            # The slow trend only lowers the forecast, so it decides nothing at the points
+            # whose fast forecast raises nothing in the batch and that have no pre-alarm up:
+            # their slow sums are carried on without a fit at every row.
+            points_present = int(np.count_nonzero(np.diff(pid))) + 1
+            whole = len(pts.up_down) > 0 or len(pid) < SPLIT_ROWS_PER_POINT * points_present
+            need = np.full(len(pts.target), whole)  # in full: the experiment, or short batches
+            need[st.active] = True
+            rise, _ = conditions(pid, trend, pts)
+            need[pid[rise]] = True
+            rows_need = need[pid]
+            slope = trend.slope
+            if rows_need.any():
+                sel = np.flatnonzero(rows_need)
+                slow, slow_after = ew_trend(pid[sel], t[sel], v[sel], st.slow, tau,
+                                            pts.horizon_s, trend.filtered[sel])  # fmt: skip
+                gated = (slow_tau[sel] > 0) & ~vent_lost[sel]
+                slope = slope.copy()
+                slope[sel] = np.where(gated, np.minimum(slope[sel], slow.slope), slope[sel])
+            else:
+                slow_after = st.slow
+            rest = np.flatnonzero(~rows_need)
+            if len(rest):
+                slow_after = ew_state_after(pid[rest], t[rest], v[rest], slow_after, tau,
+                                            trend.filtered[rest])  # fmt: skip
             trend = dataclasses.replace(
                 trend, slope=slope, forecast=trend.level + slope * pts.horizon_s[pid]
             )

@@ -7,7 +7,13 @@ import itertools
 import numpy as np
 import pytest
 
-from minewatch.alarms.forecast import SEGMENT_TAUS, TrendState, ew_trend, median3
+from minewatch.alarms.forecast import (
+    SEGMENT_TAUS,
+    TrendState,
+    ew_state_after,
+    ew_trend,
+    median3,
+)
 
 S = 1_000_000
 T0 = 1_780_000_000_000_000
@@ -114,3 +120,23 @@ def test_a_long_silence_forgets_the_old_trend() -> None:
     y = np.concatenate([0.3 + 0.002 * np.arange(300), np.full(300, 0.3)])
     out, _ = run(np.ones(600, np.int32), t, y)
     assert abs(out["slope"][-1]) < 1e-4  # the ramp before the silence rose 0.002 per second
+
+
+def test_the_state_alone_is_the_state_of_the_full_trend() -> None:
+    """``ew_state_after`` (a sum per point, no fit at every row) leaves the state
+    ``ew_trend`` leaves, batch after batch, short and long batches alike."""
+    rng = np.random.default_rng(9)
+    tau = np.array([0.0, 60.0, 400.0])
+    horizon = np.full(3, 600.0)
+    full = alone = TrendState.empty(3)
+    start = 0
+    for size in (1, 7, 60, 300, 2000, 3):  # 2000 s: longer than SEGMENT_TAUS x 60 s
+        t = np.arange(start, start + size, dtype=float)
+        start += size
+        pid = np.repeat(np.array([1, 2], np.int32), size)
+        tt = (np.concatenate([t, t]) * 1e6).astype(np.int64)
+        y = 0.3 + 0.001 * np.concatenate([t, t]) + rng.normal(0, 0.02, 2 * size)
+        trend, full = ew_trend(pid, tt, y, full, tau, horizon)
+        alone = ew_state_after(pid, tt, y, alone, tau, trend.filtered)
+        for name in ("t_us", "s0", "s1", "s2", "sy", "sty", "syy", "prev1", "prev2"):
+            np.testing.assert_allclose(getattr(alone, name), getattr(full, name), rtol=1e-9)
