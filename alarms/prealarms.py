@@ -263,7 +263,6 @@ class Prealarms:
 
     points: PrealarmPoints
     state: PrealarmState = field(default_factory=lambda: PrealarmState.empty(0))
-    gate_upstream: bool = True
 
     @classmethod
     def of(
@@ -339,7 +338,7 @@ class Prealarms:
         if len(pts.up_down):
             rise, _ = conditions(pid, trend, pts)
             with np.errstate(invalid="ignore"):
-                gate = rise | (trend.filtered >= pts.level[pid]) if self.gate_upstream else None
+                gate = rise | (trend.filtered >= pts.level[pid])
             boost = _upstream_boost(pid, t, fast_slope, pts, gate)
             trend = dataclasses.replace(trend, forecast=trend.forecast + boost)
         confirm = (
