@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,9 +132,15 @@ class PostgresServer:
 
 @contextlib.contextmanager
 def embedded_postgres(
-    data_dir: Path, bin_dir: Path, port: int | None = None, database: str = "minewatch"
+    data_dir: Path,
+    bin_dir: Path,
+    port: int | None = None,
+    database: str = "minewatch",
+    options: Sequence[str] = (),
 ) -> Iterator[PostgresServer]:
-    """Run a private PostgreSQL cluster with TimescaleDB preloaded; create ``database``."""
+    """Run a private PostgreSQL cluster with TimescaleDB preloaded; create ``database``.
+
+    ``options`` are more ``name=value`` server settings (after the defaults, so they win)."""
     for tool in ("initdb", "postgres"):
         if not (bin_dir / tool).exists():
             raise EmbeddedStackError(f"{bin_dir / tool} not found: run deploy/setup.sh first")
@@ -155,7 +161,8 @@ def embedded_postgres(
              "-k", str(data_dir), "-c", "listen_addresses=127.0.0.1",
              "-c", "shared_preload_libraries=timescaledb", "-c", "timescaledb.telemetry_level=off",
              "-c", "max_connections=200", "-c", "shared_buffers=256MB",
-             "-c", "synchronous_commit=on", "-c", "max_wal_size=2GB"],
+             "-c", "synchronous_commit=on", "-c", "max_wal_size=2GB",
+             *(arg for option in options for arg in ("-c", option))],
             stdout=log, stderr=subprocess.STDOUT, **_run_as(owner, signal.SIGINT),  # type: ignore[call-overload]
         )  # fmt: skip
     try:
