@@ -171,6 +171,7 @@ async def count_alarms(conn: AsyncConnection, where: AlarmFilter) -> int:
 _CHANGES = """
 SELECT c.seq, c.event, c.at, a.id, c.mine_code AS mine, a.point_id, p.code AS point, a.rule,
        a.abnormal_type, a.classification, a.state, a.grade, a.started_at, a.ended_at,
+       a.computed_late, a.corrected_at,  -- issue 15: computed from late readings, corrected
        (SELECT max(m.incident_id) FROM incident_members m WHERE m.alarm_id = a.id)
            AS incident_id,  -- issue 13: the incident the alarm belongs to (null: none)
        -- a change of an incident (migration 0017): the incident with its member alarms

@@ -352,7 +352,7 @@ GAP_POLL_S = 0.2
 
 _ALARM_KEYS = (
     "event", "id", "mine", "point_id", "point", "rule", "abnormal_type", "classification",
-    "state", "grade", "started_at", "ended_at", "incident_id",
+    "state", "grade", "started_at", "ended_at", "incident_id", "computed_late", "corrected_at",
 )  # fmt: skip
 
 
