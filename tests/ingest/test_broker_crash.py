@@ -126,3 +126,57 @@ async def test_nats_jetstream_killed_at_once_keeps_every_message_it_acknowledged
             await eventually(lambda: _stored(database_url) == published, limit_s=60)
     assert published == CYCLES * len(mine.codes)
     assert _duplicates(database_url) == 0
+
+
+async def test_what_a_killed_broker_lost_is_recorded_as_sequence_gaps_exactly(
+    private_dir: Path, database_url: str, unique_id: str
+) -> None:
+    settings = Settings()
+    port = free_port()
+    mine = _mine(database_url)
+    code = mine.definition.mine.code
+    client_id = f"gw-{unique_id}"
+    with embedded_mosquitto(private_dir / "mq", settings.mosquitto_bin, port) as server:
+        await _session(database_url, server.url, client_id, code)
+        await asyncio.sleep(3 * AUTOSAVE_INTERVAL_S + 2)  # the session itself is saved
+        await _publish_paced(mine, server.url, range(CYCLES), 0.0)
+        os.kill(int((private_dir / "mq" / PID).read_text()), signal.SIGKILL)  # at once
+    with embedded_mosquitto(private_dir / "mq", settings.mosquitto_bin, port) as server:
+        async with running_gateway(
+            database_url, server.url, client_id, topics=safety_subscriptions(code)
+        ):
+            # the publisher goes on after the broker's restart: the next message of each
+            # substation shows what never arrived before it
+            await _publish_paced(mine, server.url, range(CYCLES, CYCLES + 3), 0.0)
+            stations = {p.substation for p in mine.definition.points}
+            await eventually(
+                lambda: _all_last(database_url, code, stations, CYCLES + 3), limit_s=60
+            )
+    received = _received(database_url, code)
+    with psycopg.connect(database_url) as conn:
+        missing = dict(conn.execute(
+            "SELECT split_part(source, '/', 2), sum(missing - filled)::int FROM sequence_gaps "
+            "GROUP BY 1"
+        ).fetchall())  # fmt: skip
+    for station, got in received.items():
+        assert missing.get(station, 0) == CYCLES + 3 - got, station
+    assert _duplicates(database_url) == 0
+
+
+def _received(database_url: str, code: str) -> dict[str, int]:
+    """Messages stored per substation (each message is one event time of its points)."""
+    with psycopg.connect(database_url) as conn:
+        return dict(conn.execute(
+            "SELECT p.substation_code, count(DISTINCT r.time)::int FROM readings r "
+            "JOIN points p ON p.id = r.point_id WHERE p.mine_code = %s GROUP BY 1",
+            (code,),
+        ).fetchall())  # fmt: skip
+
+
+def _all_last(database_url: str, code: str, stations: set[str], last_seq: int) -> bool:
+    """Whether every substation's last message (``last_seq``) is stored."""
+    return bool(scalar(
+        database_url,
+        "SELECT count(*) = %s FROM source_watermarks w WHERE w.source LIKE %s AND w.seq = %s",
+        (len(stations), f"{code}/%", last_seq),
+    ))  # fmt: skip
