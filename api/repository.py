@@ -110,6 +110,11 @@ SELECT a.id, a.mine_code, a.point_id, p.code AS point_code,
        a.value_sum / a.value_count AS mean_value, a.acknowledged_at, a.cause, a.measures,
        a.handled_by, a.disposed_at, a.grade, a.acknowledged_by, a.shelved_by, a.shelved_until,
        a.shelved_reason, a.escalated_at, a.disposed_open_reason, a.raised_at, a.computed_late,
+       a.corrected_at,  -- corrected by late readings, each correction kept (migration 0023)
+       (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                   'corrected_at', c.corrected_at, 'reason', c.reason,
+                   'previous', c.previous, 'corrected', c.corrected) ORDER BY c.id), '[]')
+        FROM alarm_corrections c WHERE c.alarm_id = a.id) AS corrections,
        fu.area_code AS fusion_area, fu.source_alarm_ids AS fused_alarm_ids,
        fu.cards AS fusion_cards, fu.cameras AS fusion_cameras,
        (SELECT array_agg(fp.code ORDER BY fp.code) FROM points fp WHERE fp.id = ANY(fu.points))

@@ -160,6 +160,12 @@ async def test_late_readings_correct_the_end_of_a_live_alarm_and_keep_the_previo
     assert reason == "late_readings"
     assert previous["ended_at"] == _at(100).isoformat() and previous["value_count"] == 11
     assert corrected["ended_at"] == _at(60).isoformat() and corrected["value_count"] == 30
+    async with running_api(database_url) as base, httpx.AsyncClient(base_url=base) as client:
+        [alarm] = (await client.get("/api/v1/alarms", params={
+            "mine": definition.mine.code, "rule": "upper_alarm"})).json()  # fmt: skip
+    assert alarm["corrected_at"] is not None and alarm["computed_late"] is False
+    [shown] = alarm["corrections"]
+    assert (shown["reason"], shown["previous"]["value_count"]) == ("late_readings", 11)
 
 
 async def test_an_interruption_that_late_readings_fill_is_corrected_to_a_delivery_delay(
