@@ -5,7 +5,7 @@ A reading that is not after its point's last evaluated reading is late (:mod:`.e
 mine catching up after an outage, a national file delivered late. The live engine does not
 rewind its state for it (that would replay history as if it were live). Instead, per point
 with late readings, the window of its stored readings around them (``context_us`` before the
-first late reading and after the last, widened to cover the stored episodes there) is
+first late reading and after the last, widened to cover the ended stored episodes there) is
 evaluated by an engine of its own, from an empty state, in time order. A point in a 馈电 pair
 (:mod:`.rules.feed`) brings the other points of its pair into the window with the same bounds,
 and the pair's held decisions are taken at the window's end, so 馈电异常 is evaluated on the

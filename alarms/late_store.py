@@ -27,6 +27,7 @@ from minewatch.alarms.engine import AlarmEngine
 from minewatch.alarms.episodes import Episode, EpisodeChange
 from minewatch.alarms.incidents import changes_of
 from minewatch.alarms.late import (
+    CORRECTED_RULES,
     LATE_RULES,
     Correction,
     Stored,
@@ -228,13 +229,15 @@ def _union(a: tuple[int, int] | None, b: tuple[int, int] | None) -> tuple[int, i
 def _widened(
     bounds: dict[int, tuple[int, int]], stored: list[Stored], margin: int, engine: AlarmEngine
 ) -> dict[int, tuple[int, int]]:
-    """``bounds`` widened to hold every stored episode found in them with its context (so the
-    window's evaluation can be compared with it), the same for every point of a 馈电 pair."""
+    """``bounds`` widened to hold every ended stored episode found in them that a correction
+    may set as a whole, with its context (so that the window's evaluation can be compared with
+    it), the same for every point of a 馈电 pair."""
     out = dict(bounds)
     for s in stored:
+        if s.end_us is None or s.rule not in CORRECTED_RULES:
+            continue  # never corrected as a whole (an open one: its peak only)
         lo, hi = out[s.point]
-        end = s.end_us if s.end_us is not None else s.start_us
-        out[s.point] = (min(lo, s.start_us - margin), max(hi, end + margin))
+        out[s.point] = (min(lo, s.start_us - margin), max(hi, s.end_us + margin))
     pairs = engine.pairs
     for source in np.unique(pairs.source).tolist():
         members = [p for p in [source, *pairs.feed[pairs.source == source].tolist()] if p in out]

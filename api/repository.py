@@ -183,6 +183,7 @@ SELECT c.seq, c.event, c.at, a.id, c.mine_code AS mine, a.point_id, p.code AS po
        c.incident_id AS changed_incident, rp.code AS root_point, i.root_rule, i.category,
        i.grade AS incident_grade, i.state AS incident_state,
        i.started_at AS incident_started_at, i.ended_at AS incident_ended_at, i.peak_value,
+       i.computed_late AS incident_computed_late,  -- opened by late episodes (migration 0023)
        (SELECT coalesce(array_agg(m.alarm_id ORDER BY m.alarm_id), '{}')
         FROM incident_members m WHERE m.incident_id = i.id) AS members,
        -- a pre-alarm raised or cleared (migration 0022)
