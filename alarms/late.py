@@ -18,9 +18,9 @@ what the store (:mod:`.late_store`) does:
   readings: added, ``computed_late``;
 * one that overlaps one stored episode that has ended (live, or computed late from an earlier
   part of a backlog), of a rule the window decides alone (:data:`CORRECTED_RULES`), with
-  other start, end, statistics or classification: the stored episode is **corrected** to it
-  (the previous values kept, :class:`Correction`); a live episode still open only gets its
-  peak and trough corrected (the live engine goes on counting);
+  other start, end or statistics (an interruption: classification): the stored episode is
+  **corrected** to it (the previous values kept, :class:`Correction`); a live episode still
+  open only gets its peak and trough corrected (the live engine goes on counting);
 * one of another rule that overlaps only episodes computed late before: the first of those
   is extended to cover it;
 * a live data interruption that has ended, whose silence the late readings fill (no silence
@@ -295,7 +295,9 @@ def _correction(live: Stored, episode: Episode) -> Correction | None:
             "max_value": episode.vmax, "max_at": episode.vmax_at,
             "min_value": episode.vmin, "min_at": episode.vmin_at,
         }  # fmt: skip
-        if episode.classification is not None:
+        if episode.classification is not None and episode.rule == interruption.RULE:
+            # a threshold episode's class may rest on state older than the window (a zero-gas
+            # reading before it: undeclared calibration): the live one's stands
             now["classification"] = episode.classification
         if not episode.count:  # a record without readings of its own (an interruption)
             for key in ("value_count", "value_sum", "max_value", "max_at", "min_value",
