@@ -29,6 +29,7 @@ from minewatch.alarms.incidents import changes_of
 from minewatch.alarms.late import (
     CORRECTED_RULES,
     LATE_RULES,
+    REASON_FILLED,
     Correction,
     Stored,
     context_us,
@@ -168,6 +169,7 @@ class LateEvaluation:
         await cur.execute(_WINDOW, _params(_widened(bounds, stored, margin, engine)))
         found = window_episodes(engine, _batch(await cur.fetchall()))
         todo = plan(found, stored, own, pair)
+        await _first_starts(cur, todo.corrections, stored)
         if todo.extensions:
             await cur.executemany(_EXTEND, [_extension(i, e) for i, e in todo.extensions])
         if todo.inserts:
@@ -219,6 +221,32 @@ async def _notify(cur: psycopg.AsyncCursor, registry: PointRegistry, outcome: La
             "SELECT pg_notify(%s, %s)",
             [(ALARM_CHANNEL, orjson.dumps(n).decode()) for n in notes],
         )
+
+
+_FIRST_STARTS = """
+SELECT c.alarm_id,
+       (EXTRACT(EPOCH FROM min((c.previous->>'started_at')::timestamptz)) * 1000000)::bigint
+FROM alarm_corrections c WHERE c.alarm_id = ANY(%(ids)s) AND c.previous ? 'started_at'
+GROUP BY c.alarm_id
+"""
+
+
+async def _first_starts(
+    cur: psycopg.AsyncCursor, corrections: list[Correction], stored: list[Stored]
+) -> None:
+    """An interruption found filled after all is a delivery delay from where its silence
+    first began: the start that earlier parts of the backlog moved goes back there (one more
+    field of its correction)."""
+    filled = [c for c in corrections if c.reason == REASON_FILLED]
+    if not filled:
+        return
+    await cur.execute(_FIRST_STARTS, {"ids": [c.alarm_id for c in filled]})
+    first = {int(i): int(t) for i, t in await cur.fetchall()}
+    start_of = {s.id: s.start_us for s in stored}
+    for c in filled:
+        if c.alarm_id in first and first[c.alarm_id] < start_of[c.alarm_id]:
+            c.previous["started_at"] = start_of[c.alarm_id]
+            c.corrected["started_at"] = first[c.alarm_id]
 
 
 def _union(a: tuple[int, int] | None, b: tuple[int, int] | None) -> tuple[int, int]:
