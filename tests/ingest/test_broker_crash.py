@@ -1,7 +1,8 @@
 """A broker killed (SIGKILL) while the gateway is away (issue 15, docs/operations.md "What a
 broker crash can lose"): the embedded Mosquitto keeps what it acknowledged before its last
-save (its window, ``AUTOSAVE_INTERVAL_S``, is bounded), and NATS with JetStream, which writes
-a message to its store before acknowledging it, keeps everything it acknowledged."""
+save (its window, ``AUTOSAVE_INTERVAL_S``, is bounded), and what it lost shows as sequence
+gaps; NATS with JetStream (its MQTT sessions on its file store) keeps everything it
+acknowledged, killed at once after the last acknowledgement."""
 
 from __future__ import annotations
 
