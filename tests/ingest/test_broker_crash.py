@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
@@ -27,7 +28,7 @@ from minewatch.metadata import upsert_mine
 from minewatch.settings import Settings
 from minewatch.simulators.config import example_mine_path, load_mine_config
 from minewatch.simulators.model import SimulatedMine
-from tests.helpers import eventually, running_gateway, scalar
+from tests.helpers import eventually, running_api, running_gateway, scalar
 from tests.ingest.test_faults import _duplicates, _publish_paced
 
 pytestmark = pytest.mark.anyio
@@ -162,6 +163,15 @@ async def test_what_a_killed_broker_lost_is_recorded_as_sequence_gaps_exactly(
     for station, got in received.items():
         assert missing.get(station, 0) == CYCLES + 3 - got, station
     assert _duplicates(database_url) == 0
+    # and a regulator sees it: the data-integrity report, per point of each substation
+    async with running_api(database_url) as base, httpx.AsyncClient(base_url=base) as client:
+        report = (await client.get("/api/v1/reports/data-integrity", params={"mine": code})).json()
+    shown: dict[str, int] = {}
+    for row in report["rows"]:
+        station = next(p.substation for p in mine.definition.points if p.code == row["point_code"])
+        shown[station] = shown.get(station, 0) + row["messages_missing"]
+    points = {s: sum(p.substation == s for p in mine.definition.points) for s in received}
+    assert {s: n // points[s] for s, n in shown.items()} == {s: missing.get(s, 0) for s in received}
 
 
 def _received(database_url: str, code: str) -> dict[str, int]:
