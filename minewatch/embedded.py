@@ -217,6 +217,13 @@ def _access_lines(accounts: BrokerAccounts | None) -> list[str]:
     ]
 
 
+#: Seconds between two saves of the embedded Mosquitto's queue to disk: a broker killed
+#: (SIGKILL, a power cut) loses the messages it acknowledged since its last save, at most about
+#: this long of them (Mosquitto 2.0 writes its whole state at each save; docs/operations.md
+#: "What a broker crash can lose"; ``tests/ingest/test_broker_crash.py``).
+AUTOSAVE_INTERVAL_S = 1
+
+
 def mosquitto_config(
     port: int, data_dir: Path, accounts: BrokerAccounts | None = None, extra: str = ""
 ) -> str:
@@ -233,7 +240,7 @@ def mosquitto_config(
         *_access_lines(accounts),
         "persistence true",
         f"persistence_location {data_dir}/",
-        "autosave_interval 10",
+        f"autosave_interval {AUTOSAVE_INTERVAL_S}",
         "max_inflight_messages 1000",
         "max_queued_messages 5000000",
         "max_queued_bytes 0",
