@@ -1,0 +1,70 @@
+"""The engine's cheap paths for a one-cycle batch (issue 14) give the same bits as the general
+paths they stand in for."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from minewatch.alarms.prealarms import PrealarmParams, Prealarms
+from minewatch.alarms.rules.run_state import Rows
+
+from .helpers import MINE, T0, S, registry
+
+POINTS = 12
+
+
+def _cycles(seed: int, cycles: int) -> np.ndarray:
+    """values[cycle, point]: noise, slow rises past the level, falls back, spikes, gaps."""
+    rng = np.random.default_rng(seed)
+    base = rng.uniform(0.1, 0.5, POINTS)
+    values = base + 0.03 * rng.standard_normal((cycles, POINTS)).cumsum(axis=0) / 10
+    for p in rng.choice(POINTS, POINTS // 2, replace=False):
+        start, length = int(rng.integers(0, cycles // 2)), int(rng.integers(200, 900))
+        ramp = np.minimum(np.arange(cycles - start), length) * rng.uniform(0.0005, 0.003)
+        values[start:, p] += ramp
+        values[start + length :, p] -= np.arange(cycles - start - length) * 0.004
+    values.reshape(-1)[rng.integers(0, values.size, 20)] += 2.0
+    values[rng.random(values.shape) < 0.02] = np.nan  # a point missing from a cycle
+    return np.clip(values, 0.0, 4.0)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("slow_tau_s", [0.0, 400.0])
+def test_the_single_row_forecaster_gives_the_bits_of_the_general_one(
+    seed: int, slow_tau_s: float
+) -> None:
+    params = PrealarmParams(horizon_s=600.0, tau_s=60.0, slow_tau_s=slow_tau_s, confirm=5,
+                            min_weight=20.0)  # fmt: skip
+    reg = registry(*({} for _ in range(POINTS)))
+    fast, general = (Prealarms.of(reg, {MINE: params}) for _ in range(2))
+    values = _cycles(seed, 1500)
+    changes = 0
+    for k, row in enumerate(values):
+        has = ~np.isnan(row)
+        pid = (np.flatnonzero(has) + 1).astype(np.int32)
+        t = np.full(len(pid), T0 + k * S, np.int64)
+        t += np.arange(len(pid)) * 1000  # the points of a cycle a little apart
+        v, s = row[has], np.zeros(len(pid), np.int16)
+        single = Rows.distinct(pid, t, v, s)
+        assert single.single
+        ok = np.ones(len(pid), bool)
+        a, b = fast.evaluate(single, ok), general.evaluate(Rows.of(pid, t, v, s), ok)
+        assert (a is None) == (b is None)
+        if a is None or b is None:
+            continue
+        assert a.changes == b.changes
+        changes += len(a.changes)
+        for name in ("active", "run", "raised_us"):
+            np.testing.assert_array_equal(getattr(a.state, name), getattr(b.state, name))
+        for trend in ("trend", "slow"):
+            for f in dataclasses.fields(a.state.trend):
+                np.testing.assert_array_equal(
+                    getattr(getattr(a.state, trend), f.name),
+                    getattr(getattr(b.state, trend), f.name),
+                )
+        fast.commit(a)
+        general.commit(b)
+    assert changes > 0  # the series raise and clear pre-alarms: the latch was exercised
