@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from minewatch.alarms.episodes import EpisodeChange
-from minewatch.alarms.families import FAMILIES, RUN_RULES, Step, Tick
+from minewatch.alarms.families import FAMILIES, RUN_RULES, Step, Tick, no_band
 from minewatch.alarms.incidents import Incident, IncidentChange, IncidentTracker, Topology
 from minewatch.alarms.prealarms import PrealarmOutcome, PrealarmParams, Prealarms
 from minewatch.alarms.rules import feed, interruption, states
@@ -151,6 +151,9 @@ class AlarmEngine:
     incident_off_delay_s: dict[str, float] = field(default_factory=dict)
     #: each mine's pre-alarm settings (``mines.prealarm``); missing: the defaults
     prealarm_params: dict[str, PrealarmParams] = field(default_factory=dict)
+    #: skip the families a batch cannot start anything in (``Family.idle``); off: every
+    #: family evaluates every batch (the tests compare both)
+    quiet_gate: bool = True
 
     def __post_init__(self) -> None:
         self.incidents = IncidentTracker(Topology.from_registry(self.registry))
@@ -170,8 +173,39 @@ class AlarmEngine:
         #: what families derive from the registry (``Family.prepare``), by family name
         self.prepared = {f.name: f.prepare(registry, self.defaults)
                          for f in FAMILIES if f.prepare is not None}  # fmt: skip
+        self._quiet_bands(registry.size)
         self.state = self.state.grown(registry.size)
         self.prealarms = Prealarms.of(registry, self.prealarm_params, self.prealarms.state)
+
+    # -- the quiet gate (issue 14; alarms/families.py: Family.idle, band, light) -------------
+
+    def _quiet_bands(self, size: int) -> None:
+        """Each gated family's band, and the band of them all (where a reading is quiet for
+        every family): NaN bounds become infinite, so one comparison per side decides."""
+        self.bands: dict[str, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]] = {}
+        low, high = np.full(size, -np.inf), np.full(size, np.inf)
+        for family in FAMILIES:
+            if family.idle is None:
+                continue
+            lo, hi = family.band(self) if family.band is not None else no_band(size)
+            lo, hi = np.nan_to_num(lo, nan=-np.inf), np.nan_to_num(hi, nan=np.inf)
+            self.bands[family.name] = (lo, hi)
+            low, high = np.maximum(low, lo), np.minimum(high, hi)
+        self.band_low, self.band_high = low, high
+
+    def _gated(self, ctx: BatchContext) -> set[str]:
+        """The families (by name) that the batch cannot start anything in: rows that all
+        measure, none calibrating, strictly inside the family's band; idle is checked apart."""
+        if ctx.any_status or ctx.any_calibrating or not self.quiet_gate:
+            return set()
+        pid, v = ctx.rows.pid, ctx.rows.v
+        if bool(((v > self.band_low[pid]) & (v < self.band_high[pid])).all()):
+            return set(self.bands)  # the common case: one check for every family
+        out = set()
+        for name, (lo, hi) in self.bands.items():
+            if bool(((v > lo[pid]) & (v < hi[pid])).all()):
+                out.add(name)
+        return out
 
     @property
     def active(self) -> dict[str, npt.NDArray[np.bool_]]:
@@ -302,7 +336,15 @@ class AlarmEngine:
         last_time[last_points] = rows.t[last]
         step = Step(ctx, st, last_time, dict(st.runs), {}, [], st.repeats, st.interruption, st.feed,
                     dict(st.families))  # fmt: skip
+        gated = self._gated(ctx)
         for family in FAMILIES:
+            if (
+                family.name in gated
+                and family.idle is not None
+                and family.idle(self, st)
+                and (family.light is None or family.light(self, step))
+            ):
+                continue  # a quiet batch: nothing to start, nothing open
             family.evaluate(self, step)
 
         last_value = st.last_value.copy()

@@ -84,6 +84,17 @@ class Family:
     #: per-point settings the family derives from the registry, once per registry
     #: (``AlarmEngine.prepared[name]``); None: it reads what the engine has
     prepare: Callable[[PointRegistry, RuleDefaults], Any] | None = None
+    #: The quiet gate (issue 14; None: the family runs on every batch). ``idle(engine,
+    #: state)``: nothing open nor pending in the family. Then a batch whose rows all measure
+    #: (no status bit at all, none calibrating) and lie strictly inside the family's ``band``
+    #: starts nothing in it, and ``light`` runs instead of ``evaluate``.
+    idle: Callable[[AlarmEngine, EngineState], bool] | None = None
+    #: per point id, (low, high): a reading strictly between them sets nothing in the family
+    #: (NaN: no bound); None: any value (the status bits and calibrations alone matter)
+    band: Callable[[AlarmEngine], tuple[FloatArray, FloatArray]] | None = None
+    #: what the family keeps up to date on a quiet batch (None: nothing); it returns False
+    #: when it found after all a row it must evaluate (``evaluate`` runs then)
+    light: Callable[[AlarmEngine, Step], bool] | None = None
 
     def __post_init__(self) -> None:
         unknown = [r for r in (*self.rules, *self.records) if r not in RULES]
@@ -91,6 +102,7 @@ class Family:
             raise ValueError(f"family {self.name}: rules without a code in alarms.codes: {unknown}")
 
 
+FloatArray = npt.NDArray[np.float64]
 _UPPER_GAS = ("upper_alarm", "power_off")  # their one-reading runs are interference spikes
 _RECLASSIFIED = (*_UPPER_GAS, "upper_prewarn")  # may turn out an undeclared calibration
 _FAULT_CLASS = {
@@ -302,8 +314,9 @@ def states_step(engine: AlarmEngine, step: Step) -> None:
 
 def feed_step(engine: AlarmEngine, step: Step) -> None:
     ctx = step.ctx
+    cut = step.outcomes.get("power_off") or quiet(step.before.runs["power_off"], len(ctx.rows))
     pending = feed.pair_rows(
-        ctx.rows, ctx.valid, step.outcomes["power_off"], engine.pairs, step.before.feed,
+        ctx.rows, ctx.valid, cut, engine.pairs, step.before.feed,
         ctx.all_valid,
     )  # fmt: skip
     outcome, step.feed = feed.decide(
@@ -402,6 +415,91 @@ def cross_check_tick(engine: AlarmEngine, tick: Tick) -> None:
     tick.changes += changes
 
 
+# -- the quiet gate (Family.idle, band, light) ----------------------------------------------------
+
+
+def _rules_idle(*rules: str) -> Callable[[AlarmEngine, EngineState], bool]:
+    """Idle: no run of these rules open (latched or pending its clear)."""
+    names = frozenset(rules)
+
+    def idle(engine: AlarmEngine, state: EngineState) -> bool:
+        return state.open_rules.isdisjoint(names)
+
+    return idle
+
+
+_NAN_BAND: dict[int, tuple[FloatArray, FloatArray]] = {}
+
+
+def no_band(size: int) -> tuple[FloatArray, FloatArray]:
+    """(low, high) without bounds (read only, one per size)."""
+    band = _NAN_BAND.get(size)
+    if band is None:
+        low, high = np.full(size, np.nan), np.full(size, np.nan)
+        low.flags.writeable = high.flags.writeable = False
+        band = _NAN_BAND[size] = (low, high)
+    return band
+
+
+def _threshold_band(engine: AlarmEngine) -> tuple[FloatArray, FloatArray]:
+    """Below every upper level and above every lower level of the point."""
+    return engine.reach.lower, engine.reach.upper
+
+
+def _fault_band(engine: AlarmEngine) -> tuple[FloatArray, FloatArray]:
+    """At or above the negative-drift floor (a reading below it drifts)."""
+    floor = engine.params.drift_floor
+    return np.nextafter(floor, -np.inf), np.full(len(floor), np.nan)
+
+
+def _state_band(engine: AlarmEngine) -> tuple[FloatArray, FloatArray]:
+    """Away from the switch point's alarm state, on the side of its normal state (0 alarms:
+    above it; 1 alarms: below it)."""
+    alarm = engine.state_points.ruled_state
+    with np.errstate(invalid="ignore"):
+        low = np.where(alarm <= 0, alarm, np.nan)
+        high = np.where(alarm > 0, alarm, np.nan)
+    return low, high
+
+
+def _co_band(engine: AlarmEngine) -> tuple[FloatArray, FloatArray]:
+    """Below the CO point's alarm level."""
+    points: co.COPoints = engine.prepared["co"]
+    return np.full(len(points.level), np.nan), points.level
+
+
+def _thresholds_light(engine: AlarmEngine, step: Step) -> bool:
+    """Nothing set nor open: the outcomes read later (feed, spikes) are quiet ones."""
+    n = len(step.ctx.rows)
+    for name in _UPPER_GAS:
+        step.outcomes[name] = quiet(step.before.runs[name], n)
+    return True
+
+
+def _faults_light(engine: AlarmEngine, step: Step) -> bool:
+    """The flat-line counts only (no status bit, no drift, nothing open); a reading that
+    makes a point stuck needs the rule."""
+    repeats = faults.quiet_repeats(step.ctx, step.before.repeats, engine.params)
+    if repeats is None:
+        return False
+    step.repeats = repeats
+    return True
+
+
+def _interruption_idle(engine: AlarmEngine, state: EngineState) -> bool:
+    return not state.interruption.active.any()
+
+
+def _interruption_light(engine: AlarmEngine, step: Step) -> bool:
+    """No interruption open: only a silence the batch itself shows records one."""
+    return not interruption.any_gap(step.ctx.rows, step.before.last_time_us, engine.params)
+
+
+def _co_light(engine: AlarmEngine, step: Step) -> bool:
+    """No fire candidate: only CO alarm records of this batch would need classifying."""
+    return not any(c.rule == "upper_alarm" for c in step.changes)
+
+
 # -- the registry --------------------------------------------------------------------------------
 
 _THRESHOLD_LEVELS = (
@@ -418,21 +516,26 @@ FAMILIES: tuple[Family, ...] = (
         (*_THRESHOLD_LEVELS, "on_delay_s", "off_delay_s", "calibration_gas", "range_low"),
         _HOLD | int(PointStatus.CALIBRATION), thresholds_step, thresholds_tick,
         ReferenceEngine._thresholds,
+        idle=_rules_idle("upper_alarm", "power_off", "upper_prewarn", "lower_alarm",
+                         "lower_prewarn"),
+        band=_threshold_band, light=_thresholds_light,
     ),
     Family(
         "calibration", ("calibration",), (), ("alarm_high", "alarm_high_clear"),
         _HOLD | int(PointStatus.CALIBRATION), calibration_step, None,
-        ReferenceEngine._calibration,
+        ReferenceEngine._calibration, idle=_rules_idle("calibration"),
     ),
     Family(
         "faults", faults.FAULT_RULES, (),
         ("value_type", "range_low", "alarm_low", "flatline_samples"),
         _HOLD | int(PointStatus.OVER_RANGE), faults_step, faults_tick, ReferenceEngine._faults,
+        idle=_rules_idle(*faults.FAULT_RULES), band=_fault_band, light=_faults_light,
     ),
     Family(
         "states", states.RULE_NAMES, (),
         ("value_type", "sensor_type", "alarm_state", "on_delay_s"),
         _HOLD, states_step, None, ReferenceEngine._states,
+        idle=_rules_idle(*states.RULE_NAMES), band=_state_band,
     ),
     Family(
         "feed", ("feed_abnormal",), (),
@@ -443,13 +546,14 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "interruption", (), (interruption.RULE,), ("poll_cycle_s", "interruption_cycles"), 0,
         interruption_step, interruption_tick, ReferenceEngine._interruption,
+        idle=_interruption_idle, light=_interruption_light,
     ),
     # issue 13: after the thresholds, whose CO alarm records it classifies
     Family(
         "co", (co.RULE,), (),
         ("sensor_type", "alarm_high", "alarm_high_clear", "co_puff_max_s", "co_fire_after_s"),
         _HOLD | int(PointStatus.CALIBRATION), co_step, co_tick, ReferenceEngine._co,
-        co.COPoints.of,
+        co.COPoints.of, idle=_rules_idle(co.RULE), band=_co_band, light=_co_light,
     ),
     Family(
         "cross_check", (cross_check.RULE,), (),

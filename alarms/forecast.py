@@ -280,43 +280,48 @@ def ew_trend_single(
     pid: npt.NDArray[np.int32],
     t_us: IntArray,
     y: FloatArray,
-    state: TrendState,
-    tau_s: FloatArray,
+    states: tuple[TrendState, ...],
+    taus: tuple[FloatArray, ...],
     horizon_s: FloatArray,
-    filtered: FloatArray | None = None,
-) -> tuple[Trend, TrendState] | None:
+) -> list[tuple[Trend, TrendState]] | None:
     """:func:`ew_trend` for rows of distinct points (one polling cycle: each row its point's
-    only one), with the same arithmetic in the same order, so the same bits; without the
-    group bookkeeping a batch of several readings per point needs. None when the rows span
-    more than one segment (the general path cuts them)."""
-    n = len(pid)
+    only one), for several trends of the same rows at once (``states[k]`` with time constants
+    ``taus[k]`` per point id, the median of three of the first for all, as the pre-alarms'
+    fast and slow trends): the same arithmetic in the same order, so the same bits, without
+    the group bookkeeping a batch of several readings per point needs, and one call per step
+    for all the trends. None when the rows span more than one segment (the general path cuts
+    them)."""
+    n, k = len(pid), len(states)
     if not n:
         return None
     t_min, t_max = int(t_us.min()), int(t_us.max())
-    tau = tau_s[pid]
+    tau = np.array([c[pid] for c in taus]) if k > 1 else taus[0][pid][None, :]
     if t_max - t_min > SEGMENT_TAUS * float(tau.min()) * 1e6:
         return None
-    if filtered is None:  # median3 with every row at its point's start
-        a, b = state.prev[:, pid]
-        a = np.where(np.isnan(a), y, a)
-        b = np.where(np.isnan(b), a, b)
-        filtered = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), y))
+    # median3 with every row at its point's start
+    a, b = states[0].prev[:, pid]
+    a = np.where(np.isnan(a), y, a)
+    b = np.where(np.isnan(b), a, b)
+    filtered = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), y))
     # _segment_sums: each row its own group, so the cumulative sums are the terms themselves
     mid = (t_min + t_max) // 2
     u = (t_us - mid) / 1e6
     e = np.exp(u / tau)
-    x = np.empty((6, n))
+    x = np.empty((6, k, n))
     x[0] = e
     np.multiply(e, u, out=x[1])
     np.multiply(x[1], u, out=x[2])
     np.multiply(e, filtered, out=x[3])
     np.multiply(x[1], filtered, out=x[4])
     np.multiply(x[3], filtered, out=x[5])
-    prior = state.t_us[pid]
+    prior = np.array([st.t_us[pid] for st in states]) if k > 1 else states[0].t_us[pid]
     has = prior != NEVER
     up = np.where(has, (np.where(has, prior, mid) - mid) / 1e6, 0.0)
     w = np.where(has, np.exp(np.maximum(up / tau, -700.0)), 0.0)
-    s0, s1, s2, sy, sty, syy = state.sums[:, pid]
+    gathered = np.stack([st.sums[:, pid] for st in states], axis=1) if k > 1 else (
+        states[0].sums[:, pid][:, None, :]
+    )  # fmt: skip
+    s0, s1, s2, sy, sty, syy = gathered
     x[0] += w * s0
     x[1] += w * (up * s0 + s1)
     x[2] += w * (up * up * s0 + 2 * up * s1 + s2)
@@ -332,12 +337,18 @@ def ew_trend_single(
     np.multiply(f, cy, out=sums[3])
     sums[4] = f * (cuy - u * cy)
     np.multiply(f, cyy, out=sums[5])
-    # _after: every row is its point's last; the one before it is the state's latest input
-    t = state.t_us.copy()
-    t[pid] = t_us
-    after_sums = state.sums.copy()
-    after_sums[:, pid] = sums
-    prev = state.prev.copy()
-    prev[1, pid] = prev[0, pid]
-    prev[0, pid] = y
-    return _fit(sums, horizon_s[pid], filtered), TrendState(t, after_sums, prev)
+    fit = _fit(sums, horizon_s[pid], filtered)
+    out = []
+    for j, st in enumerate(states):
+        # _after: every row is its point's last; the one before it the state's latest input
+        t = st.t_us.copy()
+        t[pid] = t_us
+        after = st.sums.copy()
+        after[:, pid] = sums[:, j]
+        prev = st.prev.copy()
+        prev[1, pid] = prev[0, pid]
+        prev[0, pid] = y
+        trend = Trend(fit.level[j], fit.slope[j], fit.weight[j], fit.forecast[j], fit.stderr[j],
+                      filtered)  # fmt: skip
+        out.append((trend, TrendState(t, after, prev)))
+    return out

@@ -183,6 +183,8 @@ class Prealarms:
 
     points: PrealarmPoints
     state: PrealarmState = field(default_factory=lambda: PrealarmState.empty(0))
+    #: the slow trend's time constant per point id (the fast one's where it has none), once
+    _slow_tau: FloatArray | None = field(default=None, repr=False)
 
     @classmethod
     def of(
@@ -242,22 +244,25 @@ class Prealarms:
     def _evaluate_single(
         self, pid: npt.NDArray[np.int32], t: IntArray, v: FloatArray
     ) -> PrealarmOutcome | None:
-        """``evaluate`` for rows of distinct points (:func:`forecast.ew_trend_single`, and
-        the latch of one row per point); None when the rows need the general path."""
+        """``evaluate`` for rows of distinct points (:func:`forecast.ew_trend_single`, both
+        trends at once, and the latch of one row per point); None when the rows need the
+        general path."""
         pts, st = self.points, self.state
-        fast = ew_trend_single(pid, t, v, st.trend, pts.tau_s, pts.horizon_s)
-        if fast is None:
-            return None
-        trend, trend_after = fast
-        slow_after = st.slow
         slow_tau = pts.slow_tau_s[pid]
-        if (slow_tau > 0).any():
-            tau = np.where(pts.slow_tau_s > 0, pts.slow_tau_s, pts.tau_s)
-            slow_fast = ew_trend_single(pid, t, v, st.slow, tau, pts.horizon_s, trend.filtered)
-            if slow_fast is None:
-                return None
-            slow, slow_after = slow_fast
-            slope = np.where(slow_tau > 0, np.minimum(trend.slope, slow.slope), trend.slope)
+        slow = bool((slow_tau > 0).any())
+        if slow:
+            if self._slow_tau is None:
+                self._slow_tau = np.where(pts.slow_tau_s > 0, pts.slow_tau_s, pts.tau_s)
+            states, taus = (st.trend, st.slow), (pts.tau_s, self._slow_tau)
+        else:
+            states, taus = (st.trend,), (pts.tau_s,)
+        found = ew_trend_single(pid, t, v, states, taus, pts.horizon_s)
+        if found is None:
+            return None
+        trend, trend_after = found[0]
+        slow_after = found[1][1] if slow else st.slow
+        if slow:
+            slope = np.where(slow_tau > 0, np.minimum(trend.slope, found[1][0].slope), trend.slope)
             trend = dataclasses.replace(
                 trend, slope=slope, forecast=trend.level + slope * pts.horizon_s[pid]
             )

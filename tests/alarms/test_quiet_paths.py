@@ -4,14 +4,23 @@ paths they stand in for."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from minewatch.alarms.engine import AlarmEngine
+from minewatch.alarms.evaluation.run import cycle_batches, registry_of
 from minewatch.alarms.prealarms import PrealarmParams, Prealarms
 from minewatch.alarms.rules.run_state import Rows
+from minewatch.batch import ReadingBatch
+from minewatch.registry import PointRegistry
+from minewatch.simulators.model import SimulatedMine
+from minewatch.simulators.trace import record
+from minewatch.trace import Trace
 
 from .helpers import MINE, T0, S, registry
+from .test_evaluate_golden import CYCLES, small_trace_config
 
 POINTS = 12
 
@@ -68,3 +77,43 @@ def test_the_single_row_forecaster_gives_the_bits_of_the_general_one(
         fast.commit(a)
         general.commit(b)
     assert changes > 0  # the series raise and clear pre-alarms: the latch was exercised
+
+
+@pytest.fixture(scope="module")
+def scenario_trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The golden evaluation's small mine with every scenario kind (faults, calibrations, CO,
+    feed, fan stop, silences, drift), 45 minutes."""
+    path = tmp_path_factory.mktemp("quiet") / "small.trace"
+    record(SimulatedMine(small_trace_config()), path, CYCLES)
+    return path
+
+
+def _run(registry: PointRegistry, trace: Trace, cycles: int, gate: bool) -> list[object]:
+    """Per batch and clock tick: the episode changes, the pre-alarm changes, the flags."""
+    engine = AlarmEngine(registry, quiet_gate=gate)
+    out: list[object] = []
+    for chunk, _ in cycle_batches(trace, cycles):
+        zeros = np.zeros(len(chunk), np.int16)
+        batch = ReadingBatch(chunk.time_us, chunk.point + 1, chunk.value, chunk.status, zeros)
+        for evaluation in (engine.evaluate(batch), None):
+            if evaluation is None:
+                evaluation = engine.tick(int(chunk.time_us[-1]))
+            engine.commit(evaluation)
+            pre = evaluation.prealarm.changes if evaluation.prealarm is not None else []
+            out.append((evaluation.changes, pre, evaluation.flags.tolist()))
+    return out
+
+
+@pytest.mark.parametrize("cycles", [1, 7])
+def test_the_quiet_gate_changes_nothing_the_engine_raises(
+    scenario_trace: Path, cycles: int
+) -> None:
+    """Every change of every batch and tick is the same with the gate as with every family
+    run on every batch (the trace sets every family off, and is quiet in between)."""
+    trace = Trace(scenario_trace)
+    registry = registry_of(trace)
+    gated, full = (_run(registry, trace, cycles, gate) for gate in (True, False))
+    assert gated == full
+    rules = {c.rule for changes, _, _ in full for c in changes}  # type: ignore[attr-defined]
+    assert {"upper_alarm", "disconnection", "flatline", "co_fire_candidate", "fan_stop",
+            "calibration", "data_interruption", "cross_check"} <= rules  # fmt: skip
