@@ -53,6 +53,8 @@ class Step:
     feed: feed.FeedState
     #: state a family keeps beyond run states (``EngineState.families``), by family name
     families: dict[str, Any] = field(default_factory=dict)
+    #: readings kept for deferred families (``EngineState.deferred``), by family name
+    deferred: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -95,6 +97,15 @@ class Family:
     #: what the family keeps up to date on a quiet batch (None: nothing); it returns False
     #: when it found after all a row it must evaluate (``evaluate`` runs then)
     light: Callable[[AlarmEngine, Step], bool] | None = None
+    #: Deferral (issue 14; None: never deferred), for a family that only gathers readings
+    #: until a decision it takes at an event-time watermark, and whose result does not
+    #: depend on where batches are cut: ``next_decision(engine, family state)`` is the
+    #: earliest watermark (the batch's latest reading less the allowed lateness, or the
+    #: clock's bound) at which ``evaluate`` or ``tick`` can change anything. Below it the
+    #: engine keeps the batch's readings of the points ``reads(engine)`` (per point id) and
+    #: hands them to ``evaluate`` with the first batch or tick that reaches it.
+    next_decision: Callable[[AlarmEngine, Any], int] | None = None
+    reads: Callable[[AlarmEngine], BoolArray] | None = None
 
     def __post_init__(self) -> None:
         unknown = [r for r in (*self.rules, *self.records) if r not in RULES]
@@ -103,6 +114,7 @@ class Family:
 
 
 FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
 _UPPER_GAS = ("upper_alarm", "power_off")  # their one-reading runs are interference spikes
 _RECLASSIFIED = (*_UPPER_GAS, "upper_prewarn")  # may turn out an undeclared calibration
 _FAULT_CLASS = {
@@ -495,6 +507,24 @@ def _interruption_light(engine: AlarmEngine, step: Step) -> bool:
     return not interruption.any_gap(step.ctx.rows, step.before.last_time_us, engine.params)
 
 
+def _cross_check_next(engine: AlarmEngine, state: cross_check.CrossState | None) -> int:
+    """The windows are decided once the watermark passes the end of the one after the last
+    decided (``cross_check.decide``: nothing before)."""
+    if state is None:
+        return _NEVER_DECIDED
+    points: cross_check.CrossPoints = engine.prepared["cross_check"]
+    return int((state.decided + 2) * points.window_us)
+
+
+def _cross_check_reads(engine: AlarmEngine) -> BoolArray:
+    """The points checked and their neighbours: their windows' readings."""
+    points: cross_check.CrossPoints = engine.prepared["cross_check"]
+    return points.member
+
+
+_NEVER_DECIDED = -(2**63)  # below every watermark: decide now
+
+
 def _co_light(engine: AlarmEngine, step: Step) -> bool:
     """No fire candidate: only CO alarm records of this batch would need classifying."""
     return not any(c.rule == "upper_alarm" for c in step.changes)
@@ -561,6 +591,7 @@ FAMILIES: tuple[Family, ...] = (
          "cross_check_s"),
         _HOLD | int(PointStatus.CALIBRATION), cross_check_step, cross_check_tick,
         ReferenceEngine._cross_check, cross_check.CrossPoints.of,
+        next_decision=_cross_check_next, reads=_cross_check_reads,
     ),
 )  # fmt: skip
 #: Every rule with a run state (latched), in the registry's order.
