@@ -214,9 +214,13 @@ class AlarmEngine:
         if ctx.any_status or ctx.any_calibrating or not self.quiet_gate:
             return set()
         pid, v = ctx.rows.pid, ctx.rows.v
-        if bool(((v > self.band_low[pid]) & (v < self.band_high[pid])).all()):
+        inside = (v > self.band_low[pid]) & (v < self.band_high[pid])
+        if bool(inside.all()):
             return set(self.bands)  # the common case: one check for every family
+        # a row inside the band of them all is inside each one's: look at the others only
         out = set()
+        outside = np.flatnonzero(~inside)
+        pid, v = pid[outside], v[outside]
         for name, (lo, hi) in self.bands.items():
             if bool(((v > lo[pid]) & (v < hi[pid])).all()):
                 out.add(name)

@@ -525,6 +525,32 @@ def _cross_check_reads(engine: AlarmEngine) -> BoolArray:
 _NEVER_DECIDED = -(2**63)  # below every watermark: decide now
 
 
+def _feed_idle(engine: AlarmEngine, state: EngineState) -> bool:
+    """No cut (power-off latch) on, none at a reading kept, no failure open."""
+    kept = state.feed
+    return (
+        state.open_rules.isdisjoint(("power_off", "feed_abnormal"))
+        and not len(kept.pid)
+        and not kept.base_cut.any()
+    )
+
+
+def _feed_band(engine: AlarmEngine) -> tuple[FloatArray, FloatArray]:
+    """Below the power-off level (a reading at it cuts)."""
+    level = engine.registry.poweroff_high.astype(np.float64)
+    return np.full(len(level), np.nan), level
+
+
+def _feed_light(engine: AlarmEngine, step: Step) -> bool:
+    """No cut anywhere: the pairs' decided times and base readings move on."""
+    after = feed.quiet_fold(step.ctx.rows, engine.pairs, step.before.feed, step.last_time_us,
+                            engine.defaults.lateness_us)  # fmt: skip
+    if after is None:
+        return False
+    step.feed = after
+    return True
+
+
 def _co_light(engine: AlarmEngine, step: Step) -> bool:
     """No fire candidate: only CO alarm records of this batch would need classifying."""
     return not any(c.rule == "upper_alarm" for c in step.changes)
@@ -572,6 +598,7 @@ FAMILIES: tuple[Family, ...] = (
         ("poweroff_high", "restore_high", "relations", "sensor_type", "control_time_s",
          "poll_cycle_s"),
         _HOLD, feed_step, feed_tick, ReferenceEngine._feed,
+        idle=_feed_idle, band=_feed_band, light=_feed_light,
     ),
     Family(
         "interruption", (), (interruption.RULE,), ("poll_cycle_s", "interruption_cycles"), 0,

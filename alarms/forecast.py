@@ -305,38 +305,10 @@ def ew_trend_single(
     filtered = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), y))
     # _segment_sums: each row its own group, so the cumulative sums are the terms themselves
     mid = (t_min + t_max) // 2
-    u = (t_us - mid) / 1e6
-    e = np.exp(u / tau)
-    x = np.empty((6, k, n))
-    x[0] = e
-    np.multiply(e, u, out=x[1])
-    np.multiply(x[1], u, out=x[2])
-    np.multiply(e, filtered, out=x[3])
-    np.multiply(x[1], filtered, out=x[4])
-    np.multiply(x[3], filtered, out=x[5])
-    prior = np.array([st.t_us[pid] for st in states]) if k > 1 else states[0].t_us[pid]
-    has = prior != NEVER
-    up = np.where(has, (np.where(has, prior, mid) - mid) / 1e6, 0.0)
-    w = np.where(has, np.exp(np.maximum(up / tau, -700.0)), 0.0)
-    gathered = np.stack([st.sums[:, pid] for st in states], axis=1) if k > 1 else (
-        states[0].sums[:, pid][:, None, :]
-    )  # fmt: skip
-    s0, s1, s2, sy, sty, syy = gathered
-    x[0] += w * s0
-    x[1] += w * (up * s0 + s1)
-    x[2] += w * (up * up * s0 + 2 * up * s1 + s2)
-    x[3] += w * sy
-    x[4] += w * (up * sy + sty)
-    x[5] += w * syy
-    c0, c1, c2, cy, cuy, cyy = x
-    f = 1.0 / e
-    sums = np.empty_like(x)
-    np.multiply(f, c0, out=sums[0])
-    sums[1] = f * (c1 - u * c0)
-    sums[2] = f * (c2 - 2 * u * c1 + u * u * c0)
-    np.multiply(f, cy, out=sums[3])
-    sums[4] = f * (cuy - u * cy)
-    np.multiply(f, cyy, out=sums[5])
+    if t_min == t_max and not np.isnan(filtered).any():
+        sums = _sums_at_mid(mid, filtered, states, tau, pid)
+    else:
+        sums = _sums_about(mid, t_us, filtered, states, tau, pid)
     fit = _fit(sums, horizon_s[pid], filtered)
     out = []
     for j, st in enumerate(states):
@@ -352,3 +324,80 @@ def ew_trend_single(
                       filtered)  # fmt: skip
         out.append((trend, TrendState(t, after, prev)))
     return out
+
+
+def _carried(
+    mid: int, states: tuple[TrendState, ...], tau: FloatArray, pid: npt.NDArray[np.int32]
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(the carried sums of each row's point, shape (6, trends, rows); their weight and the
+    age of their time in seconds about ``mid``, shape (trends, rows))."""
+    k = len(states)
+    prior = np.array([st.t_us[pid] for st in states]) if k > 1 else states[0].t_us[pid]
+    has = prior != NEVER
+    up = np.where(has, (np.where(has, prior, mid) - mid) / 1e6, 0.0)
+    w = np.where(has, np.exp(np.maximum(up / tau, -700.0)), 0.0)
+    gathered = np.stack([st.sums[:, pid] for st in states], axis=1) if k > 1 else (
+        states[0].sums[:, pid][:, None, :]
+    )  # fmt: skip
+    return gathered, w, up
+
+
+def _sums_at_mid(
+    mid: int,
+    filtered: FloatArray,
+    states: tuple[TrendState, ...],
+    tau: FloatArray,
+    pid: npt.NDArray[np.int32],
+) -> FloatArray:
+    """:func:`_sums_about` when every row is at ``mid`` (one polling cycle stamped with one
+    time) and no input is NaN: ``u`` is 0, so the weights ``e`` and ``f`` are exactly 1 and
+    the terms in ``u`` exactly 0; the same values without computing them (a zero may differ
+    in sign)."""
+    (s0, s1, s2, sy, sty, syy), w, up = _carried(mid, states, tau, pid)
+    sums = np.empty((6, *w.shape))
+    np.add(1.0, w * s0, out=sums[0])
+    np.multiply(w, up * s0 + s1, out=sums[1])
+    np.multiply(w, up * up * s0 + 2 * up * s1 + s2, out=sums[2])
+    np.add(filtered, w * sy, out=sums[3])
+    np.multiply(w, up * sy + sty, out=sums[4])
+    np.add(filtered * filtered, w * syy, out=sums[5])
+    return sums
+
+
+def _sums_about(
+    mid: int,
+    t_us: IntArray,
+    filtered: FloatArray,
+    states: tuple[TrendState, ...],
+    tau: FloatArray,
+    pid: npt.NDArray[np.int32],
+) -> FloatArray:
+    """The six sums of each trend at each row (each its point's only one), shape
+    (6, trends, rows): :func:`_segment_sums` without the cumulative sums."""
+    n, k = len(pid), len(states)
+    u = (t_us - mid) / 1e6
+    e = np.exp(u / tau)
+    x = np.empty((6, k, n))
+    x[0] = e
+    np.multiply(e, u, out=x[1])
+    np.multiply(x[1], u, out=x[2])
+    np.multiply(e, filtered, out=x[3])
+    np.multiply(x[1], filtered, out=x[4])
+    np.multiply(x[3], filtered, out=x[5])
+    (s0, s1, s2, sy, sty, syy), w, up = _carried(mid, states, tau, pid)
+    x[0] += w * s0
+    x[1] += w * (up * s0 + s1)
+    x[2] += w * (up * up * s0 + 2 * up * s1 + s2)
+    x[3] += w * sy
+    x[4] += w * (up * sy + sty)
+    x[5] += w * syy
+    c0, c1, c2, cy, cuy, cyy = x
+    f = 1.0 / e
+    sums = np.empty_like(x)
+    np.multiply(f, c0, out=sums[0])
+    sums[1] = f * (c1 - u * c0)
+    sums[2] = f * (c2 - 2 * u * c1 + u * u * c0)
+    np.multiply(f, cy, out=sums[3])
+    sums[4] = f * (cuy - u * cy)
+    np.multiply(f, cyy, out=sums[5])
+    return sums
