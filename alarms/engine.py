@@ -271,7 +271,8 @@ class AlarmEngine:
         """Every deferred family evaluated on its kept readings, into the state (they decide
         nothing: their watermark was below the family's next decision)."""
         st = self.state
-        runs, families, changes = dict(st.runs), dict(st.families), []
+        runs, families = dict(st.runs), dict(st.families)
+        changes: list[EpisodeChange] = []
         for family in FAMILIES:
             kept = st.deferred.get(family.name)
             if kept is None:

@@ -250,6 +250,8 @@ class Prealarms:
         pts, st = self.points, self.state
         slow_tau = pts.slow_tau_s[pid]
         slow = bool((slow_tau > 0).any())
+        states: tuple[TrendState, ...]
+        taus: tuple[FloatArray, ...]
         if slow:
             if self._slow_tau is None:
                 self._slow_tau = np.where(pts.slow_tau_s > 0, pts.slow_tau_s, pts.tau_s)
