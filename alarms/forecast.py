@@ -281,21 +281,21 @@ def ew_trend_single(
     t_us: IntArray,
     y: FloatArray,
     states: tuple[TrendState, ...],
-    taus: tuple[FloatArray, ...],
+    taus: FloatArray,
     horizon_s: FloatArray,
 ) -> list[tuple[Trend, TrendState]] | None:
     """:func:`ew_trend` for rows of distinct points (one polling cycle: each row its point's
-    only one), for several trends of the same rows at once (``states[k]`` with time constants
-    ``taus[k]`` per point id, the median of three of the first for all, as the pre-alarms'
-    fast and slow trends): the same arithmetic in the same order, so the same bits, without
-    the group bookkeeping a batch of several readings per point needs, and one call per step
-    for all the trends. None when the rows span more than one segment (the general path cuts
-    them)."""
-    n, k = len(pid), len(states)
+    only one), for several trends of the same rows at once (``states[k]`` with the time
+    constants ``taus[k]`` per point id, ``taus`` of shape (trends, points); the median of
+    three of the first for all, as the pre-alarms' fast and slow trends): the same arithmetic
+    in the same order, so the same bits, without the group bookkeeping a batch of several
+    readings per point needs, and one call per step for all the trends. None when the rows
+    span more than one segment (the general path cuts them)."""
+    n = len(pid)
     if not n:
         return None
     t_min, t_max = int(t_us.min()), int(t_us.max())
-    tau = np.array([c[pid] for c in taus]) if k > 1 else taus[0][pid][None, :]
+    tau = taus[:, pid]
     if t_max - t_min > SEGMENT_TAUS * float(tau.min()) * 1e6:
         return None
     # median3 with every row at its point's start
@@ -334,8 +334,12 @@ def _carried(
     k = len(states)
     prior = np.array([st.t_us[pid] for st in states]) if k > 1 else states[0].t_us[pid]
     has = prior != NEVER
-    up = np.where(has, (np.where(has, prior, mid) - mid) / 1e6, 0.0)
-    w = np.where(has, np.exp(np.maximum(up / tau, -700.0)), 0.0)
+    if has.all():  # every point has history: the same values without the masks
+        up = (prior - mid) / 1e6
+        w = np.exp(np.maximum(up / tau, -700.0))
+    else:
+        up = np.where(has, (np.where(has, prior, mid) - mid) / 1e6, 0.0)
+        w = np.where(has, np.exp(np.maximum(up / tau, -700.0)), 0.0)
     gathered = np.stack([st.sums[:, pid] for st in states], axis=1) if k > 1 else (
         states[0].sums[:, pid][:, None, :]
     )  # fmt: skip

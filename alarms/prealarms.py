@@ -183,8 +183,9 @@ class Prealarms:
 
     points: PrealarmPoints
     state: PrealarmState = field(default_factory=lambda: PrealarmState.empty(0))
-    #: the slow trend's time constant per point id (the fast one's where it has none), once
-    _slow_tau: FloatArray | None = field(default=None, repr=False)
+    #: per point id, the fast and the slow trend's time constants (the fast one's where there
+    #: is no slow trend), shape (2, points): derived once
+    _taus: FloatArray | None = field(default=None, repr=False)
 
     @classmethod
     def of(
@@ -250,14 +251,11 @@ class Prealarms:
         pts, st = self.points, self.state
         slow_tau = pts.slow_tau_s[pid]
         slow = bool((slow_tau > 0).any())
-        states: tuple[TrendState, ...]
-        taus: tuple[FloatArray, ...]
-        if slow:
-            if self._slow_tau is None:
-                self._slow_tau = np.where(pts.slow_tau_s > 0, pts.slow_tau_s, pts.tau_s)
-            states, taus = (st.trend, st.slow), (pts.tau_s, self._slow_tau)
-        else:
-            states, taus = (st.trend,), (pts.tau_s,)
+        if self._taus is None:  # (fast, slow) time constants per point id, stacked once
+            slow_or_fast = np.where(pts.slow_tau_s > 0, pts.slow_tau_s, pts.tau_s)
+            self._taus = np.stack([pts.tau_s, slow_or_fast])
+        states = (st.trend, st.slow) if slow else (st.trend,)
+        taus = self._taus if slow else self._taus[:1]
         found = ew_trend_single(pid, t, v, states, taus, pts.horizon_s)
         if found is None:
             return None
@@ -351,7 +349,11 @@ def decide_single(
 ) -> tuple[list[PrealarmChange], BoolArray, IntArray, IntArray]:
     """:func:`decide` for rows of distinct points: each row continues (or resets) its point's
     run and latch from the state; nothing is copied when nothing changes."""
-    rise, clear = conditions(pid, trend, pts)
+    level = pts.level[pid]
+    with np.errstate(invalid="ignore"):  # conditions()'s raise condition, the same terms
+        confident = trend.forecast - pts.z[pid] * trend.stderr >= level
+        below = (trend.level < level) & (trend.filtered < level)
+        rise = (trend.weight >= pts.min_weight[pid]) & below & (trend.slope > 0) & confident
     initial = st.active[pid]
     carried = st.run[pid]
     if not rise.any() and not initial.any():  # the quiet case: no run goes on, none is open
@@ -360,6 +362,7 @@ def decide_single(
         runs = st.run.copy()
         runs[pid] = 0
         return [], st.active, runs, st.raised_us
+    _, clear = conditions(pid, trend, pts)
     run = np.where(rise, carried + 1, 0)
     set_rows = rise & (run >= pts.confirm[pid])
     state = np.where(set_rows, True, np.where(clear, False, initial))
