@@ -104,10 +104,17 @@ class EngineState:
 @dataclass(frozen=True, slots=True)
 class Deferred:
     """Readings kept for a deferred family: per batch, the columns (point id, time, value,
-    status) of its rows in evaluation order; each point's latest valid value before them."""
+    status) of its rows in evaluation order; each point's latest valid value before them; the
+    number of readings kept."""
 
     chunks: tuple[tuple[npt.NDArray[Any], ...], ...]
     last_value: npt.NDArray[np.float64]
+    size: int
+
+
+#: Readings a deferred family keeps at most (~11 MB); past it, they are evaluated at once (a
+#: family evaluates kept readings at any time before its next decision to the same effect).
+DEFER_MAX_READINGS = 500_000
 
 
 def open_rules(runs: dict[str, RunState], before: EngineState | None = None) -> frozenset[str]:
@@ -230,25 +237,30 @@ class AlarmEngine:
 
     def _deferral(self, family: Family, step: Step, watermark_us: int) -> bool:
         """Keep the batch's readings for ``family`` while the watermark is below its next
-        decision (True: done for this batch); at it, evaluate the family once on the kept
-        readings and the batch's (True), or, with nothing kept, let it run as usual (False)."""
+        decision (True: done for this batch); at it, or past ``DEFER_MAX_READINGS``, evaluate
+        the family once on the kept readings and the batch's (True), or, with nothing kept,
+        let it run as usual (False)."""
         assert family.next_decision is not None
         if not self.quiet_gate:
             return False
         st = step.before
         kept = step.deferred.get(family.name)
+        columns = None
         if watermark_us < family.next_decision(self, st.families.get(family.name)):
             columns = self._read_by(family, step.ctx.rows)
-            if len(columns[0]):
-                chunks = (*kept.chunks, columns) if kept is not None else (columns,)
-                last_value = kept.last_value if kept is not None else st.last_value
-                step.deferred[family.name] = Deferred(chunks, last_value)
-            return True
+            size = len(columns[0]) + (kept.size if kept is not None else 0)
+            if size <= DEFER_MAX_READINGS:
+                if len(columns[0]):
+                    chunks = (*kept.chunks, columns) if kept is not None else (columns,)
+                    last_value = kept.last_value if kept is not None else st.last_value
+                    step.deferred[family.name] = Deferred(chunks, last_value, size)
+                return True
         if kept is None:
             return False
         del step.deferred[family.name]
         ctx = step.ctx
-        step.ctx = self._kept_context(kept, self._read_by(family, ctx.rows))
+        more = columns if columns is not None else self._read_by(family, ctx.rows)
+        step.ctx = self._kept_context(kept, more)
         try:
             family.evaluate(self, step)
         finally:
@@ -286,8 +298,8 @@ class AlarmEngine:
 
     def _read_by(self, family: Family, rows: Rows) -> tuple[npt.NDArray[Any], ...]:
         """The columns of the rows of the points ``family`` reads."""
-        if family.reads is None:
-            return (rows.pid, rows.t, rows.v, rows.s)
+        if family.reads is None:  # copies: the batch's arrays are the caller's
+            return (rows.pid.copy(), rows.t.copy(), rows.v.copy(), rows.s.copy())
         sel = np.flatnonzero(family.reads(self)[rows.pid])
         return (rows.pid[sel], rows.t[sel], rows.v[sel], rows.s[sel])
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from minewatch.alarms import engine as engine_module
 from minewatch.alarms.engine import AlarmEngine
 from minewatch.alarms.episodes import EpisodeChange
 from minewatch.alarms.evaluation.run import cycle_batches, registry_of
@@ -123,13 +124,17 @@ def _rounded(change: EpisodeChange) -> EpisodeChange:
     return dataclasses.replace(change, value_sum=round(change.value_sum, 9))
 
 
-@pytest.mark.parametrize(("cycles", "ahead_s"), [(1, 0), (7, 0), (1, 3)])
+@pytest.mark.parametrize(
+    ("cycles", "ahead_s", "cap"), [(1, 0, 0), (7, 0, 0), (1, 3, 0), (1, 0, 300)]
+)
 def test_the_quiet_gate_changes_nothing_the_engine_raises(
-    scenario_trace: Path, cycles: int, ahead_s: int
+    scenario_trace: Path, cycles: int, ahead_s: int, cap: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every change of every batch and tick is the same with the gate and the deferral as with
     every family run on every batch (the trace sets every family off, and is quiet in
-    between); a float sum only to its last bits."""
+    between); a float sum only to its last bits. ``cap``: a low bound on the readings kept."""
+    if cap:  # the readings a deferred family keeps, evaluated whenever they pass the cap
+        monkeypatch.setattr(engine_module, "DEFER_MAX_READINGS", cap)
     trace = Trace(scenario_trace)
     registry = registry_of(trace)
     gated, full = (_run(registry, trace, cycles, gate, ahead_s * S) for gate in (True, False))
