@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from minewatch.alarms.episodes import EpisodeChange
-from minewatch.alarms.families import FAMILIES, RUN_RULES, Step, Tick
+from minewatch.alarms.families import FAMILIES, RUN_RULES, Family, Step, Tick, no_band
 from minewatch.alarms.incidents import Incident, IncidentChange, IncidentTracker, Topology
 from minewatch.alarms.prealarms import PrealarmOutcome, PrealarmParams, Prealarms
 from minewatch.alarms.rules import feed, interruption, states
@@ -62,6 +62,8 @@ class EngineState:
     #: The rules of ``runs`` with a run open (latched or pending its clear) at some point: a
     #: rule outside it with no row that sets it has nothing to do in a batch.
     open_rules: frozenset[str] = frozenset()
+    #: readings kept for a deferred family until its next decision (``Family.next_decision``)
+    deferred: dict[str, Deferred] = field(default_factory=dict)
 
     @classmethod
     def empty(cls, size: int) -> EngineState:
@@ -95,7 +97,24 @@ class EngineState:
             grow(self.last_zero_us, _NEVER),
             self.feed.grown(size),
             self.families,
+            deferred=self.deferred,
         ).with_open_rules()
+
+
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    """Readings kept for a deferred family: per batch, the columns (point id, time, value,
+    status) of its rows in evaluation order; each point's latest valid value before them; the
+    number of readings kept."""
+
+    chunks: tuple[tuple[npt.NDArray[Any], ...], ...]
+    last_value: npt.NDArray[np.float64]
+    size: int
+
+
+#: Readings a deferred family keeps at most (~11 MB); past it, they are evaluated at once (a
+#: family evaluates kept readings at any time before its next decision to the same effect).
+DEFER_MAX_READINGS = 500_000
 
 
 def open_rules(runs: dict[str, RunState], before: EngineState | None = None) -> frozenset[str]:
@@ -151,6 +170,10 @@ class AlarmEngine:
     incident_off_delay_s: dict[str, float] = field(default_factory=dict)
     #: each mine's pre-alarm settings (``mines.prealarm``); missing: the defaults
     prealarm_params: dict[str, PrealarmParams] = field(default_factory=dict)
+    #: skip the families a batch cannot start anything in (``Family.idle``) and defer the
+    #: ones that decide later (``Family.next_decision``); off: every family evaluates every
+    #: batch and tick (the tests compare both)
+    quiet_gate: bool = True
 
     def __post_init__(self) -> None:
         self.incidents = IncidentTracker(Topology.from_registry(self.registry))
@@ -159,6 +182,8 @@ class AlarmEngine:
 
     def use_registry(self, registry: PointRegistry) -> None:
         """Take new point metadata (thresholds may have changed); keep the state."""
+        if self.state.deferred:  # readings kept under the old metadata: evaluated with it
+            self._flush_deferred()
         self.registry = registry
         topology = Topology.from_registry(registry, self.incident_off_delay_s)
         self.incidents = IncidentTracker(topology, self.incidents.open)
@@ -170,8 +195,124 @@ class AlarmEngine:
         #: what families derive from the registry (``Family.prepare``), by family name
         self.prepared = {f.name: f.prepare(registry, self.defaults)
                          for f in FAMILIES if f.prepare is not None}  # fmt: skip
+        self._quiet_bands(registry.size)
         self.state = self.state.grown(registry.size)
         self.prealarms = Prealarms.of(registry, self.prealarm_params, self.prealarms.state)
+
+    # -- the quiet gate (issue 14; alarms/families.py: Family.idle, band, light) -------------
+
+    def _quiet_bands(self, size: int) -> None:
+        """Each gated family's band, and the band of them all (where a reading is quiet for
+        every family): NaN bounds become infinite, so one comparison per side decides."""
+        self.bands: dict[str, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]] = {}
+        low, high = np.full(size, -np.inf), np.full(size, np.inf)
+        for family in FAMILIES:
+            if family.idle is None:
+                continue
+            lo, hi = family.band(self) if family.band is not None else no_band(size)
+            lo, hi = np.nan_to_num(lo, nan=-np.inf), np.nan_to_num(hi, nan=np.inf)
+            self.bands[family.name] = (lo, hi)
+            low, high = np.maximum(low, lo), np.minimum(high, hi)
+        self.band_low, self.band_high = low, high
+
+    def _gated(self, ctx: BatchContext) -> set[str]:
+        """The families (by name) that the batch cannot start anything in: rows that all
+        measure, none calibrating, strictly inside the family's band; idle is checked apart."""
+        if ctx.any_status or ctx.any_calibrating or not self.quiet_gate:
+            return set()
+        pid, v = ctx.rows.pid, ctx.rows.v
+        inside = (v > self.band_low[pid]) & (v < self.band_high[pid])
+        if bool(inside.all()):
+            return set(self.bands)  # the common case: one check for every family
+        # a row inside the band of them all is inside each one's: look at the others only
+        out = set()
+        outside = np.flatnonzero(~inside)
+        pid, v = pid[outside], v[outside]
+        for name, (lo, hi) in self.bands.items():
+            if bool(((v > lo[pid]) & (v < hi[pid])).all()):
+                out.add(name)
+        return out
+
+    # -- deferred families (issue 14; alarms/families.py: Family.next_decision, reads) --------
+
+    def _deferral(self, family: Family, step: Step, watermark_us: int) -> bool:
+        """Keep the batch's readings for ``family`` while the watermark is below its next
+        decision (True: done for this batch); at it, or past ``DEFER_MAX_READINGS``, evaluate
+        the family once on the kept readings and the batch's (True), or, with nothing kept,
+        let it run as usual (False)."""
+        assert family.next_decision is not None
+        if not self.quiet_gate:
+            return False
+        st = step.before
+        kept = step.deferred.get(family.name)
+        columns = None
+        if watermark_us < family.next_decision(self, st.families.get(family.name)):
+            columns = self._read_by(family, step.ctx.rows)
+            size = len(columns[0]) + (kept.size if kept is not None else 0)
+            if size <= DEFER_MAX_READINGS:
+                if len(columns[0]):
+                    chunks = (*kept.chunks, columns) if kept is not None else (columns,)
+                    last_value = kept.last_value if kept is not None else st.last_value
+                    step.deferred[family.name] = Deferred(chunks, last_value, size)
+                return True
+        if kept is None:
+            return False
+        del step.deferred[family.name]
+        ctx = step.ctx
+        more = columns if columns is not None else self._read_by(family, ctx.rows)
+        step.ctx = self._kept_context(kept, more)
+        try:
+            family.evaluate(self, step)
+        finally:
+            step.ctx = ctx
+        return True
+
+    def _flush_in_tick(self, family: Family, kept: Deferred, tick: Tick) -> None:
+        """The kept readings of ``family`` evaluated before the tick that reaches its next
+        decision (they decide nothing themselves: their watermark was below it)."""
+        ctx = self._kept_context(kept, None)
+        st = tick.before
+        step = Step(ctx, st, st.last_time_us, tick.runs, {}, tick.changes, st.repeats,
+                    tick.interruption, tick.feed, tick.families)  # fmt: skip
+        family.evaluate(self, step)
+        tick.runs, tick.changes, tick.families = step.runs, step.changes, step.families
+        # the family's tick reads its state from ``before``: the state with these readings
+        tick.before = replace(st, runs=dict(step.runs), families=dict(step.families))
+
+    def _flush_deferred(self) -> None:
+        """Every deferred family evaluated on its kept readings, into the state (they decide
+        nothing: their watermark was below the family's next decision)."""
+        st = self.state
+        runs, families = dict(st.runs), dict(st.families)
+        changes: list[EpisodeChange] = []
+        for family in FAMILIES:
+            kept = st.deferred.get(family.name)
+            if kept is None:
+                continue
+            step = Step(self._kept_context(kept, None), st, st.last_time_us, runs, {}, changes,
+                        st.repeats, st.interruption, st.feed, families)  # fmt: skip
+            family.evaluate(self, step)
+            runs, families = step.runs, step.families
+        self.state = replace(st, runs=runs, families=families, deferred={},
+                             open_rules=open_rules(runs, st))  # fmt: skip
+
+    def _read_by(self, family: Family, rows: Rows) -> tuple[npt.NDArray[Any], ...]:
+        """The columns of the rows of the points ``family`` reads."""
+        if family.reads is None:  # copies: the batch's arrays are the caller's
+            return (rows.pid.copy(), rows.t.copy(), rows.v.copy(), rows.s.copy())
+        sel = np.flatnonzero(family.reads(self)[rows.pid])
+        return (rows.pid[sel], rows.t[sel], rows.v[sel], rows.s[sel])
+
+    def _kept_context(
+        self, kept: Deferred, more: tuple[npt.NDArray[Any], ...] | None
+    ) -> BatchContext:
+        """The context of the kept readings (and ``more`` after them), sorted by (point,
+        time): each batch's rows were, and a point's later batches have later readings."""
+        chunks = kept.chunks if more is None else (*kept.chunks, more)
+        pid, t, v, s = (np.concatenate([c[k] for c in chunks]) for k in range(4))
+        order = _point_order(pid)
+        rows = Rows.of(pid[order], t[order], v[order], s[order])
+        return BatchContext.of(rows, self.registry, self.params, kept.last_value)
 
     @property
     def active(self) -> dict[str, npt.NDArray[np.bool_]]:
@@ -261,12 +402,20 @@ class AlarmEngine:
             now_us, now_us - self.defaults.lateness_us, st, dict(st.runs), [], st.interruption,
             st.feed, dict(st.families),
         )  # fmt: skip
+        deferred = st.deferred
         for family in FAMILIES:
-            if family.tick is not None:
-                family.tick(self, tick)
+            if family.tick is None:
+                continue
+            if family.next_decision is not None and self.quiet_gate:
+                if tick.bound_us < family.next_decision(self, tick.families.get(family.name)):
+                    continue  # the clock decides nothing in the family yet
+                if family.name in deferred:  # its kept readings first
+                    deferred = dict(deferred)
+                    self._flush_in_tick(family, deferred.pop(family.name), tick)
+            family.tick(self, tick)
         state = replace(
             st, interruption=tick.interruption, runs=tick.runs, feed=tick.feed,
-            families=tick.families, open_rules=open_rules(tick.runs, st),
+            families=tick.families, open_rules=open_rules(tick.runs, st), deferred=deferred,
         )  # fmt: skip
         evaluation = Evaluation(np.empty(0, np.int16), tick.changes, state)
         return self._incidents(evaluation, now_us - self.defaults.lateness_us)
@@ -301,8 +450,19 @@ class AlarmEngine:
         last_points = rows.pid[last]
         last_time[last_points] = rows.t[last]
         step = Step(ctx, st, last_time, dict(st.runs), {}, [], st.repeats, st.interruption, st.feed,
-                    dict(st.families))  # fmt: skip
+                    dict(st.families), dict(st.deferred))  # fmt: skip
+        watermark = int(rows.t.max()) - self.defaults.lateness_us
+        gated = self._gated(ctx)
         for family in FAMILIES:
+            if family.next_decision is not None and self._deferral(family, step, watermark):
+                continue
+            if (
+                family.name in gated
+                and family.idle is not None
+                and family.idle(self, st)
+                and (family.light is None or family.light(self, step))
+            ):
+                continue  # a quiet batch: nothing to start, nothing open
             family.evaluate(self, step)
 
         last_value = st.last_value.copy()
@@ -314,9 +474,8 @@ class AlarmEngine:
         state = EngineState(
             last_time, last_value, step.runs, step.repeats, step.interruption,
             _last_zero(ctx, st.last_zero_us), step.feed, step.families,
-            open_rules(step.runs, st),
+            open_rules(step.runs, st), step.deferred,
         )  # fmt: skip
-        watermark = int(rows.t.max()) - self.defaults.lateness_us
         prealarm = self.prealarms.evaluate(rows, ctx.gas_ok)
         evaluation = Evaluation(flags, step.changes, state, prealarm=prealarm)
         return self._incidents(evaluation, watermark)

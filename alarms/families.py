@@ -53,6 +53,8 @@ class Step:
     feed: feed.FeedState
     #: state a family keeps beyond run states (``EngineState.families``), by family name
     families: dict[str, Any] = field(default_factory=dict)
+    #: readings kept for deferred families (``EngineState.deferred``), by family name
+    deferred: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -84,6 +86,26 @@ class Family:
     #: per-point settings the family derives from the registry, once per registry
     #: (``AlarmEngine.prepared[name]``); None: it reads what the engine has
     prepare: Callable[[PointRegistry, RuleDefaults], Any] | None = None
+    #: The quiet gate (issue 14; None: the family runs on every batch). ``idle(engine,
+    #: state)``: nothing open nor pending in the family. Then a batch whose rows all measure
+    #: (no status bit at all, none calibrating) and lie strictly inside the family's ``band``
+    #: starts nothing in it, and ``light`` runs instead of ``evaluate``.
+    idle: Callable[[AlarmEngine, EngineState], bool] | None = None
+    #: per point id, (low, high): a reading strictly between them sets nothing in the family
+    #: (NaN: no bound); None: any value (the status bits and calibrations alone matter)
+    band: Callable[[AlarmEngine], tuple[FloatArray, FloatArray]] | None = None
+    #: what the family keeps up to date on a quiet batch (None: nothing); it returns False
+    #: when it found after all a row it must evaluate (``evaluate`` runs then)
+    light: Callable[[AlarmEngine, Step], bool] | None = None
+    #: Deferral (issue 14; None: never deferred), for a family that only gathers readings
+    #: until a decision it takes at an event-time watermark, and whose result does not
+    #: depend on where batches are cut: ``next_decision(engine, family state)`` is the
+    #: earliest watermark (the batch's latest reading less the allowed lateness, or the
+    #: clock's bound) at which ``evaluate`` or ``tick`` can change anything. Below it the
+    #: engine keeps the batch's readings of the points ``reads(engine)`` (per point id) and
+    #: hands them to ``evaluate`` with the first batch or tick that reaches it.
+    next_decision: Callable[[AlarmEngine, Any], int] | None = None
+    reads: Callable[[AlarmEngine], BoolArray] | None = None
 
     def __post_init__(self) -> None:
         unknown = [r for r in (*self.rules, *self.records) if r not in RULES]
@@ -91,6 +113,8 @@ class Family:
             raise ValueError(f"family {self.name}: rules without a code in alarms.codes: {unknown}")
 
 
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
 _UPPER_GAS = ("upper_alarm", "power_off")  # their one-reading runs are interference spikes
 _RECLASSIFIED = (*_UPPER_GAS, "upper_prewarn")  # may turn out an undeclared calibration
 _FAULT_CLASS = {
@@ -302,8 +326,9 @@ def states_step(engine: AlarmEngine, step: Step) -> None:
 
 def feed_step(engine: AlarmEngine, step: Step) -> None:
     ctx = step.ctx
+    cut = step.outcomes.get("power_off") or quiet(step.before.runs["power_off"], len(ctx.rows))
     pending = feed.pair_rows(
-        ctx.rows, ctx.valid, step.outcomes["power_off"], engine.pairs, step.before.feed,
+        ctx.rows, ctx.valid, cut, engine.pairs, step.before.feed,
         ctx.all_valid,
     )  # fmt: skip
     outcome, step.feed = feed.decide(
@@ -402,6 +427,135 @@ def cross_check_tick(engine: AlarmEngine, tick: Tick) -> None:
     tick.changes += changes
 
 
+# -- the quiet gate (Family.idle, band, light) ----------------------------------------------------
+
+
+def _rules_idle(*rules: str) -> Callable[[AlarmEngine, EngineState], bool]:
+    """Idle: no run of these rules open (latched or pending its clear)."""
+    names = frozenset(rules)
+
+    def idle(engine: AlarmEngine, state: EngineState) -> bool:
+        return state.open_rules.isdisjoint(names)
+
+    return idle
+
+
+_NAN_BAND: dict[int, tuple[FloatArray, FloatArray]] = {}
+
+
+def no_band(size: int) -> tuple[FloatArray, FloatArray]:
+    """(low, high) without bounds (read only, one per size)."""
+    band = _NAN_BAND.get(size)
+    if band is None:
+        low, high = np.full(size, np.nan), np.full(size, np.nan)
+        low.flags.writeable = high.flags.writeable = False
+        band = _NAN_BAND[size] = (low, high)
+    return band
+
+
+def _threshold_band(engine: AlarmEngine) -> tuple[FloatArray, FloatArray]:
+    """Below every upper level and above every lower level of the point."""
+    return engine.reach.lower, engine.reach.upper
+
+
+def _fault_band(engine: AlarmEngine) -> tuple[FloatArray, FloatArray]:
+    """At or above the negative-drift floor (a reading below it drifts)."""
+    floor = engine.params.drift_floor
+    return np.nextafter(floor, -np.inf), np.full(len(floor), np.nan)
+
+
+def _state_band(engine: AlarmEngine) -> tuple[FloatArray, FloatArray]:
+    """Away from the switch point's alarm state, on the side of its normal state (0 alarms:
+    above it; 1 alarms: below it)."""
+    alarm = engine.state_points.ruled_state
+    with np.errstate(invalid="ignore"):
+        low = np.where(alarm <= 0, alarm, np.nan)
+        high = np.where(alarm > 0, alarm, np.nan)
+    return low, high
+
+
+def _co_band(engine: AlarmEngine) -> tuple[FloatArray, FloatArray]:
+    """Below the CO point's alarm level."""
+    points: co.COPoints = engine.prepared["co"]
+    return np.full(len(points.level), np.nan), points.level
+
+
+def _thresholds_light(engine: AlarmEngine, step: Step) -> bool:
+    """Nothing set nor open: the outcomes read later (feed, spikes) are quiet ones."""
+    n = len(step.ctx.rows)
+    for name in _UPPER_GAS:
+        step.outcomes[name] = quiet(step.before.runs[name], n)
+    return True
+
+
+def _faults_light(engine: AlarmEngine, step: Step) -> bool:
+    """The flat-line counts only (no status bit, no drift, nothing open); a reading that
+    makes a point stuck needs the rule."""
+    repeats = faults.quiet_repeats(step.ctx, step.before.repeats, engine.params)
+    if repeats is None:
+        return False
+    step.repeats = repeats
+    return True
+
+
+def _interruption_idle(engine: AlarmEngine, state: EngineState) -> bool:
+    return not state.interruption.active.any()
+
+
+def _interruption_light(engine: AlarmEngine, step: Step) -> bool:
+    """No interruption open: only a silence the batch itself shows records one."""
+    return not interruption.any_gap(step.ctx.rows, step.before.last_time_us, engine.params)
+
+
+def _cross_check_next(engine: AlarmEngine, state: cross_check.CrossState | None) -> int:
+    """The windows are decided once the watermark passes the end of the one after the last
+    decided (``cross_check.decide``: nothing before)."""
+    if state is None:
+        return _NEVER_DECIDED
+    points: cross_check.CrossPoints = engine.prepared["cross_check"]
+    return int((state.decided + 2) * points.window_us)
+
+
+def _cross_check_reads(engine: AlarmEngine) -> BoolArray:
+    """The points checked and their neighbours: their windows' readings."""
+    points: cross_check.CrossPoints = engine.prepared["cross_check"]
+    return points.member
+
+
+_NEVER_DECIDED = -(2**63)  # below every watermark: decide now
+
+
+def _feed_idle(engine: AlarmEngine, state: EngineState) -> bool:
+    """No cut (power-off latch) on, none at a reading kept, no failure open."""
+    kept = state.feed
+    return (
+        state.open_rules.isdisjoint(("power_off", "feed_abnormal"))
+        and not len(kept.pid)
+        and not kept.base_cut.any()
+    )
+
+
+def _feed_band(engine: AlarmEngine) -> tuple[FloatArray, FloatArray]:
+    """Below the power-off level (a reading at it cuts)."""
+    level = engine.registry.poweroff_high.astype(np.float64)
+    return np.full(len(level), np.nan), level
+
+
+def _feed_light(engine: AlarmEngine, step: Step) -> bool:
+    """No cut anywhere: the pairs' decided times and base readings move on."""
+    after = feed.quiet_fold(step.ctx.rows, engine.pairs, step.before.feed, step.last_time_us,
+                            engine.defaults.lateness_us)  # fmt: skip
+    if after is None:
+        return False
+    step.feed = after
+    return True
+
+
+def _co_light(engine: AlarmEngine, step: Step) -> bool:
+    """No fire candidate: only CO alarm records of this batch would need classifying."""
+    return not any(c.rule == "upper_alarm" for c in step.changes)
+
+
 # -- the registry --------------------------------------------------------------------------------
 
 _THRESHOLD_LEVELS = (
@@ -418,38 +572,45 @@ FAMILIES: tuple[Family, ...] = (
         (*_THRESHOLD_LEVELS, "on_delay_s", "off_delay_s", "calibration_gas", "range_low"),
         _HOLD | int(PointStatus.CALIBRATION), thresholds_step, thresholds_tick,
         ReferenceEngine._thresholds,
+        idle=_rules_idle("upper_alarm", "power_off", "upper_prewarn", "lower_alarm",
+                         "lower_prewarn"),
+        band=_threshold_band, light=_thresholds_light,
     ),
     Family(
         "calibration", ("calibration",), (), ("alarm_high", "alarm_high_clear"),
         _HOLD | int(PointStatus.CALIBRATION), calibration_step, None,
-        ReferenceEngine._calibration,
+        ReferenceEngine._calibration, idle=_rules_idle("calibration"),
     ),
     Family(
         "faults", faults.FAULT_RULES, (),
         ("value_type", "range_low", "alarm_low", "flatline_samples"),
         _HOLD | int(PointStatus.OVER_RANGE), faults_step, faults_tick, ReferenceEngine._faults,
+        idle=_rules_idle(*faults.FAULT_RULES), band=_fault_band, light=_faults_light,
     ),
     Family(
         "states", states.RULE_NAMES, (),
         ("value_type", "sensor_type", "alarm_state", "on_delay_s"),
         _HOLD, states_step, None, ReferenceEngine._states,
+        idle=_rules_idle(*states.RULE_NAMES), band=_state_band,
     ),
     Family(
         "feed", ("feed_abnormal",), (),
         ("poweroff_high", "restore_high", "relations", "sensor_type", "control_time_s",
          "poll_cycle_s"),
         _HOLD, feed_step, feed_tick, ReferenceEngine._feed,
+        idle=_feed_idle, band=_feed_band, light=_feed_light,
     ),
     Family(
         "interruption", (), (interruption.RULE,), ("poll_cycle_s", "interruption_cycles"), 0,
         interruption_step, interruption_tick, ReferenceEngine._interruption,
+        idle=_interruption_idle, light=_interruption_light,
     ),
     # issue 13: after the thresholds, whose CO alarm records it classifies
     Family(
         "co", (co.RULE,), (),
         ("sensor_type", "alarm_high", "alarm_high_clear", "co_puff_max_s", "co_fire_after_s"),
         _HOLD | int(PointStatus.CALIBRATION), co_step, co_tick, ReferenceEngine._co,
-        co.COPoints.of,
+        co.COPoints.of, idle=_rules_idle(co.RULE), band=_co_band, light=_co_light,
     ),
     Family(
         "cross_check", (cross_check.RULE,), (),
@@ -457,6 +618,7 @@ FAMILIES: tuple[Family, ...] = (
          "cross_check_s"),
         _HOLD | int(PointStatus.CALIBRATION), cross_check_step, cross_check_tick,
         ReferenceEngine._cross_check, cross_check.CrossPoints.of,
+        next_decision=_cross_check_next, reads=_cross_check_reads,
     ),
 )  # fmt: skip
 #: Every rule with a run state (latched), in the registry's order.

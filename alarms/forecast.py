@@ -37,38 +37,66 @@ NEVER = -(2**62)
 #: sums of all points of a segment are one cumulative sum; a point's own sums are read off it
 #: by difference, so a wider range of weights would cost them precision.
 SEGMENT_TAUS = 4.0
-_SUMS = ("s0", "s1", "s2", "sy", "sty", "syy")
 
 
 @dataclass(frozen=True, slots=True)
 class TrendState:
     """Per point id: the weighted sums at the point's last input reading, and the last two
-    raw inputs (for the median of three); NaN / NEVER: none yet."""
+    raw inputs (for the median of three); NaN / NEVER: none yet. The sums are the rows of one
+    (6, points) array (``s0`` .. ``syy`` are its rows), the inputs of one (2, points) array,
+    so a batch reads and writes each with one call."""
 
     t_us: IntArray
-    s0: FloatArray
-    s1: FloatArray
-    s2: FloatArray
-    sy: FloatArray
-    sty: FloatArray
-    syy: FloatArray
-    prev1: FloatArray  # the latest raw input
-    prev2: FloatArray  # the one before it
+    sums: FloatArray  # (6, points): s0, s1, s2, sy, sty, syy
+    prev: FloatArray  # (2, points): the latest raw input, the one before it
 
     @classmethod
     def empty(cls, size: int) -> TrendState:
-        s0, s1, s2, sy, sty, syy = (np.zeros(size) for _ in _SUMS)
-        return cls(np.full(size, NEVER, np.int64), s0, s1, s2, sy, sty, syy,
-                   np.full(size, np.nan), np.full(size, np.nan))  # fmt: skip
+        return cls(np.full(size, NEVER, np.int64), np.zeros((6, size)), np.full((2, size), np.nan))
 
     def grown(self, size: int) -> TrendState:
         if size == len(self.t_us):
             return self
         fresh = TrendState.empty(size)
         keep = min(size, len(self.t_us))
-        for name in ("t_us", *_SUMS, "prev1", "prev2"):
-            getattr(fresh, name)[:keep] = getattr(self, name)[:keep]
+        fresh.t_us[:keep] = self.t_us[:keep]
+        fresh.sums[:, :keep] = self.sums[:, :keep]
+        fresh.prev[:, :keep] = self.prev[:, :keep]
         return fresh
+
+    @property
+    def s0(self) -> FloatArray:
+        return self.sums[0]
+
+    @property
+    def s1(self) -> FloatArray:
+        return self.sums[1]
+
+    @property
+    def s2(self) -> FloatArray:
+        return self.sums[2]
+
+    @property
+    def sy(self) -> FloatArray:
+        return self.sums[3]
+
+    @property
+    def sty(self) -> FloatArray:
+        return self.sums[4]
+
+    @property
+    def syy(self) -> FloatArray:
+        return self.sums[5]
+
+    @property
+    def prev1(self) -> FloatArray:
+        """The latest raw input."""
+        return self.prev[0]
+
+    @property
+    def prev2(self) -> FloatArray:
+        """The raw input before it."""
+        return self.prev[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +207,7 @@ def ew_state_after(
     np.multiply(e, filtered, out=x[3])
     np.multiply(x[1], filtered, out=x[4])
     np.multiply(x[3], filtered, out=x[5])
-    _carried(x, pid, starts, state, tau_s, mid)
+    _add_carried(x, pid, starts, state, tau_s, mid)
     c0, c1, c2, cy, cuy, cyy = np.add.reduceat(x, starts, axis=1)
     ul = u[last]
     f = 1.0 / e[last]
@@ -193,7 +221,7 @@ def ew_state_after(
     return _after(state, pid, t_us, sums, y, first)
 
 
-def _carried(
+def _add_carried(
     x: FloatArray,
     pid: npt.NDArray[np.int32],
     starts: npt.NDArray[np.intp],
@@ -244,7 +272,7 @@ def _segment_sums(
     np.multiply(x[3], y, out=x[5])
     # the sums carried from before the segment, as a term at each point's first row
     starts = np.flatnonzero(gs == np.arange(len(gs)))
-    _carried(x, pid, starts, state, tau_s, mid)
+    _add_carried(x, pid, starts, state, tau_s, mid)
     sizes = np.diff(np.append(starts, len(u)))
     if len(sizes) and bool((sizes == sizes[0]).all()):  # every point as many rows: a block each
         c = np.cumsum(x.reshape(6, len(sizes), int(sizes[0])), axis=2).reshape(6, len(u))
@@ -280,19 +308,14 @@ def _after(
     points = pid[last]
     t = state.t_us.copy()
     t[points] = t_us[last]
-    arrays = []
-    for k, name in enumerate(_SUMS):
-        column = getattr(state, name).copy()
-        column[points] = sums[k, last]
-        arrays.append(column)
-    prev1 = state.prev1.copy()
-    prev2 = state.prev2.copy()
-    prev1[points] = y[last]
+    after = state.sums.copy()
+    after[:, points] = sums[:, last]
+    prev = state.prev.copy()
+    prev[0, points] = y[last]
     before_last = last - 1
     own = (before_last >= 0) & ~first[last]
-    prev2[points] = np.where(own, y[np.maximum(before_last, 0)], state.prev1[points])
-    s0, s1, s2, sy, sty, syy = arrays
-    return TrendState(t, s0, s1, s2, sy, sty, syy, prev1, prev2)
+    prev[1, points] = np.where(own, y[np.maximum(before_last, 0)], state.prev1[points])
+    return TrendState(t, after, prev)
 
 
 def _fit(sums: FloatArray, horizon_s: FloatArray, filtered: FloatArray) -> Trend:
@@ -309,3 +332,134 @@ def _fit(sums: FloatArray, horizon_s: FloatArray, filtered: FloatArray) -> Trend
         var = sigma2 * (s2 - 2 * h * s1 + h * h * s0) / den
         stderr = np.where(ok, np.sqrt(np.maximum(var, 0.0)), np.nan)
     return Trend(level, slope, s0, level + slope * horizon_s, stderr, filtered)
+
+
+def ew_trend_single(
+    pid: npt.NDArray[np.int32],
+    t_us: IntArray,
+    y: FloatArray,
+    states: tuple[TrendState, ...],
+    taus: FloatArray,
+    horizon_s: FloatArray,
+) -> list[tuple[Trend, TrendState]] | None:
+    """:func:`ew_trend` for rows of distinct points (one polling cycle: each row its point's
+    only one), for several trends of the same rows at once (``states[k]`` with the time
+    constants ``taus[k]`` per point id, ``taus`` of shape (trends, points); the median of
+    three of the first for all, as the pre-alarms' fast and slow trends): the same arithmetic
+    in the same order, so the same bits, without the group bookkeeping a batch of several
+    readings per point needs, and one call per step for all the trends. None when the rows
+    span more than one segment (the general path cuts them)."""
+    n = len(pid)
+    if not n:
+        return None
+    t_min, t_max = int(t_us.min()), int(t_us.max())
+    tau = taus[:, pid]
+    if t_max - t_min > SEGMENT_TAUS * float(tau.min()) * 1e6:
+        return None
+    # median3 with every row at its point's start
+    a, b = states[0].prev[:, pid]
+    a = np.where(np.isnan(a), y, a)
+    b = np.where(np.isnan(b), a, b)
+    filtered = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), y))
+    # _segment_sums: each row its own group, so the cumulative sums are the terms themselves
+    mid = (t_min + t_max) // 2
+    if t_min == t_max and not np.isnan(filtered).any():
+        sums = _sums_at_mid(mid, filtered, states, tau, pid)
+    else:
+        sums = _sums_about(mid, t_us, filtered, states, tau, pid)
+    fit = _fit(sums, horizon_s[pid], filtered)
+    out = []
+    for j, st in enumerate(states):
+        # _after: every row is its point's last; the one before it the state's latest input
+        t = st.t_us.copy()
+        t[pid] = t_us
+        after = st.sums.copy()
+        after[:, pid] = sums[:, j]
+        prev = st.prev.copy()
+        prev[1, pid] = prev[0, pid]
+        prev[0, pid] = y
+        trend = Trend(fit.level[j], fit.slope[j], fit.weight[j], fit.forecast[j], fit.stderr[j],
+                      filtered)  # fmt: skip
+        out.append((trend, TrendState(t, after, prev)))
+    return out
+
+
+def _carried(
+    mid: int, states: tuple[TrendState, ...], tau: FloatArray, pid: npt.NDArray[np.int32]
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(the carried sums of each row's point, shape (6, trends, rows); their weight and the
+    age of their time in seconds about ``mid``, shape (trends, rows))."""
+    k = len(states)
+    prior = np.array([st.t_us[pid] for st in states]) if k > 1 else states[0].t_us[pid]
+    has = prior != NEVER
+    if has.all():  # every point has history: the same values without the masks
+        up = (prior - mid) / 1e6
+        w = np.exp(np.maximum(up / tau, -700.0))
+    else:
+        up = np.where(has, (np.where(has, prior, mid) - mid) / 1e6, 0.0)
+        w = np.where(has, np.exp(np.maximum(up / tau, -700.0)), 0.0)
+    gathered = np.stack([st.sums[:, pid] for st in states], axis=1) if k > 1 else (
+        states[0].sums[:, pid][:, None, :]
+    )  # fmt: skip
+    return gathered, w, up
+
+
+def _sums_at_mid(
+    mid: int,
+    filtered: FloatArray,
+    states: tuple[TrendState, ...],
+    tau: FloatArray,
+    pid: npt.NDArray[np.int32],
+) -> FloatArray:
+    """:func:`_sums_about` when every row is at ``mid`` (one polling cycle stamped with one
+    time) and no input is NaN: ``u`` is 0, so the weights ``e`` and ``f`` are exactly 1 and
+    the terms in ``u`` exactly 0; the same values without computing them (a zero may differ
+    in sign)."""
+    (s0, s1, s2, sy, sty, syy), w, up = _carried(mid, states, tau, pid)
+    sums = np.empty((6, *w.shape))
+    np.add(1.0, w * s0, out=sums[0])
+    np.multiply(w, up * s0 + s1, out=sums[1])
+    np.multiply(w, up * up * s0 + 2 * up * s1 + s2, out=sums[2])
+    np.add(filtered, w * sy, out=sums[3])
+    np.multiply(w, up * sy + sty, out=sums[4])
+    np.add(filtered * filtered, w * syy, out=sums[5])
+    return sums
+
+
+def _sums_about(
+    mid: int,
+    t_us: IntArray,
+    filtered: FloatArray,
+    states: tuple[TrendState, ...],
+    tau: FloatArray,
+    pid: npt.NDArray[np.int32],
+) -> FloatArray:
+    """The six sums of each trend at each row (each its point's only one), shape
+    (6, trends, rows): :func:`_segment_sums` without the cumulative sums."""
+    n, k = len(pid), len(states)
+    u = (t_us - mid) / 1e6
+    e = np.exp(u / tau)
+    x = np.empty((6, k, n))
+    x[0] = e
+    np.multiply(e, u, out=x[1])
+    np.multiply(x[1], u, out=x[2])
+    np.multiply(e, filtered, out=x[3])
+    np.multiply(x[1], filtered, out=x[4])
+    np.multiply(x[3], filtered, out=x[5])
+    (s0, s1, s2, sy, sty, syy), w, up = _carried(mid, states, tau, pid)
+    x[0] += w * s0
+    x[1] += w * (up * s0 + s1)
+    x[2] += w * (up * up * s0 + 2 * up * s1 + s2)
+    x[3] += w * sy
+    x[4] += w * (up * sy + sty)
+    x[5] += w * syy
+    c0, c1, c2, cy, cuy, cyy = x
+    f = 1.0 / e
+    sums = np.empty_like(x)
+    np.multiply(f, c0, out=sums[0])
+    sums[1] = f * (c1 - u * c0)
+    sums[2] = f * (c2 - 2 * u * c1 + u * u * c0)
+    np.multiply(f, cy, out=sums[3])
+    sums[4] = f * (cuy - u * cy)
+    np.multiply(f, cyy, out=sums[5])
+    return sums

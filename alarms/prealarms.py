@@ -33,7 +33,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from minewatch.alarms.forecast import NEVER, Trend, TrendState, ew_state_after, ew_trend
+from minewatch.alarms.forecast import (
+    NEVER,
+    Trend,
+    TrendState,
+    ew_state_after,
+    ew_trend,
+    ew_trend_single,
+)
 from minewatch.alarms.rules.latch import group_starts, latch, previous_state
 from minewatch.alarms.rules.run_state import Rows
 from minewatch.codes import METHANE_SENSOR_TYPES
@@ -263,6 +270,9 @@ class Prealarms:
 
     points: PrealarmPoints
     state: PrealarmState = field(default_factory=lambda: PrealarmState.empty(0))
+    #: per point id, the fast and the slow trend's time constants (the fast one's where there
+    #: is no slow trend), shape (2, points): derived once
+    _taus: FloatArray | None = field(default=None, repr=False)
 
     @classmethod
     def of(
@@ -301,11 +311,15 @@ class Prealarms:
         sel = np.flatnonzero(take)
         pid, t, v = rows.pid[sel], rows.t[sel], rows.v[sel]
         st = self.state
+        vent_lost, low_us = self._ventilation_lost(rows, ok, pid, t)
+        if rows.single and not len(pts.up_down):  # one polling cycle: each point's one
+            outcome = self._evaluate_single(pid, t, v, vent_lost, low_us)  # reading, cheaper
+            if outcome is not None:
+                return outcome
         trend, trend_after = ew_trend(pid, t, v, st.trend, pts.tau_s, pts.horizon_s)
         fast_slope = trend.slope
         slow_after = st.slow
         slow_tau = pts.slow_tau_s[pid]
-        vent_lost, low_us = self._ventilation_lost(rows, ok, pid, t)
         if (slow_tau > 0).any():
             tau = np.where(pts.slow_tau_s > 0, pts.slow_tau_s, pts.tau_s)
             # The slow trend only lowers the forecast, so it decides nothing at the points
@@ -383,6 +397,43 @@ class Prealarms:
             last[lpid[ends]] = rows.t[sel][ends]
         lost = has & (before != NEVER) & (t - before <= pts.tau_s[pid] * 1e6)
         return lost, last
+
+    def _evaluate_single(
+        self,
+        pid: npt.NDArray[np.int32],
+        t: IntArray,
+        v: FloatArray,
+        vent_lost: BoolArray,
+        low_us: IntArray,
+    ) -> PrealarmOutcome | None:
+        """``evaluate`` for rows of distinct points (:func:`forecast.ew_trend_single`, both
+        trends at once, and the latch of one row per point); None when the rows need the
+        general path. ``vent_lost``, ``low_us``: the ventilation input's, per row and after."""
+        pts, st = self.points, self.state
+        slow_tau = pts.slow_tau_s[pid]
+        slow = bool((slow_tau > 0).any())
+        if self._taus is None:  # (fast, slow) time constants per point id, stacked once
+            slow_or_fast = np.where(pts.slow_tau_s > 0, pts.slow_tau_s, pts.tau_s)
+            self._taus = np.stack([pts.tau_s, slow_or_fast])
+        states = (st.trend, st.slow) if slow else (st.trend,)
+        taus = self._taus if slow else self._taus[:1]
+        found = ew_trend_single(pid, t, v, states, taus, pts.horizon_s)
+        if found is None:
+            return None
+        trend, trend_after = found[0]
+        slow_after = found[1][1] if slow else st.slow
+        lost = bool(vent_lost.any())
+        if slow:
+            gated = (slow_tau > 0) & ~vent_lost if lost else slow_tau > 0
+            slope = np.where(gated, np.minimum(trend.slope, found[1][0].slope), trend.slope)
+            trend = dataclasses.replace(
+                trend, slope=slope, forecast=trend.level + slope * pts.horizon_s[pid]
+            )
+        confirm = np.where(vent_lost, pts.vent_confirm[pid], pts.confirm[pid]) if lost else None
+        hold = vent_lost if lost else None
+        changes, active, run, raised = decide_single(pid, t, trend, pts, st, confirm, hold)
+        state = PrealarmState(trend_after, slow_after, active, run, raised, low_us)
+        return PrealarmOutcome(changes, state)
 
 
 def _upstream_boost(
@@ -467,6 +518,67 @@ def decide(
     active[points] = state[last]
     runs = st.run.copy()
     runs[points] = run[last]
+    raised = st.raised_us.copy()
+    changes: list[PrealarmChange] = []
+    if up.any() or down.any():
+        level = pts.level[pid]
+        for i in np.flatnonzero(up | down).tolist():
+            p = int(pid[i])
+            if up[i]:
+                b = float(trend.slope[i])
+                gap = (float(level[i]) - float(trend.level[i])) / b if b > 0 else None
+                raised[p] = int(t[i])
+                changes.append(PrealarmChange(
+                    p, int(t[i]), None, float(level[i]), float(trend.forecast[i]),
+                    None if gap is None else int(t[i]) + round(gap * 1e6),
+                    float(pts.horizon_s[p]),
+                ))  # fmt: skip
+            else:
+                changes.append(PrealarmChange(
+                    p, int(raised[p]), int(t[i]), float(level[i]), float(trend.forecast[i]),
+                    None, float(pts.horizon_s[p]),
+                ))  # fmt: skip
+                raised[p] = NEVER
+    return changes, active, runs, raised
+
+
+def decide_single(
+    pid: npt.NDArray[np.int32],
+    t: IntArray,
+    trend: Trend,
+    pts: PrealarmPoints,
+    st: PrealarmState,
+    confirm: IntArray | None = None,
+    hold: BoolArray | None = None,
+) -> tuple[list[PrealarmChange], BoolArray, IntArray, IntArray]:
+    """:func:`decide` for rows of distinct points: each row continues (or resets) its point's
+    run and latch from the state; nothing is copied when nothing changes. ``confirm`` and
+    ``hold`` as for :func:`decide`."""
+    level = pts.level[pid]
+    with np.errstate(invalid="ignore"):  # conditions()'s raise condition, the same terms
+        confident = trend.forecast - pts.z[pid] * trend.stderr >= level
+        below = (trend.level < level) & (trend.filtered < level)
+        rise = (trend.weight >= pts.min_weight[pid]) & below & (trend.slope > 0) & confident
+    initial = st.active[pid]
+    carried = st.run[pid]
+    if not rise.any() and not initial.any():  # the quiet case: no run goes on, none is open
+        if not carried.any():
+            return [], st.active, st.run, st.raised_us
+        runs = st.run.copy()
+        runs[pid] = 0
+        return [], st.active, runs, st.raised_us
+    _, clear = conditions(pid, trend, pts)
+    if hold is not None:
+        clear &= ~hold
+    run = np.where(rise, carried + 1, 0)
+    set_rows = rise & (run >= (pts.confirm[pid] if confirm is None else confirm))
+    state = np.where(set_rows, True, np.where(clear, False, initial))
+    runs = st.run.copy()
+    runs[pid] = run
+    active = st.active.copy()
+    active[pid] = state
+    up = state & ~initial
+    down = ~state & initial
     raised = st.raised_us.copy()
     changes: list[PrealarmChange] = []
     if up.any() or down.any():

@@ -39,6 +39,7 @@ if not __package__:
 from minewatch.alarms.engine import AlarmEngine
 from minewatch.alarms.episodes import Episode, EpisodeLog
 from minewatch.alarms.evaluation.run import cycle_batches, registry_of
+from minewatch.alarms.prealarms import PrealarmParams
 from minewatch.alarms.reference import ReferenceEngine
 from minewatch.batch import ReadingBatch
 from minewatch.registry import CalibrationWindows, PointRegistry
@@ -186,9 +187,14 @@ class Workload:
         return out
 
 
-def run_engine(registry: PointRegistry, work: Plan) -> tuple[float, list[Episode]]:
-    """CPU seconds in evaluate + commit + tick, and the episodes assembled from the changes."""
-    engine = AlarmEngine(registry)
+def run_engine(
+    registry: PointRegistry, work: Plan, prealarms: bool = True
+) -> tuple[float, list[Episode]]:
+    """CPU seconds in evaluate + commit + tick, and the episodes assembled from the changes;
+    without ``prealarms``, the forecaster is off in every mine (the reference has none)."""
+    off = PrealarmParams(enabled=False)
+    params = {} if prealarms else {str(m): off for m in np.unique(registry.mine_code[1:])}
+    engine = AlarmEngine(registry, prealarm_params=params)
     changes = []
     started = time.process_time()
     for batch, now in work:
@@ -265,6 +271,10 @@ def main() -> int:
     )  # fmt: skip
     parser.add_argument("--trace", type=Path, help="a recorded trace instead of the workload")
     parser.add_argument("--cycles", type=int, default=600, help="with --trace: its first cycles")
+    parser.add_argument(
+        "--without-prealarms", action="store_true",
+        help="also time the engine with the pre-alarm forecaster off (the reference has none)",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.trace is not None:
         registry, make_plan = trace_work(args.trace, args.cycles)
@@ -285,8 +295,11 @@ def main() -> int:
     runs: list[tuple[str, Callable[..., tuple[float, list[Episode]]]]] = [
         ("engine", run_engine), ("reference", run_reference),
     ]  # fmt: skip
+    if args.without_prealarms:
+        runs.append(("no pre-alarms", lambda r, w: run_engine(r, w, prealarms=False)))
+    extra = f" {'no pre-alarms M/s':>17} {'ratio':>7}" if args.without_prealarms else ""
     header = (f"{'cycles/batch':>12} {'readings/batch':>14} {'engine M/s':>11} "
-              f"{'reference M/s':>13} {'ratio':>7}  same episodes")  # fmt: skip
+              f"{'reference M/s':>13} {'ratio':>7}{extra}  same episodes")  # fmt: skip
     print(header)
     for cycles in sizes:
         plan = make_plan(cycles)
@@ -296,10 +309,14 @@ def main() -> int:
             seconds, episodes = run(registry, plan)
             counts[name, cycles] = count(episodes)
             rate[name] = n / seconds / 1e6
-        agree = counts["engine", cycles] == counts["reference", cycles]
+        agree = all(counts[name, cycles] == counts["reference", cycles] for name, _ in runs)
         same &= agree
+        more = ""
+        if args.without_prealarms:
+            bare = rate["no pre-alarms"]
+            more = f" {bare:>17.3f} {bare / rate['reference']:>6.1f}x"
         print(f"{cycles:>12} {n / len(plan):>14,.0f} {rate['engine']:>11.3f} "
-              f"{rate['reference']:>13.3f} {rate['engine'] / rate['reference']:>6.1f}x  "
+              f"{rate['reference']:>13.3f} {rate['engine'] / rate['reference']:>6.1f}x{more}  "
               f"{agree}", flush=True)  # fmt: skip
     print(f"load average at end: {_load()}")
     print()

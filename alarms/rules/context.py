@@ -40,6 +40,8 @@ class BatchContext:
     all_valid: bool = True
     #: some row is calibrating (flagged or declared)
     any_calibrating: bool = False
+    #: some row has a status bit set (any bit, faults and over-range included)
+    any_status: bool = True
 
     @property
     def calibrating(self) -> BoolArray:
@@ -55,7 +57,8 @@ class BatchContext:
     ) -> BatchContext:
         pid, v, s = rows.pid, rows.v, rows.s
         n = len(rows)
-        if s.any():
+        any_status = bool(s.any())
+        if any_status:
             valid = (s & UNRELIABLE) == 0
             flagged = (s & PointStatus.CALIBRATION) != 0
             all_valid, any_flagged = bool(valid.all()), bool(flagged.any())
@@ -81,6 +84,7 @@ class BatchContext:
             zero_rows=_zero_rows(rows, valid, params.defaults.calibration_zero_level, all_valid),
             all_valid=all_valid,
             any_calibrating=any_flagged or any_declared,
+            any_status=any_status,
         )
 
     def zero_at(

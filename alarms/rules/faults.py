@@ -127,3 +127,32 @@ def _repeats(
 
 
 FAULT_RULES = (*(name for name, _ in STATUS_RULES), "negative_drift", "flatline")
+
+
+def quiet_repeats(
+    ctx: BatchContext, repeats: npt.NDArray[np.int64], params: PointParams
+) -> npt.NDArray[np.int64] | None:
+    """The identical-reading counts after a batch that sets no fault rule otherwise (every row
+    valid, no status bit, no drift, no fault run open): what :func:`evaluate_faults` keeps of
+    it. None when a reading reaches its point's flat-line window (the rule must run)."""
+    rows = ctx.rows
+    if not len(rows):
+        return repeats
+    window = params.flatline_samples[rows.pid]
+    checked = window > 0
+    same = checked & (rows.v == ctx.prev_value)
+    changed = checked & ~same
+    if rows.single:
+        count = repeats[rows.pid] + same
+        count[changed] = 0
+        if (same & (count >= window - 1)).any():
+            return None
+        after = repeats.copy()
+        after[rows.pid] = count
+        return after
+    count = _repeats(rows, same, changed, repeats)
+    if (same & (count >= window - 1)).any():
+        return None
+    after = repeats.copy()
+    after[rows.pid[rows.last_rows]] = count[rows.last_rows]
+    return after

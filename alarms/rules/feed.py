@@ -30,8 +30,11 @@ An event is *decided* only once no reading that could change it can still come: 
 
 Until then the pair's readings wait in :class:`FeedState` (at most about the allowed lateness
 of them). A reading that arrives after the horizon passed its time (later than the allowed
-lateness) is evaluated in its own time order for its own point, and for the pair it counts
-from the next event on: it is not merged back into decided history.
+lateness) counts for the pair's live state from the next event on: the live engine does not
+merge it back into decided history. A reading flagged late (not after its own point's last
+reading: a backlog) is evaluated again with its pair in its own time order by
+:mod:`alarms.late`, which adds or corrects the 馈电 episodes it reveals; one merely behind its
+pair by more than the allowed lateness is not.
 """
 
 from __future__ import annotations
@@ -374,3 +377,34 @@ def _events(
         np.concatenate([x[3] for x in parts]),
         np.concatenate([x[4] for x in parts]),
     )
+
+
+def quiet_fold(
+    rows: Rows, pairs: FeedPairs, state: FeedState, last_time_us: IntArray, lateness_us: int
+) -> FeedState | None:
+    """:func:`decide` after :func:`pair_rows` for a batch of one reading per point that
+    cuts nothing, with no cut, no reading kept and no run open before it, and every reading
+    valid: the decided times move and the readings become the base. None when a reading of it
+    must wait for the other side (the general path keeps it)."""
+    if not len(pairs):
+        return state
+    if not rows.single:
+        return None
+    sources, horizon = pairs.horizons(state.decided_us, last_time_us, NEVER, lateness_us)
+    decided = state.decided_us.copy()
+    decided[sources] = horizon
+    sel = np.flatnonzero(pairs.is_pair_point[rows.pid])
+    if not len(sel):
+        return replace(state, decided_us=decided)
+    pid, t = rows.pid[sel], rows.t[sel]
+    point_horizon = np.full(len(decided), np.iinfo(np.int64).max, np.int64)
+    if pairs.feeds_distinct:
+        point_horizon[pairs.feed] = horizon[pairs.pair_source]
+    else:
+        np.minimum.at(point_horizon, pairs.feed, horizon[pairs.pair_source])
+    point_horizon[sources] = horizon
+    if not bool((t <= point_horizon[pid]).all()):
+        return None
+    base_value = state.base_value.copy()
+    base_value[pid] = rows.v[sel]
+    return FeedState(decided, state.base_cut, state.base_since, base_value, *_NO_ROWS)

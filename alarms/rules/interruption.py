@@ -193,3 +193,19 @@ def _silence(
         classification=Classification.DATA_INTERRUPTION.value,
         raised_at_us=raised,
     )
+
+
+def any_gap(rows: Rows, last_time_us: npt.NDArray[np.int64], params: PointParams) -> bool:
+    """Some point's reading comes longer than its interruption time after the one before it
+    (:func:`on_readings` records those silences)."""
+    if not len(rows):
+        return False
+    if rows.single:
+        prev_t = last_time_us[rows.pid]
+    else:
+        prev_t = np.empty(len(rows), np.int64)
+        prev_t[1:] = rows.t[:-1]
+        prev_t[rows.first] = last_time_us[rows.pid[rows.first]]
+    with np.errstate(over="ignore"):
+        gap = (prev_t != NEVER) & (rows.t - prev_t > params.interruption_us[rows.pid])
+    return bool(gap.any())
