@@ -31,9 +31,7 @@ def test_a_readings_link_carries_every_feed_of_its_mines_at_qos_1_with_a_kept_se
         assert line in text.splitlines()
 
 
-def test_an_alarms_link_carries_alarms_statistics_and_definitions_of_every_mine_below_over_tls() -> (
-    None
-):
+def test_an_alarms_link_carries_alarms_statistics_and_definitions_over_tls() -> None:
     hierarchy = _hierarchy(PROVINCE, CITY, MINE_1, MINE_2)
     text = bridge_config(hierarchy, "city", LOGIN)
     topics = [line for line in text.splitlines() if line.startswith("topic ")]
