@@ -153,17 +153,18 @@ async def run(args: argparse.Namespace, admin_url: str, replica: PostgresServer,
 def report(results: dict[str, object]) -> None:
     base: list[float] = results["baseline"]  # type: ignore[assignment]
     loaded: list[float] = results["with_reports"]  # type: ignore[assignment]
-    changes = [(b_ - l_) / b_ for b_, l_ in zip(base, loaded, strict=True)]
+    changes = [(l_ - b_) / b_ for b_, l_ in zip(base, loaded, strict=True)]
     console.print(f"machine: {results['machine']}; load before {results['load_before']}, "
                   f"after {results['load_after']}")  # fmt: skip
     for k, change in enumerate(changes):
         console.print(f"run {k + 1}: baseline {base[k]:,.0f}/s, with reports {loaded[k]:,.0f}/s:"
-                      f" {change:+.1%} slower")  # fmt: skip
-    mean = sum(changes) / len(changes)
-    verdict = "met" if max(changes) <= 0.10 else "missed"
-    console.print(f"the gateway's rate fell by {mean:.1%} on average (target: at most 10 %: "
-                  f"{verdict})")  # fmt: skip
-    results["slower"] = changes
+                      f" rate {change:+.1%}")  # fmt: skip
+    total = sum(loaded) / sum(base) - 1
+    verdict = "met" if min(changes) >= -0.10 else "missed"
+    console.print(f"all runs: rate with reports {total:+.1%} against the baseline; the target "
+                  f"(no run more than 10 % slower) is {verdict}; baseline spread "
+                  f"{min(base):,.0f}-{max(base):,.0f}/s")  # fmt: skip
+    results["rate_change"] = changes
     print(json.dumps(results))
 
 
