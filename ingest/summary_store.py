@@ -18,8 +18,8 @@ import logging
 import psycopg
 
 from minewatch.backoff import Backoff
-from minewatch.feeds import TOPIC_ROOT
-from minewatch.ingest.quarantine import Rejection
+from minewatch.feeds import TOPIC_ROOT, alarm_topic, statistics_topic
+from minewatch.ingest.quarantine import QuarantineReason, Rejection
 from minewatch.ingest.repository import write_rejections
 from minewatch.ingest.sources.mqtt_json.adapter import MqttJsonSource
 from minewatch.ingest.summary_contract import ChangeEvent, StatisticsBatch, Summary, parse_summary
@@ -144,7 +144,10 @@ class SummaryStore:
                             conn = None
                         if not is_transient(error):
                             log.error("summary refused by the database: %s", error)
-                            break
+                            if isinstance(message, Rejection):
+                                break  # the quarantine refused it too: nothing more to do
+                            message = _refused(message, error)
+                            continue  # kept in the quarantine, with the reason
                         delay = backoff.next_delay()
                         log.warning("storing a summary failed (%s); retry in %.1fs", error, delay)
                         await asyncio.sleep(delay)
@@ -162,6 +165,15 @@ class SummaryStore:
             if not await store_summary(cur, message):
                 log.debug("change %s/%s already stored", message.source,
                           getattr(message, "seq", None))  # fmt: skip
+
+
+def _refused(message: Summary, error: BaseException) -> Rejection:
+    """A summary the database refused for good, as a quarantine record."""
+    topic = (statistics_topic if isinstance(message, StatisticsBatch) else alarm_topic)(
+        message.mine
+    )
+    return Rejection(topic, QuarantineReason.DATABASE_REJECTED, str(error)[:2000],
+                     message.model_dump_json().encode())  # fmt: skip
 
 
 __all__ = ["SUMMARY_SUBSCRIPTIONS", "SummaryStore", "store_summary"]
