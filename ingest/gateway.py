@@ -26,6 +26,7 @@ from minewatch.ingest.contract import MetaMessage, OtherFeed, SafetyMessage
 from minewatch.ingest.directives import DirectiveRelay
 from minewatch.ingest.feeds import FeedPipeline, FeedSettings
 from minewatch.ingest.feeds.contract import FeedBatch, PersonnelMeta
+from minewatch.ingest.headcount_publisher import publish_headcounts
 from minewatch.ingest.metrics import GatewayMetrics, metrics_endpoint
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
 from minewatch.ingest.sources.base import Delivery, Source
@@ -125,6 +126,11 @@ class Gateway:
                         self._database_url, self._mqtt_url,
                         f"{self.settings.client_id}-statistics", self.settings.installation,
                     ), name="statistics-out")  # fmt: skip
+                    tasks.create_task(publish_headcounts(
+                        self._database_url, self._mqtt_url,
+                        f"{self.settings.client_id}-headcounts", self.settings.installation,
+                        settle_s=self.settings.allowed_lateness_s,
+                    ), name="headcounts-out")  # fmt: skip
             for source in self.sources:
                 await source.connected.wait()
             await self.feeds.ready.wait()

@@ -1,7 +1,8 @@
 """What a level receives in ``alarms`` mode (docs/federation.md "A province that stores
 summaries"), sans-IO: bytes of ``minewatch/v1/<mine>/alarms`` (the alarm publisher's events)
-or ``minewatch/v1/<mine>/statistics`` (the statistics publisher's batches) in, a
-:class:`ChangeEvent`, a :class:`StatisticsBatch` or a :class:`Rejection` out.
+or ``minewatch/v1/<mine>/statistics`` (the statistics and head-count publishers' batches) in, a
+:class:`ChangeEvent`, a :class:`StatisticsBatch`, a :class:`HeadcountBatch` or a
+:class:`Rejection` out.
 
 Both carry ``source`` (the installation that published them) and its numbers (``seq``: the
 change's in its ``alarm_changes``; each statistic's in its ``statistics_changes``), by which
@@ -11,9 +12,9 @@ the level above applies each once and never an older one over a newer one.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from minewatch.feeds import alarm_topic, statistics_topic
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
@@ -113,23 +114,63 @@ class StatisticsBatch(BaseModel):
     rows: StatisticsColumns
 
 
-Summary = ChangeEvent | StatisticsBatch
+class HeadcountColumns(BaseModel):
+    """Equal-length columns, one row per minute and area (``""``: the whole mine)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    minute: list[dt.datetime]
+    area: list[str]
+    count: list[int]
+
+    @model_validator(mode="after")
+    def _equal(self) -> HeadcountColumns:
+        if not len(self.minute) == len(self.area) == len(self.count):
+            raise ValueError("the head-count columns differ in length")
+        if any(n < 0 for n in self.count):
+            raise ValueError("a head-count is negative")
+        return self
+
+
+class HeadcountBatch(BaseModel):
+    """Personnel head-counts of one mine per whole minute (ingest/headcount_publisher.py), on
+    the statistics topic."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    v: Literal[1] = 1
+    kind: Literal["headcount"]
+    source: str = _SOURCE
+    mine: str = _MINE
+    rows: HeadcountColumns
+
+
+Summary = ChangeEvent | StatisticsBatch | HeadcountBatch
+_ON_STATISTICS: TypeAdapter[StatisticsBatch | HeadcountBatch] = TypeAdapter(
+    Annotated[StatisticsBatch | HeadcountBatch, Field(union_mode="left_to_right")]
+)
 
 
 def parse_summary(topic: str, payload: bytes, max_bytes: int) -> Summary | Rejection:
     """An alarm change or a statistics batch, or why not (never raises)."""
     if len(payload) > max_bytes:
         return Rejection(topic, QuarantineReason.PAYLOAD_TOO_LARGE, str(len(payload)), b"")
-    model: type[ChangeEvent] | type[StatisticsBatch]
-    model = StatisticsBatch if topic.endswith("/statistics") else ChangeEvent
+    statistics = topic.endswith("/statistics")
+    message: Summary
     try:
-        message = model.model_validate_json(payload)
+        if statistics:
+            message = _ON_STATISTICS.validate_json(payload)
+        else:
+            message = ChangeEvent.model_validate_json(payload)
     except ValidationError as error:
         return Rejection(topic, QuarantineReason.SCHEMA_VIOLATION, str(error)[:2000], payload)
-    expected = (statistics_topic if model is StatisticsBatch else alarm_topic)(message.mine)
+    expected = (statistics_topic if statistics else alarm_topic)(message.mine)
     if topic != expected:
         return Rejection(topic, QuarantineReason.TOPIC_MISMATCH, message.mine, payload)
     return message
 
 
-__all__ = ["ChangeEvent", "StatisticsBatch", "StatisticsColumns", "Summary", "parse_summary"]
+__all__ = [
+    "ChangeEvent", "HeadcountBatch", "HeadcountColumns", "StatisticsBatch", "StatisticsColumns",
+    "Summary", "parse_summary",
+]  # fmt: skip

@@ -1,13 +1,15 @@
 """A level that receives summaries from below (``up = "alarms"``, docs/federation.md "A province
 that stores summaries") stores them: the alarm, incident and pre-alarm changes the gateways
-below publish on ``minewatch/v1/<mine>/alarms`` and the 1- and 5-minute statistics on
-``.../statistics``, each acknowledged to the broker only once committed.
+below publish on ``minewatch/v1/<mine>/alarms``, and the 1- and 5-minute statistics and the
+personnel head-counts per minute on ``.../statistics``, each acknowledged to the broker only
+once committed.
 
 Idempotent by (source, sequence), as the gateway is for readings: a change is recorded once in
 ``federated_changes`` under its source's name and number, and a record (an alarm, an incident,
-a statistic) is only ever replaced by a newer change of it at its source, so a resend after a
-link flap or a bridge restart, in whatever order, changes nothing. What this installation
-published itself (it hears its own alarm topic) is left aside.
+a statistic) is only ever replaced by a newer change of it at its source (a head-count by the
+source's count of the same minute), so a resend after a link flap or a bridge restart, in
+whatever order, changes nothing. What this installation published itself (it hears its own
+alarm topic) is left aside.
 """
 
 from __future__ import annotations
@@ -22,7 +24,13 @@ from minewatch.feeds import TOPIC_ROOT, alarm_topic, statistics_topic
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
 from minewatch.ingest.repository import write_rejections
 from minewatch.ingest.sources.mqtt_json.adapter import MqttJsonSource
-from minewatch.ingest.summary_contract import ChangeEvent, StatisticsBatch, Summary, parse_summary
+from minewatch.ingest.summary_contract import (
+    ChangeEvent,
+    HeadcountBatch,
+    StatisticsBatch,
+    Summary,
+    parse_summary,
+)
 from minewatch.retry import is_transient, stop_if_cancelled
 
 log = logging.getLogger(__name__)
@@ -85,6 +93,17 @@ ON CONFLICT (mine_code, point_code, width_s, bucket) DO UPDATE SET source = EXCL
 WHERE federated_statistics.source <> EXCLUDED.source OR federated_statistics.seq < EXCLUDED.seq
 """
 
+_HEADCOUNTS = """
+INSERT INTO federated_headcounts (mine_code, area_code, minute, source, count)
+SELECT %(mine)s, h.area, h.minute, %(source)s, h.count
+FROM unnest(%(minute)s::timestamptz[], %(area)s::text[], %(count)s::int[])
+     AS h(minute, area, count)
+ON CONFLICT (mine_code, area_code, minute) DO UPDATE SET source = EXCLUDED.source,
+    count = EXCLUDED.count, received_at = now()
+WHERE (federated_headcounts.source, federated_headcounts.count)
+    IS DISTINCT FROM (EXCLUDED.source, EXCLUDED.count)
+"""
+
 
 async def store_summary(cur: psycopg.AsyncCursor, message: Summary) -> bool:
     """Apply one summary in the cursor's transaction; false: a change already recorded."""
@@ -92,6 +111,11 @@ async def store_summary(cur: psycopg.AsyncCursor, message: Summary) -> bool:
         await cur.execute(_STATISTICS, {
             "mine": message.mine, "width_s": message.width_s, "source": message.source,
             **message.rows.model_dump(),
+        })  # fmt: skip
+        return True
+    if isinstance(message, HeadcountBatch):
+        await cur.execute(_HEADCOUNTS, {
+            "mine": message.mine, "source": message.source, **message.rows.model_dump(),
         })  # fmt: skip
         return True
     row = message.model_dump()
@@ -125,7 +149,7 @@ class SummaryStore:
         try:
             async for delivery in self._source.deliveries():
                 message = delivery.message
-                if isinstance(message, ChangeEvent | StatisticsBatch) and (
+                if isinstance(message, ChangeEvent | StatisticsBatch | HeadcountBatch) and (
                     message.source in self._own
                 ):
                     delivery.ack()  # what this installation published itself
@@ -169,9 +193,8 @@ class SummaryStore:
 
 def _refused(message: Summary, error: BaseException) -> Rejection:
     """A summary the database refused for good, as a quarantine record."""
-    topic = (statistics_topic if isinstance(message, StatisticsBatch) else alarm_topic)(
-        message.mine
-    )
+    on_alarms = isinstance(message, ChangeEvent)
+    topic = (alarm_topic if on_alarms else statistics_topic)(message.mine)
     return Rejection(topic, QuarantineReason.DATABASE_REJECTED, str(error)[:2000],
                      message.model_dump_json().encode())  # fmt: skip
 

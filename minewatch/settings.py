@@ -92,8 +92,9 @@ class GatewaySettings(BaseModel):
     )
     publish_statistics: bool = Field(
         True,
-        description="With `installation` set: publish the 1- and 5-minute statistics on "
-        "minewatch/v1/<mine>/statistics (QoS 1) for a level above in `alarms` mode.",
+        description="With `installation` set: publish the 1- and 5-minute statistics and the "
+        "personnel head-counts per minute on minewatch/v1/<mine>/statistics (QoS 1) for a "
+        "level above in `alarms` mode.",
     )
     metrics_host: str = Field("127.0.0.1", description="Where /metrics (Prometheus) listens.")
     metrics_port: int | None = Field(

@@ -121,3 +121,20 @@ SELECT create_hypertable('federated_statistics', by_range('bucket', INTERVAL '30
 INSERT INTO retention_policies (hypertable, keep, floor, note) VALUES
     ('federated_statistics', '400 days', '1 year', 'statistics of the mines below')
 ON CONFLICT (hypertable) DO NOTHING;
+
+-- Personnel head-counts of the mines below, per whole minute: the people underground in the
+-- whole mine (area_code '') and in each area with people, as their source counted them
+-- (ingest/headcount_publisher.py); a resend replaces a count with the source's newer one.
+CREATE TABLE federated_headcounts (
+    mine_code   text NOT NULL,
+    area_code   text NOT NULL,   -- '' for the whole mine
+    minute      timestamptz NOT NULL,
+    source      text NOT NULL,
+    count       integer NOT NULL CHECK (count >= 0),
+    received_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (mine_code, area_code, minute)
+);
+SELECT create_hypertable('federated_headcounts', by_range('minute', INTERVAL '30 days'));
+INSERT INTO retention_policies (hypertable, keep, floor, note) VALUES
+    ('federated_headcounts', '400 days', '1 year', 'head-counts of the mines below')
+ON CONFLICT (hypertable) DO NOTHING;

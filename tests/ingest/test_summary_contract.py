@@ -6,7 +6,12 @@ import orjson
 
 from minewatch.feeds import alarm_topic, statistics_topic
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
-from minewatch.ingest.summary_contract import ChangeEvent, StatisticsBatch, parse_summary
+from minewatch.ingest.summary_contract import (
+    ChangeEvent,
+    HeadcountBatch,
+    StatisticsBatch,
+    parse_summary,
+)
 
 MINE = "141024010031"
 ALARM = {
@@ -24,12 +29,20 @@ STATISTICS = {
 }  # fmt: skip
 
 
-def test_an_alarm_change_and_a_statistics_batch_parse() -> None:
+HEADCOUNTS = {
+    "v": 1, "kind": "headcount", "source": "city", "mine": MINE,
+    "rows": {"minute": ["2026-12-06T08:00:00Z"] * 2, "area": ["", "A01"], "count": [5, 3]},
+}  # fmt: skip
+
+
+def test_an_alarm_change_and_statistics_and_head_count_batches_parse() -> None:
     change = parse_summary(alarm_topic(MINE), orjson.dumps(ALARM), 1 << 20)
     assert isinstance(change, ChangeEvent)
     assert (change.source, change.seq, change.kind, change.max_value) == ("city", 7, "alarm", 1.6)
     batch = parse_summary(statistics_topic(MINE), orjson.dumps(STATISTICS), 1 << 20)
     assert isinstance(batch, StatisticsBatch) and batch.rows.n == [60, 60]
+    counts = parse_summary(statistics_topic(MINE), orjson.dumps(HEADCOUNTS), 1 << 20)
+    assert isinstance(counts, HeadcountBatch) and counts.rows.count == [5, 3]
 
 
 def test_what_cannot_be_stored_is_refused_with_its_reason() -> None:
@@ -45,5 +58,7 @@ def test_what_cannot_be_stored_is_refused_with_its_reason() -> None:
     short = {**STATISTICS, "rows": {**STATISTICS["rows"], "n": [60]}}  # type: ignore[dict-item]
     assert reason(statistics_topic(MINE), short) is QuarantineReason.SCHEMA_VIOLATION
     assert reason(alarm_topic(MINE), ALARM, limit=10) is QuarantineReason.PAYLOAD_TOO_LARGE
+    negative = {**HEADCOUNTS, "rows": {**HEADCOUNTS["rows"], "count": [5, -1]}}  # type: ignore[dict-item]
+    assert reason(statistics_topic(MINE), negative) is QuarantineReason.SCHEMA_VIOLATION
     refused = parse_summary(alarm_topic(MINE), b"{not json", 1 << 20)
     assert isinstance(refused, Rejection)
