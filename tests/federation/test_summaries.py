@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import aiomqtt
+import httpx
 import orjson
 import psycopg
 import pytest
@@ -36,7 +37,7 @@ from minewatch.simulators.model import SimulatedMine
 from minewatch.simulators.mqtt_publisher import publish_mine
 from tests.federation.stacks import Broker, duplicates, fresh_database
 from tests.federation.test_three_levels import LEVELS, Level
-from tests.helpers import eventually, running_gateway, scalar
+from tests.helpers import eventually, running_api, running_gateway, scalar
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]  # about 90 s under load
 
@@ -286,5 +287,12 @@ async def test_a_province_in_alarms_mode_stores_the_alarms_incidents_and_statist
     assert scalar(province.database, "SELECT count(DISTINCT source) FROM federated_alarms") == 1
     assert scalar(province.database, "SELECT min(source) FROM federated_alarms") == "city"
     assert scalar(province.database, "SELECT count(*) FROM quarantine") == 0
+    # The province's API lists them, with the disposal made at the city.
+    async with running_api(province.database) as api, httpx.AsyncClient() as http:
+        listed = (await http.get(f"{api}/api/v1/federation/alarms", params={"mine": MINE})).json()
+    assert len(listed) == len(alarms) and {a["source"] for a in listed} == {"city"}
+    assert [(a["cause"], a["measures"]) for a in listed if a["state"] == "disposed"] == [
+        (disposal["cause"], disposal["measures"])
+    ]
     assert scalar(province.database, "SELECT count(*) FROM readings") == 0  # summaries only
     assert duplicates(city.database) == 0
