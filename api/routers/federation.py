@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from minewatch.api.auth import Access, mine_filter
 from minewatch.api.deps import PoolDep
 from minewatch.api.errors import NOT_FOUND, SIGNED_IN_ERRORS
+from minewatch.api.params import Instant
 
 router = APIRouter(prefix="/api/v1", tags=["federation"], responses=SIGNED_IN_ERRORS | NOT_FOUND)
 
@@ -84,7 +85,7 @@ _ALARMS = (
 @router.get("/federation/alarms", response_model=list[FederatedAlarm])
 async def federated_alarms(
     pool: PoolDep, access: Annotated[Access, Depends(mine_filter())],
-    since: dt.datetime | None = None, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    since: Instant | None = None, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> list[dict[str, object]]:  # fmt: skip
     """The alarm records of the caller's mines (or ``mine``) stored from the levels below in
     ``alarms`` mode, newest first (started at or after ``since``), with their disposal."""
