@@ -74,8 +74,9 @@ def _params(change: EpisodeChange) -> dict[str, object]:
     }
 
 
-def _events(change: EpisodeChange, registry: PointRegistry) -> list[bytes]:
-    base = {
+def alarm_events(change: EpisodeChange, registry: PointRegistry) -> list[dict[str, object]]:
+    """The events of one change as the live notification carries them (raised, cleared)."""
+    base: dict[str, object] = {
         "mine": registry.mine_code[change.point_id],
         "point_id": change.point_id,
         "point": registry.code[change.point_id],
@@ -87,7 +88,7 @@ def _events(change: EpisodeChange, registry: PointRegistry) -> list[bytes]:
         base["classification"] = change.classification
     if change.related_point_id is not None:
         base["related_point"] = registry.code[change.related_point_id]
-    events = []
+    events: list[dict[str, object]] = []
     if change.opened:
         events.append(
             {
@@ -101,7 +102,7 @@ def _events(change: EpisodeChange, registry: PointRegistry) -> list[bytes]:
         )
     if change.ended_at_us is not None:
         events.append({**base, "event": "cleared", "time": us_to_datetime(change.ended_at_us)})
-    return [orjson.dumps(e) for e in events]
+    return events
 
 
 async def write_changes(
@@ -130,17 +131,20 @@ async def _write_episodes(
         await cur.executemany(_UPDATE, updates)
     if inserts:
         await cur.executemany(_INSERT, inserts)
-    notes = [(ALARM_CHANNEL, e.decode()) for c in changes for e in _events(c, registry)]
+    events = [e for c in changes for e in alarm_events(c, registry)]
+    notes = [(ALARM_CHANNEL, orjson.dumps(e).decode()) for e in events]
     if notes:
         await cur.executemany(_NOTIFY, notes)
 
 
 _UPSERT_INCIDENT = """
 INSERT INTO incidents (mine_code, root_point_id, root_rule, category, grade, started_at,
-                       raised_at, ended_at, peak_value, peak_at, peak_point_id, state)
+                       raised_at, ended_at, peak_value, peak_at, peak_point_id, state,
+                       computed_late)
 VALUES (%(mine)s, %(point)s, %(rule)s, %(category)s, %(grade)s, %(started_at)s, %(raised_at)s,
         %(ended_at)s, %(peak)s, %(peak_at)s, %(peak_point)s,
-        CASE WHEN %(ended_at)s::timestamptz IS NULL THEN 'raised' ELSE 'cleared' END)
+        CASE WHEN %(ended_at)s::timestamptz IS NULL THEN 'raised' ELSE 'cleared' END,
+        %(computed_late)s)
 ON CONFLICT (root_point_id, root_rule, started_at) DO UPDATE SET
     -- the grade only rises: a fused alarm may have raised it (alarms/fusion_store.py)
     grade = CASE WHEN array_position(ARRAY['blue', 'yellow', 'orange', 'red'], EXCLUDED.grade)
@@ -164,10 +168,15 @@ RETURNING alarm_id
 
 
 async def write_incidents(
-    cur: psycopg.AsyncCursor, incidents: list[IncidentChange], registry: PointRegistry
+    cur: psycopg.AsyncCursor,
+    incidents: list[IncidentChange],
+    registry: PointRegistry,
+    computed_late: bool = False,
 ) -> None:
     """Store incident changes (after the alarm changes they group: members are found by their
-    point, rule and start) and notify each as an ``incident`` event with its member ids."""
+    point, rule and start) and notify each as an ``incident`` event with its member ids.
+    ``computed_late``: the changes come from episodes computed late (alarms/late_incidents.py):
+    an incident they open is marked so, and so are the events."""
     for change in incidents:
         i = change.incident
         point, rule, started = i.key
@@ -178,7 +187,7 @@ async def write_incidents(
             "ended_at": None if i.closed_at_us is None else us_to_datetime(i.closed_at_us),
             "peak": i.peak if i.peak_point is not None else None,
             "peak_at": us_to_datetime(i.peak_at_us) if i.peak_point is not None else None,
-            "peak_point": i.peak_point,
+            "peak_point": i.peak_point, "computed_late": computed_late,
         })  # fmt: skip
         row = await cur.fetchone()
         assert row is not None
@@ -205,6 +214,8 @@ async def write_incidents(
             "members": [int(r[0]) for r in await ids.fetchall()],
             "peak": i.peak if i.peak_point is not None else None,
         }
+        if computed_late:
+            event["computed_late"] = True
         await cur.execute(_NOTIFY, (ALARM_CHANNEL, orjson.dumps(event).decode()))
 
 

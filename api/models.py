@@ -46,6 +46,16 @@ class ReadingBucket(BaseModel):
     late: int = 0  # readings that arrived after newer ones of the point (flag late)
 
 
+class AlarmCorrection(BaseModel):
+    """A correction of an alarm episode by late readings (docs/alarms.md "Batching and late
+    data"): the fields that changed, as they were and as they became."""
+
+    corrected_at: dt.datetime
+    reason: str  # late_readings / late_readings_filled_interruption
+    previous: dict[str, object]
+    corrected: dict[str, object]
+
+
 class Alarm(BaseModel):
     """An alarm episode. Point alarms (gas, faults) have ``point_id``/``point_code``; personnel
     and output alarms (docs/alarms.md) have none and name their subject instead."""
@@ -87,6 +97,9 @@ class Alarm(BaseModel):
     #: found by evaluating late readings in their own time order, after the live engine had
     #: passed them (a mine catching up after an outage; docs/alarms.md)
     computed_late: bool = False
+    #: when late readings last corrected it (None: never), and every correction, oldest first
+    corrected_at: dt.datetime | None = None
+    corrections: list[AlarmCorrection] = []
 
 
 class ReconciledPointAlarm(BaseModel):

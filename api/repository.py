@@ -110,6 +110,11 @@ SELECT a.id, a.mine_code, a.point_id, p.code AS point_code,
        a.value_sum / a.value_count AS mean_value, a.acknowledged_at, a.cause, a.measures,
        a.handled_by, a.disposed_at, a.grade, a.acknowledged_by, a.shelved_by, a.shelved_until,
        a.shelved_reason, a.escalated_at, a.disposed_open_reason, a.raised_at, a.computed_late,
+       a.corrected_at,  -- corrected by late readings, each correction kept (migration 0023)
+       (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                   'corrected_at', c.corrected_at, 'reason', c.reason,
+                   'previous', c.previous, 'corrected', c.corrected) ORDER BY c.id), '[]')
+        FROM alarm_corrections c WHERE c.alarm_id = a.id) AS corrections,
        fu.area_code AS fusion_area, fu.source_alarm_ids AS fused_alarm_ids,
        fu.cards AS fusion_cards, fu.cameras AS fusion_cameras,
        (SELECT array_agg(fp.code ORDER BY fp.code) FROM points fp WHERE fp.id = ANY(fu.points))
@@ -171,12 +176,14 @@ async def count_alarms(conn: AsyncConnection, where: AlarmFilter) -> int:
 _CHANGES = """
 SELECT c.seq, c.event, c.at, a.id, c.mine_code AS mine, a.point_id, p.code AS point, a.rule,
        a.abnormal_type, a.classification, a.state, a.grade, a.started_at, a.ended_at,
+       a.computed_late, a.corrected_at,  -- issue 15: computed from late readings, corrected
        (SELECT max(m.incident_id) FROM incident_members m WHERE m.alarm_id = a.id)
            AS incident_id,  -- issue 13: the incident the alarm belongs to (null: none)
        -- a change of an incident (migration 0017): the incident with its member alarms
        c.incident_id AS changed_incident, rp.code AS root_point, i.root_rule, i.category,
        i.grade AS incident_grade, i.state AS incident_state,
        i.started_at AS incident_started_at, i.ended_at AS incident_ended_at, i.peak_value,
+       i.computed_late AS incident_computed_late,  -- opened by late episodes (migration 0023)
        (SELECT coalesce(array_agg(m.alarm_id ORDER BY m.alarm_id), '{}')
         FROM incident_members m WHERE m.incident_id = i.id) AS members,
        -- a pre-alarm raised or cleared (migration 0022)

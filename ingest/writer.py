@@ -19,7 +19,8 @@ import psycopg
 
 from minewatch.alarms import lifecycle
 from minewatch.alarms.engine import AlarmEngine, Evaluation
-from minewatch.alarms.late_store import LateEvaluation
+from minewatch.alarms.late_incidents import with_late
+from minewatch.alarms.late_store import LateEvaluation, LateOutcome
 from minewatch.alarms.prealarm_store import load_prealarm_state, write_prealarms
 from minewatch.alarms.rules.params import RuleDefaults
 from minewatch.alarms.store import load_engine_state, load_incident_state, write_changes
@@ -212,15 +213,17 @@ class BatchWriter(DurableWriter):
         async with conn.transaction(), conn.cursor() as cur:
             if await committed_before(cur, pending.watermarks):
                 return evaluation
+            late = LateOutcome()
             if len(stored):
                 async with cur.copy(COPY_READINGS_SQL) as copy:
                     await copy.write(encode_readings(stored))
-                await self.late.store(cur, self.registry, stored)  # readings flagged late
+                late = await self.late.store(cur, self.registry, stored)  # readings flagged late
             await write_rejections(cur, pending.rejections)
             await write_watermarks(cur, pending.watermarks)
             await write_gaps(cur, pending.gaps)
             await write_fills(cur, pending.fills)
             await write_changes(cur, evaluation.changes, self.registry, evaluation.incidents)
+            evaluation = await with_late(cur, self.engine, evaluation, late, self.registry)
             await write_prealarms(cur, evaluation.prealarm, self.registry)
         return evaluation
 

@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,9 +132,15 @@ class PostgresServer:
 
 @contextlib.contextmanager
 def embedded_postgres(
-    data_dir: Path, bin_dir: Path, port: int | None = None, database: str = "minewatch"
+    data_dir: Path,
+    bin_dir: Path,
+    port: int | None = None,
+    database: str = "minewatch",
+    options: Sequence[str] = (),
 ) -> Iterator[PostgresServer]:
-    """Run a private PostgreSQL cluster with TimescaleDB preloaded; create ``database``."""
+    """Run a private PostgreSQL cluster with TimescaleDB preloaded; create ``database``.
+
+    ``options`` are more ``name=value`` server settings (after the defaults, so they win)."""
     for tool in ("initdb", "postgres"):
         if not (bin_dir / tool).exists():
             raise EmbeddedStackError(f"{bin_dir / tool} not found: run deploy/setup.sh first")
@@ -155,7 +161,8 @@ def embedded_postgres(
              "-k", str(data_dir), "-c", "listen_addresses=127.0.0.1",
              "-c", "shared_preload_libraries=timescaledb", "-c", "timescaledb.telemetry_level=off",
              "-c", "max_connections=200", "-c", "shared_buffers=256MB",
-             "-c", "synchronous_commit=on", "-c", "max_wal_size=2GB"],
+             "-c", "synchronous_commit=on", "-c", "max_wal_size=2GB",
+             *(arg for option in options for arg in ("-c", option))],
             stdout=log, stderr=subprocess.STDOUT, **_run_as(owner, signal.SIGINT),  # type: ignore[call-overload]
         )  # fmt: skip
     try:
@@ -210,6 +217,13 @@ def _access_lines(accounts: BrokerAccounts | None) -> list[str]:
     ]
 
 
+#: Seconds between two saves of the embedded Mosquitto's queue to disk: a broker killed
+#: (SIGKILL, a power cut) loses the messages it acknowledged since its last save, at most about
+#: this long of them (Mosquitto 2.0 writes its whole state at each save; docs/operations.md
+#: "What a broker crash can lose"; ``tests/ingest/test_broker_crash.py``).
+AUTOSAVE_INTERVAL_S = 1
+
+
 def mosquitto_config(
     port: int, data_dir: Path, accounts: BrokerAccounts | None = None, extra: str = ""
 ) -> str:
@@ -226,7 +240,7 @@ def mosquitto_config(
         *_access_lines(accounts),
         "persistence true",
         f"persistence_location {data_dir}/",
-        "autosave_interval 10",
+        f"autosave_interval {AUTOSAVE_INTERVAL_S}",
         "max_inflight_messages 1000",
         "max_queued_messages 5000000",
         "max_queued_bytes 0",

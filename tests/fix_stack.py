@@ -24,6 +24,12 @@ from minewatch.embedded import (
 from minewatch.settings import Settings
 
 TEMPLATE_DB = "minewatch_template"
+#: The session's shared cluster is thrown away at the end: no flush to disk on commit,
+#: checkpoint or database creation (each test's database is a copy of the template). What the
+#: tests prove about crashes is unchanged: a killed server's writes are still in the OS's page
+#: cache; only a power cut would lose them. Tests that stop or crash PostgreSQL on purpose run
+#: their own clusters with the production settings.
+THROWAWAY_CLUSTER = ("fsync=off", "full_page_writes=off")
 _counter = itertools.count()
 
 
@@ -45,8 +51,9 @@ def settings_defaults() -> Settings:
 @pytest.fixture(scope="session")
 def pg_server(stack_dir: Path, settings_defaults: Settings) -> Iterator[PostgresServer]:
     with embedded_postgres(
-        stack_dir / "pg", settings_defaults.pg_bin_dir, database=TEMPLATE_DB
-    ) as server:
+        stack_dir / "pg", settings_defaults.pg_bin_dir, database=TEMPLATE_DB,
+        options=THROWAWAY_CLUSTER,
+    ) as server:  # fmt: skip
         migrate(server.url(TEMPLATE_DB))
         with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
             # A template must have no sessions, TimescaleDB's scheduler included.

@@ -30,8 +30,11 @@ An event is *decided* only once no reading that could change it can still come: 
 
 Until then the pair's readings wait in :class:`FeedState` (at most about the allowed lateness
 of them). A reading that arrives after the horizon passed its time (later than the allowed
-lateness) is evaluated in its own time order for its own point, and for the pair it counts
-from the next event on: it is not merged back into decided history.
+lateness) counts for the pair's live state from the next event on: the live engine does not
+merge it back into decided history. A reading flagged late (not after its own point's last
+reading: a backlog) is evaluated again with its pair in its own time order by
+:mod:`alarms.late`, which adds or corrects the 馈电 episodes it reveals; one merely behind its
+pair by more than the allowed lateness is not.
 """
 
 from __future__ import annotations

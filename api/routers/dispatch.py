@@ -352,7 +352,7 @@ GAP_POLL_S = 0.2
 
 _ALARM_KEYS = (
     "event", "id", "mine", "point_id", "point", "rule", "abnormal_type", "classification",
-    "state", "grade", "started_at", "ended_at", "incident_id",
+    "state", "grade", "started_at", "ended_at", "incident_id", "computed_late", "corrected_at",
 )  # fmt: skip
 
 
@@ -380,6 +380,7 @@ def _incident_sse(row: dict[str, object]) -> bytes:
         "state": row["incident_state"], "started_at": row["incident_started_at"],
         "ended_at": row["incident_ended_at"], "peak": row["peak_value"],
         "members": row["members"], "time": row["at"],
+        "computed_late": row["incident_computed_late"],
     }  # fmt: skip
     return b"id: %d\nevent: incident\ndata: %s\n\n" % (row["seq"], orjson.dumps(event))  # type: ignore[str-format]
 

@@ -193,8 +193,10 @@ async def test_simulated_device_holds_the_bytes_where_the_word_order_puts_them(
 
 async def test_an_unresponsive_device_does_not_delay_the_others() -> None:
     mine = small_mine()
+    # The timeout is long next to a healthy answer (a few ms), so "not delayed by the dead
+    # device" is told apart from scheduling jitter on a loaded machine.
     config = ModbusPollerConfig(
-        cycle_s=0.2, timeout_s=0.1, backoff_initial_s=0.05, backoff_max_s=0.1
+        cycle_s=0.6, timeout_s=0.4, backoff_initial_s=0.05, backoff_max_s=0.1
     )
     async with ModbusMineServer(mine) as server:
         server.set_delay("002", math.inf)  # accepts connections, never answers
@@ -204,7 +206,7 @@ async def test_an_unresponsive_device_does_not_delay_the_others() -> None:
         async with ModbusPoller(server.register_map, config) as poller:
             start = loop.time()
             async with contextlib.aclosing(poller.messages()) as messages:
-                while loop.time() - start < 1.1:
+                while loop.time() - start < 3.1:
                     message = await anext(messages)
                     arrivals.append((loop.time() - start, message))
             faults = poller.faults
@@ -212,15 +214,15 @@ async def test_an_unresponsive_device_does_not_delay_the_others() -> None:
     for station in [s.code for s in mine.definition.substations]:
         mine_rows = station_rows(mine, station)
         seen = [(t, m) for t, m in arrivals if m.substation == station]
-        assert len(seen) >= 5  # one message per 0.2 s cycle, the dead device included
+        assert len(seen) >= 5  # one message per 0.6 s cycle, the dead device included
         for t, message in seen:
             slot = (message.seq - 1) * config.cycle_s
             if station == "002":
                 assert is_fault(message) and message.value_ok.all()
-                assert t - slot < config.timeout_s + 0.08
+                assert t - slot < config.timeout_s + config.cycle_s / 2
             else:
                 assert message.status.tolist() == [0] * len(mine_rows)
-                assert t - slot < 0.08, f"{station} late by {t - slot:.3f}s"
+                assert t - slot < config.timeout_s, f"{station} waited {t - slot:.3f}s"
 
 
 async def test_a_stopped_device_yields_fault_messages_and_the_poller_recovers() -> None:
