@@ -9,8 +9,9 @@ same workload (bench/ingest.py's synthetic mine) to a fresh database while ``min
 gateway`` (its own process) stores it, and measures readings committed per second, twice: with
 nothing on the replica (baseline) and with the reports running in a loop on the replica's copy
 of the same database (the remote-inspection reports and a 1-minute history of every point over
-the whole range, what the API sends to MINEWATCH_API__REPLICA_URL). Runs alternate baseline
-and loaded, so that a change of the machine's load meanwhile falls on both.
+the whole range, what the API sends to MINEWATCH_API__REPLICA_URL); with ``--primary`` also a
+third time with the same reports on the primary, for comparison. Runs alternate the modes, so
+that a change of the machine's load meanwhile falls on each.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ async def _wait_replicated(replica_url: str) -> None:
 
 async def _one(
     admin_url: str, replica: PostgresServer, mqtt_url: str, publisher_url: str, name: str,
-    items: list[tuple[str, bytes]], work: Workload, loaded: bool,
+    items: list[tuple[str, bytes]], work: Workload, reports_on: str | None,
 ) -> tuple[float, int]:  # fmt: skip
     """(readings/s committed, report rounds on the replica meanwhile)."""
     url = fresh_database(admin_url, name, work)
@@ -114,8 +115,9 @@ async def _one(
     reports: asyncio.Task[int] | None = None
     try:
         await wait_subscribed(publisher_url, work, metrics_port)
-        if loaded:
-            reports = asyncio.create_task(_reports(replica_url, stop))
+        if reports_on is not None:
+            target = replica_url if reports_on == "replica" else url
+            reports = asyncio.create_task(_reports(target, stop))
             await asyncio.sleep(1.0)  # the reports are running when the load starts
         began = time.perf_counter()
         await publish_all(publisher_url, items)
@@ -133,19 +135,22 @@ async def run(args: argparse.Namespace, admin_url: str, replica: PostgresServer,
     items = messages(work)
     results: dict[str, object] = {
         "machine": machine(), "readings": work.readings, "messages": len(items),
-        "load_before": os.getloadavg(), "baseline": [], "with_reports": [], "report_rounds": [],
+        "load_before": os.getloadavg(),
     }  # fmt: skip
+    modes = [None, "replica"] + (["primary"] if args.primary else [])
     for k in range(args.runs):
-        for loaded in (False, True):
-            name = f"bench_replica_{k}_{'reports' if loaded else 'base'}"
+        for mode in modes:
+            name = f"bench_replica_{k}_{mode or 'base'}"
             rate, rounds = await _one(admin_url, replica, mqtt_url, publisher_url, name, items,
-                                      work, loaded)  # fmt: skip
-            results["with_reports" if loaded else "baseline"].append(rate)  # type: ignore[attr-defined]
-            if loaded:
-                results["report_rounds"].append(rounds)  # type: ignore[attr-defined]
-            console.print(f"run {k + 1} {'reports on the replica' if loaded else 'baseline':>24}: "
-                          f"{rate:,.0f} readings/s" + (f", {rounds} report rounds" if loaded
-                                                        else ""))  # fmt: skip
+                                      work, mode)  # fmt: skip
+            key = {None: "baseline", "replica": "with_reports", "primary": "reports_on_primary"}
+            results.setdefault(key[mode], []).append(rate)  # type: ignore[attr-defined]
+            if mode is not None:
+                results.setdefault(f"report_rounds_{mode}", []).append(rounds)  # type: ignore[attr-defined]
+            label = {None: "baseline", "replica": "reports on the replica",
+                     "primary": "reports on the primary"}[mode]  # fmt: skip
+            console.print(f"run {k + 1} {label:>24}: {rate:,.0f} readings/s"
+                          + (f", {rounds} report rounds" if mode else ""))  # fmt: skip
     results["load_after"] = os.getloadavg()
     return results
 
@@ -165,6 +170,13 @@ def report(results: dict[str, object]) -> None:
                   f"(no run more than 10 % slower) is {verdict}; baseline spread "
                   f"{min(base):,.0f}-{max(base):,.0f}/s")  # fmt: skip
     results["rate_change"] = changes
+    if "reports_on_primary" in results:
+        primary: list[float] = results["reports_on_primary"]  # type: ignore[assignment]
+        on_primary = [(p_ - b_) / b_ for b_, p_ in zip(base, primary, strict=True)]
+        console.print("for comparison, the same reports on the primary: rate "
+                      + ", ".join(f"{c:+.1%}" for c in on_primary)
+                      + f"; all runs {sum(primary) / sum(base) - 1:+.1%}")  # fmt: skip
+        results["rate_change_primary"] = on_primary
     print(json.dumps(results))
 
 
@@ -174,6 +186,9 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=300)
     parser.add_argument("--per-message", type=int, default=50)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--primary", action="store_true", help="also run the reports on the primary (comparison)"
+    )
     args = parser.parse_args()
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     var = Path(tempfile.mkdtemp(prefix="minewatch-bench-replica-"))
