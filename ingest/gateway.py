@@ -26,12 +26,15 @@ from minewatch.ingest.contract import MetaMessage, OtherFeed, SafetyMessage
 from minewatch.ingest.directives import DirectiveRelay
 from minewatch.ingest.feeds import FeedPipeline, FeedSettings
 from minewatch.ingest.feeds.contract import FeedBatch, PersonnelMeta
+from minewatch.ingest.headcount_publisher import publish_headcounts
 from minewatch.ingest.metrics import GatewayMetrics, metrics_endpoint
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
 from minewatch.ingest.sources.base import Delivery, Source
 from minewatch.ingest.sources.national.report_store import ReportSink
 from minewatch.ingest.sources.national.reports import NationalReport
 from minewatch.ingest.sources.registry import configured_sources
+from minewatch.ingest.statistics_publisher import publish_statistics
+from minewatch.ingest.summary_store import SummaryStore
 from minewatch.ingest.time_limits import TimeLimits
 from minewatch.ingest.writer import BatchWriter, PendingWrite
 from minewatch.settings import GatewaySettings
@@ -113,6 +116,21 @@ class Gateway:
                     self.settings.installation,
                 )  # fmt: skip
                 tasks.create_task(relay.run(), name="directives")
+                summaries = SummaryStore(
+                    self._database_url, self._mqtt_url, f"{self.settings.client_id}-summaries",
+                    {self.settings.installation},
+                )  # fmt: skip
+                tasks.create_task(summaries.run(), name="summaries-in")
+                if self.settings.publish_statistics:
+                    tasks.create_task(publish_statistics(
+                        self._database_url, self._mqtt_url,
+                        f"{self.settings.client_id}-statistics", self.settings.installation,
+                    ), name="statistics-out")  # fmt: skip
+                    tasks.create_task(publish_headcounts(
+                        self._database_url, self._mqtt_url,
+                        f"{self.settings.client_id}-headcounts", self.settings.installation,
+                        settle_s=self.settings.allowed_lateness_s,
+                    ), name="headcounts-out")  # fmt: skip
             for source in self.sources:
                 await source.connected.wait()
             await self.feeds.ready.wait()
@@ -143,7 +161,10 @@ class Gateway:
 
     async def _publish_alarms(self) -> None:
         async with AlarmBroadcaster(self._database_url) as broadcaster:
-            await publish_alarms(broadcaster, self._mqtt_url, f"{self.settings.client_id}-alarms")
+            await publish_alarms(
+                self._database_url, broadcaster, self._mqtt_url,
+                f"{self.settings.client_id}-alarms", self.settings.installation,
+            )  # fmt: skip
 
     async def _write(self, queue: asyncio.Queue[Delivery[Any]]) -> None:
         max_readings = self.settings.batch_max_readings

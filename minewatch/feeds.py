@@ -29,15 +29,29 @@ def safety_subscriptions(mine: str) -> list[str]:
 
 #: The levels after ``minewatch/v1/<mine>/`` of the feeds that are not the safety feed's:
 #: the personnel, video and communications pipeline reads them on its own session; alarms are
-#: the gateway's own.
+#: the gateway's own, and so are the statistics it sends up (docs/federation.md).
 OTHER_FEEDS = frozenset(
-    {"alarms", "personnel", "personnel/meta", "video", "video/meta", "comms", "comms/meta"}
+    {
+        "alarms",
+        "statistics",
+        "personnel",
+        "personnel/meta",
+        "video",
+        "video/meta",
+        "comms",
+        "comms/meta",
+    }
 )
 
 
 def alarm_topic(mine: str) -> str:
     """Alarm events published for control-room screens."""
     return f"{TOPIC_ROOT}/{mine}/alarms"
+
+
+def statistics_topic(mine: str) -> str:
+    """1- and 5-minute statistics a gateway publishes for the levels above (``alarms`` mode)."""
+    return f"{TOPIC_ROOT}/{mine}/statistics"
 
 
 def broker_address(url: str) -> tuple[str, int]:

@@ -87,7 +87,14 @@ class GatewaySettings(BaseModel):
         None,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,50}$",
         description="This installation's name in the federation hierarchy; set: the gateway "
-        "publishes the directives written here and stores those arriving from above.",
+        "publishes the directives written here and stores those arriving from above, and "
+        "stores the summaries (alarm changes, statistics) arriving from below.",
+    )
+    publish_statistics: bool = Field(
+        True,
+        description="With `installation` set: publish the 1- and 5-minute statistics and the "
+        "personnel head-counts per minute on minewatch/v1/<mine>/statistics (QoS 1) for a "
+        "level above in `alarms` mode.",
     )
     metrics_host: str = Field("127.0.0.1", description="Where /metrics (Prometheus) listens.")
     metrics_port: int | None = Field(

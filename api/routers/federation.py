@@ -6,13 +6,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from psycopg.rows import dict_row
 from pydantic import BaseModel
 
 from minewatch.api.auth import Access, mine_filter
 from minewatch.api.deps import PoolDep
 from minewatch.api.errors import NOT_FOUND, SIGNED_IN_ERRORS
+from minewatch.api.params import Instant
 
 router = APIRouter(prefix="/api/v1", tags=["federation"], responses=SIGNED_IN_ERRORS | NOT_FOUND)
 
@@ -42,3 +43,53 @@ async def sources(
         cur = conn.cursor(row_factory=dict_row)
         params = {"mine": access.mine, "scope": access.scope}
         return await (await cur.execute(_SOURCES, params)).fetchall()
+
+
+class FederatedAlarm(BaseModel):
+    """An alarm record of a mine below, as the installation that sent it up holds it
+    (docs/federation.md "A province that stores summaries")."""
+
+    source: str  # the installation that published it
+    source_id: int  # its id there
+    mine_code: str
+    point_code: str | None
+    rule: str
+    abnormal_type: str
+    classification: str
+    state: str
+    grade: str | None
+    started_at: dt.datetime
+    ended_at: dt.datetime | None
+    threshold: float | None
+    max_value: float | None
+    min_value: float | None
+    value_count: int | None
+    acknowledged_at: dt.datetime | None
+    cause: str | None
+    measures: str | None
+    handled_by: str | None
+    disposed_at: dt.datetime | None
+
+
+_ALARMS = (
+    "SELECT source, source_id, mine_code, point_code, rule, abnormal_type, classification, "
+    "state, grade, started_at, ended_at, threshold, max_value, min_value, value_count, "
+    "acknowledged_at, cause, measures, handled_by, disposed_at FROM federated_alarms "
+    "WHERE (%(mine)s::text IS NULL OR mine_code = %(mine)s) "
+    "AND (%(scope)s::text IS NULL OR mine_code LIKE %(scope)s || '%%') "
+    "AND (%(since)s::timestamptz IS NULL OR started_at >= %(since)s) "
+    "ORDER BY started_at DESC, source, source_id LIMIT %(limit)s"
+)
+
+
+@router.get("/federation/alarms", response_model=list[FederatedAlarm])
+async def federated_alarms(
+    pool: PoolDep, access: Annotated[Access, Depends(mine_filter())],
+    since: Instant | None = None, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> list[dict[str, object]]:  # fmt: skip
+    """The alarm records of the caller's mines (or ``mine``) stored from the levels below in
+    ``alarms`` mode, newest first (started at or after ``since``), with their disposal."""
+    async with pool.connection() as conn:
+        cur = conn.cursor(row_factory=dict_row)
+        params = {"mine": access.mine, "scope": access.scope, "since": since, "limit": limit}
+        return await (await cur.execute(_ALARMS, params)).fetchall()

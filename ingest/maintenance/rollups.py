@@ -41,21 +41,49 @@ WHERE c.hypertable_schema = 'public' AND c.hypertable_name = 'readings'
 ORDER BY c.range_start
 """
 
-_FILL_1M = """
-INSERT INTO readings_1m (bucket, point_id, n, min, max, mean, last, last_time)
-SELECT time_bucket(INTERVAL '1 minute', time), point_id, count(*), min(value), max(value),
-       avg(value), last(value, time), max(time)
+#: The statistics of [lo, hi) from the raw readings (1 minute) or from the 1-minute rows
+#: (5 minutes); written where they differ from what is stored, and the stored rows the raw data
+#: no longer gives are deleted: the window ends exactly as a delete and refill would leave it,
+#: but an unchanged statistic keeps its number (``change_seq``, migration 0024), so the
+#: statistics publisher sends up only what changed.
+_FRESH_1M = """
+SELECT time_bucket(INTERVAL '1 minute', time) AS bucket, point_id, count(*) AS n,
+       min(value) AS min, max(value) AS max, avg(value) AS mean, last(value, time) AS last,
+       max(time) AS last_time
 FROM readings WHERE time >= %(lo)s AND time < %(hi)s
 GROUP BY 1, 2
 """
 
-_FILL_5M = """
-INSERT INTO readings_5m (bucket, point_id, n, min, max, mean, last, last_time)
-SELECT time_bucket(INTERVAL '5 minutes', bucket), point_id, sum(n), min(min), max(max),
-       sum(mean * n) / sum(n), last(last, last_time), max(last_time)
+_FRESH_5M = """
+SELECT time_bucket(INTERVAL '5 minutes', bucket) AS bucket, point_id, sum(n)::int AS n,
+       min(min) AS min, max(max) AS max, sum(mean * n) / sum(n) AS mean,
+       last(last, last_time) AS last, max(last_time) AS last_time
 FROM readings_1m WHERE bucket >= %(lo)s AND bucket < %(hi)s
 GROUP BY 1, 2
 """
+
+_WRITE = """
+WITH fresh AS ({fresh}),
+written AS (
+    INSERT INTO {table} (bucket, point_id, n, min, max, mean, last, last_time)
+    SELECT bucket, point_id, n, min, max, mean, last, last_time FROM fresh
+    ON CONFLICT (point_id, bucket) DO UPDATE SET n = EXCLUDED.n, min = EXCLUDED.min,
+        max = EXCLUDED.max, mean = EXCLUDED.mean, last = EXCLUDED.last,
+        last_time = EXCLUDED.last_time
+    WHERE ({table}.n, {table}.min, {table}.max, {table}.mean, {table}.last, {table}.last_time)
+        IS DISTINCT FROM (EXCLUDED.n, EXCLUDED.min, EXCLUDED.max, EXCLUDED.mean, EXCLUDED.last,
+                          EXCLUDED.last_time)
+)
+DELETE FROM {table} r WHERE r.bucket >= %(lo)s AND r.bucket < %(hi)s
+    AND NOT EXISTS (SELECT 1 FROM fresh f WHERE f.point_id = r.point_id AND f.bucket = r.bucket)
+"""
+_WRITE_1M = _WRITE.format(fresh=_FRESH_1M, table="readings_1m")
+_WRITE_5M = _WRITE.format(fresh=_FRESH_5M, table="readings_5m")
+
+#: Held (per transaction) by every writer of the statistics, so that their numbers
+#: (``change_seq``) are committed in order and a publisher that has read up to a number never
+#: finds a smaller one committed later.
+STATISTICS_LOCK = 0x6D77_5354  # "mwST"
 
 _RECORD_SQL = """
 INSERT INTO rollup_chunks (chunk, range_start, range_end, inserted, window_lo, window_rows)
@@ -108,10 +136,9 @@ async def recompute(
     if lo >= hi:
         return None
     window = {"lo": lo, "hi": hi}
-    await conn.execute("DELETE FROM readings_1m WHERE bucket >= %(lo)s AND bucket < %(hi)s", window)
-    await conn.execute(_FILL_1M, window)
-    await conn.execute("DELETE FROM readings_5m WHERE bucket >= %(lo)s AND bucket < %(hi)s", window)
-    await conn.execute(_FILL_5M, window)
+    await conn.execute("SELECT pg_advisory_xact_lock(%s)", (STATISTICS_LOCK,))
+    await conn.execute(_WRITE_1M, window)
+    await conn.execute(_WRITE_5M, window)
     return lo, hi
 
 

@@ -24,6 +24,7 @@ from minewatch.feeds import (
     personnel_meta_topic,
     personnel_topic,
     safety_topic,
+    statistics_topic,
     video_meta_topic,
     video_topic,
 )
@@ -55,7 +56,9 @@ def topics_up(mode: UpMode, mines: list[str]) -> list[str]:
             out += [personnel_topic(code), personnel_meta_topic(code)]
             out += [video_topic(code), video_meta_topic(code)]
         else:
-            out += [meta_topic(code), alarm_topic(code)]
+            # the definition, the alarm changes with their records and the statistics, which
+            # the level above stores (ingest/summary_store.py)
+            out += [meta_topic(code), alarm_topic(code), statistics_topic(code)]
     return out
 
 

@@ -31,15 +31,17 @@ def test_a_readings_link_carries_every_feed_of_its_mines_at_qos_1_with_a_kept_se
         assert line in text.splitlines()
 
 
-def test_an_alarms_link_carries_alarms_and_definitions_of_every_mine_below_over_tls() -> None:
+def test_an_alarms_link_carries_alarms_statistics_and_definitions_over_tls() -> None:
     hierarchy = _hierarchy(PROVINCE, CITY, MINE_1, MINE_2)
     text = bridge_config(hierarchy, "city", LOGIN)
     topics = [line for line in text.splitlines() if line.startswith("topic ")]
     assert topics == [
         "topic minewatch/v1/141024010031/meta out 1",
         "topic minewatch/v1/141024010031/alarms out 1",
+        "topic minewatch/v1/141024010031/statistics out 1",
         "topic minewatch/v1/141024010032/meta out 1",
         "topic minewatch/v1/141024010032/alarms out 1",
+        "topic minewatch/v1/141024010032/statistics out 1",
         "topic minewatch/down/v1/141024010031/directives in 1",  # down: the levels above's
         "topic minewatch/down/v1/141024010032/directives in 1",
     ]

@@ -145,7 +145,14 @@ async def test_a_raised_and_cleared_pre_alarm_reaches_the_stream_and_resumes(
         AlarmBroadcaster(database_url) as broadcaster,
     ):
         screen = asyncio.create_task(_screen(mqtt_url, alarm_topic(mine), heard, subscribed))
-        publisher = asyncio.create_task(publish_alarms(broadcaster, mqtt_url, f"pub-{unique_id}"))
+        with psycopg.connect(database_url) as conn:  # the publisher starts before the writes
+            conn.execute(
+                "INSERT INTO outbox_positions (name, position) SELECT %s, coalesce(max(seq), 0) "
+                "FROM alarm_changes", (f"alarms:pub-{unique_id}",),
+            )  # fmt: skip
+        publisher = asyncio.create_task(
+            publish_alarms(database_url, broadcaster, mqtt_url, f"pub-{unique_id}")
+        )
         live = asyncio.create_task(read(client, {}))
         await asyncio.wait_for(connected.wait(), 20)
         await asyncio.wait_for(broadcaster.listening.wait(), 20)
