@@ -3,7 +3,10 @@ events the MQTT alarm topic carries, and the publisher's durable position in the
 
 Each event is the change (``seq``, ``event``, ``kind``) with the record as it is now: an
 alarm with its statistics and disposal record, an incident with its member alarm ids, or a
-pre-alarm. ``seq`` numbers the changes of one database; with the publishing installation's name
+pre-alarm; a record computed from late readings is marked ``computed_late``, and a
+``corrected`` event carries what the late readings changed (``previous``, ``corrected``, as
+in ``alarm_corrections``). An episode stored already ended (computed late, or raised and cleared
+within one batch) is one ``raised`` event whose record has its end. ``seq`` numbers the changes of one database; with the publishing installation's name
 (``source``) it identifies a change across levels (docs/federation.md).
 """
 
@@ -22,7 +25,8 @@ SELECT c.seq, c.event, c.at, c.mine_code AS mine,
        a.state, a.grade, a.started_at, a.ended_at, a.raised_at, a.threshold, a.start_value,
        a.max_value, a.max_at, a.min_value, a.min_at, a.value_count, a.acknowledged_at,
        a.acknowledged_by, a.cause, a.measures, a.handled_by, a.disposed_at,
-       c.incident_id, rp.code AS root_point, i.root_rule, i.category AS incident_category,
+       a.computed_late, a.corrected_at, k.reason, k.previous, k.corrected,
+       c.incident_id, i.computed_late AS incident_computed_late, rp.code AS root_point, i.root_rule, i.category AS incident_category,
        i.grade AS incident_grade, i.state AS incident_state,
        i.started_at AS incident_started_at, i.ended_at AS incident_ended_at, i.peak_value,
        (SELECT coalesce(array_agg(m.alarm_id ORDER BY m.alarm_id), '{}')
@@ -33,6 +37,9 @@ SELECT c.seq, c.event, c.at, c.mine_code AS mine,
        EXTRACT(EPOCH FROM pa.predicted_at - pa.raised_at)::float8 AS lead_s
 FROM alarm_changes c LEFT JOIN alarms a ON a.id = c.alarm_id
 LEFT JOIN points p ON p.id = a.point_id
+LEFT JOIN LATERAL (SELECT k.reason, k.previous, k.corrected FROM alarm_corrections k
+                   WHERE c.event = 'corrected' AND k.alarm_id = a.id AND k.corrected_at <= c.at
+                   ORDER BY k.id DESC LIMIT 1) k ON true
 LEFT JOIN incidents i ON i.id = c.incident_id LEFT JOIN points rp ON rp.id = i.root_point_id
 LEFT JOIN prealarms pa ON pa.id = c.prealarm_id LEFT JOIN points pp ON pp.id = pa.point_id
 WHERE c.seq > %(after)s
@@ -59,7 +66,7 @@ def change_event(row: dict[str, Any], source: str) -> dict[str, Any]:
             "grade": row["incident_grade"], "state": row["incident_state"],
             "started_at": row["incident_started_at"], "ended_at": row["incident_ended_at"],
             "peak": row["peak_value"], "members": row["members"], "time": row["at"],
-        }  # fmt: skip
+        } | _late(row["incident_computed_late"])  # fmt: skip
     if row["prealarm_id"] is not None:
         cleared = row["event"] == "cleared"
         return common | {
@@ -71,7 +78,10 @@ def change_event(row: dict[str, Any], source: str) -> dict[str, Any]:
             "time": row["cleared_at"] if cleared else row["prealarm_raised_at"],
         }  # fmt: skip
     time = {"raised": row["started_at"], "cleared": row["ended_at"]}.get(row["event"], row["at"])
-    return common | {
+    if row["event"] == "corrected":  # by late readings: what changed, as it was and as it is
+        common |= {"reason": row["reason"], "previous": row["previous"],
+                   "corrected": row["corrected"], "computed_late": True}  # fmt: skip
+    return common | _late(row["computed_late"]) | {
         "kind": "alarm", "id": row["alarm_id"], "point": row["point"],
         "point_id": row["point_id"], "rule": row["rule"],
         "abnormal_type": row["abnormal_type"], "category": category_of(row["rule"]).value,
@@ -85,6 +95,11 @@ def change_event(row: dict[str, Any], source: str) -> dict[str, Any]:
         "measures": row["measures"], "handled_by": row["handled_by"],
         "disposed_at": row["disposed_at"],
     }  # fmt: skip
+
+
+def _late(computed_late: bool | None) -> dict[str, Any]:
+    """``computed_late`` on the event of a record computed from late readings (issue 15)."""
+    return {"computed_late": True} if computed_late else {}
 
 
 #: the newest alarm change, where a new alarm publisher starts
