@@ -6,8 +6,9 @@ alarm with its statistics and disposal record, an incident with its member alarm
 pre-alarm; a record computed from late readings is marked ``computed_late``, and a
 ``corrected`` event carries what the late readings changed (``previous``, ``corrected``, as
 in ``alarm_corrections``). An episode stored already ended (computed late, or raised and cleared
-within one batch) is one ``raised`` event whose record has its end. ``seq`` numbers the changes of one database; with the publishing installation's name
-(``source``) it identifies a change across levels (docs/federation.md).
+within one batch) is one ``raised`` event whose record has its end. ``seq`` numbers the changes
+of one database; with the publishing installation's name (``source``) it identifies a change
+across levels (docs/federation.md).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ SELECT c.seq, c.event, c.at, c.mine_code AS mine,
        a.max_value, a.max_at, a.min_value, a.min_at, a.value_count, a.acknowledged_at,
        a.acknowledged_by, a.cause, a.measures, a.handled_by, a.disposed_at,
        a.computed_late, a.corrected_at, k.reason, k.previous, k.corrected,
-       c.incident_id, i.computed_late AS incident_computed_late, rp.code AS root_point, i.root_rule, i.category AS incident_category,
+       c.incident_id, i.computed_late AS incident_computed_late, rp.code AS root_point,
+       i.root_rule, i.category AS incident_category,
        i.grade AS incident_grade, i.state AS incident_state,
        i.started_at AS incident_started_at, i.ended_at AS incident_ended_at, i.peak_value,
        (SELECT coalesce(array_agg(m.alarm_id ORDER BY m.alarm_id), '{}')
