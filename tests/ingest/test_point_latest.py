@@ -35,8 +35,7 @@ _NEWEST_PER_POINT = (
     "ORDER BY point_id, time DESC"
 )
 _NEWEST_PER_MINE = (
-    "SELECT p.mine_code, max(r.time) FROM readings r JOIN points p ON p.id = r.point_id "
-    "GROUP BY 1"
+    "SELECT p.mine_code, max(r.time) FROM readings r JOIN points p ON p.id = r.point_id GROUP BY 1"
 )
 
 
@@ -124,7 +123,10 @@ async def test_live_late_and_replayed_writes_keep_each_points_newest_reading(
 
 
 async def test_a_replayed_trace_through_the_gateway_keeps_each_points_newest_reading(
-    database_url: str, mqtt_url: str, unique_id: str, trace: Trace  # noqa: F811
+    database_url: str,
+    mqtt_url: str,
+    unique_id: str,
+    trace: Trace,  # noqa: F811
 ) -> None:
     """The replay source goes through the same writer: the overviews follow its readings."""
     await _replay(database_url, mqtt_url, f"gw-{unique_id}",
