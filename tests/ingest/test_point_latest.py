@@ -171,3 +171,37 @@ def test_newest_per_point_picks_each_points_newest_reading(rows: list[tuple[int,
             expected[p] = (t, i)
     assert list(points[newest]) == sorted(expected)
     assert {int(points[i]): (int(times[i]), int(i)) for i in newest} == expected
+
+
+def test_the_fill_probes_each_point_by_its_index_on_a_chunk_dominated_by_one_point(
+    database_url: str,
+) -> None:
+    """The statistics that made the per-point probe read whole chunks (one point filling a
+    day's chunk, analysed): the fill's statements still probe every point through the
+    (point_id, time) index, never through a chunk's time index (plans from auto_explain;
+    with one shared plan for every point, all of them went through the time index)."""
+    plans: list[str] = []
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        upsert_mine(conn, _definition())
+        first = conn.execute("SELECT min(id) FROM points").fetchone()
+        assert first is not None
+        conn.execute(
+            "INSERT INTO readings (time, point_id, value) SELECT date_trunc('day', now()) "
+            "- interval '1 day' + s * interval '1 s', %s, 0.3 FROM generate_series(0, 86399) s",
+            (first[0],),
+        )
+        conn.execute("ANALYZE readings")
+        conn.add_notice_handler(lambda d: plans.append(d.message_primary or ""))
+        conn.execute("LOAD 'auto_explain'")
+        for setting in ("auto_explain.log_min_duration = 0", "auto_explain.log_nested_statements"
+                        " = on", "client_min_messages = log"):  # fmt: skip
+            conn.execute(f"SET {setting}")
+        assert conn.execute("SELECT refresh_point_latest()").fetchone() == (1,)
+        assert conn.execute("SELECT point_id FROM point_latest").fetchall() == [first]
+    probes = [p for p in plans if "INSERT INTO point_latest" in p]
+    points = scalar(database_url, "SELECT count(*) FROM points")
+    assert len(probes) == points
+    others = [p for p in probes if f"point_id = '{first[0]}'" not in p]
+    assert len(others) == points - 1  # (the one point filling the chunk finds its row first
+    # through either index)
+    assert all("readings_point_time_idx" in p and "readings_time_idx" not in p for p in others)
