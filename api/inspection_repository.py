@@ -184,7 +184,8 @@ _DATA = {
         "FROM comms_status_reports WHERE " + _IN.format(t="time", c="mine_code")
     ),
 }
-# Per system: per mine of the scope, the newest data time (never any: no row).
+# Per system: per mine of the scope, the newest data time (never any: no row); for the safety
+# and output systems, the newest of their points' newest readings (point_latest, migration 0029).
 _LAST = {
     "platform": (
         "SELECT mine_code, max(t) FROM (SELECT mine_code, max(time) AS t FROM substation_status "
@@ -194,8 +195,7 @@ _LAST = {
         + " GROUP BY 1) x GROUP BY 1"
     ),
     "safety": (
-        "SELECT p.mine_code, max(r.time) FROM points p CROSS JOIN LATERAL (SELECT time FROM "
-        "readings WHERE point_id = p.id ORDER BY time DESC LIMIT 1) r "
+        "SELECT p.mine_code, max(l.time) FROM points p JOIN point_latest l ON l.point_id = p.id "
         "WHERE p.sensor_type <> '3001' AND " + _scoped("p.mine_code") + " GROUP BY 1"
     ),
     "personnel": (
@@ -207,8 +207,7 @@ _LAST = {
         "personnel_feed_state WHERE " + _scoped("mine_code") + ") x GROUP BY 1"
     ),
     "output": (
-        "SELECT p.mine_code, max(r.time) FROM points p CROSS JOIN LATERAL (SELECT time FROM "
-        "readings WHERE point_id = p.id ORDER BY time DESC LIMIT 1) r "
+        "SELECT p.mine_code, max(l.time) FROM points p JOIN point_latest l ON l.point_id = p.id "
         "WHERE p.sensor_type = '3001' AND " + _scoped("p.mine_code") + " GROUP BY 1"
     ),
     "video": (

@@ -26,16 +26,16 @@ FLAG_EPISODES = 5
 
 
 async def latest_readings(conn: AsyncConnection, mine: str) -> Rows:
-    """Every point of the mine with its latest reading (value, time, status bits), its levels
-    and its open alarms' rules (an empty list: none open)."""
+    """Every point of the mine with its latest reading (value, time, status bits; kept per point
+    by the gateway in ``point_latest``), its levels and its open alarms' rules (an empty list:
+    none open)."""
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
         "SELECT p.id, p.code, p.sensor_type, p.value_type, p.unit, p.location, "
         "p.alarm_high, p.poweroff_high, p.restore_high, r.time, r.value, r.status, "
         "coalesce((SELECT array_agg(DISTINCT a.rule ORDER BY a.rule) FROM alarms a "
         "  WHERE a.point_id = p.id AND a.ended_at IS NULL), '{}') AS open_rules "
-        "FROM points p LEFT JOIN LATERAL (SELECT time, value, status FROM readings "
-        "  WHERE point_id = p.id ORDER BY time DESC LIMIT 1) r ON true "
+        "FROM points p LEFT JOIN point_latest r ON r.point_id = p.id "
         "WHERE p.mine_code = %(mine)s ORDER BY p.code",
         {"mine": mine},
     )
@@ -62,12 +62,11 @@ async def substation_states(conn: AsyncConnection, mine: str) -> Rows:
 
 async def mines_overview(conn: AsyncConnection, scope: str | None) -> Rows:
     """The mines of the scope: open alarms per grade, the time of the newest reading
-    (None: never any), people underground and cameras online now."""
+    (``point_latest``; None: never any), people underground and cameras online now."""
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
         "SELECT m.code, m.name, m.approved_capacity_t, "
-        "(SELECT max(r.time) FROM points p CROSS JOIN LATERAL (SELECT time FROM readings "
-        "   WHERE point_id = p.id ORDER BY time DESC LIMIT 1) r "
+        "(SELECT max(l.time) FROM points p JOIN point_latest l ON l.point_id = p.id "
         " WHERE p.mine_code = m.code) AS last_data_at, "
         "count(a.id) FILTER (WHERE a.grade = 'red')::int AS red, "
         "count(a.id) FILTER (WHERE a.grade = 'orange')::int AS orange, "

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
 import psycopg
 from psycopg.types.json import Jsonb
 
+from minewatch.batch import ReadingBatch
 from minewatch.ingest.quarantine import Rejection
 from minewatch.ingest.sequence import SourceMark
 from minewatch.timeutil import us_to_datetime
@@ -127,3 +130,38 @@ async def write_fills(cur: psycopg.AsyncCursor, fills: list[tuple[str, int, int]
     """Count the messages (source, boot, seq) that arrived inside a recorded gap after all."""
     if fills:
         await cur.executemany(_FILL_GAP, [{"source": s, "boot": b, "seq": q} for s, b, q in fills])
+
+
+# One row per point of the batch, moved forward only (a late or replayed reading older than
+# the stored one leaves it): migration 0029. Times travel as int64 microseconds since the epoch
+# (exact: a bigint times an interval of one microsecond stays below 2**53).
+_UPSERT_LATEST = (
+    "INSERT INTO point_latest (point_id, time, value, status) "
+    "SELECT p, timestamptz 'epoch' + t * interval '1 microsecond', v, s "
+    "FROM unnest(%(points)s::int4[], %(times)s::int8[], %(values)s::float8[], "
+    "%(status)s::int2[]) AS b(p, t, v, s) "
+    "ON CONFLICT (point_id) DO UPDATE SET time = EXCLUDED.time, value = EXCLUDED.value, "
+    "status = EXCLUDED.status WHERE point_latest.time < EXCLUDED.time"
+)
+
+
+def newest_per_point(batch: ReadingBatch) -> npt.NDArray[np.intp]:
+    """The index, in ``batch``, of each point's newest reading (ties: the last in the batch),
+    in ascending point order."""
+    order = np.lexsort((batch.time_us, batch.point_id))  # by point, then time, stable
+    points = batch.point_id[order]
+    last = np.ones(len(order), dtype=bool)
+    last[:-1] = points[1:] != points[:-1]
+    return order[last]
+
+
+async def write_latest(cur: psycopg.AsyncCursor, batch: ReadingBatch) -> None:
+    """Move each point's newest reading (``point_latest``) forward to the batch's newest for
+    that point, in one statement, in the batch's transaction."""
+    if not len(batch):
+        return
+    newest = newest_per_point(batch)
+    await cur.execute(_UPSERT_LATEST, {
+        "points": batch.point_id[newest].tolist(), "times": batch.time_us[newest].tolist(),
+        "values": batch.value[newest].tolist(), "status": batch.status[newest].tolist(),
+    })  # fmt: skip

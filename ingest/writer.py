@@ -35,6 +35,7 @@ from minewatch.ingest.repository import (
     committed_before,
     write_fills,
     write_gaps,
+    write_latest,
     write_rejections,
     write_watermarks,
 )
@@ -217,6 +218,7 @@ class BatchWriter(DurableWriter):
             if len(stored):
                 async with cur.copy(COPY_READINGS_SQL) as copy:
                     await copy.write(encode_readings(stored))
+                await write_latest(cur, stored)  # each point's newest reading (migration 0029)
                 late = await self.late.store(cur, self.registry, stored)  # readings flagged late
             await write_rejections(cur, pending.rejections)
             await write_watermarks(cur, pending.watermarks)

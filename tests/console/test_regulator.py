@@ -131,6 +131,8 @@ def _more_data(database_url: str, world: World) -> None:
             "WHERE mine_code = %s AND code = %s",
             (SILENT_MINE, world.a.point_code),
         )
+        # readings inserted here, not by the gateway: each point's newest as after a bulk load
+        conn.execute("SELECT refresh_point_latest()")
 
 
 @pytest.fixture(scope="module")
