@@ -37,7 +37,7 @@ class NeighbourReference:
         self.near: dict[int, list[int]] = {}
         for a, b in zip(points.near_src.tolist(), points.near_dst.tolist(), strict=True):
             self.near.setdefault(a, []).append(b)
-        self.recent: list[tuple[int, WindowStats]] = []  # the last two decided, oldest first
+        self.recent: list[tuple[int, WindowStats]] = []  # the last three decided, oldest first
         self.pending = False  # the last one's excursions wait for the window after
         self.flagged: tuple[int, set[int]] = (_NEVER, set())
         self.runs: dict[int, _StuckRun] = {}
@@ -49,7 +49,7 @@ class NeighbourReference:
             self._excursions(window if x == w - 1 else None)
         previous = self.recent[-1][1] if self.recent and self.recent[-1][0] == w - 1 else None
         self._stuck(w, window, previous)
-        self.recent = [*self.recent, (w, window)][-2:]
+        self.recent = [*self.recent, (w, window)][-3:]
         self.pending = True
 
     def passed(self, last: int) -> None:
@@ -106,25 +106,25 @@ class NeighbourReference:
     def _excursions(self, after: WindowStats | None) -> None:
         self.pending = False
         x, window = self.recent[-1]
-        before = self.recent[0][1] if len(self.recent) == 2 and self.recent[0][0] == x - 1 else None
+        by_index = dict(self.recent)
+        earlier = [s for s in (by_index.get(x - 2), by_index.get(x - 1)) if s is not None]
         skip = self.flagged[1] if self.flagged[0] == x - 1 else set()
         flagged: set[int] = set()
         self.flagged = (x, flagged)
-        if before is None:
-            return
         pts = self.points
         for p, neighbours in self.near.items():
-            mine, base = window.get(p), before.get(p)
-            if mine is None or base is None or mine[0] < 3:
+            mine = window.get(p)
+            bases = [s[p][1] / s[p][0] for s in earlier if p in s]
+            if mine is None or not bases or mine[0] < 3:
                 continue
             count, total, first, vmax, vmax_at, vmin, vmin_at = mine
-            baseline = base[1] / base[0]
+            baseline = min(bases)  # the lower of the two windows before
             rise = (total - vmax) / (count - 1) - baseline  # without the highest reading
             if not rise >= pts.excursion_min[p]:
                 continue
             known = seen = False
             for q in neighbours:
-                means = [s[q][1] / s[q][0] for s in (before, window, after or {}) if q in s]
+                means = [s[q][1] / s[q][0] for s in (*earlier, window, after or {}) if q in s]
                 if len(means) < 2:
                     continue
                 known = True

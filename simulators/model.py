@@ -236,7 +236,8 @@ class SimulatedMine:
         # 1. the air
         level = self._local_levels(t, variability=True)
         for item in active:
-            if item.kind in ATMOSPHERE_KINDS or item.kind in ("vehicle_co", "co_fire"):
+            if item.kind in ATMOSPHERE_KINDS or item.kind in ("vehicle_co", "co_fire",
+                                                              "sensor_stuck"):  # fmt: skip
                 for p, series in excess_at(item, t):
                     level[:, p] += series
             if item.kind == "fan_stop":
@@ -267,7 +268,7 @@ class SimulatedMine:
         high = np.where(free_high, np.inf, layout.range_high)
         value = np.clip(value, low, high)
         for item in active:
-            if item.kind == "stuck":
+            if item.kind in ("stuck", "sensor_stuck"):
                 rows = _rows(t, item.start_s, item.end_s)
                 if rows.start >= rows.stop:
                     continue
@@ -321,6 +322,11 @@ class SimulatedMine:
                 value[rows, p] = (1 - weight) * value[rows, p] + weight * (target + 0.25 * jitter)
                 if item.kind == "calibration":
                     status[rows, p] |= PointStatus.CALIBRATION
+            case "sensor_local_excursion":  # a local fault: ``peak`` more than the gas, ramped
+                # below the alarm level (a real sensor above it raises the gas alarm anyway)
+                room = self._layout.alarm[p] - self._layout.baseline[p] - 0.15
+                excess = min(c.peak or 0.0, max(room, 0.0))
+                value[rows, p] += excess * np.minimum(1.0, np.minimum(x, 1 - x) / 0.1)
             case "sensor_drift":  # sensitivity lost: the gas reads as ``peak`` at the baseline
                 gain = (c.peak or 0.0) / max(self._layout.baseline[p], 1e-9)
                 value[rows, p] *= 1.0 - (1.0 - gain) * np.minimum(1.0, x / 0.3)

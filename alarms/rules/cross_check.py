@@ -138,7 +138,7 @@ class Window:
 @dataclass(frozen=True, slots=True)
 class CrossState:
     """Windows not decided yet (by window index) and the last decided window index; the last
-    two decided windows with readings (index, window; oldest first), whether the excursion of
+    three decided windows with readings (index, window; oldest first), whether the excursion of
     the last one is still to be decided (it needs the window after), and the points the last
     excursion decision flagged (with that window's index)."""
 
@@ -259,7 +259,7 @@ def decide(
         changes += _window(window, w, stuck, points,
                            *more.stuck_verdicts(window, previous, points.more), more.STUCK,
                            more.STUCK_LABEL, points.more.stuck_hold_us)  # fmt: skip
-        recent, pending = [*recent, (w, window)][-2:], True
+        recent, pending = [*recent, (w, window)][-3:], True
     if pending and recent[-1][0] < last:  # the window after passed without readings
         found, points_flagged = _excursion_records(recent, None, points, flagged)
         changes += found
@@ -278,7 +278,8 @@ def _excursion_records(
 ) -> tuple[list[EpisodeChange], frozenset[int]]:
     """The excursions of the last window of ``recent`` (``after``: the window after it)."""
     x, window = recent[-1]
-    before = recent[0][1] if len(recent) == 2 and recent[0][0] == x - 1 else None
+    by_index = dict(recent)
+    before = (by_index.get(x - 2), by_index.get(x - 1))
     skip = flagged[1] if flagged[0] == x - 1 else frozenset()
     return more.excursions(x, before, window, after, points.more, points.window_us, skip)
 

@@ -21,10 +21,11 @@ methane neighbour (the mine definition's ``points.downstream``, both ways). A wi
   neighbour; this one needs a neighbour's movement that the point should have followed.
 * **local_excursion** (a record, M08): the point's window mean (without the window's single
   highest reading, so one spike does not make it) rose by at least ``excursion_min`` over its
-  previous window's mean, and no neighbour within one window's transport delay
+  baseline, the lower mean of its two windows before (a rise split across two windows counts
+  whole in the second), and no neighbour within one window's transport delay
   (``AirPath.delay_s`` at most the window) saw a movement of at least ``excursion_ratio``
-  times that rise: the spread of its window means over the window before, the window and the
-  window after stays below it. A neighbour without readings there says nothing: at least one
+  times that rise: the spread of its window means over the two windows before, the window
+  and the window after stays below it. A neighbour without readings there says nothing: at least one
   must have them. Decided when the window after is; one record per excursion (a point
   flagged in the window before is not flagged again). The record spans the window and holds
   its readings' statistics; ``threshold`` is the baseline plus ``excursion_min``. A calibration
@@ -161,21 +162,23 @@ def stuck_verdicts(
 
 def excursions(
     x: int,
-    before: Window | None,
+    before: tuple[Window | None, Window | None],
     window: Window,
     after: Window | None,
     points: NeighbourPoints,
     window_us: int,
     skip: frozenset[int],
 ) -> tuple[list[EpisodeChange], frozenset[int]]:
-    """The ``local_excursion`` records of window ``x`` (``before``/``after``: the windows
-    ``x - 1`` and ``x + 1``, None: no readings there), and the points flagged; the points of
-    ``skip`` (flagged in window ``x - 1``) are not flagged again."""
-    if before is None:
+    """The ``local_excursion`` records of window ``x`` (``before``: the windows ``x - 2`` and
+    ``x - 1``, ``after``: ``x + 1``; None: no readings there), and the points flagged; the
+    points of ``skip`` (flagged in window ``x - 1``) are not flagged again."""
+    if before[0] is None and before[1] is None:
         return [], frozenset()
     size = len(points.excursion_checked)
     count = window.count[:size]
-    base = _means(before, size)
+    earlier = np.vstack([_means(before[0], size), _means(before[1], size)])
+    some = np.isfinite(earlier).any(axis=0)
+    base = np.where(some, np.min(np.where(np.isfinite(earlier), earlier, np.inf), 0), np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
         # the mean without the window's highest reading: one spike is no excursion
         robust = (window.total[:size] - window.vmax[:size]) / np.maximum(count - 1, 1)
@@ -183,7 +186,7 @@ def excursions(
         cand = points.excursion_checked & (count >= 3) & (rise >= points.excursion_min)
     if not cand.any():
         return [], frozenset()
-    stack = np.vstack([base, _means(window, size), _means(after, size)])
+    stack = np.vstack([earlier, _means(window, size), _means(after, size)])
     have = np.isfinite(stack).sum(axis=0) >= 2
     with np.errstate(invalid="ignore"):
         spread = np.where(have, np.nanmax(np.where(np.isfinite(stack), stack, -np.inf), 0)

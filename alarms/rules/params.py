@@ -72,10 +72,12 @@ class RuleDefaults:
     stuck_tolerance: float = 0.005
     stuck_move: float = 0.05
     stuck_s: float = 900.0
-    #: An excursion no neighbour sees: a window mean ``excursion_min`` (%CH4) above the window
-    #: before, no neighbour's means moving by ``excursion_ratio`` x that rise.
+    #: An excursion no neighbour sees: a window mean ``excursion_min`` (%CH4) above the lower
+    #: of the two windows before, no neighbour's means moving by ``excursion_ratio`` x that
+    #: rise (0.15: below the 0.2-0.3 of the gas an upper corner or a face passes downstream,
+    #: above the drift of a quiet neighbour's 5-minute means).
     excursion_min: float = 0.3
-    excursion_ratio: float = 0.1
+    excursion_ratio: float = 0.15
 
     def __post_init__(self) -> None:
         if not self.allowed_lateness_s >= 0:
