@@ -372,6 +372,8 @@ def interruption_tick(engine: AlarmEngine, tick: Tick) -> None:
 
 
 def co_step(engine: AlarmEngine, step: Step) -> None:
+    if co.RULE not in step.before.open_rules and not len(step.outcomes["upper_alarm"].runs):
+        return  # no reading at an alarm level (a CO point's is its upper alarm's), none open
     points: co.COPoints = engine.prepared["co"]
     outcome = co.fire_candidate(step.ctx, step.before.runs[co.RULE], points)
     step.runs[co.RULE] = outcome.state

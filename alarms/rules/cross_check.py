@@ -33,7 +33,9 @@ The same windows serve two more checks, a stuck sensor whose neighbours move
 
 Per-point settings are data (``points.cross_check_ratio``, ``cross_check_min``,
 ``cross_check_s``, migration 0017). The engine keeps the windows not yet decided
-(:class:`CrossState`, at most two at the default window and lateness) and the alarm's run in a
+(:class:`CrossState`: the readings of the windows not decided, at most two at the default
+window and lateness, as the batches brought them; a window's statistics are made once, when
+it is decided) and the alarm's run in a
 :class:`~alarms.rules.run_state.RunState`, so an open alarm is restored after a restart.
 """
 
@@ -136,13 +138,25 @@ class Window:
 
 
 @dataclass(frozen=True, slots=True)
-class CrossState:
-    """Windows not decided yet (by window index) and the last decided window index; the last
-    three decided windows with readings (index, window; oldest first), whether the excursion of
-    the last one is still to be decided (it needs the window after), and the points the last
-    excursion decision flagged (with that window's index)."""
+class Chunk:
+    """One batch's readings of the points the checks read, in (point, time) order, with their
+    window index: kept as they came (never changed once made) until their window is decided,
+    so a batch costs a selection, not a window's statistics."""
 
-    windows: dict[int, Window] = field(default_factory=dict)
+    w: IntArray
+    pid: npt.NDArray[np.int32]
+    v: FloatArray
+    t: IntArray
+
+
+@dataclass(frozen=True, slots=True)
+class CrossState:
+    """Readings of windows not decided yet (in batch order) and the last decided window
+    index; the last three decided windows with readings (index, window; oldest first), whether
+    the excursion of the last one is still to be decided (it needs the window after), and the
+    points the last excursion decision flagged (with that window's index)."""
+
+    chunks: tuple[Chunk, ...] = ()
     decided: int = NEVER
     recent: tuple[tuple[int, Window], ...] = ()
     pending: bool = False
@@ -153,26 +167,48 @@ def add_rows(ctx: BatchContext, points: CrossPoints, before: CrossState | None) 
     """``before`` with the batch's readings of the points checked and their neighbours."""
     state = before if before is not None else CrossState()
     rows = ctx.rows
-    if not len(rows) or not (len(points.src) or len(points.more.near_src)
-                             or len(points.more.up_src)):
+    if not len(rows) or not (
+        len(points.src) or len(points.more.near_src) or len(points.more.up_src)
+    ):
         return state
     sel = np.flatnonzero(ctx.gas_ok & points.member[rows.pid])
     if not len(sel):
         return state
-    size = len(points.member)
     w = rows.t[sel] // points.window_us
     keep = w > state.decided
-    sel, w = sel[keep], w[keep]
-    windows = dict(state.windows)
-    if not len(sel):
-        return state
-    first, last = int(w[0]), int(w[-1])
-    single = first == last and bool((w == first).all())  # the common case: one window
-    for index in [first] if single else np.unique(w).tolist():
-        part = sel if single else sel[w == index]  # rows in (point, time) order
-        windows[index] = _merged(windows.get(index), rows.pid[part], rows.v[part],
-                                 rows.t[part], size)  # fmt: skip
-    return replace(state, windows=windows)
+    if not keep.all():
+        sel, w = sel[keep], w[keep]
+        if not len(sel):
+            return state
+    chunk = Chunk(w, rows.pid[sel], rows.v[sel], rows.t[sel])
+    return replace(state, chunks=(*state.chunks, chunk))
+
+
+def _windows(
+    state: CrossState, last: int, size: int
+) -> tuple[dict[int, Window], tuple[Chunk, ...]]:
+    """The windows up to ``last`` with readings (their statistics), and the chunks of the later
+    windows."""
+    if not state.chunks:
+        return {}, ()
+    if all(int(c.w.min()) > last for c in state.chunks):
+        return {}, state.chunks
+    w = np.concatenate([c.w for c in state.chunks])
+    pid = np.concatenate([c.pid for c in state.chunks])
+    v = np.concatenate([c.v for c in state.chunks])
+    t = np.concatenate([c.t for c in state.chunks])
+    due = w <= last
+    later = ~due
+    rest = (Chunk(w[later], pid[later], v[later], t[later]),) if later.any() else ()
+    # per point in time order: batches come in time order per point (late readings are
+    # skipped), each in (point, time) order, so a stable sort by window, then point
+    order = np.lexsort((pid[due], w[due]))
+    w, pid, v, t = w[due][order], pid[due][order], v[due][order], t[due][order]
+    out: dict[int, Window] = {}
+    bounds = np.flatnonzero(np.diff(w)) + 1
+    for lo, hi in zip([0, *bounds.tolist()], [*bounds.tolist(), len(w)], strict=True):
+        out[int(w[lo])] = _merged(None, pid[lo:hi], v[lo:hi], t[lo:hi], size)
+    return out, rest
 
 
 def _merged(
@@ -240,14 +276,16 @@ def decide(
     last = bound_us // points.window_us - 1  # the last window whose end is at or before bound
     if last <= state.decided:
         return [], state, runs
-    due = sorted(w for w in state.windows if w <= last)
     size = len(points.member)
+    ready, chunks = _windows(state, last, size)
+    due = sorted(ready)
     changes: list[EpisodeChange] = []
     cross = runs[RULE].copy() if due else runs[RULE]
     stuck = runs[more.STUCK].copy() if due else runs[more.STUCK]
-    recent, pending, flagged = list(state.recent), state.pending, state.flagged
+    recent = [(i, _sized(x, size)) for i, x in state.recent]  # the registry may have grown
+    pending, flagged = state.pending, state.flagged
     for w in due:
-        window = _sized(state.windows[w], size)
+        window = ready[w]
         if pending:  # the last window's excursions: this one is the window after, or not
             after_it = window if recent[-1][0] == w - 1 else None
             found, points_flagged = _excursion_records(recent, after_it, points, flagged)
@@ -265,8 +303,7 @@ def decide(
         changes += found
         flagged = (recent[-1][0], points_flagged)
         pending = False
-    windows = {w: x for w, x in state.windows.items() if w > last}
-    after = CrossState(windows, last, tuple(recent), pending, flagged)
+    after = CrossState(chunks, last, tuple(recent), pending, flagged)
     return _folded(changes), after, {**runs, RULE: cross, more.STUCK: stuck}
 
 
