@@ -314,9 +314,7 @@ def _candidates(config: MineConfig, layout: MineLayout) -> dict[str, list[str]]:
         ],
         "sensor_drift": [r for r in low_range if _on_air_path(layout, config.resolve(r))],
         "sensor_stuck": [r for r in low_range if upstream_methane(layout, config.resolve(r))],
-        "sensor_local_excursion": [
-            r for r in low_range if _on_air_path(layout, config.resolve(r))
-        ],
+        "sensor_local_excursion": [r for r in low_range if _on_air_path(layout, config.resolve(r))],
     }
 
 

@@ -209,9 +209,17 @@ RULE_KINDS: dict[str, frozenset[str]] = {
     "sensor_stuck": frozenset({"sensor_stuck", "stuck"}),
     # what the check is for: a fault local to the sensor (a calibration nobody declared, a
     # drifting or stuck sensor coming back) reads like an excursion no neighbour sees
-    "local_excursion": frozenset({"sensor_local_excursion", "undeclared_calibration",
-                                  "negative_drift", "sensor_drift", "stuck", "sensor_stuck",
-                                  "disconnection"}),  # fmt: skip
+    "local_excursion": frozenset(
+        {
+            "sensor_local_excursion",
+            "undeclared_calibration",
+            "negative_drift",
+            "sensor_drift",
+            "stuck",
+            "sensor_stuck",
+            "disconnection",
+        }
+    ),
 }
 
 

@@ -41,7 +41,7 @@ it is decided) and the alarm's run in a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -247,7 +247,9 @@ def _merged(
     return out
 
 
-def verdicts(window: Window, points: CrossPoints) -> tuple[npt.NDArray[np.bool_], ...]:
+def verdicts(
+    window: Window, points: CrossPoints
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
     """(low, normal) per point id for one window (neither: hold)."""
     size = len(points.member)
     if len(window.count) < size:  # the registry grew since the window began

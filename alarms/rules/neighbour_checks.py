@@ -89,8 +89,10 @@ class NeighbourPoints:
         up: set[tuple[int, int]] = set()
         near: set[tuple[int, int]] = set()
         downstream = registry.downstream
-        sources = np.flatnonzero(registry.known & methane) if downstream is not None else []
-        for i in np.asarray(sources).tolist():
+        sources: list[int] = (
+            np.flatnonzero(registry.known & methane).tolist() if downstream is not None else []
+        )
+        for i in sources:
             for path in downstream[i] or ():  # type: ignore[index]
                 j = int(registry.lookup(str(registry.mine_code[i]), [str(path["target"])])[0])
                 if j < 0 or j == i or not methane[j]:
@@ -189,8 +191,12 @@ def excursions(
     stack = np.vstack([earlier, _means(window, size), _means(after, size)])
     have = np.isfinite(stack).sum(axis=0) >= 2
     with np.errstate(invalid="ignore"):
-        spread = np.where(have, np.nanmax(np.where(np.isfinite(stack), stack, -np.inf), 0)
-                          - np.nanmin(np.where(np.isfinite(stack), stack, np.inf), 0), np.nan)
+        spread = np.where(
+            have,
+            np.nanmax(np.where(np.isfinite(stack), stack, -np.inf), 0)
+            - np.nanmin(np.where(np.isfinite(stack), stack, np.inf), 0),
+            np.nan,
+        )
         src, dst = points.near_src, points.near_dst
         known = np.zeros(size, bool)
         np.logical_or.at(known, src, np.isfinite(spread[dst]))
