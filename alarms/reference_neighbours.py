@@ -34,9 +34,10 @@ class NeighbourReference:
         self.upstream: dict[int, list[int]] = {}
         for a, b in zip(points.up_src.tolist(), points.up_dst.tolist(), strict=True):
             self.upstream.setdefault(a, []).append(b)
-        self.near: dict[int, list[int]] = {}
-        for a, b in zip(points.near_src.tolist(), points.near_dst.tolist(), strict=True):
-            self.near.setdefault(a, []).append(b)
+        self.near: dict[int, list[tuple[int, bool]]] = {}  # point -> (neighbour, downstream)
+        for a, b, down in zip(points.near_src.tolist(), points.near_dst.tolist(),
+                              points.near_down.tolist(), strict=True):  # fmt: skip
+            self.near.setdefault(a, []).append((b, down))
         self.recent: list[tuple[int, WindowStats]] = []  # the last three decided, oldest first
         self.pending = False  # the last one's excursions wait for the window after
         self.flagged: tuple[int, set[int]] = (_NEVER, set())
@@ -123,12 +124,13 @@ class NeighbourReference:
             if not rise >= pts.excursion_min[p]:
                 continue
             known = seen = False
-            for q in neighbours:
+            for q, down in neighbours:
                 means = [s[q][1] / s[q][0] for s in (*earlier, window, after or {}) if q in s]
                 if len(means) < 2:
                     continue
                 known = True
-                seen |= max(means) - min(means) >= pts.excursion_ratio[p] * rise
+                ratio = pts.excursion_ratio[p] if down else pts.upstream_ratio
+                seen |= max(means) - min(means) >= ratio * rise
             if not known or seen:
                 continue
             flagged.add(p)

@@ -497,6 +497,23 @@ def _air_paths(
     return out
 
 
+def _excursion_ratios(config: MineConfig, templates: list[SensorTemplate]) -> dict[int, float]:
+    """Per methane point with a methane point downstream: half the smallest share of its
+    gas that reaches the next one (the roadway's ``share``), written as the point's
+    ``excursion_ratio``: a neighbour downstream that moves by less than that has not seen an
+    excursion of the point (alarms/rules/neighbour_checks.py). What a mine sets from its
+    ventilation survey."""
+    out: dict[int, float] = {}
+    for roadway in config.roadways:
+        gas = [config.resolve(ref) for ref in roadway.points
+               if templates[config.resolve(ref)].is_methane]  # fmt: skip
+        for a, b in itertools.pairwise(gas):
+            ratio = round(min(0.9, roadway.share / 2), 3)
+            if a != b and ratio > 0:
+                out[a] = min(out.get(a, ratio), ratio)
+    return out
+
+
 def _cut_pairs(config: MineConfig) -> list[tuple[int, int]]:
     """(methane point, feed point) pairs: the D relations of ``cuts_power_of``."""
     pairs = []
@@ -528,6 +545,7 @@ def _definition(config: MineConfig) -> MineDefinition:
         for station in working.substations
     }
     paths = _air_paths(config, [config.templates[name] for _, name in by_station])
+    ratios = _excursion_ratios(config, [config.templates[name] for _, name in by_station])
     # CO points where vehicles pass (belt and transport roadways): short CO puffs are exhaust
     vehicles = {config.resolve(ref) for r in config.roadways if r.kind in ("belt", "transport")
                 for ref in r.points}  # fmt: skip
@@ -566,6 +584,7 @@ def _definition(config: MineConfig) -> MineDefinition:
                 if i in vehicles and t.sensor_type == CO_SENSOR_TYPE
                 else None,
                 cross_check_s=sim.cross_check_s if t.is_methane else None,
+                excursion_ratio=ratios.get(i),
             )
         )
     return MineDefinition(

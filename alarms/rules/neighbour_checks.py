@@ -23,10 +23,13 @@ methane neighbour (the mine definition's ``points.downstream``, both ways). A wi
   highest reading, so one spike does not make it) rose by at least ``excursion_min`` over its
   baseline, the lower mean of its two windows before (a rise split across two windows counts
   whole in the second), and no neighbour within one window's transport delay
-  (``AirPath.delay_s`` at most the window) saw a movement of at least ``excursion_ratio``
-  times that rise: the spread of its window means over the two windows before, the window
-  and the window after stays below it. A neighbour without readings there says nothing: at least one
-  must have them. Decided when the window after is; one record per excursion (a point
+  (``AirPath.delay_s`` at most the window) saw it: the spread of the neighbour's window means
+  over the two windows before, the window and the window after stays below
+  ``excursion_ratio`` times that rise for a neighbour downstream (the air's dilution on the
+  way there: a per-point setting, from the mine's ventilation), below
+  ``RuleDefaults.excursion_upstream_ratio`` (0.5) times it for one upstream (gas that came
+  from there was at least as high there). A neighbour without readings there says nothing:
+  at least one must have them. Decided when the window after is; one record per excursion (a point
   flagged in the window before is not flagged again). The record spans the window and holds
   its readings' statistics; ``threshold`` is the baseline plus ``excursion_min``. A calibration
   the mine did not declare or a local sensor fault reads like that; so may a real gas release
@@ -71,13 +74,15 @@ class NeighbourPoints:
     up_dst: IntArray
     near_src: IntArray  # neighbours within one window's transport delay, both ways
     near_dst: IntArray
+    near_down: BoolArray  # ``near_dst[k]`` is downstream of ``near_src[k]`` (else upstream)
     stuck_checked: BoolArray
     excursion_checked: BoolArray
     tolerance: FloatArray
     move: FloatArray
     stuck_hold_us: IntArray
     excursion_min: FloatArray
-    excursion_ratio: FloatArray
+    excursion_ratio: FloatArray  # a neighbour downstream: per point (the air's dilution)
+    upstream_ratio: float  # a neighbour upstream: gas from there was at least as high there
 
     @classmethod
     def of(cls, registry: PointRegistry, defaults: RuleDefaults) -> NeighbourPoints:
@@ -87,7 +92,7 @@ class NeighbourPoints:
             registry.value_type == ValueType.ANALOG.value
         )
         up: set[tuple[int, int]] = set()
-        near: set[tuple[int, int]] = set()
+        near: dict[tuple[int, int], bool] = {}  # (point, neighbour) -> neighbour downstream
         downstream = registry.downstream
         sources: list[int] = (
             np.flatnonzero(registry.known & methane).tolist() if downstream is not None else []
@@ -99,7 +104,8 @@ class NeighbourPoints:
                     continue
                 up.add((j, i))
                 if round(float(path.get("delay_s") or 0.0) * _US) <= window_us:
-                    near |= {(i, j), (j, i)}
+                    near[i, j] = True
+                    near[j, i] = near.get((j, i), False)
 
         def pairs(items: set[tuple[int, int]]) -> tuple[IntArray, IntArray]:
             ordered = sorted(items)
@@ -113,18 +119,22 @@ class NeighbourPoints:
             return out
 
         up_src, up_dst = pairs(up)
-        near_src, near_dst = pairs(near)
+        near_src, near_dst = pairs(set(near))
+        near_down = np.array(
+            [near[a, b] for a, b in zip(near_src.tolist(), near_dst.tolist(), strict=True)], bool
+        )
         stuck_checked = np.zeros(size, bool)
         stuck_checked[up_src] = True
         excursion_checked = np.zeros(size, bool)
         excursion_checked[near_src] = True
         return cls(
-            up_src, up_dst, near_src, near_dst, stuck_checked, excursion_checked,
+            up_src, up_dst, near_src, near_dst, near_down, stuck_checked, excursion_checked,
             setting(registry.stuck_tolerance, defaults.stuck_tolerance),
             setting(registry.stuck_move, defaults.stuck_move),
             np.round(setting(registry.stuck_s, defaults.stuck_s) * _US).astype(np.int64),
             setting(registry.excursion_min, defaults.excursion_min),
             setting(registry.excursion_ratio, defaults.excursion_ratio),
+            defaults.excursion_upstream_ratio,
         )  # fmt: skip
 
     @property
@@ -201,7 +211,8 @@ def excursions(
         known = np.zeros(size, bool)
         np.logical_or.at(known, src, np.isfinite(spread[dst]))
         seen = np.zeros(size, bool)
-        np.logical_or.at(seen, src, spread[dst] >= points.excursion_ratio[src] * rise[src])
+        ratio = np.where(points.near_down, points.excursion_ratio[src], points.upstream_ratio)
+        np.logical_or.at(seen, src, spread[dst] >= ratio * rise[src])
     flag = cand & known & ~seen
     out: list[EpisodeChange] = []
     flagged = []

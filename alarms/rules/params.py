@@ -73,11 +73,14 @@ class RuleDefaults:
     stuck_move: float = 0.05
     stuck_s: float = 900.0
     #: An excursion no neighbour sees: a window mean ``excursion_min`` (%CH4) above the lower
-    #: of the two windows before, no neighbour's means moving by ``excursion_ratio`` x that
-    #: rise (0.15: below the 0.2-0.3 of the gas an upper corner or a face passes downstream,
-    #: above the drift of a quiet neighbour's 5-minute means).
+    #: of the two windows before, no neighbour downstream's means moving by ``excursion_ratio``
+    #: x that rise (per point: the share of the point's gas that reaches it; 0.15 where a point
+    #: sets none: below the 0.2-0.3 an upper corner or a face passes downstream).
     excursion_min: float = 0.3
     excursion_ratio: float = 0.15
+    #: ... and no neighbour upstream moving by this share of the rise (gas from upstream is
+    #: at least as high there as here).
+    excursion_upstream_ratio: float = 0.5
 
     def __post_init__(self) -> None:
         if not self.allowed_lateness_s >= 0:
