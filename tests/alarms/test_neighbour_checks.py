@@ -131,6 +131,25 @@ def test_gas_that_the_neighbours_see_downstream_is_no_local_excursion() -> None:
                 if e.rule == "local_excursion"]  # fmt: skip
 
 
+def test_gas_from_upstream_is_seen_there_and_a_diluted_neighbour_counts_by_its_share() -> None:
+    # P2's rise came from P1, which read more of it a minute earlier: no excursion of P2
+    gas = [(t, p, round(v + (0.8 if p == 1 and 1350 <= t < 1590 else 0)
+                        + (0.5 if p == 2 and 1410 <= t < 1650 else 0), 2), s)
+           for t, p, v, s in _flat()]  # fmt: skip
+    assert not [e for e in _both(registry(*CHAIN), _plan(gas, 3))
+                if e.rule == "local_excursion"]  # fmt: skip
+    # P2's own gas reaches P3 diluted to a tenth: flagged by default (0.15), not where the
+    # mine says P3 gets a tenth of P2's air (excursion_ratio 0.05)
+    thin = [(t, p, round(v + (0.05 if p == 3 and 1470 <= t < 1710 else 0), 2), s)
+            for t, p, v, s in _flat({2: 0.5})]  # fmt: skip
+    flagged = [e.point for e in _both(registry(*CHAIN), _plan(thin, 2))
+               if e.rule == "local_excursion"]  # fmt: skip
+    assert flagged == [2]
+    diluted = [CHAIN[0], {**CHAIN[1], "excursion_ratio": 0.05}, CHAIN[2]]
+    assert not [e for e in _both(registry(*diluted), _plan(thin, 2))
+                if e.rule == "local_excursion"]  # fmt: skip
+
+
 def test_a_real_release_seen_by_one_sensor_keeps_its_gas_alarm_beside_the_flag() -> None:
     episodes = _both(registry(*CHAIN), _plan(_flat({1: 1.0}), 6))
     gas = [e for e in episodes if e.rule == "upper_alarm"]
