@@ -21,6 +21,8 @@ class MaintenanceType(enum.StrEnum):
     SUBSTATION_FAULT = "M04"  # 分站故障 (status bit 16)
     INTERFERENCE = "M05"  # 干扰尖峰 (single-sample spike)
     CROSS_CHECK = "M06"  # far below its airflow neighbours (alarms/rules/cross_check.py)
+    SENSOR_STUCK = "M07"  # constant while its upstream neighbours move (neighbour_checks.py)
+    LOCAL_EXCURSION = "M08"  # an excursion no neighbour sees (neighbour_checks.py)
 
 
 class StateType(enum.StrEnum):
@@ -66,6 +68,8 @@ class Classification(enum.StrEnum):
     POWER_OFF_FAILURE = "power_off_failure"
     CO_VEHICLE_SUSPECTED = "co_vehicle_suspected"  # a short CO puff where vehicles pass
     CROSS_CHECK = "cross_check"  # far below its neighbours on the airflow path
+    SENSOR_STUCK = "sensor_stuck"  # constant while its upstream neighbours move
+    LOCAL_EXCURSION = "local_excursion"  # an excursion no neighbour saw
 
 
 class Category(enum.StrEnum):
@@ -107,6 +111,8 @@ RULES: dict[str, tuple[str, Category]] = {
     # CO classes and sensor cross-checks (issue 13; alarms/rules/co.py, cross_check.py)
     "co_fire_candidate": (FireType.FIRE_CANDIDATE.value, Category.GAS),
     "cross_check": (MaintenanceType.CROSS_CHECK.value, Category.MAINTENANCE),
+    "sensor_stuck": (MaintenanceType.SENSOR_STUCK.value, Category.MAINTENANCE),
+    "local_excursion": (MaintenanceType.LOCAL_EXCURSION.value, Category.MAINTENANCE),
 }
 # The personnel and output rules (alarms/rules/personnel.py, alarms/rules/output.py) carry
 # their own codes and categories; they are listed there, on subjects that are not points.

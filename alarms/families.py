@@ -24,7 +24,15 @@ import numpy.typing as npt
 from minewatch.alarms.codes import RULES, Classification
 from minewatch.alarms.episodes import EpisodeChange, changes_from_runs, closed_record
 from minewatch.alarms.reference import ReferenceEngine
-from minewatch.alarms.rules import co, cross_check, faults, feed, interruption, states
+from minewatch.alarms.rules import (
+    co,
+    cross_check,
+    faults,
+    feed,
+    interruption,
+    neighbour_checks,
+    states,
+)
 from minewatch.alarms.rules.calibration import undeclared_calibration
 from minewatch.alarms.rules.context import UNRELIABLE, BatchContext
 from minewatch.alarms.rules.params import RuleDefaults
@@ -389,6 +397,8 @@ def interruption_tick(engine: AlarmEngine, tick: Tick) -> None:
 
 
 def co_step(engine: AlarmEngine, step: Step) -> None:
+    if co.RULE not in step.before.open_rules and not len(step.outcomes["upper_alarm"].runs):
+        return  # no reading at an alarm level (a CO point's is its upper alarm's), none open
     points: co.COPoints = engine.prepared["co"]
     outcome = co.fire_candidate(step.ctx, step.before.runs[co.RULE], points)
     step.runs[co.RULE] = outcome.state
@@ -412,18 +422,22 @@ def cross_check_step(engine: AlarmEngine, step: Step) -> None:
     before = step.before.families.get("cross_check")
     windows = cross_check.add_rows(step.ctx, points, before)
     watermark = int(step.ctx.rows.t.max()) - engine.defaults.lateness_us
-    changes, step.families["cross_check"], step.runs[cross_check.RULE] = cross_check.decide(
-        windows, step.before.runs[cross_check.RULE], points, watermark
+    runs = {rule: step.before.runs[rule] for rule in _CROSS_RULES}
+    changes, step.families["cross_check"], runs = cross_check.decide(
+        windows, runs, points, watermark
     )
+    step.runs.update(runs)
     step.changes += changes
 
 
 def cross_check_tick(engine: AlarmEngine, tick: Tick) -> None:
     """Windows whose end the clock less the allowed lateness has passed."""
     before = tick.before.families.get("cross_check") or cross_check.CrossState()
-    changes, tick.families["cross_check"], tick.runs[cross_check.RULE] = cross_check.decide(
-        before, tick.runs[cross_check.RULE], engine.prepared["cross_check"], tick.bound_us
+    runs = {rule: tick.runs[rule] for rule in _CROSS_RULES}
+    changes, tick.families["cross_check"], runs = cross_check.decide(
+        before, runs, engine.prepared["cross_check"], tick.bound_us
     )
+    tick.runs.update(runs)
     tick.changes += changes
 
 
@@ -556,6 +570,10 @@ def _co_light(engine: AlarmEngine, step: Step) -> bool:
     return not any(c.rule == "upper_alarm" for c in step.changes)
 
 
+#: the latched rules of the cross-check family (its record: ``neighbour_checks.EXCURSION``)
+_CROSS_RULES = (cross_check.RULE, neighbour_checks.STUCK)
+
+
 # -- the registry --------------------------------------------------------------------------------
 
 _THRESHOLD_LEVELS = (
@@ -613,9 +631,10 @@ FAMILIES: tuple[Family, ...] = (
         co.COPoints.of, idle=_rules_idle(co.RULE), band=_co_band, light=_co_light,
     ),
     Family(
-        "cross_check", (cross_check.RULE,), (),
+        "cross_check", _CROSS_RULES, (neighbour_checks.EXCURSION,),
         ("sensor_type", "value_type", "downstream", "cross_check_ratio", "cross_check_min",
-         "cross_check_s"),
+         "cross_check_s", "stuck_tolerance", "stuck_move", "stuck_s", "excursion_min",
+         "excursion_ratio"),
         _HOLD | int(PointStatus.CALIBRATION), cross_check_step, cross_check_tick,
         ReferenceEngine._cross_check, cross_check.CrossPoints.of,
         next_decision=_cross_check_next, reads=_cross_check_reads,

@@ -93,6 +93,8 @@ DEFAULT_GRADES: dict[tuple[str, str], str] = {
             "flatline",
             "data_interruption",
             "cross_check",
+            "sensor_stuck",
+            "local_excursion",
         )
     },
     ("*", "*"): "yellow",

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 
 from minewatch.alarms.codes import Classification
 from minewatch.alarms.episodes import Episode
+from minewatch.alarms.reference_neighbours import NeighbourReference
 from minewatch.alarms.rules.co import PUFF, COPoints
 from minewatch.alarms.rules.context import UNRELIABLE
 from minewatch.alarms.rules.cross_check import CrossPoints
@@ -248,6 +249,8 @@ class ReferenceEngine:
         self._windows: dict[int, dict[int, list[float]]] = {}
         self._decided = -(2**62)
         self._cross_runs: dict[int, _CrossRun] = {}  # point -> its low streak
+        #: the stuck sensor and the lone excursion on the same windows
+        self._more = NeighbourReference(self.cross.more, self.cross.window_us, self._episodes)
         columns = (
             "alarm_high", "alarm_high_clear", "poweroff_high", "restore_high", "prewarn_high",
             "prewarn_high_clear", "alarm_low", "alarm_low_clear", "prewarn_low",
@@ -604,7 +607,10 @@ class ReferenceEngine:
         if last <= self._decided:
             return
         for w in sorted(x for x in self._windows if x <= last):
-            self._decide_window(w, self._windows.pop(w))
+            window = self._windows.pop(w)
+            self._decide_window(w, window)
+            self._more.window(w, window)
+        self._more.passed(last)
         self._decided = last
 
     def _decide_window(self, w: int, window: dict[int, list[float]]) -> None:

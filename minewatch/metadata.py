@@ -97,6 +97,12 @@ class PointDefinition(BaseModel):
     cross_check_ratio: float | None = Field(None, gt=0, lt=1)
     cross_check_min: float | None = Field(None, ge=0)
     cross_check_s: float | None = Field(None, gt=0)
+    # a stuck sensor, an excursion no neighbour sees (migration 0025); None: the default
+    stuck_tolerance: float | None = Field(None, ge=0)
+    stuck_move: float | None = Field(None, gt=0)
+    stuck_s: float | None = Field(None, gt=0)
+    excursion_min: float | None = Field(None, gt=0)
+    excursion_ratio: float | None = Field(None, gt=0, lt=1)
 
     @model_validator(mode="before")
     @classmethod
@@ -190,6 +196,7 @@ _POINT_COLUMNS = (
     "interruption_cycles", "control_time_s", "flatline_samples", "calibration_gas",
     "alarm_state", "area_code", "off_delay_s", "downstream",
     "co_puff_max_s", "co_fire_after_s", "cross_check_ratio", "cross_check_min", "cross_check_s",
+    "stuck_tolerance", "stuck_move", "stuck_s", "excursion_min", "excursion_ratio",
 )  # fmt: skip
 
 

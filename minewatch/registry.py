@@ -31,6 +31,8 @@ _COLUMNS = (
     "downstream", "substation_code",
     # CO classes and sensor cross-checks (migration 0017); NULL = the engine's default
     "co_puff_max_s", "co_fire_after_s", "cross_check_ratio", "cross_check_min", "cross_check_s",
+    # the stuck sensor and the lone excursion (migration 0025); NULL = the engine's default
+    "stuck_tolerance", "stuck_move", "stuck_s", "excursion_min", "excursion_ratio",
 )  # fmt: skip
 _OBJECT_COLUMNS = (
     "id", "mine_code", "code", "sensor_type", "value_type", "relations", "area_code",
@@ -122,6 +124,12 @@ class PointRegistry:
     cross_check_ratio: FloatArray = field(default_factory=lambda: np.zeros(0))
     cross_check_min: FloatArray = field(default_factory=lambda: np.zeros(0))
     cross_check_s: FloatArray = field(default_factory=lambda: np.zeros(0))
+    #: migration 0025 (alarms/rules/neighbour_checks.py): NaN = the default
+    stuck_tolerance: FloatArray = field(default_factory=lambda: np.zeros(0))
+    stuck_move: FloatArray = field(default_factory=lambda: np.zeros(0))
+    stuck_s: FloatArray = field(default_factory=lambda: np.zeros(0))
+    excursion_min: FloatArray = field(default_factory=lambda: np.zeros(0))
+    excursion_ratio: FloatArray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def size(self) -> int:

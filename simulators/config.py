@@ -47,6 +47,8 @@ ScenarioKind = Literal[
     "vehicle_co",  # 胶轮车 exhaust: a short CO rise moving along a roadway
     "co_fire",  # a smouldering fire (e.g. a belt): CO rising slowly for tens of minutes
     "sensor_drift",  # a catalytic sensor losing sensitivity: reads a fraction of the gas
+    "sensor_stuck",  # a sensor holding its reading while the gas upstream swings by ``peak``
+    "sensor_local_excursion",  # a local fault reading ``peak`` above the gas, no air change
 ]
 SCENARIO_KINDS: tuple[str, ...] = get_args(ScenarioKind)
 
@@ -354,6 +356,10 @@ class MineConfig(BaseModel):
             raise ValueError(f"{where}: {scenario.sensor} is not a methane sensor")
         if scenario.kind == "co_fire" and template.sensor_type != CO_SENSOR_TYPE:
             raise ValueError(f"{where}: {scenario.sensor} is not a CO sensor")
+        if scenario.kind in ("sensor_stuck", "sensor_local_excursion") and not (
+            template.is_methane
+        ):
+            raise ValueError(f"{where}: {scenario.sensor} is not a methane sensor")
         if scenario.kind == "sensor_drift" and not template.is_methane:
             raise ValueError(f"{where}: {scenario.sensor} is not a methane sensor")
         if scenario.kind == "fan_stop" and template.sensor_type not in FAN_SENSOR_TYPES:

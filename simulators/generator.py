@@ -283,6 +283,19 @@ def _showcase(substations: list[dict[str, Any]]) -> list[dict[str, Any]]:
          "start_s": 9 * 3600.0, "duration_s": 4 * 3600, "peak": 0.02},
         {"kind": "sensor_drift", "substation": pick(lw, 7), "sensor": "CH4_MID",
          "start_s": 14 * 3600.0, "duration_s": 8 * 3600, "peak": 0.03},
+        # stuck sensors while the gas upstream swings, and local faults no neighbour sees
+        {"kind": "sensor_stuck", "substation": pick(hd, 9), "sensor": "CH4_HT2",
+         "start_s": 6 * 3600.0, "duration_s": 3600, "peak": 0.25},
+        {"kind": "sensor_stuck", "substation": pick(lw, 9), "sensor": "CH4_T2",
+         "start_s": 12 * 3600.0, "duration_s": 2400, "peak": 0.25},
+        {"kind": "sensor_stuck", "substation": pick(hd, 10), "sensor": "CH4_HT2",
+         "start_s": 20 * 3600.0, "duration_s": 3000, "peak": 0.2},
+        {"kind": "sensor_local_excursion", "substation": pick(lw, 10), "sensor": "CH4_T0",
+         "start_s": 5 * 3600.0, "duration_s": 600, "peak": 0.5},
+        {"kind": "sensor_local_excursion", "substation": pick(hd, 11), "sensor": "CH4_HT1",
+         "start_s": 11 * 3600.0, "duration_s": 900, "peak": 0.6},
+        {"kind": "sensor_local_excursion", "substation": pick(lw, 12), "sensor": "CH4_T1",
+         "start_s": 19 * 3600.0, "duration_s": 480, "peak": 0.5},
     ]  # fmt: skip
     return plan
 

@@ -236,7 +236,8 @@ class SimulatedMine:
         # 1. the air
         level = self._local_levels(t, variability=True)
         for item in active:
-            if item.kind in ATMOSPHERE_KINDS or item.kind in ("vehicle_co", "co_fire"):
+            if item.kind in ATMOSPHERE_KINDS or item.kind in ("vehicle_co", "co_fire",
+                                                              "sensor_stuck"):  # fmt: skip
                 for p, series in excess_at(item, t):
                     level[:, p] += series
             if item.kind == "fan_stop":
@@ -267,7 +268,7 @@ class SimulatedMine:
         high = np.where(free_high, np.inf, layout.range_high)
         value = np.clip(value, low, high)
         for item in active:
-            if item.kind == "stuck":
+            if item.kind in ("stuck", "sensor_stuck"):
                 rows = _rows(t, item.start_s, item.end_s)
                 if rows.start >= rows.stop:
                     continue
@@ -321,6 +322,11 @@ class SimulatedMine:
                 value[rows, p] = (1 - weight) * value[rows, p] + weight * (target + 0.25 * jitter)
                 if item.kind == "calibration":
                     status[rows, p] |= PointStatus.CALIBRATION
+            case "sensor_local_excursion":  # a local fault: ``peak`` more than the gas, ramped
+                # below the alarm level (a real sensor above it raises the gas alarm anyway)
+                room = self._layout.alarm[p] - self._layout.baseline[p] - 0.15
+                excess = min(c.peak or 0.0, max(room, 0.0))
+                value[rows, p] += excess * np.minimum(1.0, np.minimum(x, 1 - x) / 0.1)
             case "sensor_drift":  # sensitivity lost: the gas reads as ``peak`` at the baseline
                 gain = (c.peak or 0.0) / max(self._layout.baseline[p], 1e-9)
                 value[rows, p] *= 1.0 - (1.0 - gain) * np.minimum(1.0, x / 0.3)
@@ -491,6 +497,23 @@ def _air_paths(
     return out
 
 
+def _excursion_ratios(config: MineConfig, templates: list[SensorTemplate]) -> dict[int, float]:
+    """Per methane point with a methane point downstream: half the smallest share of its
+    gas that reaches the next one (the roadway's ``share``), written as the point's
+    ``excursion_ratio``: a neighbour downstream that moves by less than that has not seen an
+    excursion of the point (alarms/rules/neighbour_checks.py). What a mine sets from its
+    ventilation survey."""
+    out: dict[int, float] = {}
+    for roadway in config.roadways:
+        gas = [config.resolve(ref) for ref in roadway.points
+               if templates[config.resolve(ref)].is_methane]  # fmt: skip
+        for a, b in itertools.pairwise(gas):
+            ratio = round(min(0.9, roadway.share / 2), 3)
+            if a != b and ratio > 0:
+                out[a] = min(out.get(a, ratio), ratio)
+    return out
+
+
 def _cut_pairs(config: MineConfig) -> list[tuple[int, int]]:
     """(methane point, feed point) pairs: the D relations of ``cuts_power_of``."""
     pairs = []
@@ -522,6 +545,7 @@ def _definition(config: MineConfig) -> MineDefinition:
         for station in working.substations
     }
     paths = _air_paths(config, [config.templates[name] for _, name in by_station])
+    ratios = _excursion_ratios(config, [config.templates[name] for _, name in by_station])
     # CO points where vehicles pass (belt and transport roadways): short CO puffs are exhaust
     vehicles = {config.resolve(ref) for r in config.roadways if r.kind in ("belt", "transport")
                 for ref in r.points}  # fmt: skip
@@ -560,6 +584,7 @@ def _definition(config: MineConfig) -> MineDefinition:
                 if i in vehicles and t.sensor_type == CO_SENSOR_TYPE
                 else None,
                 cross_check_s=sim.cross_check_s if t.is_methane else None,
+                excursion_ratio=ratios.get(i),
             )
         )
     return MineDefinition(

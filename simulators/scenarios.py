@@ -76,6 +76,9 @@ class Injected:
 
 # ---- shapes -------------------------------------------------------------------------------
 
+#: sensor_stuck: the period of the gas swinging upstream of the stuck sensor
+STUCK_SWING_S = 1200.0
+
 
 def shape(kind: str, x: FloatArray, duration_s: float, tau_s: float) -> FloatArray:
     """Unit shape of an excess at relative time ``x`` = (t - start) / duration."""
@@ -101,6 +104,9 @@ def shape(kind: str, x: FloatArray, duration_s: float, tau_s: float) -> FloatArr
                 return np.where((x >= 0) & (after < tau_s), y, 0.0)
             case "co_fire":  # smouldering: a slow rise, then put out
                 y = np.where(x < 0.85, x / 0.85, (1 - x) / 0.15)
+            case "sensor_stuck":  # gas upstream swinging 0..1 with a 20-minute period
+                phase = np.mod(x * duration_s, STUCK_SWING_S) / STUCK_SWING_S
+                y = np.where(phase < 0.5, 2 * phase, 2 - 2 * phase)
             case "vehicle_co":
                 t = x * duration_s
                 y = np.minimum(1.0, t / 10.0) * np.exp(-t / (duration_s / 3))
@@ -177,6 +183,11 @@ def resolve(config: MineConfig, layout: MineLayout, scenario: ScenarioConfig) ->
         injected.feeds = np.array(
             sorted({layout.feed_of[p] for p in origins if p in layout.feed_of}), np.int64
         )
+    elif kind == "sensor_stuck":  # the gas swings at a methane point upstream
+        upstream = upstream_methane(layout, point)
+        if not upstream:
+            raise ValueError(f"{layout.codes[point]}: no methane point upstream to move")
+        injected.origins = [(upstream[0], peak)]
     elif kind in ATMOSPHERE_KINDS or kind == "co_fire":
         injected.origins = [(point, peak - layout.baseline[point])]
         if kind == "power_off_failure":
@@ -302,7 +313,16 @@ def _candidates(config: MineConfig, layout: MineLayout) -> dict[str, list[str]]:
             if layout.sensor_type[i] == CO_SENSOR_TYPE and _alarm(layout, i)
         ],
         "sensor_drift": [r for r in low_range if _on_air_path(layout, config.resolve(r))],
+        "sensor_stuck": [r for r in low_range if upstream_methane(layout, config.resolve(r))],
+        "sensor_local_excursion": [r for r in low_range if _on_air_path(layout, config.resolve(r))],
     }
+
+
+def upstream_methane(layout: MineLayout, i: int) -> list[int]:
+    """The methane points whose air reaches point ``i`` directly (the airflow edges)."""
+    edges = layout.edges
+    return [int(s) for s, d in zip(edges.src.tolist(), edges.dst.tolist(), strict=True)
+            if d == i and s != i and layout.methane[s]]  # fmt: skip
 
 
 def _on_air_path(layout: MineLayout, i: int) -> bool:
@@ -369,6 +389,8 @@ def _random_scenario(
                                  rng.uniform(max(alarm, 1.5), min(high, 4.0))),
         "co_fire": lambda: (rng.uniform(1200, 3600), rng.uniform(40, 80)),
         "sensor_drift": lambda: (rng.uniform(7200, 43200), rng.uniform(0.01, 0.04)),
+        "sensor_stuck": lambda: (rng.uniform(2400, 5400), rng.uniform(0.2, 0.3)),
+        "sensor_local_excursion": lambda: (rng.uniform(300, 900), rng.uniform(0.4, 0.6)),
     }  # fmt: skip
     if flicker:  # 闪断: a connector that makes and breaks contact, seconds at a time
         draws["disconnection"] = lambda: (rng.uniform(5, 60), None)
@@ -415,7 +437,7 @@ def labels(
         peak: float | None = c.peak
         related = ""
         detail = c.mode if item.kind in ("disconnection", "substation_comm_loss") else ""
-        if item.kind == "stuck":
+        if item.kind in ("stuck", "sensor_stuck"):
             peak = None
         if item.kind == "power_off_failure":
             related = layout.codes[int(item.feeds[0])]

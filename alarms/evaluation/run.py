@@ -100,6 +100,11 @@ _PARAMS = (
     "cross_check_ratio",
     "cross_check_min",
     "cross_check_s",
+    "stuck_tolerance",
+    "stuck_move",
+    "stuck_s",
+    "excursion_min",
+    "excursion_ratio",
 )
 
 

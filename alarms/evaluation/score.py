@@ -36,6 +36,10 @@ Scenario classes: ground-truth kinds -> what the engine must produce
   ``upper_alarm`` -> ``exceedance`` on the CO point, scored like gas (level ``alarm_high``).
 * sensor_drift: ``sensor_drift`` (a catalytic sensor losing sensitivity) -> ``cross_check``
   (alarms/rules/cross_check.py) on the point.
+* sensor_stuck: ``sensor_stuck`` (a sensor holding its reading while the gas upstream swings)
+  -> ``sensor_stuck`` (alarms/rules/neighbour_checks.py) on the point.
+* local_excursion: ``sensor_local_excursion`` (a local fault reading above the gas, no change
+  in the air) -> ``local_excursion`` record on the point.
 
 CO alarms (``co`` in the report): the CO ``upper_alarm`` episodes by classification, those
 overlapping a vehicle puff label that were not classed a puff, and the fire candidates that
@@ -180,6 +184,10 @@ CLASSES: tuple[ClassSpec, ...] = (
         "co_exceedance", "co_exceedance", ("upper_alarm",), (EXCEEDANCE,), level="alarm_high"
     ),
     ClassSpec("sensor_drift", "sensor_drift", ("cross_check",), ("cross_check",)),
+    ClassSpec("sensor_stuck", "sensor_stuck", ("sensor_stuck",), ("sensor_stuck",)),
+    ClassSpec(
+        "local_excursion", "sensor_local_excursion", ("local_excursion",), ("local_excursion",)
+    ),
 )
 #: Label kinds the scoring knows: the classes' and the near-limit kind.
 KNOWN_KINDS = frozenset({spec.kind for spec in CLASSES} | {NEAR_LIMIT_KIND})
@@ -189,7 +197,7 @@ RULE_KINDS: dict[str, frozenset[str]] = {
     "disconnection": frozenset({"disconnection"}),
     "data_interruption": frozenset({"disconnection", "substation_comm_loss"}),
     "negative_drift": frozenset({"negative_drift"}),
-    "flatline": frozenset({"stuck"}),
+    "flatline": frozenset({"stuck", "sensor_stuck"}),
     "substation_fault": frozenset({"substation_comm_loss"}),
     "feed_abnormal": frozenset({"power_off_failure"}),
     "lower_alarm": frozenset({"fan_stop"}),
@@ -198,6 +206,20 @@ RULE_KINDS: dict[str, frozenset[str]] = {
     "interference": frozenset({"interference"}),
     "co_fire_candidate": frozenset({"co_fire", "co_exceedance"}),
     "cross_check": frozenset({"sensor_drift", "negative_drift"}),
+    "sensor_stuck": frozenset({"sensor_stuck", "stuck"}),
+    # what the check is for: a fault local to the sensor (a calibration nobody declared, a
+    # drifting or stuck sensor coming back) reads like an excursion no neighbour sees
+    "local_excursion": frozenset(
+        {
+            "sensor_local_excursion",
+            "undeclared_calibration",
+            "negative_drift",
+            "sensor_drift",
+            "stuck",
+            "sensor_stuck",
+            "disconnection",
+        }
+    ),
 }
 
 

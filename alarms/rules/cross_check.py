@@ -27,21 +27,28 @@ far below every neighbour for long enough:
   its windows (count, sum, max, min with their times); ``start_value`` is the first reading of
   the first low window.
 
+The same windows serve two more checks, a stuck sensor whose neighbours move
+(``sensor_stuck``) and an excursion no neighbour sees (``local_excursion``):
+:mod:`alarms.rules.neighbour_checks`.
+
 Per-point settings are data (``points.cross_check_ratio``, ``cross_check_min``,
 ``cross_check_s``, migration 0017). The engine keeps the windows not yet decided
-(:class:`CrossState`, at most two at the default window and lateness) and the alarm's run in a
+(:class:`CrossState`: the readings of the windows not decided, at most two at the default
+window and lateness, as the batches brought them; a window's statistics are made once, when
+it is decided) and the alarm's run in a
 :class:`~alarms.rules.run_state.RunState`, so an open alarm is restored after a restart.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import numpy.typing as npt
 
 from minewatch.alarms.codes import RULES, Classification
 from minewatch.alarms.episodes import EpisodeChange
+from minewatch.alarms.rules import neighbour_checks as more
 from minewatch.alarms.rules.context import BatchContext
 from minewatch.alarms.rules.params import RuleDefaults
 from minewatch.alarms.rules.run_state import NEVER, RunState
@@ -67,6 +74,8 @@ class CrossPoints:
     minimum: FloatArray
     hold_us: IntArray
     window_us: int
+    #: the stuck sensor and the lone excursion (alarms/rules/neighbour_checks.py)
+    more: more.NeighbourPoints
 
     @classmethod
     def of(cls, registry: PointRegistry, defaults: RuleDefaults) -> CrossPoints:
@@ -83,9 +92,11 @@ class CrossPoints:
         ordered = sorted(pairs)
         src = np.array([a for a, _ in ordered], np.int64)
         dst = np.array([b for _, b in ordered], np.int64)
+        extra = more.NeighbourPoints.of(registry, defaults)
         member = np.zeros(size, bool)
         member[src] = True
         member[dst] = True
+        member[extra.members] = True
         checked = np.zeros(size, bool)
         checked[src] = True
 
@@ -100,6 +111,7 @@ class CrossPoints:
             np.round(setting(registry.cross_check_s, defaults.cross_check_s) * _US)
             .astype(np.int64),
             round(defaults.cross_check_window_s * _US),
+            extra,
         )  # fmt: skip
 
 
@@ -126,36 +138,77 @@ class Window:
 
 
 @dataclass(frozen=True, slots=True)
-class CrossState:
-    """Windows not decided yet (by window index) and the last decided window index."""
+class Chunk:
+    """One batch's readings of the points the checks read, in (point, time) order, with their
+    window index: kept as they came (never changed once made) until their window is decided,
+    so a batch costs a selection, not a window's statistics."""
 
-    windows: dict[int, Window] = field(default_factory=dict)
+    w: IntArray
+    pid: npt.NDArray[np.int32]
+    v: FloatArray
+    t: IntArray
+
+
+@dataclass(frozen=True, slots=True)
+class CrossState:
+    """Readings of windows not decided yet (in batch order) and the last decided window
+    index; the last three decided windows with readings (index, window; oldest first), whether
+    the excursion of the last one is still to be decided (it needs the window after), and the
+    points the last excursion decision flagged (with that window's index)."""
+
+    chunks: tuple[Chunk, ...] = ()
     decided: int = NEVER
+    recent: tuple[tuple[int, Window], ...] = ()
+    pending: bool = False
+    flagged: tuple[int, frozenset[int]] = (NEVER, frozenset())
 
 
 def add_rows(ctx: BatchContext, points: CrossPoints, before: CrossState | None) -> CrossState:
     """``before`` with the batch's readings of the points checked and their neighbours."""
     state = before if before is not None else CrossState()
     rows = ctx.rows
-    if not len(points.src) or not len(rows):
+    if not len(rows) or not (
+        len(points.src) or len(points.more.near_src) or len(points.more.up_src)
+    ):
         return state
     sel = np.flatnonzero(ctx.gas_ok & points.member[rows.pid])
     if not len(sel):
         return state
-    size = len(points.member)
     w = rows.t[sel] // points.window_us
     keep = w > state.decided
-    sel, w = sel[keep], w[keep]
-    windows = dict(state.windows)
-    if not len(sel):
-        return state
-    first, last = int(w[0]), int(w[-1])
-    single = first == last and bool((w == first).all())  # the common case: one window
-    for index in [first] if single else np.unique(w).tolist():
-        part = sel if single else sel[w == index]  # rows in (point, time) order
-        windows[index] = _merged(windows.get(index), rows.pid[part], rows.v[part],
-                                 rows.t[part], size)  # fmt: skip
-    return replace(state, windows=windows)
+    if not keep.all():
+        sel, w = sel[keep], w[keep]
+        if not len(sel):
+            return state
+    chunk = Chunk(w, rows.pid[sel], rows.v[sel], rows.t[sel])
+    return replace(state, chunks=(*state.chunks, chunk))
+
+
+def _windows(
+    state: CrossState, last: int, size: int
+) -> tuple[dict[int, Window], tuple[Chunk, ...]]:
+    """The windows up to ``last`` with readings (their statistics), and the chunks of the later
+    windows."""
+    if not state.chunks:
+        return {}, ()
+    if all(int(c.w.min()) > last for c in state.chunks):
+        return {}, state.chunks
+    w = np.concatenate([c.w for c in state.chunks])
+    pid = np.concatenate([c.pid for c in state.chunks])
+    v = np.concatenate([c.v for c in state.chunks])
+    t = np.concatenate([c.t for c in state.chunks])
+    due = w <= last
+    later = ~due
+    rest = (Chunk(w[later], pid[later], v[later], t[later]),) if later.any() else ()
+    # per point in time order: batches come in time order per point (late readings are
+    # skipped), each in (point, time) order, so a stable sort by window, then point
+    order = np.lexsort((pid[due], w[due]))
+    w, pid, v, t = w[due][order], pid[due][order], v[due][order], t[due][order]
+    out: dict[int, Window] = {}
+    bounds = np.flatnonzero(np.diff(w)) + 1
+    for lo, hi in zip([0, *bounds.tolist()], [*bounds.tolist(), len(w)], strict=True):
+        out[int(w[lo])] = _merged(None, pid[lo:hi], v[lo:hi], t[lo:hi], size)
+    return out, rest
 
 
 def _merged(
@@ -194,7 +247,9 @@ def _merged(
     return out
 
 
-def verdicts(window: Window, points: CrossPoints) -> tuple[npt.NDArray[np.bool_], ...]:
+def verdicts(
+    window: Window, points: CrossPoints
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
     """(low, normal) per point id for one window (neither: hold)."""
     size = len(points.member)
     if len(window.count) < size:  # the registry grew since the window began
@@ -214,29 +269,75 @@ def verdicts(window: Window, points: CrossPoints) -> tuple[npt.NDArray[np.bool_]
 
 
 def decide(
-    state: CrossState, run: RunState, points: CrossPoints, bound_us: int
-) -> tuple[list[EpisodeChange], CrossState, RunState]:
+    state: CrossState, runs: dict[str, RunState], points: CrossPoints, bound_us: int
+) -> tuple[list[EpisodeChange], CrossState, dict[str, RunState]]:
     """Decide the windows that ended before ``bound_us``, in order: the changes, the windows
-    left, the run state after (``run`` is not modified)."""
+    left, the run states after of ``cross_check`` and ``sensor_stuck`` (``runs`` is not
+    modified). A window's excursions (:func:`neighbour_checks.excursions`) are decided with
+    the window after it, or once the bound has passed that one without readings."""
     last = bound_us // points.window_us - 1  # the last window whose end is at or before bound
     if last <= state.decided:
-        return [], state, run
-    due = sorted(w for w in state.windows if w <= last)
+        return [], state, runs
+    size = len(points.member)
+    ready, chunks = _windows(state, last, size)
+    due = sorted(ready)
     changes: list[EpisodeChange] = []
-    after = run.copy() if due else run
+    cross = runs[RULE].copy() if due else runs[RULE]
+    stuck = runs[more.STUCK].copy() if due else runs[more.STUCK]
+    recent = [(i, _sized(x, size)) for i, x in state.recent]  # the registry may have grown
+    pending, flagged = state.pending, state.flagged
     for w in due:
-        changes += _window(state.windows[w], w, after, points)
-    windows = {w: x for w, x in state.windows.items() if w > last}
-    return _folded(changes), CrossState(windows, last), after
+        window = ready[w]
+        if pending:  # the last window's excursions: this one is the window after, or not
+            after_it = window if recent[-1][0] == w - 1 else None
+            found, points_flagged = _excursion_records(recent, after_it, points, flagged)
+            changes += found
+            flagged = (recent[-1][0], points_flagged)
+        changes += _window(window, w, cross, points, *verdicts(window, points), RULE, LABEL,
+                           points.hold_us)  # fmt: skip
+        previous = recent[-1][1] if recent and recent[-1][0] == w - 1 else None
+        changes += _window(window, w, stuck, points,
+                           *more.stuck_verdicts(window, previous, points.more), more.STUCK,
+                           more.STUCK_LABEL, points.more.stuck_hold_us)  # fmt: skip
+        recent, pending = [*recent, (w, window)][-3:], True
+    if pending and recent[-1][0] < last:  # the window after passed without readings
+        found, points_flagged = _excursion_records(recent, None, points, flagged)
+        changes += found
+        flagged = (recent[-1][0], points_flagged)
+        pending = False
+    after = CrossState(chunks, last, tuple(recent), pending, flagged)
+    return _folded(changes), after, {**runs, RULE: cross, more.STUCK: stuck}
+
+
+def _excursion_records(
+    recent: list[tuple[int, Window]],
+    after: Window | None,
+    points: CrossPoints,
+    flagged: tuple[int, frozenset[int]],
+) -> tuple[list[EpisodeChange], frozenset[int]]:
+    """The excursions of the last window of ``recent`` (``after``: the window after it)."""
+    x, window = recent[-1]
+    by_index = dict(recent)
+    before = (by_index.get(x - 2), by_index.get(x - 1))
+    skip = flagged[1] if flagged[0] == x - 1 else frozenset()
+    return more.excursions(x, before, window, after, points.more, points.window_us, skip)
+
+
+def _sized(window: Window, size: int) -> Window:
+    """``window`` with a slot for every point id (the registry may have grown since)."""
+    if len(window.count) >= size:
+        return window
+    return _merged(window, np.zeros(0, np.int32), np.zeros(0), np.zeros(0, np.int64), size)
 
 
 def _folded(changes: list[EpisodeChange]) -> list[EpisodeChange]:
     """One change per episode: the windows decided at once after an opening (or an update)
     fold into it, as the store applies one evaluation's updates before its inserts."""
     out: list[EpisodeChange] = []
-    live: dict[int, int] = {}  # point -> its change in ``out`` whose episode goes on
+    live: dict[tuple[int, str], int] = {}  # (point, rule) -> its change whose episode goes on
     for c in changes:
-        k = live.get(c.point_id)
+        key = (c.point_id, c.rule)
+        k = live.get(key)
         if c.opened or k is None:
             out.append(c)
             k = len(out) - 1
@@ -252,21 +353,32 @@ def _folded(changes: list[EpisodeChange]) -> list[EpisodeChange]:
                 min_at_us=c.min_at_us if lower else a.min_at_us,
             )  # fmt: skip
         if out[k].ended_at_us is None:
-            live[c.point_id] = k
+            live[key] = k
         else:
-            live.pop(c.point_id, None)
+            live.pop(key, None)
     return out
 
 
-def _window(window: Window, w: int, run: RunState, points: CrossPoints) -> list[EpisodeChange]:
-    """One decided window: start, continue, raise or end each point's run (``run`` updated)."""
-    low, normal = verdicts(window, points)
+def _window(
+    window: Window,
+    w: int,
+    run: RunState,
+    points: CrossPoints,
+    low: npt.NDArray[np.bool_],
+    normal: npt.NDArray[np.bool_],
+    rule: str,
+    label: str,
+    hold_us: IntArray,
+) -> list[EpisodeChange]:
+    """One decided window of a latched check (``low``: the condition holds, ``normal``: it
+    does not, neither: hold): start, continue, raise or end each point's run (``run``
+    updated)."""
     start_us, end_us = w * points.window_us, (w + 1) * points.window_us
-    abnormal_type = RULES[RULE][0]
+    abnormal_type = RULES[rule][0]
     out: list[EpisodeChange] = []
     for p in np.flatnonzero(normal & run.raw).tolist():  # back to normal
         if run.active[p]:
-            out.append(EpisodeChange(p, RULE, abnormal_type, False, None, None, None, start_us,
+            out.append(EpisodeChange(p, rule, abnormal_type, False, None, None, None, start_us,
                                      0, 0.0, -np.inf, 0, np.inf, 0))  # fmt: skip
         run.raw[p] = run.active[p] = False
         run.start_us[p] = NEVER
@@ -280,7 +392,7 @@ def _window(window: Window, w: int, run: RunState, points: CrossPoints) -> list[
             run.count[p], run.total[p] = 0, 0.0
             run.vmax[p], run.vmin[p] = -np.inf, np.inf
         if run.active[p]:  # an open alarm: this window's readings
-            out.append(EpisodeChange(p, RULE, abnormal_type, False, None, None, None, None,
+            out.append(EpisodeChange(p, rule, abnormal_type, False, None, None, None, None,
                                      c, total, vmax, vmax_at, vmin, vmin_at))  # fmt: skip
             continue
         run.count[p] += c
@@ -289,12 +401,12 @@ def _window(window: Window, w: int, run: RunState, points: CrossPoints) -> list[
             run.vmax[p], run.vmax_at[p] = vmax, vmax_at
         if vmin < run.vmin[p]:
             run.vmin[p], run.vmin_at[p] = vmin, vmin_at
-        if end_us - run.start_us[p] >= points.hold_us[p]:  # lasted long enough: raise
+        if end_us - run.start_us[p] >= hold_us[p]:  # lasted long enough: raise
             run.active[p] = True
             out.append(EpisodeChange(
-                p, RULE, abnormal_type, True, int(run.start_us[p]), None,
+                p, rule, abnormal_type, True, int(run.start_us[p]), None,
                 float(run.start_value[p]), None, int(run.count[p]), float(run.total[p]),
                 float(run.vmax[p]), int(run.vmax_at[p]), float(run.vmin[p]),
-                int(run.vmin_at[p]), LABEL, end_us,
+                int(run.vmin_at[p]), label, end_us,
             ))  # fmt: skip
     return out

@@ -66,6 +66,21 @@ class RuleDefaults:
     cross_check_s: float = 1800.0
     #: The cross-check compares means over windows of this length (event time, aligned).
     cross_check_window_s: float = 300.0
+    #: A stuck sensor (alarms/rules/neighbour_checks.py), where a point leaves it NULL: its
+    #: window's range at most ``stuck_tolerance`` (a constant, in the point's unit) while an
+    #: upstream neighbour's window mean moved by ``stuck_move`` (%CH4), for ``stuck_s``.
+    stuck_tolerance: float = 0.005
+    stuck_move: float = 0.05
+    stuck_s: float = 900.0
+    #: An excursion no neighbour sees: a window mean ``excursion_min`` (%CH4) above the lower
+    #: of the two windows before, no neighbour downstream's means moving by ``excursion_ratio``
+    #: x that rise (per point: the share of the point's gas that reaches it; 0.15 where a point
+    #: sets none: below the 0.2-0.3 an upper corner or a face passes downstream).
+    excursion_min: float = 0.3
+    excursion_ratio: float = 0.15
+    #: ... and no neighbour upstream moving by this share of the rise (gas from upstream is
+    #: at least as high there as here).
+    excursion_upstream_ratio: float = 0.5
 
     def __post_init__(self) -> None:
         if not self.allowed_lateness_s >= 0:

@@ -34,7 +34,7 @@ from minewatch.simulators.model import SimulatedMine
 from minewatch.simulators.trace import record
 
 GOLDEN = Path(__file__).parent / "golden" / "evaluate_small.json"
-CYCLES = 2700  # 45 minutes at 1 s
+CYCLES = 3600  # 60 minutes at 1 s
 #: Ratios and latencies may move this much before the test calls it a regression.
 FLOAT_TOLERANCE = {"precision": 1e-9, "reduction": 0.005, "latency": 1e-6, "rate": 1e-9}
 
@@ -59,11 +59,13 @@ SCHEDULE: list[tuple[str, str, str | None, float, float, dict[str, Any]]] = [
     ("negative_drift", "002", "CH4_T2", 2100, 600, {"peak": -0.05}),
     ("co_fire", "001", "CO", 400, 1500, {"peak": 58}),
     ("sensor_drift", "005", "CH4_MAIN", 60, 2600, {"peak": 0.02}),
+    ("sensor_stuck", "003", "CH4_HT2", 2100, 1400, {"peak": 0.2}),
+    ("sensor_local_excursion", "001", "CH4_T0", 2700, 600, {"peak": 0.5}),
 ]
 
 
 def small_trace_config() -> MineConfig:
-    """The small example mine with every scenario kind in 45 minutes (no random ones)."""
+    """The small example mine with every scenario kind in 60 minutes (no random ones)."""
     base = load_mine_config(example_mine_path("small"))
     scenarios = []
     for kind, where, sensor, start, duration, extra in SCHEDULE:

@@ -192,6 +192,7 @@ def test_cddy_and_fzdy_carry_the_definition_with_thresholds_and_relations(
         "cross_check_ratio",
         "cross_check_min",
         "cross_check_s",
+        "excursion_ratio",  # migration 0025 (the simulator writes it from the air's shares)
     }
     got = [p.model_dump(exclude=not_in_cddy) for p in update.definition.points]
     assert got == [p.model_dump(exclude=not_in_cddy) for p in definition.points]
