@@ -42,6 +42,7 @@ class FusionType(enum.StrEnum):
     GAS_PEOPLE = "F01"  # gas alarm with people in the point's area
     FAN_STOP_GAS_RISE = "F02"  # fan stopped, methane rising in its area
     GAS_CAMERA_OFFLINE = "F03"  # gas alarm while the area's camera is offline
+    CO_FIRE_CONFIRMED = "F04"  # CO alarm with smoke or a temperature rise in its area
 
 
 class FireType(enum.StrEnum):
@@ -108,6 +109,7 @@ RULES: dict[str, tuple[str, Category]] = {
     "gas_people": (FusionType.GAS_PEOPLE.value, Category.GAS),
     "fan_stop_gas_rise": (FusionType.FAN_STOP_GAS_RISE.value, Category.GAS),
     "gas_camera_offline": (FusionType.GAS_CAMERA_OFFLINE.value, Category.GAS),
+    "co_fire_confirmed": (FusionType.CO_FIRE_CONFIRMED.value, Category.GAS),
     # CO classes and sensor cross-checks (issue 13; alarms/rules/co.py, cross_check.py)
     "co_fire_candidate": (FireType.FIRE_CANDIDATE.value, Category.GAS),
     "cross_check": (MaintenanceType.CROSS_CHECK.value, Category.MAINTENANCE),

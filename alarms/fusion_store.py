@@ -78,6 +78,58 @@ WHERE c.valid_to IS NULL AND c.area_code = ANY(%(areas)s)
 """
 
 _RISE = "SELECT code, fan_stop_gas_rise FROM mines WHERE fan_stop_gas_rise IS NOT NULL"
+_TEMPERATURE_RISE = (
+    "SELECT code, co_fire_temperature_rise FROM mines WHERE co_fire_temperature_rise IS NOT NULL"
+)
+
+# CO alarms (co_fire_confirmed): open ones on CO points with an area, and the given ones.
+_CO_ALARMS = """
+SELECT a.id, a.mine_code, a.point_id, p.area_code, a.rule, a.started_at, a.ended_at,
+       a.classification
+FROM alarms a JOIN points p ON p.id = a.point_id
+WHERE a.rule = ANY(%(rules)s) AND p.sensor_type = %(co)s AND a.classification = ANY(%(classes)s)
+  AND ((a.ended_at IS NULL AND p.area_code IS NOT NULL) OR a.id = ANY(%(ids)s))
+"""
+
+_CO_POINTS = """
+WITH co (point_id, mine, area, started) AS (
+    SELECT * FROM unnest(%(points)s::int[], %(mines)s::text[], %(areas)s::text[],
+                         %(starts)s::timestamptz[])
+)
+"""
+
+# Smoke alarms and temperature alarms of each CO point's area overlapping its CO alarms.
+_CONFIRMING = (
+    _CO_POINTS
+    + """
+SELECT co.point_id, CASE WHEN a.rule = %(smoke)s THEN 'smoke' ELSE 'temperature' END,
+       a.id, a.point_id, a.started_at
+FROM co JOIN points p ON p.mine_code = co.mine AND p.area_code = co.area
+JOIN alarms a ON a.point_id = p.id AND (a.ended_at IS NULL OR a.ended_at > co.started)
+WHERE a.classification = 'exceedance'
+  AND (a.rule = %(smoke)s OR (a.rule = 'upper_alarm' AND p.sensor_type = ANY(%(temperature)s)))
+"""
+)
+
+# Valid readings of the temperature points of each CO point's area: the last at or before the
+# CO's start, and every one since.
+_TEMPERATURES = (
+    _CO_POINTS
+    + """
+, temp AS (
+    SELECT co.point_id AS co_point_id, co.started, p.id AS point_id FROM co
+    JOIN points p ON p.mine_code = co.mine AND p.area_code = co.area
+                 AND p.sensor_type = ANY(%(temperature)s)
+)
+SELECT t.co_point_id, t.point_id, r.time, r.value FROM temp t CROSS JOIN LATERAL (
+    (SELECT time, value FROM readings r WHERE r.point_id = t.point_id AND r.time <= t.started
+       AND r.flags & 3 = 0 AND r.status & %(not_valid)s = 0 ORDER BY time DESC LIMIT 1)
+    UNION ALL
+    (SELECT time, value FROM readings r WHERE r.point_id = t.point_id AND r.time > t.started
+       AND r.flags & 3 = 0 AND r.status & %(not_valid)s = 0)
+) r
+"""
+)
 
 _STOPS = """
 WITH stop (id, mine, area, started, ended) AS (
@@ -184,6 +236,7 @@ async def evaluate_fusion(
     now: int,
     default_rise: float = fusion.DEFAULT_FAN_STOP_GAS_RISE,
     lateness_us: int = RuleDefaults().lateness_us,
+    default_temperature_rise: float = fusion.DEFAULT_CO_FIRE_TEMPERATURE_RISE,
 ) -> list[FusionChange]:
     """One evaluation at ``now`` (µs) in its own transaction; returns the changes written
     (none when another evaluation holds the lock). Fan stops that ended less than
@@ -208,10 +261,13 @@ async def evaluate_fusion(
         presence = await _frame(conn, _PRESENCE, {"areas": codes}, fusion.PRESENCE_COLUMNS)
         cameras = await _frame(conn, _CAMERAS, {"areas": codes}, fusion.CAMERA_COLUMNS)
         readings, levels = await _around_stops(conn, fusion.examined_stops(fans, fused_stops))
+        co = await _co_alarms(conn, sources, default_temperature_rise)
+        confirming, temperatures = await _around_co(conn, fusion.co_points(co))
         wanted = [
             *fusion.gas_people(gas, presence),
             *fusion.gas_cameras(gas, cameras),
             *fusion.fan_gas_rise(fans, readings, levels, fused_stops),
+            *fusion.co_fire(co, confirming, temperatures),
         ]
         people_areas = [(s.fused.mine, s.fused.area) for s in stored
                         if s.fused.rule == fusion.GAS_PEOPLE]  # fmt: skip
@@ -220,14 +276,16 @@ async def evaluate_fusion(
             ["mine", "area", "left_us"],
         )  # fmt: skip
         both = [*gas.itertuples(index=False), *fans.itertuples(index=False)]
+        co_rows = list(co.itertuples(index=False))
         facts = Facts(
-            ended={int(a.alarm_id): _us_or_none(a.ended_us) for a in both},
+            ended={int(a.alarm_id): _us_or_none(a.ended_us) for a in [*both, *co_rows]},
             primary=frozenset(int(a.alarm_id) for a in both),
             emptied=fusion.emptied_areas(people_areas, presence, departures),
             restored=fusion.restored_areas(
                 [(s.fused.mine, s.fused.area) for s in stored
                  if s.fused.rule == fusion.GAS_CAMERA_OFFLINE], cameras,
             ),
+            co=frozenset(int(a.alarm_id) for a in co_rows),
         )  # fmt: skip
         changes = fusion.plan(wanted, stored, facts, now)
         return await _write(conn, changes, now)
@@ -296,6 +354,41 @@ async def _around_stops(
     return readings, levels
 
 
+async def _co_alarms(conn: psycopg.AsyncConnection, ids: list[int], default_rise: float
+                     ) -> pd.DataFrame:  # fmt: skip
+    """CO alarms (CO_COLUMNS): open ones on CO points with an area, and those among ``ids``;
+    ``rise``: their mine's temperature rise that confirms a fire."""
+    params = {"rules": list(fusion.CO_RULES), "co": fusion.CO_SENSOR_TYPE,
+              "classes": list(fusion.CO_CLASSES), "ids": ids}  # fmt: skip
+    out = await _frame(conn, _CO_ALARMS, params, fusion.CO_COLUMNS[:-1])
+    cur = await conn.execute(_TEMPERATURE_RISE)
+    rises = {str(m): float(r) for m, r in await cur.fetchall()}
+    return out.assign(ended_us=out["ended_us"].astype("float64"),
+                      rise=[rises.get(m, default_rise) for m in out["mine"]])  # fmt: skip
+
+
+async def _around_co(
+    conn: psycopg.AsyncConnection, points: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Smoke and temperature alarms overlapping each CO point's open CO alarms, and the
+    temperature readings of its area (baseline and since)."""
+    if points.empty:
+        return frame([], fusion.CONFIRM_COLUMNS), frame([], fusion.TEMPERATURE_COLUMNS)
+    params = {
+        "points": [int(i) for i in points["point_id"]],
+        "mines": list(points["mine"]),
+        "areas": list(points["area"]),
+        "starts": [us_to_datetime(int(t)) for t in points["started_us"]],
+        "temperature": list(fusion.TEMPERATURE_SENSOR_TYPES),
+        "smoke": fusion.SMOKE_RULE,
+    }
+    confirming = await _frame(conn, _CONFIRMING, params, fusion.CONFIRM_COLUMNS)
+    temperatures = await _frame(
+        conn, _TEMPERATURES, {**params, "not_valid": _NOT_GAS}, fusion.TEMPERATURE_COLUMNS
+    )
+    return confirming, temperatures
+
+
 async def _stored(conn: psycopg.AsyncConnection) -> list[Stored]:
     cur = await conn.execute(_STORED, {"rules": list(fusion.FUSION_RULES)})
     out = []
@@ -313,7 +406,8 @@ async def _stored(conn: psycopg.AsyncConnection) -> list[Stored]:
         cams,
         points,
     ) in await cur.fetchall():
-        counts = {fusion.GAS_PEOPLE: len(cards), fusion.GAS_CAMERA_OFFLINE: len(cams)}
+        counts = {fusion.GAS_PEOPLE: len(cards), fusion.GAS_CAMERA_OFFLINE: len(cams),
+                  fusion.CO_FIRE_CONFIRMED: len(points)}  # fmt: skip
         value = float(counts[rule]) if rule in counts else float(vmax)
         fused = Fused(
             str(rule), str(mine), int(pid), str(area), tuple(int(i) for i in sources),

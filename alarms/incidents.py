@@ -53,7 +53,9 @@ from minewatch.registry import PointRegistry
 DEFAULT_OFF_DELAY_S = 60.0
 NEVER = -(2**62)
 GRADE_RANK = {"blue": 1, "yellow": 2, "orange": 3, "red": 4}
-FUSED_RULES = frozenset({"gas_people", "gas_camera_offline", "fan_stop_gas_rise"})
+FUSED_RULES = frozenset(
+    {"gas_people", "gas_camera_offline", "fan_stop_gas_rise", "co_fire_confirmed"}
+)
 #: Alarms about the air of a whole area: a stopped fan or a duct without air explains the gas
 #: and the low wind of its area, as the fused alarms do.
 AREA_RULES = FUSED_RULES | {"fan_stop", "main_fan_stop", "duct_no_wind"}
@@ -61,7 +63,7 @@ AREA_RULES = FUSED_RULES | {"fan_stop", "main_fan_stop", "duct_no_wind"}
 SUBSTATION_RULES = frozenset({"substation_fault", "data_interruption"})
 #: A maintenance alarm that is part of its point's gas excursion (gas beyond the range).
 EXCURSION_RULES = frozenset({"over_range"})
-#: The default grades of ``alarm_grade_rules`` (migrations 0005, 0010), for the
+#: The default grades of ``alarm_grade_rules`` (migrations 0005, 0010, 0017, 0030), for the
 #: evaluation which has no database; ``tests/alarms/test_incidents.py`` checks they agree.
 DEFAULT_GRADES: dict[tuple[str, str], str] = {
     ("power_off", "*"): "red",
@@ -81,6 +83,7 @@ DEFAULT_GRADES: dict[tuple[str, str], str] = {
     ("gas_camera_offline", "*"): "orange",
     ("upper_alarm", "co_vehicle_suspected"): "yellow",
     ("co_fire_candidate", "*"): "red",
+    ("co_fire_confirmed", "*"): "red",
     **{
         (rule, "*"): "blue"
         for rule in (

@@ -30,6 +30,19 @@ The join between the systems is the personnel area (RYQY 区域编码) of a poin
   ended: a stop that ended within the allowed lateness and was never fused is still examined
   (readings up to its end only), and a rise found then is raised and ended at once, at the
   stop's end (:attr:`Fused.ended_us`).
+* ``co_fire_confirmed`` (F04): a CO alarm is open on a CO point (sensor type 0004: an
+  ``upper_alarm`` classed ``exceedance`` or ``co_vehicle_suspected``, or a
+  ``co_fire_candidate``) and, overlapping it, the point's area has a smoke alarm (``smoke``,
+  the switch-state rule of sensor type 1008), or a temperature point (0003) of the area has an
+  ``upper_alarm`` or has risen by more than ``rise`` (°C, per mine, default
+  :data:`DEFAULT_CO_FIRE_TEMPERATURE_RISE`) over its last valid reading at or before the CO
+  alarm's start. Only smoke confirms a point whose open CO alarms are all suspected exhaust
+  puffs (``co_vehicle_suspected``): a vehicle warms the air too. One per CO point: it fuses the
+  point's CO alarms and the smoke/temperature alarms that confirm them. Value: the confirming
+  points (``points``); threshold: the temperature rise. Starts at the later of the CO alarm's
+  start and the first confirmation; ends when the point's CO alarms have all ended (the
+  confirmation holds for the rest of the CO episode: smoke that cleared does not make the CO
+  less suspicious).
 """
 
 from __future__ import annotations
@@ -49,10 +62,24 @@ FAN_RULES = ("fan_stop", "main_fan_stop")
 #: stop is heading for the 1.0 % alarm; a smaller gain is within a catalytic sensor's error.
 DEFAULT_FAN_STOP_GAS_RISE = 0.2
 
-GAS_PEOPLE, FAN_STOP_GAS_RISE, GAS_CAMERA_OFFLINE = (
-    "gas_people", "fan_stop_gas_rise", "gas_camera_offline",
+#: CO alarms (on CO points: sensor type 0004) that a fire confirmation fuses; an
+#: ``upper_alarm`` counts when classed ``exceedance`` or ``co_vehicle_suspected``.
+CO_RULES = ("upper_alarm", "co_fire_candidate")
+CO_SENSOR_TYPE = "0004"
+CO_CLASSES = ("exceedance", "co_vehicle_suspected")
+PUFF = "co_vehicle_suspected"
+SMOKE_RULE = "smoke"  # the switch-state alarm of a smoke sensor (1008 有烟雾)
+TEMPERATURE_SENSOR_TYPES = ("0003",)  # 环境温度
+#: °C gained by an area's temperature point since a CO alarm's start that confirms a fire,
+#: where the mine sets none (``mines.co_fire_temperature_rise``). Twice the ±1 °C error of an
+#: ambient temperature sensor: within one CO episode, ventilation alone does not move the
+#: air's temperature that much; a smouldering belt or coal does.
+DEFAULT_CO_FIRE_TEMPERATURE_RISE = 2.0
+
+GAS_PEOPLE, FAN_STOP_GAS_RISE, GAS_CAMERA_OFFLINE, CO_FIRE_CONFIRMED = (
+    "gas_people", "fan_stop_gas_rise", "gas_camera_offline", "co_fire_confirmed",
 )  # fmt: skip
-FUSION_RULES = (GAS_PEOPLE, FAN_STOP_GAS_RISE, GAS_CAMERA_OFFLINE)
+FUSION_RULES = (GAS_PEOPLE, FAN_STOP_GAS_RISE, GAS_CAMERA_OFFLINE, CO_FIRE_CONFIRMED)
 
 Area = tuple[str, str]  # (mine, area code)
 
@@ -63,6 +90,10 @@ CAMERA_COLUMNS = ["mine", "area", "camera", "online", "since_us"]
 FAN_COLUMNS = [*ALARM_COLUMNS, "rise"]
 READING_COLUMNS = ["fan_alarm_id", "point_id", "time_us", "value"]
 LEVEL_COLUMNS = ["fan_alarm_id", "alarm_id", "point_id", "started_us"]
+CO_COLUMNS = [*ALARM_COLUMNS, "classification", "rise"]
+#: Alarms of a CO point's area that confirm a fire (kind: "smoke" or "temperature").
+CONFIRM_COLUMNS = ["co_point_id", "kind", "alarm_id", "point_id", "started_us"]
+TEMPERATURE_COLUMNS = ["co_point_id", "point_id", "time_us", "value"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +106,7 @@ class Fused:
     area: str
     sources: tuple[int, ...]  # the alarms it fuses (the fan stop first)
     started_us: int
-    value: float  # head-count, cameras offline, or the largest methane rise
+    value: float  # head-count, cameras offline, largest methane rise, or confirming points
     threshold: float | None = None
     cards: tuple[str, ...] = ()
     cameras: tuple[str, ...] = ()
@@ -100,6 +131,7 @@ class Facts:
     primary: frozenset[int]  # source ids that are gas alarms or fan stops
     emptied: dict[Area, int] = field(default_factory=dict)  # empty areas: last departure
     restored: dict[Area, int] = field(default_factory=dict)  # no camera offline: last return
+    co: frozenset[int] = frozenset()  # source ids that are CO alarms (``co_fire_confirmed``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +276,79 @@ def fan_gas_rise(
     return out
 
 
+def co_points(co: pd.DataFrame) -> pd.DataFrame:
+    """Per CO point with an open CO alarm (rows of ``co``, CO_COLUMNS): its open alarms' ids
+    (sorted), the earliest start, whether they are all suspected puffs, the mine's rise."""
+    cols = ["mine", "point_id", "area", "sources", "started_us", "puff_only", "rise"]
+    opened = open_alarms(co)
+    if opened.empty:
+        return pd.DataFrame(columns=cols)
+    return (
+        opened.assign(puff=opened["classification"] == PUFF)
+        .groupby(["mine", "point_id", "area"], sort=True)
+        .agg(
+            sources=("alarm_id", lambda s: tuple(sorted(int(i) for i in s))),
+            started_us=("started_us", "min"),
+            puff_only=("puff", "all"),
+            rise=("rise", "first"),
+        )
+        .reset_index()[cols]
+    )
+
+
+def co_fire(co: pd.DataFrame, confirming: pd.DataFrame, readings: pd.DataFrame) -> list[Fused]:
+    """``co_fire_confirmed`` wanted now, per CO point with an open CO alarm.
+
+    ``confirming``: the smoke alarms and temperature ``upper_alarm`` episodes of each CO
+    point's area that overlap its CO alarms (started before now, not ended before the CO's
+    start). ``readings``: valid readings of the area's temperature points, per CO point: the
+    last one at or before the CO's start (the baseline) and every one after it.
+    """
+    points = co_points(co)
+    if points.empty:
+        return []
+    out = []
+    for p in points.itertuples(index=False):
+        start, rise = int(p.started_us), float(p.rise)
+        conf = confirming[confirming["co_point_id"] == p.point_id]
+        if p.puff_only:  # an exhaust puff warms the air: only smoke says fire
+            conf = conf[conf["kind"] == "smoke"]
+        found = {(int(a), int(q), max(int(s), start))
+                 for a, q, s in conf[["alarm_id", "point_id", "started_us"]].itertuples(
+                     index=False)}  # fmt: skip
+        crossed = {} if p.puff_only else _temperature_rises(
+            readings[readings["co_point_id"] == p.point_id], start, rise)  # fmt: skip
+        starts = [s for _, _, s in found] + list(crossed.values())
+        if not starts:
+            continue
+        confirmed = {q for _, q, _ in found} | set(crossed)
+        out.append(
+            Fused(
+                CO_FIRE_CONFIRMED,
+                str(p.mine),
+                int(p.point_id),
+                str(p.area),
+                (*p.sources, *sorted({a for a, _, _ in found})),
+                min(starts),
+                float(len(confirmed)),
+                threshold=rise,
+                points=tuple(sorted(confirmed)),
+            )
+        )
+    return out
+
+
+def _temperature_rises(readings: pd.DataFrame, start_us: int, rise: float) -> dict[int, int]:
+    """Temperature point -> its first reading after ``start_us`` more than ``rise`` above its
+    last reading at or before it (points without such a baseline never rise)."""
+    r = readings.sort_values(["point_id", "time_us"], kind="stable")
+    before = r["time_us"] <= start_us
+    base = r[before].groupby("point_id")["value"].last().rename("base").reset_index()
+    after = r[~before].merge(base, on="point_id")
+    crossed = after[after["value"] - after["base"] > rise]
+    return {int(q): int(t) for q, t in crossed.groupby("point_id")["time_us"].min().items()}
+
+
 def examined_stops(fans: pd.DataFrame, fused_stops: frozenset[int]) -> pd.DataFrame:
     """The fan stops (rows of ``fans``, on points with an area) that may want a fused alarm:
     the open ones, and the ended ones without one yet."""
@@ -299,11 +404,18 @@ def plan(
 def _succeeds(old: Fused, new: Fused, facts: Facts) -> bool:
     """``new`` is a later episode: ``old``'s primary alarms all ended, ``new`` has none of them
     (a gas alarm ended and another began between two evaluations)."""
-    primary = [i for i in old.sources if i in facts.primary]
+    primary = _primary(old, facts)
     ended = [facts.ended.get(i) for i in primary]
     return (
         bool(primary) and all(e is not None for e in ended) and not set(primary) & set(new.sources)
     )
+
+
+def _primary(old: Fused, facts: Facts) -> list[int]:
+    """The sources of ``old`` whose end ends it: its CO alarms for ``co_fire_confirmed`` (not
+    the smoke or temperature alarms that confirmed them), else its gas alarms or fan stop."""
+    own = facts.co if old.rule == CO_FIRE_CONFIRMED else facts.primary
+    return [i for i in old.sources if i in own]
 
 
 def _merged(old: Fused, new: Fused) -> Fused:
@@ -318,7 +430,7 @@ def _merged(old: Fused, new: Fused) -> Fused:
 def _end(old: Fused, facts: Facts, now_us: int) -> int:
     """When ``old``'s condition stopped holding: the earliest known reason, else now."""
     candidates = []
-    primary = [facts.ended.get(i) for i in old.sources if i in facts.primary]
+    primary = [facts.ended.get(i) for i in _primary(old, facts)]
     if primary and all(e is not None for e in primary):
         candidates.append(max(e for e in primary if e is not None))
     key = (old.mine, old.area)

@@ -173,3 +173,83 @@ def test_emptied_areas_are_the_unoccupied_ones_with_their_last_departure() -> No
     found = fusion.emptied_areas([(MINE, FACE), (MINE, HEADING)],
                                  presence(("C1", HEADING, 95)), departures)  # fmt: skip
     assert found == {(MINE, FACE): t(170)}
+
+
+CO_PT, SMOKE_PT, TEMP_PT = 40, 41, 42
+NO_CONFIRM = frame([], fusion.CONFIRM_COLUMNS)
+NO_TEMPERATURES = frame([], fusion.TEMPERATURE_COLUMNS)
+
+
+def co_alarms(*rows: tuple[int, str, str, float, float], rise: float = 2.0) -> object:
+    """(id, rule, classification, started s, ended s or OPEN) on the CO point of the face."""
+    base = alarms(*((i, CO_PT, FACE, r, s, e) for i, r, _, s, e in rows))
+    return base.assign(classification=[c for _, _, c, _, _ in rows], rise=rise)
+
+
+def confirming(*rows: tuple[str, int, int, float]) -> object:
+    """(kind, alarm id, point, started s), all for the CO point."""
+    return frame([(CO_PT, k, a, p, t(s)) for k, a, p, s in rows], fusion.CONFIRM_COLUMNS)
+
+
+def temperatures(*rows: tuple[float, float]) -> object:
+    """(s, °C) of the face's temperature point."""
+    return frame([(CO_PT, TEMP_PT, t(s), v) for s, v in rows], fusion.TEMPERATURE_COLUMNS)
+
+
+def test_smoke_in_the_area_confirms_a_co_alarm_as_a_fire_from_the_later_of_the_two() -> None:
+    co = co_alarms((50, "upper_alarm", "exceedance", 100, OPEN))
+    (fire,) = fusion.co_fire(co, confirming(("smoke", 60, SMOKE_PT, 130)), NO_TEMPERATURES)
+    assert (fire.rule, fire.point_id, fire.area, fire.sources) == (
+        "co_fire_confirmed", CO_PT, FACE, (50, 60),
+    )  # fmt: skip
+    assert fire.started_us == t(130) and fire.points == (SMOKE_PT,) and fire.value == 1.0
+    # smoke there before the CO (and ended since, but overlapping it): from the CO's start
+    (early,) = fusion.co_fire(co, confirming(("smoke", 60, SMOKE_PT, 20)), NO_TEMPERATURES)
+    assert early.started_us == t(100)
+
+
+def test_a_temperature_rise_above_the_mines_delta_since_the_co_start_confirms() -> None:
+    co = co_alarms((50, "upper_alarm", "exceedance", 100, OPEN),
+                   (51, "co_fire_candidate", "exceedance", 100, OPEN), rise=1.5)  # fmt: skip
+    flat = temperatures((90, 24.0), (110, 24.8), (140, 25.5))  # +1.5 is not more than 1.5
+    assert fusion.co_fire(co, NO_CONFIRM, flat) == []
+    warming = temperatures((90, 24.0), (110, 24.8), (140, 25.5), (170, 25.9), (200, 26.4))
+    (fire,) = fusion.co_fire(co, NO_CONFIRM, warming)
+    assert fire.sources == (50, 51) and fire.points == (TEMP_PT,)
+    assert fire.started_us == t(170) and fire.threshold == 1.5
+    # no baseline at or before the CO's start: no rise; a temperature alarm is enough
+    assert fusion.co_fire(co, NO_CONFIRM, temperatures((110, 20.0), (200, 30.0))) == []
+    (alarmed,) = fusion.co_fire(co, confirming(("temperature", 61, TEMP_PT, 150)), flat)
+    assert alarmed.sources == (50, 51, 61) and alarmed.started_us == t(150)
+
+
+def test_a_vehicle_puff_is_confirmed_by_smoke_only() -> None:
+    puff = co_alarms((50, "upper_alarm", "co_vehicle_suspected", 100, OPEN))
+    warm = temperatures((90, 24.0), (110, 27.0))  # the exhaust is warm
+    hot = confirming(("temperature", 61, TEMP_PT, 105))
+    assert fusion.co_fire(puff, hot, warm) == []
+    (fire,) = fusion.co_fire(puff, confirming(("smoke", 60, SMOKE_PT, 120)), warm)
+    assert fire.sources == (50, 60) and fire.points == (SMOKE_PT,)
+    # once the CO has lasted (a fire candidate opened), the temperature confirms too
+    longer = co_alarms((50, "upper_alarm", "co_vehicle_suspected", 100, OPEN),
+                       (51, "co_fire_candidate", "exceedance", 280, OPEN))  # fmt: skip
+    (fire,) = fusion.co_fire(longer, hot, warm)
+    assert fire.sources == (50, 51, 61) and fire.started_us == t(105)
+
+
+def test_nothing_without_an_open_co_alarm() -> None:
+    smoke = confirming(("smoke", 60, SMOKE_PT, 130))
+    assert fusion.co_fire(co_alarms(), smoke, NO_TEMPERATURES) == []
+    ended = co_alarms((50, "upper_alarm", "exceedance", 100, 120))
+    assert fusion.co_fire(ended, smoke, NO_TEMPERATURES) == []
+
+
+def test_a_stored_fire_confirmation_ends_with_the_co_not_with_the_smoke() -> None:
+    co = co_alarms((50, "upper_alarm", "exceedance", 100, OPEN))
+    (fire,) = fusion.co_fire(co, confirming(("smoke", 60, SMOKE_PT, 130)), NO_TEMPERATURES)
+    stored = [Stored(7, fire, 1.0)]
+    smoke_gone = Facts({50: None, 60: t(150)}, frozenset({60}), co=frozenset({50}))
+    assert plan([fire], stored, smoke_gone, t(200)) == []  # evaluated again: nothing
+    co_gone = Facts({50: t(190), 60: None}, frozenset({60}), co=frozenset({50}))
+    (cleared,) = plan([], stored, co_gone, t(200))
+    assert (cleared.event, cleared.alarm_id, cleared.time_us) == ("cleared", 7, t(190))
