@@ -358,7 +358,7 @@ async def _co_alarms(conn: psycopg.AsyncConnection, ids: list[int], default_rise
                      ) -> pd.DataFrame:  # fmt: skip
     """CO alarms (CO_COLUMNS): open ones on CO points with an area, and those among ``ids``;
     ``rise``: their mine's temperature rise that confirms a fire."""
-    params = {"rules": list(fusion.CO_RULES), "co": fusion.CO_SENSOR_TYPE,
+    params: dict[str, object] = {"rules": list(fusion.CO_RULES), "co": fusion.CO_SENSOR_TYPE,
               "classes": list(fusion.CO_CLASSES), "ids": ids}  # fmt: skip
     out = await _frame(conn, _CO_ALARMS, params, fusion.CO_COLUMNS[:-1])
     cur = await conn.execute(_TEMPERATURE_RISE)
@@ -374,7 +374,7 @@ async def _around_co(
     temperature readings of its area (baseline and since)."""
     if points.empty:
         return frame([], fusion.CONFIRM_COLUMNS), frame([], fusion.TEMPERATURE_COLUMNS)
-    params = {
+    params: dict[str, object] = {
         "points": [int(i) for i in points["point_id"]],
         "mines": list(points["mine"]),
         "areas": list(points["area"]),
