@@ -2,11 +2,12 @@
 :mod:`alarms.rules.fusion`, write the fused alarms; and the gateway task that does it by the
 clock.
 
-A fused alarm is a row of ``alarms`` (subject: the gas point, or the fan point; graded by
+A fused alarm is a row of ``alarms`` (subject: the gas, fan or CO point; graded by
 ``alarm_grade_rules`` like every alarm; in every listing and on the live stream) plus a row of
 ``alarm_fusions`` (migration 0010) with the alarms it fuses and the cards / cameras / methane
-points of the moment. One evaluation is one transaction; it holds a transaction-level advisory
-lock, so two gateways on one database do not evaluate at once (the second skips its round).
+or confirming smoke and temperature points of the moment. One evaluation is one transaction;
+it holds a transaction-level advisory lock, so two gateways on one database do not evaluate at
+once (the second skips its round).
 Everything is read from the database each time: re-running on the same state writes nothing,
 and a restarted gateway carries on where the database stands.
 """
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 
 #: Any fixed number: one fusion evaluation at a time on a database.
 _LOCK = 72_190_010
-#: Readings that say nothing about the gas, or are test gas, are no "rise".
+#: Readings that say nothing about the gas (or the air), or are test gas, are no "rise".
 _NOT_GAS = int(UNRELIABLE | PointStatus.CALIBRATION)
 
 _STORED = """

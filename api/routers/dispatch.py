@@ -309,7 +309,7 @@ class Fusion(BaseModel):
     head_count: int | None  # gas_people: people in the area now
     cards: list[str]  # gas_people: who they are
     cameras_offline: list[str]  # gas_camera_offline
-    rising_points: list[str]  # fan_stop_gas_rise: methane points (codes) of the area
+    rising_points: list[str]  # fan_stop_gas_rise: methane points; co_fire_confirmed: smoke/temp
 
 
 class DispatchAlarm(Alarm):
