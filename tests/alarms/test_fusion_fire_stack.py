@@ -18,7 +18,7 @@ from tests.helpers import eventually, running_api, running_gateway
 pytestmark = pytest.mark.anyio
 
 MINE = "141024019956"  # this test's own mine: definitions on the shared broker are per mine
-BELT, HEADING = f"{MINE}0007", f"{MINE}0004"
+BELT, HEADING, GOAF = f"{MINE}0007", f"{MINE}0004", f"{MINE}0006"
 TICK_S = 0.2
 CO = {
     "sensor_type": "0004", "unit": "ppm", "range_low": 0.0, "range_high": 1000.0,
@@ -32,6 +32,9 @@ DEFINITION = MineDefinition.model_validate({
         {"code": "SMOKE-BELT", "substation": "001", "sensor_type": "1008", "area_code": BELT,
          "alarm_state": 1},
         {"code": "CO-HEAD", "substation": "001", "area_code": HEADING, **CO},
+        {"code": "CO-GOAF", "substation": "001", "area_code": GOAF, **CO},
+        {"code": "TEMP-GOAF", "substation": "001", "sensor_type": "0003", "unit": "°C",
+         "range_low": 0.0, "range_high": 40.0, "alarm_high": 30.0, "area_code": GOAF},
     ],
 })  # fmt: skip
 
@@ -114,6 +117,51 @@ async def test_co_with_smoke_in_its_area_is_a_red_confirmed_fire_that_ends_with_
     assert raised["id"] in incident["members"] and co_id in incident["members"]
     assert incident["grade"] == "red"
     assert datetime_to_us(ended["ended_at"]) == co_end == t0 + 30 * s  # type: ignore[arg-type]
+
+
+async def test_co_with_the_temperature_of_its_area_rising_past_the_mines_delta_is_a_fire(
+    database: str, mqtt_url: str, unique_id: str
+) -> None:
+    with psycopg.connect(database) as conn:  # the mine's own rise, data
+        conn.execute("UPDATE mines SET co_fire_temperature_rise = 1.5 WHERE code = %s", (MINE,))
+    t0 = now_us() - 20_000_000  # readings stay fresh: no data interruption
+    s = 1_000_000
+    async with (
+        running_gateway(database, mqtt_url, f"gw-{unique_id}", topics=safety_subscriptions(MINE),
+                        tick_s=TICK_S),
+        connect(mqtt_url) as client,
+    ):  # fmt: skip
+        seq = iter(range(1, 100))
+        boot = now_us() // 1000
+
+        async def cycle(k: float, co: float, temperature: float) -> None:
+            doc = {
+                "v": 1, "mine": MINE, "substation": "001", "boot": boot, "seq": next(seq),
+                "ts": iso(t0 + round(k * s)), "points": ["CO-GOAF", "TEMP-GOAF"],
+                "values": [co, temperature], "status": [0, 0],
+            }  # fmt: skip
+            await client.publish(safety_topic(MINE, "001"), orjson.dumps(doc), qos=1)
+
+        for k, (co, temperature) in enumerate([(5, 24.0), (40, 24.2), (45, 25.0), (50, 25.5),
+                                               (55, 26.0)]):  # fmt: skip
+            await cycle(5 * k, co, temperature)
+        await eventually(lambda: len(fused(database, "co_fire_confirmed")) == 1)
+        await cycle(30, 5, 26.0)
+        await eventually(lambda: fused(database, "co_fire_confirmed")[0]["ended_at"] is not None)
+        (episode,) = fused(database, "co_fire_confirmed")
+        co_id, co_start, co_end = alarm(database, "upper_alarm", "CO-GOAF")
+        with psycopg.connect(database) as conn:
+            (temp_point,) = conn.execute(  # type: ignore[misc]
+                "SELECT id FROM points WHERE code = 'TEMP-GOAF'"
+            ).fetchone()
+
+    assert co_start == t0 + 5 * s and co_end == t0 + 30 * s
+    assert episode["point"] == "CO-GOAF" and episode["grade"] == "red"
+    assert episode["source_alarm_ids"] == [co_id] and episode["points"] == [temp_point]
+    # 24.2 at the CO's start (5 s); +0.8 and +1.3 are not more than 1.5; +1.8 at 20 s is
+    assert datetime_to_us(episode["started_at"]) == t0 + 20 * s  # type: ignore[arg-type]
+    assert episode["threshold"] == 1.5
+    assert datetime_to_us(episode["ended_at"]) == co_end  # type: ignore[arg-type]
 
 
 def alarm_ids(database_url: str, rule: str) -> list[int]:
