@@ -2,18 +2,19 @@
 publish -> alarm event on a dispatcher's screen, at steady rates.
 
     .venv/bin/python -m bench.latency [--rates 5000,20000,50000] [--seconds 60]
-        [--cycle-s 1.0] [--every 1] [--batch-delay-ms 100]
+        [--cycle-s 1.0] [--every 1] [--batch-delay-ms 100] [--publishers 2]
 
 For each rate a fresh database holds ``rate x cycle-s`` methane points (mines of
-``--mine-points``, a substation message per ``--per-message`` points); a publisher process
-sends every point once per ``--cycle-s`` through the broker, each substation at its own phase
-of the cycle (as many mines polling unsynchronised would), so the load is steady, not a burst
-per cycle. Every ``--every`` seconds one more point rises (0.6, 0.8, 0.95, then 1.05 %CH4,
-above its 1.0 alarm level) for a few cycles: a slow rise, which raises at its first reading at
-the level (no confirmation sample, docs/alarms.md), and falls back.
+``--mine-points``, a substation message per ``--per-message`` points); ``--publishers``
+processes (the substations shared out between them) send every point once per ``--cycle-s``
+through the broker, each substation at its own phase of the cycle (as many mines polling
+unsynchronised would), so the load is steady, not a burst per cycle. Every ``--every``
+seconds one more point rises (0.6, 0.8, 0.95, then 1.05 %CH4, above its 1.0 alarm level) for
+a few cycles: a slow rise, which raises at its first reading at the level (no confirmation
+sample, docs/alarms.md), and falls back.
 
 The gateway (``minewatch gateway``) and the API (``minewatch api``) run as their own processes.
-This process observes, using the same wall clock as the publisher:
+This process observes, using the same wall clock as the publishers:
 
 - **publish -> committed**: every 25 ms it reads ``source_watermarks`` (each substation's
   newest seq, committed in the same transaction as the readings); a message counts as
@@ -43,6 +44,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
 import httpx
@@ -174,8 +176,19 @@ def excursions(plan: Plan, lay: Layout) -> list[Excursion]:
 # -- the publisher (its own process) -------------------------------------------------------------
 
 
-def publish_process(publisher_url: str, plan: Plan, out: str) -> None:
-    asyncio.run(_publish(publisher_url, plan, Path(out)))
+def publish_process(
+    publisher_url: str,
+    plan: Plan,
+    out: str,
+    part: int,
+    parts: int,
+    ready: Any,
+    go: Any,
+    start_at: Any,
+) -> None:
+    """One of ``parts`` publisher processes: stations ``s % parts == part``. It connects,
+    says ``ready``, and starts at ``start_at`` (shared) once ``go`` is set."""
+    asyncio.run(_publish(publisher_url, plan, Path(out), part, parts, ready, go, start_at))
 
 
 def _quiet() -> logging.Logger:
@@ -185,25 +198,37 @@ def _quiet() -> logging.Logger:
     return quiet
 
 
-async def _publish(publisher_url: str, plan: Plan, out: Path) -> None:
-    """Every station once per cycle at its phase, from half a second after connecting (the
-    schedule's origin, ``start_at``); into ``out``: ``start_at`` and the wall time of each
-    publish call (cycles x stations, NaN where not sent)."""
+async def _publish(
+    publisher_url: str,
+    plan: Plan,
+    out: Path,
+    part: int,
+    parts: int,
+    ready: Any,
+    go: Any,
+    shared_start: Any,
+) -> None:
+    """Its stations once per cycle at their phase from ``start_at``; into ``out`` the wall
+    time of each publish call (cycles x stations, NaN where not sent by this process)."""
     lay = layout(plan)
     hot: dict[tuple[int, int], list[tuple[int, float]]] = {}
     for e in excursions(plan, lay):
         index = lay.station_points[e.station].index(e.point)
         for i, v in enumerate((*RAMP, *[AT_LEVEL] * HOLD)):
             hot.setdefault((e.cycle - len(RAMP) + i, e.station), []).append((index, v))
-    rng = np.random.default_rng(plan.seed)
+    rng = np.random.default_rng([plan.seed, part])
     sent = np.full((plan.cycles, lay.stations), np.nan)
-    topics = [safety_topic(m, s) for m, s in zip(lay.station_mine, lay.station_code, strict=True)]
+    mine = lay.station_mine
+    topics = [safety_topic(m, s) for m, s in zip(mine, lay.station_code, strict=True)]
+    # the parts of a message that never change, serialised once
+    codes = [orjson.Fragment(orjson.dumps(p)) for p in lay.station_points]
+    zeros = {n: orjson.Fragment(orjson.dumps([0] * n)) for n in map(len, lay.station_points)}
     boot = int(time.time() * 1000)
-    order = np.argsort(lay.phase_s, kind="stable")
+    mine_stations = [s for s in np.argsort(lay.phase_s, kind="stable") if s % parts == part]
     schedule = [
         (k * plan.cycle_s + float(lay.phase_s[s]), k, int(s))
         for k in range(plan.cycles)
-        for s in order
+        for s in mine_stations
     ]
     host, port = broker_address(publisher_url)
     pending: set[asyncio.Task[None]] = set()
@@ -215,7 +240,9 @@ async def _publish(publisher_url: str, plan: Plan, out: Path) -> None:
     async with aiomqtt.Client(
         host, port, max_inflight_messages=1000, logger=_quiet(), **login_options(publisher_url)
     ) as client:
-        start_at = time.time() + 0.5
+        ready.set()
+        await asyncio.to_thread(go.wait)
+        start_at = float(shared_start.value)
         i = 0
         while i < len(schedule):
             now = time.time()
@@ -225,23 +252,24 @@ async def _publish(publisher_url: str, plan: Plan, out: Path) -> None:
             while i < len(schedule) and schedule[i][0] + start_at <= now:
                 at, k, s = schedule[i]
                 i += 1
-                points = lay.station_points[s]
-                values = np.round(0.3 + 0.05 * rng.standard_normal(len(points)), 2).clip(0, 4)
+                n = len(lay.station_points[s])
+                values = np.round(0.3 + 0.05 * rng.standard_normal(n), 2).clip(0, 4)
                 for index, value in hot.get((k, s), ()):
                     values[index] = value
                 stamp = dt.datetime.fromtimestamp(start_at + at, dt.UTC)
                 payload = orjson.dumps(
                     {
                         "v": 1,
-                        "mine": lay.station_mine[s],
+                        "mine": mine[s],
                         "substation": lay.station_code[s],
                         "boot": boot,
                         "seq": k + 1,
                         "ts": stamp.isoformat(timespec="milliseconds"),
-                        "points": points,
-                        "values": values.tolist(),
-                        "status": [0] * len(points),
-                    }
+                        "points": codes[s],
+                        "values": values,
+                        "status": zeros[n],
+                    },
+                    option=orjson.OPT_SERIALIZE_NUMPY,
                 )
                 task = asyncio.create_task(send(k, s, topics[s], payload))
                 pending.add(task)
@@ -250,7 +278,7 @@ async def _publish(publisher_url: str, plan: Plan, out: Path) -> None:
                 await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
         if pending:
             await asyncio.wait(pending)
-    np.savez(out, sent=sent, start_at=np.array([start_at]))
+    np.savez(out, sent=sent)
 
 
 def lateness(sent: np.ndarray, plan: Plan, lay: Layout, start_at: float) -> np.ndarray:
@@ -382,6 +410,7 @@ async def run_rate(
     plan: Plan,
     batch_delay_ms: int | None,
     var: Path,
+    publishers_n: int = 2,
 ) -> dict[str, object]:
     lay = layout(plan)
     name = f"bench_latency_{plan.rate}"
@@ -419,18 +448,44 @@ async def run_rate(
                 tasks.create_task(watch_mqtt(stack_mqtt, mines, observed.mqtt, mqtt_up)),
             ]
             await asyncio.wait_for(asyncio.gather(sse_up.wait(), mqtt_up.wait()), 60)
-            out = var / f"sent-{plan.rate}.npz"
-            publisher = multiprocessing.get_context("spawn").Process(
-                target=publish_process, args=(publisher_url, plan, str(out))
-            )
-            publisher.start()
-            sampler.roles["publisher"] = publisher.pid or 0
+            context = multiprocessing.get_context("spawn")
+            go, shared_start = context.Event(), context.Value("d", 0.0)
+            publishers, readies, outs = [], [], []
+            for part in range(publishers_n):
+                ready = context.Event()
+                out = var / f"sent-{plan.rate}-{part}.npz"
+                process = context.Process(
+                    target=publish_process,
+                    args=(
+                        publisher_url,
+                        plan,
+                        str(out),
+                        part,
+                        publishers_n,
+                        ready,
+                        go,
+                        shared_start,
+                    ),
+                )
+                process.start()
+                publishers.append(process)
+                readies.append(ready)
+                outs.append(out)
+                sampler.roles[f"publisher{part + 1}"] = process.pid or 0
+            for ready in readies:
+                while not ready.is_set():
+                    if not all(p.is_alive() for p in publishers):
+                        raise RuntimeError("a publisher ended before it was ready")
+                    await asyncio.sleep(0.2)
+            start_at = time.time() + 0.5
+            shared_start.value = start_at
+            go.set()
             sampler.sample(time.time())
-            while publisher.is_alive():
+            while any(p.is_alive() for p in publishers):
                 await asyncio.sleep(1.0)
                 sampler.sample(time.time())
-            if publisher.exitcode != 0:
-                raise RuntimeError(f"the publisher failed ({publisher.exitcode})")
+            if any(p.exitcode != 0 for p in publishers):
+                raise RuntimeError("a publisher failed")
             # what was published is committed and its alarms are on screen, or 60 s passed
             deadline = time.time() + 60
             last_seq = plan.cycles
@@ -444,8 +499,10 @@ async def run_rate(
             stop.set()
             for task in watchers[1:]:
                 task.cancel()
-        data = np.load(out)
-        sent, start_at = data["sent"], float(data["start_at"][0])
+        parts = [np.load(out)["sent"] for out in outs]
+        sent = parts[0]
+        for other in parts[1:]:
+            sent = np.where(np.isnan(sent), other, sent)
         rss = float(max((m for _, _, m in sampler.series("gateway")), default=float("nan")))
     finally:
         if api is not None:
@@ -577,7 +634,15 @@ def main() -> None:
             )
             load_start = os.getloadavg()[0]
             result = asyncio.run(
-                run_rate(admin, stack.mqtt_url, stack.publisher_url, plan, args.batch_delay_ms, var)
+                run_rate(
+                    admin,
+                    stack.mqtt_url,
+                    stack.publisher_url,
+                    plan,
+                    args.batch_delay_ms,
+                    var,
+                    args.publishers,
+                )
             )
             result["load_start"] = round(load_start, 2)
             result["load_end"] = round(os.getloadavg()[0], 2)
