@@ -613,6 +613,7 @@ def main() -> None:
     parser.add_argument("--every", type=float, default=1.0, help="seconds between excursions")
     parser.add_argument("--mine-points", type=int, default=2000)
     parser.add_argument("--per-message", type=int, default=50)
+    parser.add_argument("--publishers", type=int, default=2, help="publisher processes")
     parser.add_argument(
         "--batch-delay-ms",
         type=int,
