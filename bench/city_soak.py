@@ -43,7 +43,7 @@ from rich.table import Table
 
 from bench import services
 from bench.latency import machine
-from bench.procs import Sampler, stack_roles
+from bench.procs import Sampler, pressure_s, stack_roles
 from minewatch.embedded import free_port, stack_for
 from minewatch.feeds import safety_subscriptions
 from minewatch.settings import Settings
@@ -152,6 +152,8 @@ class Sample:
     pending: list[float]
     rss_mib: list[float]
     readings_bytes: int
+    pressure_cpu_s: float = float("nan")  # PSI totals: time some task waited for a CPU
+    pressure_io_s: float = float("nan")
 
 
 def readings_bytes(url: str) -> int:
@@ -172,7 +174,8 @@ async def observe(url: str, ports: list[int], sampler: Sampler, gateways: list[s
         pending.append(await services.metric_value(port, "minewatch_pending_messages") or 0.0)
         series = sampler.series(name)
         rss.append(series[-1][2] if series else float("nan"))
-    return Sample(now, stored, lags, pending, rss, readings_bytes(url))
+    size = readings_bytes(url)
+    return Sample(now, stored, lags, pending, rss, size, pressure_s("cpu"), pressure_s("io"))
 
 
 def labels_vs_alarms(
@@ -383,6 +386,17 @@ def summarise(
         }
         if last.t > first.t
         else {},
+        "cpu_wait_share_of_a_core": {
+            r: sampler.wait_between(r, first.t, last.t) / (last.t - first.t) for r in sampler.roles
+        }
+        if last.t > first.t
+        else {},
+        "machine_pressure": {
+            "cpu": (last.pressure_cpu_s - first.pressure_cpu_s) / (last.t - first.t),
+            "io": (last.pressure_io_s - first.pressure_io_s) / (last.t - first.t),
+        }
+        if last.t > first.t
+        else {},
         "labels_vs_alarms": labels_vs_alarms(url, mines, starts, end_publish - 130),
         "clean_stops": f"{sum(stops)}/{len(stops)}",
         "lag_series": [[round(s.t - start_at), [round(x, 2) for x in s.lag_s]] for s in samples],
@@ -445,6 +459,8 @@ def report(out: dict[str, object]) -> None:
     for key in (
         "cpu_s_per_million_readings",
         "cpu_share_of_a_core",
+        "cpu_wait_share_of_a_core",
+        "machine_pressure",
         "rss_mib_series",
         "labels_vs_alarms",
     ):

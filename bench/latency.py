@@ -55,7 +55,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import services
-from bench.procs import Sampler, percentiles, stack_roles
+from bench.procs import Sampler, percentiles, pressure_s, stack_roles
 from minewatch.broker_auth import login_options
 from minewatch.embedded import free_port, stack_for
 from minewatch.feeds import alarm_topic, broker_address, safety_subscriptions, safety_topic
@@ -480,10 +480,12 @@ async def run_rate(
             start_at = time.time() + 0.5
             shared_start.value = start_at
             go.set()
+            psi = {k: pressure_s(k) for k in ("cpu", "io")}
             sampler.sample(time.time())
             while any(p.is_alive() for p in publishers):
                 await asyncio.sleep(1.0)
                 sampler.sample(time.time())
+            psi = {k: (pressure_s(k) - v) / (time.time() - start_at) for k, v in psi.items()}
             if any(p.exitcode != 0 for p in publishers):
                 raise RuntimeError("a publisher failed")
             # what was published is committed and its alarms are on screen, or 60 s passed
@@ -496,6 +498,8 @@ async def run_rate(
                 await asyncio.sleep(0.2)
             sampler.sample(time.time())
             await asyncio.sleep(2.0)  # the last excursion's alarm events
+            flush_s = await services.metric_value(metrics_port, "minewatch_flush_seconds_sum")
+            flushes = await services.metric_value(metrics_port, "minewatch_flush_seconds_count")
             stop.set()
             for task in watchers[1:]:
                 task.cancel()
@@ -539,6 +543,13 @@ async def run_rate(
         "mqtt_missed": missed_mqtt,
         "mqtt_other_start": wrong_mqtt,
         "cpu_share": {r: c / (publish_end - start_at) for r, c in cpu.items()},
+        "cpu_wait_share": {
+            r: sampler.wait_between(r, start_at, publish_end) / (publish_end - start_at)
+            for r in sampler.roles
+        },
+        "machine_pressure": psi,
+        "gateway_flushes": flushes,
+        "gateway_flush_mean_ms": 1000 * flush_s / flushes if flush_s and flushes else None,
         "gateway_peak_rss_mib": rss,
         "clean_stops": f"{sum(stopped)}/{len(stopped)}",
     }
@@ -591,13 +602,16 @@ def report(results: list[dict[str, object]]) -> None:
         )
     console.print(table)
     for r in results:
-        shares = r["cpu_share"]
-        assert isinstance(shares, dict)
+        shares, waits = r["cpu_share"], r["cpu_wait_share"]
+        assert isinstance(shares, dict) and isinstance(waits, dict)
         console.print(
-            f"{r['rate']:,}/s: CPU share of one core: "
+            f"{r['rate']:,}/s: share of one core used (and spent waiting for one): "
             + ", ".join(
-                f"{role} {share:.0%}" for role, share in sorted(shares.items(), key=lambda x: -x[1])
+                f"{role} {share:.0%} ({waits.get(role, float('nan')):.0%})"
+                for role, share in sorted(shares.items(), key=lambda x: -x[1])
             )
+            + f"; gateway: {r['gateway_flushes']} writes, mean {r['gateway_flush_mean_ms']} ms"
+            + f"; share of the time some task waited for CPU / IO: {r['machine_pressure']}"
         )
     for r in results:
         print(json.dumps(r))

@@ -98,6 +98,23 @@ def stack_roles(owner: int | None = None) -> dict[str, int]:
     return out
 
 
+def runqueue_wait_s(pids: list[int]) -> float:
+    """Seconds the threads of ``pids`` have spent runnable but waiting for a CPU
+    (/proc/<pid>/task/<tid>/schedstat, second field): what a loaded machine costs them."""
+    total = 0
+    for pid in pids:
+        try:
+            tasks = list(Path(f"/proc/{pid}/task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                total += int((task / "schedstat").read_text().split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    return total / 1e9
+
+
 class Sampler:
     """CPU and RSS of named process trees over time: ``sample()`` appends one row per role."""
 
@@ -105,6 +122,7 @@ class Sampler:
         self.roles = dict(roles)
         self.alone = alone  # roles counted without their children (e.g. this very process)
         self.rows: list[tuple[float, str, float, float]] = []  # (t, role, cpu_s, rss_mib)
+        self.waits: list[tuple[float, str, float]] = []  # (t, role, runqueue wait s)
 
     def sample(self, at: float) -> None:
         stats = all_stats()
@@ -112,20 +130,30 @@ class Sampler:
             usage = tree_usage(pid, stats, with_children=role not in self.alone)
             if usage is not None:
                 self.rows.append((at, role, usage.cpu_s, usage.rss_mib))
+                tree = [pid] if role in self.alone else descendants(pid, stats)
+                self.waits.append((at, role, runqueue_wait_s(tree)))
 
     def cpu_between(self, role: str, t0: float, t1: float) -> float:
         """CPU seconds ``role`` used between the samples nearest ``t0`` and ``t1``."""
-        rows = [(t, c) for t, r, c, _ in self.rows if r == role]
-        if len(rows) < 2:
-            return float("nan")
-        times = np.array([t for t, _ in rows])
-        cpu = np.array([c for _, c in rows])
-        i0 = int(np.abs(times - t0).argmin())
-        i1 = int(np.abs(times - t1).argmin())
-        return float(cpu[i1] - cpu[i0])
+        return _between([(t, c) for t, r, c, _ in self.rows if r == role], t0, t1)
+
+    def wait_between(self, role: str, t0: float, t1: float) -> float:
+        """Seconds ``role``'s live threads waited for a CPU between those samples."""
+        return _between([(t, w) for t, r, w in self.waits if r == role], t0, t1)
 
     def series(self, role: str) -> list[tuple[float, float, float]]:
         return [(t, c, m) for t, r, c, m in self.rows if r == role]
+
+
+def _between(rows: list[tuple[float, float]], t0: float, t1: float) -> float:
+    """The change of a cumulative figure between the samples nearest ``t0`` and ``t1``."""
+    if len(rows) < 2:
+        return float("nan")
+    times = np.array([t for t, _ in rows])
+    values = np.array([v for _, v in rows])
+    i0 = int(np.abs(times - t0).argmin())
+    i1 = int(np.abs(times - t1).argmin())
+    return float(values[i1] - values[i0])
 
 
 def percentiles(values: np.ndarray | list[float]) -> dict[str, float]:
@@ -148,3 +176,13 @@ def percentiles(values: np.ndarray | list[float]) -> dict[str, float]:
         "p99": float(p99),
         "max": float(data.max()),
     }
+
+
+def pressure_s(kind: str) -> float:
+    """Seconds since boot during which some task waited for ``kind`` (``cpu``, ``io``;
+    /proc/pressure, Linux PSI); NaN where the kernel does not report it."""
+    try:
+        line = Path(f"/proc/pressure/{kind}").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return float("nan")
+    return int(line.rsplit("total=", 1)[1]) / 1e6
