@@ -310,7 +310,7 @@ async def soak(
         while samples[-1].stored < published and time.time() < deadline:
             await asyncio.sleep(2)
             samples.append(await observe(url, ports, sampler, names))
-        drained_s = samples[-1].t - end_publish
+        drained_s = max(0.0, samples[-1].t - end_publish)
     finally:
         for p in publishers:
             if p.is_alive():
@@ -354,7 +354,8 @@ def summarise(
     points: int,
     rate: float,
 ) -> dict[str, object]:
-    steady = [s for s in samples if start_at + 60 <= s.t <= end_publish]  # after the first minute
+    # after the first minute, until the publishers' schedule ends
+    steady = [s for s in samples if start_at + 60 <= s.t <= start_at + args.minutes * 60]
     first, last = (steady[0], steady[-1]) if len(steady) >= 2 else (samples[0], samples[-1])
     window_readings = last.stored - first.stored
     per_million = 1e6 / window_readings if window_readings > 0 else float("nan")
