@@ -8,8 +8,9 @@ The issue's run is 100 mines of about 100,000 points for 30 minutes, with ``--ga
 and then ``--gateways 2``. Mines are generated (``minewatch.simulators.generator``) with
 sizes and poll cycles taken in turn from ``--sizes`` and ``--cycles``, random scenarios of
 every kind at ``--scenarios-per-hour`` per mine from the first minute, and published in real
-time by ``--publishers`` processes (``minewatch.simulators.mqtt_publisher``), each mine at its
-own phase. With ``--gateways N`` mine ``i`` goes to gateway ``i % N``
+time by ``--publishers`` processes (the contract messages of
+``minewatch.simulators.mqtt_publisher.cycle_messages``), each mine at its own phase. With
+``--gateways N`` mine ``i`` goes to gateway ``i % N``
 (``MINEWATCH_GATEWAY__TOPICS``, one filter per mine); each gateway is ``minewatch gateway``
 with its clock tick and its maintenance (retention, rollups), as in production.
 
@@ -36,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
 import numpy as np
 import psycopg
 from rich.console import Console
@@ -44,12 +46,13 @@ from rich.table import Table
 from bench import services
 from bench.latency import machine
 from bench.procs import Sampler, pressure_s, stack_roles
+from minewatch.broker_auth import login_options
 from minewatch.embedded import free_port, stack_for
-from minewatch.feeds import safety_subscriptions
+from minewatch.feeds import broker_address, safety_subscriptions
 from minewatch.settings import Settings
 from minewatch.simulators.generator import generate_mine, mine_code
 from minewatch.simulators.model import SimulatedMine
-from minewatch.simulators.mqtt_publisher import publish_mine
+from minewatch.simulators.mqtt_publisher import cycle_messages
 
 console = Console(width=200)
 COUNTY = "141024"
@@ -121,24 +124,34 @@ def publish_process(
 async def _publish(
     url: str, specs_: list[MineSpec], mines: list[SimulatedMine], start_at: float, minutes: float
 ) -> dict[str, int]:
-    """Each mine in real time from ``start_at`` plus its phase, for ``minutes``; the
-    readings published per mine."""
+    """Each mine in real time from ``start_at`` plus its phase, for ``minutes``, one message
+    per substation and cycle (``cycle_messages``, the simulators' contract messages); the
+    readings published per mine. The definitions are not published again: the benchmark
+    published them (retained) before, and a definition makes a gateway reload its registry."""
+    host, port = broker_address(url)
+    published: dict[str, int] = {}
+    boot = int(time.time() * 1000)
+    quiet = logging.getLogger("bench.city.publisher")
+    quiet.setLevel(logging.ERROR)  # aiomqtt's warning past ten pending publishes
 
-    async def one(spec: MineSpec, mine: SimulatedMine) -> tuple[str, int]:
+    async def one(client: aiomqtt.Client, spec: MineSpec, mine: SimulatedMine) -> None:
         begin = start_at + spec.phase_s
-        await asyncio.sleep(max(0.0, begin - time.time()))
         start = dt.datetime.fromtimestamp(begin, dt.UTC)
-        report = await publish_mine(
-            mine,
-            url,
-            cycles=int(minutes * 60 / spec.cycle_s),
-            realtime=True,
-            start=start,
-            client_id=f"bench-city-{spec.code}",
-        )
-        return spec.code, report.readings
+        seqs: dict[str, int] = {}
+        published[spec.code] = 0
+        for _ in range(int(minutes * 60 / spec.cycle_s)):
+            cycle = mine.next_cycle()
+            await asyncio.sleep(max(0.0, begin + cycle.offset_s - time.time()))
+            messages = cycle_messages(mine, cycle, start, boot, seqs)
+            await asyncio.gather(*(client.publish(t, p, qos=1) for t, p in messages))
+            sent = len(cycle.value) if cycle.present is None else int(cycle.present.sum())
+            published[spec.code] += sent
 
-    return dict(await asyncio.gather(*(one(s, m) for s, m in zip(specs_, mines, strict=True))))
+    async with aiomqtt.Client(
+        host, port, max_inflight_messages=1000, logger=quiet, **login_options(url)
+    ) as client:
+        await asyncio.gather(*(one(client, s, m) for s, m in zip(specs_, mines, strict=True)))
+    return published
 
 
 # -- the observer --------------------------------------------------------------------------------
