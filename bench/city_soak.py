@@ -217,13 +217,13 @@ def labels_vs_alarms(
         t0 = starts[code]
         for label in mine.ground_truth:
             a, b = t0 + label.start_s - 5, t0 + label.end_s + 120
-            if t0 + label.start_s > until:
-                continue
             if label.point:
                 key, index = (code, label.point), by_point
             else:
                 key, index = (code, label.substation), by_station
-            windows.setdefault(key, []).append((a, b))
+            windows.setdefault(key, []).append((a, b))  # every label explains its alarms
+            if t0 + label.start_s > until:  # too late in the run to be required
+                continue
             hit = any(a <= s <= b for s in index.get(key, []))
             entry = kinds.setdefault(label.kind, [0, 0])
             entry[0] += 1
