@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import datetime as dt
 import json
 import logging
 import multiprocessing
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -432,7 +434,8 @@ def main() -> None:
     parser.add_argument("--no-maintenance", dest="maintenance", action="store_false")
     args = parser.parse_args()
     settings = Settings()
-    var = Path(tempfile.mkdtemp(prefix="minewatch-city-"))
+    var = Path(tempfile.mkdtemp(prefix="minewatch-city-"))  # removed at the end
+    atexit.register(shutil.rmtree, var, True)
     var.chmod(0o755)
     if settings.database_url is None:
         settings = settings.model_copy(update={"var_dir": var})

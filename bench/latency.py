@@ -34,12 +34,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import datetime as dt
 import json
 import logging
 import math
 import multiprocessing
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -636,7 +638,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     settings = Settings()
-    var = Path(tempfile.mkdtemp(prefix="minewatch-latency-"))
+    var = Path(tempfile.mkdtemp(prefix="minewatch-latency-"))  # removed at the end
+    atexit.register(shutil.rmtree, var, True)
     var.chmod(0o755)
     if settings.database_url is None:
         settings = settings.model_copy(update={"var_dir": var})

@@ -24,9 +24,11 @@ whole span (the curve of docs/api.md), and one minute of every point (what a rol
 from __future__ import annotations
 
 import argparse
+import atexit
 import datetime as dt
 import json
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -405,7 +407,8 @@ def main() -> None:
     args = parser.parse_args()
     settings = Settings()
     if settings.database_url is None:
-        var = Path(tempfile.mkdtemp(prefix="minewatch-storage-"))
+        var = Path(tempfile.mkdtemp(prefix="minewatch-storage-"))  # removed at the end
+        atexit.register(shutil.rmtree, var, True)
         var.chmod(0o755)
         settings = settings.model_copy(update={"var_dir": var})
     with stack_for(settings) as stack:

@@ -102,10 +102,12 @@ def test_a_tiny_latency_run_sees_every_alarm_and_every_reading(
     pg_server: PostgresServer, mqtt_server: MosquittoServer
 ) -> None:
     plan = Plan(rate=200, seconds=15, per_message=50, every_s=2.0)
-    var = Path(tempfile.mkdtemp(prefix="minewatch-latency-test-"))
-    result = asyncio.run(
-        run_rate(pg_server.url("postgres"), mqtt_server.url, mqtt_server.url, plan, 20, var)
-    )
+    with tempfile.TemporaryDirectory(prefix="minewatch-latency-test-") as tmp:
+        result = asyncio.run(
+            run_rate(
+                pg_server.url("postgres"), mqtt_server.url, mqtt_server.url, plan, 20, Path(tmp)
+            )
+        )
     assert result["stored_readings"] == result["published_readings"] == 200 * 15
     assert result["uncommitted_messages"] == 0
     assert result["excursions"] >= 2
