@@ -163,9 +163,9 @@ class BatchWriter(DurableWriter):
         """Clock-driven alarm checks: data interruption (stored like a batch's changes) and
         escalation of alarms left unacknowledged past their grade's deadline.
 
-        ``behind``: readings are still queued (a backlog): the alarm checks run on each mine's
-        newest evaluated reading rather than the wall clock (``AlarmEngine.tick``), so the
-        queued readings are not taken for silence."""
+        ``behind``: readings may still be queued (a backlog): the alarm checks run on the
+        readings' own clock (each mine's newest evaluated reading, ``AlarmEngine.tick``)
+        rather than the wall clock, so the queued readings are not taken for silence."""
         evaluation = self.engine.tick(now_us(), behind=behind)
         if evaluation.changes or evaluation.incidents:
             await self._retrying(lambda conn: self._write_tick(conn, evaluation))
