@@ -438,7 +438,7 @@ class AlarmEngine:
         newest reading of the mine evaluated: mines' clocks differ, and the readings of one
         mine are queued together), or, if later, the newest reading of all less the allowed
         lateness (so a whole mine that falls silent is still seen while other mines' readings
-        advance); at most ``now_us``; ``NEVER`` where nothing was evaluated yet."""
+        advance); at most ``now_us``; ``NEVER`` everywhere while nothing was evaluated."""
         last = self.state.last_time_us
         mine_of = self._mine_of[: len(last)]
         inside = np.flatnonzero(mine_of >= 0)

@@ -187,7 +187,7 @@ class Gateway:
         """The writer's clock tick, told whether the gateway may be behind (docs/alarms.md,
         data interruption). Caught up: the queue is empty and no safety delivery arrived for
         a tick interval. A queue that is merely empty proves nothing: the broker delivers a
-        session's backlog a window at a time (QoS 1 in-flight limit), after the previous
+        session's backlog a window at a time (its QoS 1 in-flight limit), after the previous
         window is acknowledged, so right after a flush the queue is often empty while the
         broker still holds many cycles; readings the wall clock would take for silence."""
         await asyncio.sleep(0)  # let the sources hand over what they already received
