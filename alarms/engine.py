@@ -196,6 +196,7 @@ class AlarmEngine:
         self.prepared = {f.name: f.prepare(registry, self.defaults)
                          for f in FAMILIES if f.prepare is not None}  # fmt: skip
         self._quiet_bands(registry.size)
+        self._mine_of = _mine_index(registry)
         self.state = self.state.grown(registry.size)
         self.prealarms = Prealarms.of(registry, self.prealarm_params, self.prealarms.state)
 
@@ -390,17 +391,29 @@ class AlarmEngine:
         incidents = tracker.apply(evaluation.changes, watermark_us)
         return replace(evaluation, incidents=incidents, tracker=tracker)
 
-    def tick(self, now_us: int) -> Evaluation:
+    def tick(self, now_us: int, *, behind: bool = False) -> Evaluation:
         """What the clock decides at ``now_us`` (wall clock, microseconds): data interruption
         (at once), and, once ``now_us`` less the allowed lateness has passed them, 馈电
         decisions held for a silent side and off-delay clears pending on a silent point.
 
+        ``behind``: the caller may hold readings not evaluated yet (a backlog in its queue or
+        its broker session). The wall clock would then take the queued readings for silence;
+        the clock of each point is instead :meth:`mine_clock` (its mine's newest evaluated
+        reading, or the newest of all less the allowed lateness if later), and the other
+        families' bound is the newest reading evaluated (like ``evaluate``'s) less the
+        allowed lateness; neither is later than ``now_us``.
+
         Like ``evaluate``: store the changes, then ``commit`` the evaluation.
         """
         st = self.state
+        clock_us = None
+        if behind:
+            clock_us = self.mine_clock(now_us)
+            newest = int(st.last_time_us.max()) if len(st.last_time_us) else NEVER
+            now_us = max(min(now_us, newest), NEVER + self.defaults.lateness_us)
         tick = Tick(
             now_us, now_us - self.defaults.lateness_us, st, dict(st.runs), [], st.interruption,
-            st.feed, dict(st.families),
+            st.feed, dict(st.families), clock_us,
         )  # fmt: skip
         deferred = st.deferred
         for family in FAMILIES:
@@ -419,6 +432,24 @@ class AlarmEngine:
         )  # fmt: skip
         evaluation = Evaluation(np.empty(0, np.int16), tick.changes, state)
         return self._incidents(evaluation, now_us - self.defaults.lateness_us)
+
+    def mine_clock(self, now_us: int) -> npt.NDArray[np.int64]:
+        """Per point id, the clock of a tick behind a backlog: its mine's watermark (the
+        newest reading of the mine evaluated: mines' clocks differ, and the readings of one
+        mine are queued together), or, if later, the newest reading of all less the allowed
+        lateness (so a whole mine that falls silent is still seen while other mines' readings
+        advance); at most ``now_us``; ``NEVER`` everywhere while nothing was evaluated."""
+        last = self.state.last_time_us
+        mine_of = self._mine_of[: len(last)]
+        inside = np.flatnonzero(mine_of >= 0)
+        newest = np.full(int(mine_of.max(initial=-1)) + 1, NEVER, np.int64)
+        np.maximum.at(newest, mine_of[inside], last[inside])
+        clock = np.full(len(last), NEVER, np.int64)
+        clock[inside] = newest[mine_of[inside]]
+        top = int(last.max(initial=NEVER))
+        if top != NEVER:
+            np.maximum(clock, top - self.defaults.lateness_us, out=clock)
+        return np.minimum(clock, now_us)
 
     def evaluate(self, batch: ReadingBatch) -> Evaluation:
         """Every rule family (:data:`alarms.families.FAMILIES`, in its order) over the batch."""
@@ -479,6 +510,14 @@ class AlarmEngine:
         prealarm = self.prealarms.evaluate(rows, ctx.gas_ok)
         evaluation = Evaluation(flags, step.changes, state, prealarm=prealarm)
         return self._incidents(evaluation, watermark)
+
+
+def _mine_index(registry: PointRegistry) -> npt.NDArray[np.int64]:
+    """Per point id, the position of its mine in ``registry.ids_by_mine`` (-1: no point)."""
+    out = np.full(registry.size, -1, np.int64)
+    for k, ids in enumerate(registry.ids_by_mine.values()):
+        out[ids[ids < registry.size]] = k
+    return out
 
 
 def _last_zero(ctx: BatchContext, before: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:

@@ -77,6 +77,9 @@ class Tick:
     interruption: interruption.InterruptionState
     feed: feed.FeedState
     families: dict[str, Any] = field(default_factory=dict)
+    #: per point id, the clock data interruption is checked against when it is not ``now_us``
+    #: (a gateway behind its backlog: ``AlarmEngine.tick(behind=True)``)
+    clock_us: npt.NDArray[np.int64] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,8 +390,8 @@ def interruption_step(engine: AlarmEngine, step: Step) -> None:
 def interruption_tick(engine: AlarmEngine, tick: Tick) -> None:
     st = tick.before
     changes, tick.interruption = interruption.tick(
-        tick.now_us, st.interruption, engine.registry.known, st.last_time_us, st.last_value,
-        engine.params,
+        tick.now_us if tick.clock_us is None else tick.clock_us, st.interruption,
+        engine.registry.known, st.last_time_us, st.last_value, engine.params,
     )  # fmt: skip
     tick.changes += changes
 

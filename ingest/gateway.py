@@ -81,6 +81,7 @@ class Gateway:
         )  # fmt: skip
         self.ready = asyncio.Event()
         self._held = PendingWrite()  # the write batch being accumulated (the pending gauge)
+        self._arrived_at = float("-inf")  # loop time of the last safety delivery queued
 
     async def run(self) -> None:
         """Run until cancelled."""
@@ -158,6 +159,8 @@ class Gateway:
         if isinstance(delivery.message, NationalReport):  # from the file inbox too
             target = self.reports.queue
         await target.put(delivery)  # blocks when the writer falls behind: backpressure
+        if target is queue:
+            self._arrived_at = asyncio.get_running_loop().time()  # _tick: caught up?
 
     async def _publish_alarms(self) -> None:
         async with AlarmBroadcaster(self._database_url) as broadcaster:
@@ -175,10 +178,22 @@ class Gateway:
             flush=self._flush,
             is_full=lambda pending: pending.readings >= max_readings,
             max_delay_s=self.settings.batch_max_delay_ms / 1000,
-            tick=self._writer.tick if self.settings.tick_s else None,
+            tick=(lambda: self._tick(queue)) if self.settings.tick_s else None,
             tick_s=self.settings.tick_s or 0.0,
             stop_flush_s=self.settings.stop_flush_s,
         )
+
+    async def _tick(self, queue: asyncio.Queue[Delivery[Any]]) -> None:
+        """The writer's clock tick, told whether the gateway may be behind (docs/alarms.md,
+        data interruption). Caught up: the queue is empty and no safety delivery arrived for
+        a tick interval. A queue that is merely empty proves nothing: the broker delivers a
+        session's backlog a window at a time (its QoS 1 in-flight limit), after the previous
+        window is acknowledged, so right after a flush the queue is often empty while the
+        broker still holds many cycles; readings the wall clock would take for silence."""
+        await asyncio.sleep(0)  # let the sources hand over what they already received
+        quiet_s = asyncio.get_running_loop().time() - self._arrived_at
+        idle = queue.empty() and quiet_s >= (self.settings.tick_s or 0.0)
+        await self._writer.tick(behind=not idle)
 
     async def _flush(self, pending: PendingWrite) -> PendingWrite:
         await self._writer.flush(pending)

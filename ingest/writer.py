@@ -159,10 +159,14 @@ class BatchWriter(DurableWriter):
 
     # -- the clock ----------------------------------------------------------------------------
 
-    async def tick(self) -> None:
+    async def tick(self, behind: bool = False) -> None:
         """Clock-driven alarm checks: data interruption (stored like a batch's changes) and
-        escalation of alarms left unacknowledged past their grade's deadline."""
-        evaluation = self.engine.tick(now_us())
+        escalation of alarms left unacknowledged past their grade's deadline.
+
+        ``behind``: readings may still be queued (a backlog): the alarm checks run on the
+        readings' own clock (each mine's newest evaluated reading, ``AlarmEngine.tick``)
+        rather than the wall clock, so the queued readings are not taken for silence."""
+        evaluation = self.engine.tick(now_us(), behind=behind)
         if evaluation.changes or evaluation.incidents:
             await self._retrying(lambda conn: self._write_tick(conn, evaluation))
         self.engine.commit(evaluation)

@@ -53,18 +53,24 @@ class InterruptionState:
 
 
 def tick(
-    now_us: int,
+    now_us: int | npt.NDArray[np.int64],
     state: InterruptionState,
     known: npt.NDArray[np.bool_],
     last_time_us: npt.NDArray[np.int64],
     last_value: npt.NDArray[np.float64],
     params: PointParams,
 ) -> tuple[list[EpisodeChange], InterruptionState]:
-    """Episodes opened by the silence of points at ``now_us``, and the state after."""
+    """Episodes opened by the silence of points at ``now_us``, and the state after.
+
+    ``now_us``: one clock for all points, or one per point id (a gateway behind its backlog
+    checks each point against its mine's watermark: ``AlarmEngine.mine_clock``).
+    """
     size = len(state.active)
-    seen = known[:size] & (last_time_us[:size] != NEVER)
+    clock = np.broadcast_to(np.asarray(now_us, np.int64), (size,))
+    seen = known[:size] & (last_time_us[:size] != NEVER) & (clock != NEVER)
     with np.errstate(over="ignore"):
-        silent = seen & ~state.active & (now_us - last_time_us > params.interruption_us)
+        late = clock - last_time_us[:size] > params.interruption_us[:size]
+    silent = seen & ~state.active & late
     points = np.flatnonzero(silent)
     if not len(points):
         return [], state
@@ -73,12 +79,13 @@ def tick(
     after.active[points] = True
     after.start_us[points] = start
     changes = [
-        _silence(p, first_due, value, last, now_us)
-        for p, first_due, value, last in zip(
+        _silence(p, first_due, value, last, raised)
+        for p, first_due, value, last, raised in zip(
             points.tolist(),
             start.tolist(),
             np.nan_to_num(last_value[points]).tolist(),
             last_time_us[points].tolist(),
+            clock[points].tolist(),
             strict=True,
         )
     ]

@@ -101,8 +101,8 @@ class Recorder:
         self._apply(evaluation.changes)
         return evaluation.changes
 
-    def tick(self, seconds: float) -> list[EpisodeChange]:
-        evaluation = self.engine.tick(at(seconds))
+    def tick(self, seconds: float, *, behind: bool = False) -> list[EpisodeChange]:
+        evaluation = self.engine.tick(at(seconds), behind=behind)
         self.engine.commit(evaluation)
         self._apply(evaluation.changes)
         return evaluation.changes

@@ -63,3 +63,45 @@ def test_a_late_reading_from_before_the_first_due_time_ends_the_episode_at_its_s
     (gap,) = rec.episodes
     assert gap.classification == "delivery_delay"
     assert (gap.started_s, gap.ended_s) == (1.0, 1.0)  # never ends before it starts
+
+
+# -- a tick behind a backlog (the caller's queue or broker session holds readings) ----------
+
+
+def test_a_tick_behind_a_backlog_does_not_take_queued_readings_for_silence() -> None:
+    rec = recorder({"poll_cycle_s": 2.0, "interruption_cycles": 3}, {"poll_cycle_s": 2.0})
+    rec.feed(series(1, [0.3] * 5, step_s=2), series(2, [0.3] * 5, step_s=2))  # last at t=8
+    assert rec.tick(100.0, behind=True) == []  # the wall clock would flag both
+    rec.feed(
+        series(1, [0.3] * 40, start_s=10, step_s=2), series(2, [0.3] * 40, start_s=10, step_s=2)
+    )
+    assert rec.tick(100.0, behind=True) == []
+    assert rec.episodes == []
+    assert [c.point_id for c in rec.tick(100.0)] == [1, 2]  # caught up: the wall clock
+
+
+def test_a_point_silent_while_its_mine_advances_is_flagged_behind_a_backlog() -> None:
+    rec = recorder({"poll_cycle_s": 2.0, "interruption_cycles": 3}, {"poll_cycle_s": 2.0})
+    rec.feed(series(1, [0.3] * 5, step_s=2), series(2, [0.3] * 5, step_s=2))  # last at t=8
+    rec.feed(series(2, [0.3] * 6, start_s=10, step_s=2))  # point 2 goes on to t=20
+    changes = rec.tick(1000.0, behind=True)
+    assert [(c.point_id, c.rule) for c in changes] == [(1, "data_interruption")]
+    (gap,) = rec.episodes
+    assert (gap.started_s, gap.raised_s) == (10.0, 20.0)  # raised on the mine's clock
+
+
+def test_behind_a_backlog_each_mine_has_its_own_clock_within_the_allowed_lateness() -> None:
+    # mine B's clock is 30 s behind mine A's (less than the allowed lateness, 60 s); mine C's
+    # readings stopped 100 s before A's newest: a whole mine silent while others advance
+    rec = recorder(
+        {"poll_cycle_s": 2.0},
+        {"poll_cycle_s": 2.0, "mine_code": "141024010002"},
+        {"poll_cycle_s": 2.0, "mine_code": "141024010003"},
+    )
+    rec.feed(series(1, [0.3] * 51, start_s=100, step_s=2))  # mine A: up to t=200
+    rec.feed(series(2, [0.3] * 51, start_s=70, step_s=2))  # mine B: up to t=170
+    rec.feed(series(3, [0.3] * 10, start_s=82, step_s=2))  # mine C: up to t=100
+    changes = rec.tick(5000.0, behind=True)
+    assert [c.point_id for c in changes] == [3]
+    (gap,) = rec.episodes
+    assert gap.raised_s == 140.0  # A's newest less the allowed lateness
