@@ -519,27 +519,43 @@ def decide(
     runs = st.run.copy()
     runs[points] = run[last]
     raised = st.raised_us.copy()
-    changes: list[PrealarmChange] = []
-    if up.any() or down.any():
-        level = pts.level[pid]
-        for i in np.flatnonzero(up | down).tolist():
-            p = int(pid[i])
-            if up[i]:
-                b = float(trend.slope[i])
-                gap = (float(level[i]) - float(trend.level[i])) / b if b > 0 else None
-                raised[p] = int(t[i])
-                changes.append(PrealarmChange(
-                    p, int(t[i]), None, float(level[i]), float(trend.forecast[i]),
-                    None if gap is None else int(t[i]) + round(gap * 1e6),
-                    float(pts.horizon_s[p]),
-                ))  # fmt: skip
-            else:
-                changes.append(PrealarmChange(
-                    p, int(raised[p]), int(t[i]), float(level[i]), float(trend.forecast[i]),
-                    None, float(pts.horizon_s[p]),
-                ))  # fmt: skip
-                raised[p] = NEVER
+    changes = _changes(pid, t, up, down, trend, pts, raised)
     return changes, active, runs, raised
+
+
+def _changes(
+    pid: npt.NDArray[np.int32],
+    t: IntArray,
+    up: BoolArray,
+    down: BoolArray,
+    trend: Trend,
+    pts: PrealarmPoints,
+    raised: IntArray,
+) -> list[PrealarmChange]:
+    """The pre-alarms raised (``up``) and cleared (``down``) by the rows, in row order;
+    ``raised`` (each point's raise time) is updated in place."""
+    changes: list[PrealarmChange] = []
+    if not (up.any() or down.any()):
+        return changes
+    level = pts.level[pid]
+    for i in np.flatnonzero(up | down).tolist():
+        p = int(pid[i])
+        if up[i]:
+            b = float(trend.slope[i])
+            gap = (float(level[i]) - float(trend.level[i])) / b if b > 0 else None
+            raised[p] = int(t[i])
+            changes.append(PrealarmChange(
+                p, int(t[i]), None, float(level[i]), float(trend.forecast[i]),
+                None if gap is None else int(t[i]) + round(gap * 1e6),
+                float(pts.horizon_s[p]),
+            ))  # fmt: skip
+        else:
+            changes.append(PrealarmChange(
+                p, int(raised[p]), int(t[i]), float(level[i]), float(trend.forecast[i]),
+                None, float(pts.horizon_s[p]),
+            ))  # fmt: skip
+            raised[p] = NEVER
+    return changes
 
 
 def decide_single(
@@ -580,24 +596,5 @@ def decide_single(
     up = state & ~initial
     down = ~state & initial
     raised = st.raised_us.copy()
-    changes: list[PrealarmChange] = []
-    if up.any() or down.any():
-        level = pts.level[pid]
-        for i in np.flatnonzero(up | down).tolist():
-            p = int(pid[i])
-            if up[i]:
-                b = float(trend.slope[i])
-                gap = (float(level[i]) - float(trend.level[i])) / b if b > 0 else None
-                raised[p] = int(t[i])
-                changes.append(PrealarmChange(
-                    p, int(t[i]), None, float(level[i]), float(trend.forecast[i]),
-                    None if gap is None else int(t[i]) + round(gap * 1e6),
-                    float(pts.horizon_s[p]),
-                ))  # fmt: skip
-            else:
-                changes.append(PrealarmChange(
-                    p, int(raised[p]), int(t[i]), float(level[i]), float(trend.forecast[i]),
-                    None, float(pts.horizon_s[p]),
-                ))  # fmt: skip
-                raised[p] = NEVER
+    changes = _changes(pid, t, up, down, trend, pts, raised)
     return changes, active, runs, raised
