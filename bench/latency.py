@@ -433,7 +433,7 @@ async def run_rate(
     try:
         await services.wait_subscribed(publisher_url, lay.definitions, metrics_port, gateway)
         key = await services.api_key(url)
-        api = services.start_api(url, api_port)
+        api = services.start_api(url, stack_mqtt, api_port)
         observed = Observed([], [], [])
         stop = asyncio.Event()
         sse_up, mqtt_up = asyncio.Event(), asyncio.Event()

@@ -115,8 +115,16 @@ async def api_key(url: str) -> str:
         return await add_key(conn, Hasher(1, 1024), "bench screen", Role.ADMIN, None)
 
 
-def start_api(url: str, port: int, limit_s: float = 120) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "MINEWATCH_DATABASE_URL": url, "MINEWATCH_API__PORT": str(port)}
+def start_api(url: str, mqtt_url: str, port: int, limit_s: float = 120) -> subprocess.Popen[bytes]:
+    """The API on ``port``, on the benchmark's database and broker (with no broker configured
+    it would start an embedded one in its var dir, which a checkout under a private folder
+    cannot serve to the broker's own user)."""
+    env = {
+        **os.environ,
+        "MINEWATCH_DATABASE_URL": url,
+        "MINEWATCH_MQTT_URL": mqtt_url,
+        "MINEWATCH_API__PORT": str(port),
+    }
     api = subprocess.Popen(
         [sys.executable, "-m", "minewatch.cli", "api"],
         env=env,
