@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 from minewatch.alarms.codes import Classification
 from minewatch.alarms.episodes import Episode
-from minewatch.alarms.reference_neighbours import NeighbourReference
+from minewatch.alarms.reference_neighbours import NeighbourReference, WindowRun
 from minewatch.alarms.rules.co import PUFF, COPoints
 from minewatch.alarms.rules.context import UNRELIABLE
 from minewatch.alarms.rules.cross_check import CrossPoints
@@ -173,16 +173,6 @@ class _Point:
         self.state: tuple[str, float] | None = None  # switch point: (rule, its alarm value)
 
 
-class _CrossRun:
-    """A cross-check streak of low windows (``stats``) and its episode once raised."""
-
-    __slots__ = ("episode", "stats")
-
-    def __init__(self, start: int, first: float) -> None:
-        self.stats = Episode(0, "cross_check", None, start, None, first, None)
-        self.episode: Episode | None = None
-
-
 @dataclass(frozen=True, slots=True)
 class _Reading:
     """One evaluated reading, as every family sees it."""
@@ -248,7 +238,7 @@ class ReferenceEngine:
         #: cross-check windows not decided yet: window -> point -> its readings' statistics
         self._windows: dict[int, dict[int, list[float]]] = {}
         self._decided = -(2**62)
-        self._cross_runs: dict[int, _CrossRun] = {}  # point -> its low streak
+        self._cross_runs: dict[int, WindowRun] = {}  # point -> its low streak
         #: the stuck sensor and the lone excursion on the same windows
         self._more = NeighbourReference(self.cross.more, self.cross.window_us, self._episodes)
         columns = (
@@ -629,24 +619,13 @@ class ReferenceEngine:
                     if run.episode is not None:
                         run.episode.end_us = start
                 continue
-            count, total, first, vmax, vmax_at, vmin, vmin_at = mine
             if run is None:
-                run = self._cross_runs[p] = _CrossRun(start, first)
-            target = run.episode if run.episode is not None else run.stats
-            target.count += int(count)
-            target.total += total
-            if vmax > target.vmax:
-                target.vmax, target.vmax_at = vmax, int(vmax_at)
-            if vmin < target.vmin:
-                target.vmin, target.vmin_at = vmin, int(vmin_at)
-            if run.episode is None and end - run.stats.start_us >= cross.hold_us[p]:
-                st = run.stats
-                run.episode = Episode(
-                    p, "cross_check", Classification.CROSS_CHECK.value, st.start_us, end,
-                    st.start_value, None, None, None, st.count, st.total, st.vmax, st.vmax_at,
-                    st.vmin, st.vmin_at,
-                )  # fmt: skip
-                self._episodes.append(run.episode)
+                run = self._cross_runs[p] = WindowRun(
+                    "cross_check", Classification.CROSS_CHECK.value, start, mine[2]
+                )
+            raised = run.add(p, mine, end, cross.hold_us[p])
+            if raised is not None:
+                self._episodes.append(raised)
 
     # -- calibration shape ------------------------------------------------------------------
 

@@ -16,14 +16,36 @@ WindowStats = dict[int, Stats]
 _NEVER = -(2**62)
 
 
-class _StuckRun:
-    """A point's streak of stuck windows (``stats``) and its episode once raised."""
+class WindowRun:
+    """A point's streak of windows that meet a latched window check (``stats``) and its
+    episode once raised, after the check's hold: the cross-check and the stuck sensor."""
 
-    __slots__ = ("episode", "stats")
+    __slots__ = ("classification", "episode", "rule", "stats")
 
-    def __init__(self, start: int, first: float) -> None:
-        self.stats = Episode(0, STUCK, None, start, None, first, None)
+    def __init__(self, rule: str, classification: str, start: int, first: float) -> None:
+        self.rule, self.classification = rule, classification
+        self.stats = Episode(0, rule, None, start, None, first, None)
         self.episode: Episode | None = None
+
+    def add(self, point: int, window: Stats, end: int, hold_us: int) -> Episode | None:
+        """Add one window's readings (to the episode once raised); the episode raised by this
+        window (the streak reached ``hold_us`` at ``end``), else None."""
+        count, total, _, vmax, vmax_at, vmin, vmin_at = window
+        target = self.episode if self.episode is not None else self.stats
+        target.count += int(count)
+        target.total += total
+        if vmax > target.vmax:
+            target.vmax, target.vmax_at = vmax, int(vmax_at)
+        if vmin < target.vmin:
+            target.vmin, target.vmin_at = vmin, int(vmin_at)
+        if self.episode is not None or end - self.stats.start_us < hold_us:
+            return None
+        st = self.stats
+        self.episode = Episode(
+            point, self.rule, self.classification, st.start_us, end, st.start_value, None,
+            None, None, st.count, st.total, st.vmax, st.vmax_at, st.vmin, st.vmin_at,
+        )  # fmt: skip
+        return self.episode
 
 
 class NeighbourReference:
@@ -41,7 +63,7 @@ class NeighbourReference:
         self.recent: list[tuple[int, WindowStats]] = []  # the last three decided, oldest first
         self.pending = False  # the last one's excursions wait for the window after
         self.flagged: tuple[int, set[int]] = (_NEVER, set())
-        self.runs: dict[int, _StuckRun] = {}
+        self.runs: dict[int, WindowRun] = {}
 
     def window(self, w: int, window: WindowStats) -> None:
         """Window ``w`` decided (after every window before it)."""
@@ -83,24 +105,13 @@ class NeighbourReference:
                     moved |= abs(a[1] / a[0] - b[1] / b[0]) >= pts.move[p]
             if not moved:  # constant, nothing upstream moved: hold
                 continue
-            count, total, first, vmax, vmax_at, vmin, vmin_at = mine
             if run is None:
-                run = self.runs[p] = _StuckRun(start, first)
-            target = run.episode if run.episode is not None else run.stats
-            target.count += int(count)
-            target.total += total
-            if vmax > target.vmax:
-                target.vmax, target.vmax_at = vmax, int(vmax_at)
-            if vmin < target.vmin:
-                target.vmin, target.vmin_at = vmin, int(vmin_at)
-            if run.episode is None and end - run.stats.start_us >= pts.stuck_hold_us[p]:
-                st = run.stats
-                run.episode = Episode(
-                    p, STUCK, Classification.SENSOR_STUCK.value, st.start_us, end,
-                    st.start_value, None, None, None, st.count, st.total, st.vmax, st.vmax_at,
-                    st.vmin, st.vmin_at,
-                )  # fmt: skip
-                self.episodes.append(run.episode)
+                run = self.runs[p] = WindowRun(
+                    STUCK, Classification.SENSOR_STUCK.value, start, mine[2]
+                )
+            raised = run.add(p, mine, end, pts.stuck_hold_us[p])
+            if raised is not None:
+                self.episodes.append(raised)
 
     # -- local_excursion -----------------------------------------------------------------
 
