@@ -91,8 +91,9 @@ class PrealarmParams:
     #: Production (session 6, alarms/production.py): ``cut_tau_s`` > 0 reads a rise within
     #: ``cut_window_s`` after a cutting start on the substation's 设备开停 (1004) point as the
     #: emission's first-order response with that time constant, confirmed by ``cut_confirm``
-    #: readings (0: the input off).
-    cut_tau_s: float = 0.0
+    #: readings (0: the input off). Adopted on the development set (docs/benchmarks.md
+    #: "Pre-alarms, session 6"); idle where a substation has no 1004 point.
+    cut_tau_s: float = 200.0
     cut_window_s: float = 1800.0
     cut_confirm: int = 10
 

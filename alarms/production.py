@@ -3,10 +3,10 @@
 A methane point at a working face emits more while coal is cut: after a cutting start the
 emission rises within minutes towards a new level, and falls after the stop. The mine shows
 the cutting state on an equipment on/off point (设备开停, 1004: the shearer or roadheader, 1 =
-开) of the working's substation. Where a mine sets ``cut_tau_s`` > 0 (``mines.prealarm``), for
-``cut_window_s`` after that point switched from 0 to 1 (a valid reading of 1 after one of 0),
-a rise of a methane point of the same substation is read as the first-order response of the
-emission to the start, with time constant ``cut_tau_s``:
+开) of the working's substation. With ``cut_tau_s`` > 0 (``mines.prealarm``; the default, 200 s,
+was tuned on the development set), for ``cut_window_s`` after that point switched from 0 to 1
+(a valid reading of 1 after one of 0), a rise of a methane point of the same substation is
+read as the first-order response of the emission to the start, time constant ``cut_tau_s``:
 
 * the rise need not last (the fast trend's slope, no slow trend), ``cut_confirm`` readings
   confirm it;
@@ -15,7 +15,7 @@ emission to the start, with time constant ``cut_tau_s``:
   first-order response is its slope times its time constant), instead of the straight line
   ``level + slope x horizon``; its standard error is scaled by the same ratio.
 
-Outside that window, or with ``cut_tau_s`` 0 (the default: off), nothing changes. The
+Outside that window, or with ``cut_tau_s`` 0 (the input off), nothing changes. The
 shearer's last reading and last start per point are carried in :class:`CuttingState`.
 """
 
