@@ -128,37 +128,58 @@ def cutting_started(
     sel = np.flatnonzero(ok & pts.used[rows.pid])
     s = np.where(has, shearer, 0)
     on_at, start_at = st.on[s], st.start_us[s]
-    if len(sel):
-        base = int(min(t.min(), rows.t.min()))
+    if len(sel):  # rows are sorted by (point, time)
         spid = rows.pid[sel].astype(np.int64)
-        key = spid * _KEY + (rows.t[sel] - base)
-        order = np.argsort(key, kind="stable")
-        spid, key = spid[order], key[order]
-        st_t = rows.t[sel][order]
-        on = rows.v[sel][order] >= 0.5
+        on = rows.v[sel] >= 0.5
         first = np.ones(len(spid), bool)
         first[1:] = spid[1:] != spid[:-1]
         prev = np.where(first, np.where(st.seen[spid], st.on[spid], on), np.roll(on, 1))
-        began = on & ~prev
-        # the latest start up to each row, within its point (else the state's)
-        idx = np.arange(len(spid))
-        group = np.maximum.accumulate(np.where(first, idx, 0))
-        last_began = np.maximum.accumulate(np.where(began, idx, -1))
-        inside = last_began >= group
-        start_row = np.where(inside, st_t[np.maximum(last_began, 0)], st.start_us[spid])
-        k = np.searchsorted(key, s * _KEY + (t - base), "right") - 1
-        kk = np.maximum(k, 0)
-        same = has & (k >= 0) & (spid[kk] == s)
-        on_at = np.where(same, on[kk], on_at)
-        start_at = np.where(same, start_row[kk], start_at)
-        ends = np.flatnonzero(np.append(spid[1:] != spid[:-1], True))
-        st = CuttingState(st.seen.copy(), st.on.copy(), st.start_us.copy())
-        st.seen[spid[ends]] = True
-        st.on[spid[ends]] = on[ends]
-        st.start_us[spid[ends]] = start_row[ends]
+        if (on != prev).any():  # a start or a stop in the batch
+            on_at, start_at, st = _through(st, rows, sel, spid, on, prev, first, s, has, t)
+        elif not st.seen[spid].all():  # first readings: they start nothing
+            st = CuttingState(st.seen.copy(), st.on.copy(), st.start_us.copy())
+            st.seen[spid] = True
+            st.on[spid] = on
     window = pts.window_s[pid] * 1e6
     started = has & on_at & (start_at != NEVER) & (t - start_at <= window)
     return started, st
+
+
+def _through(
+    st: CuttingState,
+    rows: Rows,
+    sel: IntArray,
+    spid: IntArray,
+    on: BoolArray,
+    prev: BoolArray,
+    first: BoolArray,
+    s: IntArray,
+    has: BoolArray,
+    t: IntArray,
+) -> tuple[BoolArray, IntArray, CuttingState]:
+    """:func:`cutting_started` where a shearer switched within the rows: per forecast row, its
+    shearer's state and last start at the row's time; the state after the rows."""
+    st_t = rows.t[sel]
+    base = int(min(t.min(), st_t.min()))
+    key = spid * _KEY + (st_t - base)
+    began = on & ~prev
+    # the latest start up to each row, within its point (else the state's)
+    idx = np.arange(len(spid))
+    group = np.maximum.accumulate(np.where(first, idx, 0))
+    last_began = np.maximum.accumulate(np.where(began, idx, -1))
+    inside = last_began >= group
+    start_row = np.where(inside, st_t[np.maximum(last_began, 0)], st.start_us[spid])
+    k = np.searchsorted(key, s * _KEY + (t - base), "right") - 1
+    kk = np.maximum(k, 0)
+    same = has & (k >= 0) & (spid[kk] == s)
+    on_at = np.where(same, on[kk], st.on[s])
+    start_at = np.where(same, start_row[kk], st.start_us[s])
+    ends = np.flatnonzero(np.append(spid[1:] != spid[:-1], True))
+    out = CuttingState(st.seen.copy(), st.on.copy(), st.start_us.copy())
+    out.seen[spid[ends]] = True
+    out.on[spid[ends]] = on[ends]
+    out.start_us[spid[ends]] = start_row[ends]
+    return on_at, start_at, out
 
 
 def first_order(
