@@ -53,6 +53,19 @@ async def write_position(conn: psycopg.AsyncConnection, name: str, position: int
     )
 
 
+def connection_lost(client: aiomqtt.Client) -> bool:
+    """Whether the broker connection of ``client`` has ended (aiomqtt notices it only at the
+    next call otherwise). The one use of aiomqtt's private ``_disconnected`` future here: its
+    exception (the unexpected disconnection) is retrieved, which nothing else would do for a
+    publisher idle at the time, and asyncio would report it as never retrieved."""
+    future: asyncio.Future[None] = client._disconnected
+    if not future.done():
+        return False
+    if not future.cancelled():
+        future.exception()
+    return True
+
+
 @dataclass(frozen=True, slots=True)
 class Round:
     """What one round publishes: ``(topic, payload)`` messages, the position once the broker
@@ -114,6 +127,8 @@ async def publish_outbox(outbox: Outbox, database_url: str, mqtt_url: str, clien
                         await write_position(conn, name, position)
                     if not step.more and await outbox.idle():
                         break
+                    if connection_lost(client):
+                        raise aiomqtt.MqttError("the broker connection was lost")
         except (aiomqtt.MqttError, psycopg.Error, OSError) as error:
             stop_if_cancelled(error)
             delay = backoff.next_delay()
