@@ -151,7 +151,7 @@ class Gateway:
         # Closing the source's generator here, when this task is cancelled, runs its cleanup
         # (e.g. Sparkplug's offline STATE) now rather than whenever Python finalises it.
         # The labelled children are looked up once: ``labels()`` per message was 4 % of the
-        # gateway's busy samples in bench.ingest (issue 14).
+        # gateway's event-loop samples in bench.ingest (issue 14).
         messages = self.metrics.source_messages.labels(source)
         readings = self.metrics.source_readings.labels(source)
         async with _closing(deliveries) as stream:

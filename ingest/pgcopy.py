@@ -64,7 +64,7 @@ class BinaryArray:
     """A 1-D numpy column sent as one PostgreSQL array parameter in binary form.
 
     psycopg dumps a Python list element by element in Python (its ``ListDumper``: 5 % of the
-    gateway's busy samples in ``bench.ingest``, for ``point_latest``, twice the COPY's share;
+    gateway's event-loop samples in ``bench.ingest``, for ``point_latest``, twice the COPY's;
     issue 14); this is encoded like the COPY rows above, in one numpy pass. Use the subclass
     of the column's element type; a cursor that sends one needs :func:`register_array_dumpers`.
     """
