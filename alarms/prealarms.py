@@ -232,7 +232,7 @@ class PrealarmState:
         fast, slow = pair.trends()
         return cls(fast, slow, np.zeros(size, bool), np.zeros(size, np.int64),
                    np.full(size, NEVER, np.int64), np.full(size, NEVER, np.int64),
-                   pair)  # fmt: skip
+                   pair=pair)  # fmt: skip
 
     def grown(self, size: int) -> PrealarmState:
         if size == len(self.active):
@@ -418,9 +418,10 @@ class Prealarms:
         vent_lost: BoolArray,
         low_us: IntArray,
     ) -> PrealarmOutcome | None:
-        """``evaluate`` for rows of distinct points (:func:`forecast.ew_trend_single`, both
-        trends at once, and the latch of one row per point); None when the rows need the
-        general path. ``vent_lost``, ``low_us``: the ventilation input's, per row and after."""
+        """``evaluate`` for rows of distinct points (both trends at once in
+        :meth:`_evaluate_pair`, the fast one alone in :func:`forecast.ew_trend_single`, and
+        the latch of one row per point); None when the rows need the general path.
+        ``vent_lost``, ``low_us``: the ventilation input's, per row and after."""
         pts, st = self.points, self.state
         slow_tau = pts.slow_tau_s[pid]
         slow = bool((slow_tau > 0).any())
@@ -460,7 +461,8 @@ class Prealarms:
         negative, and rounding keeps each of these orders), so only the state is updated:
         no standard error, no slow forecast, no latch. When a few rows may, only those are
         fitted and latched; the others' runs end (each row's arithmetic is its own, so the
-        same bits)."""
+        same bits). An input that can lift a row's forecast above its fast line must put
+        the row in ``may``."""
         pts, st = self.points, self.state
         pair = st.pair if st.pair is not None else TrendPair.of(st.trend, st.slow)
         assert self._taus is not None
@@ -489,7 +491,7 @@ class Prealarms:
                     run = run.copy()
                     run[pid] = 0
                 state = PrealarmState(trend_after, slow_after, st.active, run,
-                                      st.raised_us, low_us, after)  # fmt: skip
+                                      st.raised_us, low_us, pair=after)  # fmt: skip
                 return PrealarmOutcome([], state)
             if np.count_nonzero(may) * 4 < n:  # a few rows rise: the fit of those only
                 sel = np.flatnonzero(may)
@@ -508,7 +510,7 @@ class Prealarms:
         if rest is not None and st.run[rest].any():  # the other rows' runs end
             run = run.copy() if run is st.run else run
             run[rest] = 0
-        state = PrealarmState(trend_after, slow_after, active, run, raised, low_us, after)
+        state = PrealarmState(trend_after, slow_after, active, run, raised, low_us, pair=after)
         return PrealarmOutcome(changes, state)
 
 
