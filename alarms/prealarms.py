@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from minewatch.alarms import production
 from minewatch.alarms.forecast import (
     NEVER,
     Trend,
@@ -91,6 +92,14 @@ class PrealarmParams:
     #: airflow path (``points.downstream``) while that upstream point itself meets the raise
     #: condition or reads at its level: the rise on its way that has not arrived yet.
     upstream_gain: float = 0.0
+    #: Production (session 6, alarms/production.py): ``cut_tau_s`` > 0 reads a rise within
+    #: ``cut_window_s`` after a cutting start on the substation's 设备开停 (1004) point as the
+    #: emission's first-order response with that time constant, confirmed by ``cut_confirm``
+    #: readings (0: the input off). Adopted on the development set (docs/benchmarks.md
+    #: "Pre-alarms, session 6"); idle where a substation has no 1004 point.
+    cut_tau_s: float = 200.0
+    cut_window_s: float = 1800.0
+    cut_confirm: int = 10
 
     def __post_init__(self) -> None:
         if not (self.horizon_s > 0 and self.tau_s > 0 and self.confirm >= 1):
@@ -135,6 +144,7 @@ class PrealarmPoints:
     vent_confirm: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
     air_low: FloatArray = field(default_factory=lambda: np.zeros(0))  # per point: alarm_low
     air_of: BoolArray = field(default_factory=lambda: np.zeros(0, bool))  # an air point used
+    cutting: production.CuttingPoints = field(default_factory=production.CuttingPoints.none)
 
     @classmethod
     def of(
@@ -159,12 +169,16 @@ class PrealarmPoints:
         gain = column("upstream_gain")
         vent = column("vent_confirm", np.int64)
         down, up, delay = _upstream_pairs(registry, target & (gain > 0))
+        cut_tau = column("cut_tau_s")
+        cutting = production.CuttingPoints.of(registry, target & (cut_tau > 0), cut_tau,
+                                              column("cut_window_s"),
+                                              column("cut_confirm", np.int64))  # fmt: skip
         return cls(
             target, level, column("horizon_s"), column("tau_s"), column("slow_tau_s"), column("z"),
             column("confirm", np.int64), column("min_weight"),
             level * column("clear_fraction"), down, up, delay, gain[down],
             _air_points(registry, target & (vent > 0)), vent,
-            registry.alarm_low.astype(np.float64),
+            registry.alarm_low.astype(np.float64), cutting=cutting,
         )  # fmt: skip
 
     def __post_init__(self) -> None:
@@ -222,6 +236,10 @@ class PrealarmState:
     raised_us: IntArray  # start of the open pre-alarm (NEVER: none)
     #: per air-speed point: its latest valid reading below its low alarm level (NEVER: none)
     low_us: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
+    #: the shearer points' last reading and start (alarms/production.py)
+    cutting: production.CuttingState = field(
+        default_factory=lambda: production.CuttingState.empty(0)
+    )
     #: ``trend`` and ``slow`` packed in one :class:`TrendPair` when they are its views (the
     #: one-cycle path's state: read and written with one call each); None: not packed
     pair: TrendPair | None = None
@@ -232,7 +250,7 @@ class PrealarmState:
         fast, slow = pair.trends()
         return cls(fast, slow, np.zeros(size, bool), np.zeros(size, np.int64),
                    np.full(size, NEVER, np.int64), np.full(size, NEVER, np.int64),
-                   pair=pair)  # fmt: skip
+                   production.CuttingState.empty(size), pair=pair)  # fmt: skip
 
     def grown(self, size: int) -> PrealarmState:
         if size == len(self.active):
@@ -248,7 +266,8 @@ class PrealarmState:
         low = self.low_us if len(self.low_us) == n else np.full(n, NEVER, np.int64)
         return PrealarmState(self.trend.grown(size), self.slow.grown(size),
                              grow(self.active, False), grow(self.run, 0),
-                             grow(self.raised_us, NEVER), grow(low, NEVER))  # fmt: skip
+                             grow(self.raised_us, NEVER), grow(low, NEVER),
+                             self.cutting.grown(size))  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,8 +343,10 @@ class Prealarms:
         pid, t, v = rows.pid[sel], rows.t[sel], rows.v[sel]
         st = self.state
         vent_lost, low_us = self._ventilation_lost(rows, ok, pid, t)
+        cut, cut_st = production.cutting_started(pts.cutting, st.cutting, rows, ok, pid, t)
+        cut &= ~vent_lost
         if rows.single and not len(pts.up_down):  # one polling cycle: each point's one
-            outcome = self._evaluate_single(pid, t, v, vent_lost, low_us)  # reading, cheaper
+            outcome = self._evaluate_single(pid, t, v, vent_lost, low_us, cut, cut_st)
             if outcome is not None:
                 return outcome
         trend, trend_after = ew_trend(pid, t, v, st.trend, pts.tau_s, pts.horizon_s)
@@ -373,8 +394,12 @@ class Prealarms:
             else None
         )
         hold = vent_lost if vent_lost.any() else None
+        if cut.any():  # production (alarms/production.py)
+            held = pts.confirm[pid] if confirm is None else confirm
+            trend, confirm = production.apply(trend, fast_slope, cut, pid, pts.cutting,
+                                              pts.horizon_s[pid], held)  # fmt: skip
         changes, active, run, raised = decide(pid, t, trend, pts, st, confirm, hold)
-        state = PrealarmState(trend_after, slow_after, active, run, raised, low_us)
+        state = PrealarmState(trend_after, slow_after, active, run, raised, low_us, cut_st)
         return PrealarmOutcome(changes, state)
 
     def _ventilation_lost(
@@ -417,11 +442,14 @@ class Prealarms:
         v: FloatArray,
         vent_lost: BoolArray,
         low_us: IntArray,
+        cut: BoolArray,
+        cut_st: production.CuttingState,
     ) -> PrealarmOutcome | None:
         """``evaluate`` for rows of distinct points (both trends at once in
         :meth:`_evaluate_pair`, the fast one alone in :func:`forecast.ew_trend_single`, and
         the latch of one row per point); None when the rows need the general path.
-        ``vent_lost``, ``low_us``: the ventilation input's, per row and after."""
+        ``vent_lost``, ``low_us``: the ventilation input's, per row and after; ``cut``,
+        ``cut_st``: the production input's."""
         pts, st = self.points, self.state
         slow_tau = pts.slow_tau_s[pid]
         slow = bool((slow_tau > 0).any())
@@ -432,7 +460,7 @@ class Prealarms:
                 (pts.horizon_s[pts.target] > 0).all()
             )
         if slow:
-            return self._evaluate_pair(pid, t, v, slow_tau, vent_lost, low_us)
+            return self._evaluate_pair(pid, t, v, slow_tau, vent_lost, low_us, cut, cut_st)
         found = ew_trend_single(pid, t, v, (st.trend,), self._taus[:1], pts.horizon_s)
         if found is None:
             return None
@@ -440,8 +468,12 @@ class Prealarms:
         lost = bool(vent_lost.any())
         confirm = np.where(vent_lost, pts.vent_confirm[pid], pts.confirm[pid]) if lost else None
         hold = vent_lost if lost else None
+        if cut.any():  # production (alarms/production.py)
+            held = pts.confirm[pid] if confirm is None else confirm
+            trend, confirm = production.apply(trend, found[0][0].slope, cut, pid, pts.cutting,
+                                              pts.horizon_s[pid], held)  # fmt: skip
         changes, active, run, raised = decide_single(pid, t, trend, pts, st, confirm, hold)
-        state = PrealarmState(trend_after, st.slow, active, run, raised, low_us)
+        state = PrealarmState(trend_after, st.slow, active, run, raised, low_us, cut_st)
         return PrealarmOutcome(changes, state)
 
     def _evaluate_pair(
@@ -452,6 +484,8 @@ class Prealarms:
         slow_tau: FloatArray,
         vent_lost: BoolArray,
         low_us: IntArray,
+        cut: BoolArray,
+        cut_st: production.CuttingState,
     ) -> PrealarmOutcome | None:
         """``_evaluate_single`` with the slow trend: both trends' state in one
         :class:`TrendPair` (:func:`forecast.ew_pair_single`). The quiet cycle (issue 14): when
@@ -462,7 +496,7 @@ class Prealarms:
         no standard error, no slow forecast, no latch. When a few rows may, only those are
         fitted and latched; the others' runs end (each row's arithmetic is its own, so the
         same bits). An input that can lift a row's forecast above its fast line must put
-        the row in ``may``."""
+        the row in ``may``: the rows of the production input (``cut``) always are."""
         pts, st = self.points, self.state
         pair = st.pair if st.pair is not None else TrendPair.of(st.trend, st.slow)
         assert self._taus is not None
@@ -484,19 +518,20 @@ class Prealarms:
             with np.errstate(invalid="ignore", divide="ignore"):
                 _, _, fast_slope, fast_level = fit_line(sums[:, 0])  # the fast trend's line
                 may = fast_level + fast_slope * horizon >= pts.level[pid]
-            may |= st.active[pid]
+            may |= st.active[pid] | cut
             if not may.any():  # the quiet cycle: no raise possible, nothing to clear
                 run = st.run
                 if run[pid].any():
                     run = run.copy()
                     run[pid] = 0
                 state = PrealarmState(trend_after, slow_after, st.active, run,
-                                      st.raised_us, low_us, pair=after)  # fmt: skip
+                                      st.raised_us, low_us, cut_st, pair=after)  # fmt: skip
                 return PrealarmOutcome([], state)
             if np.count_nonzero(may) * 4 < n:  # a few rows rise: the fit of those only
                 sel = np.flatnonzero(may)
                 rest = pid[~may]
                 pid, t, slow_tau, vent_lost = pid[sel], t[sel], slow_tau[sel], vent_lost[sel]
+                cut = cut[sel]
                 sums, horizon, filtered = np.take(sums, sel, axis=2), horizon[sel], filtered[sel]
         fit = fit_trend(sums, horizon, filtered)
         lost = bool(vent_lost.any())
@@ -506,11 +541,17 @@ class Prealarms:
                       fit.stderr[0], filtered)  # fmt: skip
         confirm = np.where(vent_lost, pts.vent_confirm[pid], pts.confirm[pid]) if lost else None
         hold = vent_lost if lost else None
+        if cut.any():  # production (alarms/production.py)
+            held = pts.confirm[pid] if confirm is None else confirm
+            trend, confirm = production.apply(trend, fit.slope[0], cut, pid, pts.cutting,
+                                              horizon, held)  # fmt: skip
         changes, active, run, raised = decide_single(pid, t, trend, pts, st, confirm, hold)
         if rest is not None and st.run[rest].any():  # the other rows' runs end
             run = run.copy() if run is st.run else run
             run[rest] = 0
-        state = PrealarmState(trend_after, slow_after, active, run, raised, low_us, pair=after)
+        state = PrealarmState(
+            trend_after, slow_after, active, run, raised, low_us, cut_st, pair=after
+        )
         return PrealarmOutcome(changes, state)
 
 

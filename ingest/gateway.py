@@ -28,8 +28,10 @@ from minewatch.ingest.feeds import FeedPipeline, FeedSettings
 from minewatch.ingest.feeds.contract import FeedBatch, PersonnelMeta
 from minewatch.ingest.headcount_publisher import publish_headcounts
 from minewatch.ingest.metrics import GatewayMetrics, metrics_endpoint
+from minewatch.ingest.national_file_publisher import publish_national_files
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
 from minewatch.ingest.sources.base import Delivery, Source
+from minewatch.ingest.sources.national.copies import FileCopy
 from minewatch.ingest.sources.national.report_store import ReportSink
 from minewatch.ingest.sources.national.reports import NationalReport
 from minewatch.ingest.sources.registry import configured_sources
@@ -132,6 +134,11 @@ class Gateway:
                         f"{self.settings.client_id}-headcounts", self.settings.installation,
                         settle_s=self.settings.allowed_lateness_s,
                     ), name="headcounts-out")  # fmt: skip
+                if self.settings.files_root is not None:  # its files, byte for byte
+                    tasks.create_task(publish_national_files(
+                        self._database_url, self._mqtt_url,
+                        f"{self.settings.client_id}-files", self.settings.installation,
+                    ), name="national-files-out")  # fmt: skip
             for source in self.sources:
                 await source.connected.wait()
             await self.feeds.ready.wait()
@@ -156,7 +163,7 @@ class Gateway:
         # Personnel batches and definitions (from the file inbox) go to the feed pipeline.
         feed = isinstance(delivery.message, FeedBatch | PersonnelMeta)
         target = self.feeds.queue if feed else queue
-        if isinstance(delivery.message, NationalReport):  # from the file inbox too
+        if isinstance(delivery.message, NationalReport | FileCopy):  # from the file inbox too
             target = self.reports.queue
         await target.put(delivery)  # blocks when the writer falls behind: backpressure
         if target is queue:
