@@ -172,7 +172,7 @@ def ew_trend(
                 sums[:, rows] = part
                 carry = _after(carry, pid[rows], t_us[rows], part, y[rows], sub_first)
     after = _after(state, pid, t_us, sums, y, first)
-    return _fit(sums, horizon_s[pid], filtered), after
+    return fit_trend(sums, horizon_s[pid], filtered), after
 
 
 def ew_state_after(
@@ -318,14 +318,22 @@ def _after(
     return TrendState(t, after, prev)
 
 
-def _fit(sums: FloatArray, horizon_s: FloatArray, filtered: FloatArray) -> Trend:
+def fit_line(sums: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """The weighted least-squares line through each row's sums: (den, ok, slope, level), with
+    floating-point errors ignored (the caller's ``np.errstate``)."""
+    s0, s1, s2, sy, sty, _ = sums
+    den = s0 * s2 - s1 * s1
+    ok = (s0 > 2.0) & (den > 1e-12 * np.maximum(s0 * s2, 1e-300))
+    slope = np.where(ok, (s0 * sty - s1 * sy) / den, 0.0)
+    level = np.where(ok, (s2 * sy - s1 * sty) / den, sy / np.maximum(s0, 1e-300))
+    return den, ok, slope, level
+
+
+def fit_trend(sums: FloatArray, horizon_s: FloatArray, filtered: FloatArray) -> Trend:
     """The weighted least-squares line through each row's sums, and its forecast."""
     s0, s1, s2, sy, sty, syy = sums
     with np.errstate(invalid="ignore", divide="ignore"):
-        den = s0 * s2 - s1 * s1
-        ok = (s0 > 2.0) & (den > 1e-12 * np.maximum(s0 * s2, 1e-300))
-        slope = np.where(ok, (s0 * sty - s1 * sy) / den, 0.0)
-        level = np.where(ok, (s2 * sy - s1 * sty) / den, sy / np.maximum(s0, 1e-300))
+        den, ok, slope, level = fit_line(sums)
         rss = np.maximum(syy - level * sy - slope * sty, 0.0)
         sigma2 = rss / np.maximum(s0 - 2.0, 1e-9)
         h = horizon_s
@@ -353,21 +361,26 @@ def ew_trend_single(
     if not n:
         return None
     t_min, t_max = int(t_us.min()), int(t_us.max())
-    tau = taus[:, pid]
-    if t_max - t_min > SEGMENT_TAUS * float(tau.min()) * 1e6:
+    tau = np.take(taus, pid, axis=1)  # C order: ``taus[:, pid]`` is in Fortran order, and
+    if t_max - t_min > SEGMENT_TAUS * float(tau.min()) * 1e6:  # mixed orders are slow
         return None
     # median3 with every row at its point's start
-    a, b = states[0].prev[:, pid]
-    a = np.where(np.isnan(a), y, a)
-    b = np.where(np.isnan(b), a, b)
-    filtered = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), y))
+    a, b = np.take(states[0].prev, pid, axis=1)
+    filtered = _median3_single(a, b, y)
     # _segment_sums: each row its own group, so the cumulative sums are the terms themselves
     mid = (t_min + t_max) // 2
+    k = len(states)
+    prior = np.array([st.t_us[pid] for st in states]) if k > 1 else states[0].t_us[pid]
+    gathered = np.stack([np.take(st.sums, pid, axis=1) for st in states], axis=1) if k > 1 else (
+        np.take(states[0].sums, pid, axis=1)[:, None, :]
+    )  # fmt: skip
+    carried = (gathered, *_carried_weights(prior, mid, tau))
+    sums = np.empty((6, k, n))
     if t_min == t_max and not np.isnan(filtered).any():
-        sums = _sums_at_mid(mid, filtered, states, tau, pid)
+        _sums_at_mid(filtered, carried, sums)
     else:
-        sums = _sums_about(mid, t_us, filtered, states, tau, pid)
-    fit = _fit(sums, horizon_s[pid], filtered)
+        _sums_about(mid, t_us, filtered, carried, tau, sums)
+    fit = fit_trend(sums, horizon_s[pid], filtered)
     out = []
     for j, st in enumerate(states):
         # _after: every row is its point's last; the one before it the state's latest input
@@ -384,13 +397,84 @@ def ew_trend_single(
     return out
 
 
-def _carried(
-    mid: int, states: tuple[TrendState, ...], tau: FloatArray, pid: npt.NDArray[np.int32]
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """(the carried sums of each row's point, shape (6, trends, rows); their weight and the
-    age of their time in seconds about ``mid``, shape (trends, rows))."""
-    k = len(states)
-    prior = np.array([st.t_us[pid] for st in states]) if k > 1 else states[0].t_us[pid]
+def _median3_single(a: FloatArray, b: FloatArray, y: FloatArray) -> FloatArray:
+    """:func:`median3` of rows each at its point's start: ``a``, ``b`` the point's last two
+    raw inputs before the row."""
+    a = np.where(np.isnan(a), y, a)
+    b = np.where(np.isnan(b), a, b)
+    return np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), y))
+
+
+@dataclass(frozen=True, slots=True)
+class TrendPair:
+    """Two trends of the same points (the pre-alarms' fast and slow one) in two arrays, so
+    that a polling cycle reads and writes the state of both with one call each (issue 14:
+    calls per batch, not readings, were the cost). ``values`` (16, points): the sum ``k``
+    (``s0`` .. ``syy``, :class:`TrendState`'s order) of trend ``j`` in row ``2 k + j``, then
+    each trend's last two raw inputs (rows 12-13: the first's, 14-15: the second's);
+    ``times`` (2, points): each trend's time. :meth:`trends` gives both as
+    :class:`TrendState` views of these arrays."""
+
+    values: FloatArray
+    times: IntArray
+
+    @classmethod
+    def of(cls, first: TrendState, second: TrendState) -> TrendPair:
+        """The two trends' states packed (copied) into one pair."""
+        values = np.empty((16, len(first.t_us)))
+        values[0:12:2] = first.sums
+        values[1:12:2] = second.sums
+        values[12:14] = first.prev
+        values[14:16] = second.prev
+        return cls(values, np.stack([first.t_us, second.t_us]))
+
+    def trends(self) -> tuple[TrendState, TrendState]:
+        v, t = self.values, self.times
+        return TrendState(t[0], v[0:12:2], v[12:14]), TrendState(t[1], v[1:12:2], v[14:16])
+
+
+def ew_pair_single(
+    pid: npt.NDArray[np.int32],
+    t_us: IntArray,
+    y: FloatArray,
+    pair: TrendPair,
+    taus: FloatArray,
+) -> tuple[FloatArray, FloatArray] | None:
+    """:func:`ew_trend_single` of both trends of ``pair`` without the fit: (the pair's new
+    ``values`` columns of the rows' points, shape (16, rows), whose first 12 rows are the
+    sums as ``(6, 2, rows)``; the median of three of the rows). Per element the same
+    arithmetic in the same order, so the same bits. None when the rows span more than one
+    segment (the general path cuts them)."""
+    n = len(pid)
+    if not n:
+        return None
+    t_min, t_max = int(t_us.min()), int(t_us.max())
+    tau = np.take(taus, pid, axis=1)  # (rows in C order: see ew_trend_single)
+    if t_min != t_max and t_max - t_min > SEGMENT_TAUS * float(tau.min()) * 1e6:
+        return None
+    before = np.take(pair.values, pid, axis=1)
+    filtered = _median3_single(before[12], before[13], y)
+    mid = (t_min + t_max) // 2
+    carried = (
+        before[:12].reshape(6, 2, n),
+        *_carried_weights(np.take(pair.times, pid, axis=1), mid, tau),
+    )
+    cols = np.empty((16, n))
+    sums = cols[:12].reshape(6, 2, n)
+    if t_min == t_max and not np.isnan(filtered).any():
+        _sums_at_mid(filtered, carried, sums)
+    else:
+        _sums_about(mid, t_us, filtered, carried, tau, sums)
+    cols[12] = y  # each trend's latest input, and the one before it
+    cols[14] = y
+    cols[13] = before[12]
+    cols[15] = before[14]
+    return cols, filtered
+
+
+def _carried_weights(prior: IntArray, mid: int, tau: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """The weight of the carried sums and the age of their time ``prior`` in seconds about
+    ``mid``, shape (trends, rows); a point without history (``NEVER``) weighs 0."""
     has = prior != NEVER
     if has.all():  # every point has history: the same values without the masks
         up = (prior - mid) / 1e6
@@ -398,45 +482,40 @@ def _carried(
     else:
         up = np.where(has, (np.where(has, prior, mid) - mid) / 1e6, 0.0)
         w = np.where(has, np.exp(np.maximum(up / tau, -700.0)), 0.0)
-    gathered = np.stack([st.sums[:, pid] for st in states], axis=1) if k > 1 else (
-        states[0].sums[:, pid][:, None, :]
-    )  # fmt: skip
-    return gathered, w, up
+    return w, up
 
 
-def _sums_at_mid(
-    mid: int,
-    filtered: FloatArray,
-    states: tuple[TrendState, ...],
-    tau: FloatArray,
-    pid: npt.NDArray[np.int32],
-) -> FloatArray:
+Carried = tuple[FloatArray, FloatArray, FloatArray]  # sums (6, trends, rows), weight, age
+
+
+def _sums_at_mid(filtered: FloatArray, carried: Carried, out: FloatArray) -> None:
     """:func:`_sums_about` when every row is at ``mid`` (one polling cycle stamped with one
     time) and no input is NaN: ``u`` is 0, so the weights ``e`` and ``f`` are exactly 1 and
     the terms in ``u`` exactly 0; the same values without computing them (a zero may differ
-    in sign)."""
-    (s0, s1, s2, sy, sty, syy), w, up = _carried(mid, states, tau, pid)
-    sums = np.empty((6, *w.shape))
-    np.add(1.0, w * s0, out=sums[0])
-    np.multiply(w, up * s0 + s1, out=sums[1])
-    np.multiply(w, up * up * s0 + 2 * up * s1 + s2, out=sums[2])
-    np.add(filtered, w * sy, out=sums[3])
-    np.multiply(w, up * sy + sty, out=sums[4])
-    np.add(filtered * filtered, w * syy, out=sums[5])
-    return sums
+    in sign). Per element: ``1 + w s0``, ``w (up s0 + s1)``, ``w (up^2 s0 + 2 up s1 + s2)``,
+    ``y + w sy``, ``w (up sy + sty)``, ``y^2 + w syy``, each pair of like terms (rows 0 and 3,
+    1 and 4) in one call."""
+    s, w, up = carried
+    np.multiply(w, s[0:6:3], out=out[0:6:3])  # w s0, w sy
+    np.multiply(w, up * s[0:6:3] + s[1:6:3], out=out[1:6:3])  # w (up s0 + s1), w (up sy + sty)
+    np.multiply(w, up * up * s[0] + 2 * up * s[1] + s[2], out=out[2])
+    np.multiply(w, s[5], out=out[5])
+    out[0] += 1.0
+    out[3] += filtered
+    out[5] += filtered * filtered
 
 
 def _sums_about(
     mid: int,
     t_us: IntArray,
     filtered: FloatArray,
-    states: tuple[TrendState, ...],
+    carried: Carried,
     tau: FloatArray,
-    pid: npt.NDArray[np.int32],
-) -> FloatArray:
+    out: FloatArray,
+) -> None:
     """The six sums of each trend at each row (each its point's only one), shape
-    (6, trends, rows): :func:`_segment_sums` without the cumulative sums."""
-    n, k = len(pid), len(states)
+    (6, trends, rows), into ``out``: :func:`_segment_sums` without the cumulative sums."""
+    n, k = tau.shape[-1], carried[0].shape[1]
     u = (t_us - mid) / 1e6
     e = np.exp(u / tau)
     x = np.empty((6, k, n))
@@ -446,7 +525,7 @@ def _sums_about(
     np.multiply(e, filtered, out=x[3])
     np.multiply(x[1], filtered, out=x[4])
     np.multiply(x[3], filtered, out=x[5])
-    (s0, s1, s2, sy, sty, syy), w, up = _carried(mid, states, tau, pid)
+    (s0, s1, s2, sy, sty, syy), w, up = carried
     x[0] += w * s0
     x[1] += w * (up * s0 + s1)
     x[2] += w * (up * up * s0 + 2 * up * s1 + s2)
@@ -455,11 +534,9 @@ def _sums_about(
     x[5] += w * syy
     c0, c1, c2, cy, cuy, cyy = x
     f = 1.0 / e
-    sums = np.empty_like(x)
-    np.multiply(f, c0, out=sums[0])
-    sums[1] = f * (c1 - u * c0)
-    sums[2] = f * (c2 - 2 * u * c1 + u * u * c0)
-    np.multiply(f, cy, out=sums[3])
-    sums[4] = f * (cuy - u * cy)
-    np.multiply(f, cyy, out=sums[5])
-    return sums
+    np.multiply(f, c0, out=out[0])
+    out[1] = f * (c1 - u * c0)
+    out[2] = f * (c2 - 2 * u * c1 + u * u * c0)
+    np.multiply(f, cy, out=out[3])
+    out[4] = f * (cuy - u * cy)
+    np.multiply(f, cyy, out=out[5])

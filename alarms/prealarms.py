@@ -37,10 +37,14 @@ from minewatch.alarms import production
 from minewatch.alarms.forecast import (
     NEVER,
     Trend,
+    TrendPair,
     TrendState,
+    ew_pair_single,
     ew_state_after,
     ew_trend,
     ew_trend_single,
+    fit_line,
+    fit_trend,
 )
 from minewatch.alarms.rules.latch import group_starts, latch, previous_state
 from minewatch.alarms.rules.run_state import Rows
@@ -236,13 +240,17 @@ class PrealarmState:
     cutting: production.CuttingState = field(
         default_factory=lambda: production.CuttingState.empty(0)
     )
+    #: ``trend`` and ``slow`` packed in one :class:`TrendPair` when they are its views (the
+    #: one-cycle path's state: read and written with one call each); None: not packed
+    pair: TrendPair | None = None
 
     @classmethod
     def empty(cls, size: int) -> PrealarmState:
-        return cls(TrendState.empty(size), TrendState.empty(size), np.zeros(size, bool),
-                   np.zeros(size, np.int64),
+        pair = TrendPair.of(TrendState.empty(size), TrendState.empty(size))
+        fast, slow = pair.trends()
+        return cls(fast, slow, np.zeros(size, bool), np.zeros(size, np.int64),
                    np.full(size, NEVER, np.int64), np.full(size, NEVER, np.int64),
-                   production.CuttingState.empty(size))  # fmt: skip
+                   production.CuttingState.empty(size), pair=pair)  # fmt: skip
 
     def grown(self, size: int) -> PrealarmState:
         if size == len(self.active):
@@ -293,6 +301,9 @@ class Prealarms:
     #: per point id, the fast and the slow trend's time constants (the fast one's where there
     #: is no slow trend), shape (2, points): derived once
     _taus: FloatArray | None = field(default=None, repr=False)
+    #: every forecast point's ``z`` >= 0 and horizon > 0 (the quiet cycle's proof needs
+    #: both): derived with ``_taus``
+    _monotone: bool = field(default=False, repr=False)
 
     @classmethod
     def of(
@@ -434,30 +445,27 @@ class Prealarms:
         cut: BoolArray,
         cut_st: production.CuttingState,
     ) -> PrealarmOutcome | None:
-        """``evaluate`` for rows of distinct points (:func:`forecast.ew_trend_single`, both
-        trends at once, and the latch of one row per point); None when the rows need the
-        general path. ``vent_lost``, ``low_us``: the ventilation input's, per row and after;
-        ``cut``, ``cut_st``: the production input's."""
+        """``evaluate`` for rows of distinct points (both trends at once in
+        :meth:`_evaluate_pair`, the fast one alone in :func:`forecast.ew_trend_single`, and
+        the latch of one row per point); None when the rows need the general path.
+        ``vent_lost``, ``low_us``: the ventilation input's, per row and after; ``cut``,
+        ``cut_st``: the production input's."""
         pts, st = self.points, self.state
         slow_tau = pts.slow_tau_s[pid]
         slow = bool((slow_tau > 0).any())
         if self._taus is None:  # (fast, slow) time constants per point id, stacked once
             slow_or_fast = np.where(pts.slow_tau_s > 0, pts.slow_tau_s, pts.tau_s)
             self._taus = np.stack([pts.tau_s, slow_or_fast])
-        states = (st.trend, st.slow) if slow else (st.trend,)
-        taus = self._taus if slow else self._taus[:1]
-        found = ew_trend_single(pid, t, v, states, taus, pts.horizon_s)
+            self._monotone = bool((pts.z[pts.target] >= 0).all()) and bool(
+                (pts.horizon_s[pts.target] > 0).all()
+            )
+        if slow:
+            return self._evaluate_pair(pid, t, v, slow_tau, vent_lost, low_us, cut, cut_st)
+        found = ew_trend_single(pid, t, v, (st.trend,), self._taus[:1], pts.horizon_s)
         if found is None:
             return None
         trend, trend_after = found[0]
-        slow_after = found[1][1] if slow else st.slow
         lost = bool(vent_lost.any())
-        if slow:
-            gated = (slow_tau > 0) & ~vent_lost if lost else slow_tau > 0
-            slope = np.where(gated, np.minimum(trend.slope, found[1][0].slope), trend.slope)
-            trend = dataclasses.replace(
-                trend, slope=slope, forecast=trend.level + slope * pts.horizon_s[pid]
-            )
         confirm = np.where(vent_lost, pts.vent_confirm[pid], pts.confirm[pid]) if lost else None
         hold = vent_lost if lost else None
         if cut.any():  # production (alarms/production.py)
@@ -465,7 +473,85 @@ class Prealarms:
             trend, confirm = production.apply(trend, found[0][0].slope, cut, pid, pts.cutting,
                                               pts.horizon_s[pid], held)  # fmt: skip
         changes, active, run, raised = decide_single(pid, t, trend, pts, st, confirm, hold)
-        state = PrealarmState(trend_after, slow_after, active, run, raised, low_us, cut_st)
+        state = PrealarmState(trend_after, st.slow, active, run, raised, low_us, cut_st)
+        return PrealarmOutcome(changes, state)
+
+    def _evaluate_pair(
+        self,
+        pid: npt.NDArray[np.int32],
+        t: IntArray,
+        v: FloatArray,
+        slow_tau: FloatArray,
+        vent_lost: BoolArray,
+        low_us: IntArray,
+        cut: BoolArray,
+        cut_st: production.CuttingState,
+    ) -> PrealarmOutcome | None:
+        """``_evaluate_single`` with the slow trend: both trends' state in one
+        :class:`TrendPair` (:func:`forecast.ew_pair_single`). The quiet cycle (issue 14): when
+        no point has a pre-alarm up and no row's forecast with the fast slope reaches its
+        level, no row can meet the raise condition (the slope taken is at most the fast one,
+        the horizon is positive and the confidence margin ``z`` x standard error is not
+        negative, and rounding keeps each of these orders), so only the state is updated:
+        no standard error, no slow forecast, no latch. When a few rows may, only those are
+        fitted and latched; the others' runs end (each row's arithmetic is its own, so the
+        same bits). An input that can lift a row's forecast above its fast line must put
+        the row in ``may``: the rows of the production input (``cut``) always are."""
+        pts, st = self.points, self.state
+        pair = st.pair if st.pair is not None else TrendPair.of(st.trend, st.slow)
+        assert self._taus is not None
+        found = ew_pair_single(pid, t, v, pair, self._taus)
+        if found is None:
+            return None
+        cols, filtered = found
+        values = pair.values.copy()
+        values[:, pid] = cols
+        times = pair.times.copy()
+        times[:, pid] = t
+        after = TrendPair(values, times)
+        trend_after, slow_after = after.trends()
+        n = len(pid)
+        sums = cols[:12].reshape(6, 2, n)
+        horizon = pts.horizon_s[pid]
+        rest: npt.NDArray[np.int32] | None = None  # rows that neither raise nor clear
+        if self._monotone:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                _, _, fast_slope, fast_level = fit_line(sums[:, 0])  # the fast trend's line
+                may = fast_level + fast_slope * horizon >= pts.level[pid]
+            may |= st.active[pid] | cut
+            if not may.any():  # the quiet cycle: no raise possible, nothing to clear
+                run = st.run
+                if run[pid].any():
+                    run = run.copy()
+                    run[pid] = 0
+                state = PrealarmState(trend_after, slow_after, st.active, run,
+                                      st.raised_us, low_us, cut_st, pair=after)  # fmt: skip
+                return PrealarmOutcome([], state)
+            if np.count_nonzero(may) * 4 < n:  # a few rows rise: the fit of those only
+                sel = np.flatnonzero(may)
+                rest = pid[~may]
+                pid, t, slow_tau, vent_lost = pid[sel], t[sel], slow_tau[sel], vent_lost[sel]
+                cut = cut[sel]
+                sums, horizon, filtered = np.take(sums, sel, axis=2), horizon[sel], filtered[sel]
+        fit = fit_trend(sums, horizon, filtered)
+        lost = bool(vent_lost.any())
+        gated = (slow_tau > 0) & ~vent_lost if lost else slow_tau > 0
+        slope = np.where(gated, np.minimum(fit.slope[0], fit.slope[1]), fit.slope[0])
+        trend = Trend(fit.level[0], slope, fit.weight[0], fit.level[0] + slope * horizon,
+                      fit.stderr[0], filtered)  # fmt: skip
+        confirm = np.where(vent_lost, pts.vent_confirm[pid], pts.confirm[pid]) if lost else None
+        hold = vent_lost if lost else None
+        if cut.any():  # production (alarms/production.py)
+            held = pts.confirm[pid] if confirm is None else confirm
+            trend, confirm = production.apply(trend, fit.slope[0], cut, pid, pts.cutting,
+                                              horizon, held)  # fmt: skip
+        changes, active, run, raised = decide_single(pid, t, trend, pts, st, confirm, hold)
+        if rest is not None and st.run[rest].any():  # the other rows' runs end
+            run = run.copy() if run is st.run else run
+            run[rest] = 0
+        state = PrealarmState(
+            trend_after, slow_after, active, run, raised, low_us, cut_st, pair=after
+        )
         return PrealarmOutcome(changes, state)
 
 
