@@ -5,11 +5,11 @@ Every committed alarm change (raise, clear, acknowledgement, disposal, escalatio
 change and pre-alarm raise or clear is numbered in ``alarm_changes`` by a trigger (the numbers
 the SSE stream gives as event ids). This task publishes them in number order at QoS 1 from a
 durable position (``outbox_positions``, migration 0024), moved once the broker has acknowledged
-them: while the broker is away nothing is lost; after it is back, the changes of the outage
-go out, in order, then the live ones. A database notification only wakes it (a poll every
-``poll_s`` covers a lost one). At least once: after a crash between the broker's acknowledgement
-and the position's update a change goes out again with the same ``(source, seq)``, by which
-receivers drop it (docs/federation.md).
+them (the loop of :func:`minewatch.outbox.publish_outbox`): while the broker is away nothing is
+lost; after it is back, the changes of the outage go out, in order, then the live ones. A
+database notification only wakes it (a poll every ``poll_s`` covers a lost one). At least once:
+after a crash between the broker's acknowledgement and the position's update a change goes out
+again with the same ``(source, seq)``, by which receivers drop it (docs/federation.md).
 
 A number can be committed after a larger one (two writers); the publisher waits at such a gap
 up to ``gap_grace_s`` (a rolled-back number never fills), as the SSE stream does.
@@ -19,24 +19,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import aiomqtt
 import orjson
 import psycopg
 
 from minewatch.alarms.change_log import NEWEST_CHANGE, change_event, changes_after
 from minewatch.alarms.live import AlarmBroadcaster
-from minewatch.backoff import Backoff
-from minewatch.broker_auth import login_options
-from minewatch.feeds import alarm_topic, broker_address
-from minewatch.outbox import read_position, write_position
-from minewatch.retry import resume_cancellation, stop_if_cancelled
-
-log = logging.getLogger(__name__)
+from minewatch.feeds import alarm_topic
+from minewatch.outbox import Outbox, Round, publish_outbox
 
 BATCH = 500
 
@@ -66,45 +60,53 @@ class _Cursor:
         return taken
 
 
+class _AlarmOutbox(Outbox):
+    """The numbered changes of ``alarm_changes``, woken by the broadcaster's notifications."""
+
+    what = "alarms"
+    start = NEWEST_CHANGE
+
+    def __init__(
+        self, broadcaster: AlarmBroadcaster, source: str, poll_s: float, gap_grace_s: float
+    ) -> None:
+        self._broadcaster = broadcaster
+        self._source = source
+        self.poll_s = poll_s
+        self._cursor = _Cursor(0, gap_grace_s)
+        self._wakeups: asyncio.Queue[dict[str, object]] | None = None
+
+    @contextlib.asynccontextmanager
+    async def connected(self) -> AsyncIterator[object]:
+        async with self._broadcaster.subscribe() as wakeups:
+            self._wakeups = wakeups
+            self._cursor.gap_since = None
+            yield wakeups
+
+    async def next_round(self, conn: psycopg.AsyncConnection, position: int) -> Round:
+        self._cursor.last = position
+        rows = await changes_after(conn, position, BATCH)
+        taken = self._cursor.take(rows)
+        messages = [
+            (alarm_topic(row["mine"]), orjson.dumps(change_event(row, self._source)))
+            for row in taken
+        ]
+        last = int(taken[-1]["seq"]) if taken else position
+        return Round(messages, last, more=len(rows) == BATCH and self._cursor.gap_since is None)
+
+    async def idle(self) -> bool:
+        assert self._wakeups is not None
+        # true: the broadcaster dropped this slow subscriber: subscribe again
+        return await _woken(self._wakeups, self.poll_s if self._cursor.gap_since is None else 0.2)
+
+
 async def publish_alarms(
     database_url: str, broadcaster: AlarmBroadcaster, mqtt_url: str, client_id: str,
     source: str | None = None, poll_s: float = 1.0, gap_grace_s: float = 5.0,
 ) -> None:  # fmt: skip
     """Run until cancelled. ``source``: this installation's name in the events (the client id
     when unnamed); the position is kept under the client id."""
-    host, port = broker_address(mqtt_url)
-    login: dict[str, Any] = login_options(mqtt_url)
-    name, source = f"alarms:{client_id}", source or client_id
-    backoff = Backoff()
-    while True:
-        try:
-            async with (
-                broadcaster.subscribe() as wakeups,
-                await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn,
-                aiomqtt.Client(host, port, identifier=client_id, **login) as client,
-            ):
-                cursor = _Cursor(await read_position(conn, name, NEWEST_CHANGE), gap_grace_s)
-                backoff.reset()
-                while True:
-                    resume_cancellation()
-                    rows = await changes_after(conn, cursor.last, BATCH)
-                    taken = cursor.take(rows)
-                    for row in taken:
-                        event = change_event(row, source)
-                        # returns once the broker has acknowledged it (QoS 1)
-                        await client.publish(alarm_topic(row["mine"]), orjson.dumps(event), qos=1)
-                        cursor.last = int(row["seq"])
-                    if taken:
-                        await write_position(conn, name, cursor.last)
-                    if len(rows) == BATCH and cursor.gap_since is None:
-                        continue
-                    if await _woken(wakeups, poll_s if cursor.gap_since is None else 0.2):
-                        break  # the broadcaster dropped this slow subscriber: subscribe again
-        except (aiomqtt.MqttError, psycopg.Error, OSError) as error:
-            stop_if_cancelled(error)
-            delay = backoff.next_delay()
-            log.warning("alarm publisher: %s; retry in %.1fs", error, delay)
-            await asyncio.sleep(delay)
+    outbox = _AlarmOutbox(broadcaster, source or client_id, poll_s, gap_grace_s)
+    await publish_outbox(outbox, database_url, mqtt_url, client_id)
 
 
 async def _woken(wakeups: asyncio.Queue[dict[str, object]], timeout_s: float) -> bool:

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from minewatch.alarms import production
 from minewatch.alarms.forecast import (
     NEVER,
     Trend,
@@ -87,6 +88,14 @@ class PrealarmParams:
     #: airflow path (``points.downstream``) while that upstream point itself meets the raise
     #: condition or reads at its level: the rise on its way that has not arrived yet.
     upstream_gain: float = 0.0
+    #: Production (session 6, alarms/production.py): ``cut_tau_s`` > 0 reads a rise within
+    #: ``cut_window_s`` after a cutting start on the substation's 设备开停 (1004) point as the
+    #: emission's first-order response with that time constant, confirmed by ``cut_confirm``
+    #: readings (0: the input off). Adopted on the development set (docs/benchmarks.md
+    #: "Pre-alarms, session 6"); idle where a substation has no 1004 point.
+    cut_tau_s: float = 200.0
+    cut_window_s: float = 1800.0
+    cut_confirm: int = 10
 
     def __post_init__(self) -> None:
         if not (self.horizon_s > 0 and self.tau_s > 0 and self.confirm >= 1):
@@ -131,6 +140,7 @@ class PrealarmPoints:
     vent_confirm: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
     air_low: FloatArray = field(default_factory=lambda: np.zeros(0))  # per point: alarm_low
     air_of: BoolArray = field(default_factory=lambda: np.zeros(0, bool))  # an air point used
+    cutting: production.CuttingPoints = field(default_factory=production.CuttingPoints.none)
 
     @classmethod
     def of(
@@ -155,12 +165,16 @@ class PrealarmPoints:
         gain = column("upstream_gain")
         vent = column("vent_confirm", np.int64)
         down, up, delay = _upstream_pairs(registry, target & (gain > 0))
+        cut_tau = column("cut_tau_s")
+        cutting = production.CuttingPoints.of(registry, target & (cut_tau > 0), cut_tau,
+                                              column("cut_window_s"),
+                                              column("cut_confirm", np.int64))  # fmt: skip
         return cls(
             target, level, column("horizon_s"), column("tau_s"), column("slow_tau_s"), column("z"),
             column("confirm", np.int64), column("min_weight"),
             level * column("clear_fraction"), down, up, delay, gain[down],
             _air_points(registry, target & (vent > 0)), vent,
-            registry.alarm_low.astype(np.float64),
+            registry.alarm_low.astype(np.float64), cutting=cutting,
         )  # fmt: skip
 
     def __post_init__(self) -> None:
@@ -218,12 +232,17 @@ class PrealarmState:
     raised_us: IntArray  # start of the open pre-alarm (NEVER: none)
     #: per air-speed point: its latest valid reading below its low alarm level (NEVER: none)
     low_us: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
+    #: the shearer points' last reading and start (alarms/production.py)
+    cutting: production.CuttingState = field(
+        default_factory=lambda: production.CuttingState.empty(0)
+    )
 
     @classmethod
     def empty(cls, size: int) -> PrealarmState:
         return cls(TrendState.empty(size), TrendState.empty(size), np.zeros(size, bool),
                    np.zeros(size, np.int64),
-                   np.full(size, NEVER, np.int64), np.full(size, NEVER, np.int64))  # fmt: skip
+                   np.full(size, NEVER, np.int64), np.full(size, NEVER, np.int64),
+                   production.CuttingState.empty(size))  # fmt: skip
 
     def grown(self, size: int) -> PrealarmState:
         if size == len(self.active):
@@ -239,7 +258,8 @@ class PrealarmState:
         low = self.low_us if len(self.low_us) == n else np.full(n, NEVER, np.int64)
         return PrealarmState(self.trend.grown(size), self.slow.grown(size),
                              grow(self.active, False), grow(self.run, 0),
-                             grow(self.raised_us, NEVER), grow(low, NEVER))  # fmt: skip
+                             grow(self.raised_us, NEVER), grow(low, NEVER),
+                             self.cutting.grown(size))  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,8 +332,10 @@ class Prealarms:
         pid, t, v = rows.pid[sel], rows.t[sel], rows.v[sel]
         st = self.state
         vent_lost, low_us = self._ventilation_lost(rows, ok, pid, t)
+        cut, cut_st = production.cutting_started(pts.cutting, st.cutting, rows, ok, pid, t)
+        cut &= ~vent_lost
         if rows.single and not len(pts.up_down):  # one polling cycle: each point's one
-            outcome = self._evaluate_single(pid, t, v, vent_lost, low_us)  # reading, cheaper
+            outcome = self._evaluate_single(pid, t, v, vent_lost, low_us, cut, cut_st)
             if outcome is not None:
                 return outcome
         trend, trend_after = ew_trend(pid, t, v, st.trend, pts.tau_s, pts.horizon_s)
@@ -361,8 +383,12 @@ class Prealarms:
             else None
         )
         hold = vent_lost if vent_lost.any() else None
+        if cut.any():  # production (alarms/production.py)
+            held = pts.confirm[pid] if confirm is None else confirm
+            trend, confirm = production.apply(trend, fast_slope, cut, pid, pts.cutting,
+                                              pts.horizon_s[pid], held)  # fmt: skip
         changes, active, run, raised = decide(pid, t, trend, pts, st, confirm, hold)
-        state = PrealarmState(trend_after, slow_after, active, run, raised, low_us)
+        state = PrealarmState(trend_after, slow_after, active, run, raised, low_us, cut_st)
         return PrealarmOutcome(changes, state)
 
     def _ventilation_lost(
@@ -405,10 +431,13 @@ class Prealarms:
         v: FloatArray,
         vent_lost: BoolArray,
         low_us: IntArray,
+        cut: BoolArray,
+        cut_st: production.CuttingState,
     ) -> PrealarmOutcome | None:
         """``evaluate`` for rows of distinct points (:func:`forecast.ew_trend_single`, both
         trends at once, and the latch of one row per point); None when the rows need the
-        general path. ``vent_lost``, ``low_us``: the ventilation input's, per row and after."""
+        general path. ``vent_lost``, ``low_us``: the ventilation input's, per row and after;
+        ``cut``, ``cut_st``: the production input's."""
         pts, st = self.points, self.state
         slow_tau = pts.slow_tau_s[pid]
         slow = bool((slow_tau > 0).any())
@@ -431,8 +460,12 @@ class Prealarms:
             )
         confirm = np.where(vent_lost, pts.vent_confirm[pid], pts.confirm[pid]) if lost else None
         hold = vent_lost if lost else None
+        if cut.any():  # production (alarms/production.py)
+            held = pts.confirm[pid] if confirm is None else confirm
+            trend, confirm = production.apply(trend, found[0][0].slope, cut, pid, pts.cutting,
+                                              pts.horizon_s[pid], held)  # fmt: skip
         changes, active, run, raised = decide_single(pid, t, trend, pts, st, confirm, hold)
-        state = PrealarmState(trend_after, slow_after, active, run, raised, low_us)
+        state = PrealarmState(trend_after, slow_after, active, run, raised, low_us, cut_st)
         return PrealarmOutcome(changes, state)
 
 

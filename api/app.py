@@ -34,6 +34,7 @@ from minewatch.api.routers import (
     dispatch,
     federation,
     inspection,
+    national_files,
     personnel,
     production,
     reports,
@@ -111,7 +112,7 @@ def create_app(
     for router in (
         session, catalog, dispatch, inspection, personnel, production, video, audit, admin,
         reports, console_session, console_dispatch, console_regulator, comms, directives,
-        federation,
+        federation, national_files,
     ):  # fmt: skip
         app.include_router(router.router)
     console.install(app)

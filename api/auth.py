@@ -346,3 +346,29 @@ def undecided_routes(app: FastAPI) -> list[str]:
         elif path not in PUBLIC_ASSETS:
             undecided.append(path)
     return undecided
+
+
+def national_files_access() -> Callable[..., Awaitable[Access]]:
+    """As :func:`mine_access` (any role), for a mine known here by its definition or by a
+    national file stored here (a mine that only uploads files sends no definition up)."""
+    allowed = _allowed(())
+
+    @_decision("mine", allowed)
+    async def dependency(
+        request: Request, mine: MineCode, principal: PrincipalDep, pool: PoolDep
+    ) -> Access:
+        _check_role(principal, allowed)
+
+        async def known(conn: AsyncConnection) -> str | None:
+            if await repository.mine_exists(conn, mine):
+                return mine
+            cur = await conn.execute(
+                "SELECT 1 WHERE EXISTS (SELECT 1 FROM national_files WHERE mine_code = %(m)s) "
+                "OR EXISTS (SELECT 1 FROM federated_national_files WHERE mine_code = %(m)s)",
+                {"m": mine},
+            )
+            return mine if await cur.fetchone() is not None else None
+
+        return await _in_scope(request, principal, pool, "mine", known)
+
+    return dependency

@@ -33,6 +33,7 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
+from bench.procs import read_stat
 from minewatch.batch import ReadingBatch
 from minewatch.broker_auth import login_options
 from minewatch.db import migrate
@@ -269,12 +270,22 @@ def stop_gateway(gateway: subprocess.Popen[bytes], stops: list[bool]) -> None:
         stops.append(False)
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a live process has used so far."""
+    stat = read_stat(pid)
+    return stat.own_s if stat is not None else float("nan")
+
+
 async def end_to_end(url: str, mqtt_url: str, publisher_url: str, work: Workload,
                      items: list[tuple[str, bytes]], mode: str,
-                     stops: list[bool]) -> tuple[float, float, int]:  # fmt: skip
-    """(readings/s, gateway peak RSS MiB, alarms). ``live``: publish while the gateway runs;
-    ``drain``: the broker holds everything published while the gateway was stopped. Whether
-    each gateway stopped cleanly on SIGINT is appended to ``stops``."""
+                     stops: list[bool]) -> tuple[float, float, int, float]:  # fmt: skip
+    """(readings/s, gateway peak RSS MiB, alarms, gateway CPU s per million readings).
+    ``live``: publish while the gateway runs; ``drain``: the broker holds everything published
+    while the gateway was stopped. Whether each gateway stopped cleanly on SIGINT is appended
+    to ``stops``. The CPU is the gateway's from the first publish (live) or its start (drain,
+    so its start-up counts: imports, the registry and the alarm state, about 2 s) to the
+    moment the last reading was committed; CPU time, unlike a rate, does not depend on how
+    busy the machine's other processes keep the cores."""
     client_id = f"bench-{mode}-{os.getpid()}"
     metrics_port = free_port()
     gateway = start_gateway(url, mqtt_url, client_id, metrics_port)
@@ -285,10 +296,13 @@ async def end_to_end(url: str, mqtt_url: str, publisher_url: str, work: Workload
             await publish_all(publisher_url, items)
             began = time.perf_counter()
             gateway = start_gateway(url, mqtt_url, client_id, metrics_port)
+            cpu_began = 0.0
         else:
             began = time.perf_counter()
+            cpu_began = cpu_s(gateway.pid)
             await publish_all(publisher_url, items)
         done = await wait_committed(url, work)
+        cpu = (cpu_s(gateway.pid) - cpu_began) / work.readings * 1e6
         rss = peak_rss_mib(gateway.pid)
     finally:
         stop_gateway(gateway, stops)
@@ -298,7 +312,7 @@ async def end_to_end(url: str, mqtt_url: str, publisher_url: str, work: Workload
         alarms = conn.execute("SELECT count(*) FROM alarms").fetchone()
     assert rows is not None and rows[0] == work.readings, "loss or duplicates"
     assert distinct is not None and distinct[0] == work.readings, "loss or duplicates"
-    return work.readings / (done - began), rss, int(alarms[0]) if alarms else 0
+    return work.readings / (done - began), rss, int(alarms[0]) if alarms else 0, cpu
 
 
 # -- phase 3: the naive bridge -------------------------------------------------------------------
@@ -364,7 +378,10 @@ async def run(args: argparse.Namespace, admin_url: str, stack: Stack) -> dict[st
     for mode in ("live", "drain"):
         url = fresh_database(admin_url, f"bench_{mode}", work)
         stops: list[bool] = []
-        rate, rss, alarms = await end_to_end(url, mqtt_url, publisher_url, work, items, mode, stops)
+        rate, rss, alarms, cpu = await end_to_end(
+            url, mqtt_url, publisher_url, work, items, mode, stops
+        )
+        results[f"gateway_cpu_s_per_million_{mode}"] = cpu
         results[f"gateway_clean_stops_{mode}"] = f"{sum(stops)}/{len(stops)}"
         results[f"e2e_{mode}_rows_s"] = rate
         results[f"gateway_peak_rss_mib_{mode}"] = rss
@@ -396,6 +413,11 @@ def report(results: dict[str, object]) -> None:
         f"gateway peak RSS: {results['gateway_peak_rss_mib_live']:.0f} MiB (live), "
         f"{results['gateway_peak_rss_mib_drain']:.0f} MiB (drain); "
         f"alarms raised: {results['alarms']}"
+    )
+    console.print(
+        "gateway CPU s per million readings: "
+        f"{results['gateway_cpu_s_per_million_live']:.1f} (live), "
+        f"{results['gateway_cpu_s_per_million_drain']:.1f} (drain, with its start-up)"
     )
     for mode in ("live", "drain"):
         stops = str(results[f"gateway_clean_stops_{mode}"])

@@ -7,7 +7,18 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PG_MAJOR=${PG_MAJOR:-15}
+# The release's own PostgreSQL: Debian 12 (bookworm) ships 15, Debian 13 (trixie) 17 (it has no
+# postgresql-15); PG_MAJOR overrides it.
+default_pg_major() {
+  . /etc/os-release 2>/dev/null || true
+  case "${VERSION_CODENAME:-}" in
+    bookworm) echo 15 ;;
+    trixie) echo 17 ;;
+    *) apt-cache depends postgresql 2>/dev/null | grep -o 'postgresql-[0-9]*$' | head -n 1 \
+         | cut -d- -f2 | grep . || echo 15 ;;
+  esac
+}
+PG_MAJOR=${PG_MAJOR:-$(default_pg_major)}
 PG_CONFIG=/usr/lib/postgresql/$PG_MAJOR/bin/pg_config
 VENV=${MINEWATCH_VENV:-$ROOT/.venv}
 PYTHON=${PYTHON:-python3}

@@ -32,6 +32,7 @@ from minewatch.feeds import DOWN_ROOT, broker_address, directive_topic
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
 from minewatch.ingest.repository import write_rejections
 from minewatch.ingest.sources.mqtt_json.adapter import MqttJsonSource
+from minewatch.outbox import connection_lost
 from minewatch.retry import is_transient, resume_cancellation, stop_if_cancelled
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,8 @@ class DirectiveRelay:
                         resume_cancellation()
                         await self._publish_pending(client)
                         await asyncio.sleep(self._poll_s)
+                        if connection_lost(client):
+                            raise aiomqtt.MqttError("the broker connection was lost")
             except (aiomqtt.MqttError, psycopg.Error, OSError) as error:
                 stop_if_cancelled(error)
                 delay = backoff.next_delay()

@@ -6,30 +6,22 @@ open at ``t``; area ``""``, zero included) and in each area with people
 (``personnel_stays``). A minute is counted once ``settle_s`` has passed after it (the
 personnel feed's lateness), and only then: a count is what the installation knew then. The
 durable position is the last minute sent (``outbox_positions``, epoch seconds), moved once the
-broker has acknowledged it; after a broker outage the minutes of the outage are counted from the
-stored trips and stays and sent, so none is missing above. A new publisher starts at the
-current minute.
+broker has acknowledged it (:func:`minewatch.outbox.publish_outbox`); after a broker outage
+the minutes of the outage are counted from the stored trips and stays and sent, so none is
+missing above. A new publisher starts at the current minute.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import logging
 from collections import defaultdict
 from typing import Any
 
-import aiomqtt
 import orjson
 import psycopg
 
-from minewatch.backoff import Backoff
-from minewatch.broker_auth import login_options
-from minewatch.feeds import broker_address, statistics_topic
-from minewatch.outbox import read_position, write_position
-from minewatch.retry import resume_cancellation, stop_if_cancelled
-
-log = logging.getLogger(__name__)
+from minewatch.feeds import statistics_topic
+from minewatch.outbox import Outbox, Round, publish_outbox
 
 #: minutes counted in one round at most (a day after a long outage takes a few rounds)
 MINUTES = 240
@@ -73,41 +65,34 @@ def _epoch(t: dt.datetime) -> int:
     return int(t.timestamp())
 
 
+class _HeadcountOutbox(Outbox):
+    """The minutes after the position (epoch seconds of the last minute sent) that have
+    settled."""
+
+    what = "headcounts"
+    start = "(floor(extract(epoch FROM now()) / 60) * 60 - 60)::bigint"
+
+    def __init__(self, source: str, settle_s: float, poll_s: float) -> None:
+        self._source = source
+        self._settle_s = settle_s
+        self.poll_s = poll_s
+
+    async def next_round(self, conn: psycopg.AsyncConnection, position: int) -> Round:
+        now = _epoch(dt.datetime.now(dt.UTC)) - self._settle_s
+        last = min(int(now // 60 * 60), position + 60 * MINUTES)
+        if last <= position:
+            return Round([], position)
+        first = dt.datetime.fromtimestamp(position + 60, dt.UTC)
+        upto = dt.datetime.fromtimestamp(last, dt.UTC)
+        cur = await conn.execute(_COUNTS, {"first": first, "last": upto})
+        messages = batches(await cur.fetchall(), self._source)
+        return Round(messages, last, more=last < now // 60 * 60)  # more minutes to catch up
+
+
 async def publish_headcounts(
     database_url: str, mqtt_url: str, client_id: str, source: str, settle_s: float,
     poll_s: float = 5.0,
 ) -> None:  # fmt: skip
     """Run until cancelled."""
-    host, port = broker_address(mqtt_url)
-    login: dict[str, Any] = login_options(mqtt_url)
-    name = f"headcounts:{client_id}"
-    backoff = Backoff()
-    while True:
-        try:
-            async with (
-                await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn,
-                aiomqtt.Client(host, port, identifier=client_id, **login) as client,
-            ):
-                start = "(floor(extract(epoch FROM now()) / 60) * 60 - 60)::bigint"
-                position = await read_position(conn, name, start)
-                backoff.reset()
-                while True:
-                    resume_cancellation()
-                    now = _epoch(dt.datetime.now(dt.UTC)) - settle_s
-                    last = min(int(now // 60 * 60), position + 60 * MINUTES)
-                    if last > position:
-                        first = dt.datetime.fromtimestamp(position + 60, dt.UTC)
-                        upto = dt.datetime.fromtimestamp(last, dt.UTC)
-                        cur = await conn.execute(_COUNTS, {"first": first, "last": upto})
-                        for topic, payload in batches(await cur.fetchall(), source):
-                            await client.publish(topic, payload, qos=1)  # acknowledged
-                        position = last
-                        await write_position(conn, name, position)
-                        if last < now // 60 * 60:
-                            continue  # more minutes to catch up
-                    await asyncio.sleep(poll_s)
-        except (aiomqtt.MqttError, psycopg.Error, OSError) as error:
-            stop_if_cancelled(error)
-            delay = backoff.next_delay()
-            log.warning("head-count publisher: %s; retry in %.1fs", error, delay)
-            await asyncio.sleep(delay)
+    outbox = _HeadcountOutbox(source, settle_s, poll_s)
+    await publish_outbox(outbox, database_url, mqtt_url, client_id)

@@ -10,22 +10,14 @@ loses them; a resend carries the same numbers, by which the level above keeps th
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections import defaultdict
 from typing import Any
 
-import aiomqtt
 import orjson
 import psycopg
 
-from minewatch.backoff import Backoff
-from minewatch.broker_auth import login_options
-from minewatch.feeds import broker_address, statistics_topic
-from minewatch.outbox import read_position, write_position
-from minewatch.retry import resume_cancellation, stop_if_cancelled
-
-log = logging.getLogger(__name__)
+from minewatch.feeds import statistics_topic
+from minewatch.outbox import Outbox, Round, publish_outbox
 
 BATCH = 2000
 
@@ -61,36 +53,27 @@ def batches(rows: list[tuple[Any, ...]], source: str) -> list[tuple[str, bytes]]
     ]  # fmt: skip
 
 
+class _StatisticsOutbox(Outbox):
+    """The statistics written since the position, in the order of their numbers."""
+
+    what = "statistics"
+    start = "0"  # a new publisher sends every statistic this installation holds
+
+    def __init__(self, source: str, poll_s: float) -> None:
+        self._source = source
+        self.poll_s = poll_s
+
+    async def next_round(self, conn: psycopg.AsyncConnection, position: int) -> Round:
+        cur = await conn.execute(_WRITTEN, {"after": position, "limit": BATCH})
+        rows = await cur.fetchall()
+        last = int(rows[-1][0]) if rows else position
+        return Round(batches(rows, self._source), last, more=len(rows) == BATCH)
+
+
 async def publish_statistics(
     database_url: str, mqtt_url: str, client_id: str, source: str, poll_s: float = 5.0
 ) -> None:
     """Run until cancelled. A new publisher starts at the beginning: the level above gets
     every statistic this installation holds."""
-    host, port = broker_address(mqtt_url)
-    login: dict[str, Any] = login_options(mqtt_url)
-    name = f"statistics:{client_id}"
-    backoff = Backoff()
-    while True:
-        try:
-            async with (
-                await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn,
-                aiomqtt.Client(host, port, identifier=client_id, **login) as client,
-            ):
-                position = await read_position(conn, name, "0")
-                backoff.reset()
-                while True:
-                    resume_cancellation()
-                    cur = await conn.execute(_WRITTEN, {"after": position, "limit": BATCH})
-                    rows = await cur.fetchall()
-                    for topic, payload in batches(rows, source):
-                        await client.publish(topic, payload, qos=1)  # acknowledged on return
-                    if rows:
-                        position = int(rows[-1][0])
-                        await write_position(conn, name, position)
-                    if len(rows) < BATCH:
-                        await asyncio.sleep(poll_s)
-        except (aiomqtt.MqttError, psycopg.Error, OSError) as error:
-            stop_if_cancelled(error)
-            delay = backoff.next_delay()
-            log.warning("statistics publisher: %s; retry in %.1fs", error, delay)
-            await asyncio.sleep(delay)
+    outbox = _StatisticsOutbox(source, poll_s)
+    await publish_outbox(outbox, database_url, mqtt_url, client_id)

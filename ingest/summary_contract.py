@@ -1,7 +1,8 @@
 """What a level receives in ``alarms`` mode (docs/federation.md "A province that stores
-summaries"), sans-IO: bytes of ``minewatch/v1/<mine>/alarms`` (the alarm publisher's events)
-or ``minewatch/v1/<mine>/statistics`` (the statistics and head-count publishers' batches) in, a
-:class:`ChangeEvent`, a :class:`StatisticsBatch`, a :class:`HeadcountBatch` or a
+summaries"), sans-IO: bytes of ``minewatch/v1/<mine>/alarms`` (the alarm publisher's events),
+``minewatch/v1/<mine>/statistics`` (the statistics and head-count publishers' batches) or
+``minewatch/v1/<mine>/files`` (the national files, one each) in, a :class:`ChangeEvent`, a
+:class:`StatisticsBatch`, a :class:`HeadcountBatch`, a :class:`NationalFile` or a
 :class:`Rejection` out.
 
 Both carry ``source`` (the installation that published them) and its numbers (``seq``: the
@@ -12,11 +13,20 @@ the level above applies each once and never an older one over a newer one.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    Base64Bytes,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
-from minewatch.feeds import alarm_topic, statistics_topic
+from minewatch.feeds import alarm_topic, files_topic, statistics_topic
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
 
 _SOURCE = Field(min_length=1, max_length=100)
@@ -145,7 +155,33 @@ class HeadcountBatch(BaseModel):
     rows: HeadcountColumns
 
 
-Summary = ChangeEvent | StatisticsBatch | HeadcountBatch
+class NationalFile(BaseModel):
+    """One national file a gateway below accepted, byte for byte
+    (ingest/national_file_publisher.py), on ``minewatch/v1/<mine>/files``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    v: Literal[1] = 1
+    kind: Literal["national_file"]
+    source: str = _SOURCE
+    seq: int = Field(ge=1)
+    mine: str = _MINE
+    name: str = Field(pattern=r"^[0-9]{12}_[A-Z]+_[0-9]{14}\.txt$")
+    type: str = Field(pattern=r"^[A-Z]+$")
+    uploaded_at: dt.datetime
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    content: Base64Bytes
+
+    @model_validator(mode="after")
+    def _whole(self) -> NationalFile:
+        if not self.name.startswith(f"{self.mine}_{self.type}_"):
+            raise ValueError("the file name does not name its mine and type")
+        if hashlib.sha256(self.content).hexdigest() != self.sha256:
+            raise ValueError("the content does not have its SHA-256")
+        return self
+
+
+Summary = ChangeEvent | StatisticsBatch | HeadcountBatch | NationalFile
 _ON_STATISTICS: TypeAdapter[StatisticsBatch | HeadcountBatch] = TypeAdapter(
     Annotated[StatisticsBatch | HeadcountBatch, Field(union_mode="left_to_right")]
 )
@@ -155,22 +191,26 @@ def parse_summary(topic: str, payload: bytes, max_bytes: int) -> Summary | Rejec
     """An alarm change or a statistics batch, or why not (never raises)."""
     if len(payload) > max_bytes:
         return Rejection(topic, QuarantineReason.PAYLOAD_TOO_LARGE, str(len(payload)), b"")
-    statistics = topic.endswith("/statistics")
+    statistics, files = topic.endswith("/statistics"), topic.endswith("/files")
     message: Summary
     try:
         if statistics:
             message = _ON_STATISTICS.validate_json(payload)
+        elif files:
+            message = NationalFile.model_validate_json(payload)
         else:
             message = ChangeEvent.model_validate_json(payload)
     except ValidationError as error:
         return Rejection(topic, QuarantineReason.SCHEMA_VIOLATION, str(error)[:2000], payload)
-    expected = (statistics_topic if statistics else alarm_topic)(message.mine)
+    expected = (statistics_topic if statistics else files_topic if files else alarm_topic)(
+        message.mine
+    )
     if topic != expected:
         return Rejection(topic, QuarantineReason.TOPIC_MISMATCH, message.mine, payload)
     return message
 
 
 __all__ = [
-    "ChangeEvent", "HeadcountBatch", "HeadcountColumns", "StatisticsBatch", "StatisticsColumns",
-    "Summary", "parse_summary",
+    "ChangeEvent", "HeadcountBatch", "HeadcountColumns", "NationalFile", "StatisticsBatch",
+    "StatisticsColumns", "Summary", "parse_summary",
 ]  # fmt: skip

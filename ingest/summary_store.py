@@ -1,13 +1,15 @@
 """A level that receives summaries from below (``up = "alarms"``, docs/federation.md "A province
 that stores summaries") stores them: the alarm, incident and pre-alarm changes the gateways
-below publish on ``minewatch/v1/<mine>/alarms``, and the 1- and 5-minute statistics and the
-personnel head-counts per minute on ``.../statistics``, each acknowledged to the broker only
-once committed.
+below publish on ``minewatch/v1/<mine>/alarms``, the 1- and 5-minute statistics and the
+personnel head-counts per minute on ``.../statistics``, and the national files their drop
+folders accepted on ``.../files`` (each byte for byte, ``federated_national_files``), each
+acknowledged to the broker only once committed.
 
 Idempotent by (source, sequence), as the gateway is for readings: a change is recorded once in
 ``federated_changes`` under its source's name and number, and a record (an alarm, an incident,
 a statistic) is only ever replaced by a newer change of it at its source (a head-count by the
-source's count of the same minute), so a resend after a link flap or a bridge restart, in
+source's count of the same minute; a national file is never replaced: once per (source, seq)
+and per mine and name), so a resend after a link flap or a bridge restart, in
 whatever order, changes nothing. What this installation published itself (it hears its own
 alarm topic) is left aside.
 """
@@ -20,13 +22,14 @@ import logging
 import psycopg
 
 from minewatch.backoff import Backoff
-from minewatch.feeds import TOPIC_ROOT, alarm_topic, statistics_topic
+from minewatch.feeds import TOPIC_ROOT, alarm_topic, files_topic, statistics_topic
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
 from minewatch.ingest.repository import write_rejections
 from minewatch.ingest.sources.mqtt_json.adapter import MqttJsonSource
 from minewatch.ingest.summary_contract import (
     ChangeEvent,
     HeadcountBatch,
+    NationalFile,
     StatisticsBatch,
     Summary,
     parse_summary,
@@ -36,7 +39,13 @@ from minewatch.retry import is_transient, stop_if_cancelled
 log = logging.getLogger(__name__)
 
 #: What a gateway subscribes to for summaries from below (its broker login limits the mines).
-SUMMARY_SUBSCRIPTIONS = [f"{TOPIC_ROOT}/+/alarms", f"{TOPIC_ROOT}/+/statistics"]
+SUMMARY_SUBSCRIPTIONS = [
+    f"{TOPIC_ROOT}/+/alarms", f"{TOPIC_ROOT}/+/statistics", f"{TOPIC_ROOT}/+/files",
+]  # fmt: skip
+
+#: The largest summary taken: a national file of the drop folder's largest size (64 MiB) in
+#: base64, with room for its other fields.
+MAX_SUMMARY_BYTES = 96 << 20
 
 _CHANGE = """
 INSERT INTO federated_changes (source, seq, mine_code, kind, event, subject_id, at)
@@ -93,6 +102,14 @@ ON CONFLICT (mine_code, point_code, width_s, bucket) DO UPDATE SET source = EXCL
 WHERE federated_statistics.source <> EXCLUDED.source OR federated_statistics.seq < EXCLUDED.seq
 """
 
+_FILE = """
+INSERT INTO federated_national_files (source, seq, mine_code, name, file_type, uploaded_at,
+    sha256, content)
+VALUES (%(source)s, %(seq)s, %(mine)s, %(name)s, %(type)s, %(uploaded_at)s, %(sha256)s,
+    %(content)s)
+ON CONFLICT DO NOTHING
+"""
+
 _HEADCOUNTS = """
 INSERT INTO federated_headcounts (mine_code, area_code, minute, source, count)
 SELECT %(mine)s, h.area, h.minute, %(source)s, h.count
@@ -113,6 +130,13 @@ async def store_summary(cur: psycopg.AsyncCursor, message: Summary) -> bool:
             **message.rows.model_dump(),
         })  # fmt: skip
         return True
+    if isinstance(message, NationalFile):
+        # the bytes themselves (model_dump gives a Base64Bytes field in base64 again)
+        await cur.execute(_FILE, {**message.model_dump(exclude={"content"}),
+                                  "content": message.content})  # fmt: skip
+        if cur.rowcount == 0:
+            log.debug("%s (%s/%s) already stored", message.name, message.source, message.seq)
+        return cur.rowcount == 1
     if isinstance(message, HeadcountBatch):
         await cur.execute(_HEADCOUNTS, {
             "mine": message.mine, "source": message.source, **message.rows.model_dump(),
@@ -134,7 +158,7 @@ class SummaryStore:
 
     def __init__(
         self, database_url: str, mqtt_url: str, client_id: str, own_sources: set[str],
-        max_message_bytes: int = 4 << 20,
+        max_message_bytes: int = MAX_SUMMARY_BYTES,
     ) -> None:  # fmt: skip
         self._url = database_url
         self._own = own_sources
@@ -149,9 +173,9 @@ class SummaryStore:
         try:
             async for delivery in self._source.deliveries():
                 message = delivery.message
-                if isinstance(message, ChangeEvent | StatisticsBatch | HeadcountBatch) and (
-                    message.source in self._own
-                ):
+                if isinstance(
+                    message, ChangeEvent | StatisticsBatch | HeadcountBatch | NationalFile
+                ) and (message.source in self._own):
                     delivery.ack()  # what this installation published itself
                     continue
                 backoff = Backoff()
@@ -193,8 +217,12 @@ class SummaryStore:
 
 def _refused(message: Summary, error: BaseException) -> Rejection:
     """A summary the database refused for good, as a quarantine record."""
-    on_alarms = isinstance(message, ChangeEvent)
-    topic = (alarm_topic if on_alarms else statistics_topic)(message.mine)
+    if isinstance(message, NationalFile):
+        topic = files_topic(message.mine)
+    else:
+        topic = (alarm_topic if isinstance(message, ChangeEvent) else statistics_topic)(
+            message.mine
+        )
     return Rejection(topic, QuarantineReason.DATABASE_REJECTED, str(error)[:2000],
                      message.model_dump_json().encode())  # fmt: skip
 

@@ -19,7 +19,13 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit, urlunsplit
 
 import aiomqtt
 
-from minewatch.feeds import TOPIC_ROOT, alarm_topic, directive_topic, statistics_topic
+from minewatch.feeds import (
+    TOPIC_ROOT,
+    alarm_topic,
+    directive_topic,
+    files_topic,
+    statistics_topic,
+)
 
 SPARKPLUG_ROOT = "spBv1.0"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -76,6 +82,7 @@ def acl_rules(account: Account) -> list[str]:
                 return rules + [f"topic read {directive_topic(code)}" for code in groups]
             rules += [f"topic deny {alarm_topic(code)}" for code in groups]
             rules += [f"topic deny {statistics_topic(code)}" for code in groups]
+            rules += [f"topic deny {files_topic(code)}" for code in groups]
             rules.append(f"topic read {SPARKPLUG_ROOT}/STATE/#")  # edge nodes wait for it
             rules += [f"topic read {SPARKPLUG_ROOT}/{group}/{kind}/#"  # rebirth requests
                       for group in groups for kind in ("NCMD", "DCMD")]  # fmt: skip
@@ -85,6 +92,7 @@ def acl_rules(account: Account) -> list[str]:
             rules += [f"topic read {SPARKPLUG_ROOT}/{group}/#" for group in groups]
             rules += [f"topic write {alarm_topic(code)}" for code in groups]
             rules += [f"topic write {statistics_topic(code)}" for code in groups]
+            rules += [f"topic write {files_topic(code)}" for code in groups]
             rules += [f"topic write {SPARKPLUG_ROOT}/{group}/{kind}/#"  # rebirth requests
                       for group in groups for kind in ("NCMD", "DCMD")]  # fmt: skip
             rules += [f"topic readwrite {SPARKPLUG_ROOT}/STATE/#"]

@@ -29,11 +29,13 @@ def safety_subscriptions(mine: str) -> list[str]:
 
 #: The levels after ``minewatch/v1/<mine>/`` of the feeds that are not the safety feed's:
 #: the personnel, video and communications pipeline reads them on its own session; alarms are
-#: the gateway's own, and so are the statistics it sends up (docs/federation.md).
+#: the gateway's own, and so are the statistics and the national files it sends up
+#: (docs/federation.md).
 OTHER_FEEDS = frozenset(
     {
         "alarms",
         "statistics",
+        "files",
         "personnel",
         "personnel/meta",
         "video",
@@ -52,6 +54,12 @@ def alarm_topic(mine: str) -> str:
 def statistics_topic(mine: str) -> str:
     """1- and 5-minute statistics a gateway publishes for the levels above (``alarms`` mode)."""
     return f"{TOPIC_ROOT}/{mine}/statistics"
+
+
+def files_topic(mine: str) -> str:
+    """The national files a gateway's drop folder accepted, each byte for byte, for the levels
+    above (docs/federation.md "National files up")."""
+    return f"{TOPIC_ROOT}/{mine}/files"
 
 
 def broker_address(url: str) -> tuple[str, int]:

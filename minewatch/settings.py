@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -251,6 +251,20 @@ class AuthSettings(BaseModel):
     )  # fmt: skip
 
 
+DEFAULT_PG_BIN_DIR = Path("/usr/lib/postgresql/15/bin")  # Debian 12's PostgreSQL
+
+
+def installed_pg_bin_dir(root: Path = Path("/usr/lib/postgresql")) -> Path | None:
+    """The newest ``<root>/<major>/bin`` with a server whose PostgreSQL has TimescaleDB."""
+    found = [
+        bin_dir
+        for bin_dir in root.glob("*/bin")
+        if bin_dir.parent.name.isdigit() and (bin_dir / "postgres").exists()
+        and any((bin_dir.parent / "lib").glob("timescaledb*.so"))
+    ]  # fmt: skip
+    return max(found, key=lambda d: int(d.parent.name), default=None)
+
+
 class Settings(BaseSettings):
     """All of minewatch's configuration.
 
@@ -268,9 +282,21 @@ class Settings(BaseSettings):
     )
     var_dir: Path = Field(Path("var"), description="Where the embedded stack keeps its data.")
     pg_bin_dir: Path = Field(
-        Path("/usr/lib/postgresql/15/bin"), description="PostgreSQL server binaries."
+        DEFAULT_PG_BIN_DIR,
+        validate_default=True,
+        description="PostgreSQL server binaries. Left at the default where that does not exist "
+        "(Debian 13 ships PostgreSQL 17): the newest /usr/lib/postgresql/<major>/bin whose "
+        "PostgreSQL has TimescaleDB.",
     )
     mosquitto_bin: Path = Field(Path("/usr/sbin/mosquitto"))
+
+    @field_validator("pg_bin_dir")
+    @classmethod
+    def _installed_pg(cls, value: Path) -> Path:
+        if value == DEFAULT_PG_BIN_DIR and not (value / "postgres").exists():
+            return installed_pg_bin_dir() or value
+        return value
+
     log_format: Literal["console", "json"] = Field(
         "console", description="console (rich, for a terminal) or json (one object per line)."
     )

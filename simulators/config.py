@@ -49,13 +49,14 @@ ScenarioKind = Literal[
     "sensor_drift",  # a catalytic sensor losing sensitivity: reads a fraction of the gas
     "sensor_stuck",  # a sensor holding its reading while the gas upstream swings by ``peak``
     "sensor_local_excursion",  # a local fault reading ``peak`` above the gas, no air change
+    "cutting_accumulation",  # the shearer restarts: the face's emission rises, decays at stop
 ]
 SCENARIO_KINDS: tuple[str, ...] = get_args(ScenarioKind)
 
 #: Kinds that change the air itself (carried downstream); the others act on a sensor.
 ATMOSPHERE_KINDS = frozenset(
     {"methane_exceedance", "methane_accumulation", "outburst", "over_range",
-     "power_off_failure", "fan_stop"}
+     "power_off_failure", "fan_stop", "cutting_accumulation"}
 )  # fmt: skip
 METHANE_KINDS = ATMOSPHERE_KINDS - {"fan_stop"} | {"calibration", "undeclared_calibration"}
 
@@ -116,6 +117,12 @@ class SensorTemplate(BaseModel):
         None,
         description="Template name of the feed sensor on the same substation that this "
         "point's power-off threshold cuts (a D relation).",
+    )
+    shearer: bool = Field(
+        False,
+        description="A switch point (设备开停, 1004) showing its working's cutting state "
+        "(采煤机 / 掘进机 开停): 1 while the production cycle cuts, 0 otherwise; "
+        "cutting_accumulation scenarios of its substation stop and restart it.",
     )
 
     @model_validator(mode="after")
@@ -196,7 +203,12 @@ class ScenarioConfig(BaseModel):
     speed_m_s: float = Field(4.0, gt=0, description="vehicle_co: vehicle speed.")
     against_air: bool = Field(False, description="vehicle_co: drives against the airflow.")
     declared_lead_s: float = Field(3600.0, ge=0, description="calibration: declared before.")
-    tau_s: float = Field(300.0, gt=0, description="fan_stop: gas accumulation time constant.")
+    tau_s: float = Field(
+        300.0,
+        gt=0,
+        description="fan_stop: gas accumulation time constant; cutting_accumulation: the "
+        "emission's response time to the shearer's start and stop.",
+    )
     temperature_rise: float = Field(
         4.0, ge=0, description="co_fire: °C the substation's temperature points gain at the peak."
     )
@@ -233,6 +245,10 @@ class RandomScenarios(BaseModel):
         default_factory=dict,
         description="Expected events per day by kind; when given, replaces rate_per_hour "
         "and kinds (one Poisson process per kind).",
+    )
+    cutting_tau_s: tuple[float, float] = Field(
+        (300.0, 900.0),
+        description="cutting_accumulation: the range its tau_s is drawn from (s).",
     )
     flicker_share: float = Field(
         0.0,
@@ -373,6 +389,13 @@ class MineConfig(BaseModel):
             raise ValueError(f"{where}: {scenario.sensor} is not a methane sensor")
         if scenario.kind == "fan_stop" and template.sensor_type not in FAN_SENSOR_TYPES:
             raise ValueError(f"{where}: {scenario.sensor} is not a fan")
+        if scenario.kind == "cutting_accumulation" and not any(
+            self.templates[name].shearer
+            for s in self.substations
+            if s.code == scenario.substation
+            for name in s.sensors
+        ):
+            raise ValueError(f"{where}: substation {scenario.substation} has no shearer point")
         if scenario.kind == "power_off_failure" and template.cuts_power_of is None:
             raise ValueError(f"{where}: {scenario.sensor} cuts no feed (no D relation)")
         if scenario.kind in ("disconnection", "stuck", "negative_drift", "interference") and (

@@ -40,6 +40,7 @@ from minewatch.simulators.config import (
     SensorTemplate,
 )
 from minewatch.simulators.scenarios import (
+    CUT_PAUSE_S,
     Injected,
     MineLayout,
     draw_random,
@@ -125,6 +126,7 @@ class SimulatedMine:
         )
         self._alarm_high = np.where(np.isfinite(layout.alarm), layout.alarm, np.inf)
         self._unit, self._heading, self._phase = _workings(config, n)
+        self._shearers = np.array([i for i, t in enumerate(templates) if t.shearer], np.int64)
 
         seeds = np.random.SeedSequence(config.simulation.seed).spawn(2)
         self._noise_rng = np.random.default_rng(seeds[0])
@@ -356,6 +358,8 @@ class SimulatedMine:
         for item in active:
             if item.kind == "fan_stop":
                 value[_rows(t, item.start_s, item.config.end_s), item.point] = 0.0
+        if len(self._shearers):
+            self._shearer_states(t, value)
         if not len(self._feed_points):
             return
         cuts = self._cut_points
@@ -378,6 +382,23 @@ class SimulatedMine:
         value[:, feeds] = np.where(cut, 0.0, layout.baseline[feeds])
         if self.config.simulation.report_alarm_bits:
             status[:, cuts] |= np.where(latch, int(PointStatus.POWER_OFF), 0).astype(np.int16)
+
+    def _shearer_states(self, t: FloatArray, value: FloatArray) -> None:
+        """Shearer points: the production cycle's cutting state; a cutting_accumulation
+        stands its shearer for ``CUT_PAUSE_S`` before its start, runs it to its end, and
+        stands it while the gas decays (the scenario's whole window)."""
+        start = self.config.simulation.start
+        day_s = start.hour * 3600 + start.minute * 60 + start.second
+        on = physics.cutting(self.config.production, day_s + t).astype(np.float64)
+        value[:, self._shearers] = on[:, None]
+        t_end = t[-1] + self.config.simulation.cycle_s
+        for item in self.scenarios:
+            if item.kind != "cutting_accumulation":
+                continue
+            if item.start_s - CUT_PAUSE_S >= t_end or item.end_s <= t[0]:
+                continue
+            value[_rows(t, item.start_s - CUT_PAUSE_S, item.end_s), item.shearer] = 0.0
+            value[_rows(t, item.start_s, item.config.end_s), item.shearer] = 1.0
 
 
 def _rows(t: FloatArray, start_s: float, end_s: float) -> slice:
@@ -448,7 +469,25 @@ def _layout(config: MineConfig, codes: list[str], templates: list[SensorTemplate
         feed_of=dict(_cut_pairs(config)),
         edges=physics.build_edges(config, methane),
         roadways={r.name: [config.resolve(ref) for ref in r.points] for r in config.roadways},
+        shearer_of=_shearer_pairs(config, templates, methane),
     )
+
+
+def _shearer_pairs(
+    config: MineConfig, templates: list[SensorTemplate], methane: BoolArray
+) -> dict[int, int]:
+    """Methane point whose local level follows the production -> the first shearer point
+    (``SensorTemplate.shearer``) of its substation."""
+    pairs = _substation_templates(config)
+    first: dict[str, int] = {}
+    for j, (station, _) in enumerate(pairs):
+        if templates[j].shearer:
+            first.setdefault(station, j)
+    return {
+        i: first[station]
+        for i, (station, _) in enumerate(pairs)
+        if methane[i] and templates[i].production_share > 0 and station in first
+    }
 
 
 def _accuracy(template: SensorTemplate) -> float:

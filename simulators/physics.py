@@ -157,6 +157,18 @@ def production_factor(
     return level + (1.0 - level) * on * cut
 
 
+def cutting(config: ProductionConfig, clock_s: FloatArray) -> npt.NDArray[np.bool_]:
+    """Per cycle: the production cycle cuts (a cutting shift, past the handover at its start
+    and before the one at its end): where :func:`production_factor` is above the
+    maintenance level. What a shearer's on/off point (设备开停) shows."""
+    shift_s = config.shift_hours * 3600.0
+    since = np.mod(clock_s - config.first_shift_start_h * 3600.0, 86400.0)
+    shift = np.floor(since / shift_s).astype(np.int64)
+    into = since - shift * shift_s
+    edge = np.minimum(into - config.handover_s, shift_s - config.handover_s - into)
+    return np.isin(shift, config.cutting_shifts) & (edge > 0)
+
+
 def ar1(shocks: FloatArray, state: FloatArray, phi: float) -> FloatArray:
     """Unit-variance AR(1) along axis 0, continuing from ``state`` (updated in place)."""
     out = np.empty_like(shocks)

@@ -61,6 +61,7 @@ class Injected:
     warms: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))  # co_fire: 0003
     smokes: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))  # co_fire: 1008
     hold: FloatArray | None = None  # stuck / comm loss: values held, set when first active
+    shearer: int = -1  # cutting_accumulation: the shearer point it stops and restarts
 
     @property
     def kind(self) -> str:
@@ -75,15 +76,26 @@ class Injected:
         """End of the effect (fan stop: the gas decays for tau after the restart)."""
         if self.kind == "fan_stop":
             return self.config.end_s + self.config.tau_s
+        if self.kind == "cutting_accumulation":
+            return self.config.end_s + CUT_TAIL_TAUS * self.config.tau_s
         if self.kind == "vehicle_co":
             return max(t for _, t, _ in self.passages) + self.config.duration_s
         return self.config.end_s
+
+
+#: Scenario kinds whose root label has another kind: a cutting accumulation is scored as the
+#: accumulation it is (``detail`` "cutting", ``related`` the shearer point, tell it apart).
+LABEL_KIND = {"cutting_accumulation": "methane_accumulation"}
 
 
 # ---- shapes -------------------------------------------------------------------------------
 
 #: sensor_stuck: the period of the gas swinging upstream of the stuck sensor
 STUCK_SWING_S = 1200.0
+#: cutting_accumulation: the shearer stands this long before its restart at ``start_s``
+CUT_PAUSE_S = 600.0
+#: cutting_accumulation: after the stop, the excess decays over this many ``tau_s``
+CUT_TAIL_TAUS = 3.0
 #: co_fire: a smoke sensor of the fire's substation reads smoke (1) while the fire's unit
 #: shape is at least this: a smouldering belt or coal gives visible smoke once well developed.
 SMOKE_FROM = 0.5
@@ -111,6 +123,13 @@ def shape(kind: str, x: FloatArray, duration_s: float, tau_s: float) -> FloatArr
                 tail = at_end * np.exp(-3 * after / tau_s) * np.maximum(0.0, 1 - after / tau_s)
                 y = np.where(x < 1, 1 - np.exp(-np.maximum(t, 0) / tau_s), tail)
                 return np.where((x >= 0) & (after < tau_s), y, 0.0)
+            case "cutting_accumulation":  # first order in the shearer's state: 1 at the stop
+                t = x * duration_s
+                at_end = 1 - math.exp(-duration_s / tau_s)
+                after = t - duration_s
+                tail = np.exp(-after / tau_s) * np.maximum(0.0, 1 - after / (CUT_TAIL_TAUS * tau_s))
+                y = np.where(x < 1, (1 - np.exp(-np.maximum(t, 0) / tau_s)) / at_end, tail)
+                return np.where((x >= 0) & (after < CUT_TAIL_TAUS * tau_s), y, 0.0)
             case "co_fire":  # smouldering: a slow rise, then put out
                 y = np.where(x < 0.85, x / 0.85, (1 - x) / 0.15)
             case "sensor_stuck":  # gas upstream swinging 0..1 with a 20-minute period
@@ -164,6 +183,9 @@ class MineLayout:
     feed_of: dict[int, int]  # methane point -> feed point it cuts (D relation)
     edges: Edges
     roadways: dict[str, list[int]]  # roadway name -> its point indices along the air
+    #: methane point whose local level follows the production -> the shearer point
+    #: (``SensorTemplate.shearer``) of its substation
+    shearer_of: dict[int, int] = field(default_factory=dict)
 
 
 def resolve(config: MineConfig, layout: MineLayout, scenario: ScenarioConfig) -> Injected:
@@ -204,6 +226,10 @@ def resolve(config: MineConfig, layout: MineLayout, scenario: ScenarioConfig) ->
         injected.origins = [(upstream[0], peak)]
     elif kind in ATMOSPHERE_KINDS or kind == "co_fire":
         injected.origins = [(point, peak - layout.baseline[point])]
+        if kind == "cutting_accumulation":
+            if point not in layout.shearer_of:
+                raise ValueError(f"{layout.codes[point]}: no shearer point on its substation")
+            injected.shearer = layout.shearer_of[point]
         if kind == "co_fire":
             station = layout.station[point]
             here = [i for i, s in enumerate(layout.station) if s == station]
@@ -272,7 +298,7 @@ def draw_random(config: MineConfig, layout: MineLayout) -> list[ScenarioConfig]:
     busy: dict[str, list[tuple[float, float]]] = {}
     for s in config.scenarios:
         for key in _keys(config, layout, s):
-            busy.setdefault(key, []).append((s.start_s, s.end_s + 600))
+            busy.setdefault(key, []).append((_span(s)[0], _span(s)[1] + 600))
     out: list[ScenarioConfig] = []
     t = spec.start_after_s
     while True:
@@ -288,12 +314,21 @@ def draw_random(config: MineConfig, layout: MineLayout) -> list[ScenarioConfig]:
         target = candidates[kind][rng.integers(len(candidates[kind]))]
         scenario = _random_scenario(config, layout, kind, target, round(t, 1), rng, flicker)
         keys = _keys(config, layout, scenario)
-        window = (scenario.start_s - 600, scenario.end_s + 600)
+        first, last = _span(scenario)
+        window = (first - 600, last + 600)
         if any(a < window[1] and window[0] < b for k in keys for a, b in busy.get(k, [])):
             continue
         for key in keys:
-            busy.setdefault(key, []).append((scenario.start_s, scenario.end_s))
+            busy.setdefault(key, []).append((first, last))
         out.append(scenario)
+
+
+def _span(s: ScenarioConfig) -> tuple[float, float]:
+    """What a scenario occupies: its window; a cutting accumulation's from its shearer's
+    pause to the end of the gas's decay."""
+    if s.kind == "cutting_accumulation":
+        return s.start_s - CUT_PAUSE_S, s.end_s + CUT_TAIL_TAUS * s.tau_s
+    return s.start_s, s.end_s
 
 
 def _keys(config: MineConfig, layout: MineLayout, s: ScenarioConfig) -> list[str]:
@@ -338,6 +373,7 @@ def _candidates(config: MineConfig, layout: MineLayout) -> dict[str, list[str]]:
         "sensor_drift": [r for r in low_range if _on_air_path(layout, config.resolve(r))],
         "sensor_stuck": [r for r in low_range if upstream_methane(layout, config.resolve(r))],
         "sensor_local_excursion": [r for r in low_range if _on_air_path(layout, config.resolve(r))],
+        "cutting_accumulation": [r for r in low_range if config.resolve(r) in layout.shearer_of],
     }
 
 
@@ -414,6 +450,10 @@ def _random_scenario(
         "sensor_drift": lambda: (rng.uniform(7200, 43200), rng.uniform(0.01, 0.04)),
         "sensor_stuck": lambda: (rng.uniform(2400, 5400), rng.uniform(0.2, 0.3)),
         "sensor_local_excursion": lambda: (rng.uniform(300, 900), rng.uniform(0.4, 0.6)),
+        # a restart into gassier coal: the peak may stay below the level (a cutting start
+        # the forecaster must not warn on) or pass it
+        "cutting_accumulation": lambda: (rng.uniform(900, 2400),
+                                         rng.uniform(alarm - 0.4, cut + 0.3)),
     }  # fmt: skip
     if flicker:  # 闪断: a connector that makes and breaks contact, seconds at a time
         draws["disconnection"] = lambda: (rng.uniform(5, 60), None)
@@ -426,7 +466,14 @@ def _random_scenario(
         fields["mode"] = "status" if flicker else ("status", "silent")[rng.integers(2)]
     if kind == "interference":
         fields["count"] = int(rng.integers(1, 6))
+    if kind == "cutting_accumulation":  # the emission's response time to the shearer
+        fields["tau_s"] = round(float(rng.uniform(*spec_cut_tau(config))), 1)
     return ScenarioConfig.model_validate(fields)
+
+
+def spec_cut_tau(config: MineConfig) -> tuple[float, float]:
+    """The range random ``cutting_accumulation`` scenarios draw ``tau_s`` from."""
+    return config.random_scenarios.cutting_tau_s
 
 
 # ---- labels -------------------------------------------------------------------------------
@@ -459,11 +506,14 @@ def labels(
             continue
         peak: float | None = c.peak
         related = ""
-        detail = c.mode if item.kind in ("disconnection", "substation_comm_loss") else ""
+        detail: str = c.mode if item.kind in ("disconnection", "substation_comm_loss") else ""
         if item.kind in ("stuck", "sensor_stuck"):
             peak = None
         if item.kind == "power_off_failure":
             related = layout.codes[int(item.feeds[0])]
+        kind = LABEL_KIND.get(item.kind, item.kind)
+        if item.kind == "cutting_accumulation":
+            related, detail = layout.codes[item.shearer], "cutting"
         if item.kind in ATMOSPHERE_KINDS:
             peak, more = _air_labels(config, layout, item, root_id)
             derived.extend(g for g in more if g.required)
@@ -474,7 +524,7 @@ def labels(
             declarations.append(
                 CalibrationDeclaration(code, c.start_s, c.end_s, c.start_s - c.declared_lead_s)
             )
-        roots.append(GroundTruth(item.kind, code, c.start_s, c.end_s, peak, station, related,
+        roots.append(GroundTruth(kind, code, c.start_s, c.end_s, peak, station, related,
                                  detail))  # fmt: skip
     return roots + derived + near, declarations
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,7 +40,13 @@ def stack_dir() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="minewatch-test-"))
     path.chmod(0o755)
     yield path
-    shutil.rmtree(path, ignore_errors=True)
+    # By the end of a run the shared cluster holds a database per test (gigabytes): removing
+    # it took over 5 minutes on a busy disk, longer than the last test's timeout, which then
+    # failed at its teardown. A detached `rm` removes it after the run; nothing waits for it
+    # (the shell returns at once, its background `rm` goes on in a session of its own).
+    subprocess.run(
+        ["sh", "-c", 'setsid rm -rf -- "$1" >/dev/null 2>&1 &', "sh", str(path)], check=True
+    )
 
 
 @pytest.fixture(scope="session")
@@ -97,4 +103,10 @@ def private_dir() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="minewatch-private-"))
     path.chmod(0o755)
     yield path
-    shutil.rmtree(path, ignore_errors=True)
+    # By the end of a run the shared cluster holds a database per test (gigabytes): removing
+    # it took over 5 minutes on a busy disk, longer than the last test's timeout, which then
+    # failed at its teardown. A detached `rm` removes it after the run; nothing waits for it
+    # (the shell returns at once, its background `rm` goes on in a session of its own).
+    subprocess.run(
+        ["sh", "-c", 'setsid rm -rf -- "$1" >/dev/null 2>&1 &', "sh", str(path)], check=True
+    )

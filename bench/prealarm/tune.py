@@ -3,7 +3,8 @@ only (bench/prealarm/README.md).
 
 Every combination of the given settings through ``replay()`` and ``prealarm_report()`` (the
 code of ``minewatch evaluate``), the traces together: false pre-alarms per sensor-week, slow
-accumulations and fan stops pre-alarmed with their mean lead, fast exceedances.
+accumulations and fan stops pre-alarmed with their mean lead, fast exceedances; ``cut``: the
+accumulations among them that a shearer restart caused (session 6, ``detail`` "cutting").
 
     python bench/prealarm/tune.py '{"horizon_s": [900, 1200], "slow_tau_s": [300, 400]}' \\
         /tmp/pa-dev-11.trace /tmp/pa-dev-12.trace /tmp/pa-dev-13.trace
@@ -28,6 +29,15 @@ from minewatch.trace import Trace
 CLASSES = (("accumulation", "acc"), ("fan_stop", "fan"), ("exceedance", "exc"))
 
 
+def cutting(trace: Trace, event: dict[str, object]) -> bool:
+    """An exceedance event of a cutting accumulation (its root label's detail, session 6)."""
+    truth = trace.ground_truth
+    labels = event["labels"]
+    assert isinstance(labels, list)
+    roots = {truth[k].cause if truth[k].cause is not None else k for k in labels}
+    return any(truth[r].detail == "cutting" for r in roots)
+
+
 def main(argv: list[str]) -> int:
     grid: dict[str, list[object]] = json.loads(argv[0])
     traces = [Trace(Path(p)) for p in argv[1:]]
@@ -36,7 +46,7 @@ def main(argv: list[str]) -> int:
         params = PrealarmParams.of(settings)
         false = near = raised = 0
         weeks = 0.0
-        counts = {short: [0, []] for _, short in CLASSES}
+        counts = {short: [0, []] for _, short in (*CLASSES, ("", "cut"))}
         for trace in traces:
             result = replay(trace, batch_cycles=300, python_cycles=0, prealarm=params)
             r = prealarm_report(trace, result, params)["minewatch"]
@@ -49,8 +59,11 @@ def main(argv: list[str]) -> int:
                 counts[short][0] += r["categories"][cat]["events"]
                 leads = [e["lead_s"] for e in r["events"] if e["category"] == cat]
                 counts[short][1] += [lead for lead in leads if lead is not None]
+            cut = [e for e in r["events"] if cutting(trace, e)]
+            counts["cut"][0] += len(cut)
+            counts["cut"][1] += [e["lead_s"] for e in cut if e["lead_s"] is not None]
         parts = [f"pre-alarms {raised} false/sw {false / weeks:.2f} ({false}, near {near})"]
-        for _, short in CLASSES:
+        for short in (*(s for _, s in CLASSES), "cut"):
             n, leads = counts[short]
             mean = round(float(np.mean(leads))) if leads else None
             parts.append(f"{short} {len(leads)}/{n} mean {mean}")

@@ -20,6 +20,7 @@ from minewatch.feeds import (
     alarm_topic,
     broker_address,
     directive_topic,
+    files_topic,
     meta_topic,
     personnel_meta_topic,
     personnel_topic,
@@ -59,6 +60,9 @@ def topics_up(mode: UpMode, mines: list[str]) -> list[str]:
             # the definition, the alarm changes with their records and the statistics, which
             # the level above stores (ingest/summary_store.py)
             out += [meta_topic(code), alarm_topic(code), statistics_topic(code)]
+        # in both modes, the national files the mine's drop folder accepted, byte for byte
+        # (stored above as they are: docs/federation.md "National files up")
+        out.append(files_topic(code))
     return out
 
 

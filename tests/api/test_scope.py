@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from minewatch.api import create_app
 from minewatch.api.accounts import Role
 from minewatch.api.auth import undecided_routes
-from tests.api.two_mines import World, bearer, build_world
+from tests.api.two_mines import World, bearer, build_world, national_file_of
 from tests.helpers import running_api
 
 pytestmark = pytest.mark.anyio
@@ -34,7 +34,8 @@ def _path_values(world: World, mine: str) -> dict[str, str]:
     return {"mine": target.code, "point_id": str(target.point_id),
             "alarm_id": str(target.alarm_id), "card": f"{target.code}00001",
             "camera": "CAM-01", "username": "dispatcher1", "key_id": "abcdefghijkl",
-            "directive_id": "6f2c1a9e-0000-4000-8000-000000000001"}  # fmt: skip
+            "directive_id": "6f2c1a9e-0000-4000-8000-000000000001",
+            "name": national_file_of(target.code)[0]}  # fmt: skip
 
 
 def _body(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, object]:

@@ -7,6 +7,7 @@ mine B (620102000001) is in Gansu. The dispatcher's scope is mine A, the regulat
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import psycopg
@@ -62,6 +63,13 @@ def _load(conn: psycopg.Connection, definition) -> Mine:  # type: ignore[no-unty
     return Mine(definition.mine.code, int(row[0]), point.code, _alarm(conn, int(row[0])))
 
 
+def national_file_of(mine: str) -> tuple[str, bytes]:
+    """The name and bytes of the national file :func:`build_world` stores for ``mine``."""
+    stamp = "2026-03-01 00:00:00"
+    text = f"{mine};测试煤矿;{stamp}~01;0;1;{stamp}~||"
+    return f"{mine}_FZSS_20260301000000.txt", text.encode()
+
+
 async def build_world(database_url: str) -> World:
     small = SimulatedMine(load_mine_config(example_mine_path("small"))).definition
     other = small.model_copy(
@@ -72,6 +80,15 @@ async def build_world(database_url: str) -> World:
     )
     with psycopg.connect(database_url) as conn:
         a, b = _load(conn, small), _load(conn, other)
+        for mine in (a, b):  # a national file each, as received from below (migration 0032)
+            name, content = national_file_of(mine.code)
+            conn.execute(
+                "INSERT INTO federated_national_files (source, seq, mine_code, name, file_type, "
+                "uploaded_at, sha256, content) VALUES (%s, 1, %s, %s, 'FZSS', "
+                "'2026-03-01T00:00:00+08:00', %s, %s)",
+                (f"mine-{mine.code}", mine.code, name, hashlib.sha256(content).hexdigest(),
+                 content),
+            )  # fmt: skip
     keys = {role: await api_key(database_url, role, scope) for role, scope in SCOPES.items()}
     usernames = {role: f"{role}1" for role in Role}
     hasher = Hasher(1, 1024)

@@ -39,9 +39,11 @@ def test_an_alarms_link_carries_alarms_statistics_and_definitions_over_tls() -> 
         "topic minewatch/v1/141024010031/meta out 1",
         "topic minewatch/v1/141024010031/alarms out 1",
         "topic minewatch/v1/141024010031/statistics out 1",
+        "topic minewatch/v1/141024010031/files out 1",
         "topic minewatch/v1/141024010032/meta out 1",
         "topic minewatch/v1/141024010032/alarms out 1",
         "topic minewatch/v1/141024010032/statistics out 1",
+        "topic minewatch/v1/141024010032/files out 1",
         "topic minewatch/down/v1/141024010031/directives in 1",  # down: the levels above's
         "topic minewatch/down/v1/141024010032/directives in 1",
     ]

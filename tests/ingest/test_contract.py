@@ -203,3 +203,20 @@ def test_every_other_feed_under_the_tree_is_left_to_its_own_client() -> None:
     ]  # fmt: skip
     for topic in others:
         assert isinstance(parse_message(topic(mine), b"{}", 1 << 20), OtherFeed), topic(mine)
+
+
+@given(
+    st.lists(st.sampled_from(["A", "B", "C", "ZZZ", "a", ""]), max_size=20),
+    st.sampled_from(["141024010001", "141024019999"]),
+)
+def test_the_resolver_gives_what_the_registry_lookup_gives(codes: list[str], mine: str) -> None:
+    """Remembered lists and the per-mine dict resolve exactly as ``PointRegistry.lookup``:
+    unknown codes and unknown mines -1, a code repeated resolved each time."""
+    registry = _registry()
+    resolver = PointResolver(registry)
+    for _ in range(2):  # the second time from the remembered list
+        got = resolver.resolve(mine, codes)
+        assert got.dtype == np.int32
+        assert got.tolist() == registry.lookup(mine, codes).tolist()
+    long = codes * (PointResolver.MAX_REMEMBERED_LENGTH // max(len(codes), 1) + 1)
+    assert resolver.resolve(mine, long).tolist() == registry.lookup(mine, long).tolist()

@@ -13,6 +13,8 @@ keyed upsert).
 - FZSS, YCBJ, TJSJ, RYCS, RYCY, RYXZ -> report rows (:class:`NationalReport`), which the
   gateway hands to its report sink (:mod:`.report_store`);
 - RYQJ -> both: the SOS positions for minewatch's own SOS alarm, and the mine's SOS records;
+- with ``keep_copies`` (an installation with a name), first of all the file byte for byte
+  (:class:`~.copies.FileCopy`, for the levels above), which the report sink keeps;
 - each record the codec refused -> a :class:`Rejection` (``invalid_record``) for the quarantine
   table, whatever the share of bad records: the good ones are stored all the same.
 
@@ -33,6 +35,7 @@ from typing import Any
 from minewatch.ingest.contract import MetaMessage
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
 from minewatch.ingest.sources.base import Delivery, Source, SourceContext
+from minewatch.ingest.sources.national.copies import file_copy
 from minewatch.ingest.sources.national.inbox import AcceptedFile, Inbox, InboxConfig
 from minewatch.ingest.sources.national.personnel import (
     definition_part,
@@ -49,10 +52,12 @@ from minewatch.settings import GatewaySettings
 log = logging.getLogger(__name__)
 
 
-def file_messages(accepted: AcceptedFile) -> list[object]:
+def file_messages(accepted: AcceptedFile, keep_copy: bool = False) -> list[object]:
     """What one accepted file becomes: every message that must be durable before the file
-    moves to ``done/`` (none for a file without records or refused records)."""
-    return [*_content(accepted), *record_rejections(accepted.parsed)]
+    moves to ``done/`` (none for a file without records or refused records, unless
+    ``keep_copy``: then its copy for the levels above comes first, :mod:`.copies`)."""
+    copy: list[object] = [file_copy(accepted)] if keep_copy else []
+    return [*copy, *_content(accepted), *record_rejections(accepted.parsed)]
 
 
 def record_rejections(parsed: ParsedFile) -> list[Rejection]:
@@ -110,8 +115,12 @@ class NationalFileSource(Source):
         config: InboxConfig | None = None,
         scan_s: float = 5.0,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        keep_copies: bool = False,
     ) -> None:
+        """``keep_copies``: keep each accepted file byte for byte for the levels above (an
+        installation with a name, docs/federation.md "National files up")."""
         self._root = root
+        self._keep_copies = keep_copies
         self.config = config or InboxConfig()
         self._scan_s = scan_s
         self._clock = clock
@@ -126,7 +135,7 @@ class NationalFileSource(Source):
             for rejected in result.rejected:
                 log.warning("file refused: %s", rejected)
             for accepted in result.accepted:
-                messages = file_messages(accepted)
+                messages = file_messages(accepted, self._keep_copies)
                 if not messages:
                     inbox.commit(accepted)
                     continue
@@ -161,4 +170,7 @@ def create(gateway: GatewaySettings, context: SourceContext) -> NationalFileSour
     settings = NationalFileSettings.from_gateway(gateway)
     if settings is None:
         return None
-    return NationalFileSource(settings.root, settings.inbox(), scan_s=settings.scan_s)
+    return NationalFileSource(
+        settings.root, settings.inbox(), scan_s=settings.scan_s,
+        keep_copies=gateway.installation is not None,
+    )  # fmt: skip

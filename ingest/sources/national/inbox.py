@@ -52,7 +52,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -246,6 +246,7 @@ class AcceptedFile:
     parsed: ParsedFile
     sha256: str
     late: str | None = None
+    content: bytes = field(default=b"", repr=False)  # the bytes judged (what ``sha256`` hashes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,7 +310,7 @@ class Inbox:
                 case Accept(parsed, digest, late):
                     self._taken[path.name] = digest
                     self._taken_digests[digest] = path.name
-                    result.accepted.append(AcceptedFile(path, parsed, digest, late))
+                    result.accepted.append(AcceptedFile(path, parsed, digest, late, data))
                 case Refuse(reason, detail, problems):
                     target = self._move_aside(path, reason_text(reason, detail, problems))
                     log.warning("refused %s: %s: %s", path.name, reason, detail)

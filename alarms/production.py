@@ -1,0 +1,209 @@
+"""The production state as an input of the pre-alarm forecaster (issue 17, session 6).
+
+A methane point at a working face emits more while coal is cut: after a cutting start the
+emission rises within minutes towards a new level, and falls after the stop. The mine shows
+the cutting state on an equipment on/off point (设备开停, 1004: the shearer or roadheader, 1 =
+开) of the working's substation. With ``cut_tau_s`` > 0 (``mines.prealarm``; the default, 200 s,
+was tuned on the development set), for ``cut_window_s`` after that point switched from 0 to 1
+(a valid reading of 1 after one of 0), a rise of a methane point of the same substation is
+read as the first-order response of the emission to the start, time constant ``cut_tau_s``:
+
+* the rise need not last (the fast trend's slope, no slow trend), ``cut_confirm`` readings
+  confirm it;
+* the forecast is the level the response tends to within the horizon,
+  ``level + slope x cut_tau_s x (1 - exp(-horizon / cut_tau_s))`` (the rise left in a
+  first-order response is its slope times its time constant), instead of the straight line
+  ``level + slope x horizon``; its standard error is scaled by the same ratio.
+
+Outside that window, or with ``cut_tau_s`` 0 (the input off), nothing changes. The
+shearer's last reading and last start per point are carried in :class:`CuttingState`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from minewatch.alarms.forecast import NEVER, Trend
+from minewatch.alarms.rules.run_state import Rows
+from minewatch.registry import PointRegistry
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+#: 设备开停: an equipment's on/off state; on a working's substation, its cutting machine
+EQUIPMENT_ON_OFF = "1004"
+_KEY = np.int64(1) << 40  # (point, time) keys: point x 2^40 + us from the batch's start
+
+
+@dataclass(frozen=True, slots=True)
+class CuttingPoints:
+    """Per point id: the shearer point of its substation (-1: none, or the input off) and
+    the input's settings; ``used`` marks the shearer points read."""
+
+    shearer: IntArray
+    tau_s: FloatArray
+    window_s: FloatArray
+    confirm: IntArray
+    used: BoolArray
+
+    @classmethod
+    def none(cls, size: int = 0) -> CuttingPoints:
+        return cls(np.full(size, -1, np.int64), np.zeros(size), np.zeros(size),
+                   np.zeros(size, np.int64), np.zeros(size, bool))  # fmt: skip
+
+    @classmethod
+    def of(
+        cls,
+        registry: PointRegistry,
+        wanted: BoolArray,
+        tau_s: FloatArray,
+        window_s: FloatArray,
+        confirm: IntArray,
+    ) -> CuttingPoints:
+        """``wanted``: the forecast points whose mine has the input on (``cut_tau_s`` > 0)."""
+        size = registry.size
+        shearer = np.full(size, -1, np.int64)
+        stations = registry.substation_code
+        if stations is not None and wanted.any():
+            by_station: dict[tuple[str, str], int] = {}
+            for i in np.flatnonzero(registry.known).tolist():
+                if registry.sensor_type[i] == EQUIPMENT_ON_OFF:
+                    by_station.setdefault((str(registry.mine_code[i]), str(stations[i])), i)
+            for i in np.flatnonzero(wanted).tolist():
+                key = (str(registry.mine_code[i]), str(stations[i]))
+                shearer[i] = by_station.get(key, -1)
+        used = np.zeros(size, bool)
+        used[shearer[shearer >= 0]] = True
+        return cls(shearer, tau_s, window_s, confirm, used)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.used.any())
+
+
+@dataclass(frozen=True, slots=True)
+class CuttingState:
+    """Per point id (shearer points): a valid reading seen, the last one was 1, and the last
+    start (a 1 after a 0: the first reading seen starts nothing)."""
+
+    seen: BoolArray
+    on: BoolArray
+    start_us: IntArray
+
+    @classmethod
+    def empty(cls, size: int) -> CuttingState:
+        return cls(np.zeros(size, bool), np.zeros(size, bool), np.full(size, NEVER, np.int64))
+
+    def grown(self, size: int) -> CuttingState:
+        if size == len(self.on):
+            return self
+        keep = min(size, len(self.on))
+        out = CuttingState.empty(size)
+        out.seen[:keep] = self.seen[:keep]
+        out.on[:keep] = self.on[:keep]
+        out.start_us[:keep] = self.start_us[:keep]
+        return out
+
+
+def cutting_started(
+    pts: CuttingPoints,
+    state: CuttingState,
+    rows: Rows,
+    ok: BoolArray,
+    pid: npt.NDArray[np.int32],
+    t: IntArray,
+) -> tuple[BoolArray, CuttingState]:
+    """Per forecast row (``pid``, ``t``): its shearer is on and started within
+    ``cut_window_s`` up to the row's time; the state after the rows."""
+    size = len(pts.shearer)
+    st = state.grown(size)
+    shearer = pts.shearer[pid] if size else np.full(len(pid), -1, np.int64)
+    has = shearer >= 0
+    if not has.any():
+        return np.zeros(len(pid), bool), st
+    sel = np.flatnonzero(ok & pts.used[rows.pid])
+    s = np.where(has, shearer, 0)
+    on_at, start_at = st.on[s], st.start_us[s]
+    if len(sel):  # rows are sorted by (point, time)
+        spid = rows.pid[sel].astype(np.int64)
+        on = rows.v[sel] >= 0.5
+        first = np.ones(len(spid), bool)
+        first[1:] = spid[1:] != spid[:-1]
+        prev = np.where(first, np.where(st.seen[spid], st.on[spid], on), np.roll(on, 1))
+        if (on != prev).any():  # a start or a stop in the batch
+            on_at, start_at, st = _through(st, rows, sel, spid, on, prev, first, s, has, t)
+        elif not st.seen[spid].all():  # first readings: they start nothing
+            st = CuttingState(st.seen.copy(), st.on.copy(), st.start_us.copy())
+            st.seen[spid] = True
+            st.on[spid] = on
+    window = pts.window_s[pid] * 1e6
+    started = has & on_at & (start_at != NEVER) & (t - start_at <= window)
+    return started, st
+
+
+def _through(
+    st: CuttingState,
+    rows: Rows,
+    sel: IntArray,
+    spid: IntArray,
+    on: BoolArray,
+    prev: BoolArray,
+    first: BoolArray,
+    s: IntArray,
+    has: BoolArray,
+    t: IntArray,
+) -> tuple[BoolArray, IntArray, CuttingState]:
+    """:func:`cutting_started` where a shearer switched within the rows: per forecast row, its
+    shearer's state and last start at the row's time; the state after the rows."""
+    st_t = rows.t[sel]
+    base = int(min(t.min(), st_t.min()))
+    key = spid * _KEY + (st_t - base)
+    began = on & ~prev
+    # the latest start up to each row, within its point (else the state's)
+    idx = np.arange(len(spid))
+    group = np.maximum.accumulate(np.where(first, idx, 0))
+    last_began = np.maximum.accumulate(np.where(began, idx, -1))
+    inside = last_began >= group
+    start_row = np.where(inside, st_t[np.maximum(last_began, 0)], st.start_us[spid])
+    k = np.searchsorted(key, s * _KEY + (t - base), "right") - 1
+    kk = np.maximum(k, 0)
+    same = has & (k >= 0) & (spid[kk] == s)
+    on_at = np.where(same, on[kk], st.on[s])
+    start_at = np.where(same, start_row[kk], st.start_us[s])
+    ends = np.flatnonzero(np.append(spid[1:] != spid[:-1], True))
+    out = CuttingState(st.seen.copy(), st.on.copy(), st.start_us.copy())
+    out.seen[spid[ends]] = True
+    out.on[spid[ends]] = on[ends]
+    out.start_us[spid[ends]] = start_row[ends]
+    return on_at, start_at, out
+
+
+def first_order(
+    trend: Trend, fast_slope: FloatArray, cut: BoolArray, tau_s: FloatArray, horizon_s: FloatArray
+) -> Trend:
+    """``trend`` with, on the ``cut`` rows, the fast slope and the first-order forecast."""
+    tau = np.where(tau_s > 0, tau_s, 1.0)
+    reach = tau * (1.0 - np.exp(-horizon_s / tau))  # the response's rise per unit slope
+    slope = np.where(cut, fast_slope, trend.slope)
+    forecast = np.where(cut, trend.level + fast_slope * reach, trend.forecast)
+    stderr = np.where(cut, trend.stderr * reach / horizon_s, trend.stderr)
+    return dataclasses.replace(trend, slope=slope, forecast=forecast, stderr=stderr)
+
+
+def apply(
+    trend: Trend,
+    fast_slope: FloatArray,
+    cut: BoolArray,
+    pid: npt.NDArray[np.int32],
+    pts: CuttingPoints,
+    horizon_s: FloatArray,
+    confirm: IntArray,
+) -> tuple[Trend, IntArray]:
+    """The trend and the readings confirming a raise, per row, with the input on the
+    ``cut`` rows (``horizon_s``, ``confirm``: per row, as they are without it)."""
+    trend = first_order(trend, fast_slope, cut, pts.tau_s[pid], horizon_s)
+    return trend, np.where(cut, pts.confirm[pid], confirm)

@@ -1,0 +1,72 @@
+"""The national files this installation's drop folder accepted, sent up on
+``minewatch/v1/<mine>/files`` for the levels above (docs/federation.md "National files up").
+
+An outbox over ``national_files`` (migration 0032: each accepted file byte for byte, numbered
+in commit order): the files after the durable position go out at QoS 1, one message each, and
+the position moves once the broker has acknowledged them (:func:`minewatch.outbox.publish_outbox`).
+A broker outage delays them, never loses them; a resend carries the same ``(source, seq)``, by
+which the level above stores each file once. A new publisher starts at the beginning: the level
+above gets every file kept.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import orjson
+import psycopg
+
+from minewatch.feeds import files_topic
+from minewatch.outbox import Outbox, Round, publish_outbox
+
+#: Files in one round at most, and their bytes (a single larger file still goes, alone).
+BATCH_FILES = 16
+BATCH_BYTES = 8 << 20
+
+_AFTER = """
+SELECT seq, mine_code, name, file_type, uploaded_at, sha256, content
+FROM (SELECT f.*, sum(octet_length(f.content)) OVER (ORDER BY f.seq) AS upto,
+             row_number() OVER (ORDER BY f.seq) AS k
+      FROM (SELECT * FROM national_files WHERE seq > %(after)s ORDER BY seq
+            LIMIT %(files)s) f) f
+WHERE k = 1 OR upto <= %(bytes)s
+ORDER BY seq
+"""
+
+
+def file_message(row: tuple[object, ...], source: str) -> tuple[str, bytes]:
+    """(topic, payload) of one ``national_files`` row (as :data:`_AFTER` returns it): the
+    file's bytes in base64, its name, type, upload time and SHA-256."""
+    seq, mine, name, file_type, uploaded_at, sha256, content = row
+    assert isinstance(mine, str) and isinstance(content, bytes)
+    payload = {
+        "v": 1, "kind": "national_file", "source": source, "seq": seq, "mine": mine,
+        "name": name, "type": file_type, "uploaded_at": uploaded_at, "sha256": sha256,
+        "content": base64.b64encode(content).decode("ascii"),
+    }  # fmt: skip
+    return files_topic(mine), orjson.dumps(payload)
+
+
+class _FileOutbox(Outbox):
+    what = "national-files"
+    start = "0"
+
+    def __init__(self, source: str, poll_s: float) -> None:
+        self._source = source
+        self.poll_s = poll_s
+
+    async def next_round(self, conn: psycopg.AsyncConnection, position: int) -> Round:
+        cur = await conn.execute(
+            _AFTER, {"after": position, "files": BATCH_FILES, "bytes": BATCH_BYTES}
+        )
+        rows = await cur.fetchall()
+        messages = [file_message(row, self._source) for row in rows]
+        last = int(rows[-1][0]) if rows else position
+        return Round(messages, last, more=bool(rows))
+
+
+async def publish_national_files(
+    database_url: str, mqtt_url: str, client_id: str, source: str, poll_s: float = 5.0
+) -> None:
+    """Run until cancelled."""
+    await publish_outbox(_FileOutbox(source, poll_s), database_url, mqtt_url, client_id)
