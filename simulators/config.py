@@ -67,6 +67,12 @@ CO_SENSOR_TYPE = "0004"
 #: Personnel area code suffixes (area code = mine code + 4 digits): the shaft, the main
 #: roadway, the restricted area, then one area per working from FIRST_WORKING on.
 SHAFT, ROADWAY, RESTRICTED, FIRST_WORKING = 1, 2, 3, 101
+#: One area per belt or transport roadway whose substations are in no working, from
+#: FIRST_HAULAGE on (its CO, smoke and temperature points share it: the fire fusion's join,
+#: and the vehicle cards of its roadway). Workings number below it.
+FIRST_HAULAGE = 901
+SMOKE_SENSOR_TYPE = "1008"
+TEMPERATURE_SENSOR_TYPE = "0003"
 
 
 class SensorTemplate(BaseModel):
@@ -202,6 +208,9 @@ class ScenarioConfig(BaseModel):
         gt=0,
         description="fan_stop: gas accumulation time constant; cutting_accumulation: the "
         "emission's response time to the shearer's start and stop.",
+    )
+    temperature_rise: float = Field(
+        4.0, ge=0, description="co_fire: °C the substation's temperature points gain at the peak."
     )
 
     @model_validator(mode="after")
@@ -399,6 +408,28 @@ class MineConfig(BaseModel):
         peak = scenario.peak
         if scenario.kind == "methane_exceedance" and high is not None and (peak or 0) > high:
             raise ValueError(f"{where}: peak above the range: use over_range or outburst")
+
+    def haulage_roadways(self) -> list[RoadwayConfig]:
+        """The belt and transport roadways (where vehicles and belts run) with a point on a
+        substation outside the workings: each is a personnel area of its own
+        (:data:`FIRST_HAULAGE` + its index here)."""
+        in_working = {code for w in self.workings for code in w.substations}
+        return [r for r in self.roadways if r.kind in ("belt", "transport")
+                and any(ref.split("/")[0] not in in_working for ref in r.points)]  # fmt: skip
+
+    def area_suffixes(self) -> dict[str, int]:
+        """Substation code -> its personnel area's suffix: a working's substations are in the
+        working's area (FIRST_WORKING + i), the other substations of a belt or transport
+        roadway in the roadway's (FIRST_HAULAGE + j, the first such roadway they are on);
+        other substations are in no area."""
+        if FIRST_WORKING + len(self.workings) > FIRST_HAULAGE:
+            raise ValueError(f"more than {FIRST_HAULAGE - FIRST_WORKING} workings")
+        out = {code: FIRST_WORKING + i for i, w in enumerate(self.workings)
+               for code in w.substations}  # fmt: skip
+        for j, roadway in enumerate(self.haulage_roadways()):
+            for ref in roadway.points:
+                out.setdefault(ref.split("/")[0], FIRST_HAULAGE + j)
+        return out
 
     def resolve(self, ref: str) -> int:
         """Point index of ``"<substation>/<template>[#n]"`` (n counts from 1)."""

@@ -36,7 +36,6 @@ from minewatch.simulators import physics
 from minewatch.simulators.config import (
     ATMOSPHERE_KINDS,
     CO_SENSOR_TYPE,
-    FIRST_WORKING,
     MineConfig,
     SensorTemplate,
 )
@@ -578,10 +577,11 @@ def _definition(config: MineConfig) -> MineDefinition:
     sim = config.simulation
     # The personnel area of a working (simulators/feeds.py numbers them FIRST_WORKING + i):
     # its sensors sit in it, so gas, fans, people and cameras of a working share one area.
+    # A belt or transport roadway outside the workings is an area of its own (FIRST_HAULAGE +
+    # j): its CO, smoke and temperature points share it (the fire fusion F04 joins on it).
     area_of = {
-        station: f"{config.mine.code}{FIRST_WORKING + i:04d}"
-        for i, working in enumerate(config.workings)
-        for station in working.substations
+        station: f"{config.mine.code}{suffix:04d}"
+        for station, suffix in config.area_suffixes().items()
     }
     paths = _air_paths(config, [config.templates[name] for _, name in by_station])
     ratios = _excursion_ratios(config, [config.templates[name] for _, name in by_station])

@@ -6,7 +6,9 @@ the airflow network) or on one sensor or substation (calibration, faults, spikes
 exhaust at each CO point passed). Labels are computed up front from the noise-free shapes:
 one root label per scenario (per spike for ``interference``, per CO point for
 ``vehicle_co``), plus derived labels, tied to the root by ``cause``, wherever the expected
-level reaches a methane point's alarm level or any point's range top (docs/simulator.md).
+level reaches a methane point's alarm level or any point's range top, and, for a ``co_fire``,
+on the temperature points its substation's air warms (``fire_temperature``) and the smoke
+sensors that see its smoke (``fire_smoke``) (docs/simulator.md).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from minewatch.simulators.config import (
     ATMOSPHERE_KINDS,
     CO_SENSOR_TYPE,
     FAN_SENSOR_TYPES,
+    SMOKE_SENSOR_TYPE,
+    TEMPERATURE_SENSOR_TYPE,
     MineConfig,
     ScenarioConfig,
 )
@@ -54,6 +58,8 @@ class Injected:
     spike_level: FloatArray = field(default_factory=lambda: np.zeros(0))
     feeds: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
     winds: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
+    warms: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))  # co_fire: 0003
+    smokes: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))  # co_fire: 1008
     hold: FloatArray | None = None  # stuck / comm loss: values held, set when first active
     shearer: int = -1  # cutting_accumulation: the shearer point it stops and restarts
 
@@ -90,6 +96,9 @@ STUCK_SWING_S = 1200.0
 CUT_PAUSE_S = 600.0
 #: cutting_accumulation: after the stop, the excess decays over this many ``tau_s``
 CUT_TAIL_TAUS = 3.0
+#: co_fire: a smoke sensor of the fire's substation reads smoke (1) while the fire's unit
+#: shape is at least this: a smouldering belt or coal gives visible smoke once well developed.
+SMOKE_FROM = 0.5
 
 
 def shape(kind: str, x: FloatArray, duration_s: float, tau_s: float) -> FloatArray:
@@ -144,7 +153,12 @@ def excess_at(injected: Injected, t: FloatArray) -> list[tuple[int, FloatArray]]
             for p, t0, amp in injected.passages
         ]
     unit = shape(injected.kind, (t - c.start_s) / c.duration_s, c.duration_s, c.tau_s)
-    return [(p, amp * unit) for p, amp in injected.origins]
+    out = [(p, amp * unit) for p, amp in injected.origins]
+    if injected.kind == "co_fire":  # the fire warms its substation's air and, later, smokes
+        out += [(int(q), c.temperature_rise * unit) for q in injected.warms]
+        smoke = (unit >= SMOKE_FROM).astype(np.float64)
+        out += [(int(q), smoke) for q in injected.smokes]
+    return out
 
 
 # ---- resolution ---------------------------------------------------------------------------
@@ -216,6 +230,15 @@ def resolve(config: MineConfig, layout: MineLayout, scenario: ScenarioConfig) ->
             if point not in layout.shearer_of:
                 raise ValueError(f"{layout.codes[point]}: no shearer point on its substation")
             injected.shearer = layout.shearer_of[point]
+        if kind == "co_fire":
+            station = layout.station[point]
+            here = [i for i, s in enumerate(layout.station) if s == station]
+            injected.warms = np.array(
+                [i for i in here if layout.sensor_type[i] == TEMPERATURE_SENSOR_TYPE], np.int64
+            )
+            injected.smokes = np.array(
+                [i for i in here if layout.sensor_type[i] == SMOKE_SENSOR_TYPE], np.int64
+            )
         if kind == "power_off_failure":
             injected.feeds = np.array([layout.feed_of[point]], np.int64)
     elif kind == "interference":
@@ -495,6 +518,8 @@ def labels(
             peak, more = _air_labels(config, layout, item, root_id)
             derived.extend(g for g in more if g.required)
             near.extend(g for g in more if not g.required)
+        if item.kind == "co_fire":
+            derived.extend(_fire_labels(config, layout, item, root_id))
         if item.kind == "calibration":
             declarations.append(
                 CalibrationDeclaration(code, c.start_s, c.end_s, c.start_s - c.declared_lead_s)
@@ -553,6 +578,32 @@ def _air_labels(
         if p != point and layout.methane[p] and np.isfinite(layout.accuracy[p]):
             out.extend(_near_limit(layout, p, t, column, cycle_s, root_id))
     return peak, out
+
+
+def _fire_labels(
+    config: MineConfig, layout: MineLayout, item: Injected, root_id: int
+) -> list[GroundTruth]:
+    """A ``co_fire``'s evidence: ``fire_temperature`` on each temperature point of its
+    substation (the fire's window, peak: baseline + the rise) and ``fire_smoke`` on each smoke
+    sensor (the cycles the sensor reads smoke). ``related``: the fire's CO point."""
+    c = item.config
+    cycle_s = config.simulation.cycle_s
+    co = layout.codes[item.point]
+    out = []
+    for q in item.warms.tolist():
+        peak = round(float(layout.baseline[q]) + c.temperature_rise, 4)
+        out.append(GroundTruth("fire_temperature", layout.codes[q], c.start_s, c.end_s, peak,
+                               layout.station[q], related=co, cause=root_id))  # fmt: skip
+    if len(item.smokes):
+        first, last = math.ceil(c.start_s / cycle_s), math.ceil(c.end_s / cycle_s) + 1
+        t: FloatArray = np.arange(first, last, dtype=np.float64) * cycle_s
+        unit = shape("co_fire", (t - c.start_s) / c.duration_s, c.duration_s, c.tau_s)
+        for a, b in _runs(unit >= SMOKE_FROM):
+            for q in item.smokes.tolist():
+                out.append(GroundTruth("fire_smoke", layout.codes[q], float(t[a]),
+                                       float(t[b - 1]) + cycle_s, 1.0, layout.station[q],
+                                       related=co, cause=root_id))  # fmt: skip
+    return out
 
 
 def _near_limit(

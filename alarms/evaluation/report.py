@@ -112,8 +112,15 @@ def render(report: dict[str, Any], console: Console) -> None:
             ("puffs_not_classed_vehicle", "... of those not classed co_vehicle_suspected"),
             ("fire_candidates", "fire candidates (co_fire_candidate)"),
             ("fire_candidates_from_puffs", "... explained by a vehicle puff only"),
+            ("confirmed", "fires confirmed (co_fire_confirmed, F04)"),
+            ("confirmed_fires", "... on a labelled fire"),
+            ("confirmed_co_exceedances", "... on a labelled CO exceedance only"),
+            ("confirmed_from_puffs", "... on a vehicle puff only"),
+            ("confirmed_unexplained", "... explained by no label"),
+            ("fire_temperature_labels", "fire temperature rises labelled"),
         ):
-            table.add_row(label, _num(co[key]))
+            if key in co:
+                table.add_row(label, _num(co[key]))
         for name, n in co["by_classification"].items():
             table.add_row(f"CO alarms classed {name}", _num(n))
         console.print(table)

@@ -45,6 +45,7 @@ import pandas as pd
 
 from minewatch.alarms.engine import AlarmEngine
 from minewatch.alarms.episodes import Episode, EpisodeLog
+from minewatch.alarms.evaluation.fire_score import TemperatureTap, confirmed_fires
 from minewatch.alarms.evaluation.incident_score import incidents_report
 from minewatch.alarms.evaluation.prealarm_score import (
     BASELINE_READINGS,
@@ -269,6 +270,9 @@ class Replay:
     reference_differences: dict[str, dict[str, object]] = field(default_factory=dict)
     prealarms: list[PreEpisode] = field(default_factory=list)  # the engine's (issue 17)
     linear_prealarms: list[PreEpisode] = field(default_factory=list)  # the baseline's
+    #: the fused fire confirmations (F04 ``co_fire_confirmed``) decided from the episodes and
+    #: the areas' temperature readings (alarms/evaluation/fire_score.py)
+    fused: list[Episode] = field(default_factory=list)
 
 
 def _cycles(trace: Trace) -> Iterator[ReadingChunk]:
@@ -327,6 +331,7 @@ def replay(
     baseline = Baseline(registry.alarm_high[1 : n + 1].copy())
     facts = LabelFacts.of(trace, registry)
     finder = ConditionFinder(facts.point, facts.level, facts.start_us, facts.end_us)
+    temperatures = TemperatureTap.of(trace.definition)
     engine_s = prefix_s = 0.0
     readings = cycles = 0
     prefix: list[tuple[ReadingBatch, int]] = []
@@ -358,7 +363,7 @@ def replay(
             prefix_cycles += k
             prefix_log.apply(evaluation.changes)
             prefix_log.apply(ticked.changes)
-        _side_passes(chunk, baseline, finder, linear, registry)
+        _side_passes(chunk, baseline, finder, linear, registry, temperatures)
         if progress is not None:
             progress(readings)
     facts = facts.with_conditions(finder.first_us, finder.count)
@@ -368,8 +373,9 @@ def replay(
         python_s, reference_episodes = _time_reference(prefix, registry)
         python_opened = _per_rule(reference_episodes)
         differences = compare_episodes(prefix_log.episodes, reference_episodes)
+    episodes = log.episodes
     return Replay(
-        episodes=log.episodes,
+        episodes=episodes,
         baseline=baseline.episodes(),
         conditions=facts,
         readings=readings,
@@ -384,6 +390,7 @@ def replay(
         reference_differences=differences,
         prealarms=prealarm_log.episodes,
         linear_prealarms=linear.log.episodes,
+        fused=confirmed_fires(trace.definition, episodes, temperatures.frame()),
         incidents=sorted(
             (shifted(i, -1) for i in incidents.values()), key=lambda i: (i.raised_us, i.key)
         ),
@@ -396,8 +403,10 @@ def _side_passes(
     finder: ConditionFinder,
     linear: LinearExtrapolation,
     registry: PointRegistry,
+    temperatures: TemperatureTap,
 ) -> None:
-    """The baselines and the label conditions on one batch, sorted by (point, time)."""
+    """The baselines, the label conditions and the temperature tap on one batch, sorted by
+    (point, time)."""
     order = np.argsort(chunk.point, kind="stable")  # time order kept within a point
     p, t, v, s = chunk.point[order], chunk.time_us[order], chunk.value[order], chunk.status[order]
     first = np.ones(len(p), bool)
@@ -407,6 +416,7 @@ def _side_passes(
     calibrating = (s & PointStatus.CALIBRATION) != 0
     ok = ((s & UNRELIABLE) == 0) & ~calibrating
     finder.feed(p, t, v, ok)
+    temperatures.feed(p, t, v, ok)
     # the forecast baseline sees what the forecaster sees: no declared calibration either
     declared = declared_mask(Rows.of(p + 1, t, v, s), registry.calibrations)
     keep = ok & ~declared
@@ -532,7 +542,7 @@ def records(trace: Trace, result: Replay) -> dict[str, list[dict[str, Any]]]:
         {"point": codes[e.point], "rule": e.rule, "classification": e.classification,
          "start_s": at(e.start_us), "raised_s": at(e.raised_us), "end_s": at(e.end_us),
          "max": e.vmax, "readings": e.count, "labels": labels(e.point, e.start_us, e.end_us)}
-        for e in result.episodes
+        for e in [*result.episodes, *result.fused]
     ]  # fmt: skip
     incidents = [
         {"root": codes[i.key[0]], "root_rule": i.key[1], "grade": i.grade,

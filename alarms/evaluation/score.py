@@ -32,6 +32,13 @@ Scenario classes: ground-truth kinds -> what the engine must produce
 * co_fire: ``co_fire`` (the simulator's smouldering fire) -> ``co_fire_candidate`` on the CO
   point (level ``alarm_high``: latency from the first reading at the level, so it includes
   the point's ``co_fire_after_s``).
+* co_fire_confirmed: ``co_fire`` -> the fused ``co_fire_confirmed`` (F04: the CO alarm with
+  smoke or a temperature rise in its area) on the CO point, decided from the replay by
+  :mod:`alarms.evaluation.fire_score` (latency from the first CO reading at the level).
+* fire_smoke: ``fire_smoke`` (the smoke a simulated fire gives a smoke sensor of its
+  substation) -> ``smoke`` (the switch-state rule of 1008) on the smoke sensor.
+  (``fire_temperature``, the warming of the fire's temperature points, is the evidence F04
+  uses: a known kind, counted, not a class of its own.)
 * co_exceedance: ``co_exceedance`` (a real CO exceedance: a fire candidate, not exhaust) ->
   ``upper_alarm`` -> ``exceedance`` on the CO point, scored like gas (level ``alarm_high``).
 * sensor_drift: ``sensor_drift`` (a catalytic sensor losing sensitivity) -> ``cross_check``
@@ -42,8 +49,9 @@ Scenario classes: ground-truth kinds -> what the engine must produce
   in the air) -> ``local_excursion`` record on the point.
 
 CO alarms (``co`` in the report): the CO ``upper_alarm`` episodes by classification, those
-overlapping a vehicle puff label that were not classed a puff, and the fire candidates that
-only a vehicle puff explains (target 0).
+overlapping a vehicle puff label that were not classed a puff, the fire candidates that
+only a vehicle puff explains (target 0), and the fire confirmations (F04) by what explains
+them: a fire, a real CO exceedance, only a vehicle puff (target 0), nothing.
 
 Label kinds outside these classes are listed in ``unknown_label_kinds`` with their count (and
 the report warns of them): they are not scored, never silently.
@@ -181,6 +189,14 @@ CLASSES: tuple[ClassSpec, ...] = (
     ),
     ClassSpec("co_fire", "co_fire", ("co_fire_candidate",), (EXCEEDANCE,), level="alarm_high"),
     ClassSpec(
+        "co_fire_confirmed",
+        "co_fire",
+        ("co_fire_confirmed",),
+        (EXCEEDANCE,),
+        level="alarm_high",
+    ),
+    ClassSpec("fire_smoke", "fire_smoke", ("smoke",), (EXCEEDANCE,)),
+    ClassSpec(
         "co_exceedance", "co_exceedance", ("upper_alarm",), (EXCEEDANCE,), level="alarm_high"
     ),
     ClassSpec("sensor_drift", "sensor_drift", ("cross_check",), ("cross_check",)),
@@ -189,8 +205,11 @@ CLASSES: tuple[ClassSpec, ...] = (
         "local_excursion", "sensor_local_excursion", ("local_excursion",), ("local_excursion",)
     ),
 )
-#: Label kinds the scoring knows: the classes' and the near-limit kind.
-KNOWN_KINDS = frozenset({spec.kind for spec in CLASSES} | {NEAR_LIMIT_KIND})
+#: Evidence a labelled event leaves that no alarm of its own is required for: a fire's
+#: warming below the temperature alarm level (F04 uses it; ``co`` counts these labels).
+EVIDENCE_KINDS = frozenset({"fire_temperature"})
+#: Label kinds the scoring knows: the classes', the near-limit kind and the evidence kinds.
+KNOWN_KINDS = frozenset({spec.kind for spec in CLASSES} | {NEAR_LIMIT_KIND} | EVIDENCE_KINDS)
 #: Rules whose episodes are only explained by labels of these kinds (precision per rule).
 RULE_KINDS: dict[str, frozenset[str]] = {
     "over_range": frozenset({"over_range", "outburst"}),
@@ -205,6 +224,8 @@ RULE_KINDS: dict[str, frozenset[str]] = {
     "calibration": frozenset({"calibration"}),
     "interference": frozenset({"interference"}),
     "co_fire_candidate": frozenset({"co_fire", "co_exceedance"}),
+    "co_fire_confirmed": frozenset({"co_fire", "co_exceedance"}),
+    "smoke": frozenset({"fire_smoke"}),
     "cross_check": frozenset({"sensor_drift", "negative_drift"}),
     "sensor_stuck": frozenset({"sensor_stuck", "stuck"}),
     # what the check is for: a fault local to the sensor (a calibration nobody declared, a
@@ -516,8 +537,11 @@ def _gas(
     }
 
 
-def _co(ctx: _Ctx, episodes: list[Episode], co_points: set[int]) -> dict[str, object]:
-    """CO alarms told apart (alarms/rules/co.py): puffs and fire candidates against labels."""
+def _co(
+    ctx: _Ctx, episodes: list[Episode], co_points: set[int], fused: list[Episode]
+) -> dict[str, object]:
+    """CO alarms told apart (alarms/rules/co.py): puffs, fire candidates and fire
+    confirmations (``fused``: F04) against labels."""
     f = ctx.facts
 
     def labelled(e: Episode, kinds: set[str]) -> bool:
@@ -535,6 +559,7 @@ def _co(ctx: _Ctx, episodes: list[Episode], co_points: set[int]) -> dict[str, ob
     fire_kinds = {"co_fire", "co_exceedance"}
     puffs = [e for e in alarms if labelled(e, {"vehicle_co"}) and not labelled(e, fire_kinds)]
     fires = [e for e in episodes if e.rule == "co_fire_candidate"]
+    confirmed = [e for e in fused if e.rule == "co_fire_confirmed"]
     return {
         "alarms": len(alarms),
         "by_classification": dict(sorted(by_class.items())),
@@ -544,6 +569,18 @@ def _co(ctx: _Ctx, episodes: list[Episode], co_points: set[int]) -> dict[str, ob
         "fire_candidates_from_puffs": sum(
             labelled(e, {"vehicle_co"}) and not labelled(e, fire_kinds) for e in fires
         ),
+        "confirmed": len(confirmed),
+        "confirmed_fires": sum(labelled(e, {"co_fire"}) for e in confirmed),
+        "confirmed_co_exceedances": sum(
+            labelled(e, {"co_exceedance"}) and not labelled(e, {"co_fire"}) for e in confirmed
+        ),
+        "confirmed_from_puffs": sum(
+            labelled(e, {"vehicle_co"}) and not labelled(e, fire_kinds) for e in confirmed
+        ),
+        "confirmed_unexplained": sum(
+            not labelled(e, fire_kinds | {"vehicle_co"}) for e in confirmed
+        ),
+        "fire_temperature_labels": sum(k == "fire_temperature" for k in f.kind),
     }
 
 
@@ -583,7 +620,8 @@ def score(trace: Trace, result: Replay, *, batch_cycles: int) -> dict[str, objec
         if p.sensor_type in METHANE_SENSOR_TYPES and p.alarm_high is not None
     }
     ctx = _Ctx(result.conditions, stations, round(SLACK_S * 1e6), end)
-    by_point = _by_point(result.episodes)
+    fused = result.fused
+    by_point = _by_point([*result.episodes, *fused])
     classes = {spec.name: _score_class(spec, ctx, by_point, cycle_us) for spec in CLASSES}
     shown = [e for e in result.episodes if category_of(e.rule) is not Category.RECORD]
     isa = alarm_measures(shown, start, end, codes)
@@ -591,13 +629,13 @@ def score(trace: Trace, result: Replay, *, batch_cycles: int) -> dict[str, objec
     upper = sum(e.rule == "upper_alarm" for e in shown)
     base_n = len(result.baseline)
     counts: dict[str, int] = {}
-    for e in result.episodes:
+    for e in [*result.episodes, *fused]:
         key = f"{e.rule}/{e.classification}"
         counts[key] = counts.get(key, 0) + 1
     on_delay = max((p.on_delay_s or 0.0) for p in definition.points) if definition.points else 0.0
     gas = _gas(ctx, result.episodes, methane, trace, days)
     co_points = {i for i, p in enumerate(definition.points) if p.sensor_type == "0004"}
-    co = _co(ctx, result.episodes, co_points)
+    co = _co(ctx, result.episodes, co_points, fused)
     base_gas = _gas(ctx, result.baseline, methane, trace, days)
     engine_rate = result.readings / result.engine_s if result.engine_s else None
     prefix_rate = (
@@ -630,7 +668,7 @@ def score(trace: Trace, result: Replay, *, batch_cycles: int) -> dict[str, objec
         "classes": classes,
         "gas": gas,
         "co": co,
-        "rules": _rule_precision(ctx, result.episodes),
+        "rules": _rule_precision(ctx, [*result.episodes, *fused]),
         "dispatcher": isa,
         "baseline": {"gas": base_gas, "dispatcher": base_isa},
         "reduction": {
@@ -722,6 +760,18 @@ def _targets(
             "0",
             co["fire_candidates_from_puffs"],
             co["fire_candidates_from_puffs"] == 0,
+        ),
+        row(
+            "recall, CO fires confirmed (F04)",
+            "1.0",
+            recall("co_fire_confirmed"),
+            full("co_fire_confirmed"),
+        ),
+        row(
+            "CO fires confirmed from vehicle puffs",
+            "0",
+            co["confirmed_from_puffs"],
+            co["confirmed_from_puffs"] == 0,
         ),
         row(
             "recall, drifting sensors (cross-check)",

@@ -316,7 +316,7 @@ def co_fire(co: pd.DataFrame, confirming: pd.DataFrame, readings: pd.DataFrame) 
         found = {(int(a), int(q), max(int(s), start))
                  for a, q, s in conf[["alarm_id", "point_id", "started_us"]].itertuples(
                      index=False)}  # fmt: skip
-        crossed = {} if p.puff_only else _temperature_rises(
+        crossed = {} if p.puff_only else temperature_rises(
             readings[readings["co_point_id"] == p.point_id], start, rise)  # fmt: skip
         starts = [s for _, _, s in found] + list(crossed.values())
         if not starts:
@@ -338,7 +338,7 @@ def co_fire(co: pd.DataFrame, confirming: pd.DataFrame, readings: pd.DataFrame) 
     return out
 
 
-def _temperature_rises(readings: pd.DataFrame, start_us: int, rise: float) -> dict[int, int]:
+def temperature_rises(readings: pd.DataFrame, start_us: int, rise: float) -> dict[int, int]:
     """Temperature point -> its first reading after ``start_us`` more than ``rise`` above its
     last reading at or before it (points without such a baseline never rise)."""
     r = readings.sort_values(["point_id", "time_us"], kind="stable")

@@ -58,6 +58,7 @@ SCHEDULE: list[tuple[str, str, str | None, float, float, dict[str, Any]]] = [
     ("disconnection", "003", "CH4_HT2", 1700, 300, {}),
     ("negative_drift", "002", "CH4_T2", 2100, 600, {"peak": -0.05}),
     ("co_fire", "001", "CO", 400, 1500, {"peak": 58}),
+    ("co_fire", "005", "CO#2", 2000, 1400, {"peak": 50}),  # on the belt: smoke and heat
     ("sensor_drift", "005", "CH4_MAIN", 60, 2600, {"peak": 0.02}),
     ("sensor_stuck", "003", "CH4_HT2", 2100, 1400, {"peak": 0.2}),
     ("sensor_local_excursion", "001", "CH4_T0", 2700, 600, {"peak": 0.5}),
@@ -273,6 +274,12 @@ def test_exhaust_puffs_are_told_apart_from_the_fire_and_the_drifting_sensor_is_f
     assert co["puff_alarms"] > 0 and co["puffs_not_classed_vehicle"] == 0
     assert co["fire_candidates"] >= 1 and co["fire_candidates_from_puffs"] == 0
     assert classes["vehicle_co"]["recall"] == 1.0 and classes["co_fire"]["recall"] == 1.0
+    # the fused confirmation (F04): both fires, by heat on the face and smoke on the belt;
+    # no exhaust puff confirmed
+    assert classes["co_fire_confirmed"]["detected"] == classes["co_fire"]["detected"] == 2
+    assert classes["fire_smoke"]["recall"] == 1.0 and co["fire_temperature_labels"] == 3
+    assert co["confirmed"] == co["confirmed_fires"] == 2 and co["confirmed_from_puffs"] == 0
+    assert report["rules"]["co_fire_confirmed"]["precision"] == 1.0
     assert classes["sensor_drift"]["recall"] == 1.0
     assert report["rules"]["cross_check"]["precision"] == 1.0  # no neighbour flagged with it
     assert report["rules"]["co_fire_candidate"]["precision"] == 1.0

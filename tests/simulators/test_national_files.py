@@ -437,7 +437,7 @@ async def test_the_gateway_ingests_the_drop_folder_unchanged(
         (r.point_code, r.data_time, float(r.value), r.status)  # type: ignore[arg-type]
         for f in _of(files, FileType.CDSS) for r in f.records if isinstance(r, CdssRecord)
     }  # fmt: skip
-    assert len(readings) == report.records[FileType.CDSS] == 60 * 46
+    assert len(readings) == report.records[FileType.CDSS] == 60 * 47
     statuses = {
         (r.data_time, r.station_code, int(r.run_state), int(r.power_state))
         for f in _of(files, FileType.JZSS) for r in f.records if isinstance(r, JzssRecord)
@@ -470,7 +470,7 @@ async def test_the_gateway_ingests_the_drop_folder_unchanged(
         ).fetchall()
         assert {(c, t, v, s) for c, t, v, s in stored} == readings
         assert len(stored) == len(readings)
-        assert conn.execute("SELECT count(*) FROM points").fetchone() == (46,)
+        assert conn.execute("SELECT count(*) FROM points").fetchone() == (47,)
         rows = conn.execute(
             "SELECT time, station_code, run_state, power_state FROM personnel_station_status"
         ).fetchall()

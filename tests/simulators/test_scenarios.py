@@ -36,8 +36,10 @@ def _feed(mine: SimulatedMine, point: int) -> int:
 
 def test_every_kind_appears_in_the_ground_truth(showcase: tuple[SimulatedMine, Run]) -> None:
     mine, _ = showcase
-    # a kind labelled as another (LABEL_KIND) has its own test: tests/simulators/test_cutting.py
-    assert {g.kind for g in mine.ground_truth} == set(SCENARIO_KINDS) - set(LABEL_KIND)
+    # a kind labelled as another (LABEL_KIND) has its own test: tests/simulators/test_cutting.py;
+    # and a fire's evidence: the warming of its temperature points, the smoke on the belt
+    evidence = {"fire_temperature", "fire_smoke"}
+    assert {g.kind for g in mine.ground_truth} == (set(SCENARIO_KINDS) - set(LABEL_KIND)) | evidence
     assert mine.ground_truth[0].kind == "methane_exceedance"
     for g in mine.ground_truth:
         assert g.start_s < g.end_s
@@ -242,7 +244,7 @@ def test_a_smouldering_fire_rises_slowly_and_a_drifting_sensor_reads_a_fraction(
          "duration_s": 2500, "peak": 0.02},
     ]  # fmt: skip
     mine = SimulatedMine(MineConfig.model_validate(data))
-    fire, drift = mine.ground_truth
+    fire, drift = [g for g in mine.ground_truth if g.cause is None]
     assert (fire.kind, fire.peak, drift.kind, drift.peak) == ("co_fire", 58, "sensor_drift", 0.02)
     values = run(mine, 2700)
     co = _point(mine, fire)
@@ -257,3 +259,46 @@ def test_a_smouldering_fire_rises_slowly_and_a_drifting_sensor_reads_a_fraction(
     puffs = {p.code for p in mine.definition.points if p.co_puff_max_s == 180.0}
     belt = {mine.codes[mine.point_index("005", f"CO{n}")] for n in ("", "#2", "#3")}
     assert puffs == belt  # the belt roadway's CO points, not the face's
+
+
+def test_a_fire_warms_its_substation_and_smokes_on_the_belt_and_exhaust_does_neither() -> None:
+    """Issue 13, fourth step: a ``co_fire`` raises the temperature points of its CO point's
+    substation by ``temperature_rise`` at its peak (``fire_temperature`` labels) and sets the
+    smoke sensor there while the fire is past half its peak (``fire_smoke``); a vehicle's
+    exhaust on the same belt moves neither. The belt's points share one personnel area (the
+    fire fusion's join), apart from the faces'."""
+    from minewatch.simulators.config import MineConfig, example_mine_path, load_mine_config
+
+    data = load_mine_config(example_mine_path("small")).model_dump(mode="json")
+    data["scenarios"] = [
+        {"kind": "vehicle_co", "roadway": "主运输皮带巷", "start_s": 60, "duration_s": 120,
+         "peak": 60},
+        {"kind": "co_fire", "substation": "005", "sensor": "CO#2", "start_s": 900,
+         "duration_s": 1200, "peak": 58, "temperature_rise": 5.0},
+    ]  # fmt: skip
+    mine = SimulatedMine(MineConfig.model_validate(data))
+    roots = [g for g in mine.ground_truth if g.cause is None]
+    fire = next(g for g in roots if g.kind == "co_fire")
+    evidence = [g for g in mine.ground_truth if g.cause == mine.ground_truth.index(fire)]
+    temps = [mine.point_index("005", "TEMP"), mine.point_index("005", "TEMP#2")]
+    smoke = mine.point_index("005", "SMOKE")
+    assert sorted((g.kind, g.point) for g in evidence) == sorted(
+        [("fire_temperature", mine.codes[q]) for q in temps] + [("fire_smoke", mine.codes[smoke])]
+    )
+    [smoky] = [g for g in evidence if g.kind == "fire_smoke"]
+    assert (smoky.start_s, smoky.end_s) == (900 + 0.425 * 1200, 900 + 0.925 * 1200)
+    assert all(g.peak == 29.0 and g.related == fire.point for g in evidence
+               if g.kind == "fire_temperature")  # fmt: skip
+    values = run(mine, 2200)
+    before = values.value[values.rows(0, 900)]
+    assert before[:, smoke].max() == 0  # the exhaust puff: no smoke ...
+    assert (before[:, temps].max(axis=0) < 25).all()  # ... and no warming
+    at_peak = values.value[values.rows(900 + 0.8 * 1200, 900 + 0.85 * 1200)]
+    assert (at_peak[:, temps].mean(axis=0) > 28).all()  # 24 °C + most of the 5 °C
+    on = values.value[:, smoke] == 1
+    assert on.any() and values.t[on].min() == smoky.start_s
+    assert values.t[on].max() == smoky.end_s - 1
+    assert values.value[values.rows(2150, 2200)][:, temps].max() < 25  # put out: cools back
+    areas = {p.area_code for p in mine.definition.points if p.substation == "005"}
+    face = {p.area_code for p in mine.definition.points if p.substation == "001"}
+    assert len(areas) == 1 and None not in areas and areas.isdisjoint(face)
