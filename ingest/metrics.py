@@ -62,6 +62,11 @@ class GatewayMetrics:
             "Sparkplug births (and deaths) refused: the node is left as it was",
             ["source", "kind"], registry=r,
         )  # fmt: skip
+        self.registry_reloads = Counter(
+            "minewatch_registry_reloads_total",
+            "Point registry reloads (after mine definitions, and every registry_refresh_s)",
+            registry=r,
+        )
         self.spool_depth = Gauge(
             "minewatch_spool_records", "Records in a source's durable spool not yet stored",
             ["source"], registry=r,

@@ -70,6 +70,7 @@ class BatchWriter(DurableWriter):
         self._metrics = metrics
         self._refresh_s = refresh_s
         self._loaded_at = 0.0
+        self._definitions_applied = False  # stored, not yet in the registry: reload before use
         self.registry: PointRegistry = PointRegistry.empty()
         self.points = PointResolver(self.registry)
         self._defaults = defaults or RuleDefaults()  # MINEWATCH_GATEWAY__ALLOWED_LATENESS_S
@@ -140,16 +141,25 @@ class BatchWriter(DurableWriter):
             await self.refresh_registry()
 
     async def refresh_registry(self) -> None:
+        self._metrics.registry_reloads.inc()
         conn = await self._connection()
         self.registry = await load_registry_async(conn)
         self.points = PointResolver(self.registry)
         await conn.rollback()
         self._loaded_at = time.monotonic()
+        self._definitions_applied = False
         self.engine.use_registry(self.registry)
 
     async def apply_definition(self, definition: MineDefinition) -> None:
+        """Store ``definition``. The registry takes it before the next write batch or clock
+        tick (:meth:`_take_definitions`): definitions arriving together (a gateway's start,
+        when the broker hands over every mine's retained one) cost one reload, not one each."""
         await self._retrying(lambda conn: self._apply_definition(conn, definition))
-        await self.refresh_registry()
+        self._definitions_applied = True
+
+    async def _take_definitions(self) -> None:
+        if self._definitions_applied:
+            await self.refresh_registry()
 
     async def _apply_definition(
         self, conn: psycopg.AsyncConnection, definition: MineDefinition
@@ -166,6 +176,7 @@ class BatchWriter(DurableWriter):
         ``behind``: readings may still be queued (a backlog): the alarm checks run on the
         readings' own clock (each mine's newest evaluated reading, ``AlarmEngine.tick``)
         rather than the wall clock, so the queued readings are not taken for silence."""
+        await self._take_definitions()
         evaluation = self.engine.tick(now_us(), behind=behind)
         if evaluation.changes or evaluation.incidents:
             await self._retrying(lambda conn: self._write_tick(conn, evaluation))
@@ -185,6 +196,8 @@ class BatchWriter(DurableWriter):
         """Make ``pending`` durable (retrying transient failures forever), then acknowledge it."""
         if not pending:
             return
+        if pending.messages:  # readings that arrived after the definitions (gateway._accept)
+            await self._take_definitions()
         started = time.monotonic()
         batch, refused = validate_messages(pending.messages, self.points, now_us(), self._limits)
         pending.rejections.extend(refused)
