@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,9 +70,13 @@ class _Cursor:
 async def publish_alarms(
     database_url: str, broadcaster: AlarmBroadcaster, mqtt_url: str, client_id: str,
     source: str | None = None, poll_s: float = 1.0, gap_grace_s: float = 5.0,
+    on_published: Callable[[float], None] | None = None,
 ) -> None:  # fmt: skip
     """Run until cancelled. ``source``: this installation's name in the events (the client id
-    when unnamed); the position is kept under the client id."""
+    when unnamed); the position is kept under the client id. ``on_published`` is given, for
+    each change the broker acknowledged, the seconds since its commit (its ``alarm_changes.at``,
+    stamped in the committing transaction: database clock against this one, so they must agree,
+    e.g. NTP; at least 0)."""
     host, port = broker_address(mqtt_url)
     login: dict[str, Any] = login_options(mqtt_url)
     name, source = f"alarms:{client_id}", source or client_id
@@ -94,6 +99,8 @@ async def publish_alarms(
                         # returns once the broker has acknowledged it (QoS 1)
                         await client.publish(alarm_topic(row["mine"]), orjson.dumps(event), qos=1)
                         cursor.last = int(row["seq"])
+                        if on_published is not None:
+                            on_published(max(0.0, time.time() - row["at"].timestamp()))
                     if taken:
                         await write_position(conn, name, cursor.last)
                     if len(rows) == BATCH and cursor.gap_since is None:

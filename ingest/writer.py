@@ -54,6 +54,7 @@ class PendingWrite(Pending):
 
     messages: list[SafetyMessage] = field(default_factory=list)
     readings: int = 0
+    received_at: list[float] = field(default_factory=list)  # loop time, per message: metrics
     #: message source -> whom to tell which of its readings were refused (Delivery.refused)
     refusal_listeners: dict[str, Callable[[list[Rejection]], None]] = field(default_factory=dict)
     gaps: list[SequenceGap] = field(default_factory=list)  # sequence numbers never received
@@ -203,6 +204,7 @@ class BatchWriter(DurableWriter):
         pending.rejections.extend(refused)
         try:
             evaluation = await self._retrying(lambda conn: self._write(conn, pending, batch))
+            committed_at = asyncio.get_running_loop().time()
         except psycopg.Error as error:  # permanent: keep the data aside, never drop it
             log.error("write refused by the database (%s); quarantining the batch", error)
             refusal = str(error)
@@ -211,6 +213,8 @@ class BatchWriter(DurableWriter):
         if evaluation is not None:
             self.engine.commit(evaluation)
             self._metrics.readings_stored.inc(len(batch))
+            for received_at in pending.received_at:
+                self._metrics.receive_to_commit.observe(committed_at - received_at)
         self.watermarks.update(pending.watermarks)
         for rejection in pending.rejections:
             self._metrics.quarantined.labels(rejection.reason.value).inc()
