@@ -42,7 +42,7 @@ from minewatch.ingest.repository import (
 from minewatch.ingest.time_limits import TimeLimits
 from minewatch.ingest.validate import PointResolver, validate_messages
 from minewatch.metadata import MineDefinition, upsert_mine_async
-from minewatch.registry import PointRegistry, load_registry_async
+from minewatch.registry import PointRegistry, load_registry_async, registry_version_async
 from minewatch.timeutil import now_us
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,7 @@ class BatchWriter(DurableWriter):
         self._metrics = metrics
         self._refresh_s = refresh_s
         self._loaded_at = 0.0
+        self._version = -1  # of the registry loaded (migration 0034)
         self._definitions_applied = False  # stored, not yet in the registry: reload before use
         self.registry: PointRegistry = PointRegistry.empty()
         self.points = PointResolver(self.registry)
@@ -81,6 +82,7 @@ class BatchWriter(DurableWriter):
 
     async def __aenter__(self) -> BatchWriter:
         conn = await self._connection()
+        self._version = await registry_version_async(conn)  # before the points it numbers
         self.registry = await load_registry_async(conn)
         self.points = PointResolver(self.registry)
         self._loaded_at = time.monotonic()
@@ -138,12 +140,21 @@ class BatchWriter(DurableWriter):
             seen.add(mark)
 
     async def maybe_refresh_registry(self) -> None:
-        if time.monotonic() - self._loaded_at >= self._refresh_s:
+        """Every ``refresh_s``: reload the registry if its tables changed since it was loaded
+        (a city's reload costs the write path a second or more: issue 14)."""
+        if time.monotonic() - self._loaded_at < self._refresh_s:
+            return
+        conn = await self._connection()
+        version = await registry_version_async(conn)
+        await conn.rollback()
+        self._loaded_at = time.monotonic()
+        if version != self._version:
             await self.refresh_registry()
 
     async def refresh_registry(self) -> None:
         self._metrics.registry_reloads.inc()
         conn = await self._connection()
+        self._version = await registry_version_async(conn)  # before the points it numbers
         self.registry = await load_registry_async(conn)
         self.points = PointResolver(self.registry)
         await conn.rollback()

@@ -219,6 +219,14 @@ def load_registry(conn: psycopg.Connection) -> PointRegistry:
     return PointRegistry.from_frame(_frame(cur.execute(_QUERY).fetchall()), calibrations)
 
 
+async def registry_version_async(conn: psycopg.AsyncConnection) -> int:
+    """The number every change of ``points`` or ``calibrations`` moves (migration 0034): read
+    it before loading the registry, and compare later to know whether to load it again."""
+    cur = await conn.execute("SELECT version FROM registry_version")
+    row = await cur.fetchone()
+    return int(row[0]) if row else -1
+
+
 async def load_registry_async(conn: psycopg.AsyncConnection) -> PointRegistry:
     cur = await conn.execute(_CALIBRATIONS_QUERY)
     calibrations = CalibrationWindows.from_rows(await cur.fetchall())

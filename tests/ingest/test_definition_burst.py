@@ -11,10 +11,14 @@ import datetime as dt
 import aiomqtt
 import numpy as np
 import orjson
+import psycopg
 import pytest
 
 from minewatch.feeds import broker_address, meta_topic, safety_subscriptions, safety_topic
-from minewatch.metadata import MineDefinition
+from minewatch.ingest.metrics import GatewayMetrics
+from minewatch.ingest.time_limits import TimeLimits
+from minewatch.ingest.writer import BatchWriter
+from minewatch.metadata import MineDefinition, upsert_mine
 from minewatch.simulators.config import example_mine_path, load_mine_config
 from minewatch.simulators.model import SimulatedMine
 from tests.helpers import eventually, running_gateway, scalar
@@ -87,3 +91,36 @@ async def test_definitions_arriving_together_cost_one_registry_reload(
         assert gateway._writer.engine.registry is registry
     assert scalar(database_url, "SELECT count(*) FROM readings") == stored
     assert scalar(database_url, "SELECT count(*) FROM quarantine") == 0  # no unknown point
+
+
+async def test_the_periodic_reload_skips_an_unchanged_registry_and_sees_any_change(
+    database_url: str,
+) -> None:
+    """``registry_refresh_s`` reloads only when ``points`` or ``calibrations`` changed
+    (migration 0034), whoever changed them: here plain SQL, no definition."""
+    definition = _definition(_CODES[0], 1.0)
+    with psycopg.connect(database_url) as conn:
+        upsert_mine(conn, definition)
+    point = next(p.code for p in definition.points if p.sensor_type == "0001")
+    limits = TimeLimits(300_000_000, 86_400_000_000)
+    metrics = GatewayMetrics()
+    async with BatchWriter(database_url, metrics, 0.0, limits) as writer:  # due at every call
+        for _ in range(3):
+            await writer.maybe_refresh_registry()
+        assert metrics.registry_reloads._value.get() == 0
+        pid = int(writer.registry.lookup(_CODES[0], [point])[0])
+        with psycopg.connect(database_url) as conn:
+            conn.execute("UPDATE points SET alarm_high = 1.3 WHERE id = %s", (pid,))
+        await writer.maybe_refresh_registry()
+        assert metrics.registry_reloads._value.get() == 1
+        assert writer.registry.alarm_high[pid] == 1.3
+        with psycopg.connect(database_url) as conn:
+            conn.execute(
+                "INSERT INTO calibrations (point_id, started_at, ended_at, declared_by) "
+                "VALUES (%s, now(), now() + interval '1 hour', 'test')",
+                (pid,),
+            )
+        await writer.maybe_refresh_registry()
+        await writer.maybe_refresh_registry()
+        assert metrics.registry_reloads._value.get() == 2
+        assert len(writer.registry.calibrations) == 1
