@@ -281,7 +281,12 @@ async def soak(
             ports.append(port)
             names.append(f"gateway{g + 1}")
             mine_defs = [m.definition for m in mines if m.definition.mine.code in mine_codes]
+            began = time.monotonic()
             await services.wait_subscribed(publisher_url, mine_defs, port, process)
+            console.print(  # from its start: the definitions are published once it listens
+                f"gateway {g + 1} took {len(mine_defs)} definitions "
+                f"{time.monotonic() - began:.1f} s after it started"
+            )
         sampler = Sampler(
             {
                 **stack_roles(),

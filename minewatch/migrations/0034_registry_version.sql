@@ -11,9 +11,17 @@ CREATE TABLE registry_version (
 );
 INSERT INTO registry_version (one, version) VALUES (true, 0);
 
+-- Once per transaction: a mine's definition is one statement execution per point (psycopg's
+-- executemany), and the same row updated 36,700 times in one transaction is a chain of as
+-- many row versions, each found by a scan past the others (quadratic: a city's definitions
+-- did not load in minutes). A transaction-local setting remembers the bump; it is undone with
+-- a rolled-back (sub)transaction, like the bump itself.
 CREATE FUNCTION bump_registry_version() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE registry_version SET version = version + 1;
+    IF current_setting('minewatch.registry_bumped', true) IS DISTINCT FROM 'on' THEN
+        UPDATE registry_version SET version = version + 1;
+        PERFORM set_config('minewatch.registry_bumped', 'on', true);
+    END IF;
     RETURN NULL;
 END $$;
 
