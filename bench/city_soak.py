@@ -150,7 +150,11 @@ async def _publish(
         start = dt.datetime.fromtimestamp(begin, dt.UTC)
         seqs: dict[str, int] = {}
         published[spec.code] = 0
-        for _ in range(int(minutes * 60 / spec.cycle_s)):
+        cycles = int(minutes * 60 / spec.cycle_s)
+        for n in range(cycles):
+            if time.time() > start_at + minutes * 60:  # behind: the window is over, stop
+                published[f"{spec.code}:skipped_cycles"] = cycles - n
+                break
             cycle = mine.next_cycle()
             await asyncio.sleep(max(0.0, begin + cycle.offset_s - time.time()))
             messages = cycle_messages(mine, cycle, start, boot, seqs)
@@ -335,8 +339,11 @@ async def soak(
             )
         end_publish = time.time()
         published = 0
+        skipped = 0  # cycles not sent: the publishers were behind when the window ended
         for out in outs:  # a publisher that died before writing it: counted as failed
-            published += sum(json.loads(out.read_text()).values()) if out.exists() else 0
+            counts = json.loads(out.read_text()) if out.exists() else {}
+            published += sum(v for k, v in counts.items() if ":" not in k)
+            skipped += sum(v for k, v in counts.items() if k.endswith(":skipped_cycles"))
         failed = [f"publisher{k + 1}" for k, q in enumerate(publishers) if q.exitcode != 0]
         if failed:
             console.print(f"[red]publishers failed: {failed}[/red]")
@@ -374,6 +381,7 @@ async def soak(
         rate,
     )
     result["publishers_failed"] = failed
+    result["cycles_not_sent_publishers_behind"] = skipped
     result["latency_histograms"] = latency
     return result
 
@@ -533,6 +541,7 @@ def report(out: dict[str, object]) -> None:
         "labels_vs_alarms",
         "latency_histograms",
         "publishers_failed",
+        "cycles_not_sent_publishers_behind",
     ):
         console.print(key, out[key])
     print(json.dumps(out))
