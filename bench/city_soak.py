@@ -286,7 +286,9 @@ async def soak(
             names.append(f"gateway{g + 1}")
             mine_defs = [m.definition for m in mines if m.definition.mine.code in mine_codes]
             began = time.monotonic()
-            await services.wait_subscribed(publisher_url, mine_defs, port, process)
+            await services.wait_subscribed(
+                publisher_url, mine_defs, port, process, args.start_limit_s
+            )
             console.print(  # from its start: the definitions are published once it listens
                 f"gateway {g + 1} took {len(mine_defs)} definitions "
                 f"{time.monotonic() - began:.1f} s after it started"
@@ -490,6 +492,10 @@ def main() -> None:
     parser.add_argument("--scenarios-per-hour", type=float, default=6.0)
     parser.add_argument("--publishers", type=int, default=4)
     parser.add_argument("--sample-s", type=float, default=10.0)
+    parser.add_argument(
+        "--start-limit-s", type=float, default=120.0,
+        help="how long a gateway may take to take its mines' definitions",
+    )  # fmt: skip
     parser.add_argument("--no-maintenance", dest="maintenance", action="store_false")
     args = parser.parse_args()
     settings = Settings()

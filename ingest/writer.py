@@ -142,8 +142,8 @@ class BatchWriter(DurableWriter):
     async def maybe_refresh_registry(self) -> None:
         """Every ``refresh_s``: reload the registry if its tables changed since it was loaded
         (a city's reload costs the write path a second or more: issue 14)."""
-        if time.monotonic() - self._loaded_at < self._refresh_s:
-            return
+        if self._definitions_applied or time.monotonic() - self._loaded_at < self._refresh_s:
+            return  # (definitions applied: reloaded before the next write batch anyway)
         conn = await self._connection()
         version = await registry_version_async(conn)
         await conn.rollback()
@@ -163,8 +163,8 @@ class BatchWriter(DurableWriter):
         self.engine.use_registry(self.registry)
 
     async def apply_definition(self, definition: MineDefinition) -> None:
-        """Store ``definition``. The registry takes it before the next write batch or clock
-        tick (:meth:`_take_definitions`): definitions arriving together (a gateway's start,
+        """Store ``definition``. The registry takes it before the next write batch that holds
+        readings (:meth:`_take_definitions`): definitions arriving together (a gateway's start,
         when the broker hands over every mine's retained one) cost one reload, not one each."""
         await self._retrying(lambda conn: self._apply_definition(conn, definition))
         self._definitions_applied = True
@@ -187,8 +187,10 @@ class BatchWriter(DurableWriter):
 
         ``behind``: readings may still be queued (a backlog): the alarm checks run on the
         readings' own clock (each mine's newest evaluated reading, ``AlarmEngine.tick``)
-        rather than the wall clock, so the queued readings are not taken for silence."""
-        await self._take_definitions()
+        rather than the wall clock, so the queued readings are not taken for silence.
+        Definitions stored since the registry was loaded wait for the next write batch (a
+        city's start takes minutes of definitions: a reload at every tick would be most of it);
+        the points they add have no reading to miss yet."""
         evaluation = self.engine.tick(now_us(), behind=behind)
         if evaluation.changes or evaluation.incidents:
             await self._retrying(lambda conn: self._write_tick(conn, evaluation))
