@@ -73,6 +73,8 @@ class BatchWriter(DurableWriter):
         self._loaded_at = 0.0
         self._version = -1  # of the registry loaded (migration 0034)
         self._definitions_applied = False  # stored, not yet in the registry: reload before use
+        self._stored: dict[str, str] = {}  # mine -> the definition this writer stored last
+        self._own_version = -2  # the registry version its last definition's transaction left
         self.registry: PointRegistry = PointRegistry.empty()
         self.points = PointResolver(self.registry)
         self._defaults = defaults or RuleDefaults()  # MINEWATCH_GATEWAY__ALLOWED_LATENESS_S
@@ -166,8 +168,23 @@ class BatchWriter(DurableWriter):
         """Store ``definition``. The registry takes it before the next write batch that holds
         readings (:meth:`_take_definitions`): definitions arriving together (a gateway's start,
         when the broker hands over every mine's retained one) cost one reload, not one each."""
-        await self._retrying(lambda conn: self._apply_definition(conn, definition))
+        code, document = definition.mine.code, definition.model_dump_json()
+        if self._stored.get(code) == document and await self._retrying(self._unchanged):
+            return  # the same again (a broker's retained copy, after a reconnection): a no-op
+        self._own_version = await self._retrying(
+            lambda conn: self._apply_definition(conn, definition)
+        )
+        self._stored[code] = document
         self._definitions_applied = True
+
+    async def _unchanged(self, conn: psycopg.AsyncConnection) -> bool:
+        """Whether no one but this writer's definitions changed the registry's tables since
+        its last definition: each definition writes only its own mine's rows, so one stored
+        again as it was is then a no-op (with a change by anyone else it is applied again,
+        as it always was: the last definition received wins)."""
+        version = await registry_version_async(conn)
+        await conn.rollback()
+        return version == self._own_version
 
     async def _take_definitions(self) -> None:
         if self._definitions_applied:
@@ -175,9 +192,10 @@ class BatchWriter(DurableWriter):
 
     async def _apply_definition(
         self, conn: psycopg.AsyncConnection, definition: MineDefinition
-    ) -> None:
+    ) -> int:
         async with conn.transaction():
             await upsert_mine_async(conn, definition)
+            return await registry_version_async(conn)  # moved by this transaction
 
     # -- the clock ----------------------------------------------------------------------------
 

@@ -46,11 +46,11 @@ def _definition(code: str, alarm_high: float) -> MineDefinition:
     )
 
 
-def _readings(definition: MineDefinition) -> tuple[str, bytes]:
+def _readings(definition: MineDefinition, seq: int = 1) -> tuple[str, bytes]:
     """One message of substation 001: every point at 0."""
     points = [p.code for p in definition.points if p.substation == "001"]
     message = {
-        "v": 1, "mine": definition.mine.code, "substation": "001", "boot": 1, "seq": 1,
+        "v": 1, "mine": definition.mine.code, "substation": "001", "boot": 1, "seq": seq,
         "ts": dt.datetime.now(dt.UTC).isoformat(), "points": points,
         "values": [0] * len(points), "status": [0] * len(points),
     }  # fmt: skip
@@ -89,6 +89,17 @@ async def test_definitions_arriving_together_cost_one_registry_reload(
             high = registry.alarm_high[ids[registry.sensor_type[ids] == "0001"]]
             assert set(high[np.isfinite(high)].tolist()) == {level}
         assert gateway._writer.engine.registry is registry
+        # The broker hands the retained definitions over again (a reconnection), now between
+        # readings: the same definitions again are no-ops, not a reload before each write.
+        again = [_readings(d, seq=2) for d in definitions]
+        async with aiomqtt.Client(host, port) as client:
+            for d, (topic, payload) in zip(definitions, again, strict=True):
+                await client.publish(meta_topic(d.mine.code), d.model_dump_json(), qos=1)
+                await client.publish(topic, payload, qos=1)
+        await eventually(lambda: gateway.metrics.readings_stored._value.get() == 2 * stored)
+        assert gateway.metrics.messages.labels("meta")._value.get() == 2 * len(definitions)
+        assert reloads._value.get() == 1
+    stored *= 2
     assert scalar(database_url, "SELECT count(*) FROM readings") == stored
     assert scalar(database_url, "SELECT count(*) FROM quarantine") == 0  # no unknown point
 
