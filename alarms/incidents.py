@@ -145,7 +145,7 @@ class Topology:
         for i in ids:
             for path in (registry.downstream[i] if registry.downstream is not None else None) or ():
                 mine = str(registry.mine_code[i])
-                target = int(registry.lookup(mine, [str(path["target"])])[0])
+                target = registry.point_id(mine, str(path["target"]))
                 if target >= 0:
                     paths.append((i, target, float(path.get("delay_s") or 0.0)))
         topology = cls.of(

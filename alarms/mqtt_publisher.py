@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,9 +67,12 @@ class _AlarmOutbox(Outbox):
     start = NEWEST_CHANGE
 
     def __init__(
-        self, broadcaster: AlarmBroadcaster, source: str, poll_s: float, gap_grace_s: float
-    ) -> None:
+        self, broadcaster: AlarmBroadcaster, source: str, poll_s: float, gap_grace_s: float,
+        on_published: Callable[[float], None] | None = None,
+    ) -> None:  # fmt: skip
         self._broadcaster = broadcaster
+        self._on_published = on_published
+        self._committed_at: list[float] = []
         self._source = source
         self.poll_s = poll_s
         self._cursor = _Cursor(0, gap_grace_s)
@@ -90,8 +93,13 @@ class _AlarmOutbox(Outbox):
             (alarm_topic(row["mine"]), orjson.dumps(change_event(row, self._source)))
             for row in taken
         ]
+        self._committed_at = [row["at"].timestamp() for row in taken]
         last = int(taken[-1]["seq"]) if taken else position
         return Round(messages, last, more=len(rows) == BATCH and self._cursor.gap_since is None)
+
+    def published(self, index: int) -> None:
+        if self._on_published is not None:
+            self._on_published(max(0.0, time.time() - self._committed_at[index]))
 
     async def idle(self) -> bool:
         assert self._wakeups is not None
@@ -102,10 +110,14 @@ class _AlarmOutbox(Outbox):
 async def publish_alarms(
     database_url: str, broadcaster: AlarmBroadcaster, mqtt_url: str, client_id: str,
     source: str | None = None, poll_s: float = 1.0, gap_grace_s: float = 5.0,
+    on_published: Callable[[float], None] | None = None,
 ) -> None:  # fmt: skip
     """Run until cancelled. ``source``: this installation's name in the events (the client id
-    when unnamed); the position is kept under the client id."""
-    outbox = _AlarmOutbox(broadcaster, source or client_id, poll_s, gap_grace_s)
+    when unnamed); the position is kept under the client id. ``on_published`` is given, for
+    each change the broker acknowledged, the seconds since its commit (its ``alarm_changes.at``,
+    stamped in the committing transaction: database clock against this one, so they must agree,
+    e.g. NTP; at least 0)."""
+    outbox = _AlarmOutbox(broadcaster, source or client_id, poll_s, gap_grace_s, on_published)
     await publish_outbox(outbox, database_url, mqtt_url, client_id)
 
 

@@ -201,7 +201,7 @@ def _upstream_pairs(
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
     for i in np.flatnonzero(registry.known).tolist():
         for path in paths[i] or ():
-            j = int(registry.lookup(str(registry.mine_code[i]), [str(path["target"])])[0])
+            j = registry.point_id(str(registry.mine_code[i]), str(path["target"]))
             if j >= 0 and wanted[j] and registry.sensor_type[i] in METHANE_SENSOR_TYPES:
                 down.append(j)
                 up.append(i)

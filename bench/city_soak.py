@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
+import httpx
 import numpy as np
 import psycopg
 from rich.console import Console
@@ -58,6 +59,7 @@ from minewatch.simulators.mqtt_publisher import cycle_messages
 
 console = Console(width=200)
 COUNTY = "141024"
+PUBLISH_TIMEOUT_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -119,19 +121,26 @@ def publish_process(
     mines = [build(s) for s in specs_]
     ready.set()
     go.wait()
-    done = asyncio.run(_publish(url, specs_, mines, start_at.value, minutes))
-    Path(out).write_text(json.dumps(done))
+    published: dict[str, int] = {}
+    try:
+        asyncio.run(_publish(url, specs_, mines, start_at.value, minutes, published))
+    finally:  # what was published, also when the publisher failed (reported, not hidden)
+        Path(out).write_text(json.dumps(published))
 
 
 async def _publish(
-    url: str, specs_: list[MineSpec], mines: list[SimulatedMine], start_at: float, minutes: float
-) -> dict[str, int]:
+    url: str,
+    specs_: list[MineSpec],
+    mines: list[SimulatedMine],
+    start_at: float,
+    minutes: float,
+    published: dict[str, int],
+) -> None:
     """Each mine in real time from ``start_at`` plus its phase, for ``minutes``, one message
     per substation and cycle (``cycle_messages``, the simulators' contract messages); the
     readings published per mine. The definitions are not published again: the benchmark
     published them (retained) before, and a definition makes a gateway reload its registry."""
     host, port = broker_address(url)
-    published: dict[str, int] = {}
     boot = int(time.time() * 1000)
     quiet = logging.getLogger("bench.city.publisher")
     quiet.setLevel(logging.ERROR)  # aiomqtt's warning past ten pending publishes
@@ -141,7 +150,11 @@ async def _publish(
         start = dt.datetime.fromtimestamp(begin, dt.UTC)
         seqs: dict[str, int] = {}
         published[spec.code] = 0
-        for _ in range(int(minutes * 60 / spec.cycle_s)):
+        cycles = int(minutes * 60 / spec.cycle_s)
+        for n in range(cycles):
+            if time.time() > start_at + minutes * 60:  # behind: the window is over, stop
+                published[f"{spec.code}:skipped_cycles"] = cycles - n
+                break
             cycle = mine.next_cycle()
             await asyncio.sleep(max(0.0, begin + cycle.offset_s - time.time()))
             messages = cycle_messages(mine, cycle, start, boot, seqs)
@@ -149,11 +162,13 @@ async def _publish(
             sent = len(cycle.value) if cycle.present is None else int(cycle.present.sum())
             published[spec.code] += sent
 
+    # A publish waits for the broker's acknowledgement: on a loaded machine 10 s (aiomqtt's
+    # default) was not always enough (issue 14, session 6), and a timeout ends the publisher.
     async with aiomqtt.Client(
-        host, port, max_inflight_messages=1000, logger=quiet, **login_options(url)
-    ) as client:
+        host, port, max_inflight_messages=1000, logger=quiet, timeout=PUBLISH_TIMEOUT_S,
+        **login_options(url),
+    ) as client:  # fmt: skip
         await asyncio.gather(*(one(client, s, m) for s, m in zip(specs_, mines, strict=True)))
-    return published
 
 
 # -- the observer --------------------------------------------------------------------------------
@@ -270,7 +285,14 @@ async def soak(
             ports.append(port)
             names.append(f"gateway{g + 1}")
             mine_defs = [m.definition for m in mines if m.definition.mine.code in mine_codes]
-            await services.wait_subscribed(publisher_url, mine_defs, port, process)
+            began = time.monotonic()
+            await services.wait_subscribed(
+                publisher_url, mine_defs, port, process, args.start_limit_s
+            )
+            console.print(  # from its start: the definitions are published once it listens
+                f"gateway {g + 1} took {len(mine_defs)} definitions "
+                f"{time.monotonic() - began:.1f} s after it started"
+            )
         sampler = Sampler(
             {
                 **stack_roles(),
@@ -319,13 +341,23 @@ async def soak(
             )
         end_publish = time.time()
         published = 0
-        for out in outs:
-            published += sum(json.loads(out.read_text()).values())
+        skipped = 0  # cycles not sent: the publishers were behind when the window ended
+        for out in outs:  # a publisher that died before writing it: counted as failed
+            counts = json.loads(out.read_text()) if out.exists() else {}
+            published += sum(v for k, v in counts.items() if ":" not in k)
+            skipped += sum(v for k, v in counts.items() if k.endswith(":skipped_cycles"))
+        failed = [f"publisher{k + 1}" for k, q in enumerate(publishers) if q.exitcode != 0]
+        if failed:
+            console.print(f"[red]publishers failed: {failed}[/red]")
         deadline = time.time() + 180
         while samples[-1].stored < published and time.time() < deadline:
             await asyncio.sleep(2)
             samples.append(await observe(url, ports, sampler, names))
         drained_s = max(0.0, samples[-1].t - end_publish)
+        latency = {
+            name: {h: await histogram_quantiles(port, h) for h in LATENCY_HISTOGRAMS}
+            for port, name in zip(ports, names, strict=True)
+        }
     finally:
         for p in publishers:
             if p.is_alive():
@@ -333,7 +365,7 @@ async def soak(
         for process in gateways:
             stops.append(services.stop(process, 60))
     starts = {s.code: start_at + s.phase_s for s in plan}
-    return summarise(
+    result = summarise(
         url,
         args,
         mines,
@@ -350,6 +382,35 @@ async def soak(
         points,
         rate,
     )
+    result["publishers_failed"] = failed
+    result["cycles_not_sent_publishers_behind"] = skipped
+    result["latency_histograms"] = latency
+    return result
+
+
+LATENCY_HISTOGRAMS = ("minewatch_receive_to_commit_seconds", "minewatch_commit_to_notify_seconds")
+
+
+async def histogram_quantiles(port: int, name: str) -> dict[str, float | None]:
+    """A gateway's histogram over its whole run: its count, and the bucket bound under which
+    50/95/99 % of the observations fall (an upper bound, as the buckets give it)."""
+    try:
+        async with httpx.AsyncClient() as http:
+            text = (await http.get(f"http://127.0.0.1:{port}/metrics", timeout=5)).text
+    except httpx.TransportError:
+        return {}
+    buckets = []
+    for line in text.splitlines():
+        if line.startswith(f"{name}_bucket{{"):
+            bound = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets.append((float(bound), float(line.rsplit(" ", 1)[1])))
+    total = buckets[-1][1] if buckets else 0.0
+    out: dict[str, float | None] = {"count": total}
+    for q in (0.5, 0.95, 0.99):
+        out[f"p{round(q * 100)}_at_most"] = next(
+            (bound for bound, n in buckets if total and n >= q * total), None
+        )
+    return out
 
 
 def summarise(
@@ -431,6 +492,10 @@ def main() -> None:
     parser.add_argument("--scenarios-per-hour", type=float, default=6.0)
     parser.add_argument("--publishers", type=int, default=4)
     parser.add_argument("--sample-s", type=float, default=10.0)
+    parser.add_argument(
+        "--start-limit-s", type=float, default=120.0,
+        help="how long a gateway may take to take its mines' definitions",
+    )  # fmt: skip
     parser.add_argument("--no-maintenance", dest="maintenance", action="store_false")
     args = parser.parse_args()
     settings = Settings()
@@ -480,6 +545,9 @@ def report(out: dict[str, object]) -> None:
         "machine_pressure",
         "rss_mib_series",
         "labels_vs_alarms",
+        "latency_histograms",
+        "publishers_failed",
+        "cycles_not_sent_publishers_behind",
     ):
         console.print(key, out[key])
     print(json.dumps(out))

@@ -183,6 +183,7 @@ class Gateway:
             await publish_alarms(
                 self._database_url, broadcaster, self._mqtt_url,
                 f"{self.settings.client_id}-alarms", self.settings.installation,
+                on_published=self.metrics.commit_to_notify.observe,
             )  # fmt: skip
 
     async def _write(self, queue: asyncio.Queue[Delivery[Any]]) -> None:
@@ -251,6 +252,7 @@ class Gateway:
                 else:  # validated with the whole write batch, at flush
                     pending.messages.append(message)
                     pending.readings += len(message)
+                    pending.received_at.append(delivery.received_at)
                     if delivery.refused is not None:
                         pending.refusal_listeners[message.source] = delivery.refused
         pending.acks.append(delivery.ack)

@@ -7,6 +7,10 @@ from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+#: Bounds (s) of the latency histograms: a quiet gateway commits within 0.1-0.3 s of receipt,
+#: a loaded one in seconds, one that fell behind in minutes (docs/benchmarks.md, issue 14).
+LATENCY_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+
 
 class GatewayMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
@@ -49,6 +53,18 @@ class GatewayMetrics:
         self.lag = Gauge(
             "minewatch_lag_seconds", "Receive-to-commit delay of the last write", registry=r
         )
+        self.receive_to_commit = Histogram(
+            "minewatch_receive_to_commit_seconds",
+            "Per safety message stored: from its receipt by the gateway to the commit of its "
+            "readings",
+            buckets=LATENCY_BUCKETS_S, registry=r,
+        )  # fmt: skip
+        self.commit_to_notify = Histogram(
+            "minewatch_commit_to_notify_seconds",
+            "Per alarm change published on minewatch/v1/<mine>/alarms: from its commit (the "
+            "change's time in alarm_changes) to the broker's acknowledgement of its publication",
+            buckets=LATENCY_BUCKETS_S, registry=r,
+        )  # fmt: skip
         self.source_messages = Counter(
             "minewatch_source_messages_total", "Messages received per source", ["source"],
             registry=r,
@@ -62,6 +78,11 @@ class GatewayMetrics:
             "Sparkplug births (and deaths) refused: the node is left as it was",
             ["source", "kind"], registry=r,
         )  # fmt: skip
+        self.registry_reloads = Counter(
+            "minewatch_registry_reloads_total",
+            "Point registry reloads (after mine definitions, and every registry_refresh_s)",
+            registry=r,
+        )
         self.spool_depth = Gauge(
             "minewatch_spool_records", "Records in a source's durable spool not yet stored",
             ["source"], registry=r,

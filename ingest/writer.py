@@ -42,7 +42,7 @@ from minewatch.ingest.repository import (
 from minewatch.ingest.time_limits import TimeLimits
 from minewatch.ingest.validate import PointResolver, validate_messages
 from minewatch.metadata import MineDefinition, upsert_mine_async
-from minewatch.registry import PointRegistry, load_registry_async
+from minewatch.registry import PointRegistry, load_registry_async, registry_version_async
 from minewatch.timeutil import now_us
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ class PendingWrite(Pending):
 
     messages: list[SafetyMessage] = field(default_factory=list)
     readings: int = 0
+    received_at: list[float] = field(default_factory=list)  # loop time, per message: metrics
     #: message source -> whom to tell which of its readings were refused (Delivery.refused)
     refusal_listeners: dict[str, Callable[[list[Rejection]], None]] = field(default_factory=dict)
     gaps: list[SequenceGap] = field(default_factory=list)  # sequence numbers never received
@@ -70,6 +71,10 @@ class BatchWriter(DurableWriter):
         self._metrics = metrics
         self._refresh_s = refresh_s
         self._loaded_at = 0.0
+        self._version = -1  # of the registry loaded (migration 0034)
+        self._definitions_applied = False  # stored, not yet in the registry: reload before use
+        self._stored: dict[str, str] = {}  # mine -> the definition this writer stored last
+        self._own_version = -2  # the registry version its last definition's transaction left
         self.registry: PointRegistry = PointRegistry.empty()
         self.points = PointResolver(self.registry)
         self._defaults = defaults or RuleDefaults()  # MINEWATCH_GATEWAY__ALLOWED_LATENESS_S
@@ -79,6 +84,7 @@ class BatchWriter(DurableWriter):
 
     async def __aenter__(self) -> BatchWriter:
         conn = await self._connection()
+        self._version = await registry_version_async(conn)  # before the points it numbers
         self.registry = await load_registry_async(conn)
         self.points = PointResolver(self.registry)
         self._loaded_at = time.monotonic()
@@ -136,26 +142,60 @@ class BatchWriter(DurableWriter):
             seen.add(mark)
 
     async def maybe_refresh_registry(self) -> None:
-        if time.monotonic() - self._loaded_at >= self._refresh_s:
+        """Every ``refresh_s``: reload the registry if its tables changed since it was loaded
+        (a city's reload costs the write path a second or more: issue 14)."""
+        if self._definitions_applied or time.monotonic() - self._loaded_at < self._refresh_s:
+            return  # (definitions applied: reloaded before the next write batch anyway)
+        conn = await self._connection()
+        version = await registry_version_async(conn)
+        await conn.rollback()
+        self._loaded_at = time.monotonic()
+        if version != self._version:
             await self.refresh_registry()
 
     async def refresh_registry(self) -> None:
+        self._metrics.registry_reloads.inc()
         conn = await self._connection()
+        self._version = await registry_version_async(conn)  # before the points it numbers
         self.registry = await load_registry_async(conn)
         self.points = PointResolver(self.registry)
         await conn.rollback()
         self._loaded_at = time.monotonic()
+        self._definitions_applied = False
         self.engine.use_registry(self.registry)
 
     async def apply_definition(self, definition: MineDefinition) -> None:
-        await self._retrying(lambda conn: self._apply_definition(conn, definition))
-        await self.refresh_registry()
+        """Store ``definition``. The registry takes it before the next write batch that holds
+        readings (:meth:`_take_definitions`): definitions arriving together (a gateway's start,
+        when the broker hands over every mine's retained one) cost one reload, not one each."""
+        code, document = definition.mine.code, definition.model_dump_json()
+        if self._stored.get(code) == document and await self._retrying(self._unchanged):
+            return  # the same again (a broker's retained copy, after a reconnection): a no-op
+        self._own_version = await self._retrying(
+            lambda conn: self._apply_definition(conn, definition)
+        )
+        self._stored[code] = document
+        self._definitions_applied = True
+
+    async def _unchanged(self, conn: psycopg.AsyncConnection) -> bool:
+        """Whether no one but this writer's definitions changed the registry's tables since
+        its last definition: each definition writes only its own mine's rows, so one stored
+        again as it was is then a no-op (with a change by anyone else it is applied again,
+        as it always was: the last definition received wins)."""
+        version = await registry_version_async(conn)
+        await conn.rollback()
+        return version == self._own_version
+
+    async def _take_definitions(self) -> None:
+        if self._definitions_applied:
+            await self.refresh_registry()
 
     async def _apply_definition(
         self, conn: psycopg.AsyncConnection, definition: MineDefinition
-    ) -> None:
+    ) -> int:
         async with conn.transaction():
             await upsert_mine_async(conn, definition)
+            return await registry_version_async(conn)  # moved by this transaction
 
     # -- the clock ----------------------------------------------------------------------------
 
@@ -165,7 +205,10 @@ class BatchWriter(DurableWriter):
 
         ``behind``: readings may still be queued (a backlog): the alarm checks run on the
         readings' own clock (each mine's newest evaluated reading, ``AlarmEngine.tick``)
-        rather than the wall clock, so the queued readings are not taken for silence."""
+        rather than the wall clock, so the queued readings are not taken for silence.
+        Definitions stored since the registry was loaded wait for the next write batch (a
+        city's start takes minutes of definitions: a reload at every tick would be most of it);
+        the points they add have no reading to miss yet."""
         evaluation = self.engine.tick(now_us(), behind=behind)
         if evaluation.changes or evaluation.incidents:
             await self._retrying(lambda conn: self._write_tick(conn, evaluation))
@@ -185,11 +228,14 @@ class BatchWriter(DurableWriter):
         """Make ``pending`` durable (retrying transient failures forever), then acknowledge it."""
         if not pending:
             return
+        if pending.messages:  # readings that arrived after the definitions (gateway._accept)
+            await self._take_definitions()
         started = time.monotonic()
         batch, refused = validate_messages(pending.messages, self.points, now_us(), self._limits)
         pending.rejections.extend(refused)
         try:
             evaluation = await self._retrying(lambda conn: self._write(conn, pending, batch))
+            committed_at = asyncio.get_running_loop().time()
         except psycopg.Error as error:  # permanent: keep the data aside, never drop it
             log.error("write refused by the database (%s); quarantining the batch", error)
             refusal = str(error)
@@ -198,6 +244,8 @@ class BatchWriter(DurableWriter):
         if evaluation is not None:
             self.engine.commit(evaluation)
             self._metrics.readings_stored.inc(len(batch))
+            for received_at in pending.received_at:
+                self._metrics.receive_to_commit.observe(committed_at - received_at)
         self.watermarks.update(pending.watermarks)
         for rejection in pending.rejections:
             self._metrics.quarantined.labels(rejection.reason.value).inc()

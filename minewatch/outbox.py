@@ -94,6 +94,11 @@ class Outbox(ABC):
     async def next_round(self, conn: psycopg.AsyncConnection, position: int) -> Round:
         """What follows ``position`` (the last number the broker acknowledged)."""
 
+    def published(self, index: int) -> None:
+        """The broker acknowledged message ``index`` of the last round (e.g. for a metric);
+        nothing by default."""
+        return None
+
     async def idle(self) -> bool:
         """Wait before the next round; true: connect again (the wake-ups were lost)."""
         await asyncio.sleep(self.poll_s)
@@ -119,9 +124,10 @@ async def publish_outbox(outbox: Outbox, database_url: str, mqtt_url: str, clien
                 while True:
                     resume_cancellation()
                     step = await outbox.next_round(conn, position)
-                    for topic, payload in step.messages:
+                    for index, (topic, payload) in enumerate(step.messages):
                         # returns once the broker has acknowledged it (QoS 1)
                         await client.publish(topic, payload, qos=1)
+                        outbox.published(index)
                     if step.position != position:
                         position = step.position
                         await write_position(conn, name, position)

@@ -41,7 +41,9 @@ class GatewaySettings(BaseModel):
         30 * 86400.0, description="Readings older than this are quarantined."
     )
     registry_refresh_s: float = Field(
-        30.0, description="How often the point registry is reloaded from the database."
+        30.0,
+        description="How often the point registry is reloaded from the database, when its "
+        "tables (points, calibrations) changed since it was loaded.",
     )
     sparkplug_groups: list[str] = Field(
         default_factory=list,

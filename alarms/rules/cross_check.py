@@ -85,7 +85,7 @@ class CrossPoints:
         downstream = registry.downstream
         for i in np.flatnonzero(registry.known & analog).tolist() if downstream is not None else ():
             for path in downstream[i] or ():  # type: ignore[index]
-                j = int(registry.lookup(str(registry.mine_code[i]), [str(path["target"])])[0])
+                j = registry.point_id(str(registry.mine_code[i]), str(path["target"]))
                 same = j >= 0 and registry.sensor_type[j] == registry.sensor_type[i]
                 if same and j != i and analog[j]:
                     pairs |= {(i, j), (j, i)}

@@ -99,8 +99,7 @@ class FeedPairs:
             for relation in registry.relations[p] or ():
                 if relation.get("kind") != RelationKind.POWER_OFF.value:
                     continue
-                target = registry.lookup(registry.mine_code[p], [str(relation.get("target"))])
-                f = int(target[0])
+                f = registry.point_id(str(registry.mine_code[p]), str(relation.get("target")))
                 if f >= 0 and registry.sensor_type[f] in FEED_SENSOR_TYPES:
                     pairs.append((p, f))
         pairs.sort()

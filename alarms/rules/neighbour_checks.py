@@ -99,7 +99,7 @@ class NeighbourPoints:
         )
         for i in sources:
             for path in downstream[i] or ():  # type: ignore[index]
-                j = int(registry.lookup(str(registry.mine_code[i]), [str(path["target"])])[0])
+                j = registry.point_id(str(registry.mine_code[i]), str(path["target"]))
                 if j < 0 or j == i or not methane[j]:
                     continue
                 up.add((j, i))
