@@ -263,13 +263,7 @@ def _segment_sums(
     u = (t_us - mid) / 1e6  # seconds about the segment's middle: |u| <= 2 tau
     tau = tau_s[pid]
     e = np.exp(u / tau)
-    x = np.empty((6, len(u)))
-    x[0] = e
-    np.multiply(e, u, out=x[1])
-    np.multiply(x[1], u, out=x[2])
-    np.multiply(e, y, out=x[3])
-    np.multiply(x[1], y, out=x[4])
-    np.multiply(x[3], y, out=x[5])
+    x = _terms(e, u, y, np.empty((6, len(u))))
     # the sums carried from before the segment, as a term at each point's first row
     starts = np.flatnonzero(gs == np.arange(len(gs)))
     _add_carried(x, pid, starts, state, tau_s, mid)
@@ -279,15 +273,8 @@ def _segment_sums(
     else:
         c = np.cumsum(x, axis=1)
         c -= c[:, gs] - x[:, gs]  # each point's own cumulative sums
-    c0, c1, c2, cy, cuy, cyy = c
-    f = 1.0 / e
     out = np.empty_like(c)
-    np.multiply(f, c0, out=out[0])
-    out[1] = f * (c1 - u * c0)
-    out[2] = f * (c2 - 2 * u * c1 + u * u * c0)
-    np.multiply(f, cy, out=out[3])
-    out[4] = f * (cuy - u * cy)
-    np.multiply(f, cyy, out=out[5])
+    _ages_from_rows(c, e, u, out)
     return out
 
 
@@ -518,13 +505,7 @@ def _sums_about(
     n, k = tau.shape[-1], carried[0].shape[1]
     u = (t_us - mid) / 1e6
     e = np.exp(u / tau)
-    x = np.empty((6, k, n))
-    x[0] = e
-    np.multiply(e, u, out=x[1])
-    np.multiply(x[1], u, out=x[2])
-    np.multiply(e, filtered, out=x[3])
-    np.multiply(x[1], filtered, out=x[4])
-    np.multiply(x[3], filtered, out=x[5])
+    x = _terms(e, u, filtered, np.empty((6, k, n)))
     (s0, s1, s2, sy, sty, syy), w, up = carried
     x[0] += w * s0
     x[1] += w * (up * s0 + s1)
@@ -532,7 +513,24 @@ def _sums_about(
     x[3] += w * sy
     x[4] += w * (up * sy + sty)
     x[5] += w * syy
-    c0, c1, c2, cy, cuy, cyy = x
+    _ages_from_rows(x, e, u, out)
+
+
+def _terms(e: FloatArray, u: FloatArray, y: FloatArray, x: FloatArray) -> FloatArray:
+    """The six terms of the trend sums (1, u, u², y, u·y, y², each weighted ``e``) into ``x``."""
+    x[0] = e
+    np.multiply(e, u, out=x[1])
+    np.multiply(x[1], u, out=x[2])
+    np.multiply(e, y, out=x[3])
+    np.multiply(x[1], y, out=x[4])
+    np.multiply(x[3], y, out=x[5])
+    return x
+
+
+def _ages_from_rows(c: FloatArray, e: FloatArray, u: FloatArray, out: FloatArray) -> None:
+    """Sums ``c`` about the segment's middle turned into sums of ages from each row, into
+    ``out`` (scaled by ``1 / e`` and shifted by ``u``)."""
+    c0, c1, c2, cy, cuy, cyy = c
     f = 1.0 / e
     np.multiply(f, c0, out=out[0])
     out[1] = f * (c1 - u * c0)
