@@ -24,6 +24,11 @@ form decides on the episodes' event times, so a confirmation found live one eval
 is found here at its reading. The rise is the engine default
 (:data:`~alarms.rules.fusion.DEFAULT_CO_FIRE_TEMPERATURE_RISE`) unless given: a trace carries
 no ``mines.co_fire_temperature_rise``.
+
+The temperature readings come from :class:`TemperatureTap`, which the replay feeds batch by
+batch and which keeps only those of an area within ten minutes before one of the area's CO
+alarms and until its end (what the decision above reads), so the evaluation's memory does not
+grow with every temperature reading of the trace.
 """
 
 from __future__ import annotations
