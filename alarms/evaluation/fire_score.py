@@ -24,6 +24,11 @@ form decides on the episodes' event times, so a confirmation found live one eval
 is found here at its reading. The rise is the engine default
 (:data:`~alarms.rules.fusion.DEFAULT_CO_FIRE_TEMPERATURE_RISE`) unless given: a trace carries
 no ``mines.co_fire_temperature_rise``.
+
+The temperature readings come from :class:`TemperatureTap`, which the replay feeds batch by
+batch and which keeps only those of an area within ten minutes before one of the area's CO
+alarms and until its end (what the decision above reads), so the evaluation's memory does not
+grow with every temperature reading of the trace.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from minewatch.alarms.episodes import Episode
+from minewatch.alarms.episodes import Episode, EpisodeChange
 from minewatch.alarms.rules.fusion import (
     CO_CLASSES,
     CO_FIRE_CONFIRMED,
@@ -55,15 +60,41 @@ EXCEEDANCE = "exceedance"
 LOOKBACK_US = 600 * 1_000_000
 
 
+_NO_START = np.iinfo(np.int64).max
+#: The tap settles its pending rows once they reach this many (and then twice what stayed).
+SETTLE_ROWS = 65_536
+_Rows = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]
+
+
 @dataclass
 class TemperatureTap:
     """Valid readings of the temperature points that share an area with a CO point, kept in
-    the evaluation's pass over the readings (points numbered from 0, the trace's order)."""
+    the evaluation's pass over the readings (points numbered from 0, the trace's order).
+
+    Only the readings :func:`confirmed_fires` can look at are kept: those of an area within
+    ``[start - LOOKBACK_US, end)`` of one of the area's CO alarms (``upper_alarm``,
+    ``co_fire_candidate``: a CO run is a union of them). The replay tells the tap the CO
+    alarms as the engine opens and ends them (:meth:`track`) and, at each batch's end, how far
+    back an alarm not yet opened can start (:meth:`settle`: the start of a run the engine holds
+    unconfirmed, or the next reading); a reading older than that minus ``LOOKBACK_US`` that
+    lies in no known alarm's window of its area is dropped. Without :meth:`settle` every
+    reading is kept. A CO alarm that opens earlier than the bound given allowed raises
+    ``RuntimeError``, never a silently different confirmation."""
 
     keep: npt.NDArray[np.bool_]
-    parts: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]] = (
-        field(default_factory=list)
-    )
+    #: per point: its area's number (temperature points kept, CO points of those areas), -1
+    area: npt.NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
+    parts: list[_Rows] = field(default_factory=list)  # settled: kept for good
+    pending: list[_Rows] = field(default_factory=list)  # not settled yet
+    pending_rows: int = 0
+    settle_rows: int = SETTLE_ROWS
+    #: per area: readings before this time are settled (kept or dropped)
+    settled_us: npt.NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
+    #: the known CO alarms' windows: the open ones' (area, from) per (point, rule), the ended
+    #: ones' (area, from, to) while readings they want may still come
+    windows: dict[tuple[int, str], tuple[int, int]] = field(default_factory=dict)
+    closed: list[tuple[int, int, int]] = field(default_factory=list)
+    dropped: int = 0  # readings dropped (for the tests and the figures)
 
     @classmethod
     def of(cls, definition: MineDefinition) -> TemperatureTap:
@@ -74,7 +105,15 @@ class TemperatureTap:
             [p.sensor_type in TEMPERATURE_SENSOR_TYPES and p.area_code in co_areas
              for p in points], bool,
         )  # fmt: skip
-        return cls(keep)
+        tapped = sorted({p.area_code for p, k in zip(points, keep, strict=True)
+                         if k and p.area_code is not None})  # fmt: skip
+        number = {a: k for k, a in enumerate(tapped)}
+        area = np.array(
+            [number.get(p.area_code, -1) if p.area_code is not None
+             and (k or p.sensor_type == CO_SENSOR_TYPE) else -1
+             for p, k in zip(points, keep, strict=True)], np.int64,
+        )  # fmt: skip
+        return cls(keep, area, settled_us=np.full(len(tapped), np.iinfo(np.int64).min, np.int64))
 
     def feed(
         self,
@@ -87,15 +126,74 @@ class TemperatureTap:
             return
         m = ok & self.keep[p]
         if m.any():
-            self.parts.append((p[m].astype(np.int64), t[m].astype(np.int64), v[m].copy()))
+            self.pending.append((p[m].astype(np.int64), t[m].astype(np.int64), v[m].copy()))
+            self.pending_rows += int(np.count_nonzero(m))
+
+    def track(self, changes: list[EpisodeChange], point_offset: int = 0) -> None:
+        """The CO alarms the engine opened and ended (its changes of one batch, point ids
+        plus ``point_offset`` being the tap's)."""
+        for c in [c for c in changes if not c.opened] + [c for c in changes if c.opened]:
+            if c.rule not in CO_RULES:
+                continue
+            point = c.point_id + point_offset
+            if not 0 <= point < len(self.area) or self.area[point] < 0:
+                continue
+            a = int(self.area[point])
+            key = (point, c.rule)
+            if c.opened:
+                assert c.started_at_us is not None
+                if c.started_at_us - LOOKBACK_US < self.settled_us[a]:
+                    raise RuntimeError(
+                        f"a CO alarm of point {point} opened at {c.started_at_us} us, before "
+                        "the bound the temperature tap was given: readings it needs are dropped"
+                    )
+                self.windows[key] = (a, c.started_at_us - LOOKBACK_US)
+            if c.ended_at_us is not None and key in self.windows:
+                a, lo = self.windows.pop(key)
+                self.closed.append((a, lo, c.ended_at_us))
+
+    def settle(self, next_start_us: npt.NDArray[np.int64], *, force: bool = False) -> None:
+        """Drop the pending readings no CO alarm can want. ``next_start_us``: per point (the
+        tap's numbers), the earliest start a CO alarm opened from now on can have; read only
+        at the area's CO points. Does nothing until enough rows are pending, unless ``force``."""
+        if not self.pending or (self.pending_rows < self.settle_rows and not force):
+            return
+        co = self.area >= 0
+        co &= ~self.keep
+        horizon = np.full(len(self.settled_us), _NO_START, np.int64)
+        np.minimum.at(horizon, self.area[co], next_start_us[co])
+        horizon = np.maximum(horizon, np.iinfo(np.int64).min + LOOKBACK_US) - LOOKBACK_US
+        p, t, v = (np.concatenate([part[k] for part in self.pending]) for k in range(3))
+        a = self.area[p]
+        old = t < horizon[a]
+        wanted = np.zeros(len(t), bool)
+        for wa, lo, hi in self.closed:
+            wanted |= (a == wa) & (t >= lo) & (t < hi)
+        for wa, lo in self.windows.values():
+            wanted |= (a == wa) & (t >= lo)
+        settled = old & wanted
+        if settled.any():
+            self.parts.append((p[settled], t[settled], v[settled]))
+        self.dropped += int(np.count_nonzero(old & ~wanted))
+        stay = ~old
+        self.pending = [(p[stay], t[stay], v[stay])] if stay.any() else []
+        self.pending_rows = int(np.count_nonzero(stay))
+        self.settle_rows = max(SETTLE_ROWS, 2 * self.pending_rows)
+        self.settled_us = np.maximum(self.settled_us, horizon)
+        self.closed = [(wa, lo, hi) for wa, lo, hi in self.closed if hi > self.settled_us[wa]]
+
+    def finish(self) -> None:
+        """The trace has ended: no CO alarm opens any more; settle every pending reading."""
+        self.settle(np.full(len(self.area), _NO_START, np.int64), force=True)
 
     def frame(self) -> pd.DataFrame:
         """``point_id``, ``time_us``, ``value``, sorted by point then time."""
-        if not self.parts:
+        parts = self.parts + self.pending
+        if not parts:
             return pd.DataFrame({"point_id": [], "time_us": [], "value": []})
-        p = np.concatenate([a for a, _, _ in self.parts])
-        t = np.concatenate([b for _, b, _ in self.parts])
-        v = np.concatenate([c for _, _, c in self.parts])
+        p = np.concatenate([a for a, _, _ in parts])
+        t = np.concatenate([b for _, b, _ in parts])
+        v = np.concatenate([c for _, _, c in parts])
         order = np.lexsort((t, p))
         return pd.DataFrame({"point_id": p[order], "time_us": t[order], "value": v[order]})
 

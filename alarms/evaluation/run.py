@@ -61,6 +61,7 @@ from minewatch.alarms.prealarms import PrealarmParams, PrealarmPoints
 from minewatch.alarms.reference import ReferenceEngine
 from minewatch.alarms.rules.calibration import declared_mask
 from minewatch.alarms.rules.context import UNRELIABLE
+from minewatch.alarms.rules.fusion import CO_RULES
 from minewatch.alarms.rules.run_state import Rows
 from minewatch.batch import ReadingBatch
 from minewatch.codes import PointStatus
@@ -363,9 +364,13 @@ def replay(
             prefix_cycles += k
             prefix_log.apply(evaluation.changes)
             prefix_log.apply(ticked.changes)
+        temperatures.track(evaluation.changes, point_offset=-1)
+        temperatures.track(ticked.changes, point_offset=-1)
         _side_passes(chunk, baseline, finder, linear, registry, temperatures)
+        temperatures.settle(_next_co_starts(engine, n, int(chunk.time_us[-1])))
         if progress is not None:
             progress(readings)
+    temperatures.finish()
     facts = facts.with_conditions(finder.first_us, finder.count)
     prefix_readings = sum(len(b) for b, _ in prefix)
     python_s, python_opened, differences = None, None, {}
@@ -395,6 +400,20 @@ def replay(
             (shifted(i, -1) for i in incidents.values()), key=lambda i: (i.raised_us, i.key)
         ),
     )
+
+
+def _next_co_starts(engine: AlarmEngine, n: int, now_us: int) -> npt.NDArray[np.int64]:
+    """Per trace point (from 0): the earliest start a CO alarm the engine opens after ``now_us``
+    can have: the start of a run it holds but has not raised (the confirmation, the fire
+    candidate's delay), else the next reading's time (after ``now_us``)."""
+    out = np.full(n, now_us + 1, np.int64)
+    for rule in CO_RULES:
+        state = engine.state.runs.get(rule)
+        if state is None:
+            continue
+        held = (state.open & ~state.active)[1 : n + 1]
+        out[held] = np.minimum(out[held], state.start_us[1 : n + 1][held])
+    return out
 
 
 def _side_passes(
