@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -9,6 +10,7 @@ import pandas as pd
 
 from minewatch.alarms.engine import AlarmEngine
 from minewatch.alarms.episodes import EpisodeChange
+from minewatch.alarms.prealarms import PrealarmState
 from minewatch.batch import ReadingBatch
 from minewatch.registry import CalibrationWindows, PointRegistry
 
@@ -148,3 +150,14 @@ class Recorder:
 
 def recorder(*points: dict[str, object], **kwargs: object) -> Recorder:
     return Recorder(AlarmEngine(registry(*points, **kwargs)))  # type: ignore[arg-type]
+
+
+def assert_same_prealarm_state(a: PrealarmState, b: PrealarmState) -> None:
+    """Two pre-alarm states hold the same bits: the latch and both trends."""
+    for name in ("active", "run", "raised_us"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    for trend in ("trend", "slow"):
+        for f in dataclasses.fields(a.trend):
+            np.testing.assert_array_equal(
+                getattr(getattr(a, trend), f.name), getattr(getattr(b, trend), f.name)
+            )

@@ -4,7 +4,6 @@ path, on hand-made series and on the golden evaluation's simulated mine."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ from minewatch.simulators.model import SimulatedMine
 from minewatch.simulators.trace import record
 from minewatch.trace import Trace
 
-from .helpers import MINE, T0, S, registry
+from .helpers import MINE, T0, S, assert_same_prealarm_state, registry
 from .test_evaluate_golden import CYCLES, small_trace_config
 
 Cycle = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # pid, t, value, ok
@@ -89,14 +88,7 @@ def _compare(
             continue
         assert a.changes == b.changes
         seen["changes"] += len(a.changes)
-        for name in ("active", "run", "raised_us"):
-            np.testing.assert_array_equal(getattr(a.state, name), getattr(b.state, name))
-        for trend in ("trend", "slow"):
-            for f in dataclasses.fields(a.state.trend):
-                np.testing.assert_array_equal(
-                    getattr(getattr(a.state, trend), f.name),
-                    getattr(getattr(b.state, trend), f.name),
-                )
+        assert_same_prealarm_state(a.state, b.state)
         fast.commit(a)
         general.commit(b)
     return seen

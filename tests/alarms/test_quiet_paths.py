@@ -21,7 +21,7 @@ from minewatch.simulators.model import SimulatedMine
 from minewatch.simulators.trace import record
 from minewatch.trace import Trace
 
-from .helpers import MINE, T0, S, registry
+from .helpers import MINE, T0, S, assert_same_prealarm_state, registry
 from .test_evaluate_golden import CYCLES, small_trace_config
 
 POINTS = 12
@@ -70,14 +70,7 @@ def test_the_single_row_forecaster_gives_the_bits_of_the_general_one(
             continue
         assert a.changes == b.changes
         changes += len(a.changes)
-        for name in ("active", "run", "raised_us"):
-            np.testing.assert_array_equal(getattr(a.state, name), getattr(b.state, name))
-        for trend in ("trend", "slow"):
-            for f in dataclasses.fields(a.state.trend):
-                np.testing.assert_array_equal(
-                    getattr(getattr(a.state, trend), f.name),
-                    getattr(getattr(b.state, trend), f.name),
-                )
+        assert_same_prealarm_state(a.state, b.state)
         fast.commit(a)
         general.commit(b)
     assert changes > 0  # the series raise and clear pre-alarms: the latch was exercised
