@@ -11,6 +11,8 @@ import hashlib
 import psycopg
 import pytest
 
+from minewatch.doctor import Level
+from minewatch.doctor.database import database_findings
 from minewatch.ingest.maintenance import Maintenance, MaintenanceMetrics
 from minewatch.settings import RetentionSettings
 from tests.helpers import scalar
@@ -126,3 +128,26 @@ async def test_the_national_file_policies_default_to_a_year_and_more(database_ur
         ("federated_national_files", 400 * DAY, 365 * DAY, "received_at", None),
         ("national_files", 400 * DAY, 365 * DAY, "stored_at", "national-files"),
     ]
+
+
+async def test_the_doctor_names_a_publisher_that_holds_old_files_back(database_url: str) -> None:
+    """A publisher that no longer runs (its gateway's client id changed) keeps every file."""
+    now = dt.datetime.now(dt.UTC)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for i in range(2):
+            _keep_at_mine(conn, f"old-{i}", now - 500 * DAY)
+        _position(conn, "national-files:gw-new-files", 2)
+        _position(conn, "national-files:gw-old-files", 0)
+    await Maintenance(database_url, RetentionSettings()).run_once(now)
+    assert _names(database_url) == {"old-0", "old-1"}
+    found = [f.message for f in database_findings(database_url, now, 60)
+             if f.check == "retention" and f.level is Level.WARN]  # fmt: skip
+    assert len(found) == 1
+    assert found[0].startswith("2 national file(s) older than 400 days are kept: the publisher "
+                               "national-files:gw-old-files has not sent them up")  # fmt: skip
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM outbox_positions WHERE name = 'national-files:gw-old-files'")
+    assert not [f for f in database_findings(database_url, now, 60) if f.level is Level.WARN
+                and "national file" in f.message]  # fmt: skip
+    await Maintenance(database_url, RetentionSettings()).run_once(now)
+    assert _names(database_url) == set()
