@@ -39,6 +39,7 @@ from minewatch.alarms.rules.context import BatchContext
 from minewatch.alarms.rules.params import PointParams, RuleDefaults
 from minewatch.alarms.rules.run_state import NEVER, Rows, RunState
 from minewatch.alarms.rules.thresholds import Reach, ThresholdRule, threshold_rules
+from minewatch.alarms.small import every, highest, some, where_set
 from minewatch.batch import ReadingBatch
 from minewatch.codes import ReadingFlag
 from minewatch.registry import PointRegistry
@@ -223,7 +224,7 @@ class AlarmEngine:
             return set()
         pid, v = ctx.rows.pid, ctx.rows.v
         inside = (v > self.band_low[pid]) & (v < self.band_high[pid])
-        if bool(inside.all()):
+        if every(inside):
             return set(self.bands)  # the common case: one check for every family
         # a row inside the band of them all is inside each one's: look at the others only
         out = set()
@@ -301,7 +302,7 @@ class AlarmEngine:
         """The columns of the rows of the points ``family`` reads."""
         if family.reads is None:  # copies: the batch's arrays are the caller's
             return (rows.pid.copy(), rows.t.copy(), rows.v.copy(), rows.s.copy())
-        sel = np.flatnonzero(family.reads(self)[rows.pid])
+        sel = where_set(family.reads(self)[rows.pid])
         return (rows.pid[sel], rows.t[sel], rows.v[sel], rows.s[sel])
 
     def _kept_context(
@@ -456,11 +457,11 @@ class AlarmEngine:
         st = self.state
         flags = batch.flags.copy()
         pid, t = batch.point_id, batch.time_us
-        if len(pid) > 1 and bool((pid[1:] > pid[:-1]).all()):
+        if len(pid) > 1 and np.count_nonzero(pid[1:] > pid[:-1]) == len(pid) - 1:
             # A point's readings, one each, in point order (a live batch of one polling cycle):
             # already in evaluation order, and skipped (late or a repeat) only against the state.
             skipped = t <= st.last_time_us[pid]
-            if skipped.any():
+            if some(skipped):
                 flags |= skip_flags(pid, t, st.last_time_us, skipped)
                 live = np.flatnonzero(~skipped)
                 rows = Rows.distinct(pid[live], t[live], batch.value[live], batch.status[live])
@@ -482,7 +483,7 @@ class AlarmEngine:
         last_time[last_points] = rows.t[last]
         step = Step(ctx, st, last_time, dict(st.runs), {}, [], st.repeats, st.interruption, st.feed,
                     dict(st.families), dict(st.deferred))  # fmt: skip
-        watermark = int(rows.t.max()) - self.defaults.lateness_us
+        watermark = int(highest(rows.t)) - self.defaults.lateness_us
         gated = self._gated(ctx)
         for family in FAMILIES:
             if family.next_decision is not None and self._deferral(family, step, watermark):

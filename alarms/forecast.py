@@ -32,6 +32,7 @@ import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 NEVER = -(2**62)
 #: Longest span of one segment of a batch, in time constants: weights within exp(+-2). The
 #: sums of all points of a segment are one cumulative sum; a point's own sums are read off it
@@ -435,7 +436,7 @@ def ew_pair_single(
     n = len(pid)
     if not n:
         return None
-    t_min, t_max = int(t_us.min()), int(t_us.max())
+    t_min, t_max = int(t_us[t_us.argmin()]), int(t_us[t_us.argmax()])
     tau = np.take(taus, pid, axis=1)  # (rows in C order: see ew_trend_single)
     if t_min != t_max and t_max - t_min > SEGMENT_TAUS * float(tau.min()) * 1e6:
         return None
@@ -459,11 +460,63 @@ def ew_pair_single(
     return cols, filtered
 
 
+def ew_pair_cycle(
+    t_us: IntArray, y: FloatArray, pair: TrendPair, taus: FloatArray
+) -> tuple[FloatArray, FloatArray] | None:
+    """:func:`ew_pair_single` for rows that are every column of ``pair`` in order (a polling
+    cycle that reached every forecast point), stamped with one time, each with history and a
+    valid input: the pair's arrays and ``taus`` (2, columns) are read whole, no gather (issue
+    14: the calls per batch are the cost). Per element the same operations in the same order,
+    so the same bits; None where a condition fails (the caller takes the general path)."""
+    t0 = int(t_us[0])
+    if np.count_nonzero(t_us != t0):
+        return None
+    before = pair.values
+    a, b = before[12], before[13]
+    # _median3_single: with no NaN among a, b and y its ``where``s change nothing, and a NaN
+    # in any of them gives a NaN here (minimum and maximum propagate it): then not this path
+    filtered = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), y))
+    if np.count_nonzero(np.isnan(filtered)) or pair.times.ravel()[pair.times.argmin()] == NEVER:
+        return None
+    up = (pair.times - t0) / 1e6  # _carried_weights with every point's history
+    w = np.exp(np.maximum(up / taus, -700.0))
+    n = len(y)
+    cols = np.empty((16, n))
+    _sums_at_mid(filtered, (before[:12].reshape(6, 2, n), w, up), cols[:12].reshape(6, 2, n))
+    cols[12:16:2] = y  # each trend's latest input, and the one before it
+    cols[13:16:2] = before[12:15:2]
+    return cols, filtered
+
+
+#: Rows of the products of a trend's sums that its line needs: s0 s2, s1 s1, s0 sty, s1 sy,
+#: s2 sy, s1 sty (the terms of :func:`fit_line`'s ``den``, slope and level numerators)
+_LEFT = np.array([0, 1, 0, 1, 2, 1])
+_RIGHT = np.array([2, 1, 4, 3, 3, 4])
+
+
+def line_reaches(sums: FloatArray, horizon_s: FloatArray, level: FloatArray) -> BoolArray:
+    """Per row: the weighted line through ``sums`` (6, rows) reaches ``level`` within the
+    horizon (``level_fit + slope x horizon >= level``), as :func:`fit_line` computes it. When
+    every row has a line (``ok``, the usual case), the six products and the three differences
+    are one call each (the same element operations, so the same bits)."""
+    p = sums[_LEFT] * sums[_RIGHT]
+    d = p[0::2] - p[1::2]  # den, the slope's and the level's numerators
+    ok = (sums[0] > 2.0) & (d[0] > 1e-12 * np.maximum(p[0], 1e-300))
+    if np.count_nonzero(ok) == len(ok):  # every den > 0: the divisions raise nothing
+        q = d[1:] / d[0]  # slope, level
+        out: BoolArray = q[1] + q[0] * horizon_s >= level
+        return out
+    with np.errstate(invalid="ignore", divide="ignore"):
+        _, _, slope, fitted = fit_line(sums)
+        out = fitted + slope * horizon_s >= level
+    return out
+
+
 def _carried_weights(prior: IntArray, mid: int, tau: FloatArray) -> tuple[FloatArray, FloatArray]:
     """The weight of the carried sums and the age of their time ``prior`` in seconds about
     ``mid``, shape (trends, rows); a point without history (``NEVER``) weighs 0."""
     has = prior != NEVER
-    if has.all():  # every point has history: the same values without the masks
+    if np.count_nonzero(has) == has.size:  # every point has history: no masks, same values
         up = (prior - mid) / 1e6
         w = np.exp(np.maximum(up / tau, -700.0))
     else:

@@ -25,6 +25,7 @@ from minewatch.alarms.rules.context import BatchContext
 from minewatch.alarms.rules.params import PointParams
 from minewatch.alarms.rules.run_state import BoolArray, Rows, RunOutcome, RunState, quiet
 from minewatch.alarms.rules.runs import evaluate_runs
+from minewatch.alarms.small import some
 from minewatch.codes import PointStatus
 
 STATUS_RULES: tuple[tuple[str, PointStatus], ...] = (
@@ -145,7 +146,7 @@ def quiet_repeats(
     if rows.single:
         count = repeats[rows.pid] + same
         count[changed] = 0
-        if (same & (count >= window - 1)).any():
+        if some(same & (count >= window - 1)):
             return None
         after = repeats.copy()
         after[rows.pid] = count
