@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from operator import is_not
 from typing import Any
 
 import numpy as np
@@ -123,6 +124,8 @@ def open_rules(runs: dict[str, RunState], before: EngineState | None = None) -> 
     ``before``, the state ``runs`` were computed from) for the rules whose run state changed."""
     if before is None:
         return frozenset(rule for rule, state in runs.items() if state.any_open())
+    if len(runs) == len(before.runs) and not any(map(is_not, runs.values(), before.runs.values())):
+        return before.open_rules  # every run state the one before (the usual batch): one pass
     found = None
     for rule, state in runs.items():
         if state is before.runs.get(rule):
@@ -427,9 +430,9 @@ class AlarmEngine:
                     deferred = dict(deferred)
                     self._flush_in_tick(family, deferred.pop(family.name), tick)
             family.tick(self, tick)
-        state = replace(
-            st, interruption=tick.interruption, runs=tick.runs, feed=tick.feed,
-            families=tick.families, open_rules=open_rules(tick.runs, st), deferred=deferred,
+        state = EngineState(  # (``replace`` loops over the fields: slower, on every tick)
+            st.last_time_us, st.last_value, tick.runs, st.repeats, tick.interruption,
+            st.last_zero_us, tick.feed, tick.families, open_rules(tick.runs, st), deferred,
         )  # fmt: skip
         evaluation = Evaluation(np.empty(0, np.int16), tick.changes, state)
         return self._incidents(evaluation, now_us - self.defaults.lateness_us)
@@ -525,6 +528,10 @@ def _last_zero(ctx: BatchContext, before: npt.NDArray[np.int64]) -> npt.NDArray[
     """Each point's latest zero-gas reading after the batch."""
     if not len(ctx.zero_rows):
         return before
+    if ctx.rows.single:  # each row its point's only one: a zero row's own time, or before
+        after = before.copy()
+        after[ctx.rows.pid[ctx.zero_rows]] = ctx.rows.t[ctx.zero_rows]
+        return after
     last = ctx.rows.last_rows
     points = ctx.rows.pid[last]
     after = before.copy()

@@ -342,6 +342,8 @@ class Columns:
     air_floor: FloatArray
     #: the longest ``tau_s`` of a forecast point, in microseconds
     tau_max_us: float
+    #: some forecast point has a shearer point (the production input can start)
+    cutting: bool
 
     @classmethod
     def of(cls, points: PrealarmPoints, ids: IntArray) -> Columns:
@@ -354,8 +356,9 @@ class Columns:
         if len(points.air_of):
             air_floor[points.air_of] = points.air_low[points.air_of]
         tau_max = float(points.tau_s[points.target].max()) if points.target.any() else 0.0
+        cutting = bool((points.cutting.shearer >= 0).any())
         return cls(ids, slot, taus, points.horizon_s[ids], points.level[ids], all_slow,
-                   air_floor, tau_max * 1e6)  # fmt: skip
+                   air_floor, tau_max * 1e6, cutting)  # fmt: skip
 
 
 @dataclass
@@ -426,8 +429,11 @@ class Prealarms:
         pid, t, v = rows.pid[sel], rows.t[sel], rows.v[sel]
         st = self.state
         vent_lost, low_us = self._ventilation_lost(rows, ok, pid, t)
-        cut, cut_st = production.cutting_started(pts.cutting, st.cutting, rows, ok, pid, t)
-        cut &= ~vent_lost
+        if self.columns.cutting or len(st.cutting.on) != len(pts.cutting.shearer):
+            cut, cut_st = production.cutting_started(pts.cutting, st.cutting, rows, ok, pid, t)
+            cut &= ~vent_lost
+        else:  # no shearer point: what cutting_started gives, without its calls
+            cut, cut_st = np.zeros(len(pid), bool), st.cutting
         if rows.single and not len(pts.up_down):  # one polling cycle: each point's one
             outcome = self._evaluate_single(pid, t, v, vent_lost, low_us, cut, cut_st)
             if outcome is not None:
