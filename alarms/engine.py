@@ -40,7 +40,7 @@ from minewatch.alarms.rules.context import BatchContext
 from minewatch.alarms.rules.params import PointParams, RuleDefaults
 from minewatch.alarms.rules.run_state import NEVER, Rows, RunState
 from minewatch.alarms.rules.thresholds import Reach, ThresholdRule, threshold_rules
-from minewatch.alarms.small import every, highest, some, where_set
+from minewatch.alarms.small import every, highest, lowest, some, where_set
 from minewatch.batch import ReadingBatch
 from minewatch.codes import ReadingFlag
 from minewatch.registry import PointRegistry
@@ -553,7 +553,7 @@ def live_order(
     of its point. Otherwise :func:`late_rows` finds the late rows in the general way.
     """
     n = len(time_us)
-    if n < 2 or not bool((time_us[1:] >= time_us[:-1]).all()):
+    if n < 2 or not every(time_us[1:] >= time_us[:-1]):
         late = late_rows(point_id, time_us, last_time_us)
         live = np.flatnonzero(~late)
         return late, live[_point_order(point_id[live])]
@@ -591,7 +591,7 @@ def skip_flags(
 
 def _point_order(point_id: npt.NDArray[np.int32]) -> npt.NDArray[np.intp]:
     """A stable sort by point id; numpy radix-sorts 16-bit keys in O(n)."""
-    if len(point_id) and int(point_id.min()) >= 0 and int(point_id.max()) < 2**15:
+    if len(point_id) and int(lowest(point_id)) >= 0 and int(highest(point_id)) < 2**15:
         return np.argsort(point_id.astype(np.int16), kind="stable")
     return np.argsort(point_id, kind="stable")
 

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from minewatch.alarms.small import every, highest, lowest, where_set
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -157,15 +159,15 @@ def ew_trend(
         filtered, _, _ = median3(pid, y, gs, state)
     sums = np.empty((6, n))
     if n:
-        span = int(t_us.max() - t_us.min())
-        limit = SEGMENT_TAUS * float(tau_s[pid].min()) * 1e6
+        span = int(highest(t_us) - lowest(t_us))
+        limit = SEGMENT_TAUS * float(lowest(tau_s[pid])) * 1e6
         if span <= limit:
             sums = _segment_sums(pid, t_us, filtered, gs, state, tau_s)
         else:  # a long replay batch: segments of time, each carrying the sums to the next
-            seg = ((t_us - t_us.min()) // max(1, int(limit))).astype(np.int64)
+            seg = ((t_us - lowest(t_us)) // max(1, int(limit))).astype(np.int64)
             carry = state
             for k in np.unique(seg).tolist():
-                rows = np.flatnonzero(seg == k)
+                rows = where_set(seg == k)
                 sub_first = np.ones(len(rows), bool)
                 sub_first[1:] = pid[rows][1:] != pid[rows][:-1]
                 sub_gs = np.maximum.accumulate(np.where(sub_first, np.arange(len(rows)), 0))
@@ -192,12 +194,12 @@ def ew_state_after(
         return state
     first = np.ones(n, bool)
     first[1:] = pid[1:] != pid[:-1]
-    span = int(t_us.max() - t_us.min())
-    if span > SEGMENT_TAUS * float(tau_s[pid].min()) * 1e6:  # a long replay batch: in full
+    span = int(highest(t_us) - lowest(t_us))
+    if span > SEGMENT_TAUS * float(lowest(tau_s[pid])) * 1e6:  # a long replay batch: in full
         return ew_trend(pid, t_us, y, state, tau_s, np.zeros(len(tau_s)), filtered)[1]
-    starts = np.flatnonzero(first)
+    starts = where_set(first)
     last = np.append(starts[1:], n) - 1
-    mid = (int(t_us.min()) + int(t_us.max())) // 2
+    mid = (int(lowest(t_us)) + int(highest(t_us))) // 2
     u = (t_us - mid) / 1e6
     tau = tau_s[pid]
     e = np.exp(u / tau)
@@ -260,16 +262,16 @@ def _segment_sums(
     sums at a row are its point's cumulative sums scaled by ``exp(-u / tau)`` and shifted to
     ages from the row. The sums carried from before the segment enter as one more term at the
     point's first row, weighted by the age of their time."""
-    mid = (int(t_us.min()) + int(t_us.max())) // 2
+    mid = (int(lowest(t_us)) + int(highest(t_us))) // 2
     u = (t_us - mid) / 1e6  # seconds about the segment's middle: |u| <= 2 tau
     tau = tau_s[pid]
     e = np.exp(u / tau)
     x = _terms(e, u, y, np.empty((6, len(u))))
     # the sums carried from before the segment, as a term at each point's first row
-    starts = np.flatnonzero(gs == np.arange(len(gs)))
+    starts = where_set(gs == np.arange(len(gs)))
     _add_carried(x, pid, starts, state, tau_s, mid)
     sizes = np.diff(np.append(starts, len(u)))
-    if len(sizes) and bool((sizes == sizes[0]).all()):  # every point as many rows: a block each
+    if len(sizes) and every(sizes == sizes[0]):  # every point as many rows: a block each
         c = np.cumsum(x.reshape(6, len(sizes), int(sizes[0])), axis=2).reshape(6, len(u))
     else:
         c = np.cumsum(x, axis=1)
@@ -292,7 +294,7 @@ def _after(
     n = len(pid)
     if not n:
         return state
-    last = np.flatnonzero(np.append(first[1:], True))
+    last = where_set(np.append(first[1:], True))
     points = pid[last]
     t = state.t_us.copy()
     t[points] = t_us[last]

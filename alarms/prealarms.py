@@ -329,7 +329,7 @@ class Columns:
     without a gather."""
 
     ids: IntArray
-    slot: IntArray  # per point id: its column (-1: none)
+    slot: npt.NDArray[np.int32]  # per point id: its column (-1: none)
     #: the fast and the slow trend's time constants (the fast one's where there is no slow
     #: trend), shape (2, columns)
     taus: FloatArray
@@ -347,8 +347,8 @@ class Columns:
 
     @classmethod
     def of(cls, points: PrealarmPoints, ids: IntArray) -> Columns:
-        slot = np.full(len(points.target), -1, np.int64)
-        slot[ids] = np.arange(len(ids))
+        slot = np.full(len(points.target), -1, np.int32)
+        slot[ids] = np.arange(len(ids), dtype=np.int32)
         slow_or_fast = np.where(points.slow_tau_s > 0, points.slow_tau_s, points.tau_s)
         taus = np.ascontiguousarray(np.stack([points.tau_s[ids], slow_or_fast[ids]]))
         all_slow = bool(points.target[ids].all()) and bool((points.slow_tau_s[ids] > 0).all())
@@ -444,7 +444,7 @@ class Prealarms:
         fast_slope = trend.slope
         slow_after = st.slow
         slow_tau = pts.slow_tau_s[pid]
-        if (slow_tau > 0).any():
+        if some(slow_tau > 0):
             tau = col.taus[1]
             # The slow trend only lowers the forecast, so it decides nothing at the points
             # whose fast forecast raises nothing in the batch and that have no pre-alarm up:
@@ -457,8 +457,8 @@ class Prealarms:
             need[pid[rise]] = True
             rows_need = need[pid]
             slope = trend.slope
-            if rows_need.any():
-                sel = np.flatnonzero(rows_need)
+            if some(rows_need):
+                sel = where_set(rows_need)
                 slow, slow_after = ew_trend(cpid[sel], t[sel], v[sel], st.slow, tau,
                                             col.horizon_s, trend.filtered[sel])  # fmt: skip
                 gated = (slow_tau[sel] > 0) & ~vent_lost[sel]
@@ -466,7 +466,7 @@ class Prealarms:
                 slope[sel] = np.where(gated, np.minimum(slope[sel], slow.slope), slope[sel])
             else:
                 slow_after = st.slow
-            rest = np.flatnonzero(~rows_need)
+            rest = where_set(~rows_need)
             if len(rest):
                 slow_after = ew_state_after(cpid[rest], t[rest], v[rest], slow_after, tau,
                                             trend.filtered[rest])  # fmt: skip
@@ -747,7 +747,7 @@ def decide(
     up = state & ~before
     down = ~state & before
 
-    last = np.flatnonzero(np.append(pid[1:] != pid[:-1], True)) if n else idx
+    last = where_set(np.append(pid[1:] != pid[:-1], True)) if n else idx
     points = pid[last]
     active = st.active.copy()
     active[points] = state[last]

@@ -18,12 +18,12 @@ import numpy.typing as npt
 
 def some(a: npt.NDArray[Any]) -> bool:
     """``bool(a.any())``."""
-    return np.count_nonzero(a) > 0
+    return int(np.count_nonzero(a)) > 0
 
 
 def every(a: npt.NDArray[Any]) -> bool:
     """``bool(a.all())``."""
-    return np.count_nonzero(a) == a.size
+    return int(np.count_nonzero(a)) == a.size
 
 
 def where_set(a: npt.NDArray[Any]) -> npt.NDArray[np.intp]:

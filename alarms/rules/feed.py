@@ -46,6 +46,7 @@ import numpy.typing as npt
 
 from minewatch.alarms.rules.run_state import NEVER, Rows, RunOutcome, RunState
 from minewatch.alarms.rules.runs import evaluate_runs
+from minewatch.alarms.small import every, some, where_set
 from minewatch.codes import FEED_SENSOR_TYPES, RelationKind
 from minewatch.registry import PointRegistry
 
@@ -219,10 +220,10 @@ def pair_rows(
         take = pairs.is_pair_point[rows.pid]
     else:
         take = pairs.is_source[rows.pid] | (pairs.is_feed[rows.pid] & valid)
-    if not take.any():
+    if not some(take):
         return state
     if cut.on is None or cut.start_us is None:  # the power-off rule had nothing open
-        at = np.flatnonzero(take)
+        at = where_set(take)
         on, since = np.zeros(len(at), bool), np.full(len(at), NEVER, np.int64)
     else:
         on, since = cut.on[take], np.where(cut.on, cut.start_us, NEVER)[take]
@@ -261,7 +262,7 @@ def decide(
     events = None
     if run_open is None:
         run_open = runs.any_open()
-    if run_open or state.cut.any() or state.base_cut.any():  # else no cut, no run
+    if run_open or some(state.cut) or some(state.base_cut):  # else no cut, no run
         events = _events(state, pairs, sources, horizon, runs, control_time_us)
     outcome = None
     if events is not None:
@@ -273,15 +274,15 @@ def decide(
 
     # The readings now decided become the base; the rest wait.
     done = t <= point_horizon[pid]
-    all_done = bool(done.all())
+    all_done = every(done)
     base_cut, base_since, base_value = state.base_cut, state.base_since, state.base_value
-    if all_done or done.any():
-        last = np.flatnonzero(_last_done(pid, done))
+    if all_done or some(done):
+        last = where_set(_last_done(pid, done))
         points = pid[last]
         base_value = base_value.copy()
         base_value[points] = state.v[last]
         src = pairs.is_source[points]
-        if src.any():
+        if some(src):
             base_cut, base_since = base_cut.copy(), base_since.copy()
             base_cut[points[src]] = state.cut[last[src]]
             base_since[points[src]] = state.since[last[src]]

@@ -225,4 +225,4 @@ def any_gap(rows: Rows, last_time_us: npt.NDArray[np.int64], params: PointParams
         prev_t[rows.first] = last_time_us[rows.pid[rows.first]]
     # (integer arrays wrap silently: no floating-point state to set)
     gap = (prev_t != NEVER) & (rows.t - prev_t > params.interruption_us[rows.pid])
-    return np.count_nonzero(gap) > 0
+    return int(np.count_nonzero(gap)) > 0
