@@ -2,10 +2,10 @@
 
 Under numpy 2.x, ``ndarray.any()``, ``.all()``, ``.min()`` and ``.max()`` pass through Python
 (``numpy/_core/_methods.py``) and ``np.flatnonzero`` through ``ravel``: on an array of a few
-dozen elements they took 1.3-3.0 us each on the project's 2-core box, where
-``np.count_nonzero``, ``argmin`` and ``ndarray.nonzero`` took 0.25-0.6 us (docs/benchmarks.md,
-"Session 7"). A batch of one polling cycle makes dozens of such calls. These give the same
-answers (a NaN counts as set, as in ``any``).
+dozen elements each took 4 to 7 times as long as ``np.count_nonzero``, ``ndarray.nonzero`` or
+an ``argmin`` with its index (about 1.5-3 us against 0.4-0.8 us on the project's 2-core box;
+docs/benchmarks.md, "Session 7"). A batch of one polling cycle makes dozens of such calls.
+These give the same answers (a NaN counts as set, as in ``any``).
 """
 
 from __future__ import annotations
