@@ -26,6 +26,7 @@ weights stay in a range where the differences of cumulative sums keep their prec
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -403,10 +404,12 @@ class TrendPair:
     (``s0`` .. ``syy``, :class:`TrendState`'s order) of trend ``j`` in row ``2 k + j``, then
     each trend's last two raw inputs (rows 12-13: the first's, 14-15: the second's);
     ``times`` (2, points): each trend's time. :meth:`trends` gives both as
-    :class:`TrendState` views of these arrays."""
+    :class:`TrendState` views of these arrays. ``same_time``: every element of ``times``
+    when they are all one time (a cycle that covered every column left them so), else None."""
 
     values: FloatArray
     times: IntArray
+    same_time: int | None = None
 
     @classmethod
     def of(cls, first: TrendState, second: TrendState) -> TrendPair:
@@ -463,13 +466,22 @@ def ew_pair_single(
 
 
 def ew_pair_cycle(
-    t_us: IntArray, y: FloatArray, pair: TrendPair, taus: FloatArray
+    t_us: IntArray,
+    y: FloatArray,
+    pair: TrendPair,
+    taus: FloatArray,
+    memo: dict[str, Any] | None = None,
 ) -> tuple[FloatArray, FloatArray] | None:
     """:func:`ew_pair_single` for rows that are every column of ``pair`` in order (a polling
     cycle that reached every forecast point), stamped with one time, each with history and a
     valid input: the pair's arrays and ``taus`` (2, columns) are read whole, no gather (issue
     14: the calls per batch are the cost). Per element the same operations in the same order,
-    so the same bits; None where a condition fails (the caller takes the general path)."""
+    so the same bits; None where a condition fails (the caller takes the general path).
+
+    When the pair's times are one (``same_time``), the age of the carried sums is one number
+    (``(same_time - t) / 1e6``, the value of every element of the array it stands for), and
+    the weights of the last cycle with the same age and ``taus`` are taken again from
+    ``memo`` (the caller's, kept between cycles; arrays only read)."""
     t0 = int(t_us[0])
     if np.count_nonzero(t_us != t0):
         return None
@@ -478,10 +490,22 @@ def ew_pair_cycle(
     # _median3_single: with no NaN among a, b and y its ``where``s change nothing, and a NaN
     # in any of them gives a NaN here (minimum and maximum propagate it): then not this path
     filtered = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), y))
-    if np.count_nonzero(np.isnan(filtered)) or pair.times.ravel()[pair.times.argmin()] == NEVER:
+    if np.count_nonzero(np.isnan(filtered)):
         return None
-    up = (pair.times - t0) / 1e6  # _carried_weights with every point's history
-    w = np.exp(np.maximum(up / taus, -700.0))
+    up: float | FloatArray
+    if pair.same_time is not None and pair.same_time != NEVER:
+        up = (pair.same_time - t0) / 1e6  # _carried_weights with every point's history
+        if memo is not None and memo.get("up") == up and memo.get("taus") is taus:
+            w = memo["w"]
+        else:
+            w = np.exp(np.maximum(up / taus, -700.0))
+            if memo is not None:
+                memo.update(up=up, taus=taus, w=w)
+    else:
+        if pair.times.ravel()[pair.times.argmin()] == NEVER:
+            return None
+        up = (pair.times - t0) / 1e6  # _carried_weights with every point's history
+        w = np.exp(np.maximum(up / taus, -700.0))
     n = len(y)
     cols = np.empty((16, n))
     _sums_at_mid(filtered, (before[:12].reshape(6, 2, n), w, up), cols[:12].reshape(6, 2, n))
@@ -527,7 +551,8 @@ def _carried_weights(prior: IntArray, mid: int, tau: FloatArray) -> tuple[FloatA
     return w, up
 
 
-Carried = tuple[FloatArray, FloatArray, FloatArray]  # sums (6, trends, rows), weight, age
+#: sums (6, trends, rows), weight, age (one number where every row's is the same)
+Carried = tuple[FloatArray, FloatArray, FloatArray | float]
 
 
 def _sums_at_mid(filtered: FloatArray, carried: Carried, out: FloatArray) -> None:

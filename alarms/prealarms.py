@@ -372,6 +372,8 @@ class Prealarms:
     #: every forecast point's ``z`` >= 0 and horizon > 0 (the quiet cycle's proof needs
     #: both): derived once
     _monotone: bool | None = field(default=None, repr=False)
+    #: what :func:`forecast.ew_pair_cycle` keeps from one cycle to the next (its weights)
+    _memo: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(
@@ -602,10 +604,10 @@ class Prealarms:
         pts, st, col = self.points, self.state, self.columns
         pair = st.pair if st.pair is not None else TrendPair.of(st.trend, st.slow)
         whole = slow_tau is None
-        found = ew_pair_cycle(t, v, pair, col.taus) if whole else None
-        if found is not None:  # the new columns are the whole state
+        found = ew_pair_cycle(t, v, pair, col.taus, self._memo) if whole else None
+        if found is not None:  # the new columns are the whole state, at one time
             cols, filtered = found
-            after = TrendPair(cols, np.array((t, t)))
+            after = TrendPair(cols, np.array((t, t)), int(t[0]))
             horizon, level = col.horizon_s, col.level
         else:
             cpid = col.slot[pid]

@@ -38,9 +38,11 @@ def _values(seed: int, cycles: int) -> np.ndarray:
     return np.clip(values, 0.0, 4.0)
 
 
-def _step(pre: Prealarms, k: int, row: np.ndarray, ok: np.ndarray) -> PrealarmOutcome | None:
+def _step(
+    pre: Prealarms, k: int, row: np.ndarray, ok: np.ndarray, late_us: int = 0
+) -> PrealarmOutcome | None:
     pid = np.arange(1, len(row) + 1, dtype=np.int32)
-    t = np.full(len(row), T0 + k * S, np.int64)
+    t = np.full(len(row), T0 + k * S + late_us, np.int64)
     rows = Rows.distinct(pid, t, row, np.zeros(len(row), np.int16))
     outcome = pre.evaluate(rows, ok)
     pre.commit(outcome)
@@ -55,7 +57,8 @@ def test_a_cycle_of_every_column_gives_the_bits_of_the_gathered_path(
     (``forecast.ew_pair_cycle``, ``line_reaches``) against the same cycles through the
     gathered columns (``ew_pair_single``, ``fit_line``): the same changes and states, each
     cycle, over quiet cycles and rises that raise and clear pre-alarms. Every seventh cycle
-    misses a point: that one reads the others' columns only, and the next reads all again."""
+    misses a point: that one reads the others' columns only, and the next reads all again;
+    the cycles are 1 s apart but every 50th (the carried sums' weights kept or found again)."""
     reg = registry(*({} for _ in range(POINTS)))
     whole, gathered = (Prealarms.of(reg, {MINE: QUICK}) for _ in range(2))
     taken: Counter[str] = Counter()
@@ -71,10 +74,11 @@ def test_a_cycle_of_every_column_gives_the_bits_of_the_gathered_path(
         ok = np.ones(POINTS, bool)
         if k % 7 == 3:
             ok[k % POINTS] = False
-        a = _step(whole, k, row, ok)
+        late = (k // 50) * 100_000  # every 50th cycle 1.1 s after the one before, else 1 s
+        a = _step(whole, k, row, ok, late)
         with monkeypatch.context() as m:  # the other one through the gathered columns
             m.setattr(prealarms_module, "ew_pair_cycle", lambda *_: None)
-            b = _step(gathered, k, row, ok)
+            b = _step(gathered, k, row, ok, late)
         assert a is not None and b is not None
         assert a.changes == b.changes
         taken["changes"] += len(a.changes)
