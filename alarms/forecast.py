@@ -152,6 +152,20 @@ def ew_trend(
     """The trend at every row (rows sorted by (point, time), one input each) and the state
     after them. ``tau_s`` and ``horizon_s`` are per point id; ``filtered``: the rows' median
     of three when already known (a second trend over the same rows)."""
+    sums, filtered, after = ew_sums(pid, t_us, y, state, tau_s, filtered)
+    return fit_trend(sums, horizon_s[pid], filtered), after
+
+
+def ew_sums(
+    pid: npt.NDArray[np.int32],
+    t_us: IntArray,
+    y: FloatArray,
+    state: TrendState,
+    tau_s: FloatArray,
+    filtered: FloatArray | None = None,
+) -> tuple[FloatArray, FloatArray, TrendState]:
+    """:func:`ew_trend` without the fit: the six sums at every row, shape (6, rows), the
+    rows' median of three, and the state after them."""
     n = len(pid)
     first = np.ones(n, bool)
     first[1:] = pid[1:] != pid[:-1]
@@ -176,7 +190,7 @@ def ew_trend(
                 sums[:, rows] = part
                 carry = _after(carry, pid[rows], t_us[rows], part, y[rows], sub_first)
     after = _after(state, pid, t_us, sums, y, first)
-    return fit_trend(sums, horizon_s[pid], filtered), after
+    return sums, filtered, after
 
 
 def ew_state_after(

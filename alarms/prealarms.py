@@ -42,6 +42,7 @@ from minewatch.alarms.forecast import (
     ew_pair_cycle,
     ew_pair_single,
     ew_state_after,
+    ew_sums,
     ew_trend,
     ew_trend_single,
     fit_trend,
@@ -442,7 +443,11 @@ class Prealarms:
                 return outcome
         col = self.columns  # the trends' state is by column: ``cpid``, each row's
         cpid = col.slot[pid]
-        trend, trend_after = ew_trend(cpid, t, v, st.trend, col.taus[0], col.horizon_s)
+        sums, filtered, trend_after = ew_sums(cpid, t, v, st.trend, col.taus[0])
+        quiet = self._quiet_batch(pid, cpid, t, v, sums, filtered, trend_after, low_us, cut, cut_st)
+        if quiet is not None:
+            return quiet
+        trend = fit_trend(sums, col.horizon_s[cpid], filtered)
         fast_slope = trend.slope
         slow_after = st.slow
         slow_tau = pts.slow_tau_s[pid]
@@ -495,6 +500,46 @@ class Prealarms:
         state = PrealarmState(trend_after, slow_after, active, run, raised, low_us, cut_st,
                               ids=st.ids)  # fmt: skip
         return PrealarmOutcome(changes, state)
+
+    def _quiet_batch(
+        self,
+        pid: npt.NDArray[np.int32],
+        cpid: npt.NDArray[np.int32],
+        t: IntArray,
+        v: FloatArray,
+        sums: FloatArray,
+        filtered: FloatArray,
+        trend_after: TrendState,
+        low_us: IntArray,
+        cut: BoolArray,
+        cut_st: production.CuttingState,
+    ) -> PrealarmOutcome | None:
+        """The general path's quiet batch (issue 14; :meth:`_evaluate_pair`'s quiet cycle for
+        several rows a point): no point of the rows has a pre-alarm up and no row's forecast
+        with the fast trend's slope reaches its level, so no row meets the raise condition
+        (the same proof) and none clears: the outcome is the slow trend's state carried over
+        every row (what the general path does when no row needs its fit), the runs of the
+        points ended, nothing else. None when that does not hold (or the upstream or the
+        production input is on in a row: they can lift a forecast above the fast line), and
+        for a short batch, whose slow trend the general path fits at every row (its state
+        after is then summed another way: not the same bits)."""
+        pts, st, col = self.points, self.state, self.columns
+        if not self.monotone or len(pts.up_down) or some(cut) or some(st.active[pid]):
+            return None
+        if len(pid) < SPLIT_ROWS_PER_POINT * (int(np.count_nonzero(np.diff(pid))) + 1):
+            return None
+        if some(line_reaches(sums, col.horizon_s[cpid], pts.level[pid])):
+            return None
+        slow_after = st.slow
+        if some(pts.slow_tau_s[pid] > 0):
+            slow_after = ew_state_after(cpid, t, v, st.slow, col.taus[1], filtered)
+        run = st.run
+        if some(run[pid]):
+            run = run.copy()
+            run[pid] = 0
+        state = PrealarmState(trend_after, slow_after, st.active, run, st.raised_us, low_us,
+                              cut_st, ids=st.ids)  # fmt: skip
+        return PrealarmOutcome([], state)
 
     def _ventilation_lost(
         self, rows: Rows, ok: BoolArray, pid: npt.NDArray[np.int32], t: IntArray

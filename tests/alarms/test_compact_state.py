@@ -86,6 +86,52 @@ def test_a_cycle_of_every_column_gives_the_bits_of_the_gathered_path(
     assert taken["whole"] > 1200 and taken["changes"] > 0
 
 
+@pytest.mark.parametrize(("seed", "cycles", "quiet"), [(1, 10, True), (2, 7, True), (3, 3, False)])
+def test_a_quiet_batch_of_several_cycles_gives_the_bits_of_the_general_path(
+    seed: int, cycles: int, quiet: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches of several cycles (``Rows.of``), a reading missing now and then: the quiet
+    batch (``Prealarms._quiet_batch``: no fit, no latch) against the general path on the same
+    batches (the shortcut refused): the same changes and states after every batch; batches
+    of 3 cycles are short (the slow trend fitted at every row) and never take it. A pre-alarm
+    restored at the start is cleared by the general path (a batch with one up is never quiet)."""
+    reg = registry(*({} for _ in range(POINTS)))
+    quick, general = (Prealarms.of(reg, {MINE: QUICK}) for _ in range(2))
+    taken: Counter[str] = Counter()
+    shortcut = Prealarms._quiet_batch
+
+    def spy(self: Prealarms, *args: object) -> PrealarmOutcome | None:
+        found = shortcut(self, *args)  # type: ignore[arg-type]
+        taken["quiet" if found is not None else "full"] += 1
+        return found
+
+    monkeypatch.setattr(Prealarms, "_quiet_batch", spy)
+    for pre in (quick, general):  # a pre-alarm open at a restart: it clears in a low batch
+        pre.restore([(5, T0)])
+    values = _values(seed, 1500)
+    rng = np.random.default_rng(seed)
+    for k in range(0, len(values), cycles):
+        block = values[k : k + cycles]
+        ok = rng.random(block.shape) > 0.02
+        n = block.shape[0]
+        pid = np.tile(np.arange(1, POINTS + 1, dtype=np.int32), n)
+        t = T0 + np.repeat(np.arange(k, k + n), POINTS) * S
+        order = np.lexsort((t, pid))
+        rows = Rows.of(pid[order], t[order], block.ravel()[order])
+        a = quick.evaluate(rows, ok.ravel()[order])
+        with monkeypatch.context() as m:
+            m.setattr(Prealarms, "_quiet_batch", lambda *_: None)
+            b = general.evaluate(rows, ok.ravel()[order])
+        assert a is not None and b is not None
+        assert a.changes == b.changes
+        taken["changes"] += len(a.changes)
+        assert_same_prealarm_state(a.state, b.state)
+        quick.commit(a)
+        general.commit(b)
+    assert taken["changes"] > 0 and taken["full"] > 0
+    assert taken["quiet"] > 0 if quiet else taken["quiet"] == 0
+
+
 def _registry(level_of_3: float) -> PointRegistry:
     return registry(*({} if i != 3 else {"alarm_high": level_of_3} for i in range(1, 9)))
 
