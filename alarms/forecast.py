@@ -45,10 +45,11 @@ SEGMENT_TAUS = 4.0
 
 @dataclass(frozen=True, slots=True)
 class TrendState:
-    """Per point id: the weighted sums at the point's last input reading, and the last two
-    raw inputs (for the median of three); NaN / NEVER: none yet. The sums are the rows of one
-    (6, points) array (``s0`` .. ``syy`` are its rows), the inputs of one (2, points) array,
-    so a batch reads and writes each with one call."""
+    """Per point (the caller's index: a point id, or a column of the pre-alarms' compact
+    state): the weighted sums at the point's last input reading, and the last two raw inputs
+    (for the median of three); NaN / NEVER: none yet. The sums are the rows of one (6, points)
+    array (``s0`` .. ``syy`` are its rows), the inputs of one (2, points) array, so a batch
+    reads and writes each with one call."""
 
     t_us: IntArray
     sums: FloatArray  # (6, points): s0, s1, s2, sy, sty, syy
