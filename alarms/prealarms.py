@@ -100,6 +100,10 @@ class PrealarmParams:
     cut_tau_s: float = 200.0
     cut_window_s: float = 1800.0
     cut_confirm: int = 10
+    #: Session 7: above ``cut_tau_s``, the response time is estimated per point and cutting
+    #: start from the decay of its own fast slope (production.response_time), between
+    #: ``cut_tau_s`` and this bound; at or below ``cut_tau_s``: ``cut_tau_s`` fixed.
+    cut_tau_max_s: float = 0.0
 
     def __post_init__(self) -> None:
         if not (self.horizon_s > 0 and self.tau_s > 0 and self.confirm >= 1):
@@ -172,7 +176,8 @@ class PrealarmPoints:
         cut_tau = column("cut_tau_s")
         cutting = production.CuttingPoints.of(registry, target & (cut_tau > 0), cut_tau,
                                               column("cut_window_s"),
-                                              column("cut_confirm", np.int64))  # fmt: skip
+                                              column("cut_confirm", np.int64),
+                                              column("cut_tau_max_s"))  # fmt: skip
         return cls(
             target, level, column("horizon_s"), column("tau_s"), column("slow_tau_s"), column("z"),
             column("confirm", np.int64), column("min_weight"),
@@ -343,10 +348,11 @@ class Prealarms:
         pid, t, v = rows.pid[sel], rows.t[sel], rows.v[sel]
         st = self.state
         vent_lost, low_us = self._ventilation_lost(rows, ok, pid, t)
-        cut, cut_st = production.cutting_started(pts.cutting, st.cutting, rows, ok, pid, t)
-        cut &= ~vent_lost
+        cut_rows, cut_start, cut_st = production.cutting_started(pts.cutting, st.cutting, rows,
+                                                                 ok, pid, t)  # fmt: skip
+        cut = production.Cut(cut_rows & ~vent_lost, cut_start, cut_st)
         if rows.single and not len(pts.up_down):  # one polling cycle: each point's one
-            outcome = self._evaluate_single(pid, t, v, vent_lost, low_us, cut, cut_st)
+            outcome = self._evaluate_single(pid, t, v, vent_lost, low_us, cut)
             if outcome is not None:
                 return outcome
         trend, trend_after = ew_trend(pid, t, v, st.trend, pts.tau_s, pts.horizon_s)
@@ -394,10 +400,11 @@ class Prealarms:
             else None
         )
         hold = vent_lost if vent_lost.any() else None
-        if cut.any():  # production (alarms/production.py)
+        if cut.rows.any():  # production (alarms/production.py)
             held = pts.confirm[pid] if confirm is None else confirm
-            trend, confirm = production.apply(trend, fast_slope, cut, pid, pts.cutting,
-                                              pts.horizon_s[pid], held)  # fmt: skip
+            trend, confirm, cut_st = production.apply(trend, fast_slope, cut, pid, t,
+                                                      pts.cutting, pts.horizon_s[pid],
+                                                      held)  # fmt: skip
         changes, active, run, raised = decide(pid, t, trend, pts, st, confirm, hold)
         state = PrealarmState(trend_after, slow_after, active, run, raised, low_us, cut_st)
         return PrealarmOutcome(changes, state)
@@ -442,14 +449,13 @@ class Prealarms:
         v: FloatArray,
         vent_lost: BoolArray,
         low_us: IntArray,
-        cut: BoolArray,
-        cut_st: production.CuttingState,
+        cut: production.Cut,
     ) -> PrealarmOutcome | None:
         """``evaluate`` for rows of distinct points (both trends at once in
         :meth:`_evaluate_pair`, the fast one alone in :func:`forecast.ew_trend_single`, and
         the latch of one row per point); None when the rows need the general path.
-        ``vent_lost``, ``low_us``: the ventilation input's, per row and after; ``cut``,
-        ``cut_st``: the production input's."""
+        ``vent_lost``, ``low_us``: the ventilation input's, per row and after; ``cut``: the
+        production input's."""
         pts, st = self.points, self.state
         slow_tau = pts.slow_tau_s[pid]
         slow = bool((slow_tau > 0).any())
@@ -460,7 +466,7 @@ class Prealarms:
                 (pts.horizon_s[pts.target] > 0).all()
             )
         if slow:
-            return self._evaluate_pair(pid, t, v, slow_tau, vent_lost, low_us, cut, cut_st)
+            return self._evaluate_pair(pid, t, v, slow_tau, vent_lost, low_us, cut)
         found = ew_trend_single(pid, t, v, (st.trend,), self._taus[:1], pts.horizon_s)
         if found is None:
             return None
@@ -468,10 +474,12 @@ class Prealarms:
         lost = bool(vent_lost.any())
         confirm = np.where(vent_lost, pts.vent_confirm[pid], pts.confirm[pid]) if lost else None
         hold = vent_lost if lost else None
-        if cut.any():  # production (alarms/production.py)
+        cut_st = cut.state
+        if cut.rows.any():  # production (alarms/production.py)
             held = pts.confirm[pid] if confirm is None else confirm
-            trend, confirm = production.apply(trend, found[0][0].slope, cut, pid, pts.cutting,
-                                              pts.horizon_s[pid], held)  # fmt: skip
+            trend, confirm, cut_st = production.apply(trend, found[0][0].slope, cut, pid, t,
+                                                      pts.cutting, pts.horizon_s[pid],
+                                                      held)  # fmt: skip
         changes, active, run, raised = decide_single(pid, t, trend, pts, st, confirm, hold)
         state = PrealarmState(trend_after, st.slow, active, run, raised, low_us, cut_st)
         return PrealarmOutcome(changes, state)
@@ -484,8 +492,7 @@ class Prealarms:
         slow_tau: FloatArray,
         vent_lost: BoolArray,
         low_us: IntArray,
-        cut: BoolArray,
-        cut_st: production.CuttingState,
+        cut: production.Cut,
     ) -> PrealarmOutcome | None:
         """``_evaluate_single`` with the slow trend: both trends' state in one
         :class:`TrendPair` (:func:`forecast.ew_pair_single`). The quiet cycle (issue 14): when
@@ -496,7 +503,7 @@ class Prealarms:
         no standard error, no slow forecast, no latch. When a few rows may, only those are
         fitted and latched; the others' runs end (each row's arithmetic is its own, so the
         same bits). An input that can lift a row's forecast above its fast line must put
-        the row in ``may``: the rows of the production input (``cut``) always are."""
+        the row in ``may``: the rows of the production input (``cut.rows``) always are."""
         pts, st = self.points, self.state
         pair = st.pair if st.pair is not None else TrendPair.of(st.trend, st.slow)
         assert self._taus is not None
@@ -518,20 +525,20 @@ class Prealarms:
             with np.errstate(invalid="ignore", divide="ignore"):
                 _, _, fast_slope, fast_level = fit_line(sums[:, 0])  # the fast trend's line
                 may = fast_level + fast_slope * horizon >= pts.level[pid]
-            may |= st.active[pid] | cut
+            may |= st.active[pid] | cut.rows
             if not may.any():  # the quiet cycle: no raise possible, nothing to clear
                 run = st.run
                 if run[pid].any():
                     run = run.copy()
                     run[pid] = 0
                 state = PrealarmState(trend_after, slow_after, st.active, run,
-                                      st.raised_us, low_us, cut_st, pair=after)  # fmt: skip
+                                      st.raised_us, low_us, cut.state, pair=after)  # fmt: skip
                 return PrealarmOutcome([], state)
             if np.count_nonzero(may) * 4 < n:  # a few rows rise: the fit of those only
                 sel = np.flatnonzero(may)
                 rest = pid[~may]
                 pid, t, slow_tau, vent_lost = pid[sel], t[sel], slow_tau[sel], vent_lost[sel]
-                cut = cut[sel]
+                cut = cut.take(sel)
                 sums, horizon, filtered = np.take(sums, sel, axis=2), horizon[sel], filtered[sel]
         fit = fit_trend(sums, horizon, filtered)
         lost = bool(vent_lost.any())
@@ -541,10 +548,11 @@ class Prealarms:
                       fit.stderr[0], filtered)  # fmt: skip
         confirm = np.where(vent_lost, pts.vent_confirm[pid], pts.confirm[pid]) if lost else None
         hold = vent_lost if lost else None
-        if cut.any():  # production (alarms/production.py)
+        cut_st = cut.state
+        if cut.rows.any():  # production (alarms/production.py)
             held = pts.confirm[pid] if confirm is None else confirm
-            trend, confirm = production.apply(trend, fit.slope[0], cut, pid, pts.cutting,
-                                              horizon, held)  # fmt: skip
+            trend, confirm, cut_st = production.apply(trend, fit.slope[0], cut, pid, t,
+                                                      pts.cutting, horizon, held)  # fmt: skip
         changes, active, run, raised = decide_single(pid, t, trend, pts, st, confirm, hold)
         if rest is not None and st.run[rest].any():  # the other rows' runs end
             run = run.copy() if run is st.run else run
