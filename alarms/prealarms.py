@@ -92,18 +92,19 @@ class PrealarmParams:
     #: airflow path (``points.downstream``) while that upstream point itself meets the raise
     #: condition or reads at its level: the rise on its way that has not arrived yet.
     upstream_gain: float = 0.0
-    #: Production (session 6, alarms/production.py): ``cut_tau_s`` > 0 reads a rise within
+    #: Production (sessions 6-7, alarms/production.py): ``cut_tau_s`` > 0 reads a rise within
     #: ``cut_window_s`` after a cutting start on the substation's 设备开停 (1004) point as the
-    #: emission's first-order response with that time constant, confirmed by ``cut_confirm``
-    #: readings (0: the input off). Adopted on the development set (docs/benchmarks.md
-    #: "Pre-alarms, session 6"); idle where a substation has no 1004 point.
-    cut_tau_s: float = 200.0
+    #: emission's first-order response, confirmed by ``cut_confirm`` readings (0: the input
+    #: off); idle where a substation has no 1004 point. Its time constant is estimated per
+    #: point and cutting start from the decay of the point's own fast slope
+    #: (``production.response_time``), from ``cut_tau_s`` (the prior, and the floor) up to
+    #: ``cut_tau_max_s``; with ``cut_tau_max_s`` at or below ``cut_tau_s``, ``cut_tau_s``
+    #: fixed (session 6's input). Adopted on the development sets (docs/benchmarks.md
+    #: "Pre-alarms, session 7").
+    cut_tau_s: float = 250.0
     cut_window_s: float = 1800.0
-    cut_confirm: int = 10
-    #: Session 7: above ``cut_tau_s``, the response time is estimated per point and cutting
-    #: start from the decay of its own fast slope (production.response_time), between
-    #: ``cut_tau_s`` and this bound; at or below ``cut_tau_s``: ``cut_tau_s`` fixed.
-    cut_tau_max_s: float = 0.0
+    cut_confirm: int = 60
+    cut_tau_max_s: float = 2400.0
 
     def __post_init__(self) -> None:
         if not (self.horizon_s > 0 and self.tau_s > 0 and self.confirm >= 1):

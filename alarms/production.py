@@ -1,23 +1,27 @@
-"""The production state as an input of the pre-alarm forecaster (issue 17, session 6).
+"""The production state as an input of the pre-alarm forecaster (issue 17, sessions 6-7).
 
 A methane point at a working face emits more while coal is cut: after a cutting start the
 emission rises within minutes towards a new level, and falls after the stop. The mine shows
 the cutting state on an equipment on/off point (设备开停, 1004: the shearer or roadheader, 1 =
-开) of the working's substation. With ``cut_tau_s`` > 0 (``mines.prealarm``; the default, 200 s,
-was tuned on the development set), for ``cut_window_s`` after that point switched from 0 to 1
-(a valid reading of 1 after one of 0), a rise of a methane point of the same substation is
-read as the first-order response of the emission to the start, time constant ``cut_tau_s``:
+开) of the working's substation. With ``cut_tau_s`` > 0 (``mines.prealarm``; the defaults
+were tuned on the development sets), for ``cut_window_s`` after that point switched from 0 to
+1 (a valid reading of 1 after one of 0), a rise of a methane point of the same substation is
+read as the first-order response of the emission to the start, time constant ``T``:
 
 * the rise need not last (the fast trend's slope, no slow trend), ``cut_confirm`` readings
   confirm it;
 * the forecast is the level the response tends to within the horizon,
-  ``level + slope x cut_tau_s x (1 - exp(-horizon / cut_tau_s))`` (the rise left in a
-  first-order response is its slope times its time constant), instead of the straight line
-  ``level + slope x horizon``; its standard error is scaled by the same ratio.
+  ``level + slope x T x (1 - exp(-horizon / T))`` (the rise left in a first-order response
+  is its slope times its time constant), instead of the straight line
+  ``level + slope x horizon``; its standard error is scaled by the same ratio;
+* ``T`` is estimated per point and cutting start from the decay of the point's own fast
+  slope since the start (:func:`response_time`), between ``cut_tau_s`` and
+  ``cut_tau_max_s``: a face that answers slowly is forecast with its own slow response
+  (session 7); with ``cut_tau_max_s`` at or below ``cut_tau_s``, ``T`` is ``cut_tau_s``.
 
 Outside that window, or with ``cut_tau_s`` 0 (the input off), nothing changes. The
-shearer's last reading and last start per point are carried in :class:`CuttingState`.
-"""
+shearer's last reading and last start per point, and each methane point's steepest slope
+since its start, are carried in :class:`CuttingState`."""
 
 from __future__ import annotations
 
