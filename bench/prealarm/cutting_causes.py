@@ -1,7 +1,9 @@
 """What the production input did with each cutting accumulation and each false pre-alarm of a
 development trace (issue 17, session 7): a diagnosis for tuning, so run it on development
-traces only (bench/prealarm/README.md). It rebuilds the trace's scenarios from its simulator
-configuration to print each cutting accumulation's response time (``tau_s``) and peak.
+traces only (bench/prealarm/README.md). Per cutting accumulation (its root label): its peak,
+the pre-alarms raised within it (seconds after its start) and its exceedance with the lead;
+then every pre-alarm not followed by an exceedance of its point within the horizon, with the
+cutting accumulations of its point it came in (seconds after their start).
 
     python bench/prealarm/cutting_causes.py '{"cut_tau_s": 200}' /tmp/dev-21.trace ...
 """
@@ -17,8 +19,6 @@ if not __package__:  # run as a script: import from the repository root
 
 from minewatch.alarms.evaluation.run import prealarm_report, replay
 from minewatch.alarms.prealarms import PrealarmParams
-from minewatch.simulators.config import MineConfig
-from minewatch.simulators.model import SimulatedMine
 from minewatch.trace import Trace
 
 
@@ -26,35 +26,28 @@ def main(argv: list[str]) -> int:
     params = PrealarmParams.of(json.loads(argv[0]))
     for path in argv[1:]:
         trace = Trace(Path(path))
-        config = MineConfig.model_validate(json.loads((Path(path) / "config.json").read_text()))
-        mine = SimulatedMine(config)
         result = replay(trace, batch_cycles=300, python_cycles=0, prealarm=params)
         report = prealarm_report(trace, result, params)["minewatch"]
         assert isinstance(report, dict)
         t0 = trace.start_us
         span = result.cycles * int(trace.manifest["cycle_us"]) / 1e6
-        cuts = [s for s in mine.scenarios
-                if s.kind == "cutting_accumulation" and s.start_s < span]  # fmt: skip
         level = {c: float(trace.definition.points[i].alarm_high or 0)
                  for i, c in enumerate(trace.codes)}  # fmt: skip
-        print(f"# {path}: {len(cuts)} cutting accumulations (origin point: tau, duration, peak)")
+        print(f"# {path}")
         by_point: dict[str, list[tuple[float, float]]] = {}
-        tau = {round(s.start_s): s.config for s in cuts}
         for g in trace.ground_truth:
             if g.detail != "cutting" or g.cause is not None:
                 continue
             code, start = g.point, float(g.start_s)
             if start >= span:
                 continue
-            sc = tau.get(round(start))
             eps = [e for e in result.prealarms if trace.codes[e.point] == code
                    and start - 60 <= (e.raised_us - t0) / 1e6 <= g.end_s]  # fmt: skip
             raised = [round((e.raised_us - t0) / 1e6 - start) for e in eps]
             by_point.setdefault(code, []).append((start, float(g.end_s)))
             hit = [(round(e["hit_s"] - start), e["lead_s"]) for e in report["events"]
                    if e["point"] == code and start <= e["hit_s"] <= g.end_s]  # fmt: skip
-            print(f"cut {code} start {start:.0f} tau {sc.tau_s if sc else None} dur "
-                  f"{sc.duration_s if sc else None} peak {g.peak} level {level.get(code)} "
+            print(f"cut {code} start {start:.0f} peak {g.peak} level {level.get(code)} "
                   f"raised at +{raised} hit (at, lead) {hit}")  # fmt: skip
         horizon = params.horizon_s + 60
         hits = {(e["point"], e["hit_s"]) for e in report["events"]}
