@@ -240,14 +240,17 @@ def response_time(
     # segments: a point's rows of one cutting start (rows sorted by point, then time)
     new = np.ones(n, bool)
     new[1:] = (p[1:] != p[:-1]) | (of[1:] != of[:-1])
-    seg = np.cumsum(new) - 1
-    # the running maximum within each segment, exactly: ranks (a later equal slope ranks
-    # higher, as it would replace the maximum one reading at a time), offset per segment
-    order = np.argsort(b, kind="stable")
-    rank = np.empty(n, np.int64)
-    rank[order] = np.arange(n)
-    top = order[np.maximum.accumulate(seg * n + rank) - seg * n]
-    b_max, t_max = b[top], ts[top]
+    if new.all():  # each row its own segment (one polling cycle): the row is its maximum
+        b_max, t_max = b, ts
+    else:
+        # the running maximum within each segment, exactly: ranks (a later equal slope ranks
+        # higher, as it would replace the maximum one reading at a time), offset per segment
+        seg = np.cumsum(new) - 1
+        order = np.argsort(b, kind="stable")
+        rank = np.empty(n, np.int64)
+        rank[order] = np.arange(n)
+        top = order[np.maximum.accumulate(seg * n + rank) - seg * n]
+        b_max, t_max = b[top], ts[top]
     # the state's maximum, where the segment goes on with the state's start
     carried = state.peak_of[p] == of
     older = carried & (state.peak[p] > b_max)
