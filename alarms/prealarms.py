@@ -13,7 +13,8 @@ pre-alarm is
   readings of history behind the fit;
 * **cleared** when the forecast falls back below ``clear_fraction`` of the level while the
   fitted level is below the level (a pre-alarm stays up while the gas is above the level:
-  the alarm is then shown too).
+  the alarm is then shown too), and has stayed so for ``clear_hold_s`` (a shorter dip that
+  comes back is the same pre-alarm).
 
 Readings with an unreliable status or inside a calibration (flagged or declared) are not
 forecast from. The parameters are data per mine (``mines.prealarm``, migration 0021: a JSON
@@ -80,6 +81,9 @@ class PrealarmParams:
     #: ``tau_s`` / cycle well above it), or no pre-alarm is ever raised
     min_weight: float = 60.0
     clear_fraction: float = 0.9  # cleared below this share of the level
+    #: the clear condition must hold this long, row after row, before a pre-alarm clears
+    #: (0: at the first row); the clear's time is the row where the hold is complete
+    clear_hold_s: float = 0.0
     #: Ventilation (issue 17): while an air-speed sensor (风速) of the point's substation
     #: has read below its low alarm level within ``tau_s`` (the air is lost: a local fan
     #: stopped), a rise need not last (the fast trend's slope alone, no slow trend), this
@@ -150,6 +154,7 @@ class PrealarmPoints:
     air_low: FloatArray = field(default_factory=lambda: np.zeros(0))  # per point: alarm_low
     air_of: BoolArray = field(default_factory=lambda: np.zeros(0, bool))  # an air point used
     cutting: production.CuttingPoints = field(default_factory=production.CuttingPoints.none)
+    clear_hold_us: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @classmethod
     def of(
@@ -185,6 +190,7 @@ class PrealarmPoints:
             level * column("clear_fraction"), down, up, delay, gain[down],
             _air_points(registry, target & (vent > 0)), vent,
             registry.alarm_low.astype(np.float64), cutting=cutting,
+            clear_hold_us=np.round(column("clear_hold_s") * 1e6).astype(np.int64),
         )  # fmt: skip
 
     def __post_init__(self) -> None:
@@ -249,6 +255,9 @@ class PrealarmState:
     #: ``trend`` and ``slow`` packed in one :class:`TrendPair` when they are its views (the
     #: one-cycle path's state: read and written with one call each); None: not packed
     pair: TrendPair | None = None
+    #: per point with a pre-alarm up: the first row of its current run of rows meeting the
+    #: clear condition (``clear_hold_s``); NEVER: none, and at every point with none up
+    clear_since_us: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @classmethod
     def empty(cls, size: int) -> PrealarmState:
@@ -256,7 +265,13 @@ class PrealarmState:
         fast, slow = pair.trends()
         return cls(fast, slow, np.zeros(size, bool), np.zeros(size, np.int64),
                    np.full(size, NEVER, np.int64), np.full(size, NEVER, np.int64),
-                   production.CuttingState.empty(size), pair=pair)  # fmt: skip
+                   production.CuttingState.empty(size), pair=pair,
+                   clear_since_us=np.full(size, NEVER, np.int64))  # fmt: skip
+
+    def since(self) -> IntArray:
+        """``clear_since_us``, NEVER at every point when it was not kept."""
+        n = len(self.active)
+        return self.clear_since_us if len(self.clear_since_us) == n else np.full(n, NEVER)
 
     def grown(self, size: int) -> PrealarmState:
         if size == len(self.active):
@@ -273,7 +288,8 @@ class PrealarmState:
         return PrealarmState(self.trend.grown(size), self.slow.grown(size),
                              grow(self.active, False), grow(self.run, 0),
                              grow(self.raised_us, NEVER), grow(low, NEVER),
-                             self.cutting.grown(size))  # fmt: skip
+                             self.cutting.grown(size),
+                             clear_since_us=grow(self.since(), NEVER))  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,8 +422,9 @@ class Prealarms:
             trend, confirm, cut_st = production.apply(trend, fast_slope, cut, pid, t,
                                                       pts.cutting, pts.horizon_s[pid],
                                                       held)  # fmt: skip
-        changes, active, run, raised = decide(pid, t, trend, pts, st, confirm, hold)
-        state = PrealarmState(trend_after, slow_after, active, run, raised, low_us, cut_st)
+        changes, active, run, raised, since = decide(pid, t, trend, pts, st, confirm, hold)
+        state = PrealarmState(trend_after, slow_after, active, run, raised, low_us, cut_st,
+                              clear_since_us=since)  # fmt: skip
         return PrealarmOutcome(changes, state)
 
     def _ventilation_lost(
@@ -481,8 +498,10 @@ class Prealarms:
             trend, confirm, cut_st = production.apply(trend, found[0][0].slope, cut, pid, t,
                                                       pts.cutting, pts.horizon_s[pid],
                                                       held)  # fmt: skip
-        changes, active, run, raised = decide_single(pid, t, trend, pts, st, confirm, hold)
-        state = PrealarmState(trend_after, st.slow, active, run, raised, low_us, cut_st)
+        changes, active, run, raised, since = decide_single(pid, t, trend, pts, st, confirm,
+                                                            hold)  # fmt: skip
+        state = PrealarmState(trend_after, st.slow, active, run, raised, low_us, cut_st,
+                              clear_since_us=since)  # fmt: skip
         return PrealarmOutcome(changes, state)
 
     def _evaluate_pair(
@@ -533,7 +552,8 @@ class Prealarms:
                     run = run.copy()
                     run[pid] = 0
                 state = PrealarmState(trend_after, slow_after, st.active, run,
-                                      st.raised_us, low_us, cut.state, pair=after)  # fmt: skip
+                                      st.raised_us, low_us, cut.state, pair=after,
+                                      clear_since_us=st.clear_since_us)  # fmt: skip
                 return PrealarmOutcome([], state)
             if np.count_nonzero(may) * 4 < n:  # a few rows rise: the fit of those only
                 sel = np.flatnonzero(may)
@@ -554,13 +574,13 @@ class Prealarms:
             held = pts.confirm[pid] if confirm is None else confirm
             trend, confirm, cut_st = production.apply(trend, fit.slope[0], cut, pid, t,
                                                       pts.cutting, horizon, held)  # fmt: skip
-        changes, active, run, raised = decide_single(pid, t, trend, pts, st, confirm, hold)
+        changes, active, run, raised, since = decide_single(pid, t, trend, pts, st, confirm,
+                                                            hold)  # fmt: skip
         if rest is not None and st.run[rest].any():  # the other rows' runs end
             run = run.copy() if run is st.run else run
             run[rest] = 0
-        state = PrealarmState(
-            trend_after, slow_after, active, run, raised, low_us, cut_st, pair=after
-        )
+        state = PrealarmState(trend_after, slow_after, active, run, raised, low_us, cut_st,
+                              pair=after, clear_since_us=since)  # fmt: skip
         return PrealarmOutcome(changes, state)
 
 
@@ -618,16 +638,25 @@ def decide(
     st: PrealarmState,
     confirm: IntArray | None = None,
     hold: BoolArray | None = None,
-) -> tuple[list[PrealarmChange], BoolArray, IntArray, IntArray]:
-    """Raises and clears over the rows; the latch, run and raise time per point after them.
-    ``confirm``: the readings confirming a raise per row (default: the points' setting);
-    ``hold``: rows where a pre-alarm up is not cleared (the air is lost)."""
+) -> tuple[list[PrealarmChange], BoolArray, IntArray, IntArray, IntArray]:
+    """Raises and clears over the rows; the latch, run, raise time and start of the clear
+    run (:attr:`PrealarmState.clear_since_us`) per point after them. ``confirm``: the
+    readings confirming a raise per row (default: the points' setting); ``hold``: rows where a
+    pre-alarm up is not cleared (the air is lost)."""
     n = len(pid)
     gs = group_starts(pid)
     idx = np.arange(n)
     rise, clear = conditions(pid, trend, pts)
     if hold is not None:
         clear &= ~hold
+    start = None
+    if _holds(pid, pts):  # the clear run's first row: in the batch, or carried over
+        last_kept = np.maximum.accumulate(np.where(~clear, idx, -1))
+        carried = st.since()[pid]
+        carried = np.where(carried != NEVER, carried, t[gs])
+        first = t[np.minimum(last_kept + 1, max(n - 1, 0))]
+        start = np.where(clear, np.where(last_kept >= gs, first, carried), NEVER)
+        clear = _held(clear, t, start, pts.clear_hold_us[pid])
     # consecutive rows meeting the raise condition, carried over from the state
     last_miss = np.maximum.accumulate(np.where(~rise, idx, -1))
     in_group = last_miss >= gs
@@ -648,7 +677,31 @@ def decide(
     runs[points] = run[last]
     raised = st.raised_us.copy()
     changes = _changes(pid, t, up, down, trend, pts, raised)
-    return changes, active, runs, raised
+    since = _since_after(st, points, state[last], None if start is None else start[last])
+    return changes, active, runs, raised, since
+
+
+def _holds(pid: npt.NDArray[np.int32], pts: PrealarmPoints) -> bool:
+    """Whether a row's point has a clear hold (``clear_hold_s`` > 0)."""
+    return len(pts.clear_hold_us) > 0 and bool(pts.clear_hold_us[pid].any())
+
+
+def _held(clear: BoolArray, t: IntArray, start: IntArray, hold_us: IntArray) -> BoolArray:
+    """The rows that clear: the clear condition has held from ``start`` for the hold."""
+    return clear & (t - np.where(clear, start, t) >= hold_us)
+
+
+def _since_after(
+    st: PrealarmState, points: npt.NDArray[np.int32], up: BoolArray, start: IntArray | None
+) -> IntArray:
+    """``clear_since_us`` after the rows: at ``points`` (their last rows' values), the start
+    of the clear run where a pre-alarm is still up, NEVER elsewhere."""
+    since = st.since()
+    if start is None and not (since[points] != NEVER).any():
+        return since
+    since = since.copy()
+    since[points] = NEVER if start is None else np.where(up, start, NEVER)
+    return since
 
 
 def _changes(
@@ -694,7 +747,7 @@ def decide_single(
     st: PrealarmState,
     confirm: IntArray | None = None,
     hold: BoolArray | None = None,
-) -> tuple[list[PrealarmChange], BoolArray, IntArray, IntArray]:
+) -> tuple[list[PrealarmChange], BoolArray, IntArray, IntArray, IntArray]:
     """:func:`decide` for rows of distinct points: each row continues (or resets) its point's
     run and latch from the state; nothing is copied when nothing changes. ``confirm`` and
     ``hold`` as for :func:`decide`."""
@@ -707,13 +760,18 @@ def decide_single(
     carried = st.run[pid]
     if not rise.any() and not initial.any():  # the quiet case: no run goes on, none is open
         if not carried.any():
-            return [], st.active, st.run, st.raised_us
+            return [], st.active, st.run, st.raised_us, st.clear_since_us
         runs = st.run.copy()
         runs[pid] = 0
-        return [], st.active, runs, st.raised_us
+        return [], st.active, runs, st.raised_us, st.clear_since_us
     _, clear = conditions(pid, trend, pts)
     if hold is not None:
         clear &= ~hold
+    start = None
+    if _holds(pid, pts):  # the clear run's first row: carried over, or this one
+        carried_since = st.since()[pid]
+        start = np.where(clear, np.where(carried_since != NEVER, carried_since, t), NEVER)
+        clear = _held(clear, t, start, pts.clear_hold_us[pid])
     run = np.where(rise, carried + 1, 0)
     set_rows = rise & (run >= (pts.confirm[pid] if confirm is None else confirm))
     state = np.where(set_rows, True, np.where(clear, False, initial))
@@ -725,4 +783,4 @@ def decide_single(
     down = ~state & initial
     raised = st.raised_us.copy()
     changes = _changes(pid, t, up, down, trend, pts, raised)
-    return changes, active, runs, raised
+    return changes, active, runs, raised, _since_after(st, pid, state, start)
