@@ -83,7 +83,7 @@ class PrealarmParams:
     clear_fraction: float = 0.9  # cleared below this share of the level
     #: the clear condition must hold this long, row after row, before a pre-alarm clears
     #: (0: at the first row); the clear's time is the row where the hold is complete
-    clear_hold_s: float = 0.0
+    clear_hold_s: float = 60.0
     #: Ventilation (issue 17): while an air-speed sensor (风速) of the point's substation
     #: has read below its low alarm level within ``tau_s`` (the air is lost: a local fan
     #: stopped), a rise need not last (the fast trend's slope alone, no slow trend), this
