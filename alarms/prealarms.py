@@ -13,7 +13,8 @@ pre-alarm is
   readings of history behind the fit;
 * **cleared** when the forecast falls back below ``clear_fraction`` of the level while the
   fitted level is below the level (a pre-alarm stays up while the gas is above the level:
-  the alarm is then shown too).
+  the alarm is then shown too), and has stayed so for ``clear_hold_s`` (a shorter dip that
+  comes back is the same pre-alarm).
 
 Readings with an unreliable status or inside a calibration (flagged or declared) are not
 forecast from. The parameters are data per mine (``mines.prealarm``, migration 0021: a JSON
@@ -83,6 +84,9 @@ class PrealarmParams:
     #: ``tau_s`` / cycle well above it), or no pre-alarm is ever raised
     min_weight: float = 60.0
     clear_fraction: float = 0.9  # cleared below this share of the level
+    #: the clear condition must hold this long, row after row, before a pre-alarm clears
+    #: (0: at the first row); the clear's time is the row where the hold is complete
+    clear_hold_s: float = 60.0
     #: Ventilation (issue 17): while an air-speed sensor (风速) of the point's substation
     #: has read below its low alarm level within ``tau_s`` (the air is lost: a local fan
     #: stopped), a rise need not last (the fast trend's slope alone, no slow trend), this
@@ -95,14 +99,19 @@ class PrealarmParams:
     #: airflow path (``points.downstream``) while that upstream point itself meets the raise
     #: condition or reads at its level: the rise on its way that has not arrived yet.
     upstream_gain: float = 0.0
-    #: Production (session 6, alarms/production.py): ``cut_tau_s`` > 0 reads a rise within
+    #: Production (sessions 6-7, alarms/production.py): ``cut_tau_s`` > 0 reads a rise within
     #: ``cut_window_s`` after a cutting start on the substation's 设备开停 (1004) point as the
-    #: emission's first-order response with that time constant, confirmed by ``cut_confirm``
-    #: readings (0: the input off). Adopted on the development set (docs/benchmarks.md
-    #: "Pre-alarms, session 6"); idle where a substation has no 1004 point.
-    cut_tau_s: float = 200.0
+    #: emission's first-order response, confirmed by ``cut_confirm`` readings (0: the input
+    #: off); idle where a substation has no 1004 point. Its time constant is estimated per
+    #: point and cutting start from the decay of the point's own fast slope
+    #: (``production.response_time``), from ``cut_tau_s`` (the prior, and the floor) up to
+    #: ``cut_tau_max_s``; with ``cut_tau_max_s`` at or below ``cut_tau_s``, ``cut_tau_s``
+    #: fixed (session 6's input). Adopted on the development sets (docs/benchmarks.md
+    #: "Pre-alarms, session 7").
+    cut_tau_s: float = 250.0
     cut_window_s: float = 1800.0
-    cut_confirm: int = 10
+    cut_confirm: int = 60
+    cut_tau_max_s: float = 2400.0
 
     def __post_init__(self) -> None:
         if not (self.horizon_s > 0 and self.tau_s > 0 and self.confirm >= 1):
@@ -148,6 +157,7 @@ class PrealarmPoints:
     air_low: FloatArray = field(default_factory=lambda: np.zeros(0))  # per point: alarm_low
     air_of: BoolArray = field(default_factory=lambda: np.zeros(0, bool))  # an air point used
     cutting: production.CuttingPoints = field(default_factory=production.CuttingPoints.none)
+    clear_hold_us: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @classmethod
     def of(
@@ -175,13 +185,15 @@ class PrealarmPoints:
         cut_tau = column("cut_tau_s")
         cutting = production.CuttingPoints.of(registry, target & (cut_tau > 0), cut_tau,
                                               column("cut_window_s"),
-                                              column("cut_confirm", np.int64))  # fmt: skip
+                                              column("cut_confirm", np.int64),
+                                              column("cut_tau_max_s"))  # fmt: skip
         return cls(
             target, level, column("horizon_s"), column("tau_s"), column("slow_tau_s"), column("z"),
             column("confirm", np.int64), column("min_weight"),
             level * column("clear_fraction"), down, up, delay, gain[down],
             _air_points(registry, target & (vent > 0)), vent,
             registry.alarm_low.astype(np.float64), cutting=cutting,
+            clear_hold_us=np.round(column("clear_hold_s") * 1e6).astype(np.int64),
         )  # fmt: skip
 
     def __post_init__(self) -> None:
@@ -251,6 +263,9 @@ class PrealarmState:
     #: point forecast before a registry change), so the trends' state is compact and a cycle
     #: that covers every forecast point reads and writes it without a gather (issue 14).
     ids: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
+    #: per point with a pre-alarm up: the first row of its current run of rows meeting the
+    #: clear condition (``clear_hold_s``); NEVER: none, and at every point with none up
+    clear_since_us: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @classmethod
     def empty(cls, size: int, ids: IntArray | None = None) -> PrealarmState:
@@ -260,7 +275,13 @@ class PrealarmState:
         fast, slow = pair.trends()
         return cls(fast, slow, np.zeros(size, bool), np.zeros(size, np.int64),
                    np.full(size, NEVER, np.int64), np.full(size, NEVER, np.int64),
-                   production.CuttingState.empty(size), pair=pair, ids=ids)  # fmt: skip
+                   production.CuttingState.empty(size), pair=pair, ids=ids,
+                   clear_since_us=np.full(size, NEVER, np.int64))  # fmt: skip
+
+    def since(self) -> IntArray:
+        """``clear_since_us``, NEVER at every point when it was not kept."""
+        n = len(self.active)
+        return self.clear_since_us if len(self.clear_since_us) == n else np.full(n, NEVER)
 
     def grown(self, size: int, target: BoolArray | None = None) -> PrealarmState:
         """The state for ``size`` point ids whose forecast points are ``target``: the trends'
@@ -286,7 +307,8 @@ class PrealarmState:
             pair = None
         return PrealarmState(trend, slow, grow(self.active, False), grow(self.run, 0),
                              grow(self.raised_us, NEVER), grow(low, NEVER),
-                             self.cutting.grown(size), pair=pair, ids=ids)  # fmt: skip
+                             self.cutting.grown(size), pair=pair, ids=ids,
+                             clear_since_us=grow(self.since(), NEVER))  # fmt: skip
 
 
 def _relaid(state: TrendState, before: IntArray, ids: IntArray) -> TrendState:
@@ -433,18 +455,22 @@ class Prealarms:
         st = self.state
         vent_lost, low_us = self._ventilation_lost(rows, ok, pid, t)
         if self.columns.cutting or len(st.cutting.on) != len(pts.cutting.shearer):
-            cut, cut_st = production.cutting_started(pts.cutting, st.cutting, rows, ok, pid, t)
-            cut &= ~vent_lost
+            cut_rows, cut_start, cut_st = production.cutting_started(
+                pts.cutting, st.cutting, rows, ok, pid, t
+            )
+            cut_rows = cut_rows & ~vent_lost
         else:  # no shearer point: what cutting_started gives, without its calls
-            cut, cut_st = np.zeros(len(pid), bool), st.cutting
+            cut_rows, cut_start = np.zeros(len(pid), bool), np.full(len(pid), NEVER, np.int64)
+            cut_st = st.cutting
+        cut = production.Cut(cut_rows, cut_start, cut_st)
         if rows.single and not len(pts.up_down):  # one polling cycle: each point's one
-            outcome = self._evaluate_single(pid, t, v, vent_lost, low_us, cut, cut_st)
+            outcome = self._evaluate_single(pid, t, v, vent_lost, low_us, cut)
             if outcome is not None:
                 return outcome
         col = self.columns  # the trends' state is by column: ``cpid``, each row's
         cpid = col.slot[pid]
         sums, filtered, trend_after = ew_sums(cpid, t, v, st.trend, col.taus[0])
-        quiet = self._quiet_batch(pid, cpid, t, v, sums, filtered, trend_after, low_us, cut, cut_st)
+        quiet = self._quiet_batch(pid, cpid, t, v, sums, filtered, trend_after, low_us, cut)
         if quiet is not None:
             return quiet
         trend = fit_trend(sums, col.horizon_s[cpid], filtered)
@@ -492,13 +518,14 @@ class Prealarms:
             else None
         )
         hold = vent_lost if some(vent_lost) else None
-        if some(cut):  # production (alarms/production.py)
+        if some(cut.rows):  # production (alarms/production.py)
             held = pts.confirm[pid] if confirm is None else confirm
-            trend, confirm = production.apply(trend, fast_slope, cut, pid, pts.cutting,
-                                              pts.horizon_s[pid], held)  # fmt: skip
-        changes, active, run, raised = decide(pid, t, trend, pts, st, confirm, hold)
+            trend, confirm, cut_st = production.apply(trend, fast_slope, cut, pid, t,
+                                                      pts.cutting, pts.horizon_s[pid],
+                                                      held)  # fmt: skip
+        changes, active, run, raised, since = decide(pid, t, trend, pts, st, confirm, hold)
         state = PrealarmState(trend_after, slow_after, active, run, raised, low_us, cut_st,
-                              ids=st.ids)  # fmt: skip
+                              ids=st.ids, clear_since_us=since)  # fmt: skip
         return PrealarmOutcome(changes, state)
 
     def _quiet_batch(
@@ -511,8 +538,7 @@ class Prealarms:
         filtered: FloatArray,
         trend_after: TrendState,
         low_us: IntArray,
-        cut: BoolArray,
-        cut_st: production.CuttingState,
+        cut: production.Cut,
     ) -> PrealarmOutcome | None:
         """The general path's quiet batch (issue 14; :meth:`_evaluate_pair`'s quiet cycle for
         several rows a point): no point of the rows has a pre-alarm up and no row's forecast
@@ -524,7 +550,7 @@ class Prealarms:
         for a short batch, whose slow trend the general path fits at every row (its state
         after is then summed another way: not the same bits)."""
         pts, st, col = self.points, self.state, self.columns
-        if not self.monotone or len(pts.up_down) or some(cut) or some(st.active[pid]):
+        if not self.monotone or len(pts.up_down) or some(cut.rows) or some(st.active[pid]):
             return None
         if len(pid) < SPLIT_ROWS_PER_POINT * (int(np.count_nonzero(np.diff(pid))) + 1):
             return None
@@ -538,7 +564,7 @@ class Prealarms:
             run = run.copy()
             run[pid] = 0
         state = PrealarmState(trend_after, slow_after, st.active, run, st.raised_us, low_us,
-                              cut_st, ids=st.ids)  # fmt: skip
+                              cut.state, ids=st.ids, clear_since_us=st.clear_since_us)  # fmt: skip
         return PrealarmOutcome([], state)
 
     def _ventilation_lost(
@@ -589,21 +615,20 @@ class Prealarms:
         v: FloatArray,
         vent_lost: BoolArray,
         low_us: IntArray,
-        cut: BoolArray,
-        cut_st: production.CuttingState,
+        cut: production.Cut,
     ) -> PrealarmOutcome | None:
         """``evaluate`` for rows of distinct points (both trends at once in
         :meth:`_evaluate_pair`, the fast one alone in :func:`forecast.ew_trend_single`, and
         the latch of one row per point); None when the rows need the general path.
-        ``vent_lost``, ``low_us``: the ventilation input's, per row and after; ``cut``,
-        ``cut_st``: the production input's."""
+        ``vent_lost``, ``low_us``: the ventilation input's, per row and after; ``cut``: the
+        production input's."""
         pts, st = self.points, self.state
         col = self.columns
         if len(pid) == len(col.ids) and col.all_slow:  # every column, in order: pid is ids
-            return self._evaluate_pair(pid, t, v, None, vent_lost, low_us, cut, cut_st)
+            return self._evaluate_pair(pid, t, v, None, vent_lost, low_us, cut)
         slow_tau = pts.slow_tau_s[pid]
         if some(slow_tau > 0):
-            return self._evaluate_pair(pid, t, v, slow_tau, vent_lost, low_us, cut, cut_st)
+            return self._evaluate_pair(pid, t, v, slow_tau, vent_lost, low_us, cut)
         cpid = col.slot[pid]
         found = ew_trend_single(cpid, t, v, (st.trend,), col.taus[:1], col.horizon_s)
         if found is None:
@@ -612,13 +637,16 @@ class Prealarms:
         lost = some(vent_lost)
         confirm = np.where(vent_lost, pts.vent_confirm[pid], pts.confirm[pid]) if lost else None
         hold = vent_lost if lost else None
-        if some(cut):  # production (alarms/production.py)
+        cut_st = cut.state
+        if some(cut.rows):  # production (alarms/production.py)
             held = pts.confirm[pid] if confirm is None else confirm
-            trend, confirm = production.apply(trend, found[0][0].slope, cut, pid, pts.cutting,
-                                              pts.horizon_s[pid], held)  # fmt: skip
-        changes, active, run, raised = decide_single(pid, t, trend, pts, st, confirm, hold)
+            trend, confirm, cut_st = production.apply(trend, found[0][0].slope, cut, pid, t,
+                                                      pts.cutting, pts.horizon_s[pid],
+                                                      held)  # fmt: skip
+        changes, active, run, raised, since = decide_single(pid, t, trend, pts, st, confirm,
+                                                            hold)  # fmt: skip
         state = PrealarmState(trend_after, st.slow, active, run, raised, low_us, cut_st,
-                              ids=st.ids)  # fmt: skip
+                              ids=st.ids, clear_since_us=since)  # fmt: skip
         return PrealarmOutcome(changes, state)
 
     def _evaluate_pair(
@@ -629,8 +657,7 @@ class Prealarms:
         slow_tau: FloatArray | None,
         vent_lost: BoolArray,
         low_us: IntArray,
-        cut: BoolArray,
-        cut_st: production.CuttingState,
+        cut: production.Cut,
     ) -> PrealarmOutcome | None:
         """``_evaluate_single`` with the slow trend: both trends' state in one
         :class:`TrendPair` (:func:`forecast.ew_pair_single`). The quiet cycle (issue 14): when
@@ -641,7 +668,7 @@ class Prealarms:
         no standard error, no slow forecast, no latch. When a few rows may, only those are
         fitted and latched; the others' runs end (each row's arithmetic is its own, so the
         same bits). An input that can lift a row's forecast above its fast line must put
-        the row in ``may``: the rows of the production input (``cut``) always are.
+        the row in ``may``: the rows of the production input (``cut.rows``) always are.
 
         ``slow_tau`` None: the rows are every column of the state in order (``pid`` is
         ``state.ids``), each with a slow trend; the state is then read and written whole,
@@ -673,10 +700,10 @@ class Prealarms:
         if self.monotone:
             may = line_reaches(sums[:, 0], horizon, level)  # the fast trend's line
             if whole and not some(st.active):  # no pre-alarm up anywhere (run: only here)
-                may |= cut
+                may |= cut.rows
                 run_on = some(st.run)
             else:
-                may |= st.active[pid] | cut
+                may |= st.active[pid] | cut.rows
                 run_on = some(st.run[pid])
             if not some(may):  # the quiet cycle: no raise possible, nothing to clear
                 run = st.run
@@ -684,7 +711,8 @@ class Prealarms:
                     run = run.copy()
                     run[pid] = 0
                 state = PrealarmState(trend_after, slow_after, st.active, run, st.raised_us,
-                                      low_us, cut_st, pair=after, ids=st.ids)  # fmt: skip
+                                      low_us, cut.state, pair=after, ids=st.ids,
+                                      clear_since_us=st.clear_since_us)  # fmt: skip
                 return PrealarmOutcome([], state)
             if slow_tau is None:
                 slow_tau = pts.slow_tau_s[pid]
@@ -692,7 +720,7 @@ class Prealarms:
                 sel = np.flatnonzero(may)
                 rest = pid[~may]
                 pid, t, slow_tau, vent_lost = pid[sel], t[sel], slow_tau[sel], vent_lost[sel]
-                cut = cut[sel]
+                cut = cut.take(sel)
                 sums, horizon, filtered = np.take(sums, sel, axis=2), horizon[sel], filtered[sel]
         if slow_tau is None:
             slow_tau = pts.slow_tau_s[pid]
@@ -704,17 +732,18 @@ class Prealarms:
                       fit.stderr[0], filtered)  # fmt: skip
         confirm = np.where(vent_lost, pts.vent_confirm[pid], pts.confirm[pid]) if lost else None
         hold = vent_lost if lost else None
-        if some(cut):  # production (alarms/production.py)
+        cut_st = cut.state
+        if some(cut.rows):  # production (alarms/production.py)
             held = pts.confirm[pid] if confirm is None else confirm
-            trend, confirm = production.apply(trend, fit.slope[0], cut, pid, pts.cutting,
-                                              horizon, held)  # fmt: skip
-        changes, active, run, raised = decide_single(pid, t, trend, pts, st, confirm, hold)
+            trend, confirm, cut_st = production.apply(trend, fit.slope[0], cut, pid, t,
+                                                      pts.cutting, horizon, held)  # fmt: skip
+        changes, active, run, raised, since = decide_single(pid, t, trend, pts, st, confirm,
+                                                            hold)  # fmt: skip
         if rest is not None and some(st.run[rest]):  # the other rows' runs end
             run = run.copy() if run is st.run else run
             run[rest] = 0
-        state = PrealarmState(
-            trend_after, slow_after, active, run, raised, low_us, cut_st, pair=after, ids=st.ids
-        )
+        state = PrealarmState(trend_after, slow_after, active, run, raised, low_us, cut_st,
+                              pair=after, ids=st.ids, clear_since_us=since)  # fmt: skip
         return PrealarmOutcome(changes, state)
 
 
@@ -772,16 +801,25 @@ def decide(
     st: PrealarmState,
     confirm: IntArray | None = None,
     hold: BoolArray | None = None,
-) -> tuple[list[PrealarmChange], BoolArray, IntArray, IntArray]:
-    """Raises and clears over the rows; the latch, run and raise time per point after them.
-    ``confirm``: the readings confirming a raise per row (default: the points' setting);
-    ``hold``: rows where a pre-alarm up is not cleared (the air is lost)."""
+) -> tuple[list[PrealarmChange], BoolArray, IntArray, IntArray, IntArray]:
+    """Raises and clears over the rows; the latch, run, raise time and start of the clear
+    run (:attr:`PrealarmState.clear_since_us`) per point after them. ``confirm``: the
+    readings confirming a raise per row (default: the points' setting); ``hold``: rows where a
+    pre-alarm up is not cleared (the air is lost)."""
     n = len(pid)
     gs = group_starts(pid)
     idx = np.arange(n)
     rise, clear = conditions(pid, trend, pts)
     if hold is not None:
         clear &= ~hold
+    start = None
+    if _holds(pid, pts):  # the clear run's first row: in the batch, or carried over
+        last_kept = np.maximum.accumulate(np.where(~clear, idx, -1))
+        carried = st.since()[pid]
+        carried = np.where(carried != NEVER, carried, t[gs])
+        first = t[np.minimum(last_kept + 1, max(n - 1, 0))]
+        start = np.where(clear, np.where(last_kept >= gs, first, carried), NEVER)
+        clear = _held(clear, t, start, pts.clear_hold_us[pid])
     # consecutive rows meeting the raise condition, carried over from the state
     last_miss = np.maximum.accumulate(np.where(~rise, idx, -1))
     in_group = last_miss >= gs
@@ -802,7 +840,31 @@ def decide(
     runs[points] = run[last]
     raised = st.raised_us.copy()
     changes = _changes(pid, t, up, down, trend, pts, raised)
-    return changes, active, runs, raised
+    since = _since_after(st, points, state[last], None if start is None else start[last])
+    return changes, active, runs, raised, since
+
+
+def _holds(pid: npt.NDArray[np.int32], pts: PrealarmPoints) -> bool:
+    """Whether a row's point has a clear hold (``clear_hold_s`` > 0)."""
+    return len(pts.clear_hold_us) > 0 and bool(pts.clear_hold_us[pid].any())
+
+
+def _held(clear: BoolArray, t: IntArray, start: IntArray, hold_us: IntArray) -> BoolArray:
+    """The rows that clear: the clear condition has held from ``start`` for the hold."""
+    return clear & (t - np.where(clear, start, t) >= hold_us)
+
+
+def _since_after(
+    st: PrealarmState, points: npt.NDArray[np.int32], up: BoolArray, start: IntArray | None
+) -> IntArray:
+    """``clear_since_us`` after the rows: at ``points`` (their last rows' values), the start
+    of the clear run where a pre-alarm is still up, NEVER elsewhere."""
+    since = st.since()
+    if start is None and not (since[points] != NEVER).any():
+        return since
+    since = since.copy()
+    since[points] = NEVER if start is None else np.where(up, start, NEVER)
+    return since
 
 
 def _changes(
@@ -848,7 +910,7 @@ def decide_single(
     st: PrealarmState,
     confirm: IntArray | None = None,
     hold: BoolArray | None = None,
-) -> tuple[list[PrealarmChange], BoolArray, IntArray, IntArray]:
+) -> tuple[list[PrealarmChange], BoolArray, IntArray, IntArray, IntArray]:
     """:func:`decide` for rows of distinct points: each row continues (or resets) its point's
     run and latch from the state; nothing is copied when nothing changes. ``confirm`` and
     ``hold`` as for :func:`decide`."""
@@ -861,13 +923,18 @@ def decide_single(
     carried = st.run[pid]
     if not some(rise) and not some(initial):  # the quiet case: no run goes on, none is open
         if not some(carried):
-            return [], st.active, st.run, st.raised_us
+            return [], st.active, st.run, st.raised_us, st.clear_since_us
         runs = st.run.copy()
         runs[pid] = 0
-        return [], st.active, runs, st.raised_us
+        return [], st.active, runs, st.raised_us, st.clear_since_us
     _, clear = conditions(pid, trend, pts)
     if hold is not None:
         clear &= ~hold
+    start = None
+    if _holds(pid, pts):  # the clear run's first row: carried over, or this one
+        carried_since = st.since()[pid]
+        start = np.where(clear, np.where(carried_since != NEVER, carried_since, t), NEVER)
+        clear = _held(clear, t, start, pts.clear_hold_us[pid])
     run = np.where(rise, carried + 1, 0)
     set_rows = rise & (run >= (pts.confirm[pid] if confirm is None else confirm))
     state = np.where(set_rows, True, np.where(clear, False, initial))
@@ -879,4 +946,4 @@ def decide_single(
     down = ~state & initial
     raised = st.raised_us.copy()
     changes = _changes(pid, t, up, down, trend, pts, raised)
-    return changes, active, runs, raised
+    return changes, active, runs, raised, _since_after(st, pid, state, start)

@@ -156,6 +156,7 @@ def assert_same_prealarm_state(a: PrealarmState, b: PrealarmState) -> None:
     """Two pre-alarm states hold the same bits: the latch and both trends."""
     for name in ("active", "run", "raised_us"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    np.testing.assert_array_equal(a.since(), b.since())  # the clear hold's runs
     for trend in ("trend", "slow"):
         for f in dataclasses.fields(a.trend):
             np.testing.assert_array_equal(

@@ -4,6 +4,7 @@ path, on hand-made series and on the golden evaluation's simulated mine."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -95,19 +96,26 @@ def _compare(
 
 
 @pytest.mark.parametrize(
-    ("seed", "spread_us", "together", "tuned"),
-    [(1, 0, False, True), (2, 0, True, True), (3, 1000, False, True), (4, 0, True, False)],
-)
+    ("seed", "spread_us", "together", "tuned", "hold_s"),
+    [(1, 0, False, True, 0.0), (2, 0, True, True, 0.0), (3, 1000, False, True, 0.0),
+     (4, 0, True, False, 0.0), (5, 0, True, True, 60.0), (6, 1000, False, True, 20.0)],
+)  # fmt: skip
 def test_the_pair_path_gives_the_bits_of_the_general_one(
-    seed: int, spread_us: int, together: bool, tuned: bool, monkeypatch: pytest.MonkeyPatch
+    seed: int,
+    spread_us: int,
+    together: bool,
+    tuned: bool,
+    hold_s: float,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """40 points over 2,400 cycles: quiet cycles, cycles where a few points rise, and (with
     ``together``) where every point does; the default parameters (``tuned`` False) or
-    quicker ones that raise more often."""
+    quicker ones that raise more often; a clear hold of ``hold_s``."""
     points = 40
     params = (
         PrealarmParams(horizon_s=600.0, confirm=5, min_weight=20.0) if tuned else PrealarmParams()
     )
+    params = dataclasses.replace(params, clear_hold_s=hold_s)
     reg = registry(*({} for _ in range(points)))
     values = _series(seed, points, 2400, together)
     seen = _compare(reg, {MINE: params}, _cycles(values, spread_us), monkeypatch)
