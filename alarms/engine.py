@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from operator import is_not
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,7 @@ from minewatch.alarms.rules.context import BatchContext
 from minewatch.alarms.rules.params import PointParams, RuleDefaults
 from minewatch.alarms.rules.run_state import NEVER, Rows, RunState
 from minewatch.alarms.rules.thresholds import Reach, ThresholdRule, threshold_rules
+from minewatch.alarms.small import every, highest, lowest, some, where_set
 from minewatch.batch import ReadingBatch
 from minewatch.codes import ReadingFlag
 from minewatch.registry import PointRegistry
@@ -122,6 +124,8 @@ def open_rules(runs: dict[str, RunState], before: EngineState | None = None) -> 
     ``before``, the state ``runs`` were computed from) for the rules whose run state changed."""
     if before is None:
         return frozenset(rule for rule, state in runs.items() if state.any_open())
+    if len(runs) == len(before.runs) and not any(map(is_not, runs.values(), before.runs.values())):
+        return before.open_rules  # every run state the one before (the usual batch): one pass
     found = None
     for rule, state in runs.items():
         if state is before.runs.get(rule):
@@ -223,7 +227,7 @@ class AlarmEngine:
             return set()
         pid, v = ctx.rows.pid, ctx.rows.v
         inside = (v > self.band_low[pid]) & (v < self.band_high[pid])
-        if bool(inside.all()):
+        if every(inside):
             return set(self.bands)  # the common case: one check for every family
         # a row inside the band of them all is inside each one's: look at the others only
         out = set()
@@ -301,7 +305,7 @@ class AlarmEngine:
         """The columns of the rows of the points ``family`` reads."""
         if family.reads is None:  # copies: the batch's arrays are the caller's
             return (rows.pid.copy(), rows.t.copy(), rows.v.copy(), rows.s.copy())
-        sel = np.flatnonzero(family.reads(self)[rows.pid])
+        sel = where_set(family.reads(self)[rows.pid])
         return (rows.pid[sel], rows.t[sel], rows.v[sel], rows.s[sel])
 
     def _kept_context(
@@ -426,9 +430,9 @@ class AlarmEngine:
                     deferred = dict(deferred)
                     self._flush_in_tick(family, deferred.pop(family.name), tick)
             family.tick(self, tick)
-        state = replace(
-            st, interruption=tick.interruption, runs=tick.runs, feed=tick.feed,
-            families=tick.families, open_rules=open_rules(tick.runs, st), deferred=deferred,
+        state = EngineState(  # (``replace`` loops over the fields: slower, on every tick)
+            st.last_time_us, st.last_value, tick.runs, st.repeats, tick.interruption,
+            st.last_zero_us, tick.feed, tick.families, open_rules(tick.runs, st), deferred,
         )  # fmt: skip
         evaluation = Evaluation(np.empty(0, np.int16), tick.changes, state)
         return self._incidents(evaluation, now_us - self.defaults.lateness_us)
@@ -456,11 +460,11 @@ class AlarmEngine:
         st = self.state
         flags = batch.flags.copy()
         pid, t = batch.point_id, batch.time_us
-        if len(pid) > 1 and bool((pid[1:] > pid[:-1]).all()):
+        if len(pid) > 1 and np.count_nonzero(pid[1:] > pid[:-1]) == len(pid) - 1:
             # A point's readings, one each, in point order (a live batch of one polling cycle):
             # already in evaluation order, and skipped (late or a repeat) only against the state.
             skipped = t <= st.last_time_us[pid]
-            if skipped.any():
+            if some(skipped):
                 flags |= skip_flags(pid, t, st.last_time_us, skipped)
                 live = np.flatnonzero(~skipped)
                 rows = Rows.distinct(pid[live], t[live], batch.value[live], batch.status[live])
@@ -482,7 +486,7 @@ class AlarmEngine:
         last_time[last_points] = rows.t[last]
         step = Step(ctx, st, last_time, dict(st.runs), {}, [], st.repeats, st.interruption, st.feed,
                     dict(st.families), dict(st.deferred))  # fmt: skip
-        watermark = int(rows.t.max()) - self.defaults.lateness_us
+        watermark = int(highest(rows.t)) - self.defaults.lateness_us
         gated = self._gated(ctx)
         for family in FAMILIES:
             if family.next_decision is not None and self._deferral(family, step, watermark):
@@ -524,6 +528,10 @@ def _last_zero(ctx: BatchContext, before: npt.NDArray[np.int64]) -> npt.NDArray[
     """Each point's latest zero-gas reading after the batch."""
     if not len(ctx.zero_rows):
         return before
+    if ctx.rows.single:  # each row its point's only one: a zero row's own time, or before
+        after = before.copy()
+        after[ctx.rows.pid[ctx.zero_rows]] = ctx.rows.t[ctx.zero_rows]
+        return after
     last = ctx.rows.last_rows
     points = ctx.rows.pid[last]
     after = before.copy()
@@ -545,7 +553,7 @@ def live_order(
     of its point. Otherwise :func:`late_rows` finds the late rows in the general way.
     """
     n = len(time_us)
-    if n < 2 or not bool((time_us[1:] >= time_us[:-1]).all()):
+    if n < 2 or not every(time_us[1:] >= time_us[:-1]):
         late = late_rows(point_id, time_us, last_time_us)
         live = np.flatnonzero(~late)
         return late, live[_point_order(point_id[live])]
@@ -583,7 +591,7 @@ def skip_flags(
 
 def _point_order(point_id: npt.NDArray[np.int32]) -> npt.NDArray[np.intp]:
     """A stable sort by point id; numpy radix-sorts 16-bit keys in O(n)."""
-    if len(point_id) and int(point_id.min()) >= 0 and int(point_id.max()) < 2**15:
+    if len(point_id) and int(lowest(point_id)) >= 0 and int(highest(point_id)) < 2**15:
         return np.argsort(point_id.astype(np.int16), kind="stable")
     return np.argsort(point_id, kind="stable")
 

@@ -39,6 +39,7 @@ from minewatch.alarms.rules.params import RuleDefaults
 from minewatch.alarms.rules.run_state import RunOutcome, RunState, RunTable, quiet
 from minewatch.alarms.rules.runs import evaluate_runs, expire_pending
 from minewatch.alarms.rules.thresholds import ThresholdRule
+from minewatch.alarms.small import some
 from minewatch.codes import PointStatus
 from minewatch.registry import PointRegistry
 
@@ -516,7 +517,7 @@ def _faults_light(engine: AlarmEngine, step: Step) -> bool:
 
 
 def _interruption_idle(engine: AlarmEngine, state: EngineState) -> bool:
-    return not state.interruption.active.any()
+    return not some(state.interruption.active)
 
 
 def _interruption_light(engine: AlarmEngine, step: Step) -> bool:
@@ -548,7 +549,7 @@ def _feed_idle(engine: AlarmEngine, state: EngineState) -> bool:
     return (
         state.open_rules.isdisjoint(("power_off", "feed_abnormal"))
         and not len(kept.pid)
-        and not kept.base_cut.any()
+        and not some(kept.base_cut)
     )
 
 

@@ -26,12 +26,16 @@ weights stay in a range where the differences of cumulative sums keep their prec
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from minewatch.alarms.small import every, highest, lowest, where_set
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 NEVER = -(2**62)
 #: Longest span of one segment of a batch, in time constants: weights within exp(+-2). The
 #: sums of all points of a segment are one cumulative sum; a point's own sums are read off it
@@ -41,10 +45,11 @@ SEGMENT_TAUS = 4.0
 
 @dataclass(frozen=True, slots=True)
 class TrendState:
-    """Per point id: the weighted sums at the point's last input reading, and the last two
-    raw inputs (for the median of three); NaN / NEVER: none yet. The sums are the rows of one
-    (6, points) array (``s0`` .. ``syy`` are its rows), the inputs of one (2, points) array,
-    so a batch reads and writes each with one call."""
+    """Per point (the caller's index: a point id, or a column of the pre-alarms' compact
+    state): the weighted sums at the point's last input reading, and the last two raw inputs
+    (for the median of three); NaN / NEVER: none yet. The sums are the rows of one (6, points)
+    array (``s0`` .. ``syy`` are its rows), the inputs of one (2, points) array, so a batch
+    reads and writes each with one call."""
 
     t_us: IntArray
     sums: FloatArray  # (6, points): s0, s1, s2, sy, sty, syy
@@ -148,6 +153,20 @@ def ew_trend(
     """The trend at every row (rows sorted by (point, time), one input each) and the state
     after them. ``tau_s`` and ``horizon_s`` are per point id; ``filtered``: the rows' median
     of three when already known (a second trend over the same rows)."""
+    sums, filtered, after = ew_sums(pid, t_us, y, state, tau_s, filtered)
+    return fit_trend(sums, horizon_s[pid], filtered), after
+
+
+def ew_sums(
+    pid: npt.NDArray[np.int32],
+    t_us: IntArray,
+    y: FloatArray,
+    state: TrendState,
+    tau_s: FloatArray,
+    filtered: FloatArray | None = None,
+) -> tuple[FloatArray, FloatArray, TrendState]:
+    """:func:`ew_trend` without the fit: the six sums at every row, shape (6, rows), the
+    rows' median of three, and the state after them."""
     n = len(pid)
     first = np.ones(n, bool)
     first[1:] = pid[1:] != pid[:-1]
@@ -156,15 +175,15 @@ def ew_trend(
         filtered, _, _ = median3(pid, y, gs, state)
     sums = np.empty((6, n))
     if n:
-        span = int(t_us.max() - t_us.min())
-        limit = SEGMENT_TAUS * float(tau_s[pid].min()) * 1e6
+        span = int(highest(t_us) - lowest(t_us))
+        limit = SEGMENT_TAUS * float(lowest(tau_s[pid])) * 1e6
         if span <= limit:
             sums = _segment_sums(pid, t_us, filtered, gs, state, tau_s)
         else:  # a long replay batch: segments of time, each carrying the sums to the next
-            seg = ((t_us - t_us.min()) // max(1, int(limit))).astype(np.int64)
+            seg = ((t_us - lowest(t_us)) // max(1, int(limit))).astype(np.int64)
             carry = state
             for k in np.unique(seg).tolist():
-                rows = np.flatnonzero(seg == k)
+                rows = where_set(seg == k)
                 sub_first = np.ones(len(rows), bool)
                 sub_first[1:] = pid[rows][1:] != pid[rows][:-1]
                 sub_gs = np.maximum.accumulate(np.where(sub_first, np.arange(len(rows)), 0))
@@ -172,7 +191,7 @@ def ew_trend(
                 sums[:, rows] = part
                 carry = _after(carry, pid[rows], t_us[rows], part, y[rows], sub_first)
     after = _after(state, pid, t_us, sums, y, first)
-    return fit_trend(sums, horizon_s[pid], filtered), after
+    return sums, filtered, after
 
 
 def ew_state_after(
@@ -191,12 +210,12 @@ def ew_state_after(
         return state
     first = np.ones(n, bool)
     first[1:] = pid[1:] != pid[:-1]
-    span = int(t_us.max() - t_us.min())
-    if span > SEGMENT_TAUS * float(tau_s[pid].min()) * 1e6:  # a long replay batch: in full
+    span = int(highest(t_us) - lowest(t_us))
+    if span > SEGMENT_TAUS * float(lowest(tau_s[pid])) * 1e6:  # a long replay batch: in full
         return ew_trend(pid, t_us, y, state, tau_s, np.zeros(len(tau_s)), filtered)[1]
-    starts = np.flatnonzero(first)
+    starts = where_set(first)
     last = np.append(starts[1:], n) - 1
-    mid = (int(t_us.min()) + int(t_us.max())) // 2
+    mid = (int(lowest(t_us)) + int(highest(t_us))) // 2
     u = (t_us - mid) / 1e6
     tau = tau_s[pid]
     e = np.exp(u / tau)
@@ -259,16 +278,16 @@ def _segment_sums(
     sums at a row are its point's cumulative sums scaled by ``exp(-u / tau)`` and shifted to
     ages from the row. The sums carried from before the segment enter as one more term at the
     point's first row, weighted by the age of their time."""
-    mid = (int(t_us.min()) + int(t_us.max())) // 2
+    mid = (int(lowest(t_us)) + int(highest(t_us))) // 2
     u = (t_us - mid) / 1e6  # seconds about the segment's middle: |u| <= 2 tau
     tau = tau_s[pid]
     e = np.exp(u / tau)
     x = _terms(e, u, y, np.empty((6, len(u))))
     # the sums carried from before the segment, as a term at each point's first row
-    starts = np.flatnonzero(gs == np.arange(len(gs)))
+    starts = where_set(gs == np.arange(len(gs)))
     _add_carried(x, pid, starts, state, tau_s, mid)
     sizes = np.diff(np.append(starts, len(u)))
-    if len(sizes) and bool((sizes == sizes[0]).all()):  # every point as many rows: a block each
+    if len(sizes) and every(sizes == sizes[0]):  # every point as many rows: a block each
         c = np.cumsum(x.reshape(6, len(sizes), int(sizes[0])), axis=2).reshape(6, len(u))
     else:
         c = np.cumsum(x, axis=1)
@@ -291,7 +310,7 @@ def _after(
     n = len(pid)
     if not n:
         return state
-    last = np.flatnonzero(np.append(first[1:], True))
+    last = where_set(np.append(first[1:], True))
     points = pid[last]
     t = state.t_us.copy()
     t[points] = t_us[last]
@@ -400,10 +419,12 @@ class TrendPair:
     (``s0`` .. ``syy``, :class:`TrendState`'s order) of trend ``j`` in row ``2 k + j``, then
     each trend's last two raw inputs (rows 12-13: the first's, 14-15: the second's);
     ``times`` (2, points): each trend's time. :meth:`trends` gives both as
-    :class:`TrendState` views of these arrays."""
+    :class:`TrendState` views of these arrays. ``same_time``: every element of ``times``
+    when they are all one time (a cycle that covered every column left them so), else None."""
 
     values: FloatArray
     times: IntArray
+    same_time: int | None = None
 
     @classmethod
     def of(cls, first: TrendState, second: TrendState) -> TrendPair:
@@ -435,7 +456,7 @@ def ew_pair_single(
     n = len(pid)
     if not n:
         return None
-    t_min, t_max = int(t_us.min()), int(t_us.max())
+    t_min, t_max = int(t_us[t_us.argmin()]), int(t_us[t_us.argmax()])
     tau = np.take(taus, pid, axis=1)  # (rows in C order: see ew_trend_single)
     if t_min != t_max and t_max - t_min > SEGMENT_TAUS * float(tau.min()) * 1e6:
         return None
@@ -459,11 +480,84 @@ def ew_pair_single(
     return cols, filtered
 
 
+def ew_pair_cycle(
+    t_us: IntArray,
+    y: FloatArray,
+    pair: TrendPair,
+    taus: FloatArray,
+    memo: dict[str, Any] | None = None,
+) -> tuple[FloatArray, FloatArray] | None:
+    """:func:`ew_pair_single` for rows that are every column of ``pair`` in order (a polling
+    cycle that reached every forecast point), stamped with one time, each with history and a
+    valid input: the pair's arrays and ``taus`` (2, columns) are read whole, no gather (issue
+    14: the calls per batch are the cost). Per element the same operations in the same order,
+    so the same bits; None where a condition fails (the caller takes the general path).
+
+    When the pair's times are one (``same_time``), the age of the carried sums is one number
+    (``(same_time - t) / 1e6``, the value of every element of the array it stands for), and
+    the weights of the last cycle with the same age and ``taus`` are taken again from
+    ``memo`` (the caller's, kept between cycles; arrays only read)."""
+    t0 = int(t_us[0])
+    if np.count_nonzero(t_us != t0):
+        return None
+    before = pair.values
+    a, b = before[12], before[13]
+    # _median3_single: with no NaN among a, b and y its ``where``s change nothing, and a NaN
+    # in any of them gives a NaN here (minimum and maximum propagate it): then not this path
+    filtered = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), y))
+    if np.count_nonzero(np.isnan(filtered)):
+        return None
+    up: float | FloatArray
+    if pair.same_time is not None and pair.same_time != NEVER:
+        up = (pair.same_time - t0) / 1e6  # _carried_weights with every point's history
+        if memo is not None and memo.get("up") == up and memo.get("taus") is taus:
+            w = memo["w"]
+        else:
+            w = np.exp(np.maximum(up / taus, -700.0))
+            if memo is not None:
+                memo.update(up=up, taus=taus, w=w)
+    else:
+        if pair.times.ravel()[pair.times.argmin()] == NEVER:
+            return None
+        up = (pair.times - t0) / 1e6  # _carried_weights with every point's history
+        w = np.exp(np.maximum(up / taus, -700.0))
+    n = len(y)
+    cols = np.empty((16, n))
+    _sums_at_mid(filtered, (before[:12].reshape(6, 2, n), w, up), cols[:12].reshape(6, 2, n))
+    cols[12:16:2] = y  # each trend's latest input, and the one before it
+    cols[13:16:2] = before[12:15:2]
+    return cols, filtered
+
+
+#: Rows of the products of a trend's sums that its line needs: s0 s2, s1 s1, s0 sty, s1 sy,
+#: s2 sy, s1 sty (the terms of :func:`fit_line`'s ``den``, slope and level numerators)
+_LEFT = np.array([0, 1, 0, 1, 2, 1])
+_RIGHT = np.array([2, 1, 4, 3, 3, 4])
+
+
+def line_reaches(sums: FloatArray, horizon_s: FloatArray, level: FloatArray) -> BoolArray:
+    """Per row: the weighted line through ``sums`` (6, rows) reaches ``level`` within the
+    horizon (``level_fit + slope x horizon >= level``), as :func:`fit_line` computes it. When
+    every row has a line (``ok``, the usual case), the six products and the three differences
+    are one call each (the same element operations, so the same bits)."""
+    p = sums[_LEFT] * sums[_RIGHT]
+    d = p[0::2] - p[1::2]  # den, the slope's and the level's numerators
+    ok = (sums[0] > 2.0) & (d[0] > 1e-12 * np.maximum(p[0], 1e-300))
+    if np.count_nonzero(ok) == len(ok):  # every den > 0: the divisions raise nothing
+        q = d[1:] / d[0]  # slope, level
+        out: BoolArray = q[1] + q[0] * horizon_s >= level
+        return out
+    with np.errstate(invalid="ignore", divide="ignore"):
+        _, _, slope, fitted = fit_line(sums)
+        out = fitted + slope * horizon_s >= level
+    return out
+
+
 def _carried_weights(prior: IntArray, mid: int, tau: FloatArray) -> tuple[FloatArray, FloatArray]:
     """The weight of the carried sums and the age of their time ``prior`` in seconds about
     ``mid``, shape (trends, rows); a point without history (``NEVER``) weighs 0."""
     has = prior != NEVER
-    if has.all():  # every point has history: the same values without the masks
+    if np.count_nonzero(has) == has.size:  # every point has history: no masks, same values
         up = (prior - mid) / 1e6
         w = np.exp(np.maximum(up / tau, -700.0))
     else:
@@ -472,7 +566,8 @@ def _carried_weights(prior: IntArray, mid: int, tau: FloatArray) -> tuple[FloatA
     return w, up
 
 
-Carried = tuple[FloatArray, FloatArray, FloatArray]  # sums (6, trends, rows), weight, age
+#: sums (6, trends, rows), weight, age (one number where every row's is the same)
+Carried = tuple[FloatArray, FloatArray, FloatArray | float]
 
 
 def _sums_at_mid(filtered: FloatArray, carried: Carried, out: FloatArray) -> None:

@@ -39,15 +39,18 @@ from minewatch.alarms.forecast import (
     Trend,
     TrendPair,
     TrendState,
+    ew_pair_cycle,
     ew_pair_single,
     ew_state_after,
+    ew_sums,
     ew_trend,
     ew_trend_single,
-    fit_line,
     fit_trend,
+    line_reaches,
 )
 from minewatch.alarms.rules.latch import group_starts, latch, previous_state
 from minewatch.alarms.rules.run_state import Rows
+from minewatch.alarms.small import some, where_set
 from minewatch.codes import METHANE_SENSOR_TYPES
 from minewatch.registry import PointRegistry
 
@@ -227,7 +230,8 @@ def _air_points(registry: PointRegistry, wanted: BoolArray) -> IntArray:
 
 @dataclass(frozen=True, slots=True)
 class PrealarmState:
-    """Per point id: the trend's sums, the latch, the condition's current run of readings."""
+    """The trends' sums per forecast point (column ``k`` of ``trend`` and ``slow`` is point
+    ``ids[k]``); per point id: the latch, the condition's current run of readings."""
 
     trend: TrendState
     slow: TrendState
@@ -243,17 +247,29 @@ class PrealarmState:
     #: ``trend`` and ``slow`` packed in one :class:`TrendPair` when they are its views (the
     #: one-cycle path's state: read and written with one call each); None: not packed
     pair: TrendPair | None = None
+    #: The point id of each column of the trends, ascending: the forecast points (and any
+    #: point forecast before a registry change), so the trends' state is compact and a cycle
+    #: that covers every forecast point reads and writes it without a gather (issue 14).
+    ids: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @classmethod
-    def empty(cls, size: int) -> PrealarmState:
-        pair = TrendPair.of(TrendState.empty(size), TrendState.empty(size))
+    def empty(cls, size: int, ids: IntArray | None = None) -> PrealarmState:
+        """No history; the trends' columns for ``ids`` (default: none)."""
+        ids = np.zeros(0, np.int64) if ids is None else np.asarray(ids, np.int64)
+        pair = TrendPair.of(TrendState.empty(len(ids)), TrendState.empty(len(ids)))
         fast, slow = pair.trends()
         return cls(fast, slow, np.zeros(size, bool), np.zeros(size, np.int64),
                    np.full(size, NEVER, np.int64), np.full(size, NEVER, np.int64),
-                   production.CuttingState.empty(size), pair=pair)  # fmt: skip
+                   production.CuttingState.empty(size), pair=pair, ids=ids)  # fmt: skip
 
-    def grown(self, size: int) -> PrealarmState:
-        if size == len(self.active):
+    def grown(self, size: int, target: BoolArray | None = None) -> PrealarmState:
+        """The state for ``size`` point ids whose forecast points are ``target``: the trends'
+        columns of the points below ``size`` kept (a point no longer forecast keeps its
+        history, as it would under the point id), the new forecast points' added empty."""
+        kept = self.ids[self.ids < size]
+        ids = kept if target is None else np.union1d(kept, np.flatnonzero(target[:size]))
+        same_ids = len(ids) == len(self.ids) and bool((ids == self.ids).all())
+        if size == len(self.active) and same_ids:
             return self
 
         def grow(a: npt.NDArray[Any], fill: object) -> npt.NDArray[Any]:
@@ -264,10 +280,25 @@ class PrealarmState:
 
         n = len(self.active)
         low = self.low_us if len(self.low_us) == n else np.full(n, NEVER, np.int64)
-        return PrealarmState(self.trend.grown(size), self.slow.grown(size),
-                             grow(self.active, False), grow(self.run, 0),
+        trend, slow, pair = self.trend, self.slow, self.pair
+        if not same_ids:
+            trend, slow = _relaid(self.trend, self.ids, ids), _relaid(self.slow, self.ids, ids)
+            pair = None
+        return PrealarmState(trend, slow, grow(self.active, False), grow(self.run, 0),
                              grow(self.raised_us, NEVER), grow(low, NEVER),
-                             self.cutting.grown(size))  # fmt: skip
+                             self.cutting.grown(size), pair=pair, ids=ids)  # fmt: skip
+
+
+def _relaid(state: TrendState, before: IntArray, ids: IntArray) -> TrendState:
+    """``state`` (columns of the points ``before``) with columns of the points ``ids``: a
+    point's columns kept where it had them, empty for the others."""
+    out = TrendState.empty(len(ids))
+    common, at, was = np.intersect1d(ids, before, return_indices=True)
+    if len(common):
+        out.t_us[at] = state.t_us[was]
+        out.sums[:, at] = state.sums[:, was]
+        out.prev[:, at] = state.prev[:, was]
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,18 +323,58 @@ class PrealarmOutcome:
     state: PrealarmState
 
 
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """The forecast points' settings in the order of the trends' columns (``PrealarmState.
+    ids``), derived once per state layout: a cycle that covers every column reads them
+    without a gather."""
+
+    ids: IntArray
+    slot: npt.NDArray[np.int32]  # per point id: its column (-1: none)
+    #: the fast and the slow trend's time constants (the fast one's where there is no slow
+    #: trend), shape (2, columns)
+    taus: FloatArray
+    horizon_s: FloatArray
+    level: FloatArray
+    #: every column is a forecast point with a slow trend (the one-cycle pair path applies)
+    all_slow: bool
+    #: per point id: the low alarm level of an air-speed point the ventilation input reads
+    #: (NaN: none), so that one comparison finds its readings below it
+    air_floor: FloatArray
+    #: the longest ``tau_s`` of a forecast point, in microseconds
+    tau_max_us: float
+    #: some forecast point has a shearer point (the production input can start)
+    cutting: bool
+
+    @classmethod
+    def of(cls, points: PrealarmPoints, ids: IntArray) -> Columns:
+        slot = np.full(len(points.target), -1, np.int32)
+        slot[ids] = np.arange(len(ids), dtype=np.int32)
+        slow_or_fast = np.where(points.slow_tau_s > 0, points.slow_tau_s, points.tau_s)
+        taus = np.ascontiguousarray(np.stack([points.tau_s[ids], slow_or_fast[ids]]))
+        all_slow = bool(points.target[ids].all()) and bool((points.slow_tau_s[ids] > 0).all())
+        air_floor = np.full(len(points.target), np.nan)
+        if len(points.air_of):
+            air_floor[points.air_of] = points.air_low[points.air_of]
+        tau_max = float(points.tau_s[points.target].max()) if points.target.any() else 0.0
+        cutting = bool((points.cutting.shearer >= 0).any())
+        return cls(ids, slot, taus, points.horizon_s[ids], points.level[ids], all_slow,
+                   air_floor, tau_max * 1e6, cutting)  # fmt: skip
+
+
 @dataclass
 class Prealarms:
     """The engine's pre-alarm part: points, settings and state (replaced on commit)."""
 
     points: PrealarmPoints
     state: PrealarmState = field(default_factory=lambda: PrealarmState.empty(0))
-    #: per point id, the fast and the slow trend's time constants (the fast one's where there
-    #: is no slow trend), shape (2, points): derived once
-    _taus: FloatArray | None = field(default=None, repr=False)
+    #: the settings in the trends' column order, for ``state.ids`` (derived when they change)
+    _columns: Columns | None = field(default=None, repr=False)
     #: every forecast point's ``z`` >= 0 and horizon > 0 (the quiet cycle's proof needs
-    #: both): derived with ``_taus``
-    _monotone: bool = field(default=False, repr=False)
+    #: both): derived once
+    _monotone: bool | None = field(default=None, repr=False)
+    #: what :func:`forecast.ew_pair_cycle` keeps from one cycle to the next (its weights)
+    _memo: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(
@@ -314,7 +385,25 @@ class Prealarms:
     ) -> Prealarms:
         points = PrealarmPoints.of(registry, per_mine)
         before = state if state is not None else PrealarmState.empty(0)
-        return cls(points, before.grown(registry.size))
+        return cls(points, before.grown(registry.size, points.target))
+
+    @property
+    def columns(self) -> Columns:
+        """The settings in the order of the state's trend columns."""
+        ids = self.state.ids
+        if self._columns is None or self._columns.ids is not ids:
+            self._columns = Columns.of(self.points, ids)
+        return self._columns
+
+    @property
+    def monotone(self) -> bool:
+        """Every forecast point's ``z`` >= 0 and horizon > 0 (the quiet cycle's proof)."""
+        if self._monotone is None:
+            pts = self.points
+            self._monotone = bool((pts.z[pts.target] >= 0).all()) and bool(
+                (pts.horizon_s[pts.target] > 0).all()
+            )
+        return self._monotone
 
     @property
     def active(self) -> BoolArray:
@@ -337,24 +426,33 @@ class Prealarms:
         calibrating); None when no such row."""
         pts = self.points
         take = ok & pts.target[rows.pid]
-        if not take.any():
+        sel = where_set(take)
+        if not len(sel):
             return None
-        sel = np.flatnonzero(take)
         pid, t, v = rows.pid[sel], rows.t[sel], rows.v[sel]
         st = self.state
         vent_lost, low_us = self._ventilation_lost(rows, ok, pid, t)
-        cut, cut_st = production.cutting_started(pts.cutting, st.cutting, rows, ok, pid, t)
-        cut &= ~vent_lost
+        if self.columns.cutting or len(st.cutting.on) != len(pts.cutting.shearer):
+            cut, cut_st = production.cutting_started(pts.cutting, st.cutting, rows, ok, pid, t)
+            cut &= ~vent_lost
+        else:  # no shearer point: what cutting_started gives, without its calls
+            cut, cut_st = np.zeros(len(pid), bool), st.cutting
         if rows.single and not len(pts.up_down):  # one polling cycle: each point's one
             outcome = self._evaluate_single(pid, t, v, vent_lost, low_us, cut, cut_st)
             if outcome is not None:
                 return outcome
-        trend, trend_after = ew_trend(pid, t, v, st.trend, pts.tau_s, pts.horizon_s)
+        col = self.columns  # the trends' state is by column: ``cpid``, each row's
+        cpid = col.slot[pid]
+        sums, filtered, trend_after = ew_sums(cpid, t, v, st.trend, col.taus[0])
+        quiet = self._quiet_batch(pid, cpid, t, v, sums, filtered, trend_after, low_us, cut, cut_st)
+        if quiet is not None:
+            return quiet
+        trend = fit_trend(sums, col.horizon_s[cpid], filtered)
         fast_slope = trend.slope
         slow_after = st.slow
         slow_tau = pts.slow_tau_s[pid]
-        if (slow_tau > 0).any():
-            tau = np.where(pts.slow_tau_s > 0, pts.slow_tau_s, pts.tau_s)
+        if some(slow_tau > 0):
+            tau = col.taus[1]
             # The slow trend only lowers the forecast, so it decides nothing at the points
             # whose fast forecast raises nothing in the batch and that have no pre-alarm up:
             # their slow sums are carried on without a fit at every row.
@@ -366,18 +464,18 @@ class Prealarms:
             need[pid[rise]] = True
             rows_need = need[pid]
             slope = trend.slope
-            if rows_need.any():
-                sel = np.flatnonzero(rows_need)
-                slow, slow_after = ew_trend(pid[sel], t[sel], v[sel], st.slow, tau,
-                                            pts.horizon_s, trend.filtered[sel])  # fmt: skip
+            if some(rows_need):
+                sel = where_set(rows_need)
+                slow, slow_after = ew_trend(cpid[sel], t[sel], v[sel], st.slow, tau,
+                                            col.horizon_s, trend.filtered[sel])  # fmt: skip
                 gated = (slow_tau[sel] > 0) & ~vent_lost[sel]
                 slope = slope.copy()
                 slope[sel] = np.where(gated, np.minimum(slope[sel], slow.slope), slope[sel])
             else:
                 slow_after = st.slow
-            rest = np.flatnonzero(~rows_need)
+            rest = where_set(~rows_need)
             if len(rest):
-                slow_after = ew_state_after(pid[rest], t[rest], v[rest], slow_after, tau,
+                slow_after = ew_state_after(cpid[rest], t[rest], v[rest], slow_after, tau,
                                             trend.filtered[rest])  # fmt: skip
             trend = dataclasses.replace(
                 trend, slope=slope, forecast=trend.level + slope * pts.horizon_s[pid]
@@ -390,17 +488,58 @@ class Prealarms:
             trend = dataclasses.replace(trend, forecast=trend.forecast + boost)
         confirm = (
             np.where(vent_lost, pts.vent_confirm[pid], pts.confirm[pid])
-            if vent_lost.any()
+            if some(vent_lost)
             else None
         )
-        hold = vent_lost if vent_lost.any() else None
-        if cut.any():  # production (alarms/production.py)
+        hold = vent_lost if some(vent_lost) else None
+        if some(cut):  # production (alarms/production.py)
             held = pts.confirm[pid] if confirm is None else confirm
             trend, confirm = production.apply(trend, fast_slope, cut, pid, pts.cutting,
                                               pts.horizon_s[pid], held)  # fmt: skip
         changes, active, run, raised = decide(pid, t, trend, pts, st, confirm, hold)
-        state = PrealarmState(trend_after, slow_after, active, run, raised, low_us, cut_st)
+        state = PrealarmState(trend_after, slow_after, active, run, raised, low_us, cut_st,
+                              ids=st.ids)  # fmt: skip
         return PrealarmOutcome(changes, state)
+
+    def _quiet_batch(
+        self,
+        pid: npt.NDArray[np.int32],
+        cpid: npt.NDArray[np.int32],
+        t: IntArray,
+        v: FloatArray,
+        sums: FloatArray,
+        filtered: FloatArray,
+        trend_after: TrendState,
+        low_us: IntArray,
+        cut: BoolArray,
+        cut_st: production.CuttingState,
+    ) -> PrealarmOutcome | None:
+        """The general path's quiet batch (issue 14; :meth:`_evaluate_pair`'s quiet cycle for
+        several rows a point): no point of the rows has a pre-alarm up and no row's forecast
+        with the fast trend's slope reaches its level, so no row meets the raise condition
+        (the same proof) and none clears: the outcome is the slow trend's state carried over
+        every row (what the general path does when no row needs its fit), the runs of the
+        points ended, nothing else. None when that does not hold (or the upstream or the
+        production input is on in a row: they can lift a forecast above the fast line), and
+        for a short batch, whose slow trend the general path fits at every row (its state
+        after is then summed another way: not the same bits)."""
+        pts, st, col = self.points, self.state, self.columns
+        if not self.monotone or len(pts.up_down) or some(cut) or some(st.active[pid]):
+            return None
+        if len(pid) < SPLIT_ROWS_PER_POINT * (int(np.count_nonzero(np.diff(pid))) + 1):
+            return None
+        if some(line_reaches(sums, col.horizon_s[cpid], pts.level[pid])):
+            return None
+        slow_after = st.slow
+        if some(pts.slow_tau_s[pid] > 0):
+            slow_after = ew_state_after(cpid, t, v, st.slow, col.taus[1], filtered)
+        run = st.run
+        if some(run[pid]):
+            run = run.copy()
+            run[pid] = 0
+        state = PrealarmState(trend_after, slow_after, st.active, run, st.raised_us, low_us,
+                              cut_st, ids=st.ids)  # fmt: skip
+        return PrealarmOutcome([], state)
 
     def _ventilation_lost(
         self, rows: Rows, ok: BoolArray, pid: npt.NDArray[np.int32], t: IntArray
@@ -411,7 +550,15 @@ class Prealarms:
         pts, st = self.points, self.state
         size = len(pts.air)
         last = st.low_us if len(st.low_us) == size else np.full(size, NEVER, np.int64)
-        air = pts.air[pid] if size else np.full(len(pid), -1)
+        if not size:
+            return np.zeros(len(pid), bool), last
+        # the usual cycle: no air reading below its level, and none within ``tau_s`` before
+        # (every row's ``t - before`` exceeds the longest ``tau_s``): no row lost its air
+        if not np.count_nonzero((rows.v < self.columns.air_floor[rows.pid]) & ok):
+            latest = int(last[last.argmax()])
+            if latest == NEVER or int(t[t.argmin()]) - latest > self.columns.tau_max_us:
+                return np.zeros(len(pid), bool), last
+        air = pts.air[pid]
         has = air >= 0
         if not has.any():
             return np.zeros(len(pid), bool), last
@@ -451,29 +598,27 @@ class Prealarms:
         ``vent_lost``, ``low_us``: the ventilation input's, per row and after; ``cut``,
         ``cut_st``: the production input's."""
         pts, st = self.points, self.state
+        col = self.columns
+        if len(pid) == len(col.ids) and col.all_slow:  # every column, in order: pid is ids
+            return self._evaluate_pair(pid, t, v, None, vent_lost, low_us, cut, cut_st)
         slow_tau = pts.slow_tau_s[pid]
-        slow = bool((slow_tau > 0).any())
-        if self._taus is None:  # (fast, slow) time constants per point id, stacked once
-            slow_or_fast = np.where(pts.slow_tau_s > 0, pts.slow_tau_s, pts.tau_s)
-            self._taus = np.stack([pts.tau_s, slow_or_fast])
-            self._monotone = bool((pts.z[pts.target] >= 0).all()) and bool(
-                (pts.horizon_s[pts.target] > 0).all()
-            )
-        if slow:
+        if some(slow_tau > 0):
             return self._evaluate_pair(pid, t, v, slow_tau, vent_lost, low_us, cut, cut_st)
-        found = ew_trend_single(pid, t, v, (st.trend,), self._taus[:1], pts.horizon_s)
+        cpid = col.slot[pid]
+        found = ew_trend_single(cpid, t, v, (st.trend,), col.taus[:1], col.horizon_s)
         if found is None:
             return None
         trend, trend_after = found[0]
-        lost = bool(vent_lost.any())
+        lost = some(vent_lost)
         confirm = np.where(vent_lost, pts.vent_confirm[pid], pts.confirm[pid]) if lost else None
         hold = vent_lost if lost else None
-        if cut.any():  # production (alarms/production.py)
+        if some(cut):  # production (alarms/production.py)
             held = pts.confirm[pid] if confirm is None else confirm
             trend, confirm = production.apply(trend, found[0][0].slope, cut, pid, pts.cutting,
                                               pts.horizon_s[pid], held)  # fmt: skip
         changes, active, run, raised = decide_single(pid, t, trend, pts, st, confirm, hold)
-        state = PrealarmState(trend_after, st.slow, active, run, raised, low_us, cut_st)
+        state = PrealarmState(trend_after, st.slow, active, run, raised, low_us, cut_st,
+                              ids=st.ids)  # fmt: skip
         return PrealarmOutcome(changes, state)
 
     def _evaluate_pair(
@@ -481,7 +626,7 @@ class Prealarms:
         pid: npt.NDArray[np.int32],
         t: IntArray,
         v: FloatArray,
-        slow_tau: FloatArray,
+        slow_tau: FloatArray | None,
         vent_lost: BoolArray,
         low_us: IntArray,
         cut: BoolArray,
@@ -496,61 +641,79 @@ class Prealarms:
         no standard error, no slow forecast, no latch. When a few rows may, only those are
         fitted and latched; the others' runs end (each row's arithmetic is its own, so the
         same bits). An input that can lift a row's forecast above its fast line must put
-        the row in ``may``: the rows of the production input (``cut``) always are."""
-        pts, st = self.points, self.state
+        the row in ``may``: the rows of the production input (``cut``) always are.
+
+        ``slow_tau`` None: the rows are every column of the state in order (``pid`` is
+        ``state.ids``), each with a slow trend; the state is then read and written whole,
+        without a gather or a copy (:func:`forecast.ew_pair_cycle` where it applies)."""
+        pts, st, col = self.points, self.state, self.columns
         pair = st.pair if st.pair is not None else TrendPair.of(st.trend, st.slow)
-        assert self._taus is not None
-        found = ew_pair_single(pid, t, v, pair, self._taus)
-        if found is None:
-            return None
-        cols, filtered = found
-        values = pair.values.copy()
-        values[:, pid] = cols
-        times = pair.times.copy()
-        times[:, pid] = t
-        after = TrendPair(values, times)
+        whole = slow_tau is None
+        found = ew_pair_cycle(t, v, pair, col.taus, self._memo) if whole else None
+        if found is not None:  # the new columns are the whole state, at one time
+            cols, filtered = found
+            after = TrendPair(cols, np.array((t, t)), int(t[0]))
+            horizon, level = col.horizon_s, col.level
+        else:
+            cpid = col.slot[pid]
+            found = ew_pair_single(cpid, t, v, pair, col.taus)
+            if found is None:
+                return None
+            cols, filtered = found
+            values = pair.values.copy()
+            values[:, cpid] = cols
+            times = pair.times.copy()
+            times[:, cpid] = t
+            after = TrendPair(values, times)
+            horizon, level = pts.horizon_s[pid], pts.level[pid]
         trend_after, slow_after = after.trends()
         n = len(pid)
         sums = cols[:12].reshape(6, 2, n)
-        horizon = pts.horizon_s[pid]
         rest: npt.NDArray[np.int32] | None = None  # rows that neither raise nor clear
-        if self._monotone:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                _, _, fast_slope, fast_level = fit_line(sums[:, 0])  # the fast trend's line
-                may = fast_level + fast_slope * horizon >= pts.level[pid]
-            may |= st.active[pid] | cut
-            if not may.any():  # the quiet cycle: no raise possible, nothing to clear
+        if self.monotone:
+            may = line_reaches(sums[:, 0], horizon, level)  # the fast trend's line
+            if whole and not some(st.active):  # no pre-alarm up anywhere (run: only here)
+                may |= cut
+                run_on = some(st.run)
+            else:
+                may |= st.active[pid] | cut
+                run_on = some(st.run[pid])
+            if not some(may):  # the quiet cycle: no raise possible, nothing to clear
                 run = st.run
-                if run[pid].any():
+                if run_on:
                     run = run.copy()
                     run[pid] = 0
-                state = PrealarmState(trend_after, slow_after, st.active, run,
-                                      st.raised_us, low_us, cut_st, pair=after)  # fmt: skip
+                state = PrealarmState(trend_after, slow_after, st.active, run, st.raised_us,
+                                      low_us, cut_st, pair=after, ids=st.ids)  # fmt: skip
                 return PrealarmOutcome([], state)
+            if slow_tau is None:
+                slow_tau = pts.slow_tau_s[pid]
             if np.count_nonzero(may) * 4 < n:  # a few rows rise: the fit of those only
                 sel = np.flatnonzero(may)
                 rest = pid[~may]
                 pid, t, slow_tau, vent_lost = pid[sel], t[sel], slow_tau[sel], vent_lost[sel]
                 cut = cut[sel]
                 sums, horizon, filtered = np.take(sums, sel, axis=2), horizon[sel], filtered[sel]
+        if slow_tau is None:
+            slow_tau = pts.slow_tau_s[pid]
         fit = fit_trend(sums, horizon, filtered)
-        lost = bool(vent_lost.any())
+        lost = some(vent_lost)
         gated = (slow_tau > 0) & ~vent_lost if lost else slow_tau > 0
         slope = np.where(gated, np.minimum(fit.slope[0], fit.slope[1]), fit.slope[0])
         trend = Trend(fit.level[0], slope, fit.weight[0], fit.level[0] + slope * horizon,
                       fit.stderr[0], filtered)  # fmt: skip
         confirm = np.where(vent_lost, pts.vent_confirm[pid], pts.confirm[pid]) if lost else None
         hold = vent_lost if lost else None
-        if cut.any():  # production (alarms/production.py)
+        if some(cut):  # production (alarms/production.py)
             held = pts.confirm[pid] if confirm is None else confirm
             trend, confirm = production.apply(trend, fit.slope[0], cut, pid, pts.cutting,
                                               horizon, held)  # fmt: skip
         changes, active, run, raised = decide_single(pid, t, trend, pts, st, confirm, hold)
-        if rest is not None and st.run[rest].any():  # the other rows' runs end
+        if rest is not None and some(st.run[rest]):  # the other rows' runs end
             run = run.copy() if run is st.run else run
             run[rest] = 0
         state = PrealarmState(
-            trend_after, slow_after, active, run, raised, low_us, cut_st, pair=after
+            trend_after, slow_after, active, run, raised, low_us, cut_st, pair=after, ids=st.ids
         )
         return PrealarmOutcome(changes, state)
 
@@ -631,7 +794,7 @@ def decide(
     up = state & ~before
     down = ~state & before
 
-    last = np.flatnonzero(np.append(pid[1:] != pid[:-1], True)) if n else idx
+    last = where_set(np.append(pid[1:] != pid[:-1], True)) if n else idx
     points = pid[last]
     active = st.active.copy()
     active[points] = state[last]
@@ -654,7 +817,7 @@ def _changes(
     """The pre-alarms raised (``up``) and cleared (``down``) by the rows, in row order;
     ``raised`` (each point's raise time) is updated in place."""
     changes: list[PrealarmChange] = []
-    if not (up.any() or down.any()):
+    if not (some(up) or some(down)):
         return changes
     level = pts.level[pid]
     for i in np.flatnonzero(up | down).tolist():
@@ -696,8 +859,8 @@ def decide_single(
         rise = (trend.weight >= pts.min_weight[pid]) & below & (trend.slope > 0) & confident
     initial = st.active[pid]
     carried = st.run[pid]
-    if not rise.any() and not initial.any():  # the quiet case: no run goes on, none is open
-        if not carried.any():
+    if not some(rise) and not some(initial):  # the quiet case: no run goes on, none is open
+        if not some(carried):
             return [], st.active, st.run, st.raised_us
         runs = st.run.copy()
         runs[pid] = 0

@@ -3,7 +3,8 @@ inspection note or required action, written through the API of the level where t
 works, reaches the console of the mine.
 
 No code of minewatch's crosses machines: this installation's gateway publishes the directives
-written here (an outbox in the database, ``published_at`` set once the broker acknowledged) on
+written here (an outbox in the database, ``published_at`` set once the broker acknowledged; the
+shared loop :func:`minewatch.outbox.publish_outbox`) on
 ``minewatch/down/v1/<mine>/directives`` at QoS 1; every bridge below carries that topic ``in``
 to its own broker, persistently, like the readings going up; and every gateway below stores
 what arrives, by the directive's id (a resend after a link flap changes nothing), before it
@@ -19,21 +20,19 @@ import asyncio
 import datetime as dt
 import logging
 import uuid
-from typing import Any, Literal
+from typing import Literal
 
-import aiomqtt
 import psycopg
 from psycopg.rows import dict_row
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from minewatch.backoff import Backoff
-from minewatch.broker_auth import login_options
-from minewatch.feeds import DOWN_ROOT, broker_address, directive_topic
+from minewatch.feeds import DOWN_ROOT, directive_topic
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
 from minewatch.ingest.repository import write_rejections
 from minewatch.ingest.sources.mqtt_json.adapter import MqttJsonSource
-from minewatch.outbox import connection_lost
-from minewatch.retry import is_transient, resume_cancellation, stop_if_cancelled
+from minewatch.outbox import Outbox, Round, publish_outbox
+from minewatch.retry import is_transient, stop_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -73,12 +72,17 @@ def parse_directive(topic: str, payload: bytes, max_bytes: int) -> Directive | R
     return directive
 
 
+#: Directives in one round at most.
+BATCH = 100
+
 _OUTBOX = (
     "SELECT id, mine_code AS mine, kind, body, author, created_at, due_at, point_code AS point, "
     "rule, alarm_started_at FROM directives "
-    "WHERE published_at IS NULL AND received_at IS NULL ORDER BY created_at LIMIT 100"
+    "WHERE published_at IS NULL AND received_at IS NULL ORDER BY created_at LIMIT %(batch)s"
 )
-_PUBLISHED = "UPDATE directives SET published_at = now(), origin = %(origin)s WHERE id = %(id)s"
+_PUBLISHED = (
+    "UPDATE directives SET published_at = now(), origin = %(origin)s WHERE id = ANY(%(ids)s)"
+)
 _STORE = (
     "INSERT INTO directives (id, mine_code, kind, body, author, due_at, point_code, rule, "
     "alarm_started_at, created_at, origin, received_at) VALUES (%(id)s, %(mine)s, %(kind)s, "
@@ -106,47 +110,13 @@ class DirectiveRelay:
 
     async def run(self) -> None:
         """Run until cancelled."""
+        outbox = _DirectiveOutbox(self._installation, self._poll_s)
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self._publish_loop(), name="directives-out")
+            tasks.create_task(
+                publish_outbox(outbox, self._url, self._mqtt_url, f"{self._client_id}-out"),
+                name="directives-out",
+            )
             tasks.create_task(self._receive_loop(), name="directives-in")
-
-    # -- down from here ---------------------------------------------------------------------
-
-    async def _publish_loop(self) -> None:
-        host, port = broker_address(self._mqtt_url)
-        login: dict[str, Any] = login_options(self._mqtt_url)
-        backoff = Backoff()
-        while True:
-            try:
-                async with aiomqtt.Client(
-                    host, port, identifier=f"{self._client_id}-out", **login
-                ) as client:
-                    backoff.reset()
-                    while True:
-                        resume_cancellation()
-                        await self._publish_pending(client)
-                        await asyncio.sleep(self._poll_s)
-                        if connection_lost(client):
-                            raise aiomqtt.MqttError("the broker connection was lost")
-            except (aiomqtt.MqttError, psycopg.Error, OSError) as error:
-                stop_if_cancelled(error)
-                delay = backoff.next_delay()
-                log.warning("directive publisher: %s; retry in %.1fs", error, delay)
-                await asyncio.sleep(delay)
-
-    async def _publish_pending(self, client: aiomqtt.Client) -> None:
-        async with await psycopg.AsyncConnection.connect(self._url, autocommit=True) as conn:
-            cur = conn.cursor(row_factory=dict_row)
-            rows = await (await cur.execute(_OUTBOX)).fetchall()
-            for row in rows:
-                directive = Directive(origin=self._installation, **row)
-                # aiomqtt returns once the broker acknowledged (QoS 1): then it is the
-                # broker's, and the bridges' persistent queues carry it down.
-                await client.publish(
-                    directive_topic(directive.mine), directive.model_dump_json().encode(), qos=1
-                )
-                await conn.execute(_PUBLISHED, {"id": row["id"], "origin": self._installation})
-                log.info("directive %s to mine %s published", directive.id, directive.mine)
 
     # -- down to here -----------------------------------------------------------------------
 
@@ -178,6 +148,35 @@ class DirectiveRelay:
                 await cur.execute(_STORE, row)
             log.info("directive %s for mine %s received from %s", message.id, message.mine,
                      message.origin)  # fmt: skip
+
+
+class _DirectiveOutbox(Outbox):
+    """Down from here: the directives written here and not yet published, oldest first. No
+    position: each row is marked (``published_at``) once the broker has acknowledged its
+    round; then it is the broker's, and the bridges' persistent queues carry it down. A round
+    sent again after a lost connection carries the same ids, by which the mines store each
+    directive once."""
+
+    what = "directives"
+    start = None
+
+    def __init__(self, installation: str, poll_s: float) -> None:
+        self._installation = installation
+        self.poll_s = poll_s
+        self._sent: list[Directive] = []
+
+    async def next_round(self, conn: psycopg.AsyncConnection, position: int) -> Round:
+        cur = conn.cursor(row_factory=dict_row)
+        rows = await (await cur.execute(_OUTBOX, {"batch": BATCH})).fetchall()
+        self._sent = [Directive(origin=self._installation, **row) for row in rows]
+        messages = [(directive_topic(d.mine), d.model_dump_json().encode()) for d in self._sent]
+        return Round(messages, position, more=len(rows) == BATCH)
+
+    async def acknowledged(self, conn: psycopg.AsyncConnection, step: Round) -> None:
+        ids = [d.id for d in self._sent]
+        await conn.execute(_PUBLISHED, {"ids": ids, "origin": self._installation})
+        for d in self._sent:
+            log.info("directive %s to mine %s published", d.id, d.mine)
 
 
 __all__ = ["DIRECTIVE_SUBSCRIPTION", "Directive", "DirectiveRelay", "parse_directive"]

@@ -143,6 +143,7 @@ class Gateway:
                     tasks.create_task(publish_national_files(
                         self._database_url, self._mqtt_url,
                         f"{self.settings.client_id}-files", self.settings.installation,
+                        max_message_bytes=self.settings.files_up_message_bytes,
                     ), name="national-files-out")  # fmt: skip
             for source in self.sources:
                 await source.connected.wait()

@@ -402,6 +402,7 @@ async def _demo(settings: Settings, stack: Stack, config: str | None) -> None:
     from minewatch.alarms.live import AlarmBroadcaster
     from minewatch.api import create_app
     from minewatch.api.server import serve
+    from minewatch.demo_events import Place, event_line
     from minewatch.ingest.gateway import Gateway
     from minewatch.simulators.mqtt_publisher import publish_mine
 
@@ -441,14 +442,14 @@ async def _demo(settings: Settings, stack: Stack, config: str | None) -> None:
         console.print("Ctrl-C stops everything.")
         simulator = publish_mine(mine, stack.publisher_url, cycles=None, realtime=True)
         tasks.create_task(simulator, name="sim")
-        async with alarms.subscribe() as queue:
-            while True:
-                event = await queue.get()
-                stamp = event.get("time")
-                console.print(
-                    f"[bold red]ALARM {event.get('event')}[/] {event.get('rule')} "
-                    f"point {event.get('point')} value {event.get('value', '')} at {stamp}"
-                )
+        places = {p.code: Place(p.location, p.area_code) for p in mine.definition.points}
+        while True:  # subscribed again after an overflow (the broadcaster dropped this one)
+            async with alarms.subscribe() as queue:
+                while True:
+                    event = await queue.get()
+                    console.print(event_line(event, places))
+                    if event.get("event") == "overflow":
+                        break
 
 
 async def _demo_accounts(settings: Settings, database_url: str, mine_code: str) -> list[str]:

@@ -4,9 +4,11 @@ what was sent, with reconnection and backoff (docs/federation.md "A province tha
 summaries").
 
 :func:`publish_outbox` is the loop every publisher shares (the alarm changes, the statistics,
-the head-counts, the national files); an :class:`Outbox` says what one round sends and how to
-wait between rounds. At least once: after a crash between the broker's acknowledgement and the
-position's update a round goes out again, with the same numbers, by which receivers drop it.
+the head-counts, the national files, the directives down); an :class:`Outbox` says what one
+round sends and how to wait between rounds. At least once: after a crash between the broker's
+acknowledgement and the position's update a round goes out again, with the same numbers (or
+ids), by which receivers drop it. An outbox whose rows carry their own mark (the directives'
+``published_at``) has no position: it marks them in :meth:`Outbox.acknowledged`.
 """
 
 from __future__ import annotations
@@ -83,10 +85,11 @@ class Round:
 class Outbox(ABC):
     """One numbered log to publish. ``what`` names it (``<what>:<client id>`` in
     ``outbox_positions``, and in the log); ``start`` is the SQL expression of a new publisher's
-    position."""
+    position, or None for a log without a position (its rows marked as published instead,
+    :meth:`acknowledged`; the position is then always 0)."""
 
     what: str
-    start: str
+    start: str | None
     poll_s: float = 5.0
 
     def connected(self) -> AbstractAsyncContextManager[object]:
@@ -101,6 +104,11 @@ class Outbox(ABC):
     def published(self, index: int) -> None:
         """The broker acknowledged message ``index`` of the last round (e.g. for a metric);
         nothing by default."""
+        return None
+
+    async def acknowledged(self, conn: psycopg.AsyncConnection, step: Round) -> None:
+        """The broker acknowledged every message of ``step``, whose position is not written
+        yet (a log without a position marks its rows here); nothing by default."""
         return None
 
     async def idle(self) -> bool:
@@ -147,12 +155,16 @@ async def publish_outbox(outbox: Outbox, database_url: str, mqtt_url: str, clien
                     host, port, identifier=client_id, max_inflight_messages=WINDOW, **login
                 ) as client,
             ):
-                position = await read_position(conn, name, outbox.start)
+                position = 0
+                if outbox.start is not None:
+                    position = await read_position(conn, name, outbox.start)
                 backoff.reset()
                 while True:
                     resume_cancellation()
                     step = await outbox.next_round(conn, position)
                     await _publish_round(client, outbox, step.messages)
+                    if step.messages:
+                        await outbox.acknowledged(conn, step)
                     if step.position != position:
                         position = step.position
                         await write_position(conn, name, position)

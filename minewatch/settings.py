@@ -70,6 +70,13 @@ class GatewaySettings(BaseModel):
         description="National TXT drop folder (inbox/, done/, rejected/ under it); unset: none.",
     )
     files_scan_s: float = Field(5.0, gt=0, description="How often the drop folder is scanned.")
+    files_up_message_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=64 * 1024,
+        description="With `installation` set: the smallest message size limit (Mosquitto's "
+        "message_size_limit) of the brokers on the path up. A national file whose message "
+        "(base64) would not fit is refused at the drop folder as too_large_to_send_up.",
+    )
     files_max_age_s: float | None = Field(
         None,
         gt=0,

@@ -34,6 +34,7 @@ from minewatch.alarms.rules.context import BatchContext
 from minewatch.alarms.rules.params import RuleDefaults
 from minewatch.alarms.rules.run_state import NEVER, RunOutcome, RunState, quiet
 from minewatch.alarms.rules.runs import evaluate_runs
+from minewatch.alarms.small import some
 from minewatch.registry import PointRegistry
 
 CO_SENSOR_TYPE = "0004"
@@ -101,7 +102,7 @@ def classify_puffs(
     a suspected puff; at their end, a puff if they lasted at most ``co_puff_max_s``, else an
     exceedance. ``before``: the ``upper_alarm`` state before the changes (a carried run's start).
     """
-    if not bool((points.puff_max_us >= 0).any()):
+    if not changes or not some(points.puff_max_us >= 0):
         return changes
     out = []
     for c in changes:

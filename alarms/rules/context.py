@@ -10,6 +10,7 @@ import numpy.typing as npt
 from minewatch.alarms.rules.calibration import declared_mask
 from minewatch.alarms.rules.params import PointParams
 from minewatch.alarms.rules.run_state import Rows
+from minewatch.alarms.small import every, some, where_set
 from minewatch.codes import PointStatus
 from minewatch.registry import PointRegistry
 
@@ -57,18 +58,18 @@ class BatchContext:
     ) -> BatchContext:
         pid, v, s = rows.pid, rows.v, rows.s
         n = len(rows)
-        any_status = bool(s.any())
+        any_status = some(s)
         if any_status:
             valid = (s & UNRELIABLE) == 0
             flagged = (s & PointStatus.CALIBRATION) != 0
-            all_valid, any_flagged = bool(valid.all()), bool(flagged.any())
+            all_valid, any_flagged = every(valid), some(flagged)
         else:  # no status bit at all: the common case
-            valid, flagged = np.ones(n, bool), np.zeros(n, bool)
+            flagged = np.zeros(n, bool)
+            valid = ~flagged
             all_valid, any_flagged = True, False
         declared = declared_mask(rows, registry.calibrations)
-        any_declared = bool(declared.any()) if len(registry.calibrations) else False
-        with np.errstate(invalid="ignore"):
-            below = v < params.drift_floor[pid]
+        any_declared = some(declared) if len(registry.calibrations) else False
+        below = v < params.drift_floor[pid]  # (numpy's comparisons warn of no NaN)
         drift = below if all_valid else valid & below
         prev, last_valid = _previous_valid(rows, valid, last_value, all_valid)
         gas_ok = valid & ~flagged & ~declared if any_flagged or any_declared else valid
@@ -100,9 +101,8 @@ class BatchContext:
 
 
 def _zero_rows(rows: Rows, valid: BoolArray, level: float, all_valid: bool) -> npt.NDArray[np.intp]:
-    with np.errstate(invalid="ignore"):
-        zero = rows.v <= level
-    return np.flatnonzero(zero if all_valid else valid & zero)
+    zero = rows.v <= level
+    return where_set(zero if all_valid else valid & zero)
 
 
 def _previous_valid(

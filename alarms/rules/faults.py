@@ -25,6 +25,7 @@ from minewatch.alarms.rules.context import BatchContext
 from minewatch.alarms.rules.params import PointParams
 from minewatch.alarms.rules.run_state import BoolArray, Rows, RunOutcome, RunState, quiet
 from minewatch.alarms.rules.runs import evaluate_runs
+from minewatch.alarms.small import every, some
 from minewatch.codes import PointStatus
 
 STATUS_RULES: tuple[tuple[str, PointStatus], ...] = (
@@ -59,7 +60,7 @@ def evaluate_faults(
         flagged = (rows.s & bit) != 0
         out[name] = evaluate_runs(rows, flagged, ~flagged, states[name], need=one)
 
-    if is_open("negative_drift") or ctx.drift.any():  # open, pending its clear, or starting
+    if is_open("negative_drift") or some(ctx.drift):  # open, pending its clear, or starting
         drift_need = np.full(size, params.defaults.drift_samples, np.int64)
         with np.errstate(invalid="ignore"):
             above = ctx.valid & (rows.v >= params.drift_floor[rows.pid])
@@ -83,7 +84,7 @@ def evaluate_faults(
     else:
         count = _repeats(rows, same, changed, repeats)
     stuck = same & (count >= window - 1)
-    if stuck.any() or is_open("flatline"):
+    if some(stuck) or is_open("flatline"):
         out["flatline"] = evaluate_runs(rows, stuck, changed, states["flatline"], need=one)
     else:
         out["flatline"] = quiet(states["flatline"], len(rows))
@@ -119,7 +120,7 @@ def _repeats(
     idx = np.arange(n)
     last_change = np.maximum.accumulate(np.where(changed, idx, -1)) if n else idx
     since_change = last_change >= rows.gs
-    if bool((same | changed).all()):  # every row checked: the distance to the last change
+    if every(same | changed):  # every row checked: the distance to the last change
         return np.where(since_change, idx - last_change, idx - rows.gs + 1 + carried[rows.pid])
     cs = np.cumsum(same)
     base = np.where(since_change, cs[np.maximum(last_change, 0)], cs[rows.gs] - same[rows.gs])
@@ -145,13 +146,13 @@ def quiet_repeats(
     if rows.single:
         count = repeats[rows.pid] + same
         count[changed] = 0
-        if (same & (count >= window - 1)).any():
+        if some(same & (count >= window - 1)):
             return None
         after = repeats.copy()
         after[rows.pid] = count
         return after
     count = _repeats(rows, same, changed, repeats)
-    if (same & (count >= window - 1)).any():
+    if some(same & (count >= window - 1)):
         return None
     after = repeats.copy()
     after[rows.pid[rows.last_rows]] = count[rows.last_rows]

@@ -39,13 +39,14 @@ pair by more than the allowed lateness is not.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import numpy.typing as npt
 
 from minewatch.alarms.rules.run_state import NEVER, Rows, RunOutcome, RunState
 from minewatch.alarms.rules.runs import evaluate_runs
+from minewatch.alarms.small import every, some, where_set
 from minewatch.codes import FEED_SENSOR_TYPES, RelationKind
 from minewatch.registry import PointRegistry
 
@@ -159,6 +160,12 @@ class FeedState:
         rows = {f.name: getattr(self, f.name)[kept] for f in fields(self)[4:]}
         return FeedState(out.decided_us, out.base_cut, out.base_since, out.base_value, **rows)
 
+    def decided(self, decided_us: IntArray) -> FeedState:
+        """The state with other decided times (``replace`` without its field-by-field loop:
+        every batch and tick moves them)."""
+        return FeedState(decided_us, self.base_cut, self.base_since, self.base_value, self.pid,
+                         self.t, self.v, self.valid, self.cut, self.since)  # fmt: skip
+
     def restored(self, last_value: FloatArray, cut: BoolArray, since: IntArray) -> FeedState:
         """The state after a restart: the latest stored values and the restored cuts."""
         return FeedState(
@@ -213,10 +220,10 @@ def pair_rows(
         take = pairs.is_pair_point[rows.pid]
     else:
         take = pairs.is_source[rows.pid] | (pairs.is_feed[rows.pid] & valid)
-    if not take.any():
+    if not some(take):
         return state
     if cut.on is None or cut.start_us is None:  # the power-off rule had nothing open
-        at = np.flatnonzero(take)
+        at = where_set(take)
         on, since = np.zeros(len(at), bool), np.full(len(at), NEVER, np.int64)
     else:
         on, since = cut.on[take], np.where(cut.on, cut.start_us, NEVER)[take]
@@ -243,7 +250,7 @@ def decide(
     after_decided = decided.copy()
     after_decided[sources] = horizon
     if not len(state.pid):  # no reading waits: the decided times move, nothing else
-        return None, replace(state, decided_us=after_decided)
+        return None, state.decided(after_decided)
     size = len(decided)
     point_horizon = np.full(size, np.iinfo(np.int64).max, np.int64)  # not a pair point: drop
     if pairs.feeds_distinct:
@@ -255,7 +262,7 @@ def decide(
     events = None
     if run_open is None:
         run_open = runs.any_open()
-    if run_open or state.cut.any() or state.base_cut.any():  # else no cut, no run
+    if run_open or some(state.cut) or some(state.base_cut):  # else no cut, no run
         events = _events(state, pairs, sources, horizon, runs, control_time_us)
     outcome = None
     if events is not None:
@@ -267,15 +274,15 @@ def decide(
 
     # The readings now decided become the base; the rest wait.
     done = t <= point_horizon[pid]
-    all_done = bool(done.all())
+    all_done = every(done)
     base_cut, base_since, base_value = state.base_cut, state.base_since, state.base_value
-    if all_done or done.any():
-        last = np.flatnonzero(_last_done(pid, done))
+    if all_done or some(done):
+        last = where_set(_last_done(pid, done))
         points = pid[last]
         base_value = base_value.copy()
         base_value[points] = state.v[last]
         src = pairs.is_source[points]
-        if src.any():
+        if some(src):
             base_cut, base_since = base_cut.copy(), base_since.copy()
             base_cut[points[src]] = state.cut[last[src]]
             base_since[points[src]] = state.since[last[src]]
@@ -392,17 +399,18 @@ def quiet_fold(
     sources, horizon = pairs.horizons(state.decided_us, last_time_us, NEVER, lateness_us)
     decided = state.decided_us.copy()
     decided[sources] = horizon
-    sel = np.flatnonzero(pairs.is_pair_point[rows.pid])
+    sel = pairs.is_pair_point[rows.pid].nonzero()[0]
     if not len(sel):
-        return replace(state, decided_us=decided)
+        return state.decided(decided)
     pid, t = rows.pid[sel], rows.t[sel]
-    point_horizon = np.full(len(decided), np.iinfo(np.int64).max, np.int64)
+    point_horizon = np.empty(len(decided), np.int64)
+    point_horizon.fill(np.iinfo(np.int64).max)
     if pairs.feeds_distinct:
         point_horizon[pairs.feed] = horizon[pairs.pair_source]
     else:
         np.minimum.at(point_horizon, pairs.feed, horizon[pairs.pair_source])
     point_horizon[sources] = horizon
-    if not bool((t <= point_horizon[pid]).all()):
+    if np.count_nonzero(t <= point_horizon[pid]) < len(t):
         return None
     base_value = state.base_value.copy()
     base_value[pid] = rows.v[sel]

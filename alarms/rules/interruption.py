@@ -66,12 +66,22 @@ def tick(
     checks each point against its mine's watermark: ``AlarmEngine.mine_clock``).
     """
     size = len(state.active)
+    if isinstance(now_us, int) and now_us != NEVER and size == len(last_time_us):
+        # one clock (the usual tick): the same test in fewer calls. Times, the clock and
+        # the interruption times lie within 2^62 of 0, so no subtraction wraps and
+        # ``clock - last > interruption`` is ``last < clock - interruption``
+        last = last_time_us
+        silent = (last < now_us - params.interruption_us[:size]) & (last != NEVER)
+        silent &= known[:size]
+        silent &= ~state.active
+        if not np.count_nonzero(silent):
+            return [], state
     clock = np.broadcast_to(np.asarray(now_us, np.int64), (size,))
     seen = known[:size] & (last_time_us[:size] != NEVER) & (clock != NEVER)
-    with np.errstate(over="ignore"):
-        late = clock - last_time_us[:size] > params.interruption_us[:size]
+    # (integer arrays wrap silently: no floating-point state to set)
+    late = clock - last_time_us[:size] > params.interruption_us[:size]
     silent = seen & ~state.active & late
-    points = np.flatnonzero(silent)
+    points = silent.nonzero()[0]
     if not len(points):
         return [], state
     after = state.copy()
@@ -213,6 +223,6 @@ def any_gap(rows: Rows, last_time_us: npt.NDArray[np.int64], params: PointParams
         prev_t = np.empty(len(rows), np.int64)
         prev_t[1:] = rows.t[:-1]
         prev_t[rows.first] = last_time_us[rows.pid[rows.first]]
-    with np.errstate(over="ignore"):
-        gap = (prev_t != NEVER) & (rows.t - prev_t > params.interruption_us[rows.pid])
-    return bool(gap.any())
+    # (integer arrays wrap silently: no floating-point state to set)
+    gap = (prev_t != NEVER) & (rows.t - prev_t > params.interruption_us[rows.pid])
+    return int(np.count_nonzero(gap)) > 0

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from minewatch.alarms.small import some
+
 NEVER = np.iinfo(np.int64).min
 #: ``RunState.near`` for a run whose history is unknown (restored after a restart).
 UNKNOWN_HISTORY = -(2**40)
@@ -46,12 +48,12 @@ class Rows:
         n = len(pid)
         first = np.ones(n, bool)
         first[1:] = pid[1:] != pid[:-1]
-        starts = np.flatnonzero(first)
+        starts = first.nonzero()[0]  # (np.flatnonzero: slower on a small batch)
         gs = np.repeat(starts, np.diff(np.append(starts, n)))
         last = np.ones(n, bool)
         last[:-1] = first[1:]
         status = np.zeros(n, np.int16) if s is None else s
-        return cls(pid, t, v, status, gs, first, np.flatnonzero(last))
+        return cls(pid, t, v, status, gs, first, last.nonzero()[0])
 
     @classmethod
     def distinct(
@@ -61,7 +63,7 @@ class Rows:
         first and last row."""
         n = len(pid)
         index = np.arange(n)
-        return cls(pid, t, v, s, index, np.ones(n, bool), index, True)
+        return cls(pid, t, v, s, index, ~np.zeros(n, bool), index, True)  # (np.ones: slower)
 
     def __len__(self) -> int:
         return len(self.pid)
@@ -143,12 +145,12 @@ class RunState:
 
     def any_open(self) -> bool:
         """Some point has a run open (latched, or pending its clear)."""
-        return bool(self.raw.any() or (self.pending_clear_us != NEVER).any())
+        return some(self.raw) or some(self.pending_clear_us != NEVER)
 
     @property
     def open(self) -> BoolArray:
         """Per point id: a run is open (its raw latch is on, or it is pending its clear)."""
-        if not self.raw.any() and not self.pending.any():
+        if not some(self.raw) and not some(self.pending):
             return self.raw
         return self.raw | self.pending
 

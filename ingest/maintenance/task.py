@@ -44,6 +44,11 @@ class MaintenanceMetrics:
             "minewatch_retention_chunks_dropped_total", "Chunks dropped by retention",
             ["hypertable"], registry=r,
         )  # fmt: skip
+        self.rows_deleted = Counter(
+            "minewatch_retention_rows_deleted_total",
+            "Rows deleted by retention from ordinary tables (the national files)", ["table"],
+            registry=r,
+        )  # fmt: skip
         self.below_floor = Gauge(
             "minewatch_retention_below_floor", "1 when a table's retention is below AQ 6201",
             ["hypertable"], registry=r,
@@ -104,7 +109,10 @@ class Maintenance:
             windows = await rollup_round(conn, now, lookback)
             self.metrics.rollup_windows.inc(windows)
             for dropped in await retention_round(conn, now):
-                self.metrics.chunks_dropped.labels(dropped.hypertable).inc(dropped.chunks)
+                if dropped.rows is None:
+                    self.metrics.chunks_dropped.labels(dropped.hypertable).inc(dropped.chunks)
+                else:
+                    self.metrics.rows_deleted.labels(dropped.hypertable).inc(dropped.rows)
             await self._floors(conn)
         except Exception:
             self.metrics.rounds.labels("failed").inc()

@@ -81,8 +81,37 @@ def clocks(conn: psycopg.Connection, now: dt.datetime) -> list[Finding]:
     return out or [ok("clocks", "server and mines agree")]
 
 
+#: The mine's national files past their table's keep that a publisher has not sent up yet (and
+#: that retention therefore keeps, migration 0039), per publisher.
+_HELD_BACK = """
+SELECT o.name, o.position, o.updated_at, p.keep, count(*)
+FROM retention_policies p
+JOIN outbox_positions o ON starts_with(o.name, p.outbox || ':')
+JOIN national_files f ON f.stored_at < now() - p.keep AND f.seq > o.position
+WHERE p.hypertable = 'national_files'
+GROUP BY 1, 2, 3, 4 ORDER BY 1
+"""
+
+
+def held_back(conn: psycopg.Connection) -> list[Finding]:
+    """National files that retention keeps because a publisher has not sent them: a publisher
+    that no longer runs (its client id changed) holds every file back for ever."""
+    try:
+        rows = conn.execute(_HELD_BACK).fetchall()
+    except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn):
+        conn.rollback()  # before migration 0039: the schema check says so
+        return []
+    return [
+        warn("retention", f"{count} national file(s) older than {period(keep)} are kept: the "
+                          f"publisher {name} has not sent them up (position {position}, last "
+                          f"moved {moved:%Y-%m-%d %H:%M %Z}); if it no longer runs, delete its "
+                          "row of outbox_positions")
+        for name, position, moved, keep, count in rows
+    ]  # fmt: skip
+
+
 def retention(conn: psycopg.Connection, now: dt.datetime, interval_s: float) -> list[Finding]:
-    out: list[Finding] = []
+    out: list[Finding] = held_back(conn)
     for table, keep, floor in conn.execute(
         "SELECT hypertable, keep, floor FROM retention_policies WHERE keep < floor"
     ).fetchall():

@@ -8,7 +8,8 @@ Folder layout under one root (created if missing)::
 
 Rules, in the order :func:`judge` applies them:
 
-1. a file larger than ``max_file_bytes`` is refused;
+1. a file larger than ``max_file_bytes`` is refused, and so is, where files go up the
+   hierarchy, one larger than ``max_sent_up_bytes`` (its message would not pass the brokers);
 2. a file whose name is not ``<12 digits>_<TYPE>_<yyyyMMddHHmmss>.txt`` of a known type, or
    that does not end with ``||`` (incomplete), is left alone while younger than
    ``grace_period_s`` (by modification time: it may still be uploading or be renamed) and
@@ -101,12 +102,19 @@ class InboxConfig(BaseModel):
         "too_many_bad_records (its good records are stored all the same).",
     )
     max_file_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    max_sent_up_bytes: int | None = Field(
+        None,
+        ge=1024,
+        description="Where accepted files go up the hierarchy: the largest that fits one "
+        "message there; None: files do not go up.",
+    )
 
 
 class InboxReason(enum.StrEnum):
     """Why the inbox refused a file (besides the codec's :class:`~minewatch.national.Reason`)."""
 
     TOO_LARGE = "too_large"
+    TOO_LARGE_TO_SEND_UP = "too_large_to_send_up"  # larger than one message up can carry
     INCOMPLETE_TIMEOUT = "incomplete_timeout"
     BAD_NAME_TIMEOUT = "bad_name_timeout"
     DUPLICATE = "duplicate"  # same SHA-256 as an accepted file
@@ -168,6 +176,13 @@ def judge(
     """The verdict on one inbox file (pure: no I/O). ``now`` must be aware."""
     if len(data) > config.max_file_bytes:
         return Refuse(InboxReason.TOO_LARGE, f"{len(data)} bytes > {config.max_file_bytes}")
+    if config.max_sent_up_bytes is not None and len(data) > config.max_sent_up_bytes:
+        return Refuse(
+            InboxReason.TOO_LARGE_TO_SEND_UP,
+            f"{len(data)} bytes > {config.max_sent_up_bytes}, the largest file that goes up the "
+            "hierarchy in one message (MINEWATCH_GATEWAY__FILES_UP_MESSAGE_BYTES): split it "
+            "into smaller files, or raise the brokers' limit and that setting",
+        )
     file_name = parse_file_name(name)
     if not isinstance(file_name, FileName):
         reason, detail = file_name
