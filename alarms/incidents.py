@@ -233,8 +233,12 @@ class Incident:
 
     def last_end(self) -> int | None:
         """The last member's end when every member has ended, else None."""
-        ends = [m.end_us for m in self.members]
-        return None if any(e is None for e in ends) else max(e for e in ends if e is not None)
+        last = NEVER
+        for m in self.members:  # per batch over every open incident: stop at an open member
+            if m.end_us is None:
+                return None
+            last = max(last, m.end_us)
+        return last
 
     def open_at(self, t_us: int, off_delay_us: int) -> bool:
         """Whether the incident is open at ``t_us``: raised, and a member not ended more than

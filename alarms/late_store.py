@@ -39,7 +39,7 @@ from minewatch.alarms.late import (
     window_episodes,
 )
 from minewatch.alarms.rules.params import RuleDefaults
-from minewatch.alarms.store import ALARM_CHANNEL, alarm_events
+from minewatch.alarms.store import alarm_events, notify
 from minewatch.batch import ReadingBatch
 from minewatch.registry import PointRegistry
 from minewatch.timeutil import us_to_datetime
@@ -216,11 +216,7 @@ async def _notify(cur: psycopg.AsyncCursor, registry: PointRegistry, outcome: La
             "reason": c.reason, "previous": _json(c.previous), "corrected": _json(c.corrected),
             "computed_late": True,
         })  # fmt: skip
-    if notes:
-        await cur.executemany(
-            "SELECT pg_notify(%s, %s)",
-            [(ALARM_CHANNEL, orjson.dumps(n).decode()) for n in notes],
-        )
+    await notify(cur, notes)  # one statement, however many
 
 
 _FIRST_STARTS = """

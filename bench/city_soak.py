@@ -3,6 +3,7 @@ their own poll cycles, with their scenarios, into one gateway or several split b
 
     .venv/bin/python -m bench.city_soak [--mines 100] [--minutes 30] [--gateways 1]
         [--sizes 200,500,1000,2000] [--cycles 1,2,5] [--publishers 4] [--sample-s 10]
+        [--stall-at-s S --stall-s 60]
 
 The issue's run is 100 mines of about 100,000 points for 30 minutes, with ``--gateways 1``
 and then ``--gateways 2``. Mines are generated (``minewatch.simulators.generator``) with
@@ -20,6 +21,10 @@ write's) and pending messages, each gateway's RSS, the CPU seconds of every proc
 PostgreSQL with its backends, Mosquitto, publishers) and the size of ``readings``. At the end:
 readings/s sustained, lag and RSS over time, bytes and CPU seconds per million readings, and
 the alarms raised against the simulators' labels.
+
+``--stall-at-s`` makes the interruption storm of issue 14 at will: every publisher stops
+publishing at that second for ``--stall-s`` seconds (every point falls silent past its
+interruption time), then sends the cycles it missed at once and goes on in real time.
 """
 
 from __future__ import annotations
@@ -114,8 +119,9 @@ def build(spec: MineSpec) -> SimulatedMine:
 
 
 def publish_process(
-    url: str, specs_: list[MineSpec], minutes: float, out: str, ready: Any, go: Any, start_at: Any
-) -> None:
+    url: str, specs_: list[MineSpec], minutes: float, out: str, ready: Any, go: Any, start_at: Any,
+    stall: tuple[float, float] | None = None,
+) -> None:  # fmt: skip
     """Build the mines, say ``ready``, wait for ``go``, then publish them from ``start_at``."""
     logging.getLogger("mqtt").setLevel(logging.ERROR)  # aiomqtt's pending-publish warnings
     mines = [build(s) for s in specs_]
@@ -123,7 +129,7 @@ def publish_process(
     go.wait()
     published: dict[str, int] = {}
     try:
-        asyncio.run(_publish(url, specs_, mines, start_at.value, minutes, published))
+        asyncio.run(_publish(url, specs_, mines, start_at.value, minutes, published, stall))
     finally:  # what was published, also when the publisher failed (reported, not hidden)
         Path(out).write_text(json.dumps(published))
 
@@ -135,11 +141,14 @@ async def _publish(
     start_at: float,
     minutes: float,
     published: dict[str, int],
+    stall: tuple[float, float] | None = None,
 ) -> None:
     """Each mine in real time from ``start_at`` plus its phase, for ``minutes``, one message
     per substation and cycle (``cycle_messages``, the simulators' contract messages); the
-    readings published per mine. The definitions are not published again: the benchmark
-    published them (retained) before, and a definition makes a gateway reload its registry."""
+    readings published per mine. ``stall``: (seconds after the start, seconds) during which
+    no mine publishes; the cycles due then are sent at its end, at once (they catch up).
+    The definitions are not published again: the benchmark published them (retained)
+    before, and a definition makes a gateway reload its registry."""
     host, port = broker_address(url)
     boot = int(time.time() * 1000)
     quiet = logging.getLogger("bench.city.publisher")
@@ -156,7 +165,10 @@ async def _publish(
                 published[f"{spec.code}:skipped_cycles"] = cycles - n
                 break
             cycle = mine.next_cycle()
-            await asyncio.sleep(max(0.0, begin + cycle.offset_s - time.time()))
+            due = begin + cycle.offset_s
+            if stall is not None and start_at + stall[0] <= due < start_at + sum(stall):
+                due = start_at + sum(stall)  # the publishers stalled (issue 14, session 7)
+            await asyncio.sleep(max(0.0, due - time.time()))
             messages = cycle_messages(mine, cycle, start, boot, seqs)
             await asyncio.gather(*(client.publish(t, p, qos=1) for t, p in messages))
             sent = len(cycle.value) if cycle.present is None else int(cycle.present.sum())
@@ -305,6 +317,7 @@ async def soak(
         go, shared_start = context.Event(), context.Value("d", 0.0)
         readies = []
         outs = []
+        stall = None if args.stall_at_s is None else (args.stall_at_s, args.stall_s)
         for k in range(args.publishers):
             share = [s for s in plan if s.index % args.publishers == k]
             if not share:
@@ -315,7 +328,7 @@ async def soak(
             readies.append(ready)
             p = context.Process(
                 target=publish_process,
-                args=(publisher_url, share, args.minutes, str(out), ready, go, shared_start),
+                args=(publisher_url, share, args.minutes, str(out), ready, go, shared_start, stall),
             )
             p.start()
             publishers.append(p)
@@ -497,6 +510,11 @@ def main() -> None:
         help="how long a gateway may take to take its mines' definitions",
     )  # fmt: skip
     parser.add_argument("--no-maintenance", dest="maintenance", action="store_false")
+    parser.add_argument(
+        "--stall-at-s", type=float, default=None,
+        help="every publisher stops this many seconds after the start (an interruption storm)",
+    )  # fmt: skip
+    parser.add_argument("--stall-s", type=float, default=60.0, help="for so long, then catches up")
     args = parser.parse_args()
     settings = Settings()
     var = Path(tempfile.mkdtemp(prefix="minewatch-city-"))  # removed at the end

@@ -32,6 +32,10 @@ from minewatch.retry import resume_cancellation, stop_if_cancelled
 
 log = logging.getLogger(__name__)
 
+#: messages of a round in flight at once (sent in order, acknowledged by the broker as they
+#: come): a round of many changes costs a few round trips, not one per change (issue 14)
+WINDOW = 100
+
 
 async def read_position(conn: psycopg.AsyncConnection, name: str, start: str) -> int:
     """The position of the outbox publisher ``name`` (migration 0024); a new one starts at
@@ -113,6 +117,28 @@ class Outbox(ABC):
         return False
 
 
+async def _publish_round(
+    client: aiomqtt.Client, outbox: Outbox, messages: Sequence[tuple[str, bytes]]
+) -> None:
+    """Publish ``messages`` at QoS 1, in their order, up to :data:`WINDOW` in flight; return
+    once the broker has acknowledged every one (raise the first failure after the others of
+    its window have ended: none is left running)."""
+
+    async def one(index: int, topic: str, payload: bytes) -> None:
+        await client.publish(topic, payload, qos=1)  # returns once acknowledged
+        outbox.published(index)
+
+    client.pending_calls_threshold = WINDOW + 1  # a full window is expected, not a warning
+    for start in range(0, len(messages), WINDOW):
+        window = messages[start : start + WINDOW]
+        outcomes = await asyncio.gather(
+            *(one(start + k, t, p) for k, (t, p) in enumerate(window)), return_exceptions=True
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+
 async def publish_outbox(outbox: Outbox, database_url: str, mqtt_url: str, client_id: str) -> None:
     """Publish ``outbox`` at QoS 1 until cancelled; the position is kept under the client id.
     A broker or database outage delays what follows the position, never loses it."""
@@ -125,7 +151,9 @@ async def publish_outbox(outbox: Outbox, database_url: str, mqtt_url: str, clien
             async with (
                 outbox.connected(),
                 await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn,
-                aiomqtt.Client(host, port, identifier=client_id, **login) as client,
+                aiomqtt.Client(
+                    host, port, identifier=client_id, max_inflight_messages=WINDOW, **login
+                ) as client,
             ):
                 position = 0
                 if outbox.start is not None:
@@ -134,10 +162,7 @@ async def publish_outbox(outbox: Outbox, database_url: str, mqtt_url: str, clien
                 while True:
                     resume_cancellation()
                     step = await outbox.next_round(conn, position)
-                    for index, (topic, payload) in enumerate(step.messages):
-                        # returns once the broker has acknowledged it (QoS 1)
-                        await client.publish(topic, payload, qos=1)
-                        outbox.published(index)
+                    await _publish_round(client, outbox, step.messages)
                     if step.messages:
                         await outbox.acknowledged(conn, step)
                     if step.position != position:

@@ -442,8 +442,9 @@ async def _events(
                 rows = await repository.alarm_changes_after(
                     conn, cursor.last, access.scope, access.mine, CATCH_UP_ROWS
                 )
-            for row in cursor.take(rows):
-                yield _sse(row)
+            taken = cursor.take(rows)
+            if taken:  # one write for the batch, not one per change (a storm: thousands)
+                yield b"".join(_sse(row) for row in taken)
             if len(rows) == CATCH_UP_ROWS and cursor.gap_since is None:
                 continue
             wait_s = KEEPALIVE_S if cursor.gap_since is None else GAP_POLL_S
