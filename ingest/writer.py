@@ -284,6 +284,10 @@ class BatchWriter(DurableWriter):
         )
         drop = {doubtful[k] for k in stored}
         pending.unremembered = set()
+        log.info(
+            "%d message(s) of boots their sources' marks no longer remember: %d stored already "
+            "(redelivered), %d new", len(doubtful), len(drop), len(doubtful) - len(drop),
+        )  # fmt: skip
         if drop:
             self._metrics.duplicates.inc(len(drop))
             keep = [i for i in range(len(pending.messages)) if i not in drop]

@@ -288,7 +288,10 @@ async def test_an_outage_under_load_loses_nothing_and_duplicates_nothing(
                 return
             await asyncio.sleep(1.0)
         mine, city = await total(mine_db), await total(city_db)
-        raise AssertionError(f"the city holds {city} readings, the mine {mine}")
+        published = sum(call[4] for call in calls)
+        raise AssertionError(
+            f"the city holds {city} readings, the mine {mine}; {published} were published"
+        )
 
     async def evidence(error: BaseException) -> None:
         keep = os.environ.get("MINEWATCH_TEST_EVIDENCE")
