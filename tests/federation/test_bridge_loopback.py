@@ -289,8 +289,10 @@ async def test_an_outage_under_load_loses_nothing_and_duplicates_nothing(
             await asyncio.sleep(1.0)
         mine, city = await total(mine_db), await total(city_db)
         published = sum(call[4] for call in calls)
+        kept = [scalar(url, "SELECT count(*) FROM quarantine") for url in (city_db, mine_db)]
         raise AssertionError(
-            f"the city holds {city} readings, the mine {mine}; {published} were published"
+            f"the city holds {city} readings, the mine {mine}; {published} were published; "
+            f"quarantined: {kept[0]} at the city, {kept[1]} at the mine"
         )
 
     async def evidence(error: BaseException) -> None:
