@@ -12,14 +12,14 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import psycopg
 
 from minewatch.backoff import Backoff
 from minewatch.ingest.quarantine import Rejection
 from minewatch.ingest.repository import load_watermarks
-from minewatch.ingest.sequence import SourceMark, Watermark, first_mark
+from minewatch.ingest.sequence import UNKNOWN, SourceMark, Verdict, Watermark, first_mark
 from minewatch.retry import is_transient
 
 log = logging.getLogger(__name__)
@@ -96,18 +96,19 @@ class DurableWriter:
 
     def is_new(
         self, pending: dict[str, SourceMark], source: str, mark: Watermark, quiet: bool = False
-    ) -> int | None:
+    ) -> int | Literal[Verdict.UNKNOWN] | None:
         """None if ``mark`` is a redelivery for ``source`` (stored, or earlier in this batch);
-        else the number of messages found missing just before it (0: none; logged unless
-        ``quiet``). Notes the new mark in ``pending``. Exact whatever the order of arrival
-        (:mod:`.sequence`)."""
+        :data:`UNKNOWN` if the source's mark no longer remembers its boot (the caller finds out
+        whether it is stored; the mark is unchanged); else the number of messages found missing
+        just before it (0: none; logged unless ``quiet``). Notes the new mark in ``pending``.
+        Exact whatever the order of arrival (:mod:`.sequence`)."""
         current = pending.get(source) or self.watermarks.get(source)
         if current is None:
             pending[source] = first_mark(mark)
             return 0
         admitted = current.admit(mark)
-        if admitted is None:
-            return None
+        if admitted is None or admitted is UNKNOWN:
+            return admitted
         pending[source], missing = admitted
         if missing and not quiet:
             log.warning("source %s: %d message(s) missing before seq %d", source, missing, mark[1])

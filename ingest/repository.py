@@ -12,6 +12,7 @@ import orjson
 import psycopg
 
 from minewatch.batch import ReadingBatch
+from minewatch.ingest.contract import SafetyMessage
 from minewatch.ingest.pgcopy import (
     Float8Array,
     Int2Array,
@@ -125,6 +126,38 @@ async def committed_before(cur: psycopg.AsyncCursor, marks: dict[str, SourceMark
     await cur.execute(_LOCK_WATERMARKS, {"sources": list(marks)})
     stored = _marks(await cur.fetchall())
     return any(stored.get(source) == mark for source, mark in marks.items())
+
+
+# Which of some messages have a reading stored: (message index, mine, point code, time) per
+# reading; a message of a boot its source's mark no longer remembers (ingest/sequence.py).
+_STORED_MESSAGES = (
+    "SELECT DISTINCT d.i FROM unnest(%(i)s::int4[], %(mine)s::text[], %(code)s::text[], "
+    "%(t)s::int8[]) AS d(i, mine, code, t) "
+    "JOIN points p ON p.mine_code = d.mine AND p.code = d.code "
+    "JOIN readings r ON r.point_id = p.id "
+    "AND r.time = timestamptz 'epoch' + d.t * interval '1 microsecond'"
+)
+
+
+async def stored_messages(
+    conn: psycopg.AsyncConnection, messages: list[SafetyMessage]
+) -> list[int]:
+    """The indexes (in ``messages``) of the messages at least one of whose readings (point,
+    event time) is stored: a redelivery of what was stored before."""
+    index, mines, codes, times = [], [], [], []
+    for i, m in enumerate(messages):
+        index += [i] * len(m)
+        mines += [m.mine] * len(m)
+        codes += m.codes
+        times += m.time_us.tolist()
+    if not index:
+        return []
+    cur = await conn.execute(
+        _STORED_MESSAGES, {"i": index, "mine": mines, "code": codes, "t": times}
+    )
+    found = [int(row[0]) for row in await cur.fetchall()]
+    await conn.rollback()
+    return found
 
 
 _INSERT_GAP = (

@@ -12,16 +12,25 @@ late message as a redelivery, silently. So the mark of a source also remembers
   new and fills its hole; a seq jump is still counted as a gap when first seen;
 - ``earlier``: the highest seq seen of each earlier boot, so that the tail of a boot arriving
   after the next boot began is new, and a redelivery of it is not;
-- ``forgotten``: every boot up to this one that is not in ``earlier`` counts as delivered (what
-  the bounds below push out, and the boots before a watermark kept by an older minewatch).
+- ``forgotten``: the boots up to this one that are not in ``earlier`` are no longer remembered
+  (what the bound below pushes out, the boots before a source's first message, and those
+  before a watermark kept by an older minewatch).
 
-Bounded: at most :data:`MAX_MISSING` holes and :data:`MAX_EARLIER` earlier boots per source; a
-hole or boot pushed out is treated as the plain watermark treated everything.
+Bounded: at most :data:`MAX_MISSING` holes and :data:`MAX_EARLIER` earlier boots per source. A
+message of a boot no longer remembered is neither taken for new nor for a redelivery on the
+mark's word: :meth:`SourceMark.admit` answers :data:`UNKNOWN`, and the writer asks the database
+whether its readings are stored (ingest/writer.py). A publisher that restarts every few seconds
+(one boot per restart) pushes a boot out within minutes; a bridge that delivers a boot's tail
+after more than :data:`MAX_EARLIER` newer boots (Mosquitto resending its queue after an outage)
+then lost that tail as "delivered" (issue 16). A hole pushed out by :data:`MAX_MISSING` (a jump
+of more than that many seqs within one boot) still counts as delivered.
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
+from typing import Literal
 
 Watermark = tuple[int, int]  # (boot, seq)
 
@@ -29,6 +38,15 @@ Watermark = tuple[int, int]  # (boot, seq)
 MAX_MISSING = 10_000
 #: Earlier boots remembered per source.
 MAX_EARLIER = 64
+
+
+class Verdict(enum.Enum):
+    UNKNOWN = "unknown"
+
+
+#: :meth:`SourceMark.admit`'s answer for a mark of a boot it no longer remembers.
+UNKNOWN: Literal[Verdict.UNKNOWN] = Verdict.UNKNOWN
+Admitted = tuple["SourceMark", int] | Literal[Verdict.UNKNOWN] | None
 
 
 @dataclass(slots=True)  # not frozen: a frozen __init__ costs 3 us a message; never mutated
@@ -48,7 +66,7 @@ class SourceMark:
         return (self.boot, self.seq)
 
     def seen(self, mark: Watermark) -> bool:
-        """Whether ``mark`` is stored already (a redelivery)."""
+        """Whether ``mark`` is stored already (a redelivery), for a remembered boot."""
         boot, seq = mark
         if mark > self.top:
             return False
@@ -57,11 +75,18 @@ class SourceMark:
         tops = dict(self.earlier)
         if boot in tops:
             return seq <= tops[boot] and mark not in self.missing
-        return boot <= self.forgotten
+        return False  # an earlier boot never seen, newer than the forgotten ones
 
-    def admit(self, mark: Watermark) -> tuple[SourceMark, int] | None:
-        """None if ``mark`` was stored already; else the mark after storing it and the number of
-        messages of its boot found missing just before it (a gap)."""
+    def remembers(self, mark: Watermark) -> bool:
+        """Whether this mark knows if ``mark`` was stored (False: a boot pushed out of
+        ``earlier``, or one before the source's first message)."""
+        boot = mark[0]
+        return boot > self.forgotten or boot == self.boot or any(b == boot for b, _ in self.earlier)
+
+    def admit(self, mark: Watermark) -> Admitted:
+        """None if ``mark`` was stored already; :data:`UNKNOWN` if its boot is no longer
+        remembered (the mark is unchanged: the caller finds out); else the mark after storing it
+        and the number of messages of its boot found missing just before it (a gap)."""
         boot, seq = mark
         if boot == self.boot and seq == self.seq + 1:  # the usual case, in order: cheap
             return SourceMark(boot, seq, self.missing, self.earlier, self.forgotten), 0
@@ -74,6 +99,8 @@ class SourceMark:
             earlier = (*self.earlier, (self.boot, self.seq))
             holes = _holes(boot, 0, seq)  # its first messages may still come
             return _bounded(boot, seq, self.missing + holes, earlier, self.forgotten), 0
+        if not self.remembers(mark):
+            return UNKNOWN
         if self.seen(mark):
             return None
         missing = tuple(m for m in self.missing if m != mark)
@@ -110,8 +137,8 @@ class SourceMark:
 
 def first_mark(mark: Watermark) -> SourceMark:
     """The mark of a source whose first message is ``mark``. What came before it is unknown (a
-    gateway started while its publishers run): counted as delivered, as the plain watermark
-    did, rather than remembered as thousands of holes."""
+    gateway started while its publishers run): not remembered as thousands of holes; an
+    earlier boot's message arriving later is :data:`UNKNOWN` to :meth:`SourceMark.admit`."""
     boot, seq = mark
     return SourceMark(boot, seq, forgotten=boot - 1)
 

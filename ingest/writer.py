@@ -33,12 +33,14 @@ from minewatch.ingest.quarantine import QuarantineReason, Rejection
 from minewatch.ingest.repository import (
     SequenceGap,
     committed_before,
+    stored_messages,
     write_fills,
     write_gaps,
     write_latest,
     write_rejections,
     write_watermarks,
 )
+from minewatch.ingest.sequence import UNKNOWN
 from minewatch.ingest.time_limits import TimeLimits
 from minewatch.ingest.validate import PointResolver, validate_messages
 from minewatch.metadata import MineDefinition, upsert_mine_async
@@ -59,6 +61,9 @@ class PendingWrite(Pending):
     refusal_listeners: dict[str, Callable[[list[Rejection]], None]] = field(default_factory=dict)
     gaps: list[SequenceGap] = field(default_factory=list)  # sequence numbers never received
     fills: list[tuple[str, int, int]] = field(default_factory=list)  # (source, boot, seq) late
+    #: (source, boot, seq) of the messages whose boot the source's mark no longer remembers:
+    #: whether they are stored is asked of the database at flush (:meth:`BatchWriter.flush`)
+    unremembered: set[tuple[str, int, int]] = field(default_factory=set)
 
 
 class BatchWriter(DurableWriter):
@@ -116,6 +121,12 @@ class BatchWriter(DurableWriter):
         recorded hole later (a bridge resending after an outage) is counted as filled."""
         current = pending.watermarks.get(source) or self.watermarks.get(source)
         missing = self.is_new(pending.watermarks, source, mark, quiet=True)
+        if missing is UNKNOWN:  # never taken for a redelivery on the mark's word: asked at flush
+            key = (source, *mark)
+            if key in pending.unremembered:
+                return False  # the same message twice in this batch
+            pending.unremembered.add(key)
+            return True
         if missing is not None and current is not None and mark < current.top:
             pending.fills.append((source, *mark))  # a hole filled after all
         refused = self._refused_seqs.get(source)
@@ -231,6 +242,8 @@ class BatchWriter(DurableWriter):
         if pending.messages:  # readings that arrived after the definitions (gateway._accept)
             await self._take_definitions()
         started = time.monotonic()
+        if pending.unremembered:
+            await self._drop_stored(pending)
         batch, refused = validate_messages(pending.messages, self.points, now_us(), self._limits)
         pending.rejections.extend(refused)
         try:
@@ -257,6 +270,31 @@ class BatchWriter(DurableWriter):
         self._metrics.flushes.observe(done - started)
         if pending.first_received_at is not None:
             self._metrics.lag.set(asyncio.get_running_loop().time() - pending.first_received_at)
+
+    async def _drop_stored(self, pending: PendingWrite) -> None:
+        """Take out of ``pending`` the messages of boots no longer remembered whose readings are
+        stored already (a redelivery: at least one of its (point, time) is in ``readings``);
+        the others are new and stay. Only this writer stores its sources' readings."""
+        doubtful = [
+            i for i, m in enumerate(pending.messages)
+            if (m.source, m.boot, m.seq) in pending.unremembered
+        ]  # fmt: skip
+        stored = await self._retrying(
+            lambda conn: stored_messages(conn, [pending.messages[i] for i in doubtful])
+        )
+        drop = {doubtful[k] for k in stored}
+        pending.unremembered = set()
+        log.info(
+            "%d message(s) of boots their sources' marks no longer remember: %d stored already "
+            "(redelivered), %d new", len(doubtful), len(drop), len(doubtful) - len(drop),
+        )  # fmt: skip
+        if drop:
+            self._metrics.duplicates.inc(len(drop))
+            keep = [i for i in range(len(pending.messages)) if i not in drop]
+            pending.readings -= sum(len(pending.messages[i]) for i in drop)
+            if len(pending.received_at) == len(pending.messages):  # (metrics: per message)
+                pending.received_at = [pending.received_at[i] for i in keep]
+            pending.messages = [pending.messages[i] for i in keep]
 
     async def _write(
         self, conn: psycopg.AsyncConnection, pending: PendingWrite, batch: ReadingBatch

@@ -1,8 +1,10 @@
 """Publishes a simulated mine over MQTT in the JSON contract (docs/feeds.md).
 
 The mine's definition is published first (retained); then, per polling cycle, one message per
-substation with columnar readings and a per-source sequence number. ``realtime`` paces cycles
-on the wall clock; otherwise cycles are stamped ``start + k * cycle_s`` and sent at full speed.
+substation with columnar readings and a per-source sequence number. Each call stamps its k-th
+cycle ``start + k * cycle_s`` (k from 0, also when the same :class:`SimulatedMine` goes on from
+an earlier call); ``realtime`` paces the cycles on the wall clock, otherwise they are sent at
+full speed.
 """
 
 from __future__ import annotations
@@ -85,11 +87,19 @@ async def publish_mine(
         )
         loop = asyncio.get_running_loop()
         t0 = loop.time()
+        first_s: float | None = None  # the mine's offset of this call's first cycle
         while cycles is None or report.cycles < cycles:
             cycle = mine.next_cycle()
+            if first_s is None:
+                # The cycle's offset runs on from the simulation's beginning; a caller that
+                # goes on with ``start`` moved by the cycles it published before would otherwise
+                # have its stamps run twice as fast as its clock (issue 16: the outage test's
+                # readings ran into the future, refused at the mine, taken later at the city).
+                first_s = cycle.offset_s
             if realtime:
-                await asyncio.sleep(max(0.0, t0 + cycle.offset_s - loop.time()))
-            messages = cycle_messages(mine, cycle, start, boot, seqs)
+                await asyncio.sleep(max(0.0, t0 + cycle.offset_s - first_s - loop.time()))
+            origin = start - dt.timedelta(seconds=first_s)  # cycle_messages adds offset_s
+            messages = cycle_messages(mine, cycle, origin, boot, seqs)
             await asyncio.gather(*(client.publish(t, p, qos=1) for t, p in messages))
             report.cycles += 1
             report.messages += len(messages)

@@ -48,7 +48,7 @@ from minewatch.ingest.feeds.repository import (
 )
 from minewatch.ingest.quarantine import QuarantineReason, Rejection
 from minewatch.ingest.repository import committed_before, write_rejections, write_watermarks
-from minewatch.ingest.sequence import SourceMark
+from minewatch.ingest.sequence import UNKNOWN, SourceMark
 from minewatch.timeutil import us_to_datetime
 
 log = logging.getLogger(__name__)
@@ -144,8 +144,8 @@ class FeedWriter(DurableWriter):
             pending.watermarks[batch.source] = SourceMark(*mark, forgotten=mark[0])
             return True
         missing = self.is_new(pending.watermarks, batch.source, mark)
-        if missing is None:
-            self.duplicates += 1
+        if missing is None or missing is UNKNOWN:  # UNKNOWN: a boot no longer remembered
+            self.duplicates += 1  # (the safety writer asks the database; these feeds do not)
             return False
         self.sequence_gaps += missing
         return True

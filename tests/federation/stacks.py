@@ -153,3 +153,46 @@ def incident_records(url: str) -> list[tuple[object, ...]]:
             "WHERE i.root_rule <> ALL(%s) ORDER BY 1, 2, 4",
             (list(CLOCK_RULES),),
         ).fetchall()
+
+
+def keep_evidence(directory: Path, databases: dict[str, str], notes: dict[str, object]) -> None:
+    """What a failed comparison between installations leaves to look at, written to
+    ``directory`` before the databases are dropped: per-point counts, quarantine, sequence
+    marks and gaps of each database, the (point, event time) rows one holds and another not,
+    and ``notes`` (what the test knows: e.g. its publisher's calls)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    rows: dict[str, set[tuple[str, str]]] = {}
+    for name, url in databases.items():
+        with psycopg.connect(url) as conn:
+            report = {
+                query: [[str(v) for v in row] for row in conn.execute(query).fetchall()]
+                for query in _EVIDENCE_QUERIES
+            }
+            rows[name] = {
+                (str(code), t.isoformat())
+                for code, t in conn.execute(
+                    "SELECT p.code, r.time FROM readings r JOIN points p ON p.id = r.point_id"
+                )
+            }
+        (directory / f"{name}.json").write_text(json.dumps(report, indent=1))
+    names = list(rows)
+    for a in names:
+        for b in names:
+            if a != b:
+                only = sorted(rows[a] - rows[b])
+                (directory / f"only-at-{a}-not-{b}.json").write_text(json.dumps(only))
+    (directory / "notes.json").write_text(json.dumps(notes, indent=1, default=str))
+
+
+_EVIDENCE_QUERIES = (
+    "SELECT p.code, count(*) FROM readings r JOIN points p ON p.id = r.point_id GROUP BY 1",
+    "SELECT source, reason, count(*), min(detail) FROM quarantine GROUP BY 1, 2",
+    "SELECT source, boot, seq, jsonb_array_length(missing), earlier::text, forgotten "
+    "FROM source_watermarks",
+    "SELECT * FROM sequence_gaps ORDER BY source, boot, first_seq",
+    "SELECT p.code, a.rule, a.abnormal_type, a.started_at, a.ended_at, a.max_value, "
+    "a.min_value, a.value_count, a.computed_late FROM alarms a "
+    "JOIN points p ON p.id = a.point_id ORDER BY 1, 2, 4",
+    "SELECT p.code, i.root_rule, i.category, i.started_at, i.grade, i.peak_value "
+    "FROM incidents i JOIN points p ON p.id = i.root_point_id ORDER BY 1, 2, 4",
+)

@@ -5,6 +5,7 @@ point by point, through a link outage and a bridge restart, and nothing is store
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import shutil
@@ -21,7 +22,7 @@ import pytest
 
 from minewatch.broker_accounts import Login
 from minewatch.broker_auth import Account, Role, login_options
-from minewatch.embedded import PostgresServer, broker_accounts
+from minewatch.embedded import PostgresServer, broker_accounts, free_port
 from minewatch.federation import BridgeLogin, Hierarchy, bridge_config, link_account
 from minewatch.simulators.config import ScenarioConfig, example_mine_path, load_mine_config
 from minewatch.simulators.model import SimulatedMine
@@ -34,6 +35,7 @@ from tests.federation.stacks import (
     fresh_database,
     gateway_process,
     incident_records,
+    keep_evidence,
     subscribed,
     total,
 )
@@ -255,6 +257,8 @@ async def test_an_outage_under_load_loses_nothing_and_duplicates_nothing(
     mine_broker, city_broker, logins, mine_db, city_db = two_stacks
     simulated = _mine(exceedances=400)  # 10 h of event time
     stop = asyncio.Event()
+    calls: list[tuple[float, float, str, int, int]] = []  # the publisher's, for the evidence
+    metrics = {"mine": free_port(), "city": free_port()}
 
     async def load() -> None:
         """The mine's systems publish batches of 10 cycles, 0.2 s apart, until stopped; event
@@ -268,9 +272,11 @@ async def test_an_outage_under_load_loses_nothing_and_duplicates_nothing(
             if ahead > -30:
                 await asyncio.sleep(ahead + 30)
             url = mine_broker.url(logins["mine"])
-            await publish_mine(
+            before = time.time()
+            report = await publish_mine(
                 simulated, url, cycles=10, realtime=False, start=start, client_id=f"kj-{unique_id}"
             )
+            calls.append((before, time.time(), start.isoformat(), report.messages, report.readings))
             start += batch
             await asyncio.sleep(0.2)
 
@@ -282,13 +288,35 @@ async def test_an_outage_under_load_loses_nothing_and_duplicates_nothing(
                 return
             await asyncio.sleep(1.0)
         mine, city = await total(mine_db), await total(city_db)
-        raise AssertionError(f"the city holds {city} readings, the mine {mine}")
+        published = sum(call[4] for call in calls)
+        kept = [scalar(url, "SELECT count(*) FROM quarantine") for url in (city_db, mine_db)]
+        raise AssertionError(
+            f"the city holds {city} readings, the mine {mine}; {published} were published; "
+            f"quarantined: {kept[0]} at the city, {kept[1]} at the mine"
+        )
+
+    async def evidence(error: BaseException) -> None:
+        keep = os.environ.get("MINEWATCH_TEST_EVIDENCE")
+        if not keep:
+            return
+        notes: dict[str, object] = {"error": repr(error), "calls": calls}
+        async with httpx.AsyncClient() as http:
+            for name, port in metrics.items():
+                with contextlib.suppress(httpx.HTTPError):
+                    answer = await http.get(f"http://127.0.0.1:{port}/metrics")
+                    notes[f"metrics-{name}"] = [
+                        line for line in answer.text.splitlines() if not line.startswith("#")
+                    ]
+        keep_evidence(Path(keep), {"mine": mine_db, "city": city_db}, notes)
+        shutil.copytree(private_dir, Path(keep) / "private", dirs_exist_ok=True)
 
     with (
         gateway_process(mine_db, mine_broker.url(logins["mine-gateway"]), f"gw-mine-{unique_id}",
-                        TOPICS, private_dir / "mine-gateway.log"),
+                        TOPICS, private_dir / "mine-gateway.log",
+                        MINEWATCH_GATEWAY__METRICS_PORT=str(metrics["mine"])),
         gateway_process(city_db, city_broker.url(logins["city-gateway"]), f"gw-city-{unique_id}",
-                        TOPICS, private_dir / "city-gateway.log"),
+                        TOPICS, private_dir / "city-gateway.log",
+                        MINEWATCH_GATEWAY__METRICS_PORT=str(metrics["city"])),
     ):  # fmt: skip
         for log in (private_dir / "mine-gateway.log", private_dir / "city-gateway.log"):
             await eventually(lambda log=log: subscribed(log), 60)  # what comes next is theirs
@@ -302,10 +330,14 @@ async def test_an_outage_under_load_loses_nothing_and_duplicates_nothing(
         await asyncio.sleep(2)
         stop.set()
         await publisher
-        await caught_up(limit_s=60 + OUTAGE_S / 2)
-        # the last decisions on both sides (off-delays held for lateness, the cross-checks'
-        # windows decided by the clock) come from ticks while the gateways run
-        await eventually(lambda: alarm_records(city_db) == alarm_records(mine_db), 60)
+        try:
+            await caught_up(limit_s=60 + OUTAGE_S / 2)
+            # the last decisions on both sides (off-delays held for lateness, the cross-checks'
+            # windows decided by the clock) come from ticks while the gateways run
+            await eventually(lambda: alarm_records(city_db) == alarm_records(mine_db), 60)
+        except AssertionError as error:
+            await evidence(error)
+            raise
     assert during >= OUTAGE_S * 100, during  # the mine went on storing during the outage
     assert await counts(city_db) == await counts(mine_db)
     assert (duplicates(city_db), duplicates(mine_db)) == (0, 0)

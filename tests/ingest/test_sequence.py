@@ -8,7 +8,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minewatch.ingest.sequence import MAX_EARLIER, SourceMark, Watermark, first_mark
+from minewatch.ingest.sequence import MAX_EARLIER, UNKNOWN, SourceMark, Watermark, first_mark
 
 
 def _admit_all(marks: list[Watermark], start: SourceMark | None) -> tuple[list[Watermark], int]:
@@ -20,6 +20,7 @@ def _admit_all(marks: list[Watermark], start: SourceMark | None) -> tuple[list[W
             new.append(mark)
             continue
         admitted = state.admit(mark)
+        assert admitted is not UNKNOWN  # every boot from the first one on is remembered here
         if admitted is not None:
             state, gap = admitted
             gaps += gap
@@ -64,7 +65,7 @@ def test_the_tail_of_a_boot_after_the_next_boot_began_is_new() -> None:
 
 def test_an_earlier_boot_never_seen_is_new_unless_forgotten() -> None:
     state = first_mark((300, 1))
-    assert state.admit((250, 1)) is None  # before the gateway's first message: delivered
+    assert state.admit((250, 1)) is UNKNOWN  # before the gateway's first message: ask
     admitted = SourceMark(300, 1, forgotten=200).admit((250, 3))
     assert admitted is not None
     assert admitted[0].missing == ((250, 1), (250, 2))  # its first messages may still come
@@ -77,8 +78,32 @@ def test_the_memory_of_earlier_boots_is_bounded() -> None:
         assert admitted is not None
         state = admitted[0]
     assert len(state.earlier) == MAX_EARLIER
-    assert state.admit((3, 1)) is None  # pushed out: counted as delivered
-    assert state.admit((3, 2)) is None
+    assert state.admit((3, 1)) is UNKNOWN  # pushed out: not known, never taken as delivered
+    assert state.admit((3, 2)) is UNKNOWN
+    assert state.admit((MAX_EARLIER + 5, 1)) is None  # still remembered
+
+
+def test_a_publisher_restarting_thousands_of_times_loses_no_overtaken_tail() -> None:
+    """One boot per publish (the federation test's publisher, issue 16), the last messages of
+    some boots delivered after many newer boots: none is taken for a redelivery."""
+    rng = random.Random(16)
+    sent = [(boot, seq) for boot in range(1, 2_001) for seq in range(1, 11)]
+    held = {m for m in sent[1:] if rng.random() < 0.01}  # each overtaken by 0-2000 boots
+    keyed = [(i + (rng.uniform(0, 20_000) if m in held else 0), m) for i, m in enumerate(sent)]
+    arrived = [m for _, m in sorted(keyed)]
+    state: SourceMark | None = None
+    unknown: list[Watermark] = []
+    for mark in arrived:
+        if state is None:
+            state = first_mark(mark)
+            continue
+        admitted = state.admit(mark)
+        assert admitted is not None, f"{mark} taken for a redelivery"
+        if admitted is UNKNOWN:
+            unknown.append(mark)
+        else:
+            state = admitted[0]
+    assert unknown and set(unknown) <= held  # those the writer asks the database about
 
 
 def test_the_stored_form_round_trips() -> None:
