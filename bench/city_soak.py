@@ -17,8 +17,11 @@ with its clock tick and its maintenance (retention, rollups), as in production.
 
 Every ``--sample-s`` seconds (light: /proc, each gateway's /metrics, one size query):
 readings stored, each gateway's receive-to-commit lag (``minewatch_lag_seconds``, the last
-write's) and pending messages, each gateway's RSS, the CPU seconds of every process (gateways,
-PostgreSQL with its backends, Mosquitto, publishers) and the size of ``readings``. At the end:
+write's), the age of its newest committed reading (``minewatch_data_age_seconds``: what waits
+in the broker shows here, not in the lag) and pending messages, each gateway's RSS, the CPU
+seconds of every process (gateways, PostgreSQL with its backends, Mosquitto, publishers) and
+their share of a core in the interval, the size of ``readings``, the size of the embedded
+broker's persistence file (``mosquitto.db``: its queues) and the alarm records. At the end:
 readings/s sustained, lag and RSS over time, bytes and CPU seconds per million readings, and
 the alarms raised against the simulators' labels.
 
@@ -40,7 +43,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -196,28 +199,47 @@ class Sample:
     readings_bytes: int
     pressure_cpu_s: float = float("nan")  # PSI totals: time some task waited for a CPU
     pressure_io_s: float = float("nan")
+    broker_store_bytes: int = 0  # the embedded broker's mosquitto.db (0: not found)
+    alarms: int = 0  # alarm records in the database so far
+    data_age_s: list[float] = field(default_factory=list)  # per gateway: newest reading's age
 
 
-def readings_bytes(url: str) -> int:
+def readings_bytes(url: str) -> tuple[int, int]:
+    """The size of ``readings`` and the number of alarm records."""
     with psycopg.connect(url) as conn:
         row = conn.execute(
-            "SELECT total_bytes FROM hypertable_detailed_size('readings')"
+            "SELECT (SELECT total_bytes FROM hypertable_detailed_size('readings')), "
+            "(SELECT count(*) FROM alarms)"
         ).fetchone()
-    return int(row[0] or 0) if row else 0
+    return (int(row[0] or 0), int(row[1] or 0)) if row else (0, 0)
 
 
-async def observe(url: str, ports: list[int], sampler: Sampler, gateways: list[str]) -> Sample:
+def file_bytes(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+async def observe(
+    url: str, ports: list[int], sampler: Sampler, gateways: list[str], store: Path
+) -> Sample:
     now = time.time()
     sampler.sample(now)
-    stored, lags, pending, rss = 0.0, [], [], []
+    stored, lags, pending, rss, ages = 0.0, [], [], [], []
     for port, name in zip(ports, gateways, strict=True):
         stored += await services.metric_value(port, "minewatch_readings_stored_total") or 0.0
         lags.append(await services.metric_value(port, "minewatch_lag_seconds") or float("nan"))
         pending.append(await services.metric_value(port, "minewatch_pending_messages") or 0.0)
+        age = await services.metric_value(port, "minewatch_data_age_seconds")
+        ages.append(float("nan") if age is None else age)
         series = sampler.series(name)
         rss.append(series[-1][2] if series else float("nan"))
-    size = readings_bytes(url)
-    return Sample(now, stored, lags, pending, rss, size, pressure_s("cpu"), pressure_s("io"))
+    size, alarms = readings_bytes(url)
+    return Sample(
+        now, stored, lags, pending, rss, size, pressure_s("cpu"), pressure_s("io"),
+        file_bytes(store), alarms, ages,
+    )  # fmt: skip
 
 
 def labels_vs_alarms(
@@ -341,16 +363,28 @@ async def soak(
         start_at = time.time() + 1.0
         shared_start.value = start_at
         go.set()
-        samples = [await observe(url, ports, sampler, names)]
-        console.print("  t s   readings/s   lag s (per gateway)   pending   RSS MiB   readings MiB")
+        store = var / "mosquitto" / "mosquitto.db"  # the embedded broker's snapshot
+        samples = [await observe(url, ports, sampler, names, store)]
+        console.print(
+            "  t s   readings/s   lag s (per gateway)   pending   RSS MiB   readings MiB"
+            "   broker MiB   alarms   data age s   CPU % gateways/postgres/mosquitto/publishers"
+        )
+        publisher_roles = [r for r in sampler.roles if r.startswith("publisher")]
         while any(p.is_alive() for p in publishers):
             await asyncio.sleep(args.sample_s)
-            samples.append(await observe(url, ports, sampler, names))
+            samples.append(await observe(url, ports, sampler, names, store))
             a, b = samples[-2], samples[-1]
+            shares = [
+                sum(sampler.cpu_between(r, a.t, b.t) for r in group) / (b.t - a.t) * 100
+                for group in (names, ["postgres"], ["mosquitto"], publisher_roles)
+            ]
             console.print(
                 f"{b.t - start_at:5.0f} {(b.stored - a.stored) / (b.t - a.t):12,.0f} "
                 f"{' '.join(f'{x:.2f}' for x in b.lag_s):>21} {sum(b.pending):9.0f} "
                 f"{' '.join(f'{x:.0f}' for x in b.rss_mib):>9} {b.readings_bytes / 2**20:14.1f}"
+                f" {b.broker_store_bytes / 2**20:12.1f} {b.alarms:8d} "
+                f"{' '.join(f'{x:.1f}' for x in b.data_age_s):>12}   "
+                + " / ".join(f"{x:.0f}" for x in shares)
             )
         end_publish = time.time()
         published = 0
@@ -365,7 +399,7 @@ async def soak(
         deadline = time.time() + 180
         while samples[-1].stored < published and time.time() < deadline:
             await asyncio.sleep(2)
-            samples.append(await observe(url, ports, sampler, names))
+            samples.append(await observe(url, ports, sampler, names, store))
         drained_s = max(0.0, samples[-1].t - end_publish)
         latency = {
             name: {h: await histogram_quantiles(port, h) for h in LATENCY_HISTOGRAMS}
@@ -450,6 +484,9 @@ def summarise(
     per_million = 1e6 / window_readings if window_readings > 0 else float("nan")
     cpu = {role: sampler.cpu_between(role, first.t, last.t) * per_million for role in sampler.roles}
     thirds = np.array_split(np.array([max(s.lag_s) for s in steady] or [np.nan]), 3)
+    ages = np.array([max(s.data_age_s, default=np.nan) for s in steady] or [np.nan])
+    age_thirds = np.array_split(ages, 3)
+    store_mib = [s.broker_store_bytes / 2**20 for s in samples]
     rss = {n: [round(s.rss_mib[i]) for s in samples] for i, n in enumerate(names)}
     final = samples[-1]
     return {
@@ -465,6 +502,16 @@ def summarise(
         "sustained_readings_s": window_readings / (last.t - first.t) if last.t > first.t else 0,
         "lag_s_by_third_mean": [float(np.nanmean(t)) if len(t) else None for t in thirds],
         "lag_s_max": float(np.nanmax([max(s.lag_s) for s in steady] or [np.nan])),
+        "data_age_s_by_third_mean": [
+            float(np.nanmean(t)) if len(t) and not np.isnan(t).all() else None for t in age_thirds
+        ],
+        "data_age_s_max": float(np.nanmax(ages)) if not np.isnan(ages).all() else None,
+        "broker_store_mib_start_max_end": [
+            round(store_mib[0], 1),
+            round(max(store_mib), 1),
+            round(store_mib[-1], 1),
+        ],
+        "alarms_series": [[round(s.t - start_at), s.alarms] for s in samples],
         "pending_max": max(sum(s.pending) for s in samples),
         "rss_mib_series": rss,
         "readings_bytes_per_million": final.readings_bytes / final.stored * 1e6
@@ -547,6 +594,9 @@ def report(out: dict[str, object]) -> None:
         "drained_after_publish_s",
         "lag_s_by_third_mean",
         "lag_s_max",
+        "data_age_s_by_third_mean",
+        "data_age_s_max",
+        "broker_store_mib_start_max_end",
         "pending_max",
         "readings_bytes_per_million",
         "clean_stops",

@@ -53,6 +53,14 @@ class GatewayMetrics:
         self.lag = Gauge(
             "minewatch_lag_seconds", "Receive-to-commit delay of the last write", registry=r
         )
+        self.data_age = Gauge(
+            "minewatch_data_age_seconds",
+            "Age of the newest reading the last write committed: the commit's wall-clock time "
+            "minus that reading's own time (the mine's clock); it grows with a backlog before "
+            "the gateway (the broker's queue, the socket, the mine's link), which the "
+            "receive-to-commit figures do not see",
+            registry=r,
+        )
         self.receive_to_commit = Histogram(
             "minewatch_receive_to_commit_seconds",
             "Per safety message stored: from its receipt by the gateway to the commit of its "

@@ -257,6 +257,8 @@ class BatchWriter(DurableWriter):
         if evaluation is not None:
             self.engine.commit(evaluation)
             self._metrics.readings_stored.inc(len(batch))
+            if len(batch):
+                self._metrics.data_age.set(time.time() - int(batch.time_us.max()) / 1e6)
             for received_at in pending.received_at:
                 self._metrics.receive_to_commit.observe(committed_at - received_at)
         self.watermarks.update(pending.watermarks)

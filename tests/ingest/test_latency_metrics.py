@@ -1,7 +1,8 @@
-"""The gateway's latency histograms (issue 14, section 3), against a real broker and database:
+"""The gateway's latency metrics (issue 14, section 3), against a real broker and database:
 ``minewatch_receive_to_commit_seconds`` has one observation per safety message once its
 readings are committed, and ``minewatch_commit_to_notify_seconds`` one per alarm change the
-gateway published on the mine's alarm topic, once a screen subscribed there has it."""
+gateway published on the mine's alarm topic, once a screen subscribed there has it;
+``minewatch_data_age_seconds`` shows how old the newest committed reading was."""
 
 from __future__ import annotations
 
@@ -33,10 +34,11 @@ def _definition() -> MineDefinition:
     return SimulatedMine(config.model_copy(update={"mine": mine})).definition
 
 
-def _messages(definition: MineDefinition) -> list[bytes]:
+def _messages(definition: MineDefinition, age_s: float = 0.0) -> list[bytes]:
+    """The rise, its last reading stamped ``age_s`` seconds before now."""
     points = [p for p in definition.points if p.substation == "001"]
     riser = next(i for i, p in enumerate(points) if p.sensor_type == "0001")
-    start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=len(RISE))
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=len(RISE) + age_s)
     out = []
     for seq, methane in enumerate(RISE, 1):
         values = [0.25] * len(points)
@@ -101,6 +103,33 @@ async def test_receive_to_commit_and_commit_to_notify_are_observed(
             screen.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await screen
+
+
+async def test_data_age_shows_readings_that_waited_before_the_gateway(
+    database_url: str, mqtt_url: str, unique_id: str
+) -> None:
+    """Readings that reach the gateway 200 s after their time (a backlog in the broker or the
+    link, which receive-to-commit does not see) show as a data age of about 200 s."""
+    definition = _definition()
+    with psycopg.connect(database_url) as conn:
+        upsert_mine(conn, definition)
+    messages = _messages(definition, age_s=200.0)
+    async with running_gateway(
+        database_url, mqtt_url, f"gw-{unique_id}", topics=safety_subscriptions(MINE), tick_s=None
+    ) as gateway:
+        received = gateway.metrics.receive_to_commit
+        host, port = broker_address(mqtt_url)
+        async with aiomqtt.Client(host, port) as client:
+            for payload in messages:
+                await client.publish(safety_topic(MINE, "001"), payload, qos=1)
+        await eventually(lambda: _count(received) == len(messages))
+        age = _gauge(gateway.metrics.data_age)
+        assert 200 <= age < 260, age  # the newest reading's age at its commit
+        assert _sum(received) < 60 * len(messages)  # while receipt-to-commit was short
+
+
+def _gauge(gauge: object) -> float:
+    return _sample(gauge, "")
 
 
 def _count(histogram: object) -> float:
