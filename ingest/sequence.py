@@ -14,7 +14,9 @@ late message as a redelivery, silently. So the mark of a source also remembers
   after the next boot began is new, and a redelivery of it is not;
 - ``forgotten``: the boots up to this one that are not in ``earlier`` are no longer remembered
   (what the bound below pushes out, the boots before a source's first message, and those
-  before a watermark kept by an older minewatch).
+  before a watermark kept by an older minewatch);
+- ``trimmed``: the newest ``(boot, seq)`` the mark may have called stored without knowing (see
+  below).
 
 Bounded: at most :data:`MAX_MISSING` holes and :data:`MAX_EARLIER` earlier boots per source. A
 message the mark can no longer tell about is neither taken for new nor for a redelivery on the
@@ -25,13 +27,15 @@ writer, ingest/feeds/writer.py). Two kinds of message are such:
 - one of a boot no longer remembered (pushed out of ``earlier``, or before the source's first
   message). A publisher that restarts every few seconds (one boot per restart) pushes a boot
   out within minutes; a bridge that delivers a boot's tail after more than :data:`MAX_EARLIER`
-  newer boots (Mosquitto resending its queue after an outage) then lost that tail as
+  newer boots (Mosquitto resending its queue after an outage) used to lose that tail as
   "delivered" (issue 16);
 - one at or below ``trimmed`` that the mark would otherwise call stored: ``trimmed`` is the
   newest hole ever pushed out by :data:`MAX_MISSING` (a jump of more than that many seqs, or
   more holes than that at once) or never recorded (the seqs of its boot before the source's
-  first message). Such a hole's message, arriving late, used to be dropped as "delivered".
-  A hole still kept fills as before, and the message in order costs what it did.
+  first message; for a mark stored before migration 0041, its newest ``(boot, seq)``: which
+  holes it pushed out is not known). Such a hole's message, arriving late, used to be dropped
+  as "delivered". A hole still kept fills as before, and the message in order takes the same
+  short path (no question to the database: that is only for :data:`UNKNOWN`).
 """
 
 from __future__ import annotations
