@@ -98,9 +98,10 @@ class DurableWriter:
         self, pending: dict[str, SourceMark], source: str, mark: Watermark, quiet: bool = False
     ) -> int | Literal[Verdict.UNKNOWN] | None:
         """None if ``mark`` is a redelivery for ``source`` (stored, or earlier in this batch);
-        :data:`UNKNOWN` if the source's mark no longer remembers its boot (the caller finds out
-        whether it is stored; the mark is unchanged); else the number of messages found missing
-        just before it (0: none; logged unless ``quiet``). Notes the new mark in ``pending``.
+        :data:`UNKNOWN` if the source's mark cannot tell (a boot no longer remembered, or a
+        hole no longer kept: the caller finds out whether it is stored; the mark is
+        unchanged); else the number of messages found missing just before it (0: none; logged
+        unless ``quiet``). Notes the new mark in ``pending``.
         Exact whatever the order of arrival (:mod:`.sequence`)."""
         current = pending.get(source) or self.watermarks.get(source)
         if current is None:

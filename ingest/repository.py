@@ -38,7 +38,7 @@ class SequenceGap:
 
 # The JSON columns are read as text and parsed with orjson (psycopg's jsonb loader is the
 # standard library's json, several times slower).
-_COLUMNS = "source, boot, seq, missing::text, earlier::text, forgotten"
+_COLUMNS = "source, boot, seq, missing::text, earlier::text, forgotten, trimmed_boot, trimmed_seq"
 _SELECT_WATERMARKS = f"SELECT {_COLUMNS} FROM source_watermarks WHERE source LIKE %(like)s"
 _LOCK_WATERMARKS = (
     f"SELECT {_COLUMNS} FROM source_watermarks WHERE source = ANY(%(sources)s) FOR UPDATE"
@@ -49,11 +49,14 @@ _LOCK_WATERMARKS = (
 # ``executemany`` was 20 % of the samples in the gateway's ``BatchWriter.flush`` in the city
 # soak, whose write batches hold a hundred sources of a few readings each (issue 14).
 _UPSERT_WATERMARKS = (
-    "INSERT INTO source_watermarks (source, boot, seq, missing, earlier, forgotten) "
+    "INSERT INTO source_watermarks "
+    "(source, boot, seq, missing, earlier, forgotten, trimmed_boot, trimmed_seq) "
     "SELECT * FROM unnest(%(sources)s::text[], %(boots)s::int8[], %(seqs)s::int8[], "
-    "%(missing)s::text[]::jsonb[], %(earlier)s::text[]::jsonb[], %(forgotten)s::int8[]) "
+    "%(missing)s::text[]::jsonb[], %(earlier)s::text[]::jsonb[], %(forgotten)s::int8[], "
+    "%(trimmed_boots)s::int8[], %(trimmed_seqs)s::int8[]) "
     "ON CONFLICT (source) DO UPDATE SET boot = EXCLUDED.boot, seq = EXCLUDED.seq, "
     "missing = EXCLUDED.missing, earlier = EXCLUDED.earlier, forgotten = EXCLUDED.forgotten, "
+    "trimmed_boot = EXCLUDED.trimmed_boot, trimmed_seq = EXCLUDED.trimmed_seq, "
     "updated_at = now() WHERE (EXCLUDED.boot, EXCLUDED.seq) >= "
     "(source_watermarks.boot, source_watermarks.seq)"
 )
@@ -61,11 +64,11 @@ _UPSERT_WATERMARKS = (
 
 def _marks(rows: list[tuple[object, ...]]) -> dict[str, SourceMark]:
     marks = {}
-    for source, boot, seq, missing, earlier, forgotten in rows:
+    for source, boot, seq, missing, earlier, forgotten, trimmed_boot, trimmed_seq in rows:
         assert isinstance(missing, str) and isinstance(earlier, str)
         marks[str(source)] = SourceMark.from_row(
             int(boot), int(seq), orjson.loads(missing), orjson.loads(earlier),  # type: ignore[call-overload]
-            int(forgotten),  # type: ignore[call-overload]
+            int(forgotten), (int(trimmed_boot), int(trimmed_seq)),  # type: ignore[call-overload]
         )  # fmt: skip
     return marks
 
@@ -91,6 +94,8 @@ async def write_watermarks(cur: psycopg.AsyncCursor, marks: dict[str, SourceMark
             "seqs": [m.seq for m in values], "forgotten": [m.forgotten for m in values],
             "missing": [_json_pairs(m.missing) for m in values],
             "earlier": [_json_pairs(m.earlier) for m in values],
+            "trimmed_boots": [m.trimmed[0] for m in values],
+            "trimmed_seqs": [m.trimmed[1] for m in values],
         })  # fmt: skip
 
 
@@ -129,7 +134,7 @@ async def committed_before(cur: psycopg.AsyncCursor, marks: dict[str, SourceMark
 
 
 # Which of some messages have a reading stored: (message index, mine, point code, time) per
-# reading; a message of a boot its source's mark no longer remembers (ingest/sequence.py).
+# reading; a message its source's mark cannot tell about (ingest/sequence.py: UNKNOWN).
 _STORED_MESSAGES = (
     "SELECT DISTINCT d.i FROM unnest(%(i)s::int4[], %(mine)s::text[], %(code)s::text[], "
     "%(t)s::int8[]) AS d(i, mine, code, t) "

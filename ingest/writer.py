@@ -61,7 +61,7 @@ class PendingWrite(Pending):
     refusal_listeners: dict[str, Callable[[list[Rejection]], None]] = field(default_factory=dict)
     gaps: list[SequenceGap] = field(default_factory=list)  # sequence numbers never received
     fills: list[tuple[str, int, int]] = field(default_factory=list)  # (source, boot, seq) late
-    #: (source, boot, seq) of the messages whose boot the source's mark no longer remembers:
+    #: (source, boot, seq) of the messages the source's mark cannot tell about (UNKNOWN):
     #: whether they are stored is asked of the database at flush (:meth:`BatchWriter.flush`)
     unremembered: set[tuple[str, int, int]] = field(default_factory=set)
 
@@ -274,9 +274,10 @@ class BatchWriter(DurableWriter):
             self._metrics.lag.set(asyncio.get_running_loop().time() - pending.first_received_at)
 
     async def _drop_stored(self, pending: PendingWrite) -> None:
-        """Take out of ``pending`` the messages of boots no longer remembered whose readings are
-        stored already (a redelivery: at least one of its (point, time) is in ``readings``);
-        the others are new and stay. Only this writer stores its sources' readings."""
+        """Take out of ``pending`` the messages their sources' marks cannot tell about whose
+        readings are stored already (a redelivery: at least one of its (point, time) is in
+        ``readings``); the others are new and stay. Only this writer stores its sources'
+        readings."""
         doubtful = [
             i for i, m in enumerate(pending.messages)
             if (m.source, m.boot, m.seq) in pending.unremembered
@@ -287,7 +288,7 @@ class BatchWriter(DurableWriter):
         drop = {doubtful[k] for k in stored}
         pending.unremembered = set()
         log.info(
-            "%d message(s) of boots their sources' marks no longer remember: %d stored already "
+            "%d message(s) their sources' marks cannot tell about: %d stored already "
             "(redelivered), %d new", len(doubtful), len(drop), len(doubtful) - len(drop),
         )  # fmt: skip
         if drop:

@@ -109,10 +109,7 @@ class FeedPipeline:
                     ))  # fmt: skip
             case FeedBatch():
                 if self.writer.accepts(pending, message):
-                    batch, rejections = screen(message, self._clock(), self._limits)
-                    pending.batches.append(batch)
-                    pending.rejections.extend(rejections)
-                    pending.rows += len(batch)
+                    pending.add(*screen(message, self._clock(), self._limits))
         pending.acks.append(delivery.ack)
         pending.note_received(delivery.received_at)
         return pending

@@ -1,6 +1,6 @@
 """The personnel/video/comms writer's SQL (ingest/feeds/writer.py): the rows it copies, the
-transitions and presence it upserts, the camera and device status, and the state it loads on
-start.
+transitions and presence it upserts, the camera and device status, the state it loads on
+start, and which messages their sources' marks cannot tell about are stored already.
 Named parameters only; table and column names are constants of this module, never input."""
 
 from __future__ import annotations
@@ -120,6 +120,65 @@ _SELECT_OUTPUT_DONE = (
     "JOIN mines m ON m.code = a.mine_code WHERE a.subject_kind = 'mine' "
     "AND a.rule = ANY(%(rules)s) GROUP BY 1, 2, 4"
 )
+
+
+# Whether a message's rows are stored, per kind: (table, the column of the row's subject, the
+# batch column holding it). A message whose source's mark cannot tell (ingest/sequence.py,
+# UNKNOWN) is a redelivery when one of its rows, (mine, subject, event time), is stored.
+_STORED_ROWS_SQL = (
+    "SELECT DISTINCT d.i FROM unnest(%(i)s::int4[], %(mine)s::text[], %(subject)s::text[], "
+    "%(t)s::int8[]) AS d(i, mine, subject, t) WHERE EXISTS (SELECT 1 FROM {table} r "
+    "WHERE r.mine_code = d.mine AND r.{column} = d.subject "
+    "AND r.time = timestamptz 'epoch' + d.t * interval '1 microsecond')"
+)
+_STORED_ROWS = {
+    kind: (_STORED_ROWS_SQL.format(table=table, column=column), subjects)
+    for kind, table, column, subjects in (
+        ("positions", "personnel_positions", "card_code", "cards"),
+        ("station_status", "personnel_station_status", "station_code", "stations"),
+        ("heartbeats", "video_heartbeats", "camera_code", "cameras"),
+        ("events", "video_events", "camera_code", "cameras"),
+        ("device_status", "comms_status_reports", "device_code", "devices"),
+    )
+}
+# A snapshot stores no row of its own: it is applied once, and one not newer than the mine's
+# last applied snapshot is stale (ingest/feeds/presence.py), so that is what "stored" means.
+_STORED_SNAPSHOTS_SQL = (
+    "SELECT d.i FROM unnest(%(i)s::int4[], %(mine)s::text[], %(t)s::int8[]) AS d(i, mine, t) "
+    "JOIN personnel_feed_state s ON s.mine_code = d.mine "
+    "AND s.snapshot_at >= timestamptz 'epoch' + d.t * interval '1 microsecond'"
+)
+
+
+async def stored_batches(conn: psycopg.AsyncConnection, batches: list[FeedBatch]) -> list[int]:
+    """The indexes (in ``batches``) of the messages stored already: one of whose rows is
+    stored (by mine, subject and event time), or, for a snapshot, whose mine has a snapshot
+    applied at or after its time. One statement per kind present; a rare path (messages their
+    sources' marks cannot tell about)."""
+    found: set[int] = set()
+    snapshots = [i for i, b in enumerate(batches) if b.kind == "snapshot"]
+    if snapshots:
+        cur = await conn.execute(_STORED_SNAPSHOTS_SQL, {
+            "i": snapshots, "mine": [batches[i].mine for i in snapshots],
+            "t": [batches[i].time_us for i in snapshots],
+        })  # fmt: skip
+        found.update(int(row[0]) for row in await cur.fetchall())
+    for kind, (sql, subjects) in _STORED_ROWS.items():
+        index: list[int] = []
+        mines: list[str] = []
+        keys: list[str] = []
+        times: list[int] = []
+        for i, b in enumerate(batches):
+            if b.kind == kind and len(b):
+                index += [i] * len(b)
+                mines += [b.mine] * len(b)
+                keys += [str(k) for k in b.columns[subjects]]
+                times += b.columns["time_us"].tolist()
+        if index:
+            cur = await conn.execute(sql, {"i": index, "mine": mines, "subject": keys, "t": times})
+            found.update(int(row[0]) for row in await cur.fetchall())
+    await conn.rollback()
+    return sorted(found)
 
 
 async def copy_positions(cur: psycopg.AsyncCursor, positions: list[PositionRow]) -> None:

@@ -4,6 +4,9 @@ A write batch holds the rows of many messages (positions, snapshots, station sta
 heartbeats, analytic events), the transitions they cause (trips, area stays, presence, camera
 status), the personnel alarms they raise or clear (ingest/feeds/alarms.py), the rejections
 and the new sequence watermarks; all commit together, then the messages are acknowledged.
+A message its source's mark cannot tell about (``UNKNOWN``, ingest/sequence.py) is asked of the
+database before the batch is written (:meth:`FeedWriter._drop_stored`), as the safety writer
+does.
 The writer owns its connection, the watermarks, the presence tracker and the alarm state: one
 owner, no locks.
 """
@@ -40,6 +43,7 @@ from minewatch.ingest.feeds.repository import (
     copy_batches,
     copy_positions,
     load_tracker,
+    stored_batches,
     upsert_camera_status,
     upsert_device_status,
     upsert_presence,
@@ -60,6 +64,21 @@ class FeedPending(Pending):
 
     batches: list[FeedBatch] = field(default_factory=list)
     rows: int = 0
+    #: (source, boot, seq) of the messages their source's mark cannot tell about: whether they
+    #: are stored is asked of the database at flush (:meth:`FeedWriter.flush`)
+    unremembered: set[tuple[str, int, int]] = field(default_factory=set)
+    #: the screening's rejections of those messages, quarantined only if they are new
+    held: dict[tuple[str, int, int], list[Rejection]] = field(default_factory=dict)
+
+    def add(self, batch: FeedBatch, rejections: list[Rejection]) -> None:
+        """An accepted message's screened rows and the rows its screening refused."""
+        self.batches.append(batch)
+        self.rows += len(batch)
+        key = (batch.source, batch.boot, batch.seq)
+        if key in self.unremembered:
+            self.held.setdefault(key, []).extend(rejections)
+        else:
+            self.rejections.extend(rejections)
 
 
 def _opt_time(value: int) -> int | None:
@@ -144,8 +163,15 @@ class FeedWriter(DurableWriter):
             pending.watermarks[batch.source] = SourceMark(*mark, forgotten=mark[0])
             return True
         missing = self.is_new(pending.watermarks, batch.source, mark)
-        if missing is None or missing is UNKNOWN:  # UNKNOWN: a boot no longer remembered
-            self.duplicates += 1  # (the safety writer asks the database; these feeds do not)
+        if missing is UNKNOWN:  # never taken for a redelivery on the mark's word: asked at flush
+            key = (batch.source, *mark)
+            if key in pending.unremembered:  # the same message twice in this write batch
+                self.duplicates += 1
+                return False
+            pending.unremembered.add(key)
+            return True
+        if missing is None:
+            self.duplicates += 1
             return False
         self.sequence_gaps += missing
         return True
@@ -172,6 +198,8 @@ class FeedWriter(DurableWriter):
         """Make ``pending`` durable (retrying transient failures forever), then acknowledge."""
         if not pending:
             return
+        if pending.unremembered:
+            await self._drop_stored(pending)
         update: Update | None = None
         alarms: AlarmUpdate | None = None
 
@@ -205,6 +233,34 @@ class FeedWriter(DurableWriter):
         acks, pending.acks = pending.acks, []  # a pending write is flushed once, whoever
         for ack in acks:  # holds it (a cancelled caller may hand the same one in again)
             ack()
+
+    async def _drop_stored(self, pending: FeedPending) -> None:
+        """Take out of ``pending`` the messages their sources' marks cannot tell about whose
+        rows are stored already (a redelivery: :func:`stored_batches`); the others are new and
+        stay, with the rows their screening refused. Only this writer stores these feeds."""
+        doubtful = [
+            i for i, b in enumerate(pending.batches)
+            if (b.source, b.boot, b.seq) in pending.unremembered
+        ]  # fmt: skip
+        stored = await self._retrying(
+            lambda conn: stored_batches(conn, [pending.batches[i] for i in doubtful])
+        )
+        drop = {doubtful[k] for k in stored}
+        log.info(
+            "%d message(s) their sources' marks cannot tell about: %d stored already "
+            "(redelivered), %d new", len(doubtful), len(drop), len(doubtful) - len(drop),
+        )  # fmt: skip
+        for i in doubtful:
+            b = pending.batches[i]
+            refused = pending.held.pop((b.source, b.boot, b.seq), [])
+            if i not in drop:
+                pending.rejections.extend(refused)
+        pending.unremembered = set()
+        pending.held = {}
+        if drop:
+            self.duplicates += len(drop)
+            pending.rows -= sum(len(pending.batches[i]) for i in drop)
+            pending.batches = [b for i, b in enumerate(pending.batches) if i not in drop]
 
     async def tick(self, now_us: int) -> None:
         """Clock-driven alarm checks (overtime, output over capacity), stored and committed."""

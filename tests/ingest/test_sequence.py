@@ -8,7 +8,14 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minewatch.ingest.sequence import MAX_EARLIER, UNKNOWN, SourceMark, Watermark, first_mark
+from minewatch.ingest.sequence import (
+    MAX_EARLIER,
+    MAX_MISSING,
+    UNKNOWN,
+    SourceMark,
+    Watermark,
+    first_mark,
+)
 
 
 def _admit_all(marks: list[Watermark], start: SourceMark | None) -> tuple[list[Watermark], int]:
@@ -107,9 +114,49 @@ def test_a_publisher_restarting_thousands_of_times_loses_no_overtaken_tail() -> 
 
 
 def test_the_stored_form_round_trips() -> None:
-    state = SourceMark(5, 9, ((4, 2), (5, 3)), ((4, 7),), 3)
+    state = SourceMark(5, 9, ((4, 2), (5, 3)), ((4, 7),), 3, (4, 1))
     row = state.to_row("m/001")
-    assert SourceMark.from_row(row["boot"], row["seq"], row["missing"], row["earlier"], 3) == state  # type: ignore[arg-type]
+    trimmed = (row["trimmed_boot"], row["trimmed_seq"])
+    parts = row["boot"], row["seq"], row["missing"], row["earlier"], 3, trimmed
+    assert SourceMark.from_row(*parts) == state  # type: ignore[arg-type]
+
+
+def test_a_message_skipped_by_a_jump_longer_than_the_holes_kept_is_unknown_not_stored() -> None:
+    """More than :data:`MAX_MISSING` seqs skipped at once: the mark keeps the newest holes; a
+    message older than those is asked about (UNKNOWN), never taken for a redelivery."""
+    state = first_mark((3, 1))
+    jumped = state.admit((3, 2 + 2 * MAX_MISSING))
+    assert jumped is not None and jumped is not UNKNOWN
+    state, gap = jumped
+    assert gap == 2 * MAX_MISSING and len(state.missing) == MAX_MISSING
+    assert state.admit((3, 2)) is UNKNOWN  # skipped, its hole not kept
+    assert state.admit((3, 1 + MAX_MISSING)) is UNKNOWN
+    kept = state.admit((3, 2 + MAX_MISSING))  # the oldest hole kept: filled as before
+    assert kept is not None and kept is not UNKNOWN
+    assert kept[0].admit((3, 2 + MAX_MISSING)) is None
+    assert state.admit((3, 2 + 2 * MAX_MISSING)) is None  # the newest: stored
+
+
+def test_holes_pushed_out_by_the_bound_are_unknown() -> None:
+    """More holes than kept: the oldest go, and their messages are UNKNOWN."""
+    full = SourceMark(1, 0).admit((1, MAX_MISSING + 1))  # holes 1 .. MAX_MISSING
+    assert full is not None and full is not UNKNOWN
+    assert len(full[0].missing) == MAX_MISSING and full[0].admit((1, 1)) is not UNKNOWN
+    more = full[0].admit((1, MAX_MISSING + 3))  # one hole more: (1, 1) pushed out
+    assert more is not None and more is not UNKNOWN
+    state = more[0]
+    assert len(state.missing) == MAX_MISSING and state.trimmed == (1, 1)
+    assert state.admit((1, 1)) is UNKNOWN
+    filled = state.admit((1, 2))  # the oldest hole kept fills
+    assert filled is not None and filled is not UNKNOWN
+    assert state.admit((1, MAX_MISSING + 1)) is None  # stored, above the holes pushed out
+
+
+def test_a_boot_s_messages_before_the_source_s_first_are_unknown() -> None:
+    state = first_mark((4, 50))
+    assert state.admit((4, 49)) is UNKNOWN
+    assert state.admit((4, 50)) is None
+    assert state.admit((4, 51)) is not None
 
 
 @settings(max_examples=300, deadline=None)
