@@ -242,6 +242,14 @@ async def observe(
     )  # fmt: skip
 
 
+def quarantine_by_reason(url: str) -> dict[str, int]:
+    """Messages (or readings) the gateways kept aside, by reason: published - stored should be
+    these, or still in the broker."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT reason, count(*) FROM quarantine GROUP BY 1").fetchall()
+    return {str(reason): int(n) for reason, n in rows}
+
+
 def labels_vs_alarms(
     url: str, mines: list[SimulatedMine], starts: dict[str, float], until: float
 ) -> dict[str, object]:
@@ -535,6 +543,7 @@ def summarise(
         if last.t > first.t
         else {},
         "labels_vs_alarms": labels_vs_alarms(url, mines, starts, end_publish - 130),
+        "quarantine_by_reason": quarantine_by_reason(url),
         "clean_stops": f"{sum(stops)}/{len(stops)}",
         "lag_series": [[round(s.t - start_at), [round(x, 2) for x in s.lag_s]] for s in samples],
     }
@@ -599,6 +608,7 @@ def report(out: dict[str, object]) -> None:
         "broker_store_mib_start_max_end",
         "pending_max",
         "readings_bytes_per_million",
+        "quarantine_by_reason",
         "clean_stops",
         "load_start",
         "load_end",
