@@ -117,11 +117,14 @@ class PrealarmParams:
     #: its airflow path (``points.downstream``), while some upstream point has risen at least
     #: ``carry_ratio`` times as fast as this one over the slow trend (the rise here is theirs,
     #: on its way), the forecast a raise may use is what is in transit and what upstream still
-    #: adds: ``level + slope x min(horizon, carry_delays x delay) + max(0, upstream slope) x
-    #: the rest of the horizon`` (the upstream point's own slope, the slower of its two trends;
-    #: the steepest and the longest delay of those points), never more than the point's own
-    #: line. A pre-alarm up is cleared as before. ``carry_delays`` 0: the input off.
-    carry_delays: float = 0.0
+    #: adds: ``level + slope x min(horizon, carry_delays x delay) + dilution x max(0, upstream
+    #: slope) x the rest of the horizon`` (the upstream point's own slope, the slower of its
+    #: two trends; ``dilution``: this point's slow slope over the upstream one's, at most 1;
+    #: the most of those points and the longest delay), never more than the point's own line.
+    #: Not while the air is lost (the ventilation input). A pre-alarm up is cleared as
+    #: before. ``carry_delays`` 0: the input off. Adopted on the development sets
+    #: (docs/benchmarks.md "Pre-alarms, session 8").
+    carry_delays: float = 4.0
     carry_ratio: float = 1.0
 
     def __post_init__(self) -> None:
@@ -516,10 +519,6 @@ class Prealarms:
             need[st.active] = True
             rise, _ = conditions(pid, trend, pts)
             need[pid[rise]] = True
-            if carrying:  # the upstream points of a carried point that may rise: fitted
-                rising = np.zeros(len(pts.target), bool)
-                rising[pid[rise]] = True
-                need[pts.carry_up[rising[pts.carry_down]]] = True
             rows_need = need[pid]
             slope = trend.slope
             if some(rows_need):
@@ -557,11 +556,28 @@ class Prealarms:
             trend, confirm, cut_st = production.apply(trend, fast_slope, cut, pid, t,
                                                       pts.cutting, pts.horizon_s[pid],
                                                       held)  # fmt: skip
-        cap = (
-            carried_cap(pid, t, trend, fast_slope, slow_rows, pts, st, col.slot)
-            if carrying
-            else None
-        )
+        cap = None
+        if carrying:  # only the pairs whose carried point has a row meeting the raise condition
+            rise, _ = conditions(pid, trend, pts)
+            pairs = np.zeros(len(pts.target), bool)
+            pairs[pid[rise]] = True
+            pairs = where_set(pairs[pts.carry_down])
+            if len(pairs):
+                # the upstream points' slow slopes where not fitted above (the same fit)
+                ups = np.zeros(len(pts.target), bool)
+                ups[pts.carry_up[pairs]] = True
+                miss = ups[pid] & np.isnan(slow_rows)
+                if some(miss):
+                    slow_rows = slow_rows.copy()
+                    fit_now = miss & (slow_tau > 0)
+                    slow_rows[miss & ~fit_now] = fast_slope[miss & ~fit_now]
+                    if some(fit_now):
+                        sel = where_set(fit_now)
+                        slow, _ = ew_trend(cpid[sel], t[sel], v[sel], st.slow, col.taus[1],
+                                           col.horizon_s, trend.filtered[sel])  # fmt: skip
+                        slow_rows[sel] = slow.slope
+                cap = carried_cap(pid, t, trend, fast_slope, slow_rows, pts, st, col.slot,
+                                  vent_lost, pairs)  # fmt: skip
         changes, active, run, raised, since = decide(pid, t, trend, pts, st, confirm, hold,
                                                      cap)  # fmt: skip
         state = PrealarmState(trend_after, slow_after, active, run, raised, low_us, cut_st,
@@ -674,10 +690,6 @@ class Prealarms:
         if found is None:
             return None
         trend, trend_after = found[0]
-        if len(pts.carry_down):  # a carried point that may rise: the general path's cap
-            with np.errstate(invalid="ignore"):
-                if some(pts.carried[pid] & (trend.forecast >= pts.level[pid])):
-                    return None
         lost = some(vent_lost)
         confirm = np.where(vent_lost, pts.vent_confirm[pid], pts.confirm[pid]) if lost else None
         hold = vent_lost if lost else None
@@ -687,6 +699,8 @@ class Prealarms:
             trend, confirm, cut_st = production.apply(trend, found[0][0].slope, cut, pid, t,
                                                       pts.cutting, pts.horizon_s[pid],
                                                       held)  # fmt: skip
+        if _carried_rises(pid, trend, pts):
+            return None  # a carried point's row meets the raise condition: the general path
         changes, active, run, raised, since = decide_single(pid, t, trend, pts, st, confirm,
                                                             hold)  # fmt: skip
         state = PrealarmState(trend_after, st.slow, active, run, raised, low_us, cut_st,
@@ -758,8 +772,6 @@ class Prealarms:
                                       low_us, cut.state, pair=after, ids=st.ids,
                                       clear_since_us=st.clear_since_us)  # fmt: skip
                 return PrealarmOutcome([], state)
-            if len(pts.carry_down) and some(may & pts.carried[pid]):
-                return None  # a carried point that may rise: the general path's cap
             if slow_tau is None:
                 slow_tau = pts.slow_tau_s[pid]
             if np.count_nonzero(may) * 4 < n:  # a few rows rise: the fit of those only
@@ -768,8 +780,6 @@ class Prealarms:
                 pid, t, slow_tau, vent_lost = pid[sel], t[sel], slow_tau[sel], vent_lost[sel]
                 cut = cut.take(sel)
                 sums, horizon, filtered = np.take(sums, sel, axis=2), horizon[sel], filtered[sel]
-        elif len(pts.carry_down) and some(pts.carried[pid]):
-            return None  # (no quiet-cycle proof: the general path)
         if slow_tau is None:
             slow_tau = pts.slow_tau_s[pid]
         fit = fit_trend(sums, horizon, filtered)
@@ -785,6 +795,8 @@ class Prealarms:
             held = pts.confirm[pid] if confirm is None else confirm
             trend, confirm, cut_st = production.apply(trend, fit.slope[0], cut, pid, t,
                                                       pts.cutting, horizon, held)  # fmt: skip
+        if _carried_rises(pid, trend, pts):
+            return None  # a carried point's row meets the raise condition: the general path
         changes, active, run, raised, since = decide_single(pid, t, trend, pts, st, confirm,
                                                             hold)  # fmt: skip
         if rest is not None and some(st.run[rest]):  # the other rows' runs end
@@ -825,6 +837,15 @@ def _upstream_boost(
     return boost
 
 
+def _carried_rises(pid: npt.NDArray[np.int32], trend: Trend, pts: PrealarmPoints) -> bool:
+    """Some row of a carried point (``carry_delays``) meets the raise condition without the
+    cap: the one-cycle paths then leave the rows to the general path, which caps them."""
+    if not len(pts.carry_down) or not some(pts.carried[pid]):
+        return False
+    rise, _ = conditions(pid, trend, pts)
+    return some(rise & pts.carried[pid])
+
+
 def carried_cap(
     pid: npt.NDArray[np.int32],
     t: IntArray,
@@ -834,20 +855,26 @@ def carried_cap(
     pts: PrealarmPoints,
     st: PrealarmState,
     slot: npt.NDArray[np.int32],
+    vent_lost: BoolArray,
+    pairs: npt.NDArray[np.intp],
 ) -> FloatArray:
     """Per row: the highest forecast a raise may use at a point whose rise is carried from
-    upstream (``carry_delays``, :class:`PrealarmParams`); +inf elsewhere. Each upstream
+    upstream (``carry_delays``, :class:`PrealarmParams`); +inf elsewhere, and where the air
+    is lost (``vent_lost``: a stopped fan carries nothing at the path's delay). Each upstream
     point's slopes are those of its latest row at or before the row's time (in the batch, or
     the state's before it), so any batching gives the same cap. ``slow_slope``: per row, the
-    slow trend's slope (the fast one's without a slow trend; NaN: not fitted)."""
+    slow trend's slope (the fast one's without a slow trend; NaN: not fitted). What upstream
+    still adds reaches the point diluted as the rise so far was: scaled by the ratio of the
+    two slow slopes (at most 1). ``pairs``: the carried-rise pairs to look at (indices into
+    ``pts.carry_down``); the other rows' cap is +inf."""
     n = len(pid)
     explained = np.zeros(n, bool)
     window = np.zeros(n)
     adds = np.zeros(n)
     before: dict[int, tuple[float, float]] = {}
-    for down, up, span, ratio in zip(pts.carry_down.tolist(), pts.carry_up.tolist(),
-                                     pts.carry_s.tolist(), pts.carry_ratio.tolist(),
-                                     strict=True):  # fmt: skip
+    for down, up, span, ratio in zip(pts.carry_down[pairs].tolist(),
+                                     pts.carry_up[pairs].tolist(), pts.carry_s[pairs].tolist(),
+                                     pts.carry_ratio[pairs].tolist(), strict=True):  # fmt: skip
         mine = np.flatnonzero(pid == down)
         if not len(mine):
             continue
@@ -862,17 +889,20 @@ def carried_cap(
         kk = np.maximum(k, 0)
         u_fast = np.where(k >= 0, fast_slope[theirs][kk] if len(theirs) else 0.0, before[up][0])
         u_slow = np.where(k >= 0, slow_slope[theirs][kk] if len(theirs) else 0.0, before[up][1])
-        with np.errstate(invalid="ignore"):
-            explains = u_slow >= ratio * slow_slope[mine]
+        d_slow = slow_slope[mine]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            explains = (u_slow >= ratio * d_slow) & (d_slow > 0)
             u_slope = np.where(pts.slow_tau_s[up] > 0, np.minimum(u_fast, u_slow), u_fast)
             u_slope = np.where(np.isfinite(u_slope), np.maximum(u_slope, 0.0), 0.0)
+            dilution = np.where(explains, np.minimum(d_slow / u_slow, 1.0), 0.0)
+            u_slope = u_slope * np.where(np.isfinite(dilution), dilution, 1.0)
         explained[mine] |= explains
-        window[mine] = np.maximum(window[mine], span)
+        window[mine] = np.maximum(window[mine], np.where(explains, span, 0.0))
         adds[mine] = np.maximum(adds[mine], u_slope)
     horizon = pts.horizon_s[pid]
     transit = np.minimum(horizon, window)
     cap = trend.level + trend.slope * transit + adds * (horizon - transit)
-    return np.where(explained, cap, np.inf)
+    return np.where(explained & ~vent_lost, cap, np.inf)
 
 
 def conditions(
