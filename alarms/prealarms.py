@@ -46,6 +46,7 @@ from minewatch.alarms.forecast import (
     ew_sums,
     ew_trend,
     ew_trend_single,
+    fit_line,
     fit_trend,
     line_reaches,
 )
@@ -112,6 +113,19 @@ class PrealarmParams:
     cut_window_s: float = 1800.0
     cut_confirm: int = 60
     cut_tau_max_s: float = 2400.0
+    #: A rise carried from upstream (session 8): at a point with methane points upstream on
+    #: its airflow path (``points.downstream``), while some upstream point has risen at least
+    #: ``carry_ratio`` times as fast as this one over the slow trend (the rise here is theirs,
+    #: on its way), the forecast a raise may use is what is in transit and what upstream still
+    #: adds: ``level + slope x min(horizon, carry_delays x delay) + dilution x max(0, upstream
+    #: slope) x the rest of the horizon`` (the upstream point's own slope, the slower of its
+    #: two trends; ``dilution``: this point's slow slope over the upstream one's, at most 1;
+    #: the most of those points and the longest delay), never more than the point's own line.
+    #: Not while the air is lost (the ventilation input). A pre-alarm up is cleared as
+    #: before. ``carry_delays`` 0: the input off. Adopted on the development sets
+    #: (docs/benchmarks.md "Pre-alarms, session 8").
+    carry_delays: float = 4.0
+    carry_ratio: float = 1.0
 
     def __post_init__(self) -> None:
         if not (self.horizon_s > 0 and self.tau_s > 0 and self.confirm >= 1):
@@ -158,6 +172,13 @@ class PrealarmPoints:
     air_of: BoolArray = field(default_factory=lambda: np.zeros(0, bool))  # an air point used
     cutting: production.CuttingPoints = field(default_factory=production.CuttingPoints.none)
     clear_hold_us: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
+    #: the carried-rise input's pairs (down, up, transit window s = carry_delays x delay,
+    #: ratio), both forecast points; ``carried`` per point id: a down point of some pair
+    carry_down: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
+    carry_up: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
+    carry_s: FloatArray = field(default_factory=lambda: np.zeros(0))
+    carry_ratio: FloatArray = field(default_factory=lambda: np.zeros(0))
+    carried: BoolArray = field(default_factory=lambda: np.zeros(0, bool))
 
     @classmethod
     def of(
@@ -187,6 +208,12 @@ class PrealarmPoints:
                                               column("cut_window_s"),
                                               column("cut_confirm", np.int64),
                                               column("cut_tau_max_s"))  # fmt: skip
+        carry = column("carry_delays")
+        c_down, c_up, c_delay = _upstream_pairs(registry, target & (carry > 0))
+        keep = target[c_up] if len(c_up) else np.zeros(0, bool)
+        c_down, c_up, c_delay = c_down[keep], c_up[keep], c_delay[keep]
+        carried = np.zeros(size, bool)
+        carried[c_down] = True
         return cls(
             target, level, column("horizon_s"), column("tau_s"), column("slow_tau_s"), column("z"),
             column("confirm", np.int64), column("min_weight"),
@@ -194,6 +221,8 @@ class PrealarmPoints:
             _air_points(registry, target & (vent > 0)), vent,
             registry.alarm_low.astype(np.float64), cutting=cutting,
             clear_hold_us=np.round(column("clear_hold_s") * 1e6).astype(np.int64),
+            carry_down=c_down, carry_up=c_up, carry_s=c_delay * carry[c_down],
+            carry_ratio=column("carry_ratio")[c_down], carried=carried,
         )  # fmt: skip
 
     def __post_init__(self) -> None:
@@ -477,6 +506,8 @@ class Prealarms:
         fast_slope = trend.slope
         slow_after = st.slow
         slow_tau = pts.slow_tau_s[pid]
+        carrying = len(pts.carry_down) > 0 and some(pts.carried[pid])
+        slow_rows = fast_slope  # each row's slow trend's slope (the fast one's where none)
         if some(slow_tau > 0):
             tau = col.taus[1]
             # The slow trend only lowers the forecast, so it decides nothing at the points
@@ -497,6 +528,8 @@ class Prealarms:
                 gated = (slow_tau[sel] > 0) & ~vent_lost[sel]
                 slope = slope.copy()
                 slope[sel] = np.where(gated, np.minimum(slope[sel], slow.slope), slope[sel])
+                slow_rows = np.full(len(pid), np.nan)
+                slow_rows[sel] = np.where(slow_tau[sel] > 0, slow.slope, fast_slope[sel])
             else:
                 slow_after = st.slow
             rest = where_set(~rows_need)
@@ -523,7 +556,30 @@ class Prealarms:
             trend, confirm, cut_st = production.apply(trend, fast_slope, cut, pid, t,
                                                       pts.cutting, pts.horizon_s[pid],
                                                       held)  # fmt: skip
-        changes, active, run, raised, since = decide(pid, t, trend, pts, st, confirm, hold)
+        cap = None
+        if carrying:  # only the pairs whose carried point has a row meeting the raise condition
+            rise, _ = conditions(pid, trend, pts)
+            pairs = np.zeros(len(pts.target), bool)
+            pairs[pid[rise]] = True
+            pairs = where_set(pairs[pts.carry_down])
+            if len(pairs):
+                # the upstream points' slow slopes where not fitted above (the same fit)
+                ups = np.zeros(len(pts.target), bool)
+                ups[pts.carry_up[pairs]] = True
+                miss = ups[pid] & np.isnan(slow_rows)
+                if some(miss):
+                    slow_rows = slow_rows.copy()
+                    fit_now = miss & (slow_tau > 0)
+                    slow_rows[miss & ~fit_now] = fast_slope[miss & ~fit_now]
+                    if some(fit_now):
+                        sel = where_set(fit_now)
+                        slow, _ = ew_trend(cpid[sel], t[sel], v[sel], st.slow, col.taus[1],
+                                           col.horizon_s, trend.filtered[sel])  # fmt: skip
+                        slow_rows[sel] = slow.slope
+                cap = carried_cap(pid, t, trend, fast_slope, slow_rows, pts, st, col.slot,
+                                  vent_lost, pairs)  # fmt: skip
+        changes, active, run, raised, since = decide(pid, t, trend, pts, st, confirm, hold,
+                                                     cap)  # fmt: skip
         state = PrealarmState(trend_after, slow_after, active, run, raised, low_us, cut_st,
                               ids=st.ids, clear_since_us=since)  # fmt: skip
         return PrealarmOutcome(changes, state)
@@ -643,6 +699,8 @@ class Prealarms:
             trend, confirm, cut_st = production.apply(trend, found[0][0].slope, cut, pid, t,
                                                       pts.cutting, pts.horizon_s[pid],
                                                       held)  # fmt: skip
+        if _carried_rises(pid, trend, pts):
+            return None  # a carried point's row meets the raise condition: the general path
         changes, active, run, raised, since = decide_single(pid, t, trend, pts, st, confirm,
                                                             hold)  # fmt: skip
         state = PrealarmState(trend_after, st.slow, active, run, raised, low_us, cut_st,
@@ -737,6 +795,8 @@ class Prealarms:
             held = pts.confirm[pid] if confirm is None else confirm
             trend, confirm, cut_st = production.apply(trend, fit.slope[0], cut, pid, t,
                                                       pts.cutting, horizon, held)  # fmt: skip
+        if _carried_rises(pid, trend, pts):
+            return None  # a carried point's row meets the raise condition: the general path
         changes, active, run, raised, since = decide_single(pid, t, trend, pts, st, confirm,
                                                             hold)  # fmt: skip
         if rest is not None and some(st.run[rest]):  # the other rows' runs end
@@ -777,16 +837,87 @@ def _upstream_boost(
     return boost
 
 
+def _carried_rises(pid: npt.NDArray[np.int32], trend: Trend, pts: PrealarmPoints) -> bool:
+    """Some row of a carried point (``carry_delays``) meets the raise condition without the
+    cap: the one-cycle paths then leave the rows to the general path, which caps them."""
+    if not len(pts.carry_down) or not some(pts.carried[pid]):
+        return False
+    rise, _ = conditions(pid, trend, pts)
+    return some(rise & pts.carried[pid])
+
+
+def carried_cap(
+    pid: npt.NDArray[np.int32],
+    t: IntArray,
+    trend: Trend,
+    fast_slope: FloatArray,
+    slow_slope: FloatArray,
+    pts: PrealarmPoints,
+    st: PrealarmState,
+    slot: npt.NDArray[np.int32],
+    vent_lost: BoolArray,
+    pairs: npt.NDArray[np.intp],
+) -> FloatArray:
+    """Per row: the highest forecast a raise may use at a point whose rise is carried from
+    upstream (``carry_delays``, :class:`PrealarmParams`); +inf elsewhere, and where the air
+    is lost (``vent_lost``: a stopped fan carries nothing at the path's delay). Each upstream
+    point's slopes are those of its latest row at or before the row's time (in the batch, or
+    the state's before it), so any batching gives the same cap. ``slow_slope``: per row, the
+    slow trend's slope (the fast one's without a slow trend; NaN: not fitted). What upstream
+    still adds reaches the point diluted as the rise so far was: scaled by the ratio of the
+    two slow slopes (at most 1). ``pairs``: the carried-rise pairs to look at (indices into
+    ``pts.carry_down``); the other rows' cap is +inf."""
+    n = len(pid)
+    explained = np.zeros(n, bool)
+    window = np.zeros(n)
+    adds = np.zeros(n)
+    before: dict[int, tuple[float, float]] = {}
+    for down, up, span, ratio in zip(pts.carry_down[pairs].tolist(),
+                                     pts.carry_up[pairs].tolist(), pts.carry_s[pairs].tolist(),
+                                     pts.carry_ratio[pairs].tolist(), strict=True):  # fmt: skip
+        mine = np.flatnonzero(pid == down)
+        if not len(mine):
+            continue
+        theirs = np.flatnonzero(pid == up)
+        k = np.searchsorted(t[theirs], t[mine], "right") - 1
+        if up not in before:  # the state's slopes before the batch
+            c = int(slot[up])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                f = fit_line(st.trend.sums[:, c : c + 1])[2][0] if c >= 0 else np.nan
+                s = fit_line(st.slow.sums[:, c : c + 1])[2][0] if c >= 0 else np.nan
+            before[up] = (float(f), float(s) if pts.slow_tau_s[up] > 0 else float(f))
+        kk = np.maximum(k, 0)
+        u_fast = np.where(k >= 0, fast_slope[theirs][kk] if len(theirs) else 0.0, before[up][0])
+        u_slow = np.where(k >= 0, slow_slope[theirs][kk] if len(theirs) else 0.0, before[up][1])
+        d_slow = slow_slope[mine]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            explains = (u_slow >= ratio * d_slow) & (d_slow > 0)
+            u_slope = np.where(pts.slow_tau_s[up] > 0, np.minimum(u_fast, u_slow), u_fast)
+            u_slope = np.where(np.isfinite(u_slope), np.maximum(u_slope, 0.0), 0.0)
+            dilution = np.where(explains, np.minimum(d_slow / u_slow, 1.0), 0.0)
+            u_slope = u_slope * np.where(np.isfinite(dilution), dilution, 1.0)
+        explained[mine] |= explains
+        window[mine] = np.maximum(window[mine], np.where(explains, span, 0.0))
+        adds[mine] = np.maximum(adds[mine], u_slope)
+    horizon = pts.horizon_s[pid]
+    transit = np.minimum(horizon, window)
+    cap = trend.level + trend.slope * transit + adds * (horizon - transit)
+    return np.where(explained & ~vent_lost, cap, np.inf)
+
+
 def conditions(
     pid: npt.NDArray[np.int32],
     trend: Trend,
     pts: PrealarmPoints,
+    cap: FloatArray | None = None,
 ) -> tuple[BoolArray, BoolArray]:
-    """Per row: (the raise condition, the clear condition)."""
+    """Per row: (the raise condition, the clear condition). ``cap``: per row, the highest
+    forecast a raise may use (:func:`carried_cap`); None: the trend's."""
     level = pts.level[pid]
     enough = trend.weight >= pts.min_weight[pid]
+    forecast = trend.forecast if cap is None else np.minimum(trend.forecast, cap)
     with np.errstate(invalid="ignore"):
-        confident = trend.forecast - pts.z[pid] * trend.stderr >= level
+        confident = forecast - pts.z[pid] * trend.stderr >= level
         below = (trend.level < level) & (trend.filtered < level)
         rise = enough & below & (trend.slope > 0) & confident
         clear = enough & (trend.forecast < pts.clear_level[pid]) & (trend.level < level)
@@ -801,15 +932,16 @@ def decide(
     st: PrealarmState,
     confirm: IntArray | None = None,
     hold: BoolArray | None = None,
+    cap: FloatArray | None = None,
 ) -> tuple[list[PrealarmChange], BoolArray, IntArray, IntArray, IntArray]:
     """Raises and clears over the rows; the latch, run, raise time and start of the clear
     run (:attr:`PrealarmState.clear_since_us`) per point after them. ``confirm``: the
     readings confirming a raise per row (default: the points' setting); ``hold``: rows where a
-    pre-alarm up is not cleared (the air is lost)."""
+    pre-alarm up is not cleared (the air is lost); ``cap``: see :func:`conditions`."""
     n = len(pid)
     gs = group_starts(pid)
     idx = np.arange(n)
-    rise, clear = conditions(pid, trend, pts)
+    rise, clear = conditions(pid, trend, pts, cap)
     if hold is not None:
         clear &= ~hold
     start = None
