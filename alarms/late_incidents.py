@@ -28,7 +28,6 @@ from minewatch.alarms.incidents import (
     IncidentChange,
     IncidentTracker,
     Member,
-    _copied,
 )
 from minewatch.alarms.late_store import LateOutcome
 from minewatch.alarms.store import write_incidents
@@ -78,17 +77,7 @@ def move_starts(tracker: IncidentTracker, moved: list[tuple[int, str, int, int]]
     """Members (and roots' keys) of ``tracker``'s open incidents whose episode start a
     correction moved: ``(point, rule, old start, new start)``."""
     for point, rule, old, new in moved:
-        for k, incident in enumerate(tracker.open):
-            if not any((m.point, m.rule, m.start_us) == (point, rule, old)
-                       for m in incident.members):  # fmt: skip
-                continue
-            copy = _copied(incident)
-            for m in copy.members:
-                if (m.point, m.rule, m.start_us) == (point, rule, old):
-                    m.start_us = new
-            if copy.key == (point, rule, old):
-                copy.key = (point, rule, new)
-            tracker.open[k] = copy
+        tracker.move_start(point, rule, old, new)
 
 
 async def group_late(
@@ -114,12 +103,11 @@ async def group_late(
     live = {i.key for i in tracker.open}
     closed = [i for i in _incidents(await cur.fetchall()) if i.key not in live]
     was_closed = {i.key: i.closed_at_us for i in closed}
-    combined = IncidentTracker(topo, [*tracker.open, *closed])
-    touched = combined.apply(inserted, NEVER)  # nothing closes at NEVER
-    keep = []
-    for incident in combined.open:
+    tracker.adopt(closed)  # after the open ones: as before, the earliest open one is joined
+    touched = tracker.apply(inserted, NEVER)  # nothing closes at NEVER
+    done = []
+    for incident in tracker.open:
         if incident.key in live:
-            keep.append(incident)
             continue
         end = incident.last_end()
         before = was_closed.get(incident.key)
@@ -128,8 +116,9 @@ async def group_late(
         elif end is not None and end + topo.off_delay_of(incident) < watermark_us:
             incident.closed_at_us = end  # opened late and already over
         else:
-            keep.append(incident)  # the live tracker closes it when its off-delay is over
-    tracker.open = keep
+            continue  # the live tracker closes it when its off-delay is over
+        done.append(incident.key)
+    tracker.drop(done)
     return touched
 
 

@@ -238,8 +238,9 @@ async def write_incidents(
     registry: PointRegistry,
     computed_late: bool = False,
 ) -> None:
-    """Store incident changes (after the alarm changes they group: members are found by their
-    point, rule and start) and notify each as an ``incident`` event with its member ids.
+    """Store incident changes and the members each added (``IncidentChange.added``; after the
+    alarm changes they group: members are found by their point, rule and start), and notify
+    each as an ``incident`` event with all its member ids.
     ``computed_late``: the changes come from episodes computed late (alarms/late_incidents.py):
     an incident they open is marked so, and so are the events. A few statements whatever
     the number of incidents and members (one round per change of the same incident)."""
@@ -267,11 +268,14 @@ async def _write_incident_round(
         "peak_point": [i.peak_point for i in shown], "computed_late": computed_late,
     })  # fmt: skip
     ids = {(int(r[1]), str(r[2]), int(r[3])): int(r[0]) for r in await cur.fetchall()}
-    members = [(ids[i.key], m) for i in shown for m in i.members]
-    await cur.execute(_MEMBERS, {
-        "incident": [k for k, _ in members], "point": [m.point for _, m in members],
-        "rule": [m.rule for _, m in members], "started_us": [m.start_us for _, m in members],
-    })  # fmt: skip
+    # Only the members these changes added: the others were stored with the change that
+    # added them (issue 14: an incident of hundreds of members is touched by one more).
+    members = [(ids[c.incident.key], m) for c in changes for m in c.added]
+    if members:
+        await cur.execute(_MEMBERS, {
+            "incident": [k for k, _ in members], "point": [m.point for _, m in members],
+            "rule": [m.rule for _, m in members], "started_us": [m.start_us for _, m in members],
+        })  # fmt: skip
     await cur.execute(_MEMBER_IDS, (list(ids.values()),))
     member_ids = {int(r[0]): [int(a) for a in r[1]] for r in await cur.fetchall()}
     await notify(cur, [
